@@ -1,0 +1,72 @@
+/**
+ * The one layout of the shared WebAssembly.Memory (STYLE.md habit 7). This file is compiled twice:
+ * by asc into the AssemblyScript core and by tsc into the TypeScript host, so it may hold nothing but
+ * integer constants.
+ *
+ *   0x0000_0000  AssemblyScript's own static data (the core allocates nothing at run time)
+ *   HART_BASE    one flat state block per hart (registers, CSRs, TLBs)
+ *   RAM_OFFSET   guest DRAM; guest physical DRAM_BASE maps here
+ */
+
+export const HART_BASE = 0x0010_0000;
+export const HART_STRIDE = 0x0002_0000;
+export const MAX_HARTS = 8;
+export const RAM_OFFSET = 0x0100_0000;
+export const DRAM_BASE = 0x8000_0000;
+
+// Offsets inside a hart block. Every field is 8 bytes wide.
+export const X_REGS = 0x000; // x0..x31
+export const F_REGS = 0x100; // f0..f31, NaN-boxed
+export const PC = 0x200;
+export const PRIV = 0x208; // 0 = U, 1 = S, 3 = M
+export const MSTATUS = 0x210;
+export const MISA = 0x218;
+export const MEDELEG = 0x220;
+export const MIDELEG = 0x228;
+export const MIE = 0x230;
+export const MIP = 0x238; // software-visible bits; MTIP/MSIP/MEIP/SEIP lines are ORed in by devices
+export const MTVEC = 0x240;
+export const MCOUNTEREN = 0x248;
+export const MSCRATCH = 0x250;
+export const MEPC = 0x258;
+export const MCAUSE = 0x260;
+export const MTVAL = 0x268;
+export const STVEC = 0x270;
+export const SCOUNTEREN = 0x278;
+export const SSCRATCH = 0x280;
+export const SEPC = 0x288;
+export const SCAUSE = 0x290;
+export const STVAL = 0x298;
+export const SATP = 0x2a0;
+export const FCSR = 0x2a8; // frm << 5 | fflags
+export const INSTRET = 0x2b0; // also mcycle: one instruction per cycle
+export const MCOUNTINHIBIT = 0x2b8;
+export const MENVCFG = 0x2c0;
+export const SENVCFG = 0x2c8;
+export const MHARTID = 0x2d0;
+export const MTIME = 0x2d8; // guest time in 10 MHz ticks, kept current by the host between slices
+export const RESERVATION = 0x2e0; // LR/SC reserved address, or -1 when none
+export const SEIP_LINE = 0x2e8; // the PLIC's supervisor external interrupt line for this hart (0/1)
+export const MSECCFG = 0x2f0;
+export const WFI_STATE = 0x2f8; // 1 while the hart sleeps in WFI
+export const PMPCFG = 0x300; // pmpcfg0 and pmpcfg2 (RV64 has only the even ones): 2 × 8 bytes
+export const PMPADDR = 0x310; // pmpaddr0..15
+export const STOP_REASON = 0x390; // why run() returned, see STOP_* below
+export const TRAP_TVAL = 0x398; // scratch for the single trap exit
+export const TRAP_CAUSE = 0x3a0;
+export const TOHOST_ADDR = 0x3a8; // physical address of a bare-metal program's tohost word, or 0
+export const BUS_ERROR = 0x3b0; // set to 1 by the host when an MMIO access hit no device (access fault)
+export const FETCH_RAW = 0x3b8; // the raw bits of the instruction that trapped (for tval and traces)
+
+// Software TLBs: read, write and fetch, each TLB_ENTRIES direct-mapped entries of 16 bytes:
+// tag = virtual page number + 1 (0 = empty), then the addend that turns a virtual address into an
+// offset in the wasm memory.
+export const TLB_ENTRIES = 256;
+export const TLB_READ = 0x1000;
+export const TLB_WRITE = 0x2000;
+export const TLB_FETCH = 0x3000;
+
+// Reasons run() stops before its budget is spent.
+export const STOP_BUDGET = 0;
+export const STOP_WFI = 1;
+export const STOP_TOHOST = 2;

@@ -1,0 +1,740 @@
+// The tabvm CPU core: an RV64IMAFDC + Zicsr + Zifencei + Zicntr interpreter with M, S and U modes,
+// over the VM's shared memory. The host calls run(budget) for a slice of instructions and services
+// devices and time between slices. All state lives in the hart block (workers/cpu/layout.ts).
+import {
+  PC,
+  FCSR,
+  INSTRET,
+  MTIME,
+  RESERVATION,
+  STOP_REASON,
+  STOP_BUDGET,
+  STOP_WFI,
+  STOP_TOHOST,
+  WFI_STATE,
+  MIE,
+  MIP,
+  FETCH_RAW,
+  TRAP_CAUSE,
+  TRAP_TVAL,
+  RVC_TABLE,
+  RVC_TABLE_READY,
+} from '../layout';
+import {
+  hart,
+  setHart,
+  getX,
+  setX,
+  getF,
+  setF,
+  getPriv,
+  getMstatus,
+  csrField,
+  setCsrField,
+  flushTlb,
+  PRIV_M,
+  PRIV_S,
+  PRIV_U,
+  MSTATUS_FS,
+  MSTATUS_TVM,
+  MSTATUS_TW,
+  MSTATUS_TSR,
+  CAUSE_ILLEGAL_INSTRUCTION,
+  CAUSE_BREAKPOINT,
+  CAUSE_USER_ECALL,
+  CAUSE_MISALIGNED_LOAD,
+  CAUSE_MISALIGNED_STORE,
+  updateKeys,
+} from './state';
+import {
+  trapped,
+  trapCause,
+  trapTval,
+  clearTrap,
+  stopRequested,
+  clearStop,
+  read8,
+  read16,
+  read32,
+  read64,
+  write8,
+  write16,
+  write32,
+  write64,
+  atomicHost,
+  fetch16,
+  fetchPageHost,
+} from './mmu';
+import {
+  csrRead,
+  csrWrite,
+  csrIllegal,
+  interruptsChanged,
+  clearInterruptsChanged,
+  setRetiredInSlice,
+  takeTrap,
+  interruptToTake,
+  pendingInterrupts,
+  mret,
+  sret,
+  resetCsrs,
+  markFpDirty,
+} from './csr';
+import { expandCompressed } from './rvc';
+import { executeFp, executeFpLoad, executeFpStore, executeFma } from './fp';
+
+export { flushTlb };
+
+/** Point the core at hart block `base` with `ram` bytes of DRAM. Call before anything else. */
+export function attach(base: usize, ram: u64): void {
+  setHart(base, ram);
+  updateKeys();
+  // Expanding a compressed parcel is a table load instead of a decode on every execution.
+  if (atomic.load<u64>(RVC_TABLE_READY) == 0) {
+    for (let parcel: u32 = 0; parcel < 0x10000; parcel++) {
+      store<u32>(RVC_TABLE + (<usize>parcel << 2), (parcel & 3) == 3 ? 0 : expandCompressed(parcel));
+    }
+    atomic.store<u64>(RVC_TABLE_READY, 1);
+  }
+}
+
+/** Reset the attached hart: M-mode at `pc`, CSRs at their reset values, empty TLBs. */
+export function reset(hartId: u64, pc: u64): void {
+  for (let i: usize = 0; i < 0x400; i += 8) store<u64>(hart + i, 0);
+  resetCsrs(hartId);
+  store<u64>(hart, pc, PC);
+}
+
+@inline function sext32(v: u64): u64 {
+  return <u64>(<i64>(<i32>(<u32>v)));
+}
+
+/** High 64 bits of the unsigned 128-bit product (no 128-bit type in wasm: four 32×32 products). */
+function mulhu(a: u64, b: u64): u64 {
+  const aLo = a & 0xffff_ffff;
+  const aHi = a >> 32;
+  const bLo = b & 0xffff_ffff;
+  const bHi = b >> 32;
+  const lolo = aLo * bLo;
+  const hilo = aHi * bLo;
+  const lohi = aLo * bHi;
+  const hihi = aHi * bHi;
+  const mid = (lolo >> 32) + (hilo & 0xffff_ffff) + (lohi & 0xffff_ffff);
+  return hihi + (hilo >> 32) + (lohi >> 32) + (mid >> 32);
+}
+function mulh(a: u64, b: u64): u64 {
+  let r = mulhu(a, b);
+  if (<i64>a < 0) r -= b;
+  if (<i64>b < 0) r -= a;
+  return r;
+}
+function mulhsu(a: u64, b: u64): u64 {
+  let r = mulhu(a, b);
+  if (<i64>a < 0) r -= b;
+  return r;
+}
+
+// Division never traps on RISC-V (unprivileged spec §7.2, table 7.1): x/0 = -1 (all ones), x%0 = x,
+// and the signed overflow MIN/-1 = MIN with remainder 0.
+function div64(a: u64, b: u64): u64 {
+  if (b == 0) return 0xffff_ffff_ffff_ffff;
+  if (a == 0x8000_0000_0000_0000 && b == 0xffff_ffff_ffff_ffff) return a;
+  return <u64>(<i64>a / <i64>b);
+}
+function rem64(a: u64, b: u64): u64 {
+  if (b == 0) return a;
+  if (a == 0x8000_0000_0000_0000 && b == 0xffff_ffff_ffff_ffff) return 0;
+  return <u64>(<i64>a % <i64>b);
+}
+function divw(a: u64, b: u64): u64 {
+  const x = <i32>a;
+  const y = <i32>b;
+  if (y == 0) return 0xffff_ffff_ffff_ffff;
+  if (x == i32.MIN_VALUE && y == -1) return sext32(<u64>x);
+  return <u64>(<i64>(x / y));
+}
+function remw(a: u64, b: u64): u64 {
+  const x = <i32>a;
+  const y = <i32>b;
+  if (y == 0) return sext32(<u64>x);
+  if (x == i32.MIN_VALUE && y == -1) return 0;
+  return <u64>(<i64>(x % y));
+}
+function divuw(a: u64, b: u64): u64 {
+  const x = <u32>a;
+  const y = <u32>b;
+  if (y == 0) return 0xffff_ffff_ffff_ffff;
+  return sext32(<u64>(x / y));
+}
+function remuw(a: u64, b: u64): u64 {
+  const x = <u32>a;
+  const y = <u32>b;
+  if (y == 0) return sext32(<u64>x);
+  return sext32(<u64>(x % y));
+}
+
+/** OP (0x33) and OP-32 (0x3b) with funct7 = 1: the M extension. */
+function executeMul(funct3: u32, a: u64, b: u64, word: bool): u64 {
+  if (word) {
+    switch (funct3) {
+      case 0: return sext32(a * b); // mulw
+      case 4: return divw(a, b); // divw
+      case 5: return divuw(a, b); // divuw
+      case 6: return remw(a, b); // remw
+      default: return remuw(a, b); // remuw (funct3 7; 1–3 are rejected by the caller)
+    }
+  }
+  switch (funct3) {
+    case 0: return a * b; // mul
+    case 1: return mulh(a, b); // mulh
+    case 2: return mulhsu(a, b); // mulhsu
+    case 3: return mulhu(a, b); // mulhu
+    case 4: return div64(a, b); // div
+    case 5: return b == 0 ? 0xffff_ffff_ffff_ffff : a / b; // divu
+    case 6: return rem64(a, b); // rem
+    default: return b == 0 ? a : a % b; // remu
+  }
+}
+
+// AMO funct5 values (unprivileged spec ch. 8).
+const AMO_ADD: u32 = 0x00;
+const AMO_SWAP: u32 = 0x01;
+const AMO_LR: u32 = 0x02;
+const AMO_SC: u32 = 0x03;
+const AMO_XOR: u32 = 0x04;
+const AMO_OR: u32 = 0x08;
+const AMO_AND: u32 = 0x0c;
+const AMO_MIN: u32 = 0x10;
+const AMO_MAX: u32 = 0x14;
+const AMO_MINU: u32 = 0x18;
+const AMO_MAXU: u32 = 0x1c;
+
+/** Set when an instruction turned out to be illegal; the loop raises it with tval = its bits. */
+let illegal: bool = false;
+
+/**
+ * AMO (0x2f). LR/SC and AMOs must be naturally aligned: "If the address is not naturally aligned, an
+ * address-misaligned exception or an access-fault exception will be generated" — we raise
+ * misaligned (load for LR, store/AMO otherwise). The wasm atomics keep them atomic across harts.
+ */
+function executeAmo(insn: u32, rd: u32, rs1: u32, rs2: u32): void {
+  const funct3 = (insn >> 12) & 7;
+  const funct5 = insn >> 27;
+  // Decode fully before touching memory: an illegal instruction outranks address-misaligned and
+  // access/page faults (privileged spec table 3.7).
+  const known =
+    funct5 == AMO_ADD || funct5 == AMO_SWAP || funct5 == AMO_LR || funct5 == AMO_SC || funct5 == AMO_XOR ||
+    funct5 == AMO_OR || funct5 == AMO_AND || funct5 == AMO_MIN || funct5 == AMO_MAX || funct5 == AMO_MINU ||
+    funct5 == AMO_MAXU;
+  if ((funct3 != 2 && funct3 != 3) || !known || (funct5 == AMO_LR && rs2 != 0)) {
+    illegal = true;
+    return;
+  }
+  const dword = funct3 == 3;
+  const addr = getX(rs1);
+  const size: u64 = dword ? 8 : 4;
+  if ((addr & (size - 1)) != 0) {
+    raise(funct5 == AMO_LR ? CAUSE_MISALIGNED_LOAD : CAUSE_MISALIGNED_STORE, addr);
+    return;
+  }
+  if (funct5 == AMO_LR) {
+    if (rs2 != 0) {
+      illegal = true;
+      return;
+    }
+    const h = atomicHost(addr, false, size);
+    if (trapped) return;
+    const v = dword ? atomic.load<u64>(h) : sext32(<u64>atomic.load<u32>(h));
+    setCsrField(RESERVATION, <u64>h);
+    setX(rd, v);
+    return;
+  }
+  const h = atomicHost(addr, true, size);
+  if (trapped) return;
+  const src = getX(rs2);
+  if (funct5 == AMO_SC) {
+    const ok = csrField(RESERVATION) == <u64>h;
+    setCsrField(RESERVATION, 0xffff_ffff_ffff_ffff);
+    if (ok) {
+      if (dword) atomic.store<u64>(h, src);
+      else atomic.store<u32>(h, <u32>src);
+    }
+    setX(rd, ok ? 0 : 1);
+    return;
+  }
+  let old: u64;
+  if (dword) {
+    switch (funct5) {
+      case AMO_SWAP: old = atomic.xchg<u64>(h, src); break;
+      case AMO_ADD: old = atomic.add<u64>(h, src); break;
+      case AMO_XOR: old = atomic.xor<u64>(h, src); break;
+      case AMO_AND: old = atomic.and<u64>(h, src); break;
+      case AMO_OR: old = atomic.or<u64>(h, src); break;
+      case AMO_MIN: case AMO_MAX: case AMO_MINU: case AMO_MAXU: {
+        while (true) {
+          old = atomic.load<u64>(h);
+          let pick: bool;
+          if (funct5 == AMO_MIN) pick = <i64>src < <i64>old;
+          else if (funct5 == AMO_MAX) pick = <i64>src > <i64>old;
+          else if (funct5 == AMO_MINU) pick = src < old;
+          else pick = src > old;
+          if (atomic.cmpxchg<u64>(h, old, pick ? src : old) == old) break;
+        }
+        break;
+      }
+      default:
+        illegal = true;
+        return;
+    }
+  } else {
+    const s = <u32>src;
+    let o: u32;
+    switch (funct5) {
+      case AMO_SWAP: o = atomic.xchg<u32>(h, s); break;
+      case AMO_ADD: o = atomic.add<u32>(h, s); break;
+      case AMO_XOR: o = atomic.xor<u32>(h, s); break;
+      case AMO_AND: o = atomic.and<u32>(h, s); break;
+      case AMO_OR: o = atomic.or<u32>(h, s); break;
+      case AMO_MIN: case AMO_MAX: case AMO_MINU: case AMO_MAXU: {
+        while (true) {
+          o = atomic.load<u32>(h);
+          let pick: bool;
+          if (funct5 == AMO_MIN) pick = <i32>s < <i32>o;
+          else if (funct5 == AMO_MAX) pick = <i32>s > <i32>o;
+          else if (funct5 == AMO_MINU) pick = s < o;
+          else pick = s > o;
+          if (atomic.cmpxchg<u32>(h, o, pick ? s : o) == o) break;
+        }
+        break;
+      }
+      default:
+        illegal = true;
+        return;
+    }
+    old = sext32(<u64>o);
+  }
+  setX(rd, old);
+}
+
+/** A synchronous exception raised by the instruction being executed (joins the memory helpers' exit). */
+let raisedCause: u64 = 0;
+let raisedTval: u64 = 0;
+let raised: bool = false;
+function raise(cause: u64, tval: u64): void {
+  raised = true;
+  raisedCause = cause;
+  raisedTval = tval;
+}
+
+/** Outcome of a SYSTEM instruction that changes control flow. */
+const SYS_NEXT: i32 = 0; // continue at pc + 4
+const SYS_JUMP: i32 = 1; // continue at sysTarget
+const SYS_WFI: i32 = 2; // continue at pc + 4, then sleep
+let sysTarget: u64 = 0;
+
+/** SYSTEM (0x73): CSR instructions, ECALL, EBREAK, xRET, WFI, SFENCE.VMA. */
+function executeSystem(insn: u32, pc: u64): i32 {
+  const funct3 = (insn >> 12) & 7;
+  const rd = (insn >> 7) & 31;
+  const rs1 = (insn >> 15) & 31;
+  const priv = getPriv();
+  if (funct3 == 0) {
+    const funct7 = insn >> 25;
+    if (funct7 == 0x09 && rd == 0) {
+      // sfence.vma: illegal in U, and in S when mstatus.TVM=1.
+      if (priv == PRIV_U || (priv == PRIV_S && (getMstatus() & MSTATUS_TVM) != 0)) {
+        illegal = true;
+        return SYS_NEXT;
+      }
+      flushTlb();
+      return SYS_NEXT;
+    }
+    switch (insn) {
+      case 0x0000_0073: // ecall
+        raise(CAUSE_USER_ECALL + <u64>priv, 0);
+        return SYS_NEXT;
+      case 0x0010_0073: // ebreak
+        raise(CAUSE_BREAKPOINT, pc);
+        return SYS_NEXT;
+      case 0x1020_0073: // sret
+        if (priv == PRIV_U || (priv == PRIV_S && (getMstatus() & MSTATUS_TSR) != 0)) {
+          illegal = true;
+          return SYS_NEXT;
+        }
+        sysTarget = sret();
+        return SYS_JUMP;
+      case 0x3020_0073: // mret
+        if (priv != PRIV_M) {
+          illegal = true;
+          return SYS_NEXT;
+        }
+        sysTarget = mret();
+        return SYS_JUMP;
+      case 0x1050_0073: // wfi
+        // "When S-mode is implemented, then executing WFI in U-mode causes an illegal instruction
+        // exception"; with TW=1 so does WFI below M (our time limit is zero).
+        if (priv == PRIV_U || (priv == PRIV_S && (getMstatus() & MSTATUS_TW) != 0)) {
+          illegal = true;
+          return SYS_NEXT;
+        }
+        return SYS_WFI;
+      default:
+        illegal = true;
+        return SYS_NEXT;
+    }
+  }
+  if (funct3 == 4) {
+    illegal = true;
+    return SYS_NEXT;
+  }
+  const csr = insn >> 20;
+  const operand: u64 = funct3 >= 5 ? <u64>rs1 : getX(rs1);
+  const op = funct3 & 3; // 1 = write, 2 = set, 3 = clear
+  const old = csrRead(csr);
+  if (csrIllegal) {
+    illegal = true;
+    return SYS_NEXT;
+  }
+  // CSRRS/CSRRC with rs1 = x0 (or uimm = 0) do not write, so they are legal on read-only CSRs.
+  if (op == 1 || rs1 != 0) {
+    // mip.SEIP reads as the software bit ORed with the PLIC's line, but "only the software-writable SEIP
+    // bit participates in the read-modify-write sequence of a CSRRS or CSRRC instruction" (§3.1.9).
+    const base = csr == 0x344 ? csrField(MIP) : old;
+    const v = op == 1 ? operand : op == 2 ? base | operand : base & ~operand;
+    csrWrite(csr, v);
+    if (csrIllegal) {
+      illegal = true;
+      return SYS_NEXT;
+    }
+  }
+  setX(rd, old);
+  return SYS_NEXT;
+}
+
+/**
+ * Run up to `budget` instructions. Returns the number retired; STOP_REASON says why it stopped early
+ * (WFI with nothing pending, or a write to tohost).
+ */
+export function run(budget: i32): i32 {
+  store<u64>(hart, STOP_BUDGET, STOP_REASON);
+  clearStop();
+  if (load<u64>(hart, WFI_STATE) != 0) {
+    // Asleep in WFI: wake when an enabled interrupt is pending, whether or not it is globally enabled.
+    if ((pendingInterrupts() & csrField(MIE)) == 0) {
+      store<u64>(hart, STOP_WFI, STOP_REASON);
+      return 0;
+    }
+    store<u64>(hart, 0, WFI_STATE);
+  }
+  let pc = load<u64>(hart, PC);
+  let retired: i32 = 0;
+  let irq = interruptToTake();
+  if (irq != 0) pc = takeTrap(irq, 0, pc);
+  // The fetch page in use: its virtual page number and the addend that maps it into wasm memory.
+  let fetchVpn: u64 = 0xffff_ffff_ffff_ffff;
+  let fetchAddend: u64 = 0;
+  let stop: i32 = STOP_BUDGET;
+  // Instructions that trap do not retire but still spend the budget, so a trap loop cannot hang run().
+  let steps: i32 = 0;
+  while (steps < budget) {
+    steps++;
+    // ---- fetch ----
+    let insn: u32;
+    let ilen: u64 = 4;
+    const vpn = pc >> 12;
+    if (vpn != fetchVpn) {
+      const h = fetchPageHost(pc);
+      if (h != 0) {
+        fetchVpn = vpn;
+        fetchAddend = <u64>h - pc;
+      }
+    }
+    if (vpn == fetchVpn && (pc & 0xfff) != 0xffe) {
+      const host = <usize>(pc + fetchAddend);
+      insn = load<u32>(host);
+      if ((insn & 3) != 3) {
+        insn &= 0xffff;
+        ilen = 2;
+      }
+    } else {
+      insn = fetch16(pc);
+      if (!trapped && (insn & 3) == 3) insn |= fetch16(pc + 2) << 16;
+      else if (!trapped) ilen = 2;
+      if (trapped) {
+        clearTrap();
+        pc = takeTrap(trapCause, trapTval, pc);
+        fetchVpn = 0xffff_ffff_ffff_ffff;
+        continue;
+      }
+    }
+    const raw = insn;
+    if (ilen == 2) {
+      insn = load<u32>(RVC_TABLE + (<usize>insn << 2));
+      if (insn == 0) {
+        pc = takeTrap(CAUSE_ILLEGAL_INSTRUCTION, <u64>raw, pc);
+        fetchVpn = 0xffff_ffff_ffff_ffff;
+        continue;
+      }
+    }
+    // ---- execute ----
+    const rd = (insn >> 7) & 31;
+    const rs1 = (insn >> 15) & 31;
+    const rs2 = (insn >> 20) & 31;
+    const funct3 = (insn >> 12) & 7;
+    let next = pc + ilen;
+    switch (insn & 0x7f) {
+      case 0x37: // lui
+        setX(rd, sext32(<u64>(insn & 0xffff_f000)));
+        break;
+      case 0x17: // auipc
+        setX(rd, pc + sext32(<u64>(insn & 0xffff_f000)));
+        break;
+      case 0x6f: {
+        // jal
+        const imm =
+          ((<i32>(insn & 0x8000_0000)) >> 11) | (insn & 0xff000) | ((insn >> 9) & 0x800) | ((insn >> 20) & 0x7fe);
+        setX(rd, next);
+        next = pc + <u64>(<i64>imm);
+        break;
+      }
+      case 0x67: {
+        // jalr
+        if (funct3 != 0) {
+          illegal = true;
+          break;
+        }
+        const target = (getX(rs1) + <u64>(<i64>(<i32>insn >> 20))) & ~1;
+        setX(rd, next);
+        next = target;
+        break;
+      }
+      case 0x63: {
+        // beq bne blt bge bltu bgeu
+        const a = getX(rs1);
+        const b = getX(rs2);
+        let taken: bool;
+        switch (funct3) {
+          case 0: taken = a == b; break;
+          case 1: taken = a != b; break;
+          case 4: taken = <i64>a < <i64>b; break;
+          case 5: taken = <i64>a >= <i64>b; break;
+          case 6: taken = a < b; break;
+          case 7: taken = a >= b; break;
+          default:
+            illegal = true;
+            taken = false;
+        }
+        if (taken) {
+          const imm =
+            ((<i32>(insn & 0x8000_0000)) >> 19) | ((insn & 0x80) << 4) | ((insn >> 20) & 0x7e0) | ((insn >> 7) & 0x1e);
+          next = pc + <u64>(<i64>imm);
+        }
+        break;
+      }
+      case 0x03: {
+        // lb lh lw ld lbu lhu lwu
+        const addr = getX(rs1) + <u64>(<i64>(<i32>insn >> 20));
+        let v: u64;
+        switch (funct3) {
+          case 0: v = <u64>(<i64>(<i8>read8(addr))); break;
+          case 1: v = <u64>(<i64>(<i16>read16(addr))); break;
+          case 2: v = sext32(<u64>read32(addr)); break;
+          case 3: v = read64(addr); break;
+          case 4: v = <u64>read8(addr); break;
+          case 5: v = <u64>read16(addr); break;
+          case 6: v = <u64>read32(addr); break;
+          default:
+            illegal = true;
+            v = 0;
+        }
+        if (!trapped && !illegal) setX(rd, v);
+        break;
+      }
+      case 0x23: {
+        // sb sh sw sd
+        const imm = ((<i32>insn >> 20) & ~31) | <i32>((insn >> 7) & 31);
+        const addr = getX(rs1) + <u64>(<i64>imm);
+        const v = getX(rs2);
+        switch (funct3) {
+          case 0: write8(addr, <u32>v); break;
+          case 1: write16(addr, <u32>v); break;
+          case 2: write32(addr, <u32>v); break;
+          case 3: write64(addr, v); break;
+          default:
+            illegal = true;
+        }
+        break;
+      }
+      case 0x13: {
+        // addi slti sltiu xori ori andi slli srli srai
+        const a = getX(rs1);
+        const imm = <u64>(<i64>(<i32>insn >> 20));
+        let v: u64 = 0;
+        switch (funct3) {
+          case 0: v = a + imm; break;
+          case 1: // slli: imm[11:6] must be zero on RV64
+            if ((insn >> 26) != 0) illegal = true;
+            v = a << (imm & 63);
+            break;
+          case 2: v = <i64>a < <i64>imm ? 1 : 0; break;
+          case 3: v = a < imm ? 1 : 0; break;
+          case 4: v = a ^ imm; break;
+          case 5: // srli (imm[11:6] = 0) or srai (imm[11:6] = 0x10)
+            if ((insn >> 26) == 0) v = a >> (imm & 63);
+            else if ((insn >> 26) == 0x10) v = <u64>(<i64>a >> <i64>(imm & 63));
+            else illegal = true;
+            break;
+          case 6: v = a | imm; break;
+          default: v = a & imm;
+        }
+        if (!illegal) setX(rd, v);
+        break;
+      }
+      case 0x1b: {
+        // addiw slliw srliw sraiw
+        const a = getX(rs1);
+        const shamt = rs2;
+        if (funct3 == 0) setX(rd, sext32(a + <u64>(<i64>(<i32>insn >> 20))));
+        else if (funct3 == 1 && (insn >> 25) == 0) setX(rd, sext32(a << shamt));
+        else if (funct3 == 5 && (insn >> 25) == 0) setX(rd, sext32(<u64>(<u32>a >> shamt)));
+        else if (funct3 == 5 && (insn >> 25) == 0x20) setX(rd, <u64>(<i64>(<i32>a >> shamt)));
+        else illegal = true;
+        break;
+      }
+      case 0x33: {
+        // add sub sll slt sltu xor srl sra or and, and the M extension
+        const a = getX(rs1);
+        const b = getX(rs2);
+        const funct7 = insn >> 25;
+        let v: u64 = 0;
+        if (funct7 == 0) {
+          switch (funct3) {
+            case 0: v = a + b; break;
+            case 1: v = a << (b & 63); break;
+            case 2: v = <i64>a < <i64>b ? 1 : 0; break;
+            case 3: v = a < b ? 1 : 0; break;
+            case 4: v = a ^ b; break;
+            case 5: v = a >> (b & 63); break;
+            case 6: v = a | b; break;
+            default: v = a & b;
+          }
+        } else if (funct7 == 0x20 && funct3 == 0) v = a - b;
+        else if (funct7 == 0x20 && funct3 == 5) v = <u64>(<i64>a >> <i64>(b & 63));
+        else if (funct7 == 1) v = executeMul(funct3, a, b, false);
+        else illegal = true;
+        if (!illegal) setX(rd, v);
+        break;
+      }
+      case 0x3b: {
+        // addw subw sllw srlw sraw, mulw divw divuw remw remuw
+        const a = getX(rs1);
+        const b = getX(rs2);
+        const funct7 = insn >> 25;
+        let v: u64 = 0;
+        if (funct7 == 0 && funct3 == 0) v = sext32(a + b);
+        else if (funct7 == 0x20 && funct3 == 0) v = sext32(a - b);
+        else if (funct7 == 0 && funct3 == 1) v = sext32(a << (b & 31));
+        else if (funct7 == 0 && funct3 == 5) v = sext32(<u64>(<u32>a >> <u32>(b & 31)));
+        else if (funct7 == 0x20 && funct3 == 5) v = <u64>(<i64>(<i32>a >> <i32>(b & 31)));
+        else if (funct7 == 1 && (funct3 == 0 || funct3 >= 4)) v = executeMul(funct3, a, b, true);
+        else illegal = true;
+        if (!illegal) setX(rd, v);
+        break;
+      }
+      case 0x0f: // fence, fence.i: one hart, memory is coherent and fetch reads memory each time.
+        if (funct3 == 1) fetchVpn = 0xffff_ffff_ffff_ffff;
+        else if (funct3 != 0) illegal = true;
+        break;
+      case 0x2f: // AMO
+        executeAmo(insn, rd, rs1, rs2);
+        break;
+      case 0x73: {
+        // SYSTEM
+        setRetiredInSlice(<u64>retired);
+        const outcome = executeSystem(insn, pc);
+        fetchVpn = 0xffff_ffff_ffff_ffff;
+        if (outcome == SYS_JUMP) next = sysTarget;
+        else if (outcome == SYS_WFI && (pendingInterrupts() & csrField(MIE)) == 0) {
+          store<u64>(hart, 1, WFI_STATE);
+          stop = STOP_WFI;
+        }
+        break;
+      }
+      case 0x07: // flw fld (other widths, e.g. Zfh's flh or V's loads, are not implemented: illegal)
+        if ((getMstatus() & MSTATUS_FS) == 0) illegal = true;
+        else illegal = !executeFpLoad(insn, rd, getX(rs1));
+        break;
+      case 0x27: // fsw fsd
+        if ((getMstatus() & MSTATUS_FS) == 0) illegal = true;
+        else illegal = !executeFpStore(insn, rs2, getX(rs1));
+        break;
+      case 0x43: // fmadd
+      case 0x47: // fmsub
+      case 0x4b: // fnmsub
+      case 0x4f: // fnmadd
+        if ((getMstatus() & MSTATUS_FS) == 0) illegal = true;
+        else illegal = !executeFma(insn);
+        break;
+      case 0x53: // OP-FP
+        if ((getMstatus() & MSTATUS_FS) == 0) illegal = true;
+        else illegal = !executeFp(insn);
+        break;
+      default:
+        illegal = true;
+    }
+    // ---- the single trap exit (STYLE habit 5) ----
+    if (trapped || illegal || raised) {
+      let cause: u64;
+      let tval: u64;
+      if (illegal) {
+        cause = CAUSE_ILLEGAL_INSTRUCTION;
+        tval = <u64>raw;
+      } else if (raised) {
+        cause = raisedCause;
+        tval = raisedTval;
+      } else {
+        cause = trapCause;
+        tval = trapTval;
+      }
+      illegal = false;
+      raised = false;
+      clearTrap();
+      store<u64>(hart, <u64>raw, FETCH_RAW);
+      store<u64>(hart, cause, TRAP_CAUSE);
+      store<u64>(hart, tval, TRAP_TVAL);
+      pc = takeTrap(cause, tval, pc);
+      fetchVpn = 0xffff_ffff_ffff_ffff;
+      continue;
+    }
+    retired++;
+    pc = next;
+    if (interruptsChanged) {
+      clearInterruptsChanged();
+      irq = interruptToTake();
+      if (irq != 0) {
+        pc = takeTrap(irq, 0, pc);
+        fetchVpn = 0xffff_ffff_ffff_ffff;
+        if (stop == STOP_WFI) {
+          stop = STOP_BUDGET;
+          store<u64>(hart, 0, WFI_STATE);
+        }
+      }
+    }
+    if (stop != STOP_BUDGET) break;
+    if (stopRequested) {
+      stop = STOP_TOHOST;
+      break;
+    }
+  }
+  store<u64>(hart, pc, PC);
+  store<u64>(hart, load<u64>(hart, INSTRET) + <u64>retired, INSTRET);
+  store<u64>(hart, <u64>stop, STOP_REASON);
+  return retired;
+}
+
+/** The host changed mip lines or mtime between slices: nothing to do but keep keys coherent. */
+export function afterStateLoad(): void {
+  updateKeys();
+  flushTlb();
+}
+

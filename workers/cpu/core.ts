@@ -1,0 +1,147 @@
+/**
+ * The TypeScript side of the CPU core: instantiates the AssemblyScript wasm over the VM's shared memory
+ * and gives the machine a typed view of one hart's state block (workers/cpu/layout.ts).
+ */
+import * as L from './layout.ts';
+
+export interface CoreExports {
+  attach(base: number, ramSize: bigint): void;
+  reset(hartId: bigint, pc: bigint): void;
+  run(budget: number): number;
+  flushTlb(): void;
+  afterStateLoad(): void;
+}
+
+/** What the core calls for physical addresses outside RAM. */
+export interface PhysicalBus {
+  /** Returns undefined when no device answers at `addr` (the CPU raises an access fault). */
+  read(addr: number, size: 1 | 2 | 4 | 8): bigint | undefined;
+  /** Returns false when no device answers at `addr`. */
+  write(addr: number, value: bigint, size: 1 | 2 | 4 | 8): boolean;
+}
+
+/** Creates the VM's memory: the core's state area plus `ramSize` bytes of DRAM. */
+export function createVmMemory(ramSize: number, shared: boolean): WebAssembly.Memory {
+  const pages = Math.ceil((L.RAM_OFFSET + ramSize) / 65536);
+  return new WebAssembly.Memory({ initial: pages, maximum: pages, shared });
+}
+
+export const MIP_MSIP = 1n << 3n;
+export const MIP_MTIP = 1n << 7n;
+export const MIP_MEIP = 1n << 11n;
+
+export class Hart {
+  private readonly core: CoreExports;
+  private readonly words: BigUint64Array;
+  private readonly base: number;
+
+  constructor(
+    module: WebAssembly.Module,
+    readonly memory: WebAssembly.Memory,
+    readonly hartId: number,
+    readonly ramSize: number,
+    bus: PhysicalBus,
+  ) {
+    this.base = L.HART_BASE + hartId * L.HART_STRIDE;
+    this.words = new BigUint64Array(memory.buffer, this.base, L.HART_STRIDE / 8);
+    const busError = (): void => {
+      this.words[L.BUS_ERROR / 8] = 1n;
+    };
+    const instance = new WebAssembly.Instance(module, {
+      env: {
+        memory,
+        mmioRead: (addr: bigint, size: number): bigint => {
+          const v = bus.read(Number(addr), size as 1 | 2 | 4 | 8);
+          if (v === undefined) {
+            busError();
+            return 0n;
+          }
+          return v;
+        },
+        mmioWrite: (addr: bigint, value: bigint, size: number): void => {
+          if (!bus.write(Number(addr), BigInt.asUintN(size * 8, value), size as 1 | 2 | 4 | 8)) busError();
+        },
+      },
+    });
+    this.core = instance.exports as unknown as CoreExports;
+    this.core.attach(this.base, BigInt(ramSize));
+  }
+
+  /** Resets the hart into M-mode at `pc`. */
+  reset(pc: bigint): void {
+    this.core.attach(this.base, BigInt(this.ramSize));
+    this.core.reset(BigInt(this.hartId), pc);
+  }
+
+  /** Runs up to `budget` instructions; returns how many retired. See `stopReason`. */
+  run(budget: number): number {
+    return this.core.run(budget);
+  }
+
+  get stopReason(): number {
+    return Number(this.field(L.STOP_REASON));
+  }
+
+  field(offset: number): bigint {
+    return this.words[offset / 8]!;
+  }
+
+  setField(offset: number, value: bigint): void {
+    this.words[offset / 8] = BigInt.asUintN(64, value);
+  }
+
+  x(r: number): bigint {
+    return this.field(L.X_REGS + 8 * r);
+  }
+
+  setX(r: number, v: bigint): void {
+    if (r !== 0) this.setField(L.X_REGS + 8 * r, v);
+  }
+
+  get pc(): bigint {
+    return this.field(L.PC);
+  }
+
+  set pc(v: bigint) {
+    this.setField(L.PC, v);
+  }
+
+  get privilege(): number {
+    return Number(this.field(L.PRIV));
+  }
+
+  get instret(): bigint {
+    return this.field(L.INSTRET);
+  }
+
+  /** Drives one of the mip bits owned by devices: MSIP, MTIP, MEIP. */
+  setPending(bit: bigint, level: boolean): void {
+    const mip = this.field(L.MIP);
+    this.setField(L.MIP, level ? mip | bit : mip & ~bit);
+  }
+
+  /** The PLIC's supervisor external interrupt line: ORed into mip.SEIP as software sees it. */
+  setSupervisorExternal(level: boolean): void {
+    this.setField(L.SEIP_LINE, level ? 1n : 0n);
+  }
+
+  set mtime(ticks: bigint) {
+    this.setField(L.MTIME, ticks);
+  }
+
+  /** Whether the hart sleeps in WFI. */
+  get waiting(): boolean {
+    return this.field(L.WFI_STATE) !== 0n;
+  }
+
+  /** A copy of the whole state block (registers, CSRs, TLBs): saving a CPU is a byte copy. */
+  saveState(): Uint8Array {
+    return new Uint8Array(this.memory.buffer, this.base, L.HART_STRIDE).slice();
+  }
+
+  loadState(state: Uint8Array): void {
+    new Uint8Array(this.memory.buffer, this.base, L.HART_STRIDE).set(state);
+    this.core.attach(this.base, BigInt(this.ramSize));
+    this.core.afterStateLoad();
+  }
+}

@@ -1,0 +1,92 @@
+/**
+ * A VM in a Node worker thread, as the headless runner and the benchmark use it: the worker owns the
+ * machine; this side holds the console rings, the doorbell and a small stats block the worker keeps
+ * current (instructions retired), and learns of the guest's halt by message.
+ */
+import { Worker } from 'node:worker_threads';
+import { fileURLToPath } from 'node:url';
+import { resolve } from 'node:path';
+import { ByteRing, Doorbell } from '../../workers/host/ring.ts';
+import { TextConsole } from './console-session.ts';
+import type { VmFiles } from './vm-options.ts';
+import type { NodeVmWorkerData, NodeVmWorkerMessage } from '../vm-node-worker.ts';
+
+const root = resolve(fileURLToPath(import.meta.url), '../../..');
+
+export type VmEnd = { readonly kind: 'halted'; readonly exitCode: number } | { readonly kind: 'error'; readonly message: string };
+
+export class NodeVm {
+  readonly input = ByteRing.create(1 << 12);
+  readonly output = ByteRing.create(1 << 16);
+  readonly doorbell = new Doorbell();
+  readonly #stats = new Float64Array(new SharedArrayBuffer(8));
+  readonly #worker: Worker;
+  readonly ended: Promise<VmEnd>;
+
+  constructor(files: VmFiles) {
+    const workerData: NodeVmWorkerData = {
+      ...files,
+      corePath: resolve(root, 'workers/cpu/build/core.wasm'),
+      input: this.input.buffer as SharedArrayBuffer,
+      output: this.output.buffer as SharedArrayBuffer,
+      doorbell: this.doorbell.buffer as SharedArrayBuffer,
+      stats: this.#stats.buffer as SharedArrayBuffer,
+    };
+    this.#worker = new Worker(new URL('../vm-node-worker.mjs', import.meta.url), { workerData });
+    this.ended = new Promise((resolveEnd) => {
+      this.#worker.on('message', (message: NodeVmWorkerMessage) => {
+        resolveEnd(message.kind === 'halted' ? { kind: 'halted', exitCode: message.exitCode } : message);
+      });
+      this.#worker.on('error', (error: Error) => {
+        resolveEnd({ kind: 'error', message: `the VM worker crashed: ${error.stack ?? error.message}` });
+      });
+    });
+  }
+
+  /** Guest instructions retired so far. */
+  get instructions(): number {
+    return this.#stats[0]!;
+  }
+
+  /** Console input; bytes the ring cannot take now are dropped, as on a serial line without flow control. */
+  send(bytes: Uint8Array): void {
+    this.input.write(bytes);
+    this.doorbell.ring();
+  }
+
+  terminate(): Promise<number> {
+    return this.#worker.terminate();
+  }
+}
+
+/** A NodeVm's console as text, for scripts that wait for output and type commands. */
+export class NodeVmConsole extends TextConsole {
+  #ended = false;
+
+  constructor(readonly vm: NodeVm) {
+    super();
+    void vm.ended.then(() => {
+      this.#ended = true;
+      this.append(new TextDecoder('latin1').decode(vm.output.read()));
+    });
+    void this.#pump();
+  }
+
+  get exited(): boolean {
+    return this.#ended;
+  }
+
+  type(text: string): void {
+    this.vm.send(new TextEncoder().encode(text));
+  }
+
+  async #pump(): Promise<void> {
+    const decoder = new TextDecoder('latin1');
+    while (!this.#ended) {
+      const seen = this.vm.output.writeCount();
+      const bytes = this.vm.output.read();
+      if (bytes.length > 0) this.append(decoder.decode(bytes));
+      else await this.vm.output.waitForData(seen, 50);
+    }
+  }
+}

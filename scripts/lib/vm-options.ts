@@ -1,0 +1,100 @@
+/**
+ * What the headless runner boots: an image from public/images (its manifest gives the files and the
+ * kernel command line) with any file replaced from the command line. Every failure is an ImageError
+ * whose message is one line for the user.
+ */
+import { readFileSync, existsSync, statSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { ImageError } from '../../workers/machine/image-error.ts';
+import { isElf } from '../../workers/machine/elf.ts';
+
+export interface VmFiles {
+  readonly bios: Uint8Array;
+  readonly kernel?: Uint8Array;
+  readonly initrd?: Uint8Array;
+  readonly bootargs: string;
+  readonly ramSize: number;
+}
+
+export interface VmCommandLine {
+  readonly image?: string;
+  readonly kernel?: string;
+  readonly initrd?: string;
+  readonly bios?: string;
+  readonly append?: string;
+  readonly mem?: string;
+}
+
+interface ManifestFile {
+  readonly path: string;
+  readonly size: number;
+}
+
+interface ImageManifest {
+  readonly files: { readonly bios: ManifestFile; readonly kernel?: ManifestFile; readonly initrd?: ManifestFile };
+  readonly bootargs: string;
+  readonly memory?: { readonly default?: number };
+}
+
+const MIB = 1024 * 1024;
+
+/** "256M", "1G", "512K", or plain bytes. */
+export function parseMemorySize(text: string): number {
+  const match = /^(\d+)([KMG]?)i?B?$/i.exec(text.trim());
+  if (!match) throw new ImageError(`--mem ${text}: not a size (examples: 256M, 1G)`);
+  const scale: Record<string, number> = { '': 1, K: 1024, M: MIB, G: 1024 * MIB };
+  const bytes = Number(match[1]) * scale[match[2]!.toUpperCase()]!;
+  if (bytes < 16 * MIB) throw new ImageError(`--mem ${text}: the VM needs at least 16M of RAM`);
+  if (bytes > 2048 * MIB) throw new ImageError(`--mem ${text}: at most 2G of RAM is supported`);
+  if (bytes % (1024 * 1024) !== 0) throw new ImageError(`--mem ${text}: RAM must be a whole number of MiB`);
+  return bytes;
+}
+
+function readFile(path: string, what: string): Uint8Array {
+  if (!existsSync(path)) throw new ImageError(`${what} ${path}: no such file`);
+  if (!statSync(path).isFile()) throw new ImageError(`${what} ${path}: not a file`);
+  const bytes = readFileSync(path);
+  if (bytes.length === 0) throw new ImageError(`${what} ${path}: the file is empty`);
+  return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length);
+}
+
+function readManifest(imagesDir: string, name: string): { dir: string; manifest: ImageManifest } {
+  const dir = resolve(imagesDir, name);
+  const path = resolve(dir, 'manifest.json');
+  if (!existsSync(path)) throw new ImageError(`image ${name}: no ${path} (build it, or pass --kernel/--bios)`);
+  try {
+    return { dir, manifest: JSON.parse(readFileSync(path, 'utf8')) as ImageManifest };
+  } catch (error) {
+    throw new ImageError(`image ${name}: ${path} is not valid JSON (${(error as Error).message})`);
+  }
+}
+
+export function resolveVmFiles(options: VmCommandLine, imagesDir: string): VmFiles {
+  const bios = options.bios === undefined ? undefined : readFile(options.bios, '--bios');
+  // A bare-metal ELF given as --bios runs alone: the image's kernel and initrd are not loaded.
+  const bareMetal = bios !== undefined && isElf(bios) && options.kernel === undefined;
+  // Files from the command line replace the image's; the default image fills in the rest when it exists.
+  let image: { dir: string; manifest: ImageManifest } | undefined;
+  if (options.image !== undefined) image = readManifest(imagesDir, options.image);
+  else if (!bareMetal && existsSync(resolve(imagesDir, 'default', 'manifest.json'))) image = readManifest(imagesDir, 'default');
+  const fromImage = (file: ManifestFile | undefined, what: string): Uint8Array | undefined => {
+    if (!image || !file) return undefined;
+    const bytes = readFile(resolve(image.dir, file.path), `${what} of image`);
+    if (bytes.length !== file.size) {
+      throw new ImageError(`${what} of image: ${file.path} has ${bytes.length} bytes, the manifest says ${file.size}`);
+    }
+    return bytes;
+  };
+  const kernel = options.kernel !== undefined ? readFile(options.kernel, '--kernel') : fromImage(image?.manifest.files.kernel, 'kernel');
+  const initrd = options.initrd !== undefined ? readFile(options.initrd, '--initrd') : fromImage(image?.manifest.files.initrd, 'initrd');
+  const firmware = bios ?? fromImage(image?.manifest.files.bios, 'bios');
+  if (!firmware) throw new ImageError('no firmware: pass --bios or an --image whose manifest has one');
+  const defaultMemory = image?.manifest.memory?.default;
+  return {
+    bios: firmware,
+    ...(kernel ? { kernel } : {}),
+    ...(initrd ? { initrd } : {}),
+    bootargs: options.append ?? image?.manifest.bootargs ?? '',
+    ramSize: parseMemorySize(options.mem ?? (defaultMemory ? `${defaultMemory}M` : '256M')),
+  };
+}

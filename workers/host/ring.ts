@@ -1,0 +1,130 @@
+/**
+ * A single-producer single-consumer byte ring over a SharedArrayBuffer (DESIGN.md §1: console bytes never
+ * travel as one postMessage per byte). Indices are free-running 32-bit counters; the capacity is a power
+ * of two, so `head - tail` is the fill level even across wrap-around. The producer publishes with
+ * Atomics.store and wakes a waiting consumer with Atomics.notify.
+ *
+ * The same class runs over a plain ArrayBuffer for the fallback mode (no cross-origin isolation), where
+ * the owner moves its contents by message instead of sharing it.
+ */
+
+const HEAD = 0; // total bytes ever written (producer-owned)
+const TAIL = 1; // total bytes ever read (consumer-owned)
+const HEADER_BYTES = 8;
+
+export class ByteRing {
+  readonly buffer: SharedArrayBuffer | ArrayBuffer;
+  readonly capacity: number;
+  private readonly header: Int32Array;
+  private readonly data: Uint8Array;
+
+  static create(capacity: number, shared = true): ByteRing {
+    if (capacity <= 0 || (capacity & (capacity - 1)) !== 0) throw new Error(`ring capacity ${capacity} is not a power of two`);
+    const bytes = HEADER_BYTES + capacity;
+    return new ByteRing(shared ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes));
+  }
+
+  constructor(buffer: SharedArrayBuffer | ArrayBuffer) {
+    this.buffer = buffer;
+    this.capacity = buffer.byteLength - HEADER_BYTES;
+    this.header = new Int32Array(buffer, 0, 2);
+    this.data = new Uint8Array(buffer, HEADER_BYTES, this.capacity);
+  }
+
+  /** Bytes waiting to be read. */
+  available(): number {
+    return (Atomics.load(this.header, HEAD) - Atomics.load(this.header, TAIL)) >>> 0;
+  }
+
+  /** Room left for the producer. */
+  free(): number {
+    return this.capacity - this.available();
+  }
+
+  /** Writes as many bytes as fit; returns how many were written. */
+  write(bytes: Uint8Array): number {
+    const head = Atomics.load(this.header, HEAD);
+    const n = Math.min(bytes.length, this.free());
+    const mask = this.capacity - 1;
+    for (let i = 0; i < n; i++) this.data[(head + i) & mask] = bytes[i]!;
+    Atomics.store(this.header, HEAD, (head + n) | 0);
+    if (n > 0 && this.isShared()) Atomics.notify(this.header, HEAD);
+    return n;
+  }
+
+  writeByte(byte: number): boolean {
+    if (this.free() === 0) return false;
+    const head = Atomics.load(this.header, HEAD);
+    this.data[head & (this.capacity - 1)] = byte;
+    Atomics.store(this.header, HEAD, (head + 1) | 0);
+    if (this.isShared()) Atomics.notify(this.header, HEAD);
+    return true;
+  }
+
+  /** Removes and returns the next byte, or -1 when empty. */
+  readByte(): number {
+    const tail = Atomics.load(this.header, TAIL);
+    if (Atomics.load(this.header, HEAD) === tail) return -1;
+    const byte = this.data[tail & (this.capacity - 1)]!;
+    Atomics.store(this.header, TAIL, (tail + 1) | 0);
+    return byte;
+  }
+
+  /** Removes and returns up to `max` bytes. */
+  read(max = this.capacity): Uint8Array {
+    const tail = Atomics.load(this.header, TAIL);
+    const n = Math.min(max, this.available());
+    const out = new Uint8Array(n);
+    const mask = this.capacity - 1;
+    for (let i = 0; i < n; i++) out[i] = this.data[(tail + i) & mask]!;
+    Atomics.store(this.header, TAIL, (tail + n) | 0);
+    return out;
+  }
+
+  /** The producer's counter, to pass to waitAsync/wait: they return once it moves past this value. */
+  writeCount(): number {
+    return Atomics.load(this.header, HEAD);
+  }
+
+  /** Resolves when data arrives after `seen` (a writeCount() value), or after `timeoutMs`. */
+  async waitForData(seen: number, timeoutMs: number): Promise<void> {
+    if (!this.isShared()) return;
+    const result = Atomics.waitAsync(this.header, HEAD, seen, timeoutMs);
+    if (result.async) await result.value;
+  }
+
+  private isShared(): boolean {
+    return typeof SharedArrayBuffer !== 'undefined' && this.buffer instanceof SharedArrayBuffer;
+  }
+}
+
+/**
+ * A wake-up counter shared between the host and a VM worker: the host rings it for anything the worker
+ * must react to (console input, a control request); the worker sleeps on it in WFI.
+ */
+export class Doorbell {
+  readonly cell: Int32Array;
+
+  constructor(buffer: SharedArrayBuffer | ArrayBuffer = new SharedArrayBuffer(4)) {
+    this.cell = new Int32Array(buffer, 0, 1);
+  }
+
+  get buffer(): SharedArrayBuffer | ArrayBuffer {
+    return this.cell.buffer;
+  }
+
+  ring(): void {
+    Atomics.add(this.cell, 0, 1);
+    if (this.cell.buffer instanceof SharedArrayBuffer) Atomics.notify(this.cell, 0);
+  }
+
+  value(): number {
+    return Atomics.load(this.cell, 0);
+  }
+
+  /** Blocks (in a worker) until rung after `seen`, or `timeoutMs` passes. */
+  sleep(seen: number, timeoutMs: number): void {
+    if (!(this.cell.buffer instanceof SharedArrayBuffer)) return;
+    Atomics.wait(this.cell, 0, seen, timeoutMs);
+  }
+}

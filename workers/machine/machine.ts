@@ -1,0 +1,248 @@
+/**
+ * The QEMU-`virt`-compatible machine: RAM, one hart, the platform devices on the bus, the boot images.
+ * Everything is placed from the one table in memory-map.ts. The machine runs in slices: between slices
+ * it brings guest time and device interrupt lines up to date; it never owns a thread or a timer, so the
+ * same code runs in a browser Worker, a Node worker thread and a unit test.
+ */
+import { Bus } from '../bus/bus.ts';
+import { GuestErrorLog, type LogSink } from '../bus/guest-log.ts';
+import type { AccessSize, IrqLine } from '../bus/device.ts';
+import { Hart, createVmMemory, MIP_MEIP, MIP_MSIP, MIP_MTIP, type PhysicalBus } from '../cpu/core.ts';
+import * as L from '../cpu/layout.ts';
+import { Clint } from '../devices/clint.ts';
+import { Plic } from '../devices/plic.ts';
+import { Uart16550 } from '../devices/uart16550.ts';
+import { GoldfishRtc } from '../devices/goldfish-rtc.ts';
+import { SifiveTest } from '../devices/sifive-test.ts';
+import { VirtioMmioTransport } from '../devices/virtio/mmio.ts';
+import type { CharSink } from '../host/char-port.ts';
+import { GuestClock } from './clock.ts';
+import { IRQ, MEMORY_MAP, VIRTIO_MMIO_SLOTS } from './memory-map.ts';
+import { prepareVirtBoot, type MemoryLoad } from './loader.ts';
+import { isElf, parseElf } from './elf.ts';
+
+export interface MachineConfig {
+  /** Bytes of guest RAM. */
+  readonly ramSize: number;
+  /** Firmware: OpenSBI fw_dynamic.bin, or a bare-metal ELF run in M-mode. */
+  readonly bios: Uint8Array;
+  readonly kernel?: Uint8Array;
+  readonly initrd?: Uint8Array;
+  readonly bootargs: string;
+  /** Whether guest RAM is a SharedArrayBuffer (cross-origin isolated pages, Node). */
+  readonly sharedMemory: boolean;
+  /** The compiled CPU core (workers/cpu/build/core.wasm). */
+  readonly coreModule: WebAssembly.Module;
+  /** Host time in ms, for guest time; default performance.now. */
+  readonly now?: () => number;
+  /** Wall-clock ms since the epoch at power-on, for the RTC; default Date.now(). */
+  readonly wallClockMs?: number;
+  /** Random bytes for the device tree's rng-seed. */
+  readonly rngSeed?: Uint8Array;
+}
+
+export interface MachinePorts {
+  /** Bytes the guest writes to its serial console. */
+  readonly console: CharSink;
+  /** Guest errors (bad MMIO, …), each logged once. Default console.warn. */
+  readonly log?: LogSink;
+}
+
+export type MachineStatus =
+  | { readonly kind: 'running' }
+  | { readonly kind: 'idle'; readonly wakeInMs: number | null }
+  | { readonly kind: 'halted'; readonly exitCode: number; readonly reason: 'poweroff' | 'tohost' };
+
+/** Instructions per slice: short enough that timer and console latency stay well under a millisecond
+ * at the interpreter's speed, long enough that the per-slice bookkeeping does not show in profiles. */
+export const SLICE_INSTRUCTIONS = 200_000;
+
+/** HTIF device 1 (console), command 1 (putchar): a tohost value of this form prints its low byte. */
+const HTIF_CONSOLE_PUTCHAR = 0x0101n << 48n;
+
+export class Machine {
+  readonly memory: WebAssembly.Memory;
+  readonly hart: Hart;
+  readonly bus: Bus;
+  readonly clock: GuestClock;
+  readonly clint: Clint;
+  readonly plic: Plic;
+  readonly uart: Uart16550;
+  readonly rtc: GoldfishRtc;
+  readonly ram: Uint8Array;
+  #halt: MachineStatus | undefined;
+  #resetRequested = false;
+  readonly #loads: readonly MemoryLoad[];
+  readonly #bootRom: Uint8Array;
+  readonly #tohost: number | undefined;
+  readonly #console: CharSink;
+
+  constructor(config: MachineConfig, ports: MachinePorts) {
+    const log = new GuestErrorLog(ports.log);
+    this.#console = ports.console;
+    this.memory = createVmMemory(config.ramSize, config.sharedMemory);
+    this.ram = new Uint8Array(this.memory.buffer, L.RAM_OFFSET, config.ramSize);
+    this.clock = new GuestClock(config.now);
+    this.bus = new Bus(log);
+
+    const boot = prepareVirtBoot({
+      harts: 1,
+      ramSize: config.ramSize,
+      bootargs: config.bootargs,
+      bios: config.bios,
+      ...(config.kernel ? { kernel: config.kernel } : {}),
+      ...(config.initrd ? { initrd: config.initrd } : {}),
+      ...(config.rngSeed ? { rngSeed: config.rngSeed } : {}),
+    });
+    this.#loads = boot.loads;
+    this.#bootRom = boot.bootRom;
+    const tohost = isElf(config.bios) ? parseElf(config.bios, 'bios').findSymbol('tohost') : undefined;
+    this.#tohost = tohost === undefined ? undefined : Number(tohost.value);
+
+    const physical: PhysicalBus = {
+      read: (addr, size) => (this.bus.findRegion(addr) ? this.bus.read(addr, size) : undefined),
+      write: (addr, value, size) => {
+        if (!this.bus.findRegion(addr)) return false;
+        this.bus.write(addr, value, size);
+        return true;
+      },
+    };
+    this.hart = new Hart(config.coreModule, this.memory, 0, config.ramSize, physical);
+    const hart = this.hart;
+    const mipLine = (bit: bigint): IrqLine => ({ set: (level) => hart.setPending(bit, level) });
+
+    this.clint = new Clint(this.clock, [{ msip: mipLine(MIP_MSIP), mtip: mipLine(MIP_MTIP) }], log.scope('clint'));
+    this.plic = new Plic(
+      [{ meip: mipLine(MIP_MEIP), seip: { set: (level) => hart.setSupervisorExternal(level) } }],
+      log.scope('plic'),
+    );
+    this.uart = new Uart16550({
+      irq: this.plic.irqLine(IRQ.uart0),
+      sink: ports.console,
+      clock: this.clock,
+      log: log.scope('uart0'),
+    });
+    this.rtc = new GoldfishRtc({
+      irq: this.plic.irqLine(IRQ.rtc),
+      clock: this.clock,
+      ...(config.wallClockMs !== undefined ? { wallClockMs: config.wallClockMs } : {}),
+      log: log.scope('rtc'),
+    });
+    const test = new SifiveTest(
+      {
+        powerOff: (code) => {
+          this.#halt = { kind: 'halted', exitCode: code, reason: 'poweroff' };
+        },
+        reset: () => {
+          this.#resetRequested = true;
+        },
+      },
+      log.scope('sifive-test'),
+    );
+
+    const m = MEMORY_MAP;
+    this.bus.map('boot-rom', m.bootRom.base, m.bootRom.size, romDevice(this.#bootRom));
+    this.bus.map('sifive-test', m.sifiveTest.base, m.sifiveTest.size, test);
+    this.bus.map('rtc', m.rtc.base, m.rtc.size, this.rtc);
+    this.bus.map('clint', m.clint.base, m.clint.size, this.clint);
+    this.bus.map('plic', m.plic.base, m.plic.size, this.plic);
+    this.bus.map('uart0', m.uart0.base, m.uart0.size, this.uart);
+    for (let slot = 0; slot < VIRTIO_MMIO_SLOTS; slot++) {
+      const base = m.virtio.base + slot * m.virtio.size;
+      this.bus.map(`virtio${slot}`, base, m.virtio.size, new VirtioMmioTransport());
+    }
+    this.#loadImages();
+    this.clock.resume();
+  }
+
+  /** Copies the boot images into RAM and resets the hart to the boot ROM, as a power-on does. */
+  #loadImages(): void {
+    this.ram.fill(0);
+    for (const load of this.#loads) {
+      const offset = load.address - MEMORY_MAP.dram.base;
+      this.ram.set(load.data, offset);
+    }
+    this.hart.reset(BigInt(MEMORY_MAP.bootRom.base));
+    if (this.#tohost !== undefined) this.hart.setField(L.TOHOST_ADDR, BigInt(this.#tohost));
+  }
+
+  get status(): MachineStatus {
+    return this.#halt ?? { kind: 'running' };
+  }
+
+  /** Offers host console input to the UART; returns how many bytes it took. */
+  receiveInput(bytes: Uint8Array): number {
+    let n = 0;
+    while (n < bytes.length && this.uart.receive(bytes[n]!)) n++;
+    return n;
+  }
+
+  /** Brings timers and interrupt lines up to date with guest time. */
+  #updateDevices(): void {
+    const now = this.clock.ticks();
+    this.hart.mtime = now;
+    this.clint.update();
+    this.rtc.update();
+    this.uart.update();
+  }
+
+  /** Runs one slice of guest instructions. */
+  runSlice(budget = SLICE_INSTRUCTIONS): MachineStatus {
+    if (this.#halt) return this.#halt;
+    this.#updateDevices();
+    this.hart.run(budget);
+    const reason = this.hart.stopReason;
+    if (reason === L.STOP_TOHOST) this.#onTohost();
+    if (this.#resetRequested) {
+      this.#resetRequested = false;
+      this.#loadImages();
+    }
+    if (this.#halt) return this.#halt;
+    if (reason === L.STOP_WFI) {
+      this.#updateDevices();
+      if (this.hart.waiting) return { kind: 'idle', wakeInMs: this.#msUntilNextEvent() };
+    }
+    return { kind: 'running' };
+  }
+
+  /** Host milliseconds until a device has something to do, or null when only input can wake the hart. */
+  #msUntilNextEvent(): number | null {
+    let next: bigint | null = null;
+    for (const deadline of [this.clint.nextDeadline(), this.rtc.nextDeadline(), this.uart.nextDeadline()]) {
+      if (deadline !== null && (next === null || deadline < next)) next = deadline;
+    }
+    return next === null ? null : this.clock.msUntil(next);
+  }
+
+  /** The riscv-tests convention: 1 = pass, (code << 1) | 1 = fail with code; HTIF putchar otherwise. */
+  #onTohost(): void {
+    const address = this.#tohost;
+    if (address === undefined) return;
+    const view = new DataView(this.memory.buffer, L.RAM_OFFSET + (address - MEMORY_MAP.dram.base), 8);
+    const value = view.getBigUint64(0, true);
+    if (value === 0n) return;
+    if (value >> 48n === HTIF_CONSOLE_PUTCHAR >> 48n) {
+      this.#console.write(Number(value & 0xffn));
+      view.setBigUint64(0, 0n, true);
+      return;
+    }
+    this.#halt = { kind: 'halted', exitCode: value === 1n ? 0 : Number(value >> 1n), reason: 'tohost' };
+  }
+}
+
+/** A read-only memory region on the bus (the boot ROM). Writes are guest errors and ignored. */
+function romDevice(bytes: Uint8Array): { accessSizes: readonly AccessSize[]; read(o: number, s: AccessSize): bigint; write(): void } {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return {
+    accessSizes: [1, 2, 4, 8],
+    read(offset, size) {
+      switch (size) {
+        case 1: return BigInt(view.getUint8(offset));
+        case 2: return BigInt(view.getUint16(offset, true));
+        case 4: return BigInt(view.getUint32(offset, true));
+        default: return view.getBigUint64(offset, true);
+      }
+    },
+    write() {},
+  };
+}

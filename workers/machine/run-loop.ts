@@ -1,0 +1,131 @@
+/**
+ * Drives a Machine inside its worker: runs instruction slices, moves console bytes between the rings and
+ * the UART, and sleeps in Atomics.wait while the guest idles in WFI, so an idle VM costs no CPU. It
+ * returns to the worker's event loop every few milliseconds so that control messages get through.
+ */
+import type { CharSink } from '../host/char-port.ts';
+import type { ByteRing, Doorbell } from '../host/ring.ts';
+import type { Machine, MachineStatus } from './machine.ts';
+
+/** How long the loop runs before it lets the worker's event loop breathe. */
+const TURN_MS = 10;
+/** The longest single Atomics.wait, so that control messages are seen even when nobody rings. */
+const MAX_SLEEP_MS = 50;
+
+/** The guest→host console: bytes go into the output ring; what does not fit waits here, in order. */
+export class RingSink implements CharSink {
+  readonly #ring: ByteRing;
+  readonly #backlog: number[] = [];
+
+  constructor(ring: ByteRing) {
+    this.#ring = ring;
+  }
+
+  write(byte: number): void {
+    if (this.#backlog.length > 0 || !this.#ring.writeByte(byte)) this.#backlog.push(byte);
+  }
+
+  /** Moves the backlog into the ring as room appears. */
+  flush(): void {
+    if (this.#backlog.length === 0) return;
+    const n = this.#ring.write(Uint8Array.from(this.#backlog));
+    this.#backlog.splice(0, n);
+  }
+
+  get pending(): number {
+    return this.#backlog.length;
+  }
+}
+
+export interface RunLoopPorts {
+  readonly input: ByteRing;
+  readonly output: RingSink;
+  readonly doorbell: Doorbell;
+  /** Called after every slice (statistics). */
+  readonly onSlice?: () => void;
+}
+
+export type HaltedStatus = Extract<MachineStatus, { kind: 'halted' }>;
+
+export class RunLoop {
+  readonly #machine: Machine;
+  readonly #ports: RunLoopPorts;
+  #paused = false;
+  #stopped = false;
+  #yield: () => Promise<void>;
+
+  constructor(machine: Machine, ports: RunLoopPorts) {
+    this.#machine = machine;
+    this.#ports = ports;
+    this.#yield = makeYield();
+  }
+
+  pause(): void {
+    if (this.#paused) return;
+    this.#paused = true;
+    this.#machine.clock.pause();
+  }
+
+  resume(): void {
+    if (!this.#paused) return;
+    this.#paused = false;
+    this.#machine.clock.resume();
+    this.#ports.doorbell.ring();
+  }
+
+  get paused(): boolean {
+    return this.#paused;
+  }
+
+  /** Ends run() at the next turn without a guest halt. */
+  stop(): void {
+    this.#stopped = true;
+    this.#ports.doorbell.ring();
+  }
+
+  /** Runs until the guest halts (or stop()); resolves with the halt, or undefined when stopped. */
+  async run(): Promise<HaltedStatus | undefined> {
+    const machine = this.#machine;
+    const { input, output, doorbell } = this.#ports;
+    while (!this.#stopped) {
+      const turnEnd = performance.now() + TURN_MS;
+      while (!this.#stopped && performance.now() < turnEnd) {
+        if (this.#paused) {
+          doorbell.sleep(doorbell.value(), MAX_SLEEP_MS);
+          break;
+        }
+        output.flush();
+        const seen = doorbell.value();
+        while (machine.uart.rxSpace() > 0) {
+          const byte = input.readByte();
+          if (byte < 0) break;
+          machine.uart.receive(byte);
+        }
+        const status = machine.runSlice();
+        this.#ports.onSlice?.();
+        if (status.kind === 'halted') {
+          output.flush();
+          return status;
+        }
+        if (status.kind === 'idle' && input.available() === 0) {
+          const ms = Math.min(status.wakeInMs ?? MAX_SLEEP_MS, MAX_SLEEP_MS);
+          if (ms > 0) doorbell.sleep(seen, ms);
+        }
+      }
+      await this.#yield();
+    }
+    return undefined;
+  }
+}
+
+/** A zero-delay macrotask (setTimeout clamps nested timers to 4 ms in browsers; a message does not). */
+function makeYield(): () => Promise<void> {
+  const channel = new MessageChannel();
+  let resolve: (() => void) | undefined;
+  channel.port1.onmessage = () => resolve?.();
+  return () =>
+    new Promise<void>((r) => {
+      resolve = r;
+      channel.port2.postMessage(0);
+    });
+}

@@ -1,0 +1,78 @@
+import { describe, expect, it } from 'vitest';
+import { Worker } from 'node:worker_threads';
+import { ByteRing, Doorbell } from './ring.ts';
+
+describe('ByteRing', () => {
+  it('refuses a capacity that is not a power of two', () => {
+    expect(() => ByteRing.create(100)).toThrow(/power of two/);
+  });
+
+  it('moves bytes in order and reports fill level and room', () => {
+    const ring = ByteRing.create(8);
+    expect(ring.write(Uint8Array.of(1, 2, 3))).toBe(3);
+    expect(ring.available()).toBe(3);
+    expect(ring.free()).toBe(5);
+    expect(ring.readByte()).toBe(1);
+    expect([...ring.read()]).toEqual([2, 3]);
+    expect(ring.readByte()).toBe(-1);
+  });
+
+  it('writes only what fits and keeps the rest with the caller', () => {
+    const ring = ByteRing.create(4);
+    expect(ring.write(Uint8Array.of(1, 2, 3, 4, 5, 6))).toBe(4);
+    expect(ring.writeByte(7)).toBe(false);
+    expect([...ring.read(2)]).toEqual([1, 2]);
+    expect(ring.writeByte(7)).toBe(true);
+    expect([...ring.read()]).toEqual([3, 4, 7]);
+  });
+
+  it('wraps around its buffer and its 32-bit counters', () => {
+    const ring = ByteRing.create(4);
+    const header = new Int32Array(ring.buffer, 0, 2);
+    header[0] = 0x7fff_fffe; // both counters just below the signed 32-bit limit
+    header[1] = 0x7fff_fffe;
+    for (let round = 0; round < 10; round++) {
+      expect(ring.write(Uint8Array.of(round, round + 1, round + 2))).toBe(3);
+      expect([...ring.read()]).toEqual([round, round + 1, round + 2]);
+    }
+    expect(ring.available()).toBe(0);
+  });
+
+  it('carries bytes between threads over a SharedArrayBuffer and wakes a waiting reader', async () => {
+    const ring = ByteRing.create(16);
+    const seen = ring.writeCount();
+    const worker = new Worker(
+      `const { workerData } = require('node:worker_threads');
+       const header = new Int32Array(workerData, 0, 2);
+       const data = new Uint8Array(workerData, 8, 16);
+       const text = Buffer.from('hello from a worker');
+       let sent = 0;
+       while (sent < text.length) {
+         const head = Atomics.load(header, 0), tail = Atomics.load(header, 1);
+         if (head - tail < 16) { data[head & 15] = text[sent++]; Atomics.store(header, 0, head + 1); Atomics.notify(header, 0); }
+       }`,
+      { eval: true, workerData: ring.buffer },
+    );
+    await ring.waitForData(seen, 5000);
+    let received = '';
+    while (received.length < 'hello from a worker'.length) {
+      const s = ring.writeCount();
+      received += Buffer.from(ring.read()).toString();
+      if (received.length < 19) await ring.waitForData(s, 5000);
+    }
+    expect(received).toBe('hello from a worker');
+    await worker.terminate();
+  });
+});
+
+describe('Doorbell', () => {
+  it('counts rings and wakes a sleeper before its timeout', () => {
+    const bell = new Doorbell();
+    const before = bell.value();
+    bell.ring();
+    expect(bell.value()).toBe(before + 1);
+    const start = performance.now();
+    bell.sleep(before, 1000); // the value already moved on: returns at once
+    expect(performance.now() - start).toBeLessThan(100);
+  });
+});

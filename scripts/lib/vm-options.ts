@@ -7,6 +7,7 @@ import { readFileSync, existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { ImageError } from '../../workers/machine/image-error.ts';
 import { isElf } from '../../workers/machine/elf.ts';
+import { detectImageKind } from '../../workers/machine/loader.ts';
 
 export interface VmFiles {
   readonly bios: Uint8Array;
@@ -58,6 +59,15 @@ function readFile(path: string, what: string): Uint8Array {
   return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length);
 }
 
+/** A kernel must say what it is: a Linux Image (with its header magic), an ELF, or gzip (refused later). */
+function readKernel(path: string): Uint8Array {
+  const bytes = readFile(path, '--kernel');
+  if (detectImageKind(bytes) === 'raw') {
+    throw new ImageError(`--kernel ${path}: neither a RISC-V Linux kernel Image (no "RSC\x05" magic at offset 0x38) nor an ELF`);
+  }
+  return bytes;
+}
+
 function readManifest(imagesDir: string, name: string): { dir: string; manifest: ImageManifest } {
   const dir = resolve(imagesDir, name);
   const path = resolve(dir, 'manifest.json');
@@ -85,7 +95,7 @@ export function resolveVmFiles(options: VmCommandLine, imagesDir: string): VmFil
     }
     return bytes;
   };
-  const kernel = options.kernel !== undefined ? readFile(options.kernel, '--kernel') : fromImage(image?.manifest.files.kernel, 'kernel');
+  const kernel = options.kernel !== undefined ? readKernel(options.kernel) : fromImage(image?.manifest.files.kernel, 'kernel');
   const initrd = options.initrd !== undefined ? readFile(options.initrd, '--initrd') : fromImage(image?.manifest.files.initrd, 'initrd');
   const firmware = bios ?? fromImage(image?.manifest.files.bios, 'bios');
   if (!firmware) throw new ImageError('no firmware: pass --bios or an --image whose manifest has one');

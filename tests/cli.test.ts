@@ -1,0 +1,47 @@
+// The runner's answers to bad input: one line that says what is wrong, exit code 2, no stack trace.
+import { describe, expect, it } from 'vitest';
+import { fileURLToPath } from 'node:url';
+import { resolve } from 'node:path';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { tabvmSession } from '../scripts/lib/console-session.ts';
+
+const root = resolve(fileURLToPath(import.meta.url), '../..');
+const scratch = mkdtempSync(resolve(tmpdir(), 'tabvm-cli-'));
+
+async function runRefused(args: string[]): Promise<string> {
+  const vm = tabvmSession(args, root);
+  const code = await vm.exitCode(30_000);
+  expect(code).toBe(2);
+  const lines = vm.output.trim().split('\n');
+  expect(lines).toHaveLength(1);
+  expect(vm.output).not.toMatch(/\n\s+at /); // no stack trace
+  return lines[0]!;
+}
+
+describe('npm run vm refuses bad input', () => {
+  it('a missing file', async () => {
+    expect(await runRefused(['--kernel', '/nonexistent/Image'])).toMatch(/--kernel \/nonexistent\/Image: no such file/);
+  });
+
+  it('an ELF for another machine', async () => {
+    // /bin/true on this host is an x86-64 ELF.
+    expect(await runRefused(['--bios', '/bin/true'])).toMatch(/not RISC-V|x86-64|machine/i);
+  });
+
+  it('a file that is neither an ELF nor a kernel image, as a kernel', async () => {
+    const junk = resolve(scratch, 'junk.bin');
+    writeFileSync(junk, 'this is not a kernel\n'.repeat(100));
+    expect(await runRefused(['--kernel', junk])).toMatch(/junk\.bin|kernel/);
+  });
+
+  it('RAM too small for what is loaded', async () => {
+    const big = resolve(scratch, 'big-initrd');
+    writeFileSync(big, new Uint8Array(40 * 1024 * 1024));
+    expect(await runRefused(['--initrd', big, '--mem', '32M'])).toMatch(/RAM|fit|too small/i);
+  });
+
+  it('a memory size that is not a size', async () => {
+    expect(await runRefused(['--mem', 'lots'])).toMatch(/--mem lots: not a size/);
+  });
+});

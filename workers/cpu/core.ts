@@ -41,6 +41,8 @@ export class Hart {
     readonly hartId: number,
     readonly ramSize: number,
     bus: PhysicalBus,
+    /** Guest time in ticks for the `time` CSR; by default the MTIME field the host sets between slices. */
+    mtime: () => number = () => Number(this.field(L.MTIME)),
   ) {
     this.base = L.HART_BASE + hartId * L.HART_STRIDE;
     this.words = new BigUint64Array(memory.buffer, this.base, L.HART_STRIDE / 8);
@@ -58,6 +60,7 @@ export class Hart {
           }
           return v;
         },
+        mtime,
         mmioWrite: (addr: bigint, value: bigint, size: number): void => {
           if (!bus.write(Number(addr), BigInt.asUintN(size * 8, value), size as 1 | 2 | 4 | 8)) busError();
         },

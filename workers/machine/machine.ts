@@ -107,7 +107,7 @@ export class Machine {
         return true;
       },
     };
-    this.hart = new Hart(config.coreModule, this.memory, 0, config.ramSize, physical);
+    this.hart = new Hart(config.coreModule, this.memory, 0, config.ramSize, physical, () => Number(this.clock.ticks()));
     const hart = this.hart;
     const mipLine = (bit: bigint): IrqLine => ({ set: (level) => hart.setPending(bit, level) });
 

@@ -28,7 +28,6 @@ import {
   MENVCFG,
   SENVCFG,
   MHARTID,
-  MTIME,
   RESERVATION,
   SEIP_LINE,
   PMPCFG,
@@ -71,6 +70,12 @@ import {
   IRQ_MEI,
   CAUSE_INTERRUPT,
 } from './state';
+
+/**
+ * Guest time (mtime) in ticks, from the host: the `time` CSR must agree with the CLINT's mtime register
+ * read at the same moment, so it cannot be a copy taken at the start of the slice.
+ */
+@external('env', 'mtime') declare function hostMtime(): f64;
 
 /** Instructions retired before the current one in this run() call; the interpreter keeps it current. */
 export let retiredInSlice: u64 = 0;
@@ -178,7 +183,7 @@ export function csrRead(num: u32): u64 {
       return csrField(INSTRET) + retiredInSlice;
     case 0xc01: // time
       if (!counterAllowed(1)) break;
-      return csrField(MTIME);
+      return <u64>hostMtime();
     case 0xc02: // instret
       if (!counterAllowed(2)) break;
       return csrField(INSTRET) + retiredInSlice;

@@ -44,6 +44,8 @@ import {
   setCsrField,
   flushTlb,
   updateKeys,
+  signal,
+  EV_INTERRUPTS,
   PRIV_M,
   PRIV_S,
   PRIV_U,
@@ -85,11 +87,6 @@ export function setRetiredInSlice(n: u64): void {
 
 /** Set by csrRead/csrWrite when the access is illegal. */
 export let csrIllegal: bool = false;
-/** Set by a CSR write that may have made an interrupt deliverable (mie, mip, mstatus, …). */
-export let interruptsChanged: bool = false;
-export function clearInterruptsChanged(): void {
-  interruptsChanged = false;
-}
 
 const MSTATUS_WRITABLE: u64 =
   MSTATUS_SIE |
@@ -305,7 +302,7 @@ export function csrWrite(num: u32, v: u64): void {
       // sie: only delegated bits are visible and writable.
       const mask = csrField(MIDELEG);
       setCsrField(MIE, (csrField(MIE) & ~mask) | (v & mask));
-      interruptsChanged = true;
+      signal(EV_INTERRUPTS);
       return;
     }
     case 0x105: // stvec: modes 0 (direct) and 1 (vectored); reserved modes are WARL → direct.
@@ -333,7 +330,7 @@ export function csrWrite(num: u32, v: u64): void {
       // sip: only SSIP is writable, and only when delegated (§4.1.3).
       const mask = csrField(MIDELEG) & (1 << IRQ_SSI);
       setCsrField(MIP, (csrField(MIP) & ~mask) | (v & mask));
-      interruptsChanged = true;
+      signal(EV_INTERRUPTS);
       return;
     }
     case 0x180: {
@@ -358,11 +355,11 @@ export function csrWrite(num: u32, v: u64): void {
       return;
     case 0x303: // mideleg: only supervisor interrupts can be delegated.
       setCsrField(MIDELEG, v & S_INTERRUPTS);
-      interruptsChanged = true;
+      signal(EV_INTERRUPTS);
       return;
     case 0x304: // mie
       setCsrField(MIE, v & ALL_INTERRUPTS);
-      interruptsChanged = true;
+      signal(EV_INTERRUPTS);
       return;
     case 0x305: // mtvec
       setCsrField(MTVEC, (v & 3) >= 2 ? v & ~3 : v);
@@ -392,7 +389,7 @@ export function csrWrite(num: u32, v: u64): void {
       // mip: SSIP, STIP and SEIP are writable by M-mode; MSIP, MTIP and MEIP belong to the CLINT/PLIC.
       const mask: u64 = S_INTERRUPTS;
       setCsrField(MIP, (csrField(MIP) & ~mask) | (v & mask));
-      interruptsChanged = true;
+      signal(EV_INTERRUPTS);
       return;
     }
     case 0xb00: // mcycle
@@ -427,7 +424,7 @@ function writeMstatus(v: u64): void {
   if ((m & MSTATUS_MPP) == (<u64>2 << MSTATUS_MPP_SHIFT)) m = (m & ~MSTATUS_MPP) | (old & MSTATUS_MPP);
   setCsrField(MSTATUS, m & ~MSTATUS_SD);
   updateKeys();
-  interruptsChanged = true;
+  signal(EV_INTERRUPTS);
 }
 
 function writePmpcfg(register: u32, v: u64): void {
@@ -530,7 +527,7 @@ export function mret(): u64 {
   if (mpp != PRIV_M) m &= ~MSTATUS_MPRV;
   setCsrField(MSTATUS, m);
   setPrivilege(mpp);
-  interruptsChanged = true;
+  signal(EV_INTERRUPTS);
   return csrField(MEPC);
 }
 
@@ -544,7 +541,7 @@ export function sret(): u64 {
   m &= ~MSTATUS_MPRV;
   setCsrField(MSTATUS, m);
   setPrivilege(spp);
-  interruptsChanged = true;
+  signal(EV_INTERRUPTS);
   return csrField(SEPC);
 }
 

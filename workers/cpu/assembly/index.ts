@@ -45,14 +45,21 @@ import {
   CAUSE_MISALIGNED_LOAD,
   CAUSE_MISALIGNED_STORE,
   updateKeys,
+  events,
+  signal,
+  takeEvents,
+  EV_FAULT,
+  EV_ILLEGAL,
+  EV_RAISED,
+  EV_INTERRUPTS,
+  EV_TOHOST,
+  EV_WFI,
 } from './state';
 import {
   trapped,
   trapCause,
   trapTval,
   clearTrap,
-  stopRequested,
-  clearStop,
   read8,
   read16,
   read32,
@@ -69,8 +76,6 @@ import {
   csrRead,
   csrWrite,
   csrIllegal,
-  interruptsChanged,
-  clearInterruptsChanged,
   setRetiredInSlice,
   takeTrap,
   interruptToTake,
@@ -209,9 +214,6 @@ const AMO_MAX: u32 = 0x14;
 const AMO_MINU: u32 = 0x18;
 const AMO_MAXU: u32 = 0x1c;
 
-/** Set when an instruction turned out to be illegal; the loop raises it with tval = its bits. */
-let illegal: bool = false;
-
 /**
  * AMO (0x2f). LR/SC and AMOs must be naturally aligned: "If the address is not naturally aligned, an
  * address-misaligned exception or an access-fault exception will be generated" — we raise
@@ -227,7 +229,7 @@ function executeAmo(insn: u32, rd: u32, rs1: u32, rs2: u32): void {
     funct5 == AMO_OR || funct5 == AMO_AND || funct5 == AMO_MIN || funct5 == AMO_MAX || funct5 == AMO_MINU ||
     funct5 == AMO_MAXU;
   if ((funct3 != 2 && funct3 != 3) || !known || (funct5 == AMO_LR && rs2 != 0)) {
-    illegal = true;
+    signal(EV_ILLEGAL);
     return;
   }
   const dword = funct3 == 3;
@@ -239,7 +241,7 @@ function executeAmo(insn: u32, rd: u32, rs1: u32, rs2: u32): void {
   }
   if (funct5 == AMO_LR) {
     if (rs2 != 0) {
-      illegal = true;
+      signal(EV_ILLEGAL);
       return;
     }
     const h = atomicHost(addr, false, size);
@@ -283,7 +285,7 @@ function executeAmo(insn: u32, rd: u32, rs1: u32, rs2: u32): void {
         break;
       }
       default:
-        illegal = true;
+        signal(EV_ILLEGAL);
         return;
     }
   } else {
@@ -308,7 +310,7 @@ function executeAmo(insn: u32, rd: u32, rs1: u32, rs2: u32): void {
         break;
       }
       default:
-        illegal = true;
+        signal(EV_ILLEGAL);
         return;
     }
     old = sext32(<u64>o);
@@ -319,9 +321,8 @@ function executeAmo(insn: u32, rd: u32, rs1: u32, rs2: u32): void {
 /** A synchronous exception raised by the instruction being executed (joins the memory helpers' exit). */
 let raisedCause: u64 = 0;
 let raisedTval: u64 = 0;
-let raised: bool = false;
 function raise(cause: u64, tval: u64): void {
-  raised = true;
+  signal(EV_RAISED);
   raisedCause = cause;
   raisedTval = tval;
 }
@@ -343,7 +344,7 @@ function executeSystem(insn: u32, pc: u64): i32 {
     if (funct7 == 0x09 && rd == 0) {
       // sfence.vma: illegal in U, and in S when mstatus.TVM=1.
       if (priv == PRIV_U || (priv == PRIV_S && (getMstatus() & MSTATUS_TVM) != 0)) {
-        illegal = true;
+        signal(EV_ILLEGAL);
         return SYS_NEXT;
       }
       flushTlb();
@@ -358,14 +359,14 @@ function executeSystem(insn: u32, pc: u64): i32 {
         return SYS_NEXT;
       case 0x1020_0073: // sret
         if (priv == PRIV_U || (priv == PRIV_S && (getMstatus() & MSTATUS_TSR) != 0)) {
-          illegal = true;
+          signal(EV_ILLEGAL);
           return SYS_NEXT;
         }
         sysTarget = sret();
         return SYS_JUMP;
       case 0x3020_0073: // mret
         if (priv != PRIV_M) {
-          illegal = true;
+          signal(EV_ILLEGAL);
           return SYS_NEXT;
         }
         sysTarget = mret();
@@ -374,17 +375,17 @@ function executeSystem(insn: u32, pc: u64): i32 {
         // "When S-mode is implemented, then executing WFI in U-mode causes an illegal instruction
         // exception"; with TW=1 so does WFI below M (our time limit is zero).
         if (priv == PRIV_U || (priv == PRIV_S && (getMstatus() & MSTATUS_TW) != 0)) {
-          illegal = true;
+          signal(EV_ILLEGAL);
           return SYS_NEXT;
         }
         return SYS_WFI;
       default:
-        illegal = true;
+        signal(EV_ILLEGAL);
         return SYS_NEXT;
     }
   }
   if (funct3 == 4) {
-    illegal = true;
+    signal(EV_ILLEGAL);
     return SYS_NEXT;
   }
   const csr = insn >> 20;
@@ -392,7 +393,7 @@ function executeSystem(insn: u32, pc: u64): i32 {
   const op = funct3 & 3; // 1 = write, 2 = set, 3 = clear
   const old = csrRead(csr);
   if (csrIllegal) {
-    illegal = true;
+    signal(EV_ILLEGAL);
     return SYS_NEXT;
   }
   // CSRRS/CSRRC with rs1 = x0 (or uimm = 0) do not write, so they are legal on read-only CSRs.
@@ -403,7 +404,7 @@ function executeSystem(insn: u32, pc: u64): i32 {
     const v = op == 1 ? operand : op == 2 ? base | operand : base & ~operand;
     csrWrite(csr, v);
     if (csrIllegal) {
-      illegal = true;
+      signal(EV_ILLEGAL);
       return SYS_NEXT;
     }
   }
@@ -417,7 +418,7 @@ function executeSystem(insn: u32, pc: u64): i32 {
  */
 export function run(budget: i32): i32 {
   store<u64>(hart, STOP_BUDGET, STOP_REASON);
-  clearStop();
+  takeEvents();
   if (load<u64>(hart, WFI_STATE) != 0) {
     // Asleep in WFI: wake when an enabled interrupt is pending, whether or not it is globally enabled.
     if ((pendingInterrupts() & csrField(MIE)) == 0) {
@@ -462,12 +463,15 @@ export function run(budget: i32): i32 {
       else if (!trapped) ilen = 2;
       if (trapped) {
         clearTrap();
+        takeEvents();
         pc = takeTrap(trapCause, trapTval, pc);
         fetchVpn = 0xffff_ffff_ffff_ffff;
         continue;
       }
     }
     const raw = insn;
+    // Set by the decoder below for encodings it rejects; helpers signal EV_ILLEGAL instead.
+    let illegal = false;
     if (ilen == 2) {
       insn = load<u32>(RVC_TABLE + (<usize>insn << 2));
       if (insn == 0) {
@@ -654,10 +658,7 @@ export function run(budget: i32): i32 {
         const outcome = executeSystem(insn, pc);
         fetchVpn = 0xffff_ffff_ffff_ffff;
         if (outcome == SYS_JUMP) next = sysTarget;
-        else if (outcome == SYS_WFI && (pendingInterrupts() & csrField(MIE)) == 0) {
-          store<u64>(hart, 1, WFI_STATE);
-          stop = STOP_WFI;
-        }
+        else if (outcome == SYS_WFI) signal(EV_WFI);
         break;
       }
       case 0x07: // flw fld (other widths, e.g. Zfh's flh or V's loads, are not implemented: illegal)
@@ -683,48 +684,52 @@ export function run(budget: i32): i32 {
         illegal = true;
     }
     // ---- the single trap exit (STYLE habit 5) ----
-    if (trapped || illegal || raised) {
-      let cause: u64;
-      let tval: u64;
-      if (illegal) {
-        cause = CAUSE_ILLEGAL_INSTRUCTION;
-        tval = <u64>raw;
-      } else if (raised) {
-        cause = raisedCause;
-        tval = raisedTval;
-      } else {
-        cause = trapCause;
-        tval = trapTval;
+    if (illegal || events != 0) {
+      const ev = takeEvents();
+      if (illegal || (ev & (EV_FAULT | EV_ILLEGAL | EV_RAISED)) != 0) {
+        let cause: u64;
+        let tval: u64;
+        if (illegal || (ev & EV_ILLEGAL) != 0) {
+          cause = CAUSE_ILLEGAL_INSTRUCTION;
+          tval = <u64>raw;
+        } else if ((ev & EV_RAISED) != 0) {
+          cause = raisedCause;
+          tval = raisedTval;
+        } else {
+          cause = trapCause;
+          tval = trapTval;
+        }
+        clearTrap();
+        store<u64>(hart, <u64>raw, FETCH_RAW);
+        store<u64>(hart, cause, TRAP_CAUSE);
+        store<u64>(hart, tval, TRAP_TVAL);
+        pc = takeTrap(cause, tval, pc);
+        fetchVpn = 0xffff_ffff_ffff_ffff;
+        continue;
       }
-      illegal = false;
-      raised = false;
-      clearTrap();
-      store<u64>(hart, <u64>raw, FETCH_RAW);
-      store<u64>(hart, cause, TRAP_CAUSE);
-      store<u64>(hart, tval, TRAP_TVAL);
-      pc = takeTrap(cause, tval, pc);
-      fetchVpn = 0xffff_ffff_ffff_ffff;
+      retired++;
+      pc = next;
+      if ((ev & EV_WFI) != 0 && (pendingInterrupts() & csrField(MIE)) == 0) {
+        store<u64>(hart, 1, WFI_STATE);
+        stop = STOP_WFI;
+      }
+      if ((ev & EV_INTERRUPTS) != 0) {
+        irq = interruptToTake();
+        if (irq != 0) {
+          pc = takeTrap(irq, 0, pc);
+          fetchVpn = 0xffff_ffff_ffff_ffff;
+          if (stop == STOP_WFI) {
+            stop = STOP_BUDGET;
+            store<u64>(hart, 0, WFI_STATE);
+          }
+        }
+      }
+      if ((ev & EV_TOHOST) != 0) stop = STOP_TOHOST;
+      if (stop != STOP_BUDGET) break;
       continue;
     }
     retired++;
     pc = next;
-    if (interruptsChanged) {
-      clearInterruptsChanged();
-      irq = interruptToTake();
-      if (irq != 0) {
-        pc = takeTrap(irq, 0, pc);
-        fetchVpn = 0xffff_ffff_ffff_ffff;
-        if (stop == STOP_WFI) {
-          stop = STOP_BUDGET;
-          store<u64>(hart, 0, WFI_STATE);
-        }
-      }
-    }
-    if (stop != STOP_BUDGET) break;
-    if (stopRequested) {
-      stop = STOP_TOHOST;
-      break;
-    }
   }
   store<u64>(hart, pc, PC);
   store<u64>(hart, load<u64>(hart, INSTRET) + <u64>retired, INSTRET);

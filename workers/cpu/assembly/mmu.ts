@@ -34,6 +34,9 @@ import {
   CAUSE_LOAD_PAGE_FAULT,
   CAUSE_STORE_PAGE_FAULT,
   getMstatus,
+  signal,
+  EV_FAULT,
+  EV_TOHOST,
   MSTATUS_MXR,
   MSTATUS_SUM,
 } from './state';
@@ -49,18 +52,14 @@ export const ACCESS_FETCH: i32 = 2;
 export let trapped: bool = false;
 export let trapCause: u64 = 0;
 export let trapTval: u64 = 0;
-/** Set when a store hit the bare-metal tohost word: the run loop stops after this instruction. */
-export let stopRequested: bool = false;
 
 export function clearTrap(): void {
   trapped = false;
 }
-export function clearStop(): void {
-  stopRequested = false;
-}
 
 @inline function fault(cause: u64, tval: u64): void {
   trapped = true;
+  signal(EV_FAULT);
   trapCause = cause;
   trapTval = tval;
 }
@@ -332,7 +331,7 @@ export function writeSlow(va: u64, v: u64, size: i32): void {
     if (tohost != 0 && (pa & ~0xfff) == (tohost & ~0xfff)) {
       // The tohost page is never cached, so every store to it is seen here.
       if (pa <= tohost + 7 && pa + <u64>size > tohost) {
-        stopRequested = true;
+        signal(EV_TOHOST);
         store<u64>(hart + STOP_REASON, STOP_TOHOST);
       }
     } else if (translationCacheable) {

@@ -74,6 +74,25 @@ export const CAUSE_LOAD_PAGE_FAULT: u64 = 13;
 export const CAUSE_STORE_PAGE_FAULT: u64 = 15;
 export const CAUSE_INTERRUPT: u64 = 1 << 63;
 
+// ---- Events -------------------------------------------------------------------------------------------
+// Anything other than "retire and go on" that happens during an instruction sets a bit here, so the
+// interpreter tests one word per instruction instead of one flag per kind of event.
+export let events: i32 = 0;
+export const EV_FAULT: i32 = 1; // a memory helper faulted (mmu trapCause/trapTval)
+export const EV_ILLEGAL: i32 = 2; // a helper found the instruction illegal
+export const EV_RAISED: i32 = 4; // ecall, ebreak, misaligned atomic (raisedCause/raisedTval)
+export const EV_INTERRUPTS: i32 = 8; // a CSR write or xRET may have made an interrupt deliverable
+export const EV_TOHOST: i32 = 16; // a store hit the bare-metal tohost word
+export const EV_WFI: i32 = 32; // WFI executed
+@inline export function signal(bits: i32): void {
+  events |= bits;
+}
+@inline export function takeEvents(): i32 {
+  const e = events;
+  events = 0;
+  return e;
+}
+
 @inline export function getX(r: u32): u64 {
   return load<u64>(hart + (<usize>r << 3), X_REGS);
 }

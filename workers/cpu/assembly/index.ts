@@ -2,6 +2,7 @@
 // over the VM's shared memory. The host calls run(budget) for a slice of instructions and services
 // devices and time between slices. All state lives in the hart block (workers/cpu/layout.ts).
 import {
+  X_REGS,
   PC,
   FCSR,
   INSTRET,
@@ -108,6 +109,14 @@ export function reset(hartId: u64, pc: u64): void {
   for (let i: usize = 0; i < 0x400; i += 8) store<u64>(hart + i, 0);
   resetCsrs(hartId);
   store<u64>(hart, pc, PC);
+}
+
+// Register access through the hart base held in a local: the interpreter loop reads it once.
+@inline function rx(h: usize, r: u32): u64 {
+  return load<u64>(h + (<usize>r << 3), X_REGS);
+}
+@inline function wx(h: usize, r: u32, v: u64): void {
+  if (r != 0) store<u64>(h + (<usize>r << 3), v, X_REGS);
 }
 
 @inline function sext32(v: u64): u64 {
@@ -431,28 +440,30 @@ export function run(budget: i32): i32 {
   let retired: i32 = 0;
   let irq = interruptToTake();
   if (irq != 0) pc = takeTrap(irq, 0, pc);
-  // The fetch page in use: its virtual page number and the addend that maps it into wasm memory.
-  let fetchVpn: u64 = 0xffff_ffff_ffff_ffff;
-  let fetchAddend: u64 = 0;
+  // The fetch page in use: the virtual address of its first byte and where that byte is in wasm memory.
+  let fetchBase: u64 = 1; // never page-aligned: no pc matches until a page is looked up
+  let fetchHost: usize = 0;
   let stop: i32 = STOP_BUDGET;
   // Instructions that trap do not retire but still spend the budget, so a trap loop cannot hang run().
   let steps: i32 = 0;
+  const h = hart;
   while (steps < budget) {
     steps++;
     // ---- fetch ----
     let insn: u32;
     let ilen: u64 = 4;
-    const vpn = pc >> 12;
-    if (vpn != fetchVpn) {
-      const h = fetchPageHost(pc);
-      if (h != 0) {
-        fetchVpn = vpn;
-        fetchAddend = <u64>h - pc;
+    let offset = pc - fetchBase;
+    if (offset >= 0xffe) {
+      // Another page, or the last parcel of this one (a 32-bit instruction may continue on the next).
+      const host = fetchPageHost(pc);
+      if (host != 0) {
+        fetchBase = pc & ~0xfff;
+        fetchHost = host - <usize>(pc & 0xfff);
+        offset = pc & 0xfff;
       }
     }
-    if (vpn == fetchVpn && (pc & 0xfff) != 0xffe) {
-      const host = <usize>(pc + fetchAddend);
-      insn = load<u32>(host);
+    if (offset < 0xffe) {
+      insn = load<u32>(fetchHost + <usize>offset);
       if ((insn & 3) != 3) {
         insn &= 0xffff;
         ilen = 2;
@@ -465,7 +476,7 @@ export function run(budget: i32): i32 {
         clearTrap();
         takeEvents();
         pc = takeTrap(trapCause, trapTval, pc);
-        fetchVpn = 0xffff_ffff_ffff_ffff;
+        fetchBase = 1;
         continue;
       }
     }
@@ -476,7 +487,7 @@ export function run(budget: i32): i32 {
       insn = load<u32>(RVC_TABLE + (<usize>insn << 2));
       if (insn == 0) {
         pc = takeTrap(CAUSE_ILLEGAL_INSTRUCTION, <u64>raw, pc);
-        fetchVpn = 0xffff_ffff_ffff_ffff;
+        fetchBase = 1;
         continue;
       }
     }
@@ -488,16 +499,16 @@ export function run(budget: i32): i32 {
     let next = pc + ilen;
     switch (insn & 0x7f) {
       case 0x37: // lui
-        setX(rd, sext32(<u64>(insn & 0xffff_f000)));
+        wx(h, rd, sext32(<u64>(insn & 0xffff_f000)));
         break;
       case 0x17: // auipc
-        setX(rd, pc + sext32(<u64>(insn & 0xffff_f000)));
+        wx(h, rd, pc + sext32(<u64>(insn & 0xffff_f000)));
         break;
       case 0x6f: {
         // jal
         const imm =
           ((<i32>(insn & 0x8000_0000)) >> 11) | (insn & 0xff000) | ((insn >> 9) & 0x800) | ((insn >> 20) & 0x7fe);
-        setX(rd, next);
+        wx(h, rd, next);
         next = pc + <u64>(<i64>imm);
         break;
       }
@@ -507,15 +518,15 @@ export function run(budget: i32): i32 {
           illegal = true;
           break;
         }
-        const target = (getX(rs1) + <u64>(<i64>(<i32>insn >> 20))) & ~1;
-        setX(rd, next);
+        const target = (rx(h, rs1) + <u64>(<i64>(<i32>insn >> 20))) & ~1;
+        wx(h, rd, next);
         next = target;
         break;
       }
       case 0x63: {
         // beq bne blt bge bltu bgeu
-        const a = getX(rs1);
-        const b = getX(rs2);
+        const a = rx(h, rs1);
+        const b = rx(h, rs2);
         let taken: bool;
         switch (funct3) {
           case 0: taken = a == b; break;
@@ -537,7 +548,7 @@ export function run(budget: i32): i32 {
       }
       case 0x03: {
         // lb lh lw ld lbu lhu lwu
-        const addr = getX(rs1) + <u64>(<i64>(<i32>insn >> 20));
+        const addr = rx(h, rs1) + <u64>(<i64>(<i32>insn >> 20));
         let v: u64;
         switch (funct3) {
           case 0: v = <u64>(<i64>(<i8>read8(addr))); break;
@@ -551,14 +562,14 @@ export function run(budget: i32): i32 {
             illegal = true;
             v = 0;
         }
-        if (!trapped && !illegal) setX(rd, v);
+        if (!trapped && !illegal) wx(h, rd, v);
         break;
       }
       case 0x23: {
         // sb sh sw sd
         const imm = ((<i32>insn >> 20) & ~31) | <i32>((insn >> 7) & 31);
-        const addr = getX(rs1) + <u64>(<i64>imm);
-        const v = getX(rs2);
+        const addr = rx(h, rs1) + <u64>(<i64>imm);
+        const v = rx(h, rs2);
         switch (funct3) {
           case 0: write8(addr, <u32>v); break;
           case 1: write16(addr, <u32>v); break;
@@ -571,7 +582,7 @@ export function run(budget: i32): i32 {
       }
       case 0x13: {
         // addi slti sltiu xori ori andi slli srli srai
-        const a = getX(rs1);
+        const a = rx(h, rs1);
         const imm = <u64>(<i64>(<i32>insn >> 20));
         let v: u64 = 0;
         switch (funct3) {
@@ -591,24 +602,24 @@ export function run(budget: i32): i32 {
           case 6: v = a | imm; break;
           default: v = a & imm;
         }
-        if (!illegal) setX(rd, v);
+        if (!illegal) wx(h, rd, v);
         break;
       }
       case 0x1b: {
         // addiw slliw srliw sraiw
-        const a = getX(rs1);
+        const a = rx(h, rs1);
         const shamt = rs2;
-        if (funct3 == 0) setX(rd, sext32(a + <u64>(<i64>(<i32>insn >> 20))));
-        else if (funct3 == 1 && (insn >> 25) == 0) setX(rd, sext32(a << shamt));
-        else if (funct3 == 5 && (insn >> 25) == 0) setX(rd, sext32(<u64>(<u32>a >> shamt)));
-        else if (funct3 == 5 && (insn >> 25) == 0x20) setX(rd, <u64>(<i64>(<i32>a >> shamt)));
+        if (funct3 == 0) wx(h, rd, sext32(a + <u64>(<i64>(<i32>insn >> 20))));
+        else if (funct3 == 1 && (insn >> 25) == 0) wx(h, rd, sext32(a << shamt));
+        else if (funct3 == 5 && (insn >> 25) == 0) wx(h, rd, sext32(<u64>(<u32>a >> shamt)));
+        else if (funct3 == 5 && (insn >> 25) == 0x20) wx(h, rd, <u64>(<i64>(<i32>a >> shamt)));
         else illegal = true;
         break;
       }
       case 0x33: {
         // add sub sll slt sltu xor srl sra or and, and the M extension
-        const a = getX(rs1);
-        const b = getX(rs2);
+        const a = rx(h, rs1);
+        const b = rx(h, rs2);
         const funct7 = insn >> 25;
         let v: u64 = 0;
         if (funct7 == 0) {
@@ -626,13 +637,13 @@ export function run(budget: i32): i32 {
         else if (funct7 == 0x20 && funct3 == 5) v = <u64>(<i64>a >> <i64>(b & 63));
         else if (funct7 == 1) v = executeMul(funct3, a, b, false);
         else illegal = true;
-        if (!illegal) setX(rd, v);
+        if (!illegal) wx(h, rd, v);
         break;
       }
       case 0x3b: {
         // addw subw sllw srlw sraw, mulw divw divuw remw remuw
-        const a = getX(rs1);
-        const b = getX(rs2);
+        const a = rx(h, rs1);
+        const b = rx(h, rs2);
         const funct7 = insn >> 25;
         let v: u64 = 0;
         if (funct7 == 0 && funct3 == 0) v = sext32(a + b);
@@ -642,11 +653,11 @@ export function run(budget: i32): i32 {
         else if (funct7 == 0x20 && funct3 == 5) v = <u64>(<i64>(<i32>a >> <i32>(b & 31)));
         else if (funct7 == 1 && (funct3 == 0 || funct3 >= 4)) v = executeMul(funct3, a, b, true);
         else illegal = true;
-        if (!illegal) setX(rd, v);
+        if (!illegal) wx(h, rd, v);
         break;
       }
       case 0x0f: // fence, fence.i: one hart, memory is coherent and fetch reads memory each time.
-        if (funct3 == 1) fetchVpn = 0xffff_ffff_ffff_ffff;
+        if (funct3 == 1) fetchBase = 1;
         else if (funct3 != 0) illegal = true;
         break;
       case 0x2f: // AMO
@@ -656,18 +667,18 @@ export function run(budget: i32): i32 {
         // SYSTEM
         setRetiredInSlice(<u64>retired);
         const outcome = executeSystem(insn, pc);
-        fetchVpn = 0xffff_ffff_ffff_ffff;
+        fetchBase = 1;
         if (outcome == SYS_JUMP) next = sysTarget;
         else if (outcome == SYS_WFI) signal(EV_WFI);
         break;
       }
       case 0x07: // flw fld (other widths, e.g. Zfh's flh or V's loads, are not implemented: illegal)
         if ((getMstatus() & MSTATUS_FS) == 0) illegal = true;
-        else illegal = !executeFpLoad(insn, rd, getX(rs1));
+        else illegal = !executeFpLoad(insn, rd, rx(h, rs1));
         break;
       case 0x27: // fsw fsd
         if ((getMstatus() & MSTATUS_FS) == 0) illegal = true;
-        else illegal = !executeFpStore(insn, rs2, getX(rs1));
+        else illegal = !executeFpStore(insn, rs2, rx(h, rs1));
         break;
       case 0x43: // fmadd
       case 0x47: // fmsub
@@ -704,7 +715,7 @@ export function run(budget: i32): i32 {
         store<u64>(hart, cause, TRAP_CAUSE);
         store<u64>(hart, tval, TRAP_TVAL);
         pc = takeTrap(cause, tval, pc);
-        fetchVpn = 0xffff_ffff_ffff_ffff;
+        fetchBase = 1;
         continue;
       }
       retired++;
@@ -717,7 +728,7 @@ export function run(budget: i32): i32 {
         irq = interruptToTake();
         if (irq != 0) {
           pc = takeTrap(irq, 0, pc);
-          fetchVpn = 0xffff_ffff_ffff_ffff;
+          fetchBase = 1;
           if (stop == STOP_WFI) {
             stop = STOP_BUDGET;
             store<u64>(hart, 0, WFI_STATE);

@@ -324,6 +324,27 @@ describe('counters (Zicntr) and their enables', () => {
     expect(m.x('a2')).toBe(101n);
   });
 
+  it('mcycle and minstret are separate registers: writing one leaves the other counting', async () => {
+    const m = await runProgram([
+      li('a0', 1000),
+      csrw('mcycle', 'a0'), // minstret keeps counting from where it was
+      csrr('a1', 'mcycle'),
+      csrr('a2', 'minstret'),
+      li('a0', 50),
+      csrw('minstret', 'a0'), // mcycle keeps counting from where it was
+      csrr('a3', 'minstret'),
+      csrr('a4', 'mcycle'),
+      csrr('a5', 'mcountinhibit'),
+      ebreak(),
+    ]);
+    const liLength = BigInt(li('a0', 1000).length);
+    expect(m.x('a1')).toBe(1000n);
+    expect(m.x('a2')).toBe(liLength + 2n); // li, csrw, csrr retired before it
+    expect(m.x('a3')).toBe(50n);
+    expect(m.x('a4')).toBe(1000n + 2n + BigInt(li('a0', 50).length) + 2n);
+    expect(m.x('a5')).toBe(0n);
+  });
+
   it('time reads mtime as the host keeps it', async () => {
     const m = await Machine.boot([csrr('a0', 'time'), ebreak()]);
     m.hart.mtime = 123_456_789n;

@@ -24,7 +24,7 @@ import {
   SATP,
   FCSR,
   INSTRET,
-  MCOUNTINHIBIT,
+  CYCLE_DELTA,
   MENVCFG,
   SENVCFG,
   MHARTID,
@@ -177,7 +177,7 @@ export function csrRead(num: u32): u64 {
     // Counters (Zicntr): cycle, time, instret; one instruction per cycle.
     case 0xc00: // cycle
       if (!counterAllowed(0)) break;
-      return csrField(INSTRET) + retiredInSlice;
+      return csrField(INSTRET) + retiredInSlice + csrField(CYCLE_DELTA);
     case 0xc01: // time
       if (!counterAllowed(1)) break;
       return <u64>hostMtime();
@@ -234,8 +234,8 @@ export function csrRead(num: u32): u64 {
       return csrField(MCOUNTEREN);
     case 0x30a: // menvcfg
       return csrField(MENVCFG);
-    case 0x320: // mcountinhibit
-      return csrField(MCOUNTINHIBIT);
+    case 0x320: // mcountinhibit: the counters always count (every bit is WARL, hardwired to 0 here)
+      return 0;
     case 0x340: // mscratch
       return csrField(MSCRATCH);
     case 0x341: // mepc
@@ -247,6 +247,7 @@ export function csrRead(num: u32): u64 {
     case 0x344: // mip
       return pendingInterrupts();
     case 0xb00: // mcycle
+      return csrField(INSTRET) + retiredInSlice + csrField(CYCLE_DELTA);
     case 0xb02: // minstret
       return csrField(INSTRET) + retiredInSlice;
     default:
@@ -370,8 +371,7 @@ export function csrWrite(num: u32, v: u64): void {
     case 0x30a: // menvcfg: FIOM only; no Sstc, Svpbmt or Zicbo*.
       setCsrField(MENVCFG, v & 1);
       return;
-    case 0x320: // mcountinhibit: CY, IR and the HPM bits; bit 1 is read-only zero.
-      setCsrField(MCOUNTINHIBIT, v & 0xffff_fffd);
+    case 0x320: // mcountinhibit: hardwired to 0
       return;
     case 0x340: // mscratch
       setCsrField(MSCRATCH, v);
@@ -392,13 +392,21 @@ export function csrWrite(num: u32, v: u64): void {
       signal(EV_INTERRUPTS);
       return;
     }
-    case 0xb00: // mcycle
-    case 0xb02: // minstret
-      // "A value written to instret by one instruction will be the value read by the following
-      // instruction" (Zicsr): the write replaces this instruction's own increment, which run() adds
-      // when it retires, hence the - 1.
-      setCsrField(INSTRET, v - retiredInSlice - 1);
+    // "A value written to instret by one instruction will be the value read by the following
+    // instruction" (Zicsr): the write replaces this instruction's own increment, which run() adds when
+    // it retires, hence the - 1. mcycle is minstret + CYCLE_DELTA, so each write leaves the other alone.
+    case 0xb00: {
+      // mcycle
+      setCsrField(CYCLE_DELTA, v - (csrField(INSTRET) + retiredInSlice + 1));
       return;
+    }
+    case 0xb02: {
+      // minstret
+      const instret = v - retiredInSlice - 1;
+      setCsrField(CYCLE_DELTA, csrField(CYCLE_DELTA) + csrField(INSTRET) - instret);
+      setCsrField(INSTRET, instret);
+      return;
+    }
     default:
       if (num >= 0x3a0 && num <= 0x3af) {
         if ((num & 1) != 0) break;

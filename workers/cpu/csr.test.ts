@@ -128,7 +128,7 @@ describe('access rules (§2.1: bits 11:10 read-only when 0b11, bits 9:8 the lowe
     expect([m.x('a0'), m.x('a1'), m.x('a2'), m.x('a3')]).toEqual([0n, 0n, 0n, 0n]);
   });
 
-  it.each([0x7c0, 0x800, 0x5c0, 0xbc0, 0xfc0, 0x3f0, 0x205, 0x015, 0x7a0].map((n) => [n.toString(16), n]))(
+  it.each([0x7c0, 0x800, 0x5c0, 0xbc0, 0xfc0, 0x3f0, 0x205, 0x015, 0x7a5, 0x14d].map((n) => [n.toString(16), n]))(
     'unknown CSR 0x%s is illegal with mtval = the instruction',
     async (_hex, csr) => {
       await expectIllegal([], csrrs('a0', csr, 0));
@@ -343,6 +343,20 @@ describe('counters (Zicntr) and their enables', () => {
     expect(m.x('a3')).toBe(50n);
     expect(m.x('a4')).toBe(1000n + 2n + BigInt(li('a0', 50).length) + 2n);
     expect(m.x('a5')).toBe(0n);
+  });
+
+  it('debug triggers: none, reported as tdata1 type 0 rather than by trapping', async () => {
+    const m = await runProgram([
+      li('a0', 5),
+      csrw('tselect', 'a0'),
+      csrr('a1', 'tselect'),
+      csrr('a2', 'tdata1'),
+      csrr('a3', 'tinfo'),
+      ebreak(),
+    ]);
+    expect(m.x('a1')).toBe(0n);
+    expect(m.x('a2') >> 60n).toBe(0n);
+    expect(m.x('a3')).toBe(1n);
   });
 
   it('time reads mtime as the host keeps it', async () => {

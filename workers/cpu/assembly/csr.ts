@@ -246,6 +246,15 @@ export function csrRead(num: u32): u64 {
       return csrField(MTVAL);
     case 0x344: // mip
       return pendingInterrupts();
+    // Debug triggers (Sdtrig, debug spec 1.0 §5): none. tselect reads 0 whatever is written and
+    // tdata1 reads type 0, "there is no trigger at this tselect", which is how software probes them.
+    case 0x7a0: // tselect
+    case 0x7a1: // tdata1
+    case 0x7a2: // tdata2
+    case 0x7a3: // tdata3
+      return 0;
+    case 0x7a4: // tinfo: bit 0 = only type 0 (no trigger) exists at this index
+      return 1;
     case 0xb00: // mcycle
       return csrField(INSTRET) + retiredInSlice + csrField(CYCLE_DELTA);
     case 0xb02: // minstret
@@ -372,6 +381,10 @@ export function csrWrite(num: u32, v: u64): void {
       setCsrField(MENVCFG, v & 1);
       return;
     case 0x320: // mcountinhibit: hardwired to 0
+    case 0x7a0: // tselect, tdata1..3: no triggers, writes are ignored
+    case 0x7a1:
+    case 0x7a2:
+    case 0x7a3:
       return;
     case 0x340: // mscratch
       setCsrField(MSCRATCH, v);

@@ -15,7 +15,7 @@ import { ConsoleSession, type TextConsole } from './lib/console-session.ts';
 
 const root = resolve(fileURLToPath(import.meta.url), '../..');
 const imageDir = resolve(root, 'public/images/default');
-const PROMPT = '# ';
+const PROMPT = 'root@tabvm:~# ';
 const manifest = JSON.parse(readFileSync(resolve(imageDir, 'manifest.json'), 'utf8')) as {
   files: Record<'bios' | 'kernel' | 'initrd', { path: string }>;
 };
@@ -25,36 +25,57 @@ const WORKLOADS = [
   { name: 'sha256sum of 8 MiB', command: 'dd if=/dev/zero bs=1M count=8 2>/dev/null | time sha256sum' },
 ] as const;
 
+/** A phase's cost: host wall seconds and the emulator process's CPU seconds (all its threads). */
+interface Cost {
+  wall: number;
+  cpu: number;
+}
+
 interface Figures {
-  boot: number;
-  workloads: number[];
-  mips?: { boot: number; workloads: number[] };
+  boot: Cost;
+  workloads: Cost[];
+  /** Guest MIPS per workload: instructions over the emulator's CPU seconds. */
+  mips?: number[];
 }
 
-/** Seconds for `command` from typing it to the shell's answer, measured on the host. */
-async function timeCommand(con: TextConsole, command: string, from: number, marker: number): Promise<{ seconds: number; end: number }> {
-  const start = performance.now();
-  // The marker is computed by the shell, so the echoed command line cannot match it.
-  con.type(`${command}; echo BENCH-$((${marker}+1))-END\n`);
-  const end = await con.waitFor(`BENCH-${marker + 1}-END`, 600_000, from);
-  return { seconds: (performance.now() - start) / 1000, end };
+/** CPU seconds consumed so far by a process: this one, or a child by pid (Linux /proc). */
+function cpuSeconds(pid?: number): number {
+  if (pid === undefined) {
+    const u = process.cpuUsage();
+    return (u.user + u.system) / 1e6;
+  }
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // utime and stime are fields 14 and 15 of proc(5), in clock ticks (100 per second on Linux).
+  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
-async function measure(con: TextConsole, instructions?: () => number): Promise<Figures> {
-  const t0 = performance.now();
-  let at = await con.waitFor(PROMPT, 600_000);
-  const boot = (performance.now() - t0) / 1000;
-  const bootInstructions = instructions?.() ?? 0;
-  const workloads: number[] = [];
+/** Runs `phase` and returns what it cost. */
+async function cost<T>(pid: number | undefined, phase: () => Promise<T>): Promise<{ cost: Cost; result: T }> {
+  const wall0 = performance.now();
+  const cpu0 = cpuSeconds(pid);
+  const result = await phase();
+  return { cost: { wall: (performance.now() - wall0) / 1000, cpu: cpuSeconds(pid) - cpu0 }, result };
+}
+
+async function measure(con: TextConsole, pid: number | undefined, instructions?: () => number): Promise<Figures> {
+  const boot = await cost(pid, () => con.waitFor(PROMPT, 600_000));
+  let at = boot.result;
+  const workloads: Cost[] = [];
   const mips: number[] = [];
   for (const [i, w] of WORKLOADS.entries()) {
     const before = instructions?.() ?? 0;
-    const { seconds, end } = await timeCommand(con, w.command, at, 1000 * (i + 1));
-    workloads.push(seconds);
-    if (instructions) mips.push((instructions() - before) / seconds / 1e6);
-    at = await con.waitFor(PROMPT, 60_000, end);
+    const marker = 1000 * (i + 1);
+    // The marker is computed by the shell, so the echoed command line cannot match it.
+    const run = await cost(pid, () => {
+      con.type(`${w.command}; echo BENCH-$((${marker}+1))-END\n`);
+      return con.waitFor(`BENCH-${marker + 1}-END`, 600_000, at);
+    });
+    workloads.push(run.cost);
+    if (instructions) mips.push((instructions() - before) / run.cost.cpu / 1e6);
+    at = await con.waitFor(PROMPT, 60_000, run.result);
   }
-  return { boot, workloads, ...(instructions ? { mips: { boot: bootInstructions / boot / 1e6, workloads: mips } } : {}) };
+  return { boot: boot.cost, workloads, ...(instructions ? { mips } : {}) };
 }
 
 async function benchTabvm(bootargs: string): Promise<Figures> {
@@ -62,7 +83,7 @@ async function benchTabvm(bootargs: string): Promise<Figures> {
   const vm = new NodeVm(files);
   const con = new NodeVmConsole(vm);
   try {
-    return await measure(con, () => vm.instructions);
+    return await measure(con, undefined, () => vm.instructions);
   } finally {
     await vm.terminate();
   }
@@ -86,7 +107,7 @@ async function benchQemu(bootargs: string): Promise<Figures> {
     '-append', bootargs,
   ]);
   try {
-    return await measure(session);
+    return await measure(session, session.pid);
   } finally {
     session.kill();
   }
@@ -101,14 +122,18 @@ console.log(`image: public/images/default, 256 MiB, bootargs "${bootargs}"\n`);
 const tabvm = await benchTabvm(bootargs);
 const qemu = qemuAvailable() ? await benchQemu(bootargs) : undefined;
 
-const rows: [string, number, number | undefined, number | undefined][] = [
-  ['boot to prompt', tabvm.boot, qemu?.boot, tabvm.mips?.boot],
-  ...WORKLOADS.map((w, i): [string, number, number | undefined, number | undefined] => [w.name, tabvm.workloads[i]!, qemu?.workloads[i], tabvm.mips?.workloads[i]]),
+const rows: [string, Cost, Cost | undefined, number | undefined][] = [
+  ['boot to prompt', tabvm.boot, qemu?.boot, undefined],
+  ...WORKLOADS.map((w, i): [string, Cost, Cost | undefined, number | undefined] => [w.name, tabvm.workloads[i]!, qemu?.workloads[i], tabvm.mips?.[i]]),
 ];
-console.log('| measure | tabvm (s) | QEMU TCG (s) | tabvm / QEMU | tabvm guest MIPS |');
-console.log('|---|---:|---:|---:|---:|');
+const ratio = (ours: number, theirs: number | undefined): string => (theirs === undefined ? 'n/a' : `${(ours / theirs).toFixed(2)}×`);
+console.log('Wall: host seconds. CPU: seconds of CPU the emulator used (all threads), which other load on the machine does not inflate.\n');
+console.log('| measure | tabvm wall (s) | QEMU wall (s) | wall ratio | tabvm CPU (s) | QEMU CPU (s) | CPU ratio | tabvm guest MIPS |');
+console.log('|---|---:|---:|---:|---:|---:|---:|---:|');
 for (const [name, ours, theirs, mips] of rows) {
-  const ratio = theirs === undefined ? 'n/a' : `${(ours / theirs).toFixed(2)}×`;
-  console.log(`| ${name} | ${ours.toFixed(2)} | ${theirs?.toFixed(2) ?? 'not installed'} | ${ratio} | ${mips?.toFixed(0) ?? ''} |`);
+  console.log(
+    `| ${name} | ${ours.wall.toFixed(2)} | ${theirs?.wall.toFixed(2) ?? 'not installed'} | ${ratio(ours.wall, theirs?.wall)} | ` +
+      `${ours.cpu.toFixed(2)} | ${theirs?.cpu.toFixed(2) ?? ''} | ${ratio(ours.cpu, theirs?.cpu)} | ${mips?.toFixed(0) ?? ''} |`,
+  );
 }
 process.exit(0);

@@ -6,7 +6,7 @@ import { resolve } from 'node:path';
 import { tabvmSession } from '../scripts/lib/console-session.ts';
 
 const root = resolve(fileURLToPath(import.meta.url), '../..');
-const PROMPT = '# ';
+const PROMPT = 'root@tabvm:~# ';
 
 describe('the default image', () => {
   it('boots to a shell that runs commands, then powers off with exit code 0', async () => {

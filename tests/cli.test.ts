@@ -4,9 +4,10 @@ import { fileURLToPath } from 'node:url';
 import { resolve } from 'node:path';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { tabvmSession } from '../scripts/lib/console-session.ts';
+import { ConsoleSession, tabvmSession } from '../scripts/lib/console-session.ts';
 
 const root = resolve(fileURLToPath(import.meta.url), '../..');
+const PROMPT = 'root@tabvm:~# ';
 const scratch = mkdtempSync(resolve(tmpdir(), 'tabvm-cli-'));
 
 async function runRefused(args: string[]): Promise<string> {
@@ -44,4 +45,28 @@ describe('npm run vm refuses bad input', () => {
   it('a memory size that is not a size', async () => {
     expect(await runRefused(['--mem', 'lots'])).toMatch(/--mem lots: not a size/);
   });
+});
+
+describe('npm run vm on a terminal', () => {
+  it('puts the terminal in raw mode and quits on Ctrl-A X, as QEMU does', async () => {
+    // `script` gives the runner a pseudo-terminal, so it behaves as it does for a person.
+    const vm = new ConsoleSession('script', ['-qfec', `${process.execPath} --import tsx scripts/vm.ts`, '/dev/null'], { cwd: root });
+    try {
+      const at = await vm.waitFor(PROMPT, 240_000);
+      // In raw mode Ctrl-C reaches the guest as a byte instead of killing the runner.
+      vm.type('sleep 30\r');
+      await vm.waitFor('sleep 30', 10_000, at);
+      // Give the shell time to start `sleep` in the foreground: a ^C that lands while ash is still
+      // between reading the line and forking is taken by ash itself (Linux does the same under QEMU).
+      await new Promise((r) => setTimeout(r, 1000));
+      vm.type('\x03');
+      const after = await vm.waitFor(PROMPT, 10_000, at);
+      expect(vm.output.slice(at, after)).toContain('^C');
+      vm.type('\x01x');
+      await vm.waitFor('terminated (Ctrl-A X)', 10_000, after);
+      expect(await vm.exitCode(10_000)).toBe(0);
+    } finally {
+      vm.kill();
+    }
+  }, 300_000);
 });

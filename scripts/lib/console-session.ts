@@ -87,6 +87,10 @@ export class ConsoleSession extends TextConsole {
     return this.#child.exitCode !== null || this.#child.signalCode !== null;
   }
 
+  get pid(): number | undefined {
+    return this.#child.pid;
+  }
+
   type(text: string): void {
     this.#child.stdin.write(text);
   }

@@ -1,6 +1,11 @@
 // Compiles the AssemblyScript CPU core (generated files: npm test, npm run vm and npm run build run
 // this first; nobody edits workers/cpu/build by hand).
 //   workers/cpu/assembly/index.ts            → workers/cpu/build/core.wasm (imports the VM's shared memory)
+//                                             → workers/cpu/build/core-unshared.wasm (same source over a
+//                                               plain memory: pages that are not cross-origin isolated
+//                                               cannot make a shared one, and a module that imports a
+//                                               shared memory refuses an unshared one; atomic
+//                                               instructions stay valid on unshared memory)
 //   workers/cpu/assembly/test-entries/NAME.ts → workers/cpu/build/NAME.wasm (own memory, for unit tests)
 import asc from 'assemblyscript/asc';
 import { mkdirSync, readdirSync } from 'node:fs';
@@ -20,6 +25,12 @@ await compile('workers/cpu/assembly/index.ts', 'workers/cpu/build/core.wasm', [
   '--textFile', 'workers/cpu/build/core.wat',
   '--importMemory',
   '--sharedMemory',
+  '--initialMemory', '256',
+  '--maximumMemory', '65536',
+  '--enable', 'threads',
+]);
+await compile('workers/cpu/assembly/index.ts', 'workers/cpu/build/core-unshared.wasm', [
+  '--importMemory',
   '--initialMemory', '256',
   '--maximumMemory', '65536',
   '--enable', 'threads',

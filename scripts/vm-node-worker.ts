@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { webcrypto } from 'node:crypto';
 import { Machine } from '../workers/machine/machine.ts';
 import { RunLoop, RingSink } from '../workers/machine/run-loop.ts';
-import { ByteRing, Doorbell } from '../workers/host/ring.ts';
+import { ByteRing, Doorbell } from '../workers/protocol/ring.ts';
 import type { VmFiles } from './lib/vm-options.ts';
 
 export interface NodeVmWorkerData extends VmFiles {

@@ -6,7 +6,7 @@
 import { Worker } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
 import { resolve } from 'node:path';
-import { ByteRing, Doorbell } from '../../workers/host/ring.ts';
+import { ByteRing, Doorbell } from '../../workers/protocol/ring.ts';
 import { TextConsole } from './console-session.ts';
 import type { VmFiles } from './vm-options.ts';
 import type { NodeVmWorkerData, NodeVmWorkerMessage } from '../vm-node-worker.ts';

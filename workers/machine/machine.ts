@@ -72,6 +72,7 @@ export class Machine {
   readonly ram: Uint8Array;
   #halt: MachineStatus | undefined;
   #resetRequested = false;
+  #resets = 0;
   readonly #loads: readonly MemoryLoad[];
   readonly #bootRom: Uint8Array;
   readonly #tohost: number | undefined;
@@ -166,6 +167,11 @@ export class Machine {
     if (this.#tohost !== undefined) this.hart.setField(L.TOHOST_ADDR, BigInt(this.#tohost));
   }
 
+  /** How many times the guest has rebooted itself (SiFive test reset, e.g. Linux `reboot`). */
+  get resets(): number {
+    return this.#resets;
+  }
+
   get status(): MachineStatus {
     return this.#halt ?? { kind: 'running' };
   }
@@ -195,6 +201,7 @@ export class Machine {
     if (reason === L.STOP_TOHOST) this.#onTohost();
     if (this.#resetRequested) {
       this.#resetRequested = false;
+      this.#resets++;
       this.#loadImages();
     }
     if (this.#halt) return this.#halt;

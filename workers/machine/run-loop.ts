@@ -2,9 +2,13 @@
  * Drives a Machine inside its worker: runs instruction slices, moves console bytes between the rings and
  * the UART, and sleeps in Atomics.wait while the guest idles in WFI, so an idle VM costs no CPU. It
  * returns to the worker's event loop every few milliseconds so that control messages get through.
+ *
+ * Without shared memory (a page that is not cross-origin isolated) Atomics.wait cannot be woken by
+ * anyone, so the loop instead ends its turn and awaits the doorbell asynchronously: input then arrives
+ * as a message on the same event loop and rings the doorbell there.
  */
 import type { CharSink } from '../host/char-port.ts';
-import type { ByteRing, Doorbell } from '../host/ring.ts';
+import type { ByteRing, Doorbell } from '../protocol/ring.ts';
 import type { Machine, MachineStatus } from './machine.ts';
 
 /** How long the loop runs before it lets the worker's event loop breathe. */
@@ -43,6 +47,8 @@ export interface RunLoopPorts {
   readonly doorbell: Doorbell;
   /** Called after every slice (statistics). */
   readonly onSlice?: () => void;
+  /** Called at the end of every turn, before the loop yields (fallback mode ships the output ring). */
+  readonly onTurn?: () => void;
 }
 
 export type HaltedStatus = Extract<MachineStatus, { kind: 'halted' }>;
@@ -89,9 +95,12 @@ export class RunLoop {
     const { input, output, doorbell } = this.#ports;
     while (!this.#stopped) {
       const turnEnd = performance.now() + TURN_MS;
+      // Set when the guest idles (or the VM is paused) and the doorbell cannot block: wait asynchronously.
+      let idle: { seen: number; ms: number } | undefined;
       while (!this.#stopped && performance.now() < turnEnd) {
         if (this.#paused) {
-          doorbell.sleep(doorbell.value(), MAX_SLEEP_MS);
+          if (doorbell.canBlock) doorbell.sleep(doorbell.value(), MAX_SLEEP_MS);
+          else idle = { seen: doorbell.value(), ms: MAX_SLEEP_MS };
           break;
         }
         output.flush();
@@ -105,14 +114,23 @@ export class RunLoop {
         this.#ports.onSlice?.();
         if (status.kind === 'halted') {
           output.flush();
+          this.#ports.onTurn?.();
           return status;
         }
         if (status.kind === 'idle' && input.available() === 0) {
           const ms = Math.min(status.wakeInMs ?? MAX_SLEEP_MS, MAX_SLEEP_MS);
-          if (ms > 0) doorbell.sleep(seen, ms);
+          if (ms > 0) {
+            if (doorbell.canBlock) doorbell.sleep(seen, ms);
+            else {
+              idle = { seen, ms };
+              break;
+            }
+          }
         }
       }
-      await this.#yield();
+      this.#ports.onTurn?.();
+      if (idle && !this.#stopped) await doorbell.wait(idle.seen, idle.ms);
+      else await this.#yield();
     }
     return undefined;
   }

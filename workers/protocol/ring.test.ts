@@ -3,6 +3,62 @@ import { Worker } from 'node:worker_threads';
 import { ByteRing, Doorbell } from './ring.ts';
 
 describe('ByteRing', () => {
+  it('works the same over a plain ArrayBuffer (the fallback mode)', () => {
+    const ring = ByteRing.create(4, false);
+    expect(ring.buffer).not.toBeInstanceOf(SharedArrayBuffer);
+    ring.writeByte(0x41);
+    expect(ring.readByte()).toBe(0x41);
+  });
+});
+
+describe('Doorbell', () => {
+  it('blocks only over shared memory', () => {
+    expect(new Doorbell(new SharedArrayBuffer(4)).canBlock).toBe(true);
+    expect(new Doorbell(new ArrayBuffer(4)).canBlock).toBe(false);
+  });
+
+  it('unshared: wait() ends early when rung on the same thread', async () => {
+    const bell = new Doorbell(new ArrayBuffer(4));
+    const seen = bell.value();
+    const start = performance.now();
+    setTimeout(() => bell.ring(), 20);
+    await bell.wait(seen, 2000);
+    const elapsed = performance.now() - start;
+    expect(elapsed).toBeGreaterThanOrEqual(15);
+    expect(elapsed).toBeLessThan(500);
+    expect(bell.value()).toBe(seen + 1);
+  });
+
+  it('unshared: wait() ends after its timeout when nobody rings', async () => {
+    const bell = new Doorbell(new ArrayBuffer(4));
+    const start = performance.now();
+    await bell.wait(bell.value(), 60);
+    expect(performance.now() - start).toBeGreaterThanOrEqual(55);
+  });
+
+  it('wait() returns at once when the bell already rang after `seen`', async () => {
+    for (const buffer of [new ArrayBuffer(4), new SharedArrayBuffer(4)]) {
+      const bell = new Doorbell(buffer);
+      const seen = bell.value();
+      bell.ring();
+      const start = performance.now();
+      await bell.wait(seen, 5000);
+      expect(performance.now() - start).toBeLessThan(100);
+    }
+  });
+
+  it('shared: wait() ends early when rung', async () => {
+    const bell = new Doorbell(new SharedArrayBuffer(4));
+    const seen = bell.value();
+    setTimeout(() => bell.ring(), 20);
+    const start = performance.now();
+    await bell.wait(seen, 5000);
+    expect(performance.now() - start).toBeLessThan(1000);
+  });
+});
+
+
+describe('ByteRing over shared memory', () => {
   it('refuses a capacity that is not a power of two', () => {
     expect(() => ByteRing.create(100)).toThrow(/power of two/);
   });
@@ -65,7 +121,7 @@ describe('ByteRing', () => {
   });
 });
 
-describe('Doorbell', () => {
+describe('Doorbell over shared memory', () => {
   it('counts rings and wakes a sleeper before its timeout', () => {
     const bell = new Doorbell();
     const before = bell.value();

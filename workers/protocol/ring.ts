@@ -94,16 +94,22 @@ export class ByteRing {
   }
 
   private isShared(): boolean {
-    return typeof SharedArrayBuffer !== 'undefined' && this.buffer instanceof SharedArrayBuffer;
+    return isShared(this.buffer);
   }
 }
 
 /**
  * A wake-up counter shared between the host and a VM worker: the host rings it for anything the worker
  * must react to (console input, a control request); the worker sleeps on it in WFI.
+ *
+ * Over a plain ArrayBuffer (fallback mode, no cross-origin isolation) nobody else can see the cell, so
+ * Atomics.wait would only burn the timeout: `canBlock` is false, `sleep` returns at once, and the
+ * worker awaits `wait()` instead, which a `ring()` from the worker's own event loop (an input message)
+ * resolves early.
  */
 export class Doorbell {
   readonly cell: Int32Array;
+  readonly #localWaiters = new Set<() => void>();
 
   constructor(buffer: SharedArrayBuffer | ArrayBuffer = new SharedArrayBuffer(4)) {
     this.cell = new Int32Array(buffer, 0, 1);
@@ -113,18 +119,48 @@ export class Doorbell {
     return this.cell.buffer;
   }
 
+  /** Whether sleep() really blocks (the cell is shared with another thread). */
+  get canBlock(): boolean {
+    return isShared(this.cell.buffer);
+  }
+
   ring(): void {
     Atomics.add(this.cell, 0, 1);
-    if (this.cell.buffer instanceof SharedArrayBuffer) Atomics.notify(this.cell, 0);
+    if (this.canBlock) Atomics.notify(this.cell, 0);
+    for (const wake of this.#localWaiters) wake();
+    this.#localWaiters.clear();
   }
 
   value(): number {
     return Atomics.load(this.cell, 0);
   }
 
-  /** Blocks (in a worker) until rung after `seen`, or `timeoutMs` passes. */
+  /** Blocks (in a worker) until rung after `seen`, or `timeoutMs` passes. Returns at once when unshared. */
   sleep(seen: number, timeoutMs: number): void {
-    if (!(this.cell.buffer instanceof SharedArrayBuffer)) return;
+    if (!this.canBlock) return;
     Atomics.wait(this.cell, 0, seen, timeoutMs);
   }
+
+  /** Resolves when rung after `seen`, or after `timeoutMs`, without blocking the event loop. */
+  async wait(seen: number, timeoutMs: number): Promise<void> {
+    if (this.value() !== seen) return;
+    if (this.canBlock) {
+      const result = Atomics.waitAsync(this.cell, 0, seen, timeoutMs);
+      if (result.async) await result.value;
+      return;
+    }
+    await new Promise<void>((resolve) => {
+      const wake = (): void => {
+        clearTimeout(timer);
+        this.#localWaiters.delete(wake);
+        resolve();
+      };
+      const timer = setTimeout(wake, timeoutMs);
+      this.#localWaiters.add(wake);
+    });
+  }
+}
+
+function isShared(buffer: ArrayBufferLike): boolean {
+  return typeof SharedArrayBuffer !== 'undefined' && buffer instanceof SharedArrayBuffer;
 }

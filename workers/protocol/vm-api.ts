@@ -1,0 +1,79 @@
+/**
+ * The control plane between the page and a VM worker (DESIGN.md §1, STYLE.md habit 11). The worker
+ * implements `VmWorkerApi` and exposes it with Comlink; the page wraps the worker with
+ * `Comlink.wrap<VmWorkerApi>()`, so both sides are typed from this one definition. Bulk console bytes
+ * do not travel here when the page is cross-origin isolated: they go through the rings in ring.ts.
+ */
+
+/** Capacity of the host→guest console ring (keystrokes and pastes). */
+export const CONSOLE_INPUT_BYTES = 1 << 12;
+/** Capacity of the guest→host console ring: a boot log burst fits without back-pressure. */
+export const CONSOLE_OUTPUT_BYTES = 1 << 16;
+
+/**
+ * How console bytes travel. `shared`: SharedArrayBuffer rings and a doorbell, with Atomics (the page is
+ * cross-origin isolated). `message`: the fallback, where input arrives through `input()` and output
+ * leaves in batches through `VmEvents.output` (one message per run-loop turn, never one per byte).
+ */
+export type ConsoleChannels =
+  | {
+      readonly mode: 'shared';
+      readonly input: SharedArrayBuffer;
+      readonly output: SharedArrayBuffer;
+      readonly doorbell: SharedArrayBuffer;
+    }
+  | { readonly mode: 'message' };
+
+export interface VmBootRequest {
+  /** Bytes of guest RAM. */
+  readonly ramBytes: number;
+  readonly bootargs: string;
+  readonly bios: Uint8Array;
+  readonly kernel?: Uint8Array;
+  readonly initrd?: Uint8Array;
+  readonly channels: ConsoleChannels;
+}
+
+/** What the worker's run loop is doing. */
+export type VmRunState = 'running' | 'idle' | 'paused' | 'halted';
+
+export interface VmStats {
+  readonly state: VmRunState;
+  /** Guest instructions retired since power-on (all boots of this worker). */
+  readonly instructions: number;
+  /** Milliseconds the VM has run, pauses excluded. */
+  readonly uptimeMs: number;
+  /** Guest-initiated reboots so far. */
+  readonly reboots: number;
+  /** Whether guest RAM is a shared WebAssembly.Memory. */
+  readonly sharedMemory: boolean;
+}
+
+export type VmHalt =
+  | { readonly reason: 'poweroff'; readonly exitCode: number }
+  | { readonly reason: 'host' }
+  | { readonly reason: 'error'; readonly message: string };
+
+/** Calls from the worker to the page (passed to boot() as a Comlink proxy; results are not awaited). */
+export interface VmEvents {
+  /** Console output in the `message` mode. */
+  output(bytes: Uint8Array): unknown;
+  /** The guest rebooted itself (SBI system reset → the SiFive test device). */
+  rebooted(): unknown;
+  /** The run loop ended: guest poweroff, powerOff() from the page, or an emulator error. */
+  halted(halt: VmHalt): unknown;
+}
+
+export interface VmWorkerApi {
+  /** Builds the machine from the images and starts running it; resolves once it runs. */
+  boot(request: VmBootRequest, events: VmEvents): Promise<void>;
+  pause(): void;
+  resume(): void;
+  /** A hardware reset: the images are reloaded and the hart starts again at the boot ROM. */
+  reset(): Promise<void>;
+  /** Pulls the plug: the run loop ends and `halted({ reason: 'host' })` follows. */
+  powerOff(): void;
+  stats(): VmStats;
+  /** Console input in the `message` mode; returns how many bytes the input ring took. */
+  input(bytes: Uint8Array): number;
+}

@@ -1,0 +1,209 @@
+/**
+ * The browser VM worker: one dedicated module Worker per VM (DESIGN.md §1). It builds the Machine over a
+ * WebAssembly.Memory of its own (shared when the page is cross-origin isolated), exposes the control API
+ * of workers/protocol/vm-api.ts with Comlink, and runs the RunLoop. Console bytes use the page's
+ * SharedArrayBuffer rings, or, in the fallback mode, local rings whose contents travel by message.
+ */
+import * as Comlink from 'comlink';
+import { Machine } from './machine/machine.ts';
+import { RunLoop, RingSink } from './machine/run-loop.ts';
+import { ByteRing, Doorbell } from './protocol/ring.ts';
+import {
+  CONSOLE_INPUT_BYTES,
+  CONSOLE_OUTPUT_BYTES,
+  type VmBootRequest,
+  type VmEvents,
+  type VmStats,
+  type VmWorkerApi,
+} from './protocol/vm-api.ts';
+
+interface Session {
+  readonly request: VmBootRequest;
+  readonly events: VmEvents;
+  readonly coreModule: WebAssembly.Module;
+  readonly input: ByteRing;
+  readonly output: ByteRing;
+  readonly sink: RingSink;
+  readonly doorbell: Doorbell;
+  readonly shared: boolean;
+  machine: Machine;
+  loop: RunLoop;
+  /** The run() in progress; reset() waits for it before building the next machine. */
+  running: Promise<void>;
+  instructionsBefore: number;
+  reboots: number;
+  halted: boolean;
+}
+
+let session: Session | undefined;
+/** Uptime bookkeeping: ms run before the current stretch, and when the current stretch began. */
+let uptimeBefore = 0;
+let stretchStart: number | undefined;
+
+async function loadCore(shared: boolean): Promise<WebAssembly.Module> {
+  // A module whose memory import is shared refuses an unshared memory, so the fallback has its own build.
+  const url = shared
+    ? new URL('./cpu/build/core.wasm', import.meta.url)
+    : new URL('./cpu/build/core-unshared.wasm', import.meta.url);
+  const response = await fetch(url);
+  if (!response.ok) throw new Error(`the CPU core ${url.pathname} could not be loaded (HTTP ${response.status})`);
+  return WebAssembly.compile(await response.arrayBuffer());
+}
+
+function buildMachine(s: Pick<Session, 'request' | 'coreModule' | 'sink' | 'shared'>): Machine {
+  const { request } = s;
+  return new Machine(
+    {
+      ramSize: request.ramBytes,
+      bios: request.bios,
+      ...(request.kernel ? { kernel: request.kernel } : {}),
+      ...(request.initrd ? { initrd: request.initrd } : {}),
+      bootargs: request.bootargs,
+      sharedMemory: s.shared,
+      coreModule: s.coreModule,
+      rngSeed: crypto.getRandomValues(new Uint8Array(32)),
+    },
+    { console: s.sink, log: (message) => console.warn(`tabvm guest error: ${message}`) },
+  );
+}
+
+function makeLoop(s: Session): RunLoop {
+  const machine = s.machine;
+  let resets = machine.resets;
+  return new RunLoop(machine, {
+    input: s.input,
+    output: s.sink,
+    doorbell: s.doorbell,
+    onSlice: () => {
+      if (machine.resets !== resets) {
+        resets = machine.resets;
+        s.reboots++;
+        void s.events.rebooted();
+      }
+    },
+    onTurn: s.shared
+      ? undefined
+      : () => {
+          if (s.output.available() > 0) void s.events.output(s.output.read());
+        },
+  });
+}
+
+function startRunning(s: Session): void {
+  stretchStart = performance.now();
+  s.running = s.loop.run().then(
+    (halt) => {
+      if (halt === undefined) return; // stopped by reset() or powerOff(), which report themselves
+      endStretch();
+      s.halted = true;
+      void s.events.halted({ reason: 'poweroff', exitCode: halt.exitCode });
+    },
+    (error: unknown) => {
+      endStretch();
+      s.halted = true;
+      const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+      void s.events.halted({ reason: 'error', message });
+    },
+  );
+}
+
+function endStretch(): void {
+  if (stretchStart !== undefined) uptimeBefore += performance.now() - stretchStart;
+  stretchStart = undefined;
+}
+
+function current(): Session {
+  if (!session) throw new Error('the VM has not been booted');
+  return session;
+}
+
+const api: VmWorkerApi = {
+  async boot(request, events) {
+    if (session) throw new Error('the VM is already booted');
+    const shared = request.channels.mode === 'shared';
+    const coreModule = await loadCore(shared);
+    const channels = request.channels;
+    const input = channels.mode === 'shared' ? new ByteRing(channels.input) : ByteRing.create(CONSOLE_INPUT_BYTES, false);
+    const output = channels.mode === 'shared' ? new ByteRing(channels.output) : ByteRing.create(CONSOLE_OUTPUT_BYTES, false);
+    const doorbell = channels.mode === 'shared' ? new Doorbell(channels.doorbell) : new Doorbell(new ArrayBuffer(4));
+    const sink = new RingSink(output);
+    const base = { request, coreModule, sink, shared };
+    const machine = buildMachine(base);
+    const s: Session = {
+      ...base,
+      events,
+      input,
+      output,
+      doorbell,
+      machine,
+      loop: undefined as unknown as RunLoop,
+      running: Promise.resolve(),
+      instructionsBefore: 0,
+      reboots: 0,
+      halted: false,
+    };
+    s.loop = makeLoop(s);
+    session = s;
+    startRunning(s);
+  },
+
+  pause() {
+    const s = current();
+    if (s.halted || s.loop.paused) return;
+    s.loop.pause();
+    endStretch();
+  },
+
+  resume() {
+    const s = current();
+    if (s.halted || !s.loop.paused) return;
+    s.loop.resume();
+    stretchStart = performance.now();
+  },
+
+  async reset() {
+    const s = current();
+    const wasPaused = s.loop.paused;
+    s.loop.stop();
+    await s.running;
+    s.instructionsBefore += Number(s.machine.hart.instret);
+    endStretch();
+    s.machine = buildMachine(s);
+    s.loop = makeLoop(s);
+    s.halted = false;
+    if (wasPaused) s.loop.pause();
+    startRunning(s);
+    if (wasPaused) endStretch();
+  },
+
+  powerOff() {
+    const s = current();
+    if (s.halted) return;
+    s.halted = true;
+    s.loop.stop();
+    endStretch();
+    void s.running.then(() => s.events.halted({ reason: 'host' }));
+  },
+
+  stats(): VmStats {
+    const s = current();
+    const state = s.halted ? 'halted' : s.loop.paused ? 'paused' : s.machine.hart.waiting ? 'idle' : 'running';
+    const uptimeMs = uptimeBefore + (stretchStart === undefined ? 0 : performance.now() - stretchStart);
+    return {
+      state,
+      instructions: s.instructionsBefore + Number(s.machine.hart.instret),
+      uptimeMs,
+      reboots: s.reboots,
+      sharedMemory: s.shared,
+    };
+  },
+
+  input(bytes) {
+    const s = current();
+    const n = s.input.write(bytes);
+    s.doorbell.ring();
+    return n;
+  },
+};
+
+Comlink.expose(api);

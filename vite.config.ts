@@ -1,6 +1,73 @@
-import { defineConfig } from 'vite';
+import { defineConfig, type Connect, type Plugin } from 'vite';
+import react from '@vitejs/plugin-react';
+import { createReadStream, statSync } from 'node:fs';
+import { resolve, sep } from 'node:path';
+
+// Cross-origin isolation (README, "Hosting"): with these headers `crossOriginIsolated` is true, so guest
+// RAM can be a SharedArrayBuffer and consoles use shared rings. TABVM_NO_ISOLATION=1 serves the same app
+// without them, which is how the e2e tests exercise the fallback mode.
+const isolation: Record<string, string> = process.env.TABVM_NO_ISOLATION
+  ? {}
+  : {
+      'Cross-Origin-Opener-Policy': 'same-origin',
+      'Cross-Origin-Embedder-Policy': 'require-corp',
+      'Cross-Origin-Resource-Policy': 'same-origin',
+    };
+
+/**
+ * Image files must reach the page byte for byte, as the manifest's sizes and sha256 describe them. The
+ * dev server sends `initramfs.cpio.gz` with `Content-Encoding: gzip`, so the browser would hand over the
+ * decompressed bytes; this serves everything under /images/ as plain octets instead (the README asks
+ * static hosts for the same).
+ */
+function rawImages(): Plugin {
+  const middleware =
+    (root: () => string): Connect.NextHandleFunction =>
+    (req, res, next) => {
+      const pathname = decodeURIComponent(new URL(req.url ?? '/', 'http://localhost').pathname);
+      if (!pathname.startsWith('/images/') || (req.method !== 'GET' && req.method !== 'HEAD')) return next();
+      const base = resolve(root());
+      const file = resolve(base, `.${pathname}`);
+      if (!file.startsWith(base + sep)) return next();
+      let size: number;
+      try {
+        const stat = statSync(file);
+        if (!stat.isFile()) return next();
+        size = stat.size;
+      } catch {
+        return next();
+      }
+      for (const [name, value] of Object.entries(isolation)) res.setHeader(name, value);
+      res.setHeader('Content-Type', file.endsWith('.json') ? 'application/json' : 'application/octet-stream');
+      res.setHeader('Content-Length', String(size));
+      res.setHeader('Cache-Control', 'no-cache');
+      if (req.method === 'HEAD') return void res.end();
+      createReadStream(file).pipe(res);
+    };
+  let publicDir = 'public';
+  let outDir = 'dist';
+  return {
+    name: 'tabvm-raw-images',
+    configResolved(config) {
+      publicDir = config.publicDir;
+      outDir = resolve(config.root, config.build.outDir);
+    },
+    configureServer(server) {
+      server.middlewares.use(middleware(() => publicDir));
+    },
+    configurePreviewServer(server) {
+      server.middlewares.use(middleware(() => outDir));
+    },
+  };
+}
 
 export default defineConfig({
+  plugins: [react(), rawImages()],
+  server: { headers: isolation },
+  preview: { headers: isolation },
+  worker: { format: 'es' },
+  // React, xterm and zod in one chunk: about 190 kB gzipped, loaded once.
+  build: { chunkSizeWarningLimit: 800 },
   test: {
     include: ['workers/**/*.test.ts', 'scripts/**/*.test.ts', 'src/**/*.test.ts', 'tests/**/*.test.ts'],
     testTimeout: 20_000,

@@ -1,0 +1,58 @@
+/** What the specs do as a user would: create VMs in the dialog, press the buttons, type into consoles. */
+import { expect, type Page } from '@playwright/test';
+
+/** Boot to the busybox prompt takes ~5 s of guest time; allow for two VMs sharing a 2-core machine. */
+export const BOOT_TIMEOUT = 120_000;
+
+export async function createVm(page: Page, name: string, ramMiB?: number): Promise<void> {
+  await page.getByRole('button', { name: 'New VM' }).first().click();
+  const dialog = page.getByRole('dialog', { name: 'New virtual machine' });
+  await expect(dialog).toBeVisible();
+  await dialog.getByLabel('Name').fill(name);
+  if (ramMiB !== undefined) await dialog.getByLabel('Memory (MiB)').fill(String(ramMiB));
+  await expect(dialog.getByRole('button', { name: 'Create' })).toBeEnabled();
+  await dialog.getByRole('button', { name: 'Create' }).click();
+  await expect(dialog).toBeHidden();
+  await expect(page.getByTestId(`vm-item-${name}`)).toBeVisible();
+}
+
+export async function selectVm(page: Page, name: string): Promise<void> {
+  await page.getByTestId(`vm-item-${name}`).click();
+  await expect(page.getByRole('heading', { level: 2, name })).toBeVisible();
+}
+
+export function consoleOf(page: Page, name: string) {
+  return page.getByTestId(`console-${name}`);
+}
+
+/** The console's visible rows, as text (the DOM renderer keeps them in the page). */
+export async function consoleText(page: Page, name: string): Promise<string> {
+  return (await consoleOf(page, name).locator('.xterm-rows').innerText()).replace(/\u00a0/g, ' ');
+}
+
+export async function startVm(page: Page, name: string): Promise<void> {
+  await selectVm(page, name);
+  await page.getByRole('toolbar', { name: `Controls for ${name}` }).getByRole('button', { name: 'Start' }).click();
+}
+
+export async function waitForPrompt(page: Page, name: string): Promise<void> {
+  // busybox ash's greeting, then the default image's "root@tabvm:~# " prompt.
+  await expect(consoleOf(page, name).locator('.xterm-rows')).toContainText(/built-in commands[\s\S]*# /, { timeout: BOOT_TIMEOUT });
+}
+
+/** Types a command into a VM's console and waits for `expected` to appear in its output. */
+export async function run(page: Page, name: string, command: string, expected: string | RegExp): Promise<void> {
+  await selectVm(page, name);
+  await consoleOf(page, name).click();
+  await page.keyboard.type(command);
+  await page.keyboard.press('Enter');
+  await expect(consoleOf(page, name).locator('.xterm-rows')).toContainText(expected);
+}
+
+export function control(page: Page, name: string, button: string) {
+  return page.getByRole('toolbar', { name: `Controls for ${name}` }).getByRole('button', { name: button, exact: true });
+}
+
+export function phaseOf(page: Page, name: string) {
+  return page.getByTestId(`vm-item-${name}`);
+}

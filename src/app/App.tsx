@@ -1,0 +1,178 @@
+/** The tabvm shell: the VM library on the left, the selected VM's controls and console on the right. */
+import { useCallback, useEffect, useMemo, useState, useSyncExternalStore, type ReactNode } from 'react';
+import type { Library, VmEntry } from './library.ts';
+import { VmList } from './VmList.tsx';
+import { VmPane } from './VmPane.tsx';
+import { ConsolePane } from './ConsolePane.tsx';
+import { NewVmDialog } from './NewVmDialog.tsx';
+import { Dialog } from './Dialog.tsx';
+
+const SCREEN_READER_KEY = 'tabvm.screenReaderMode';
+
+export function App({ library }: { library: Library }) {
+  const snapshot = useSyncExternalStore(library.subscribe, library.getSnapshot);
+  const [selectedId, setSelectedId] = useState<string | null>(null);
+  const [newOpen, setNewOpen] = useState(false);
+  const [deleteId, setDeleteId] = useState<string | null>(null);
+  const [focusToken, setFocusToken] = useState(0);
+  const [screenReader, setScreenReader] = useState(() => localStorage.getItem(SCREEN_READER_KEY) === '1');
+  useEffect(() => {
+    localStorage.setItem(SCREEN_READER_KEY, screenReader ? '1' : '0');
+  }, [screenReader]);
+
+  useEffect(() => {
+    void library.load();
+  }, [library]);
+
+  const entries = snapshot.entries;
+  const selected = entries.find((e) => e.definition.id === selectedId) ?? entries[0] ?? null;
+  const toDelete = entries.find((e) => e.definition.id === deleteId) ?? null;
+
+  const suggestedName = useMemo(() => {
+    for (let n = 1; ; n++) if (!library.isNameTaken(`vm-${n}`)) return `vm-${n}`;
+  }, [library, entries]);
+
+  const select = useCallback((id: string) => {
+    setSelectedId(id);
+    setFocusToken((n) => n + 1);
+  }, []);
+
+  return (
+    <div className="shell">
+      <header className="topbar">
+        <div className="brand">
+          <span className="logo" aria-hidden="true">
+            ▣
+          </span>
+          <h1>tabvm</h1>
+          <span className="tagline">RISC-V virtual machines in your browser tab</span>
+        </div>
+        <div className="topbar-right">
+          <label className="toggle">
+            <input type="checkbox" checked={screenReader} onChange={(e) => setScreenReader(e.target.checked)} />
+            Screen reader mode
+          </label>
+          <span
+            className={`mode ${library.shared ? 'mode-shared' : 'mode-fallback'}`}
+            data-testid="mode"
+            title={
+              library.shared
+                ? 'The page is cross-origin isolated: guest RAM is shared memory and consoles use shared ring buffers.'
+                : 'The page is not cross-origin isolated (no COOP/COEP headers): VMs use private memory and a message-based console. Everything works, a little slower.'
+            }
+          >
+            {library.shared ? 'Isolated mode · shared memory' : 'Compatibility mode · message console'}
+          </span>
+        </div>
+      </header>
+
+      <aside className="sidebar" aria-label="VM library">
+        <div className="sidebar-head">
+          <h2>Virtual machines</h2>
+          <button type="button" className="button primary" onClick={() => setNewOpen(true)}>
+            New VM
+          </button>
+        </div>
+        {!snapshot.loaded ? (
+          <p className="hint">Loading your VMs…</p>
+        ) : entries.length === 0 ? (
+          <p className="hint">No VMs yet.</p>
+        ) : (
+          <VmList entries={entries} selectedId={selected?.definition.id ?? null} onSelect={select} />
+        )}
+        {snapshot.loadError && <p className="field-error">{snapshot.loadError}</p>}
+      </aside>
+
+      <main className="main">
+        {snapshot.loaded && entries.length === 0 && (
+          <div className="empty">
+            <h2>Create your first virtual machine</h2>
+            <p>
+              A VM runs a real RISC-V Linux — OpenSBI, a Linux kernel and a busybox shell — entirely inside this tab.
+              Nothing is installed and nothing leaves your machine.
+            </p>
+            <button type="button" className="button primary large" onClick={() => setNewOpen(true)}>
+              New VM
+            </button>
+          </div>
+        )}
+        {selected && (
+          <VmPane
+            key={selected.definition.id}
+            entry={selected}
+            onDelete={() => setDeleteId(selected.definition.id)}
+            onStarted={() => setFocusToken((n) => n + 1)}
+          />
+        )}
+        {entries.map((entry) => (
+          <ConsoleFrame key={entry.definition.id} entry={entry} hidden={entry !== selected}>
+            <ConsolePane
+              name={entry.definition.name}
+              controller={entry.controller}
+              visible={entry === selected}
+              focusToken={focusToken}
+              screenReaderMode={screenReader}
+            />
+          </ConsoleFrame>
+        ))}
+        {selected && (
+          <p className="console-hint">
+            Ctrl+Shift+C copies the selection · Ctrl+Shift+V pastes · <kbd>poweroff</kbd> in the guest shuts it down
+          </p>
+        )}
+      </main>
+
+      <NewVmDialog
+        open={newOpen}
+        onClose={() => setNewOpen(false)}
+        isNameTaken={(name) => library.isNameTaken(name)}
+        suggestedName={suggestedName}
+        onCreate={async (fields) => {
+          const entry = await library.create(fields);
+          setNewOpen(false);
+          setSelectedId(entry.definition.id);
+        }}
+      />
+
+      <Dialog
+        open={toDelete !== null}
+        title={`Delete ${toDelete?.definition.name ?? ''}?`}
+        onClose={() => setDeleteId(null)}
+        labelledBy="delete-title"
+      >
+        <p>The VM is powered off and removed from the library. Its console output is lost. This cannot be undone.</p>
+        <div className="dialog-actions">
+          <button type="button" className="button" autoFocus onClick={() => setDeleteId(null)}>
+            Cancel
+          </button>
+          <button
+            type="button"
+            className="button danger-solid"
+            onClick={() => {
+              const id = deleteId;
+              setDeleteId(null);
+              if (id) void library.remove(id);
+            }}
+          >
+            Delete
+          </button>
+        </div>
+      </Dialog>
+    </div>
+  );
+}
+
+/** The console's frame, with an empty state until the VM has printed something. */
+function ConsoleFrame({ entry, hidden, children }: { entry: VmEntry; hidden: boolean; children: ReactNode }) {
+  const view = useSyncExternalStore(entry.controller.subscribe, entry.controller.getView);
+  return (
+    <div className="console-frame" hidden={hidden}>
+      {children}
+      {!view.hasOutput && (
+        <div className="console-empty" aria-hidden="true">
+          The console of {entry.definition.name} shows the boot log and a shell once the VM starts.
+        </div>
+      )}
+    </div>
+  );
+}

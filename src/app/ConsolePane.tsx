@@ -1,0 +1,73 @@
+/**
+ * One VM's terminal. The xterm instance lives as long as the VM is in the library (the pane is only
+ * hidden when another VM is selected), so switching consoles loses nothing. It fits its pane and follows
+ * resizes of the pane and the window. The DOM renderer keeps the rows in the page for assistive
+ * technology and for the e2e tests.
+ */
+import { useEffect, useRef } from 'react';
+import { Terminal } from '@xterm/xterm';
+import { FitAddon } from '@xterm/addon-fit';
+import '@xterm/xterm/css/xterm.css';
+import { VmConsoleAddon } from '../console/vm-console-addon.ts';
+import type { VmController } from '../controller/vm-controller.ts';
+
+interface Props {
+  readonly name: string;
+  readonly controller: VmController;
+  readonly visible: boolean;
+  /** Changes whenever the terminal should take the keyboard focus (the VM was started or selected). */
+  readonly focusToken: number;
+  /** xterm's screen reader mode: an accessibility tree of the rows and a live region for new output. */
+  readonly screenReaderMode: boolean;
+}
+
+export function ConsolePane({ name, controller, visible, focusToken, screenReaderMode }: Props) {
+  const host = useRef<HTMLDivElement>(null);
+  const terminal = useRef<Terminal | null>(null);
+  const fit = useRef<FitAddon | null>(null);
+
+  useEffect(() => {
+    const element = host.current!;
+    const term = new Terminal({
+      // A blinking cursor repaints the terminal twice a second: most of an idle VM's CPU cost (README).
+      cursorBlink: false,
+      convertEol: false,
+      fontFamily: 'ui-monospace, "DejaVu Sans Mono", "Cascadia Mono", Menlo, monospace',
+      fontSize: 14,
+      scrollback: 5000,
+      theme: { background: '#0f1419', foreground: '#d8dee9', cursor: '#88c0d0', selectionBackground: '#3b4a5a' },
+    });
+    const fitAddon = new FitAddon();
+    term.loadAddon(fitAddon);
+    term.loadAddon(new VmConsoleAddon(controller.console));
+    term.open(element);
+    term.textarea?.setAttribute('aria-label', `Console of ${name}`);
+    terminal.current = term;
+    fit.current = fitAddon;
+    const refit = () => {
+      if (element.offsetParent !== null) fitAddon.fit();
+    };
+    const observer = new ResizeObserver(refit);
+    observer.observe(element);
+    window.addEventListener('resize', refit);
+    refit();
+    return () => {
+      observer.disconnect();
+      window.removeEventListener('resize', refit);
+      term.dispose();
+      terminal.current = null;
+    };
+  }, [controller, name]);
+
+  useEffect(() => {
+    if (terminal.current) terminal.current.options.screenReaderMode = screenReaderMode;
+  }, [screenReaderMode]);
+
+  useEffect(() => {
+    if (!visible) return;
+    fit.current?.fit();
+    terminal.current?.focus();
+  }, [visible, focusToken]);
+
+  return <div className="console" data-testid={`console-${name}`} ref={host} />;
+}

@@ -1,0 +1,124 @@
+/** The selected VM: its controls, its boot progress or error, and its console. */
+import { useEffect, useState, useSyncExternalStore } from 'react';
+import type { VmEntry } from './library.ts';
+import { formatMiB, formatUptime, stateLabel } from './format.ts';
+
+interface Props {
+  readonly entry: VmEntry;
+  readonly onDelete: () => void;
+  readonly onStarted: () => void;
+}
+
+export function VmPane({ entry, onDelete, onStarted }: Props) {
+  const { controller, definition } = entry;
+  const view = useSyncExternalStore(controller.subscribe, controller.getView);
+  // "Rebooting" is a label that times out; re-render once it has.
+  const [, tick] = useState(0);
+  useEffect(() => {
+    if (view.rebootedAt === undefined) return;
+    const timer = setTimeout(() => tick((n) => n + 1), 4100);
+    return () => clearTimeout(timer);
+  }, [view.rebootedAt]);
+  const state = stateLabel(view);
+  const phase = view.phase;
+  const start = () => {
+    onStarted();
+    void controller.start();
+  };
+
+  return (
+    <section className="vm-pane" aria-labelledby="vm-pane-title" data-testid={`pane-${definition.name}`} data-phase={phase}>
+      <header className="vm-toolbar">
+        <div className="vm-title">
+          <h2 id="vm-pane-title">{definition.name}</h2>
+          <span className={`badge tone-${state.tone}`} data-testid="vm-state" aria-live="polite">
+            {state.text}
+          </span>
+          <span className="vm-meta">
+            {definition.image} · {definition.ramMiB} MiB
+            {(phase === 'running' || phase === 'paused') && (
+              <>
+                {' '}
+                · up {formatUptime(view.uptimeMs)} · {view.mips.toFixed(1)} MIPS
+              </>
+            )}
+          </span>
+        </div>
+        <div className="vm-actions" role="toolbar" aria-label={`Controls for ${definition.name}`}>
+          {phase === 'stopped' && (
+            <button type="button" className="button primary" onClick={start}>
+              Start
+            </button>
+          )}
+          {phase === 'running' && (
+            <button type="button" className="button" onClick={() => void controller.pause()}>
+              Pause
+            </button>
+          )}
+          {phase === 'paused' && (
+            <button type="button" className="button primary" onClick={() => void controller.resume()}>
+              Resume
+            </button>
+          )}
+          <button type="button" className="button" onClick={() => void controller.reset()} disabled={phase !== 'running' && phase !== 'paused'}>
+            Reset
+          </button>
+          <button
+            type="button"
+            className="button"
+            onClick={() => controller.powerOff()}
+            disabled={phase !== 'running' && phase !== 'paused' && phase !== 'starting'}
+          >
+            Power off
+          </button>
+          <button type="button" className="button danger" onClick={onDelete}>
+            Delete
+          </button>
+        </div>
+      </header>
+
+      {phase === 'downloading' && view.progress && (
+        <div className="banner" role="status">
+          <label htmlFor={`progress-${definition.id}`}>
+            {view.progress.cached ? 'Reading the image from the cache' : 'Downloading the image'}:{' '}
+            {formatMiB(view.progress.loaded)} of {view.progress.total > 0 ? formatMiB(view.progress.total) : '…'}
+          </label>
+          <progress
+            id={`progress-${definition.id}`}
+            max={Math.max(1, view.progress.total)}
+            value={view.progress.loaded}
+            data-testid="download-progress"
+          />
+        </div>
+      )}
+      {phase === 'starting' && (
+        <div className="banner" role="status">
+          Starting the VM…
+        </div>
+      )}
+      {phase === 'error' && view.error && (
+        <div className="banner error" role="alert" data-testid="vm-error">
+          <div>
+            <strong>{view.error.kind === 'download' ? 'The image could not be downloaded.' : 'This VM stopped with an error.'}</strong>
+            <p>{view.error.message}</p>
+          </div>
+          <button type="button" className="button primary" onClick={() => void controller.restart()}>
+            {view.error.kind === 'download' ? 'Retry' : 'Restart'}
+          </button>
+        </div>
+      )}
+      {phase === 'stopped' && (
+        <div className="banner muted" role="status">
+          <span>
+            {view.lastHalt ?? 'This VM is stopped.'} Press <strong>Start</strong> to boot it.
+          </span>
+        </div>
+      )}
+      {phase === 'paused' && (
+        <div className="banner muted" role="status">
+          Paused: guest time stands still and typed keys wait until you resume.
+        </div>
+      )}
+    </section>
+  );
+}

@@ -1,0 +1,85 @@
+/**
+ * The VM library: the persisted definitions (src/storage) joined to one VmController each. React reads
+ * it through useSyncExternalStore; every change makes a new snapshot object.
+ */
+import { VmController } from '../controller/vm-controller.ts';
+import { loadDefinitions, saveDefinitions, type VmDefinition } from '../storage/vm-store.ts';
+
+export interface VmEntry {
+  readonly definition: VmDefinition;
+  readonly controller: VmController;
+}
+
+export interface LibrarySnapshot {
+  readonly loaded: boolean;
+  readonly loadError?: string;
+  readonly entries: readonly VmEntry[];
+}
+
+export class Library {
+  /** Shared memory + SAB rings, or the message fallback: decided once for the page. */
+  readonly shared: boolean;
+  #snapshot: LibrarySnapshot = { loaded: false, entries: [] };
+  readonly #listeners = new Set<() => void>();
+
+  constructor(shared: boolean) {
+    this.shared = shared;
+  }
+
+  readonly subscribe = (listener: () => void): (() => void) => {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  };
+
+  readonly getSnapshot = (): LibrarySnapshot => this.#snapshot;
+
+  #set(snapshot: LibrarySnapshot): void {
+    this.#snapshot = snapshot;
+    for (const listener of this.#listeners) listener();
+  }
+
+  #controllerFor(definition: VmDefinition): VmController {
+    return new VmController({ image: definition.image, ramMiB: definition.ramMiB, shared: this.shared });
+  }
+
+  #loading: Promise<void> | undefined;
+
+  /** Reads the saved definitions once (React's StrictMode runs effects twice in development). */
+  load(): Promise<void> {
+    this.#loading ??= this.#load();
+    return this.#loading;
+  }
+
+  async #load(): Promise<void> {
+    try {
+      const definitions = await loadDefinitions();
+      const entries = definitions.map((definition) => ({ definition, controller: this.#controllerFor(definition) }));
+      this.#set({ loaded: true, entries });
+    } catch (error) {
+      this.#set({ loaded: true, entries: [], loadError: `The saved VMs could not be read: ${(error as Error).message}` });
+    }
+  }
+
+  isNameTaken(name: string): boolean {
+    const key = name.trim().toLowerCase();
+    return this.#snapshot.entries.some((entry) => entry.definition.name.toLowerCase() === key);
+  }
+
+  async create(fields: Omit<VmDefinition, 'id' | 'createdAt'>): Promise<VmEntry> {
+    const definition: VmDefinition = { ...fields, name: fields.name.trim(), id: crypto.randomUUID(), createdAt: Date.now() };
+    const entry = { definition, controller: this.#controllerFor(definition) };
+    const entries = [...this.#snapshot.entries, entry];
+    await saveDefinitions(entries.map((e) => e.definition));
+    this.#set({ ...this.#snapshot, entries });
+    return entry;
+  }
+
+  async remove(id: string): Promise<void> {
+    const entry = this.#snapshot.entries.find((e) => e.definition.id === id);
+    if (!entry) return;
+    entry.controller.dispose();
+    const entries = this.#snapshot.entries.filter((e) => e !== entry);
+    this.#set({ ...this.#snapshot, entries });
+    await saveDefinitions(entries.map((e) => e.definition));
+  }
+}

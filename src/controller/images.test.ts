@@ -1,0 +1,115 @@
+/**
+ * Image download checks, against a stubbed fetch: a VM may only get files whose size and sha256 match
+ * the manifest. Expected hashes are computed here with node:crypto, independently of crypto.subtle.
+ */
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { createHash } from 'node:crypto';
+import { fetchImage, ImageDownloadError, loadManifest, type CatalogEntry } from './images.ts';
+
+const entry: CatalogEntry = { id: 'test', manifestUrl: 'http://host.test/images/test/manifest.json' };
+const bios = Uint8Array.from({ length: 3000 }, (_, i) => (i * 7) & 0xff);
+const kernel = Uint8Array.from({ length: 5000 }, (_, i) => (i * 13) & 0xff);
+const sha = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
+
+function manifest(overrides: Record<string, unknown> = {}) {
+  return {
+    name: 'test',
+    title: 'Test image',
+    files: {
+      bios: { path: 'fw.bin', size: bios.length, sha256: sha(bios) },
+      kernel: { path: 'Image', size: kernel.length, sha256: sha(kernel) },
+    },
+    bootargs: 'console=ttyS0',
+    memory: { default: 64, minimum: 32 },
+    ...overrides,
+  };
+}
+
+/** A fetch that serves the manifest and the files, each body in chunks, with optional damage. */
+function serve(files: Record<string, Uint8Array>, manifestJson: unknown) {
+  return vi.fn(async (input: string | URL | Request) => {
+    const url = String(input);
+    if (url.endsWith('/manifest.json')) return new Response(JSON.stringify(manifestJson));
+    const name = url.slice(url.lastIndexOf('/') + 1);
+    const bytes = files[name];
+    if (!bytes) return new Response('missing', { status: 404 });
+    const stream = new ReadableStream<Uint8Array>({
+      start(controller) {
+        for (let i = 0; i < bytes.length; i += 1024) controller.enqueue(bytes.slice(i, i + 1024));
+        controller.close();
+      },
+    });
+    return new Response(stream);
+  });
+}
+
+beforeEach(() => {
+  vi.stubGlobal('location', { href: 'http://host.test/' });
+});
+afterEach(() => {
+  vi.unstubAllGlobals();
+});
+
+describe('fetchImage', () => {
+  it('returns verified files and reports progress up to the total of all files', async () => {
+    vi.stubGlobal('fetch', serve({ 'fw.bin': bios, Image: kernel }, manifest()));
+    const progress: Array<{ loaded: number; total: number }> = [];
+    const image = await fetchImage(entry, (p) => progress.push(p));
+    expect(image.bios).toEqual(bios);
+    expect(image.kernel).toEqual(kernel);
+    expect(image.initrd).toBeUndefined();
+    expect(progress.at(-1)).toMatchObject({ loaded: 8000, total: 8000 });
+    expect(progress.length).toBeGreaterThan(4);
+    for (let i = 1; i < progress.length; i++) expect(progress[i]!.loaded).toBeGreaterThanOrEqual(progress[i - 1]!.loaded);
+  });
+
+  it('refuses a truncated file', async () => {
+    vi.stubGlobal('fetch', serve({ 'fw.bin': bios, Image: kernel.subarray(0, 4000) }, manifest()));
+    const failure = fetchImage(entry, () => {});
+    await expect(failure).rejects.toBeInstanceOf(ImageDownloadError);
+    await expect(failure).rejects.toThrow('Image: the download is truncated: 4000 of 5000 bytes');
+  });
+
+  it('refuses a file whose content does not match the sha256', async () => {
+    const damaged = kernel.slice();
+    damaged[100] = damaged[100]! ^ 1;
+    vi.stubGlobal('fetch', serve({ 'fw.bin': bios, Image: damaged }, manifest()));
+    await expect(fetchImage(entry, () => {})).rejects.toThrow(/Image: the download does not match the manifest's sha256/);
+  });
+
+  it('refuses a file longer than the manifest says', async () => {
+    const longer = new Uint8Array(6000);
+    vi.stubGlobal('fetch', serve({ 'fw.bin': bios, Image: longer }, manifest()));
+    await expect(fetchImage(entry, () => {})).rejects.toThrow(/more than the manifest's 5000 bytes/);
+  });
+
+  it('reports an HTTP error for a missing file', async () => {
+    vi.stubGlobal('fetch', serve({ 'fw.bin': bios }, manifest()));
+    await expect(fetchImage(entry, () => {})).rejects.toThrow('Image: the server answered HTTP 404');
+  });
+});
+
+describe('loadManifest', () => {
+  it('names the field that does not validate', async () => {
+    const bad = manifest();
+    (bad.files.bios as { sha256: string }).sha256 = 'XYZ';
+    vi.stubGlobal('fetch', serve({}, bad));
+    await expect(loadManifest(entry)).rejects.toThrow(/manifest field files\.bios\.sha256/);
+  });
+
+  it('refuses file paths that leave the image directory', async () => {
+    const bad = manifest();
+    (bad.files.bios as { path: string }).path = '../secret';
+    vi.stubGlobal('fetch', serve({}, bad));
+    await expect(loadManifest(entry)).rejects.toThrow(/files\.bios\.path/);
+  });
+
+  it('accepts the committed default image manifest', async () => {
+    const { readFileSync } = await import('node:fs');
+    const json: unknown = JSON.parse(readFileSync('public/images/default/manifest.json', 'utf8'));
+    vi.stubGlobal('fetch', serve({}, json));
+    const m = await loadManifest(entry);
+    expect(m.memory.minimum).toBeGreaterThan(0);
+    expect(m.files.kernel?.path).toBe('Image');
+  });
+});

@@ -1,0 +1,182 @@
+/**
+ * The image catalog, and getting an image's files into memory exactly as its manifest describes them.
+ * Files are fetched once and kept in Cache Storage under a key that includes their sha256, so a second
+ * start downloads nothing and a changed image is fetched anew. Every file is checked against the
+ * manifest's size and sha256 (crypto.subtle) before a VM may use it: a failed or truncated download is an
+ * ImageDownloadError, never a VM booted on a partial image.
+ */
+import { z } from 'zod';
+
+const FileEntry = z.object({
+  path: z.string().min(1).regex(/^[^/\\]+$/, 'a file name without directories'),
+  size: z.number().int().positive(),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/, '64 lowercase hex digits'),
+});
+
+export const ImageManifestSchema = z.object({
+  name: z.string().min(1),
+  title: z.string().min(1),
+  files: z.object({ bios: FileEntry, kernel: FileEntry.optional(), initrd: FileEntry.optional() }),
+  bootargs: z.string(),
+  memory: z.object({ default: z.number().int().positive(), minimum: z.number().int().positive() }),
+  kernelRelease: z.string().optional(),
+});
+export type ImageManifest = z.infer<typeof ImageManifestSchema>;
+type FileRole = keyof ImageManifest['files'];
+
+/** The most RAM the app offers a VM, in MiB: a wasm32 memory holds at most 4 GiB, and the tab must find
+ * the whole of it as one allocation, which browsers refuse well before that on ordinary machines. */
+export const MAX_RAM_MIB = 2048;
+
+export interface CatalogEntry {
+  readonly id: string;
+  readonly manifestUrl: string;
+}
+
+/** Images the New VM dialog offers. public/ is served at the app's base URL. */
+export const IMAGE_CATALOG: readonly CatalogEntry[] = [
+  { id: 'default', manifestUrl: `${import.meta.env.BASE_URL}images/default/manifest.json` },
+];
+
+export class ImageDownloadError extends Error {
+  override name = 'ImageDownloadError';
+}
+
+export interface ImageFiles {
+  readonly manifest: ImageManifest;
+  readonly bios: Uint8Array;
+  readonly kernel?: Uint8Array;
+  readonly initrd?: Uint8Array;
+}
+
+export interface DownloadProgress {
+  readonly loaded: number;
+  readonly total: number;
+  /** True when every file came from the cache. */
+  readonly cached: boolean;
+}
+
+const CACHE_NAME = 'tabvm-images-v1';
+
+export async function loadManifest(entry: CatalogEntry): Promise<ImageManifest> {
+  let response: Response;
+  try {
+    response = await fetch(entry.manifestUrl, { cache: 'no-cache' });
+  } catch (error) {
+    throw new ImageDownloadError(`image ${entry.id}: the manifest could not be fetched (${(error as Error).message})`);
+  }
+  if (!response.ok) throw new ImageDownloadError(`image ${entry.id}: the manifest answered HTTP ${response.status}`);
+  let json: unknown;
+  try {
+    json = await response.json();
+  } catch {
+    throw new ImageDownloadError(`image ${entry.id}: the manifest is not JSON`);
+  }
+  const parsed = ImageManifestSchema.safeParse(json);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new ImageDownloadError(`image ${entry.id}: manifest field ${issue.path.join('.') || '(root)'}: ${issue.message}`);
+  }
+  return parsed.data;
+}
+
+export function catalogEntry(id: string): CatalogEntry | undefined {
+  return IMAGE_CATALOG.find((entry) => entry.id === id);
+}
+
+async function sha256Hex(bytes: Uint8Array): Promise<string> {
+  const digest = await crypto.subtle.digest('SHA-256', bytes as Uint8Array<ArrayBuffer>);
+  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+function fileUrl(entry: CatalogEntry, path: string): string {
+  return new URL(path, new URL(entry.manifestUrl, location.href)).href;
+}
+
+async function openCache(): Promise<Cache | undefined> {
+  try {
+    return typeof caches === 'undefined' ? undefined : await caches.open(CACHE_NAME);
+  } catch {
+    return undefined; // private windows may refuse storage; the image is then fetched each time
+  }
+}
+
+/** Fetches (or reads from the cache) every file of an image, verified; progress counts bytes of all files. */
+export async function fetchImage(
+  entry: CatalogEntry,
+  onProgress: (progress: DownloadProgress) => void,
+  signal?: AbortSignal,
+): Promise<ImageFiles> {
+  const manifest = await loadManifest(entry);
+  const roles = (['bios', 'kernel', 'initrd'] as const).filter((role) => manifest.files[role] !== undefined);
+  const total = roles.reduce((sum, role) => sum + manifest.files[role]!.size, 0);
+  const cache = await openCache();
+  let loaded = 0;
+  let allCached = true;
+  const out: Partial<Record<FileRole, Uint8Array>> = {};
+  for (const role of roles) {
+    const file = manifest.files[role]!;
+    const url = fileUrl(entry, file.path);
+    const cacheKey = `${url}?sha256=${file.sha256}`;
+    let bytes: Uint8Array | undefined;
+    const hit = await cache?.match(cacheKey);
+    if (hit) {
+      const cachedBytes = new Uint8Array(await hit.arrayBuffer());
+      if (cachedBytes.length === file.size && (await sha256Hex(cachedBytes)) === file.sha256) bytes = cachedBytes;
+      else await cache?.delete(cacheKey);
+    }
+    if (bytes) {
+      loaded += file.size;
+      onProgress({ loaded, total, cached: allCached });
+    } else {
+      allCached = false;
+      const before = loaded;
+      bytes = await download(url, file, (n) => onProgress({ loaded: before + n, total, cached: false }), signal);
+      const hash = await sha256Hex(bytes);
+      if (hash !== file.sha256) {
+        throw new ImageDownloadError(`${file.path}: the download does not match the manifest's sha256 (got ${hash.slice(0, 12)}…)`);
+      }
+      loaded += file.size;
+      await cache?.put(cacheKey, new Response(bytes as Uint8Array<ArrayBuffer>, { headers: { 'content-type': 'application/octet-stream' } }));
+    }
+    out[role] = bytes;
+  }
+  return { manifest, bios: out.bios!, ...(out.kernel ? { kernel: out.kernel } : {}), ...(out.initrd ? { initrd: out.initrd } : {}) };
+}
+
+async function download(
+  url: string,
+  file: { path: string; size: number },
+  onBytes: (n: number) => void,
+  signal?: AbortSignal,
+): Promise<Uint8Array> {
+  let response: Response;
+  try {
+    response = await fetch(url, { cache: 'no-store', ...(signal ? { signal } : {}) });
+  } catch (error) {
+    throw new ImageDownloadError(`${file.path}: the download failed (${(error as Error).message})`);
+  }
+  if (!response.ok || !response.body) throw new ImageDownloadError(`${file.path}: the server answered HTTP ${response.status}`);
+  const bytes = new Uint8Array(file.size);
+  let received = 0;
+  const reader = response.body.getReader();
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      if (received + value.length > file.size) {
+        throw new ImageDownloadError(`${file.path}: the server sent more than the manifest's ${file.size} bytes`);
+      }
+      bytes.set(value, received);
+      received += value.length;
+      onBytes(received);
+    }
+  } catch (error) {
+    if (error instanceof ImageDownloadError) throw error;
+    throw new ImageDownloadError(`${file.path}: the download broke off after ${received} of ${file.size} bytes (${(error as Error).message})`);
+  }
+  if (received !== file.size) {
+    throw new ImageDownloadError(`${file.path}: the download is truncated: ${received} of ${file.size} bytes`);
+  }
+  return bytes;
+}

@@ -1,0 +1,16 @@
+import { StrictMode } from 'react';
+import { createRoot } from 'react-dom/client';
+import { App } from './app/App.tsx';
+import { Library } from './app/library.ts';
+import './app/app.css';
+
+// Shared memory needs a cross-origin isolated page (COOP + COEP headers); without it every VM runs in
+// the fallback mode (private memory, message-based console), which the header says.
+const shared = globalThis.crossOriginIsolated === true && typeof SharedArrayBuffer !== 'undefined';
+const library = new Library(shared);
+
+createRoot(document.getElementById('root')!).render(
+  <StrictMode>
+    <App library={library} />
+  </StrictMode>,
+);

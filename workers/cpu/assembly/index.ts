@@ -20,6 +20,8 @@ import {
   TRAP_TVAL,
   RVC_TABLE,
   RVC_TABLE_READY,
+  TLB_READ,
+  TLB_WRITE,
 } from '../layout';
 import {
   hart,
@@ -61,15 +63,10 @@ import {
   trapCause,
   trapTval,
   clearTrap,
-  read8,
-  read16,
-  read32,
-  read64,
-  write8,
-  write16,
-  write32,
-  write64,
   atomicHost,
+  dataHost,
+  readSlow,
+  writeSlow,
   fetch16,
   fetchPageHost,
 } from './mmu';
@@ -547,36 +544,53 @@ export function run(budget: i32): i32 {
         break;
       }
       case 0x03: {
-        // lb lh lw ld lbu lhu lwu
-        const addr = rx(h, rs1) + <u64>(<i64>(<i32>insn >> 20));
-        let v: u64;
-        switch (funct3) {
-          case 0: v = <u64>(<i64>(<i8>read8(addr))); break;
-          case 1: v = <u64>(<i64>(<i16>read16(addr))); break;
-          case 2: v = sext32(<u64>read32(addr)); break;
-          case 3: v = read64(addr); break;
-          case 4: v = <u64>read8(addr); break;
-          case 5: v = <u64>read16(addr); break;
-          case 6: v = <u64>read32(addr); break;
-          default:
-            illegal = true;
-            v = 0;
+        // lb lh lw ld lbu lhu lwu: funct3[1:0] is log2 of the width, funct3[2] means zero-extend
+        if (funct3 == 7) {
+          illegal = true;
+          break;
         }
-        if (!trapped && !illegal) wx(h, rd, v);
+        const addr = rx(h, rs1) + <u64>(<i64>(<i32>insn >> 20));
+        const width: u64 = (<u64>1) << <u64>(funct3 & 3);
+        const host = dataHost(TLB_READ, addr, width);
+        let v: u64;
+        if (host != 0) {
+          switch (funct3 & 3) {
+            case 0: v = <u64>load<u8>(host); break;
+            case 1: v = <u64>load<u16>(host); break;
+            case 2: v = <u64>load<u32>(host); break;
+            default: v = load<u64>(host);
+          }
+        } else {
+          v = readSlow(addr, <i32>width);
+          if (trapped) break;
+        }
+        if ((funct3 & 4) == 0) {
+          const shift = 64 - 8 * width;
+          v = <u64>((<i64>(v << shift)) >> <i64>shift);
+        }
+        wx(h, rd, v);
         break;
       }
       case 0x23: {
         // sb sh sw sd
+        if (funct3 > 3) {
+          illegal = true;
+          break;
+        }
         const imm = ((<i32>insn >> 20) & ~31) | <i32>((insn >> 7) & 31);
         const addr = rx(h, rs1) + <u64>(<i64>imm);
         const v = rx(h, rs2);
-        switch (funct3) {
-          case 0: write8(addr, <u32>v); break;
-          case 1: write16(addr, <u32>v); break;
-          case 2: write32(addr, <u32>v); break;
-          case 3: write64(addr, v); break;
-          default:
-            illegal = true;
+        const width: u64 = (<u64>1) << <u64>funct3;
+        const host = dataHost(TLB_WRITE, addr, width);
+        if (host != 0) {
+          switch (funct3) {
+            case 0: store<u8>(host, <u8>v); break;
+            case 1: store<u16>(host, <u16>v); break;
+            case 2: store<u32>(host, <u32>v); break;
+            default: store<u64>(host, v);
+          }
+        } else {
+          writeSlow(addr, v, <i32>width);
         }
         break;
       }

@@ -281,6 +281,15 @@ export function translate(va: u64, access: i32, priv: u32, size: u64 = 1): u64 {
   return (va & 0xfff) <= 0x1000 - size;
 }
 
+/**
+ * The wasm address for a `size`-byte data access at `va` when the TLB `table` (TLB_READ or TLB_WRITE)
+ * maps its page and the access stays inside it; 0 otherwise (then take readSlow/writeSlow).
+ */
+@inline export function dataHost(table: usize, va: u64, size: u64): usize {
+  const host = tlbHost(table, dataKey, va);
+  return samePage(va, size) ? host : 0;
+}
+
 /** Read `size` bytes (1, 2, 4, 8) zero-extended. */
 export function readSlow(va: u64, size: i32): u64 {
   if (!samePage(va, <u64>size)) {
@@ -359,16 +368,6 @@ export function writeSlow(va: u64, v: u64, size: i32): void {
   if (h != 0 && samePage(va, 4)) return load<u32>(h);
   return <u32>readSlow(va, 4);
 }
-@inline export function read16(va: u64): u32 {
-  const h = tlbHost(TLB_READ, dataKey, va);
-  if (h != 0 && samePage(va, 2)) return <u32>load<u16>(h);
-  return <u32>readSlow(va, 2);
-}
-@inline export function read8(va: u64): u32 {
-  const h = tlbHost(TLB_READ, dataKey, va);
-  if (h != 0) return <u32>load<u8>(h);
-  return <u32>readSlow(va, 1);
-}
 @inline export function write64(va: u64, v: u64): void {
   const h = tlbHost(TLB_WRITE, dataKey, va);
   if (h != 0 && samePage(va, 8)) store<u64>(h, v);
@@ -378,16 +377,6 @@ export function writeSlow(va: u64, v: u64, size: i32): void {
   const h = tlbHost(TLB_WRITE, dataKey, va);
   if (h != 0 && samePage(va, 4)) store<u32>(h, v);
   else writeSlow(va, <u64>v, 4);
-}
-@inline export function write16(va: u64, v: u32): void {
-  const h = tlbHost(TLB_WRITE, dataKey, va);
-  if (h != 0 && samePage(va, 2)) store<u16>(h, <u16>v);
-  else writeSlow(va, <u64>v, 2);
-}
-@inline export function write8(va: u64, v: u32): void {
-  const h = tlbHost(TLB_WRITE, dataKey, va);
-  if (h != 0) store<u8>(h, <u8>v);
-  else writeSlow(va, <u64>v, 1);
 }
 
 /**

@@ -464,6 +464,19 @@ describe('accesses that cross into an unmapped page', () => {
     expect(v.m.x('a0')).toBe(0x8877_6655_4433_2211n);
   });
 
+  it('code on the page at virtual address 0 runs instruction after instruction', async () => {
+    // riscv-tests' icache-alias runs S code at VA 0; a stale fetch page once matched pcs just above 0.
+    const v = await vm('sv39');
+    v.pt.map(0n, DATA, V | X | ACCESSED);
+    const body = A.assemble([A.addi('a0', 'zero', 7), A.addi('a0', 'a0', 5), A.addi('a0', 'a0', 30), ebreak()]);
+    for (let i = 0; i < body.length; i += 2) v.m.write16(DATA + BigInt(i), BigInt(body[i]! | (body[i + 1]! << 8)));
+    start(v, [A.jalr(0, 'zero', 0)]);
+    const trap = v.m.runToTrap();
+    expect(trap.cause).toBe(CAUSE.breakpoint);
+    expect(trap.epc).toBe(12n);
+    expect(v.m.x('a0')).toBe(42n);
+  });
+
   it('an instruction crossing into an unmapped page is a fetch page fault at the instruction', async () => {
     const v = await vm('sv39');
     v.pt.map(VA, DATA, RWXAD);

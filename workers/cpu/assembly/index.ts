@@ -437,8 +437,9 @@ export function run(budget: i32): i32 {
   let retired: i32 = 0;
   let irq = interruptToTake();
   if (irq != 0) pc = takeTrap(irq, 0, pc);
-  // The fetch page in use: the virtual address of its first byte and where that byte is in wasm memory.
-  let fetchBase: u64 = 1; // never page-aligned: no pc matches until a page is looked up
+  // The fetch page in use: its virtual page number and where its first byte is in wasm memory. A vpn
+  // of all ones matches no pc (virtual page numbers have at most 52 bits).
+  let fetchVpn: u64 = 0xffff_ffff_ffff_ffff;
   let fetchHost: usize = 0;
   let stop: i32 = STOP_BUDGET;
   // Instructions that trap do not retire but still spend the budget, so a trap loop cannot hang run().
@@ -449,18 +450,17 @@ export function run(budget: i32): i32 {
     // ---- fetch ----
     let insn: u32;
     let ilen: u64 = 4;
-    let offset = pc - fetchBase;
-    if (offset >= 0xffe) {
-      // Another page, or the last parcel of this one (a 32-bit instruction may continue on the next).
+    const vpn = pc >> 12;
+    if (vpn != fetchVpn) {
       const host = fetchPageHost(pc);
       if (host != 0) {
-        fetchBase = pc & ~0xfff;
+        fetchVpn = vpn;
         fetchHost = host - <usize>(pc & 0xfff);
-        offset = pc & 0xfff;
       }
     }
-    if (offset < 0xffe) {
-      insn = load<u32>(fetchHost + <usize>offset);
+    // The last parcel of a page may start a 32-bit instruction that continues on the next page.
+    if (vpn == fetchVpn && (pc & 0xfff) != 0xffe) {
+      insn = load<u32>(fetchHost + <usize>(pc & 0xfff));
       if ((insn & 3) != 3) {
         insn &= 0xffff;
         ilen = 2;
@@ -473,7 +473,7 @@ export function run(budget: i32): i32 {
         clearTrap();
         takeEvents();
         pc = takeTrap(trapCause, trapTval, pc);
-        fetchBase = 1;
+        fetchVpn = 0xffff_ffff_ffff_ffff;
         continue;
       }
     }
@@ -484,7 +484,7 @@ export function run(budget: i32): i32 {
       insn = load<u32>(RVC_TABLE + (<usize>insn << 2));
       if (insn == 0) {
         pc = takeTrap(CAUSE_ILLEGAL_INSTRUCTION, <u64>raw, pc);
-        fetchBase = 1;
+        fetchVpn = 0xffff_ffff_ffff_ffff;
         continue;
       }
     }
@@ -671,7 +671,7 @@ export function run(budget: i32): i32 {
         break;
       }
       case 0x0f: // fence, fence.i: one hart, memory is coherent and fetch reads memory each time.
-        if (funct3 == 1) fetchBase = 1;
+        if (funct3 == 1) fetchVpn = 0xffff_ffff_ffff_ffff;
         else if (funct3 != 0) illegal = true;
         break;
       case 0x2f: // AMO
@@ -681,7 +681,7 @@ export function run(budget: i32): i32 {
         // SYSTEM
         setRetiredInSlice(<u64>retired);
         const outcome = executeSystem(insn, pc);
-        fetchBase = 1;
+        fetchVpn = 0xffff_ffff_ffff_ffff;
         if (outcome == SYS_JUMP) next = sysTarget;
         else if (outcome == SYS_WFI) signal(EV_WFI);
         break;
@@ -729,7 +729,7 @@ export function run(budget: i32): i32 {
         store<u64>(hart, cause, TRAP_CAUSE);
         store<u64>(hart, tval, TRAP_TVAL);
         pc = takeTrap(cause, tval, pc);
-        fetchBase = 1;
+        fetchVpn = 0xffff_ffff_ffff_ffff;
         continue;
       }
       retired++;
@@ -742,7 +742,7 @@ export function run(budget: i32): i32 {
         irq = interruptToTake();
         if (irq != 0) {
           pc = takeTrap(irq, 0, pc);
-          fetchBase = 1;
+          fetchVpn = 0xffff_ffff_ffff_ffff;
           if (stop == STOP_WFI) {
             stop = STOP_BUDGET;
             store<u64>(hart, 0, WFI_STATE);

@@ -39,6 +39,9 @@ export class VmConsoleAddon implements ITerminalAddon {
         return false;
       }
       if (event.code === 'KeyV') {
+        // Without this Chromium also runs its own "paste as plain text" into xterm's textarea and the
+        // guest receives the text twice.
+        event.preventDefault();
         void navigator.clipboard
           ?.readText()
           .then((text) => terminal.paste(text))

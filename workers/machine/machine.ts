@@ -16,7 +16,11 @@ import { GoldfishRtc } from '../devices/goldfish-rtc.ts';
 import { SifiveTest } from '../devices/sifive-test.ts';
 import { VirtioMmioTransport } from '../devices/virtio/mmio.ts';
 import type { CharSink } from '../host/char-port.ts';
-import { GuestClock } from './clock.ts';
+import { GuestClock, type GuestClockState } from './clock.ts';
+import type { ClintState } from '../devices/clint.ts';
+import type { PlicState } from '../devices/plic.ts';
+import type { Uart16550State } from '../devices/uart16550.ts';
+import type { GoldfishRtcState } from '../devices/goldfish-rtc.ts';
 import { IRQ, MEMORY_MAP, VIRTIO_MMIO_SLOTS } from './memory-map.ts';
 import { prepareVirtBoot, type MemoryLoad } from './loader.ts';
 import { isElf, parseElf } from './elf.ts';
@@ -48,6 +52,23 @@ export interface MachinePorts {
   readonly log?: LogSink;
 }
 
+/**
+ * Everything a machine holds besides RAM and the boot images: the hart's state block (registers, CSRs,
+ * privilege, FP state, the LR/SC reservation, WFI) and each stateful device's record. The SiFive test
+ * device and the empty virtio slots hold no state; the boot ROM is rebuilt from the images.
+ */
+export interface MachineState {
+  readonly cpu: readonly Uint8Array[];
+  readonly devices: {
+    readonly machine: { readonly v: 1; readonly resets: number };
+    readonly clock: GuestClockState;
+    readonly clint: ClintState;
+    readonly plic: PlicState;
+    readonly uart0: Uart16550State;
+    readonly rtc: GoldfishRtcState;
+  };
+}
+
 export type MachineStatus =
   | { readonly kind: 'running' }
   | { readonly kind: 'idle'; readonly wakeInMs: number | null }
@@ -61,6 +82,8 @@ export const SLICE_INSTRUCTIONS = 200_000;
 const HTIF_CONSOLE_PUTCHAR = 0x0101n << 48n;
 
 export class Machine {
+  /** What the machine was built from (a snapshot records the RAM size, bootargs and images). */
+  readonly config: MachineConfig;
   readonly memory: WebAssembly.Memory;
   readonly hart: Hart;
   readonly bus: Bus;
@@ -78,7 +101,13 @@ export class Machine {
   readonly #tohost: number | undefined;
   readonly #console: CharSink;
 
-  constructor(config: MachineConfig, ports: MachinePorts) {
+  /**
+   * Powers on a machine from its images, or, with `restore`, builds it in the saved state instead: then
+   * RAM stays zero for the caller to fill (workers/machine/snapshot.ts) and the images only rebuild the
+   * boot ROM and serve a later guest reboot.
+   */
+  constructor(config: MachineConfig, ports: MachinePorts, restore?: MachineState) {
+    this.config = config;
     const log = new GuestErrorLog(ports.log);
     this.#console = ports.console;
     this.memory = createVmMemory(config.ramSize, config.sharedMemory);
@@ -152,8 +181,43 @@ export class Machine {
       const base = m.virtio.base + slot * m.virtio.size;
       this.bus.map(`virtio${slot}`, base, m.virtio.size, new VirtioMmioTransport());
     }
-    this.#loadImages();
+    if (restore) this.#loadState(restore);
+    else this.#loadImages();
     this.clock.resume();
+  }
+
+  /**
+   * The machine's state for a snapshot. Call it between slices with the run loop stopped; the copy is
+   * then consistent with RAM as it stands.
+   */
+  saveState(): MachineState {
+    return {
+      cpu: [this.hart.saveState()],
+      devices: {
+        machine: { v: 1, resets: this.#resets },
+        clock: this.clock.saveState(),
+        clint: this.clint.saveState(),
+        plic: this.plic.saveState(),
+        uart0: this.uart.saveState(),
+        rtc: this.rtc.saveState(),
+      },
+    };
+  }
+
+  #loadState(state: MachineState): void {
+    const d = state.devices;
+    if (state.cpu.length !== 1) throw new Error(`machine: state has ${state.cpu.length} harts, this machine has 1`);
+    if (state.cpu[0]!.length !== L.HART_STRIDE) throw new Error(`machine: hart state is ${state.cpu[0]!.length} bytes, expected ${L.HART_STRIDE}`);
+    if (d.machine.v !== 1) throw new Error(`machine: unknown state version ${String(d.machine.v)}`);
+    this.hart.loadState(state.cpu[0]!);
+    this.#resets = d.machine.resets;
+    // The clock before the CLINT (MTIP compares mtimecmp with the time now); the UART and RTC drive
+    // their PLIC sources, so the PLIC comes last and ends with exactly its saved gateways and outputs.
+    this.clock.loadState(d.clock);
+    this.clint.loadState(d.clint);
+    this.uart.loadState(d.uart0);
+    this.rtc.loadState(d.rtc);
+    this.plic.loadState(d.plic);
   }
 
   /** Copies the boot images into RAM and resets the hart to the boot ROM, as a power-on does. */

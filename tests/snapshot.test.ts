@@ -1,0 +1,197 @@
+// Snapshot and restore of a booted Linux guest (issue 4): the default image runs in-process, a shell
+// job counts seconds into a file, the machine is captured, changed, and a fresh machine restored from
+// the snapshot must show the old file contents, a counter that carries on, and a live shell.
+import { describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { resolve } from 'node:path';
+import { Machine, type MachineStatus } from '../workers/machine/machine.ts';
+import {
+  SnapshotError,
+  captureSnapshot,
+  decodeSnapshot,
+  encodeSnapshot,
+  restoreSnapshot,
+} from '../workers/machine/snapshot.ts';
+import { SNAPSHOT_PREAMBLE_BYTES } from '../workers/protocol/snapshot-format.ts';
+
+const root = resolve(fileURLToPath(import.meta.url), '../..');
+const imageDir = resolve(root, 'public/images/default');
+const manifest = JSON.parse(readFileSync(resolve(imageDir, 'manifest.json'), 'utf8')) as { bootargs: string };
+const images = {
+  bios: new Uint8Array(readFileSync(resolve(imageDir, 'fw_dynamic.bin'))),
+  kernel: new Uint8Array(readFileSync(resolve(imageDir, 'Image'))),
+  initrd: new Uint8Array(readFileSync(resolve(imageDir, 'initramfs.cpio.gz'))),
+};
+const coreModule = new WebAssembly.Module(readFileSync(resolve(root, 'workers/cpu/build/core.wasm')));
+const PROMPT = 'root@tabvm:~# ';
+const restoreOptions = { ...images, sharedMemory: true, coreModule };
+
+/** A guest console collected in a string. */
+class ConsoleText {
+  text = '';
+  readonly sink = { write: (b: number): void => void (this.text += String.fromCharCode(b)) };
+}
+
+/** A machine and its console, driven slice by slice in this thread. */
+class Guest {
+  constructor(
+    readonly machine: Machine,
+    readonly console: ConsoleText,
+  ) {}
+
+  get output(): string {
+    return this.console.text;
+  }
+
+  /** Runs until `text` appears after `from`; returns the offset just past it. */
+  waitFor(text: string, from: number, timeoutMs: number): number {
+    const deadline = performance.now() + timeoutMs;
+    for (;;) {
+      const i = this.output.indexOf(text, from);
+      if (i >= 0) return i + text.length;
+      if (performance.now() > deadline)
+        throw new Error(
+          `timed out waiting for ${JSON.stringify(text)}; got ${JSON.stringify(this.output.slice(from))}`,
+        );
+      this.#step();
+    }
+  }
+
+  /** Runs for `ms` of host (and so guest) time. */
+  runFor(ms: number): void {
+    const end = performance.now() + ms;
+    while (performance.now() < end) this.#step();
+  }
+
+  /** Types a command line and returns the lines it printed (the marker is computed by the shell, so its echo cannot match). */
+  command(line: string, timeoutMs = 30_000): string[] {
+    const from = this.output.length;
+    // After `&` a `;` would be a syntax error: the job separator already ends the command.
+    this.#type(`${line}${line.endsWith('&') ? ' ' : '; '}echo END-$((20+1))\n`);
+    const end = this.waitFor('END-21', from, timeoutMs);
+    this.waitFor(PROMPT, end, timeoutMs);
+    const lines = this.output
+      .slice(from, end - 'END-21'.length)
+      .split(/\r?\n/)
+      .map((l) => l.trim());
+    return lines.slice(1).filter((l) => l !== '');
+  }
+
+  #type(text: string): void {
+    const deadline = performance.now() + 30_000;
+    for (const byte of new TextEncoder().encode(text)) {
+      while (this.machine.receiveInput(Uint8Array.of(byte)) === 0) {
+        if (performance.now() > deadline) throw new Error('the guest stopped reading its console');
+        this.#step();
+      }
+    }
+  }
+
+  #step(): void {
+    const status: MachineStatus = this.machine.runSlice();
+    if (status.kind === 'halted') throw new Error(`guest halted: ${JSON.stringify(status)}`);
+  }
+}
+
+const counter = (g: Guest): number => {
+  const lines = g.command('cat /tmp/c');
+  const value = Number(lines.at(-1));
+  expect(Number.isInteger(value), `counter file holds ${JSON.stringify(lines)}`).toBe(true);
+  return value;
+};
+
+/** Seconds since the guest booted, by its own clock. */
+const uptime = (g: Guest): number => {
+  const lines = g.command("cut -d' ' -f1 /proc/uptime");
+  const value = Number(lines.at(-1));
+  expect(value, `uptime ${JSON.stringify(lines)}`).toBeGreaterThan(0);
+  return value;
+};
+
+describe('snapshot of a booted Linux guest', () => {
+  it('restores files, a running background job and the shell into a fresh machine; refuses bad files', async () => {
+    const consoleA = new ConsoleText();
+    const a = new Guest(
+      new Machine(
+        { ramSize: 128 << 20, ...images, bootargs: manifest.bootargs, sharedMemory: true, coreModule },
+        { console: consoleA.sink },
+      ),
+      consoleA,
+    );
+    a.waitFor(PROMPT, 0, 240_000);
+    a.command('i=0; while true; do i=$((i+1)); echo $i > /tmp/c; sleep 1; done &');
+    a.command('echo before-snapshot > /tmp/f');
+    a.runFor(2500);
+    const atSnapshot = counter(a);
+    expect(atSnapshot).toBeGreaterThanOrEqual(2);
+    const uptimeAtSnapshot = uptime(a);
+
+    const capture = captureSnapshot(a.machine);
+    const file = await encodeSnapshot(capture);
+
+    // Change the original after the capture, so a restore that showed its state would be caught.
+    a.command('echo after-snapshot > /tmp/f; kill %1');
+    expect(a.command('cat /tmp/f')).toEqual(['after-snapshot']);
+    a.machine.clock.pause();
+    // Host time passes before the restore; the restored guest must not see it.
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+
+    const consoleC = new ConsoleText();
+    const c = new Guest(await restoreSnapshot(file, restoreOptions, { console: consoleC.sink }), consoleC);
+    // The restored machine is a different one: it saw none of the original's console output.
+    expect(consoleC.text).toBe('');
+
+    // Guest time continues from the capture: neither back to boot nor forward by the host's pause.
+    const uptimeRestored = uptime(c);
+    expect(uptimeRestored).toBeGreaterThanOrEqual(uptimeAtSnapshot);
+    expect(uptimeRestored).toBeLessThan(uptimeAtSnapshot + 2);
+    expect(c.command('cat /tmp/f')).toEqual(['before-snapshot']);
+    const first = counter(c);
+    expect(first).toBeGreaterThanOrEqual(atSnapshot);
+    expect(first).toBeLessThanOrEqual(atSnapshot + 1);
+    c.runFor(3000);
+    const later = counter(c);
+    expect(later).toBeGreaterThanOrEqual(first + 2);
+    expect(c.command('echo $((6*7))')).toEqual(['42']);
+
+    // Files that are not this snapshot are refused, each with one clear line.
+    const refuse = async (bytes: Uint8Array, message: RegExp): Promise<void> => {
+      const error: unknown = await restoreSnapshot(bytes, restoreOptions, { console: { write() {} } }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(error).toBeInstanceOf(SnapshotError);
+      expect((error as Error).message).toMatch(message);
+      expect((error as Error).message).not.toContain('\n');
+    };
+    const corrupted = file.slice();
+    corrupted[corrupted.length >> 1]! ^= 0x40;
+    await refuse(corrupted, /corrupted/);
+    await refuse(file.subarray(0, file.length - 1000), /truncated/);
+    const foreign = file.slice();
+    foreign.set(new TextEncoder().encode('NOTASNAP'), 0);
+    await refuse(foreign, /not a tabvm snapshot/);
+    const newer = file.slice();
+    new DataView(newer.buffer).setUint32(8, 2, true);
+    await refuse(newer, /newer/);
+    const otherKernel = images.kernel.slice();
+    otherKernel[1000]! ^= 1;
+    const error: unknown = await restoreSnapshot(
+      file,
+      { ...restoreOptions, kernel: otherKernel },
+      { console: { write() {} } },
+    ).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(SnapshotError);
+    expect((error as Error).message).toMatch(/different kernel/);
+    const header = (await decodeSnapshot(file)).header;
+    expect(header.machine).toEqual({ ramSize: 128 << 20, harts: 1, bootargs: manifest.bootargs });
+    expect(header.images.kernel?.size).toBe(images.kernel.length);
+    // Compressed, and far smaller than the RAM it holds.
+    expect(file.length).toBeLessThan(capture.pageData.length);
+    expect(file.length).toBeGreaterThan(SNAPSHOT_PREAMBLE_BYTES);
+  }, 400_000);
+});

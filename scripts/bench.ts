@@ -101,6 +101,8 @@ function qemuAvailable(): boolean {
 async function benchQemu(bootargs: string): Promise<Figures> {
   const session = new ConsoleSession('qemu-system-riscv64', [
     '-machine', 'virt', '-m', '256M', '-smp', '1', '-nographic', '-no-reboot',
+    // The ISA tabvm implements, so that the kernel picks the same code paths (no Zbb string functions…).
+    '-cpu', 'rv64,h=false,zba=false,zbb=false,zbc=false,zbs=false,sstc=false,Zihintpause=false,mvendorid=0,marchid=0,mimpid=0',
     '-bios', resolve(imageDir, manifest.files.bios.path),
     '-kernel', resolve(imageDir, manifest.files.kernel.path),
     '-initrd', resolve(imageDir, manifest.files.initrd.path),
@@ -118,7 +120,7 @@ const manifestBootargs = resolveVmFiles({ image: 'default' }, resolve(root, 'pub
 const bootargs = manifestBootargs.includes('cryptomgr.notests') ? manifestBootargs : `${manifestBootargs} cryptomgr.notests`;
 
 console.log(`tabvm benchmark — ${new Date().toISOString().slice(0, 10)}, ${cpus().length}× ${cpus()[0]?.model ?? 'unknown CPU'}, Node ${process.version}`);
-console.log(`image: public/images/default, 256 MiB, bootargs "${bootargs}"\n`);
+console.log(`image: public/images/default, 256 MiB, bootargs "${bootargs}"; QEMU with tabvm's ISA (rv64imafdc_zicsr_zifencei)\n`);
 const tabvm = await benchTabvm(bootargs);
 const qemu = qemuAvailable() ? await benchQemu(bootargs) : undefined;
 

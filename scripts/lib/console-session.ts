@@ -75,8 +75,14 @@ export class ConsoleSession extends TextConsole {
     const collect = (chunk: Buffer): void => this.append(chunk.toString('latin1'));
     this.#child.stdout.on('data', collect);
     this.#child.stderr.on('data', collect);
+    // A test that times out must not leave its VM running: kill the child when this process ends.
+    const killOnExit = (): void => {
+      this.#child.kill('SIGKILL');
+    };
+    process.on('exit', killOnExit);
     this.#exit = new Promise((resolve) => {
       this.#child.on('exit', (code, signal) => {
+        process.off('exit', killOnExit);
         resolve(code ?? (signal ? 128 : 1));
         this.wake();
       });

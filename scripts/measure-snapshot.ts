@@ -4,9 +4,7 @@
  * and the time of each phase (capture with the VM stopped, compress + checksum, decode, restore, and the
  * restored shell's first answer). A measurement, not a test: it asserts nothing about speed.
  */
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { resolve } from 'node:path';
+import { coreModule as loadCore, defaultImage } from './lib/in-process.ts';
 import { Machine } from '../workers/machine/machine.ts';
 import {
   captureSnapshot,
@@ -16,15 +14,9 @@ import {
   restoreSnapshot,
 } from '../workers/machine/snapshot.ts';
 
-const root = resolve(fileURLToPath(import.meta.url), '../..');
-const imageDir = resolve(root, 'public/images/default');
-const manifest = JSON.parse(readFileSync(resolve(imageDir, 'manifest.json'), 'utf8')) as { bootargs: string };
-const images = {
-  bios: new Uint8Array(readFileSync(resolve(imageDir, 'fw_dynamic.bin'))),
-  kernel: new Uint8Array(readFileSync(resolve(imageDir, 'Image'))),
-  initrd: new Uint8Array(readFileSync(resolve(imageDir, 'initramfs.cpio.gz'))),
-};
-const coreModule = new WebAssembly.Module(readFileSync(resolve(root, 'workers/cpu/build/core.wasm')));
+const { bios, kernel, initrd, bootargs } = defaultImage();
+const images = { bios, kernel, initrd };
+const coreModule = loadCore();
 const PROMPT = 'root@tabvm:~# ';
 const ROUNDS = 3;
 
@@ -38,7 +30,7 @@ const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length
 for (const mib of process.argv.slice(2).length ? process.argv.slice(2).map(Number) : [128, 256]) {
   let out = '';
   const machine = new Machine(
-    { ramSize: mib << 20, ...images, bootargs: manifest.bootargs, sharedMemory: true, coreModule },
+    { ramSize: mib << 20, ...images, bootargs: bootargs, sharedMemory: true, coreModule },
     { console: { write: (b) => void (out += String.fromCharCode(b)) } },
   );
   runUntil(machine, () => out, PROMPT);

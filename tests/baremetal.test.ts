@@ -8,11 +8,12 @@ import { resolve } from 'node:path';
 import { Machine } from '../workers/machine/machine.ts';
 import { tabvmSession } from '../scripts/lib/console-session.ts';
 import { makeElf } from '../workers/machine/elf-fixture.ts';
+import { coreModule as loadCore } from '../scripts/lib/in-process.ts';
 
 const root = resolve(fileURLToPath(import.meta.url), '../..');
 const bin = resolve(root, 'tests/baremetal/bin');
 const programs = readdirSync(bin).filter((f) => f.endsWith('.elf')).sort();
-const coreModule = new WebAssembly.Module(readFileSync(resolve(root, 'workers/cpu/build/core.wasm')));
+const coreModule = loadCore();
 
 function runBareMetal(file: string): { exitCode: number; console: string } {
   let console = '';

@@ -2,9 +2,7 @@
 // job counts seconds into a file, the machine is captured, changed, and a fresh machine restored from
 // the snapshot must show the old file contents, a counter that carries on, and a live shell.
 import { describe, expect, it } from 'vitest';
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { resolve } from 'node:path';
+import { coreModule as loadCore, defaultImage } from '../scripts/lib/in-process.ts';
 import { Machine, type MachineStatus } from '../workers/machine/machine.ts';
 import {
   SnapshotError,
@@ -15,15 +13,9 @@ import {
 } from '../workers/machine/snapshot.ts';
 import { SNAPSHOT_PREAMBLE_BYTES } from '../workers/protocol/snapshot-format.ts';
 
-const root = resolve(fileURLToPath(import.meta.url), '../..');
-const imageDir = resolve(root, 'public/images/default');
-const manifest = JSON.parse(readFileSync(resolve(imageDir, 'manifest.json'), 'utf8')) as { bootargs: string };
-const images = {
-  bios: new Uint8Array(readFileSync(resolve(imageDir, 'fw_dynamic.bin'))),
-  kernel: new Uint8Array(readFileSync(resolve(imageDir, 'Image'))),
-  initrd: new Uint8Array(readFileSync(resolve(imageDir, 'initramfs.cpio.gz'))),
-};
-const coreModule = new WebAssembly.Module(readFileSync(resolve(root, 'workers/cpu/build/core.wasm')));
+const { bios, kernel, initrd, bootargs } = defaultImage();
+const images = { bios, kernel, initrd };
+const coreModule = loadCore();
 const PROMPT = 'root@tabvm:~# ';
 const restoreOptions = { ...images, sharedMemory: true, coreModule };
 
@@ -114,7 +106,7 @@ describe('snapshot of a booted Linux guest', () => {
     const consoleA = new ConsoleText();
     const a = new Guest(
       new Machine(
-        { ramSize: 128 << 20, ...images, bootargs: manifest.bootargs, sharedMemory: true, coreModule },
+        { ramSize: 128 << 20, ...images, bootargs: bootargs, sharedMemory: true, coreModule },
         { console: consoleA.sink },
       ),
       consoleA,
@@ -188,7 +180,7 @@ describe('snapshot of a booted Linux guest', () => {
     expect(error).toBeInstanceOf(SnapshotError);
     expect((error as Error).message).toMatch(/different kernel/);
     const header = (await decodeSnapshot(file)).header;
-    expect(header.machine).toEqual({ ramSize: 128 << 20, harts: 1, bootargs: manifest.bootargs });
+    expect(header.machine).toEqual({ ramSize: 128 << 20, harts: 1, bootargs: bootargs });
     expect(header.images.kernel?.size).toBe(images.kernel.length);
     // Compressed, and far smaller than the RAM it holds.
     expect(file.length).toBeLessThan(capture.pageData.length);

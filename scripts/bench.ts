@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { resolve } from 'node:path';
 import { cpus } from 'node:os';
+import { Command } from 'commander';
 import { resolveVmFiles } from './lib/vm-options.ts';
 import { NodeVm, NodeVmConsole } from './lib/node-vm.ts';
 import { ConsoleSession, type TextConsole } from './lib/console-session.ts';
@@ -119,10 +120,39 @@ const manifestBootargs = resolveVmFiles({ image: 'default' }, resolve(root, 'pub
 // The kernel's crypto self-tests run in the background after boot and would skew the workloads.
 const bootargs = manifestBootargs.includes('cryptomgr.notests') ? manifestBootargs : `${manifestBootargs} cryptomgr.notests`;
 
+const { runs } = new Command()
+  .name('npm run bench --')
+  .option('--runs <n>', 'rounds, alternating tabvm and QEMU; each figure is the median', (v) => Number.parseInt(v, 10), 3)
+  .parse()
+  .opts<{ runs: number }>();
+if (!Number.isInteger(runs) || runs < 1) throw new Error('--runs takes a whole number ≥ 1');
+
 console.log(`tabvm benchmark — ${new Date().toISOString().slice(0, 10)}, ${cpus().length}× ${cpus()[0]?.model ?? 'unknown CPU'}, Node ${process.version}`);
-console.log(`image: public/images/default, 256 MiB, bootargs "${bootargs}"; QEMU with tabvm's ISA (rv64imafdc_zicsr_zifencei)\n`);
-const tabvm = await benchTabvm(bootargs);
-const qemu = qemuAvailable() ? await benchQemu(bootargs) : undefined;
+console.log(`image: public/images/default, 256 MiB, bootargs "${bootargs}"; QEMU with tabvm's ISA (rv64imafdc_zicsr_zifencei)`);
+console.log(`${runs} rounds alternating tabvm and QEMU (this machine drifts between runs); each figure is the median\n`);
+const haveQemu = qemuAvailable();
+const tabvmRounds: Figures[] = [];
+const qemuRounds: Figures[] = [];
+for (let round = 0; round < runs; round++) {
+  tabvmRounds.push(await benchTabvm(bootargs));
+  if (haveQemu) qemuRounds.push(await benchQemu(bootargs));
+}
+
+const median = (xs: number[]): number => {
+  const sorted = [...xs].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+};
+const medianCost = (costs: Cost[]): Cost => ({ wall: median(costs.map((c) => c.wall)), cpu: median(costs.map((c) => c.cpu)) });
+function medianFigures(rounds: Figures[]): Figures {
+  return {
+    boot: medianCost(rounds.map((r) => r.boot)),
+    workloads: WORKLOADS.map((_, i) => medianCost(rounds.map((r) => r.workloads[i]!))),
+    ...(rounds[0]?.mips ? { mips: WORKLOADS.map((_, i) => median(rounds.map((r) => r.mips![i]!))) } : {}),
+  };
+}
+const tabvm = medianFigures(tabvmRounds);
+const qemu = haveQemu ? medianFigures(qemuRounds) : undefined;
 
 const rows: [string, Cost, Cost | undefined, number | undefined][] = [
   ['boot to prompt', tabvm.boot, qemu?.boot, undefined],

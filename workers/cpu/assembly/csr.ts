@@ -32,7 +32,6 @@ import {
   SEIP_LINE,
   PMPCFG,
   PMPADDR,
-  PC,
 } from '../layout';
 import {
   hart,
@@ -564,8 +563,4 @@ export function sret(): u64 {
   setPrivilege(spp);
   signal(EV_INTERRUPTS);
   return csrField(SEPC);
-}
-
-export function savePc(pc: u64): void {
-  store<u64>(hart, pc, PC);
 }

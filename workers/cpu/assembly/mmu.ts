@@ -173,6 +173,15 @@ const PTE_RESERVED: u64 = 0xffc0_0000_0000_0000; // bits 63–54: PBMT and N are
 const SATP_MODE_SV39: u64 = 8;
 const SATP_MODE_SV48: u64 = 9;
 
+/**
+ * Whether `pa` is on the page of a bare-metal program's tohost word. That page is never cached, so every
+ * store to it goes through writeSlow, which watches for the word.
+ */
+@inline function isTohostPage(pa: u64): bool {
+  const tohost = csrField(TOHOST_ADDR);
+  return tohost != 0 && (pa & ~0xfff) == (tohost & ~0xfff);
+}
+
 /** Whether the last translation may be cached in a TLB (RAM, page-wide PMP verdict, not tohost). */
 export let translationCacheable: bool = false;
 
@@ -257,7 +266,7 @@ export function translate(va: u64, access: i32, priv: u32, size: u64 = 1): u64 {
     fault(accessFaultCause(access), va);
     return 0;
   }
-  translationCacheable = pmpPageWide && isRam(pa);
+  translationCacheable = pmpPageWide && isRam(pa) && !isTohostPage(pa);
   return pa;
 }
 
@@ -336,15 +345,14 @@ export function writeSlow(va: u64, v: u64, size: i32): void {
   const pa = translate(va, ACCESS_WRITE, dataPriv, <u64>size);
   if (trapped) return;
   if (isRam(pa)) {
-    const tohost = csrField(TOHOST_ADDR);
-    if (tohost != 0 && (pa & ~0xfff) == (tohost & ~0xfff)) {
-      // The tohost page is never cached, so every store to it is seen here.
+    if (translationCacheable) {
+      fillTlb(TLB_WRITE, dataKey, va, pa);
+    } else if (isTohostPage(pa)) {
+      const tohost = csrField(TOHOST_ADDR);
       if (pa <= tohost + 7 && pa + <u64>size > tohost) {
         signal(EV_TOHOST);
         store<u64>(hart + STOP_REASON, STOP_TOHOST);
       }
-    } else if (translationCacheable) {
-      fillTlb(TLB_WRITE, dataKey, va, pa);
     }
     const h = ramHost(pa);
     if (size == 8) store<u64>(h, v);
@@ -393,10 +401,7 @@ export function atomicHost(va: u64, forWrite: bool, size: u64): usize {
     fault(forWrite ? CAUSE_STORE_ACCESS : CAUSE_LOAD_ACCESS, va);
     return 0;
   }
-  const tohost = csrField(TOHOST_ADDR);
-  if (translationCacheable && (tohost == 0 || (pa & ~0xfff) != (tohost & ~0xfff))) {
-    fillTlb(forWrite ? TLB_WRITE : TLB_READ, dataKey, va, pa);
-  }
+  if (translationCacheable) fillTlb(forWrite ? TLB_WRITE : TLB_READ, dataKey, va, pa);
   return ramHost(pa);
 }
 

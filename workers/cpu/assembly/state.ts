@@ -5,10 +5,8 @@ import {
   HART_BASE,
   X_REGS,
   F_REGS,
-  PC,
   PRIV,
   MSTATUS,
-  FCSR,
   TLB_READ,
   TLB_WRITE,
   TLB_FETCH,
@@ -111,20 +109,11 @@ export const EV_WFI: i32 = 32; // WFI executed
 @inline export function setCsrField(offset: usize, v: u64): void {
   store<u64>(hart + offset, v);
 }
-@inline export function getPc(): u64 {
-  return load<u64>(hart, PC);
-}
-@inline export function setPc(v: u64): void {
-  store<u64>(hart, v, PC);
-}
 @inline export function getPriv(): u32 {
   return <u32>load<u64>(hart, PRIV);
 }
 @inline export function getMstatus(): u64 {
   return load<u64>(hart, MSTATUS);
-}
-@inline export function getFcsr(): u64 {
-  return load<u64>(hart, FCSR);
 }
 
 /** mstatus with SD derived from FS (SD is read-only: set when FS, VS or XS is dirty). */

@@ -1,0 +1,42 @@
+/**
+ * A chunked disk image as a static web server serves it: the `disk` field of an image's manifest.json
+ * (for example public/images/debian/manifest.json, written by scripts/build-debian-image.sh). The disk is
+ * cut into fixed-size chunks; each chunk that is not all zeros is stored gzip-compressed in its own file,
+ * so a VM fetches only the chunks its guest reads, and any static host serves the image without range
+ * requests. Shared by the image builder, the page (catalog and download accounting) and the worker's
+ * block backend, so it holds types and constants only.
+ */
+
+/** The value of `DiskImageManifest.format` this code reads. */
+export const DISK_IMAGE_FORMAT = 'tabvm-chunked-disk-v1';
+
+/** Chunk files are named `${DISK_CHUNK_DIRECTORY}/${index as 6 decimal digits}.gz`, e.g. `disk/000042.gz`. */
+export const DISK_CHUNK_DIRECTORY = 'disk';
+
+/** Bytes per sector: disk sizes and chunk sizes are multiples of it. */
+export const DISK_SECTOR_BYTES = 512;
+
+export interface DiskChunkEntry {
+  /** Chunk number: bytes [index·chunkSize, (index+1)·chunkSize) of the disk. */
+  readonly index: number;
+  /** sha256 (lowercase hex) of the chunk's uncompressed bytes, always `chunkSize` of them. */
+  readonly sha256: string;
+  /** Bytes of the gzip file, for download accounting. */
+  readonly compressedSize: number;
+}
+
+export interface DiskImageManifest {
+  readonly format: typeof DISK_IMAGE_FORMAT;
+  /** Bytes of the whole disk: a multiple of `chunkSize`. */
+  readonly size: number;
+  /** Bytes per chunk: a power of two, a multiple of DISK_SECTOR_BYTES. */
+  readonly chunkSize: number;
+  /** The chunks that hold any non-zero byte, in increasing index order; every other chunk reads as zeros. */
+  readonly chunks: readonly DiskChunkEntry[];
+  /** True if the guest must not write the disk even through an overlay (the virtio-blk RO feature). */
+  readonly readOnly?: boolean;
+}
+
+export function diskChunkPath(index: number): string {
+  return `${DISK_CHUNK_DIRECTORY}/${String(index).padStart(6, '0')}.gz`;
+}

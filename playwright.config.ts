@@ -33,7 +33,12 @@ export default defineConfig({
     },
   },
   webServer: [
-    { command: `npx vite preview --port ${ISOLATED_PORT} --strictPort`, url: ISOLATED_URL, reuseExistingServer: !process.env.CI, stdout: 'ignore' },
+    {
+      command: `npx vite preview --port ${ISOLATED_PORT} --strictPort`,
+      url: ISOLATED_URL,
+      reuseExistingServer: !process.env.CI,
+      stdout: 'ignore',
+    },
     {
       command: `npx vite preview --port ${FALLBACK_PORT} --strictPort`,
       url: FALLBACK_URL,

@@ -20,15 +20,11 @@ describe('virtio-mmio transport, empty slot', () => {
     expect(slot.read(0x008, 4)).toBe(0n);
   });
 
-  it('accepts 32-bit accesses only', () => {
-    expect(new VirtioMmioTransport().accessSizes).toEqual([4]);
-  });
-
   it("round-trips its (empty) state and refuses another device's", () => {
     const slot = new VirtioMmioTransport();
     const saved = throughJson(slot.saveState());
-    expect(saved).toEqual({ v: 1, deviceId: 0 });
+    expect(saved.deviceId).toBe(0);
     slot.loadState(saved);
-    expect(() => slot.loadState({ v: 1, deviceId: 2 })).toThrow(/device 2/);
+    expect(() => slot.loadState({ ...saved, deviceId: 2 })).toThrow(/device 2/);
   });
 });

@@ -6,6 +6,7 @@ import { ChunkedDisk, type DiskStatus } from './chunked-disk.ts';
 import { BlockIoError } from './backend.ts';
 
 const CHUNK = 4096;
+const gzip = (bytes: Uint8Array): Uint8Array<ArrayBuffer> => new Uint8Array(gzipSync(bytes));
 const BASE = 'https://images.example/debian';
 
 /** An 8-chunk disk whose chunks 2 and 5 are zeros (left out of the manifest), served by a fake fetch. */
@@ -15,12 +16,12 @@ function fixture() {
     const chunk = Math.floor(i / CHUNK);
     disk[i] = chunk === 2 || chunk === 5 ? 0 : (i * 13 + chunk) & 0xff;
   }
-  const files = new Map<string, Uint8Array>();
+  const files = new Map<string, Uint8Array<ArrayBuffer>>();
   const chunks = [];
   for (let index = 0; index < 8; index++) {
     if (index === 2 || index === 5) continue;
     const bytes = disk.subarray(index * CHUNK, (index + 1) * CHUNK);
-    const gz = gzipSync(bytes);
+    const gz = gzip(bytes);
     files.set(`${BASE}/${diskChunkPath(index)}`, gz);
     chunks.push({ index, sha256: createHash('sha256').update(bytes).digest('hex'), compressedSize: gz.length });
   }
@@ -122,7 +123,7 @@ describe('ChunkedDisk', () => {
     const f = fixture();
     const url = `${BASE}/disk/000004.gz`;
     const tampered = new Uint8Array(CHUNK);
-    f.files.set(url, gzipSync(tampered));
+    f.files.set(url, gzip(tampered));
     const backend = f.make();
     await expect(backend.read(4 * CHUNK, new Uint8Array(CHUNK))).rejects.toThrow(/fails its sha256 check/);
     expect(f.fetched).toEqual([url]);
@@ -132,7 +133,7 @@ describe('ChunkedDisk', () => {
   it('fails a chunk that is not gzip, or of the wrong length', async () => {
     const f = fixture();
     f.files.set(`${BASE}/disk/000006.gz`, Uint8Array.of(1, 2, 3));
-    f.files.set(`${BASE}/disk/000007.gz`, gzipSync(new Uint8Array(100)));
+    f.files.set(`${BASE}/disk/000007.gz`, gzip(new Uint8Array(100)));
     const backend = f.make();
     await expect(backend.read(6 * CHUNK, new Uint8Array(512))).rejects.toThrow(/not valid gzip/);
     await expect(backend.read(7 * CHUNK, new Uint8Array(512))).rejects.toThrow(/holds 100 bytes/);

@@ -60,7 +60,8 @@ describe('fetchImage', () => {
     expect(image.initrd).toBeUndefined();
     expect(progress.at(-1)).toMatchObject({ loaded: 8000, total: 8000 });
     expect(progress.length).toBeGreaterThan(4);
-    for (let i = 1; i < progress.length; i++) expect(progress[i]!.loaded).toBeGreaterThanOrEqual(progress[i - 1]!.loaded);
+    for (let i = 1; i < progress.length; i++)
+      expect(progress[i]!.loaded).toBeGreaterThanOrEqual(progress[i - 1]!.loaded);
   });
 
   it('refuses a truncated file', async () => {
@@ -74,7 +75,9 @@ describe('fetchImage', () => {
     const damaged = kernel.slice();
     damaged[100] = damaged[100]! ^ 1;
     vi.stubGlobal('fetch', serve({ 'fw.bin': bios, Image: damaged }, manifest()));
-    await expect(fetchImage(entry, () => {})).rejects.toThrow(/Image: the download does not match the manifest's sha256/);
+    await expect(fetchImage(entry, () => {})).rejects.toThrow(
+      /Image: the download does not match the manifest's sha256/,
+    );
   });
 
   it('refuses a file longer than the manifest says', async () => {
@@ -111,5 +114,50 @@ describe('loadManifest', () => {
     const m = await loadManifest(entry);
     expect(m.memory.minimum).toBeGreaterThan(0);
     expect(m.files.kernel?.path).toBe('Image');
+  });
+
+  describe('with a chunked disk', () => {
+    const disk = (overrides: Record<string, unknown> = {}) => ({
+      format: 'tabvm-chunked-disk-v1',
+      size: 4 * 65536,
+      chunkSize: 65536,
+      chunks: [
+        { index: 0, sha256: sha(bios), compressedSize: 100 },
+        { index: 3, sha256: sha(kernel), compressedSize: 200 },
+      ],
+      ...overrides,
+    });
+
+    it('accepts a valid disk field', async () => {
+      vi.stubGlobal('fetch', serve({}, manifest({ disk: disk({ readOnly: true }) })));
+      const m = await loadManifest(entry);
+      expect(m.disk?.chunks.map((c) => c.index)).toEqual([0, 3]);
+      expect(m.disk?.readOnly).toBe(true);
+    });
+
+    it.each([
+      ['an unknown format', { format: 'other' }, /disk\.format/],
+      ['a chunk size that is not a power of two', { chunkSize: 3 * 512 }, /disk\.chunkSize/],
+      ['a size that is not whole chunks', { size: 65536 * 4 + 512 }, /disk\.size/],
+      [
+        'chunks out of order',
+        {
+          chunks: [
+            { index: 3, sha256: sha(bios), compressedSize: 1 },
+            { index: 1, sha256: sha(bios), compressedSize: 1 },
+          ],
+        },
+        /disk\.chunks\.1\.index/,
+      ],
+      [
+        'a chunk past the end',
+        { chunks: [{ index: 4, sha256: sha(bios), compressedSize: 1 }] },
+        /disk\.chunks\.0\.index/,
+      ],
+      ['a bad checksum', { chunks: [{ index: 0, sha256: 'abc', compressedSize: 1 }] }, /disk\.chunks\.0\.sha256/],
+    ])('refuses %s', async (_what, override, field) => {
+      vi.stubGlobal('fetch', serve({}, manifest({ disk: disk(override) })));
+      await expect(loadManifest(entry)).rejects.toThrow(field);
+    });
   });
 });

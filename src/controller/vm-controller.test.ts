@@ -139,4 +139,23 @@ describe('VmController with a disk image', () => {
     await vi.waitFor(() => expect(booted).toBeDefined());
     controller.powerOff();
   });
+
+  it('reports a save that the browser refuses (storage full), fails it for the guest, and keeps what was saved', async () => {
+    const controller = await startedController('vm-4');
+    await booted!.events.diskWrites(new Map([[1, new Uint8Array(4096).fill(1)]]));
+    const put = vi.spyOn(IDBObjectStore.prototype, 'put').mockImplementation(() => {
+      throw new DOMException('the quota has been exceeded', 'QuotaExceededError');
+    });
+    await expect(booted!.events.diskWrites(new Map([[1, new Uint8Array(4096).fill(2)]]))).rejects.toThrow(
+      /could not be saved/,
+    );
+    expect(controller.getView().disk?.saveError).toMatch(
+      /could not be saved in the browser \(the quota has been exceeded\)/,
+    );
+    put.mockRestore();
+    expect((await loadOverlay('vm-4')).blocks.get(1)![0]).toBe(1);
+    await booted!.events.diskWrites(new Map([[1, new Uint8Array(4096).fill(3)]]));
+    expect(controller.getView().disk?.saveError).toBeUndefined();
+    controller.powerOff();
+  });
 });

@@ -47,7 +47,10 @@ export interface VmView {
 }
 
 export interface VmControllerOptions {
+  /** A catalog image's id, or with `manifestUrl` a name for an image outside the catalog. */
   readonly image: string;
+  /** An image outside the catalog (the embed library): the URL of its manifest. */
+  readonly manifestUrl?: string;
   readonly ramMiB: number;
   /** Shared memory and SAB rings when the page is cross-origin isolated; the message fallback otherwise. */
   readonly shared: boolean;
@@ -197,7 +200,8 @@ export class VmController {
     const phase = this.#view.phase;
     if (phase !== 'stopped' && phase !== 'error') return;
     this.#teardown();
-    const entry = catalogEntry(this.options.image);
+    const { image, manifestUrl } = this.options;
+    const entry = manifestUrl !== undefined ? { id: image, manifestUrl } : catalogEntry(image);
     if (!entry) {
       this.#update({ phase: 'error', error: { kind: 'download', message: `unknown image "${this.options.image}"` } });
       return;

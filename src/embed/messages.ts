@@ -1,0 +1,34 @@
+/**
+ * The postMessage API of the iframe page (embed.html). The page that embeds the iframe sends requests;
+ * the iframe answers each with a reply carrying the same id, to the sender's origin only. It also
+ * posts `tabvm:ready` once it listens, and `tabvm:state` / `tabvm:output` as the VM goes, to its parent,
+ * addressed to each allowed origin in turn (the browser delivers a message only to a window of the
+ * origin it is addressed to). Requests from origins not in the iframe's `allow` list are ignored.
+ */
+import { z } from 'zod';
+
+const Id = z.union([z.string().max(200), z.number()]);
+const Timeout = z.number().int().positive().max(3_600_000).optional();
+
+export const EmbedRequestSchema = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('tabvm:start'), id: Id, timeout: Timeout }),
+  z.object({ type: z.literal('tabvm:run'), id: Id, command: z.string().max(10_000), timeout: Timeout }),
+  z.object({ type: z.literal('tabvm:type'), id: Id, text: z.string().max(100_000) }),
+  z.object({
+    type: z.literal('tabvm:waitFor'),
+    id: Id,
+    text: z.string().min(1).max(10_000).optional(),
+    regexp: z.object({ source: z.string().max(10_000), flags: z.string().regex(/^[imsu]*$/) }).optional(),
+    timeout: Timeout,
+  }),
+]);
+export type EmbedRequest = z.infer<typeof EmbedRequestSchema>;
+
+export type EmbedReply =
+  | { readonly type: 'tabvm:reply'; readonly id: string | number; readonly ok: true; readonly value: unknown }
+  | { readonly type: 'tabvm:reply'; readonly id: string | number; readonly ok: false; readonly error: string };
+
+export type EmbedEvent =
+  | { readonly type: 'tabvm:ready'; readonly mode: 'shared' | 'fallback' }
+  | { readonly type: 'tabvm:state'; readonly state: string }
+  | { readonly type: 'tabvm:output'; readonly text: string };

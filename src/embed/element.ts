@@ -8,15 +8,8 @@
  * reflect the mode and state for CSS.
  */
 import { optionalNumber } from './options.ts';
-import {
-  createVM,
-  TabvmError,
-  type RunResult,
-  type TabVm,
-  type TimeoutOption,
-  type VmMode,
-  type VmState,
-} from './vm.ts';
+import type { RunResult, TimeoutOption, VmMode, VmState } from './types.ts';
+import { createVM, TabvmError, type TabVm } from './vm.ts';
 
 const ELEMENT_CSS = `
   :host { display: block; position: relative; height: 24rem; border-radius: 6px; overflow: hidden; background: #0f1419; }

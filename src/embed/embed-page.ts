@@ -9,7 +9,8 @@
  */
 import { describeIssue, AllowListSchema, optionalNumber } from './options.ts';
 import { defineTabvmTerminal, type TabvmTerminalElement } from './element.ts';
-import { EmbedRequestSchema, type EmbedEvent, type EmbedReply, type EmbedRequest } from './messages.ts';
+import { EmbedRequestSchema } from './messages.ts';
+import type { EmbedEvent, EmbedReply, EmbedRequest, VmState } from './types.ts';
 
 const params = new URLSearchParams(location.search);
 const allowParsed = AllowListSchema.safeParse(params.get('allow') ?? '');
@@ -80,7 +81,7 @@ window.addEventListener('message', (event: MessageEvent<unknown>) => {
 });
 
 element.addEventListener('state', (event) =>
-  announce({ type: 'tabvm:state', state: (event as CustomEvent<string>).detail }),
+  announce({ type: 'tabvm:state', state: (event as CustomEvent<VmState>).detail }),
 );
 element.addEventListener('output', (event) =>
   announce({ type: 'tabvm:output', text: (event as CustomEvent<string>).detail }),

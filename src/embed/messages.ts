@@ -6,11 +6,12 @@
  * origin it is addressed to). Requests from origins not in the iframe's `allow` list are ignored.
  */
 import { z } from 'zod';
+import type { EmbedRequest } from './types.ts';
 
 const Id = z.union([z.string().max(200), z.number()]);
 const Timeout = z.number().int().positive().max(3_600_000).optional();
 
-export const EmbedRequestSchema = z.discriminatedUnion('type', [
+export const EmbedRequestSchema: z.ZodType<EmbedRequest> = z.discriminatedUnion('type', [
   z.object({ type: z.literal('tabvm:start'), id: Id, timeout: Timeout }),
   z.object({ type: z.literal('tabvm:run'), id: Id, command: z.string().max(10_000), timeout: Timeout }),
   z.object({ type: z.literal('tabvm:type'), id: Id, text: z.string().max(100_000) }),
@@ -22,13 +23,3 @@ export const EmbedRequestSchema = z.discriminatedUnion('type', [
     timeout: Timeout,
   }),
 ]);
-export type EmbedRequest = z.infer<typeof EmbedRequestSchema>;
-
-export type EmbedReply =
-  | { readonly type: 'tabvm:reply'; readonly id: string | number; readonly ok: true; readonly value: unknown }
-  | { readonly type: 'tabvm:reply'; readonly id: string | number; readonly ok: false; readonly error: string };
-
-export type EmbedEvent =
-  | { readonly type: 'tabvm:ready'; readonly mode: 'shared' | 'fallback' }
-  | { readonly type: 'tabvm:state'; readonly state: string }
-  | { readonly type: 'tabvm:output'; readonly text: string };

@@ -4,20 +4,16 @@
  */
 import { z } from 'zod';
 import { MAX_RAM_MIB } from '../controller/images.ts';
+import type { VmOptions, VmOptionsInput } from './types.ts';
 
 export const DEFAULT_MEMORY_MIB = 256;
 export const MIN_MEMORY_MIB = 16;
 
-export const VmOptionsSchema = z.object({
-  /** URL of the image's manifest.json (relative URLs are resolved against the page). */
+export const VmOptionsSchema: z.ZodType<VmOptions, VmOptionsInput> = z.object({
   image: z.string().min(1, 'the URL of an image manifest'),
-  /** Guest RAM in MiB. */
   memory: z.number().int().min(MIN_MEMORY_MIB).max(MAX_RAM_MIB).default(DEFAULT_MEMORY_MIB),
-  /** The end of a shell prompt; the VM is ready once its console output ends with this. */
   prompt: z.instanceof(RegExp).default(/[#$] $/),
 });
-export type VmOptionsInput = z.input<typeof VmOptionsSchema>;
-export type VmOptions = z.output<typeof VmOptionsSchema>;
 
 /** A zod failure as one sentence naming the offending option. */
 export function describeIssue(error: z.ZodError, what: string): string {

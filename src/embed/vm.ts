@@ -7,42 +7,10 @@
  * prompt carries an invisible status marker, set up once when the shell first prompts).
  */
 import { VmController, type VmView } from '../controller/vm-controller.ts';
-import { describeIssue, VmOptionsSchema, type VmOptions, type VmOptionsInput } from './options.ts';
+import { describeIssue, VmOptionsSchema } from './options.ts';
+import type { CreateVmOptions, RunResult, TimeoutOption, VmEventMap, VmMode, VmOptions, VmState } from './types.ts';
 import { commandOutput, EscapeAwareStream, PROMPT_SETUP_LINE, STATUS_MARKER, withoutMarkers } from './shell-text.ts';
 import { mountTerminal, type MountedTerminal } from './terminal.ts';
-
-/**
- * created: not started yet · downloading: fetching the image · booting: firmware and kernel until the
- * shell's first prompt · ready: the shell takes commands · stopped: the guest powered off · error: the
- * image could not be loaded or the emulator failed (`error` says why) · destroyed: destroy() was called.
- */
-export type VmState = 'created' | 'downloading' | 'booting' | 'ready' | 'stopped' | 'error' | 'destroyed';
-
-/** shared: guest RAM in shared memory, console over SharedArrayBuffer rings (the page is cross-origin
- * isolated); fallback: private memory and a message-based console (any page). */
-export type VmMode = 'shared' | 'fallback';
-
-export interface RunResult {
-  /** What the command printed (stdout and stderr, as on a terminal), lines ending in `\n`. */
-  readonly output: string;
-  readonly exitCode: number;
-}
-
-export interface VmEventMap {
-  /** Console text as the reader sees it. */
-  output: string;
-  state: VmState;
-}
-
-export interface CreateVmOptions extends VmOptionsInput {
-  /** Where to show the VM's terminal; without it the VM runs headless. */
-  readonly container?: HTMLElement;
-}
-
-export interface TimeoutOption {
-  /** Milliseconds before the promise rejects with a TabvmTimeoutError. */
-  readonly timeout?: number;
-}
 
 export class TabvmError extends Error {
   override name = 'TabvmError';

@@ -24,7 +24,7 @@ const isolation: Record<string, string> = process.env.TABVM_NO_ISOLATION
 function embedIsolation(): Plugin {
   const middleware: Connect.NextHandleFunction = (req, res, next) => {
     const pathname = new URL(req.url ?? '/', 'http://localhost').pathname;
-    if (pathname === '/embed.html' || pathname === '/embed') {
+    if (pathname === '/embed.html') {
       res.setHeader('Document-Isolation-Policy', 'isolate-and-require-corp');
     }
     next();

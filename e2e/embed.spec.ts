@@ -29,6 +29,14 @@ test('<tabvm-terminal> runs in the fallback mode on a page without COOP/COEP; ru
     { output: '', exitCode: 42 },
     { output: '42\n', exitCode: 0 },
   ]);
+  // The guest's tty was told the terminal's size (a serial line cannot say it): as many rows as it shows.
+  const rows = await page.locator('tabvm-terminal .xterm-rows > div').count();
+  const size = await page.evaluate(() =>
+    (document.querySelector('tabvm-terminal') as unknown as { run(c: string): Promise<{ output: string }> }).run(
+      'stty size',
+    ),
+  );
+  expect(size.output).toMatch(new RegExp(`^${rows} \\d+\\n$`));
 });
 
 test('embed.html is cross-origin isolated by Document-Isolation-Policy where the site sends no COOP/COEP', async ({
@@ -109,6 +117,14 @@ test('the iframe obeys a listed origin: run() over postMessage, replies and even
   expect(await call({ type: 'tabvm:run', command: 'false' })).toMatchObject({
     ok: true,
     value: { output: '', exitCode: 1 },
+  });
+  // type() and waitFor(), with a string and with a regular expression.
+  expect(await call({ type: 'tabvm:type', text: 'echo typed-$((3*3))\r' })).toMatchObject({ ok: true });
+  expect(await call({ type: 'tabvm:waitFor', text: 'typed-9' })).toMatchObject({ ok: true, value: 'typed-9' });
+  expect(await call({ type: 'tabvm:type', text: 'echo again-$((5*5))\r' })).toMatchObject({ ok: true });
+  expect(await call({ type: 'tabvm:waitFor', regexp: { source: 'again-(\\d+)', flags: '' } })).toMatchObject({
+    ok: true,
+    value: 'again-25',
   });
   // A malformed request from a listed origin gets an error reply naming the problem.
   expect(await call({ type: 'tabvm:run', command: 42 })).toMatchObject({

@@ -9,7 +9,14 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 
 const run = (command, args) => execFileSync(command, args, { stdio: 'inherit' });
-run(process.execPath, ['node_modules/vite/bin/vite.js', 'build', '--config', 'vite.lib.config.ts', '--logLevel', 'warn']);
+run(process.execPath, [
+  'node_modules/vite/bin/vite.js',
+  'build',
+  '--config',
+  'vite.lib.config.ts',
+  '--logLevel',
+  'warn',
+]);
 run(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'src/embed/tsconfig.lib.json']);
 
 const app = JSON.parse(readFileSync('package.json', 'utf8'));

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { commandOutput, EscapeAwareStream, PROMPT_SETUP_LINE, STATUS_MARKER, withoutMarkers } from './shell-text.ts';
+import { commandOutput, EscapeAwareStream, promptSetupLine, STATUS_MARKER, withoutMarkers } from './shell-text.ts';
 
 describe('EscapeAwareStream', () => {
   it('removes the cursor query even when a chunk boundary cuts it', () => {
@@ -21,8 +21,9 @@ describe('EscapeAwareStream', () => {
 });
 
 describe('status markers', () => {
-  it('the setup line puts the status marker in a non-printing \\[ \\] span of PS1', () => {
-    expect(PROMPT_SETUP_LINE).toBe(`PS1='\\[\\e]7701;$?\\a\\]'"$PS1"`);
+  it('the setup line puts the status marker in a non-printing \\[ \\] span of PS1, after the terminal size', () => {
+    expect(promptSetupLine()).toBe(`PS1='\\[\\e]7701;$?\\a\\]'"$PS1"`);
+    expect(promptSetupLine({ cols: 72, rows: 30 })).toBe(`stty cols 72 rows 30; PS1='\\[\\e]7701;$?\\a\\]'"$PS1"`);
   });
 
   it('are found with their status and removed from what the reader sees', () => {

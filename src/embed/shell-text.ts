@@ -16,8 +16,16 @@
 /** OSC 7701: private to tabvm (not an OSC number any terminal assigns a meaning to). */
 export const STATUS_OSC = 7701;
 
-/** The line that makes every prompt report the last exit status (see the file comment). */
-export const PROMPT_SETUP_LINE = `PS1='\\[\\e]${STATUS_OSC};$?\\a\\]'"$PS1"`;
+/**
+ * The line typed (hidden from the reader) once the shell first prompts: it makes every prompt report
+ * the last exit status (see the file comment), and tells the tty the terminal's size when there is a
+ * terminal: a serial line cannot, and a line editor that assumes 80 columns in a narrower terminal
+ * wraps long lines twice.
+ */
+export function promptSetupLine(size?: { cols: number; rows: number }): string {
+  const stty = size ? `stty cols ${size.cols} rows ${size.rows}; ` : '';
+  return `${stty}PS1='\\[\\e]${STATUS_OSC};$?\\a\\]'"$PS1"`;
+}
 
 /** One status marker: ESC ] 7701 ; <status> BEL. */
 export const STATUS_MARKER = new RegExp(`\\x1b\\]${STATUS_OSC};(\\d+)\\x07`, 'g');

@@ -9,7 +9,7 @@
 import { VmController, type VmView } from '../controller/vm-controller.ts';
 import { describeIssue, VmOptionsSchema } from './options.ts';
 import type { CreateVmOptions, RunResult, TimeoutOption, VmEventMap, VmMode, VmOptions, VmState } from './types.ts';
-import { commandOutput, EscapeAwareStream, PROMPT_SETUP_LINE, STATUS_MARKER, withoutMarkers } from './shell-text.ts';
+import { commandOutput, EscapeAwareStream, promptSetupLine, STATUS_MARKER, withoutMarkers } from './shell-text.ts';
 import { mountTerminal, type MountedTerminal } from './terminal.ts';
 
 export class TabvmError extends Error {
@@ -269,7 +269,9 @@ export class TabVm {
     );
     const mark = this.#raw.end;
     this.#hidingSetup = true;
-    this.#controller.console.send(encoder.encode(`${PROMPT_SETUP_LINE}\r`));
+    const terminal = this.#terminal?.terminal;
+    const size = terminal ? { cols: terminal.cols, rows: terminal.rows } : undefined;
+    this.#controller.console.send(encoder.encode(`${promptSetupLine(size)}\r`));
     await this.#until(
       () => (this.#raw.since(mark).search(STATUS_MARKER) >= 0 ? true : undefined),
       DEFAULT_TIMEOUT_MS,

@@ -62,7 +62,11 @@ test.afterAll(() => new Promise<void>((done) => server.close(() => done())));
 test('the library build boots a VM from its own URL and run() answers', async ({ page }) => {
   await page.goto(`${origin}/`);
   type Page = {
-    vm: { mode: string; run(c: string, o: { timeout: number }): Promise<{ output: string; exitCode: number }> };
+    vm: {
+      mode: string;
+      run(c: string, o: { timeout: number }): Promise<{ output: string; exitCode: number }>;
+      type(text: string): void;
+    };
     states: string[];
   };
   await expect.poll(() => page.evaluate(() => (window as unknown as Page).vm?.mode)).toBe('shared');
@@ -73,4 +77,12 @@ test('the library build boots a VM from its own URL and run() answers', async ({
   expect(result).toEqual({ output: 'riscv64\n', exitCode: 0 });
   expect(await page.evaluate(() => (window as unknown as Page).states)).toEqual(['downloading', 'booting', 'ready']);
   await expect(page.locator('#vm .xterm-rows')).toContainText('# uname -m');
+
+  // After the guest reboots itself, the new shell is set up again and run() reports exit codes anew.
+  await page.evaluate(() => (window as unknown as Page).vm.type('reboot\r'));
+  await expect
+    .poll(() => page.evaluate(() => (window as unknown as Page).states.join(' ')), { timeout: BOOT_TIMEOUT })
+    .toBe('downloading booting ready booting ready');
+  const after = await page.evaluate(() => (window as unknown as Page).vm.run('sh -c "exit 3"', { timeout: 30_000 }));
+  expect(after).toEqual({ output: '', exitCode: 3 });
 });

@@ -69,6 +69,8 @@ export class TabVm {
   #state: VmState = 'created';
   #error: string | undefined;
   #ready = false;
+  /** Guest reboots seen so far (VmView counts them per start). */
+  #reboots = 0;
   readonly #raw = new TextLog();
   readonly #visible = new TextLog();
   #cursor = 0;
@@ -155,9 +157,19 @@ export class TabVm {
       case 'downloading':
         return this.#setState('downloading');
       case 'starting':
+        this.#reboots = 0;
         return this.#setState('booting');
       case 'running':
       case 'paused':
+        if (view.reboots !== this.#reboots) {
+          // The guest rebooted itself: a new shell, without the status marker, comes up.
+          this.#reboots = view.reboots;
+          this.#ready = false;
+          if (this.#starting) {
+            this.#starting = this.#awaitShell(this.#raw.end, DEFAULT_START_TIMEOUT_MS);
+            this.#starting.catch(() => undefined);
+          }
+        }
         return this.#setState(this.#ready ? 'ready' : 'booting');
       case 'stopped':
       case 'error':
@@ -257,10 +269,15 @@ export class TabVm {
     return this.#starting;
   }
 
-  async #boot(timeoutMs: number): Promise<void> {
+  #boot(timeoutMs: number): Promise<void> {
     const from = this.#raw.end;
-    const prompt = new RegExp(this.options.prompt.source, this.options.prompt.flags.replace(/[gy]/g, ''));
     void this.#controller.start();
+    return this.#awaitShell(from, timeoutMs);
+  }
+
+  /** Waits for the shell's first prompt after `from`, then sets the prompt's status marker up. */
+  async #awaitShell(from: number, timeoutMs: number): Promise<void> {
+    const prompt = new RegExp(this.options.prompt.source, this.options.prompt.flags.replace(/[gy]/g, ''));
     // Only the end of the output matters: a prompt is the last thing printed before the shell waits.
     await this.#until(
       () => (prompt.test(this.#raw.since(Math.max(from, this.#raw.end - 256))) ? true : undefined),

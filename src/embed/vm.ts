@@ -284,6 +284,14 @@ export class TabVm {
       timeoutMs,
       'start(): waiting for the shell prompt',
     );
+    await this.#setUpShell();
+  }
+
+  /**
+   * Types the setup line (promptSetupLine) into a shell that waits at its prompt, hidden from the reader,
+   * and resolves once the first status marker shows that the shell took it: the VM is then ready.
+   */
+  async #setUpShell(): Promise<void> {
     const mark = this.#raw.end;
     this.#hidingSetup = true;
     const terminal = this.#terminal?.terminal;
@@ -350,8 +358,8 @@ export class TabVm {
 
   /**
    * Waits until the console shows `pattern` (a string, or a RegExp) and resolves with the matched text.
-   * It looks at the output since the previous waitFor() or run() finished, so text that appeared in
-   * between is found too.
+   * It looks at the output since the VM became ready or the previous waitFor() or run() finished (before
+   * that: since it was created), so text that appeared in between is found too.
    */
   waitFor(pattern: string | RegExp, options: TimeoutOption = {}): Promise<string> {
     const from = this.#cursor;

@@ -163,4 +163,14 @@ test('the iframe ignores messages from an origin that is not listed', async ({ p
   await expect(frame.locator('tabvm-terminal')).toHaveAttribute('data-state', 'created');
   // Nothing was announced to this page either: events go to listed origins only.
   expect(await page.evaluate(() => (window as unknown as { received: unknown[] }).received)).toEqual([]);
+
+  // The reader can still start the VM with the element's own button, and type into its terminal.
+  await frame.getByRole('button', { name: 'Start the VM' }).click();
+  await expect(frame.locator('tabvm-terminal')).toHaveAttribute('data-state', 'ready', { timeout: BOOT_TIMEOUT });
+  await expect(frame.getByRole('button', { name: 'Start the VM' })).toBeHidden();
+  await frame.locator('tabvm-terminal').click();
+  await page.keyboard.type('echo reader-$((4*4))');
+  await page.keyboard.press('Enter');
+  await expect(frame.locator('tabvm-terminal .xterm-rows')).toContainText('reader-16');
+  expect(await page.evaluate(() => (window as unknown as { received: unknown[] }).received)).toEqual([]);
 });

@@ -43,6 +43,7 @@ test("the tutorial is linked from the app, and each Run button shows its command
   const shown = await terminal.evaluate((element) => (element as unknown as { vm: { output: string } }).vm.output);
   expect(shown).toContain('root@tabvm:~# pwd\r\n/root\r\n');
   expect(shown).not.toContain('PS1');
+  expect(shown).not.toContain('root@tabvm:~# root@tabvm:~# ');
   expect(shown).not.toContain('\x1b]7701');
   await page.screenshot({ path: 'e2e/screenshots/20-tutorial.png', fullPage: true });
 });

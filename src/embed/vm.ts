@@ -76,8 +76,14 @@ export class TabVm {
   #cursor = 0;
   readonly #decoder = new TextDecoder();
   readonly #stream = new EscapeAwareStream();
-  /** While the prompt marker is set up: the reader does not see that line typed. */
-  #hidingSetup = false;
+  /**
+   * While the prompt marker is set up, the reader sees neither the setup line (`echo`: until its status
+   * marker) nor the prompt that follows it (`prompt`: a copy of the one already on the screen).
+   */
+  #hiding: 'none' | 'echo' | 'prompt' = 'none';
+  #hiddenPrompt = '';
+  /** options.prompt without the flags that make a RegExp stateful. */
+  readonly #prompt: RegExp;
   #starting: Promise<void> | undefined;
   #queue: Promise<unknown> = Promise.resolve();
   readonly #waiters = new Set<() => void>();
@@ -89,6 +95,7 @@ export class TabVm {
     const parsed = VmOptionsSchema.safeParse(options);
     if (!parsed.success) throw new TabvmError(describeIssue(parsed.error, 'createVM'));
     this.options = parsed.data;
+    this.#prompt = new RegExp(this.options.prompt.source, this.options.prompt.flags.replace(/[gy]/g, ''));
     this.mode = isolationMode();
     let manifestUrl: string;
     try {
@@ -175,7 +182,7 @@ export class TabVm {
       case 'error':
         this.#ready = false;
         this.#starting = undefined;
-        this.#hidingSetup = false;
+        this.#hiding = 'none';
         this.#error = view.phase === 'error' ? view.error?.message : undefined;
         return this.#setState(view.phase === 'error' ? 'error' : this.#state === 'created' ? 'created' : 'stopped');
     }
@@ -186,28 +193,38 @@ export class TabVm {
     if (text === '') return;
     this.#raw.append(text);
     let visible = withoutMarkers(text);
-    let display = visible;
-    if (this.#hidingSetup) {
+    if (this.#hiding === 'echo') {
       STATUS_MARKER.lastIndex = 0;
       const marker = STATUS_MARKER.exec(text);
       if (marker) {
-        this.#hidingSetup = false;
-        visible = withoutMarkers(text.slice(marker.index + marker[0].length));
-        // The new prompt overwrites the one the setup line was typed after.
-        display = `\r\x1b[2K${visible}`;
+        this.#hiding = 'prompt';
+        this.#hiddenPrompt = '';
+        visible = this.#hidePrompt(withoutMarkers(text.slice(marker.index + marker[0].length)));
       } else {
-        visible = display = '';
+        visible = '';
       }
-    }
-    if (display !== '') {
-      const bytesOut = encoder.encode(display);
-      for (const write of this.#display) write(bytesOut);
+    } else if (this.#hiding === 'prompt') {
+      visible = this.#hidePrompt(visible);
     }
     if (visible !== '') {
+      const bytesOut = encoder.encode(visible);
+      for (const write of this.#display) write(bytesOut);
       this.#visible.append(visible);
       this.#emit('output', visible);
     }
     this.#wake();
+  }
+
+  /** Swallows the prompt after the setup line; returns what follows it (or all, if it is not a prompt). */
+  #hidePrompt(text: string): string {
+    this.#hiddenPrompt += text;
+    if (this.#prompt.test(this.#hiddenPrompt)) {
+      this.#hiding = 'none';
+      return '';
+    }
+    if (this.#hiddenPrompt.length <= 256) return '';
+    this.#hiding = 'none';
+    return this.#hiddenPrompt;
   }
 
   #wake(): void {
@@ -277,7 +294,7 @@ export class TabVm {
 
   /** Waits for the shell's first prompt after `from`, then sets the prompt's status marker up. */
   async #awaitShell(from: number, timeoutMs: number): Promise<void> {
-    const prompt = new RegExp(this.options.prompt.source, this.options.prompt.flags.replace(/[gy]/g, ''));
+    const prompt = this.#prompt;
     // Only the end of the output matters: a prompt is the last thing printed before the shell waits.
     await this.#until(
       () => (prompt.test(this.#raw.since(Math.max(from, this.#raw.end - 256))) ? true : undefined),
@@ -293,12 +310,12 @@ export class TabVm {
    */
   async #setUpShell(): Promise<void> {
     const mark = this.#raw.end;
-    this.#hidingSetup = true;
+    this.#hiding = 'echo';
     const terminal = this.#terminal?.terminal;
     const size = terminal ? { cols: terminal.cols, rows: terminal.rows } : undefined;
     this.#controller.console.send(encoder.encode(`${promptSetupLine(size)}\r`));
     await this.#until(
-      () => (this.#raw.since(mark).search(STATUS_MARKER) >= 0 ? true : undefined),
+      () => (this.#hiding === 'none' && this.#raw.since(mark).search(STATUS_MARKER) >= 0 ? true : undefined),
       DEFAULT_TIMEOUT_MS,
       'start(): the shell did not accept the prompt setup',
     );

@@ -22,8 +22,9 @@ describe('EscapeAwareStream', () => {
 
 describe('status markers', () => {
   it('the setup line puts the status marker in a non-printing \\[ \\] span of PS1, after the terminal size', () => {
-    expect(promptSetupLine()).toBe(`PS1='\\[\\e]7701;$?\\a\\]'"$PS1"`);
-    expect(promptSetupLine({ cols: 72, rows: 30 })).toBe(`stty cols 72 rows 30; PS1='\\[\\e]7701;$?\\a\\]'"$PS1"`);
+    const setPs1 = `case $PS1 in *7701*) ;; *) PS1='\\[\\e]7701;$?\\a\\]'"$PS1";; esac`;
+    expect(promptSetupLine()).toBe(setPs1);
+    expect(promptSetupLine({ cols: 72, rows: 30 })).toBe(`stty cols 72 rows 30; ${setPs1}`);
   });
 
   it('are found with their status and removed from what the reader sees', () => {

@@ -24,7 +24,8 @@ export const STATUS_OSC = 7701;
  */
 export function promptSetupLine(size?: { cols: number; rows: number }): string {
   const stty = size ? `stty cols ${size.cols} rows ${size.rows}; ` : '';
-  return `${stty}PS1='\\[\\e]${STATUS_OSC};$?\\a\\]'"$PS1"`;
+  // Once only: a shell that has the marker already (restored from a snapshot of a set-up VM) keeps its PS1.
+  return `${stty}case $PS1 in *${STATUS_OSC}*) ;; *) PS1='\\[\\e]${STATUS_OSC};$?\\a\\]'"$PS1";; esac`;
 }
 
 /** One status marker: ESC ] 7701 ; <status> BEL. */

@@ -69,6 +69,8 @@ export class TabVm {
   #state: VmState = 'created';
   #error: string | undefined;
   #ready = false;
+  /** Where in the console log the current boot began. */
+  #bootFrom = 0;
   /** Guest reboots seen so far (VmView counts them per start). */
   #reboots = 0;
   readonly #raw = new TextLog();
@@ -282,14 +284,23 @@ export class TabVm {
    */
   start(options: TimeoutOption = {}): Promise<void> {
     if (this.#state === 'destroyed') return Promise.reject(new TabvmError('start(): the VM was destroyed'));
-    this.#starting ??= this.#boot(options.timeout ?? DEFAULT_START_TIMEOUT_MS);
+    if (!this.#starting) {
+      const starting = this.#boot(options.timeout ?? DEFAULT_START_TIMEOUT_MS);
+      this.#starting = starting;
+      // After a timeout the next start() waits again (for the same boot, if the VM is still booting).
+      starting.catch(() => {
+        if (this.#starting === starting) this.#starting = undefined;
+      });
+    }
     return this.#starting;
   }
 
   #boot(timeoutMs: number): Promise<void> {
-    const from = this.#raw.end;
-    void this.#controller.start();
-    return this.#awaitShell(from, timeoutMs);
+    if (!this.#controller.running) {
+      this.#bootFrom = this.#raw.end;
+      void this.#controller.start();
+    }
+    return this.#awaitShell(this.#bootFrom, timeoutMs);
   }
 
   /** Waits for the shell's first prompt after `from`, then sets the prompt's status marker up. */

@@ -5,7 +5,7 @@ export default tseslint.config(
   {
     // The AssemblyScript core uses decorators on functions (@inline, @external) that only asc parses;
     // it is type-checked by asc itself. Generated output and dependencies are not ours.
-    ignores: ['node_modules/', 'dist/', 'workers/cpu/build/', 'workers/cpu/assembly/', 'public/', 'build/'],
+    ignores: ['node_modules/', 'dist/', 'dist-lib/', 'workers/cpu/build/', 'workers/cpu/assembly/', 'public/', 'build/'],
   },
   js.configs.recommended,
   ...tseslint.configs.recommended,

@@ -15,6 +15,32 @@ const isolation: Record<string, string> = process.env.TABVM_NO_ISOLATION
     };
 
 /**
+ * Document-Isolation-Policy (a Chromium header, shipped in Chrome 137) makes one document cross-origin
+ * isolated without COOP/COEP on the page around it. The iframe page embed.html sends it, so a tutorial
+ * that embeds tabvm in an iframe gets the shared mode on a host that sends no isolation headers at all;
+ * browsers without it ignore the header and use the fallback. `require-corp`: all of embed.html's
+ * subresources are its own, same-origin files.
+ */
+function embedIsolation(): Plugin {
+  const middleware: Connect.NextHandleFunction = (req, res, next) => {
+    const pathname = new URL(req.url ?? '/', 'http://localhost').pathname;
+    if (pathname === '/embed.html') {
+      res.setHeader('Document-Isolation-Policy', 'isolate-and-require-corp');
+    }
+    next();
+  };
+  return {
+    name: 'tabvm-embed-isolation',
+    configureServer(server) {
+      server.middlewares.use(middleware);
+    },
+    configurePreviewServer(server) {
+      server.middlewares.use(middleware);
+    },
+  };
+}
+
+/**
  * Image files must reach the page byte for byte, as the manifest's sizes and sha256 describe them. The
  * dev server sends `initramfs.cpio.gz` with `Content-Encoding: gzip`, so the browser would hand over the
  * decompressed bytes; this serves everything under /images/ as plain octets instead (the README asks
@@ -62,12 +88,16 @@ function rawImages(): Plugin {
 }
 
 export default defineConfig({
-  plugins: [react(), rawImages()],
+  plugins: [react(), rawImages(), embedIsolation()],
   server: { headers: isolation },
   preview: { headers: isolation },
   worker: { format: 'es' },
   // React, xterm and zod in one chunk: about 190 kB gzipped, loaded once.
-  build: { chunkSizeWarningLimit: 800 },
+  // Three pages: the app, the example tutorial and the iframe endpoint for embedding.
+  build: {
+    chunkSizeWarningLimit: 800,
+    rollupOptions: { input: { main: 'index.html', tutorial: 'tutorial.html', embed: 'embed.html' } },
+  },
   test: {
     include: ['workers/**/*.test.ts', 'scripts/**/*.test.ts', 'src/**/*.test.ts', 'tests/**/*.test.ts'],
     testTimeout: 20_000,

@@ -48,6 +48,9 @@ export function App({ library }: { library: Library }) {
           <span className="tagline">RISC-V virtual machines in your browser tab</span>
         </div>
         <div className="topbar-right">
+          <a className="topbar-link" href="tutorial.html">
+            Tutorial: Linux in your browser
+          </a>
           <label className="toggle">
             <input type="checkbox" checked={screenReader} onChange={(e) => setScreenReader(e.target.checked)} />
             Screen reader mode

@@ -31,7 +31,7 @@ import {
   type DownloadProgress,
   type ImageFiles,
 } from './images.ts';
-import { deleteOverlay, loadOverlay, saveOverlayBlocks } from '../storage/disk-overlay.ts';
+import { deleteOverlay, loadOverlay, saveOverlayBlocks, type SavedOverlay } from '../storage/disk-overlay.ts';
 
 export type VmPhase = 'stopped' | 'downloading' | 'starting' | 'running' | 'paused' | 'error';
 
@@ -76,9 +76,13 @@ export interface VmView {
 }
 
 export interface VmControllerOptions {
-  /** The VM's id in the library: its disk overlay is stored under it. */
-  readonly id: string;
+  /** The VM's id in the library: its disk overlay is stored under it. Without one (an embedded VM) the disk's
+   * changes live only as long as the worker. */
+  readonly id?: string;
+  /** A catalog image's id, or with `manifestUrl` a name for an image outside the catalog. */
   readonly image: string;
+  /** An image outside the catalog (the embed library): the URL of its manifest. */
+  readonly manifestUrl?: string;
   readonly ramMiB: number;
   /** Shared memory and SAB rings when the page is cross-origin isolated; the message fallback otherwise. */
   readonly shared: boolean;
@@ -228,18 +232,25 @@ export class VmController {
     const phase = this.#view.phase;
     if (phase !== 'stopped' && phase !== 'error') return;
     this.#teardown();
-    const entry = catalogEntry(this.options.image);
+    const { image, manifestUrl } = this.options;
+    const entry = manifestUrl !== undefined ? { id: image, manifestUrl } : catalogEntry(image);
     if (!entry) {
       this.#update({ phase: 'error', error: { kind: 'download', message: `unknown image "${this.options.image}"` } });
       return;
     }
-    this.#update({ phase: 'downloading', progress: { loaded: 0, total: 0, cached: false }, error: undefined, lastHalt: undefined });
+    this.#update({
+      phase: 'downloading',
+      progress: { loaded: 0, total: 0, cached: false },
+      error: undefined,
+      lastHalt: undefined,
+    });
     let images: ImageFiles;
     try {
       images = this.#images ?? (await fetchImage(entry, (progress) => this.#update({ progress })));
     } catch (error) {
       if (this.#disposed) return;
-      const message = error instanceof ImageDownloadError ? error.message : `image ${entry.id}: ${(error as Error).message}`;
+      const message =
+        error instanceof ImageDownloadError ? error.message : `image ${entry.id}: ${(error as Error).message}`;
       this.#update({ phase: 'error', progress: undefined, error: { kind: 'download', message } });
       return;
     }
@@ -259,20 +270,30 @@ export class VmController {
   }
 
   /** The image's disk with this VM's saved overlay, or undefined for images without a disk. */
-  async #openDisk(entry: CatalogEntry, images: ImageFiles): Promise<{ request: VmDiskRequest; base: string } | undefined> {
+  async #openDisk(
+    entry: CatalogEntry,
+    images: ImageFiles,
+  ): Promise<{ request: VmDiskRequest; base: string } | undefined> {
     const manifest = images.manifest.disk;
     const base = await diskIdentity(images.manifest);
     if (!manifest || base === undefined) return undefined;
-    let saved;
-    try {
-      saved = await loadOverlay(this.options.id);
-    } catch (error) {
-      throw new Error(`the saved disk of this VM could not be read (${(error as Error).message}); Reset disk starts it afresh`, {
-        cause: error,
-      });
-    }
+    const id = this.options.id;
+    let saved: SavedOverlay = { base: undefined, blocks: new Map() };
+    if (id !== undefined)
+      try {
+        saved = await loadOverlay(id);
+      } catch (error) {
+        throw new Error(
+          `the saved disk of this VM could not be read (${(error as Error).message}); Reset disk starts it afresh`,
+          {
+            cause: error,
+          },
+        );
+      }
     if (saved.base !== undefined && saved.base !== base) {
-      throw new Error(`the saved disk of this VM was written over another version of image ${images.manifest.name}; Reset disk starts it afresh`);
+      throw new Error(
+        `the saved disk of this VM was written over another version of image ${images.manifest.name}; Reset disk starts it afresh`,
+      );
     }
     const total = manifest.chunks.reduce((n, c) => n + c.compressedSize, 0);
     this.#update({ disk: { downloadedBytes: 0, totalBytes: total, fetchedChunks: 0 } });
@@ -289,10 +310,18 @@ export class VmController {
   /** Forgets what the guest wrote to its disk: the next start sees the image's disk as shipped. */
   async resetDisk(): Promise<void> {
     if (this.#run) throw new Error('power the VM off before resetting its disk');
-    await deleteOverlay(this.options.id);
+    if (this.options.id !== undefined) await deleteOverlay(this.options.id);
     const disk = this.#view.disk;
     this.#update({
-      ...(disk ? { disk: { downloadedBytes: disk.downloadedBytes, totalBytes: disk.totalBytes, fetchedChunks: disk.fetchedChunks } } : {}),
+      ...(disk
+        ? {
+            disk: {
+              downloadedBytes: disk.downloadedBytes,
+              totalBytes: disk.totalBytes,
+              fetchedChunks: disk.fetchedChunks,
+            },
+          }
+        : {}),
       ...(this.#view.error?.kind === 'disk' ? { phase: 'stopped' as const, error: undefined } : {}),
     });
   }
@@ -300,11 +329,13 @@ export class VmController {
   #onDiskStatus(run: Running, status: DiskStatus): void {
     if (!run.alive) return;
     const { error: _previous, ...rest } = this.#view.disk ?? {};
-    if (status.error !== undefined && status.error !== this.#view.disk?.error) this.#note(`disk error: ${status.error}`);
+    if (status.error !== undefined && status.error !== this.#view.disk?.error)
+      this.#note(`disk error: ${status.error}`);
     this.#update({ disk: { ...rest, ...status } });
   }
 
   async #onDiskWrites(base: string, blocks: Map<number, Uint8Array>): Promise<void> {
+    if (this.options.id === undefined) return;
     try {
       await saveOverlayBlocks(this.options.id, base, blocks);
     } catch (error) {
@@ -321,7 +352,10 @@ export class VmController {
 
   async #boot(images: ImageFiles, disk: { request: VmDiskRequest; base: string } | undefined): Promise<void> {
     const shared = this.options.shared;
-    const worker = new Worker(new URL('../../workers/vm.worker.ts', import.meta.url), { type: 'module', name: `tabvm-vm` });
+    const worker = new Worker(new URL('../../workers/vm.worker.ts', import.meta.url), {
+      type: 'module',
+      name: `tabvm-vm`,
+    });
     const remote = Comlink.wrap<VmWorkerApi>(worker);
     let channels: ConsoleChannels;
     let run: Running;
@@ -335,7 +369,17 @@ export class VmController {
         output: output.buffer as SharedArrayBuffer,
         doorbell: doorbell.buffer as SharedArrayBuffer,
       };
-      run = { worker, remote, shared, input, output, doorbell, alive: true, createdAt: performance.now(), booted: false };
+      run = {
+        worker,
+        remote,
+        shared,
+        input,
+        output,
+        doorbell,
+        alive: true,
+        createdAt: performance.now(),
+        booted: false,
+      };
     } else {
       channels = { mode: 'message' };
       run = { worker, remote, shared, alive: true, createdAt: performance.now(), booted: false };
@@ -347,7 +391,9 @@ export class VmController {
       event.preventDefault();
       this.#fail(run, 'crash', `the VM's worker failed: ${event.message || 'an uncaught error'}`);
     });
-    worker.addEventListener('messageerror', () => this.#fail(run, 'crash', 'the VM worker sent a message that could not be read'));
+    worker.addEventListener('messageerror', () =>
+      this.#fail(run, 'crash', 'the VM worker sent a message that could not be read'),
+    );
 
     const events: VmEvents = {
       output: (bytes) => {
@@ -411,13 +457,21 @@ export class VmController {
     const now = performance.now();
     if (!run.booted) {
       if (now - run.createdAt > HANG_TIMEOUT_MS) {
-        this.#fail(run, 'hang', `the VM did not finish starting within ${Math.round(HANG_TIMEOUT_MS / 1000)} s: its worker is stuck`);
+        this.#fail(
+          run,
+          'hang',
+          `the VM did not finish starting within ${Math.round(HANG_TIMEOUT_MS / 1000)} s: its worker is stuck`,
+        );
       }
       return;
     }
     if (run.statsPendingSince !== undefined) {
       if (now - run.statsPendingSince > HANG_TIMEOUT_MS) {
-        this.#fail(run, 'hang', `the VM has not answered for ${Math.round(HANG_TIMEOUT_MS / 1000)} s: its worker is stuck`);
+        this.#fail(
+          run,
+          'hang',
+          `the VM has not answered for ${Math.round(HANG_TIMEOUT_MS / 1000)} s: its worker is stuck`,
+        );
       }
       return;
     }
@@ -446,7 +500,8 @@ export class VmController {
       this.#fail(run, 'crash', `the emulator stopped: ${halt.message}`);
       return;
     }
-    const lastHalt = halt.reason === 'poweroff' ? `The guest powered off (exit code ${halt.exitCode}).` : 'Powered off.';
+    const lastHalt =
+      halt.reason === 'poweroff' ? `The guest powered off (exit code ${halt.exitCode}).` : 'Powered off.';
     this.#note(halt.reason === 'poweroff' ? 'the guest powered off' : 'powered off by the host');
     this.#teardown();
     this.#update({ phase: 'stopped', lastHalt, mips: 0, idle: false });

@@ -1,0 +1,176 @@
+/**
+ * Embedding: the custom element on a page without COOP/COEP, run()'s exit codes, and the iframe page's
+ * postMessage API with its origin allow list and Document-Isolation-Policy.
+ */
+import { test, expect, type Page } from '@playwright/test';
+import { FALLBACK_URL } from '../playwright.config.ts';
+import { BOOT_TIMEOUT } from './helpers.ts';
+
+test('<tabvm-terminal> runs in the fallback mode on a page without COOP/COEP; run() returns exit codes', async ({
+  page,
+}) => {
+  await page.goto(`${FALLBACK_URL}/tutorial.html`);
+  expect(await page.evaluate(() => crossOriginIsolated)).toBe(false);
+  const terminal = page.locator('tabvm-terminal');
+  await expect(terminal).toHaveAttribute('data-mode', 'fallback');
+  await page.getByTestId('run-pwd').click();
+  await expect(page.getByTestId('status-pwd')).toHaveText(/^exit status 0 /, { timeout: BOOT_TIMEOUT });
+  expect(await page.getByTestId('output-pwd').textContent()).toBe('/root\n');
+
+  const results = await page.evaluate(async () => {
+    // The element's API as a tutorial page's script sees it.
+    const vm = document.querySelector('tabvm-terminal') as unknown as {
+      run(command: string): Promise<{ output: string; exitCode: number }>;
+    };
+    return [await vm.run('ls /no/such/dir'), await vm.run('sh -c "exit 42"'), await vm.run('echo $((6*7))')];
+  });
+  expect(results).toEqual([
+    { output: 'ls: /no/such/dir: No such file or directory\n', exitCode: 1 },
+    { output: '', exitCode: 42 },
+    { output: '42\n', exitCode: 0 },
+  ]);
+  // The guest's tty was told the terminal's size (a serial line cannot say it): as many rows as it shows.
+  const rows = await page.locator('tabvm-terminal .xterm-rows > div').count();
+  const size = await page.evaluate(() =>
+    (document.querySelector('tabvm-terminal') as unknown as { run(c: string): Promise<{ output: string }> }).run(
+      'stty size',
+    ),
+  );
+  expect(size.output).toMatch(new RegExp(`^${rows} \\d+\\n$`));
+});
+
+test('embed.html is cross-origin isolated by Document-Isolation-Policy where the site sends no COOP/COEP', async ({
+  page,
+}) => {
+  const response = await page.goto(`${FALLBACK_URL}/embed.html`);
+  expect(response!.headers()['cross-origin-opener-policy']).toBeUndefined();
+  expect(response!.headers()['document-isolation-policy']).toBe('isolate-and-require-corp');
+  expect(await page.evaluate(() => crossOriginIsolated)).toBe(true);
+  await expect(page.locator('tabvm-terminal')).toHaveAttribute('data-mode', 'shared');
+});
+
+/**
+ * The tutorial page is on another origin than the iframe (localhost): 127.0.0.1, on the server without
+ * COOP/COEP (a COEP page could not frame embed.html, which sends no CORP there). A real response from a
+ * loopback server is needed: Chromium's Local Network Access checks refuse to let a page of unknown
+ * address space (one fulfilled by page.route) frame localhost.
+ */
+const HOST_ORIGIN = FALLBACK_URL.replace('localhost', '127.0.0.1');
+
+/** Turns a page of `hostOrigin` (the app's start page, which starts no VM) into a host of embed.html. */
+async function hostPage(page: Page, hostOrigin: string, allow: string): Promise<void> {
+  await page.goto(`${hostOrigin}/`);
+  const src = `${FALLBACK_URL}/embed.html?allow=${encodeURIComponent(allow)}`;
+  await page.evaluate(
+    ({ src, target }) => {
+      const host = window as unknown as { received: unknown[]; call(message: object): Promise<unknown> };
+      host.received = [];
+      window.addEventListener('message', (e) => host.received.push({ origin: e.origin, data: e.data }));
+      const iframe = document.createElement('iframe');
+      iframe.src = src;
+      iframe.style.cssText = 'position:fixed;inset:0;width:800px;height:400px;z-index:10';
+      let next = 0;
+      host.call = (message) =>
+        new Promise((resolve) => {
+          const id = ++next;
+          const onReply = (e: MessageEvent) => {
+            if (e.data?.type === 'tabvm:reply' && e.data.id === id) {
+              window.removeEventListener('message', onReply);
+              resolve(e.data);
+            }
+          };
+          window.addEventListener('message', onReply);
+          iframe.contentWindow!.postMessage({ ...message, id }, target);
+        });
+      document.body.append(iframe);
+    },
+    { src, target: FALLBACK_URL },
+  );
+}
+
+test('the iframe obeys a listed origin: run() over postMessage, replies and events to that origin', async ({
+  page,
+}) => {
+  await hostPage(page, HOST_ORIGIN, HOST_ORIGIN);
+  // The iframe says it listens (to the listed origin only) and, thanks to DIP, runs in the shared mode.
+  await expect
+    .poll(() =>
+      page.evaluate(() =>
+        (window as unknown as { received: { data: { type: string } }[] }).received.map((m) => m.data.type),
+      ),
+    )
+    .toContain('tabvm:ready');
+  const ready = await page.evaluate(() =>
+    (window as unknown as { received: { origin: string; data: { type: string; mode?: string } }[] }).received.find(
+      (m) => m.data.type === 'tabvm:ready',
+    ),
+  );
+  expect(ready).toEqual({ origin: FALLBACK_URL, data: { type: 'tabvm:ready', mode: 'shared' } });
+
+  const call = (message: object) =>
+    page.evaluate((m) => (window as unknown as { call(m: object): Promise<unknown> }).call(m), message);
+  expect(await call({ type: 'tabvm:start', timeout: BOOT_TIMEOUT })).toMatchObject({ ok: true, value: null });
+  expect(await call({ type: 'tabvm:run', command: 'echo from-the-parent-$((6*7))' })).toMatchObject({
+    ok: true,
+    value: { output: 'from-the-parent-42\n', exitCode: 0 },
+  });
+  expect(await call({ type: 'tabvm:run', command: 'false' })).toMatchObject({
+    ok: true,
+    value: { output: '', exitCode: 1 },
+  });
+  // type() and waitFor(), with a string and with a regular expression.
+  expect(await call({ type: 'tabvm:type', text: 'echo typed-$((3*3))\r' })).toMatchObject({ ok: true });
+  expect(await call({ type: 'tabvm:waitFor', text: 'typed-9' })).toMatchObject({ ok: true, value: 'typed-9' });
+  expect(await call({ type: 'tabvm:type', text: 'echo again-$((5*5))\r' })).toMatchObject({ ok: true });
+  expect(await call({ type: 'tabvm:waitFor', regexp: { source: 'again-(\\d+)', flags: '' } })).toMatchObject({
+    ok: true,
+    value: 'again-25',
+  });
+  // A malformed request from a listed origin gets an error reply naming the problem.
+  expect(await call({ type: 'tabvm:run', command: 42 })).toMatchObject({
+    ok: false,
+    error: expect.stringContaining('command'),
+  });
+  const events = await page.evaluate(() =>
+    (window as unknown as { received: { data: { type: string; state?: string; text?: string } }[] }).received.map(
+      (m) => m.data,
+    ),
+  );
+  expect(events).toContainEqual({ type: 'tabvm:state', state: 'ready' });
+  expect(
+    events
+      .filter((e) => e.type === 'tabvm:output')
+      .map((e) => e.text)
+      .join(''),
+  ).toContain('from-the-parent-42');
+});
+
+test('the iframe ignores messages from an origin that is not listed', async ({ page }) => {
+  const warnings: string[] = [];
+  page.on('console', (message) => {
+    if (message.type() === 'warning') warnings.push(message.text());
+  });
+  await hostPage(page, HOST_ORIGIN, 'https://tutorial.example');
+  const frame = page.frameLocator('iframe');
+  await expect(frame.locator('tabvm-terminal')).toHaveAttribute('data-state', 'created');
+  await page.evaluate(() => {
+    const target = document.querySelector('iframe')!.contentWindow!;
+    target.postMessage({ type: 'tabvm:start', id: 1 }, '*');
+    target.postMessage({ type: 'tabvm:type', id: 2, text: 'reboot\r' }, '*');
+  });
+  await expect.poll(() => warnings.filter((w) => w.includes(`ignored a message from ${HOST_ORIGIN}`)).length).toBe(2);
+  // Had the start request been obeyed, the VM would have left `created` before the warning was logged.
+  await expect(frame.locator('tabvm-terminal')).toHaveAttribute('data-state', 'created');
+  // Nothing was announced to this page either: events go to listed origins only.
+  expect(await page.evaluate(() => (window as unknown as { received: unknown[] }).received)).toEqual([]);
+
+  // The reader can still start the VM with the element's own button, and type into its terminal.
+  await frame.getByRole('button', { name: 'Start the VM' }).click();
+  await expect(frame.locator('tabvm-terminal')).toHaveAttribute('data-state', 'ready', { timeout: BOOT_TIMEOUT });
+  await expect(frame.getByRole('button', { name: 'Start the VM' })).toBeHidden();
+  await frame.locator('tabvm-terminal').click();
+  await page.keyboard.type('echo reader-$((4*4))');
+  await page.keyboard.press('Enter');
+  await expect(frame.locator('tabvm-terminal .xterm-rows')).toContainText('reader-16');
+  expect(await page.evaluate(() => (window as unknown as { received: unknown[] }).received)).toEqual([]);
+});

@@ -1,0 +1,49 @@
+/** The example tutorial: every Run button types its command into the page's VM and shows the output. */
+import { test, expect } from '@playwright/test';
+import { BOOT_TIMEOUT } from './helpers.ts';
+
+/** Each step's expected output (the page's result box) and exit status, in page order. */
+const STEPS: readonly { id: string; output: RegExp; exitCode: number }[] = [
+  { id: 'pwd', output: /^\/root\n$/, exitCode: 0 },
+  { id: 'write', output: /^\(no output\)$/, exitCode: 0 },
+  { id: 'list', output: /^total \d+\n-rw-r--r-- +1 root +root +32 .* first\.txt\n$/, exitCode: 0 },
+  { id: 'cat', output: /^Linux keeps everything in files\n$/, exitCode: 0 },
+  { id: 'missing', output: /^cat: can't open 'missing\.txt': No such file or directory\n$/, exitCode: 1 },
+  { id: 'ps', output: /^PID +USER +COMMAND\n[\s\S]* 1 root +init\n[\s\S]*sh -l\n/, exitCode: 0 },
+  { id: 'background', output: /sleep is running as process \d+\n$/, exitCode: 0 },
+  { id: 'find', output: /^ *\d+ root +sleep 1000\n$/, exitCode: 0 },
+  { id: 'kill', output: /stopped\n/, exitCode: 0 },
+  { id: 'page', output: /^\(no output\)$/, exitCode: 0 },
+  { id: 'httpd', output: /^httpd is serving \/tmp\/www\n$/, exitCode: 0 },
+  { id: 'fetch', output: /^<h1>Hello from inside the VM<\/h1>\n$/, exitCode: 0 },
+  { id: '404', output: /404 Not Found/, exitCode: 1 },
+];
+
+test("the tutorial is linked from the app, and each Run button shows its command's output", async ({ page }) => {
+  await page.goto('/');
+  await page.getByRole('link', { name: /Tutorial/ }).click();
+  await expect(page).toHaveURL(/tutorial\.html$/);
+  await expect(page.getByRole('heading', { level: 1 })).toHaveText('Linux in your browser: a first tour');
+  const terminal = page.locator('tabvm-terminal');
+  await expect(terminal).toHaveAttribute('data-mode', 'shared');
+  await expect(page.getByTestId('tutorial-mode')).toContainText('shared memory');
+  await expect(terminal).toHaveAttribute('data-state', 'ready', { timeout: BOOT_TIMEOUT });
+
+  for (const step of STEPS) {
+    await page.getByTestId(`run-${step.id}`).click();
+    const status = page.getByTestId(`status-${step.id}`);
+    await expect(status).toBeVisible();
+    await expect(status).toHaveText(new RegExp(`^exit status ${step.exitCode} `));
+    expect(await page.getByTestId(`output-${step.id}`).textContent(), step.id).toMatch(step.output);
+  }
+  // The reader sees the commands typed at the usual prompt; the status marker and its setup stay hidden.
+  await expect(terminal.locator('.xterm-rows')).toContainText(
+    'root@tabvm:~/notes# wget -q -O- http://127.0.0.1:8080/nothing.html',
+  );
+  const shown = await terminal.evaluate((element) => (element as unknown as { vm: { output: string } }).vm.output);
+  expect(shown).toContain('root@tabvm:~# pwd\r\n/root\r\n');
+  expect(shown).not.toContain('PS1');
+  expect(shown).not.toContain('root@tabvm:~# root@tabvm:~# ');
+  expect(shown).not.toContain('\x1b]7701');
+  await page.screenshot({ path: 'e2e/screenshots/20-tutorial.png', fullPage: true });
+});

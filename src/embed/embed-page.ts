@@ -1,0 +1,89 @@
+/**
+ * embed.html: a VM with its terminal filling the page, for tutorials that embed it in an iframe.
+ * URL parameters: `image` (manifest URL; the default image if absent), `memory` (MiB), `autostart`
+ * (any value but 0), `allow` (comma-separated origins whose messages are obeyed; see messages.ts).
+ *
+ * STYLE.md habit 18: only named origins are trusted. A message from any other origin is ignored (and
+ * said so on the console, for the author who forgot to list their origin); a listed origin's message is
+ * validated with zod before anything is done with it, and the reply goes to that origin only.
+ */
+import { describeIssue, AllowListSchema, optionalNumber } from './options.ts';
+import { defineTabvmTerminal, type TabvmTerminalElement } from './element.ts';
+import { EmbedRequestSchema } from './messages.ts';
+import type { EmbedEvent, EmbedReply, EmbedRequest, VmState } from './types.ts';
+
+const params = new URLSearchParams(location.search);
+const allowParsed = AllowListSchema.safeParse(params.get('allow') ?? '');
+
+defineTabvmTerminal();
+const element = document.createElement('tabvm-terminal') as TabvmTerminalElement;
+element.setAttribute('image', params.get('image') ?? `${import.meta.env.BASE_URL}images/default/manifest.json`);
+const memory = optionalNumber(params.get('memory'));
+if (memory !== undefined) element.setAttribute('memory', String(memory));
+const autostart = params.get('autostart');
+if (autostart !== null && autostart !== '0') element.setAttribute('autostart', '');
+document.body.append(element);
+
+if (!allowParsed.success) {
+  const notice = document.createElement('p');
+  notice.className = 'embed-error';
+  notice.textContent = `${describeIssue(allowParsed.error, 'embed.html')} (in the "allow" URL parameter); messages are ignored.`;
+  document.body.prepend(notice);
+}
+const allowed = new Set(allowParsed.success ? allowParsed.data : []);
+
+function announce(event: EmbedEvent): void {
+  if (window.parent === window) return;
+  for (const origin of allowed) window.parent.postMessage(event, origin);
+}
+
+async function perform(request: EmbedRequest): Promise<unknown> {
+  const timeout = 'timeout' in request && request.timeout !== undefined ? { timeout: request.timeout } : {};
+  switch (request.type) {
+    case 'tabvm:start':
+      await element.start(timeout);
+      return null;
+    case 'tabvm:run':
+      return element.run(request.command, timeout);
+    case 'tabvm:type':
+      element.type(request.text);
+      return null;
+    case 'tabvm:waitFor': {
+      const pattern = request.regexp ? new RegExp(request.regexp.source, request.regexp.flags) : request.text;
+      if (pattern === undefined) throw new Error('tabvm:waitFor needs "text" or "regexp"');
+      return element.waitFor(pattern, timeout);
+    }
+  }
+}
+
+window.addEventListener('message', (event: MessageEvent<unknown>) => {
+  if (!allowed.has(event.origin)) {
+    console.warn(`tabvm embed: ignored a message from ${event.origin}, which is not in the allow list`);
+    return;
+  }
+  const source = event.source as Window | null;
+  if (!source) return;
+  const reply = (message: EmbedReply): void => source.postMessage(message, event.origin);
+  const parsed = EmbedRequestSchema.safeParse(event.data);
+  if (!parsed.success) {
+    const id = (event.data as { id?: unknown } | null)?.id;
+    if (typeof id === 'string' || typeof id === 'number') {
+      reply({ type: 'tabvm:reply', id, ok: false, error: describeIssue(parsed.error, 'tabvm message') });
+    }
+    return;
+  }
+  const request = parsed.data;
+  perform(request).then(
+    (value) => reply({ type: 'tabvm:reply', id: request.id, ok: true, value }),
+    (error: unknown) =>
+      reply({ type: 'tabvm:reply', id: request.id, ok: false, error: (error as Error).message ?? String(error) }),
+  );
+});
+
+element.addEventListener('state', (event) =>
+  announce({ type: 'tabvm:state', state: (event as CustomEvent<VmState>).detail }),
+);
+element.addEventListener('output', (event) =>
+  announce({ type: 'tabvm:output', text: (event as CustomEvent<string>).detail }),
+);
+announce({ type: 'tabvm:ready', mode: element.mode ?? 'fallback' });

@@ -1,0 +1,25 @@
+/**
+ * The postMessage API of the iframe page (embed.html). The page that embeds the iframe sends requests;
+ * the iframe answers each with a reply carrying the same id, to the sender's origin only. It also
+ * posts `tabvm:ready` once it listens, and `tabvm:state` / `tabvm:output` as the VM goes, to its parent,
+ * addressed to each allowed origin in turn (the browser delivers a message only to a window of the
+ * origin it is addressed to). Requests from origins not in the iframe's `allow` list are ignored.
+ */
+import { z } from 'zod';
+import type { EmbedRequest } from './types.ts';
+
+const Id = z.union([z.string().max(200), z.number()]);
+const Timeout = z.number().int().positive().max(3_600_000).optional();
+
+export const EmbedRequestSchema: z.ZodType<EmbedRequest> = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('tabvm:start'), id: Id, timeout: Timeout }),
+  z.object({ type: z.literal('tabvm:run'), id: Id, command: z.string().max(10_000), timeout: Timeout }),
+  z.object({ type: z.literal('tabvm:type'), id: Id, text: z.string().max(100_000) }),
+  z.object({
+    type: z.literal('tabvm:waitFor'),
+    id: Id,
+    text: z.string().min(1).max(10_000).optional(),
+    regexp: z.object({ source: z.string().max(10_000), flags: z.string().regex(/^[imsu]*$/) }).optional(),
+    timeout: Timeout,
+  }),
+]);

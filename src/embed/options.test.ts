@@ -1,0 +1,37 @@
+import { describe, expect, it } from 'vitest';
+import { AllowListSchema, describeIssue, VmOptionsSchema } from './options.ts';
+
+describe('the iframe allow list', () => {
+  it('takes comma-separated origins', () => {
+    expect(AllowListSchema.parse(' https://a.example, http://localhost:8080 ,')).toEqual([
+      'https://a.example',
+      'http://localhost:8080',
+    ]);
+    expect(AllowListSchema.parse('')).toEqual([]);
+  });
+
+  it('refuses anything that is not exactly an origin: a path, a wildcard, a bare host', () => {
+    for (const value of ['https://a.example/tutorial', '*', 'a.example', 'https://a.example/']) {
+      const parsed = AllowListSchema.safeParse(value);
+      expect(parsed.success, value).toBe(false);
+      if (!parsed.success) expect(describeIssue(parsed.error, 'embed.html')).toContain('must be an origin');
+    }
+  });
+});
+
+describe('createVM options', () => {
+  it('defaults the memory and the prompt', () => {
+    expect(VmOptionsSchema.parse({ image: 'm.json' })).toEqual({ image: 'm.json', memory: 256, prompt: /[#$] $/ });
+  });
+
+  it('names the option that is wrong', () => {
+    const tooSmall = VmOptionsSchema.safeParse({ image: 'm.json', memory: 8 });
+    expect(!tooSmall.success && describeIssue(tooSmall.error, 'createVM')).toMatch(/^createVM option "memory": .*16/);
+    const noImage = VmOptionsSchema.safeParse({ image: '' });
+    expect(!noImage.success && describeIssue(noImage.error, 'createVM')).toBe(
+      'createVM option "image": the URL of an image manifest',
+    );
+    const notANumber = VmOptionsSchema.safeParse({ image: 'm.json', memory: Number('lots') });
+    expect(notANumber.success).toBe(false);
+  });
+});

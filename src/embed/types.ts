@@ -1,0 +1,83 @@
+/**
+ * The embedding library's public types, written out in one file that imports nothing, so the published
+ * declarations need neither zod nor xterm. The schemas that check values against them are in
+ * options.ts and messages.ts.
+ */
+
+/** createVM()'s options. */
+export interface VmOptionsInput {
+  /** URL of the image's manifest.json (relative URLs are resolved against the page). */
+  readonly image: string;
+  /** Guest RAM in MiB (16 to 2048; 256 if not given). */
+  readonly memory?: number | undefined;
+  /** The end of the shell prompt; the VM is ready once its console output ends with this. Default `/[#$] $/`. */
+  readonly prompt?: RegExp | undefined;
+}
+
+export interface VmOptions {
+  readonly image: string;
+  readonly memory: number;
+  readonly prompt: RegExp;
+}
+
+export interface CreateVmOptions extends VmOptionsInput {
+  /** Where to show the VM's terminal; without it the VM runs headless. */
+  readonly container?: HTMLElement;
+}
+
+/**
+ * created: not started yet · downloading: fetching the image · booting: firmware and kernel until the
+ * shell's first prompt · ready: the shell takes commands · stopped: the guest powered off · error: the
+ * image could not be loaded or the emulator failed (`error` says why) · destroyed: destroy() was called.
+ */
+export type VmState = 'created' | 'downloading' | 'booting' | 'ready' | 'stopped' | 'error' | 'destroyed';
+
+/** shared: guest RAM in shared memory, console over SharedArrayBuffer rings (the page is cross-origin
+ * isolated); fallback: private memory and a message-based console (any page). */
+export type VmMode = 'shared' | 'fallback';
+
+export interface RunResult {
+  /** What the command printed (stdout and stderr, as on a terminal), lines ending in `\n`. */
+  readonly output: string;
+  readonly exitCode: number;
+}
+
+export interface VmEventMap {
+  /** Console text as the reader sees it. */
+  output: string;
+  state: VmState;
+}
+
+export interface TimeoutOption {
+  /** Milliseconds before the promise rejects with a TabvmTimeoutError. */
+  readonly timeout?: number | undefined;
+}
+
+// --- the iframe page's postMessage API (embed.html; see messages.ts) ---
+
+export type EmbedRequest =
+  | { readonly type: 'tabvm:start'; readonly id: string | number; readonly timeout?: number | undefined }
+  | {
+      readonly type: 'tabvm:run';
+      readonly id: string | number;
+      readonly command: string;
+      readonly timeout?: number | undefined;
+    }
+  | { readonly type: 'tabvm:type'; readonly id: string | number; readonly text: string }
+  | {
+      readonly type: 'tabvm:waitFor';
+      readonly id: string | number;
+      /** Exactly one of text and regexp. */
+      readonly text?: string | undefined;
+      readonly regexp?: { readonly source: string; readonly flags: string } | undefined;
+      readonly timeout?: number | undefined;
+    };
+
+export type EmbedReply =
+  | { readonly type: 'tabvm:reply'; readonly id: string | number; readonly ok: true; readonly value: unknown }
+  | { readonly type: 'tabvm:reply'; readonly id: string | number; readonly ok: false; readonly error: string };
+
+export type EmbedEvent =
+  | { readonly type: 'tabvm:ready'; readonly mode: VmMode }
+  | { readonly type: 'tabvm:state'; readonly state: VmState }
+  | { readonly type: 'tabvm:output'; readonly text: string };

@@ -1,0 +1,433 @@
+/**
+ * createVM(): a live VM for a tutorial page. It stands on the app's VmController (worker, Comlink,
+ * console rings, shared or message mode) and adds what a tutorial needs: an optional terminal, and
+ * `run()`, which types a command the way a reader would and returns its output and exit status.
+ *
+ * How `run()` knows where a command's output ends and what its status was: see shell-text.ts (the
+ * prompt carries an invisible status marker, set up once when the shell first prompts).
+ */
+import { VmController, type VmView } from '../controller/vm-controller.ts';
+import { describeIssue, VmOptionsSchema } from './options.ts';
+import type { CreateVmOptions, RunResult, TimeoutOption, VmEventMap, VmMode, VmOptions, VmState } from './types.ts';
+import { commandOutput, EscapeAwareStream, promptSetupLine, STATUS_MARKER, withoutMarkers } from './shell-text.ts';
+import { mountTerminal, type MountedTerminal } from './terminal.ts';
+
+export class TabvmError extends Error {
+  override name = 'TabvmError';
+}
+
+export class TabvmTimeoutError extends TabvmError {
+  override name = 'TabvmTimeoutError';
+}
+
+const DEFAULT_START_TIMEOUT_MS = 300_000;
+const DEFAULT_TIMEOUT_MS = 30_000;
+/** Console text kept for run() and waitFor(); older text is dropped. */
+const LOG_CHARS = 1 << 21;
+
+/** Page-wide: SharedArrayBuffer exists only in a cross-origin isolated page (COOP+COEP, or DIP). */
+export function isolationMode(): VmMode {
+  return globalThis.crossOriginIsolated === true && typeof SharedArrayBuffer !== 'undefined' ? 'shared' : 'fallback';
+}
+
+/** A text log addressed by absolute positions, of which the last LOG_CHARS characters are kept. */
+class TextLog {
+  #text = '';
+  #base = 0;
+
+  get end(): number {
+    return this.#base + this.#text.length;
+  }
+
+  get text(): string {
+    return this.#text;
+  }
+
+  append(text: string): void {
+    this.#text += text;
+    if (this.#text.length > LOG_CHARS) {
+      const drop = this.#text.length - LOG_CHARS;
+      this.#text = this.#text.slice(drop);
+      this.#base += drop;
+    }
+  }
+
+  /** Text from absolute position `from` to the end (from the oldest kept text if `from` was dropped). */
+  since(from: number): string {
+    return this.#text.slice(Math.max(0, from - this.#base));
+  }
+}
+
+type Listeners = { [K in keyof VmEventMap]: Set<(value: VmEventMap[K]) => void> };
+
+const encoder = new TextEncoder();
+
+export class TabVm {
+  readonly mode: VmMode;
+  readonly options: VmOptions;
+  readonly #controller: VmController;
+  #state: VmState = 'created';
+  #error: string | undefined;
+  #ready = false;
+  /** Where in the console log the current boot began. */
+  #bootFrom = 0;
+  /** Guest reboots seen so far (VmView counts them per start). */
+  #reboots = 0;
+  readonly #raw = new TextLog();
+  readonly #visible = new TextLog();
+  #cursor = 0;
+  readonly #decoder = new TextDecoder();
+  readonly #stream = new EscapeAwareStream();
+  /**
+   * While the prompt marker is set up, the reader sees neither the setup line (`echo`: until its status
+   * marker) nor the prompt that follows it (`prompt`: a copy of the one already on the screen).
+   */
+  #hiding: 'none' | 'echo' | 'prompt' = 'none';
+  #hiddenPrompt = '';
+  /** options.prompt without the flags that make a RegExp stateful. */
+  readonly #prompt: RegExp;
+  #starting: Promise<void> | undefined;
+  #queue: Promise<unknown> = Promise.resolve();
+  readonly #waiters = new Set<() => void>();
+  readonly #listeners: Listeners = { output: new Set(), state: new Set() };
+  readonly #display = new Set<(bytes: Uint8Array) => void>();
+  readonly #terminal: MountedTerminal | undefined;
+
+  constructor(options: CreateVmOptions) {
+    const parsed = VmOptionsSchema.safeParse(options);
+    if (!parsed.success) throw new TabvmError(describeIssue(parsed.error, 'createVM'));
+    this.options = parsed.data;
+    this.#prompt = new RegExp(this.options.prompt.source, this.options.prompt.flags.replace(/[gy]/g, ''));
+    this.mode = isolationMode();
+    let manifestUrl: string;
+    try {
+      manifestUrl = new URL(this.options.image, document.baseURI).href;
+    } catch {
+      throw new TabvmError(`createVM option "image": "${this.options.image}" is not a URL`);
+    }
+    this.#controller = new VmController({
+      image: this.options.image,
+      manifestUrl,
+      ramMiB: this.options.memory,
+      shared: this.mode === 'shared',
+    });
+    this.#controller.console.subscribe((bytes) => this.#onConsole(bytes));
+    this.#controller.subscribe(() => this.#onView(this.#controller.getView()));
+    if (options.container) {
+      this.#terminal = mountTerminal(
+        options.container,
+        {
+          send: (bytes) => this.#controller.console.send(bytes),
+          subscribe: (onOutput) => {
+            this.#display.add(onOutput);
+            return () => this.#display.delete(onOutput);
+          },
+        },
+        'Console of the virtual machine',
+      );
+    }
+  }
+
+  get state(): VmState {
+    return this.#state;
+  }
+
+  /** Why the VM is in the `error` state. */
+  get error(): string | undefined {
+    return this.#error;
+  }
+
+  /** The console text so far, as the reader sees it (the last 2 Mi characters). */
+  get output(): string {
+    return this.#visible.text;
+  }
+
+  /** Subscribes to an event; returns the unsubscribe function. */
+  on<K extends keyof VmEventMap>(type: K, listener: (value: VmEventMap[K]) => void): () => void {
+    const set = this.#listeners[type] as Set<(value: VmEventMap[K]) => void>;
+    set.add(listener);
+    return () => set.delete(listener);
+  }
+
+  #emit<K extends keyof VmEventMap>(type: K, value: VmEventMap[K]): void {
+    for (const listener of this.#listeners[type] as Set<(value: VmEventMap[K]) => void>) listener(value);
+  }
+
+  #setState(state: VmState): void {
+    if (state === this.#state) return;
+    this.#state = state;
+    this.#emit('state', state);
+    this.#wake();
+  }
+
+  #onView(view: VmView): void {
+    if (this.#state === 'destroyed') return;
+    switch (view.phase) {
+      case 'downloading':
+        return this.#setState('downloading');
+      case 'starting':
+        this.#reboots = 0;
+        return this.#setState('booting');
+      case 'running':
+      case 'paused':
+        if (view.reboots !== this.#reboots) {
+          // The guest rebooted itself: a new shell, without the status marker, comes up.
+          this.#reboots = view.reboots;
+          this.#ready = false;
+          if (this.#starting) {
+            this.#starting = this.#awaitShell(this.#raw.end, DEFAULT_START_TIMEOUT_MS);
+            this.#starting.catch(() => undefined);
+          }
+        }
+        return this.#setState(this.#ready ? 'ready' : 'booting');
+      case 'stopped':
+      case 'error':
+        this.#ready = false;
+        this.#starting = undefined;
+        this.#hiding = 'none';
+        this.#error = view.phase === 'error' ? view.error?.message : undefined;
+        return this.#setState(view.phase === 'error' ? 'error' : this.#state === 'created' ? 'created' : 'stopped');
+    }
+  }
+
+  #onConsole(bytes: Uint8Array): void {
+    const text = this.#stream.push(this.#decoder.decode(bytes, { stream: true }));
+    if (text === '') return;
+    this.#raw.append(text);
+    let visible = withoutMarkers(text);
+    if (this.#hiding === 'echo') {
+      STATUS_MARKER.lastIndex = 0;
+      const marker = STATUS_MARKER.exec(text);
+      if (marker) {
+        this.#hiding = 'prompt';
+        this.#hiddenPrompt = '';
+        visible = this.#hidePrompt(withoutMarkers(text.slice(marker.index + marker[0].length)));
+      } else {
+        visible = '';
+      }
+    } else if (this.#hiding === 'prompt') {
+      visible = this.#hidePrompt(visible);
+    }
+    if (visible !== '') {
+      const bytesOut = encoder.encode(visible);
+      for (const write of this.#display) write(bytesOut);
+      this.#visible.append(visible);
+      this.#emit('output', visible);
+    }
+    this.#wake();
+  }
+
+  /** Swallows the prompt after the setup line; returns what follows it (or all, if it is not a prompt). */
+  #hidePrompt(text: string): string {
+    this.#hiddenPrompt += text;
+    if (this.#prompt.test(this.#hiddenPrompt)) {
+      this.#hiding = 'none';
+      return '';
+    }
+    if (this.#hiddenPrompt.length <= 256) return '';
+    this.#hiding = 'none';
+    return this.#hiddenPrompt;
+  }
+
+  #wake(): void {
+    for (const check of [...this.#waiters]) check();
+  }
+
+  /**
+   * Resolves with find()'s first defined result, checked now and after each console chunk or state
+   * change. Rejects on timeout, or when the VM stops, fails or is destroyed first.
+   */
+  #until<T>(find: () => T | undefined, timeoutMs: number, what: string): Promise<T> {
+    return new Promise((resolve, reject) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.#waiters.delete(check);
+      };
+      const check = (): void => {
+        const found = find();
+        if (found !== undefined) {
+          done();
+          resolve(found);
+          return;
+        }
+        const ended = this.#endedReason();
+        if (ended) {
+          done();
+          reject(new TabvmError(`${what}: ${ended}`));
+        }
+      };
+      const timer = setTimeout(() => {
+        done();
+        reject(new TabvmTimeoutError(`${what}: no answer within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.#waiters.add(check);
+      check();
+    });
+  }
+
+  #endedReason(): string | undefined {
+    switch (this.#state) {
+      case 'destroyed':
+        return 'the VM was destroyed';
+      case 'error':
+        return this.#error ?? 'the VM failed';
+      case 'stopped':
+        return 'the VM powered off';
+      default:
+        return undefined;
+    }
+  }
+
+  /**
+   * Boots the VM (downloading the image first) and resolves once its shell takes commands. Calling it
+   * again while it starts or runs returns the same promise; after a poweroff or an error it boots anew.
+   */
+  start(options: TimeoutOption = {}): Promise<void> {
+    if (this.#state === 'destroyed') return Promise.reject(new TabvmError('start(): the VM was destroyed'));
+    if (!this.#starting) {
+      const starting = this.#boot(options.timeout ?? DEFAULT_START_TIMEOUT_MS);
+      this.#starting = starting;
+      // After a timeout the next start() waits again (for the same boot, if the VM is still booting).
+      starting.catch(() => {
+        if (this.#starting === starting) this.#starting = undefined;
+      });
+    }
+    return this.#starting;
+  }
+
+  #boot(timeoutMs: number): Promise<void> {
+    if (!this.#controller.running) {
+      this.#bootFrom = this.#raw.end;
+      void this.#controller.start();
+    }
+    return this.#awaitShell(this.#bootFrom, timeoutMs);
+  }
+
+  /** Waits for the shell's first prompt after `from`, then sets the prompt's status marker up. */
+  async #awaitShell(from: number, timeoutMs: number): Promise<void> {
+    const prompt = this.#prompt;
+    // Only the end of the output matters: a prompt is the last thing printed before the shell waits.
+    await this.#until(
+      () => (prompt.test(this.#raw.since(Math.max(from, this.#raw.end - 256))) ? true : undefined),
+      timeoutMs,
+      'start(): waiting for the shell prompt',
+    );
+    await this.#setUpShell();
+  }
+
+  /**
+   * Types the setup line (promptSetupLine) into a shell that waits at its prompt, hidden from the reader,
+   * and resolves once the first status marker shows that the shell took it: the VM is then ready.
+   */
+  async #setUpShell(): Promise<void> {
+    const mark = this.#raw.end;
+    this.#hiding = 'echo';
+    const terminal = this.#terminal?.terminal;
+    const size = terminal ? { cols: terminal.cols, rows: terminal.rows } : undefined;
+    this.#controller.console.send(encoder.encode(`${promptSetupLine(size)}\r`));
+    await this.#until(
+      () => (this.#hiding === 'none' && this.#raw.since(mark).search(STATUS_MARKER) >= 0 ? true : undefined),
+      DEFAULT_TIMEOUT_MS,
+      'start(): the shell did not accept the prompt setup',
+    );
+    this.#ready = true;
+    this.#cursor = this.#visible.end;
+    this.#setState('ready');
+  }
+
+  /**
+   * Types `command` and Enter into the shell, as a reader would, and resolves with what it printed and
+   * its exit status. Starts the VM first if needed. Calls run one after another in call order. A
+   * command still running at the timeout is interrupted with Ctrl-C and the promise rejects.
+   */
+  run(command: string, options: TimeoutOption = {}): Promise<RunResult> {
+    if (/[\r\n]/.test(command)) {
+      return Promise.reject(new TabvmError('run(): the command must be one line (use type() for more)'));
+    }
+    const result = this.#queue.then(() => this.#runOne(command, options.timeout ?? DEFAULT_TIMEOUT_MS));
+    this.#queue = result.catch(() => undefined);
+    return result;
+  }
+
+  async #runOne(command: string, timeoutMs: number): Promise<RunResult> {
+    await this.start();
+    const from = this.#raw.end;
+    let scanned = from;
+    // Ctrl-U first: it clears whatever the reader left half-typed on the command line.
+    this.#controller.console.send(encoder.encode(`\x15${command}\r`));
+    let found: { text: string; status: number };
+    try {
+      found = await this.#until(
+        () => {
+          const start = scanned;
+          scanned = this.#raw.end;
+          STATUS_MARKER.lastIndex = 0;
+          const marker = STATUS_MARKER.exec(this.#raw.since(start));
+          if (!marker) return undefined;
+          const text = this.#raw.since(from);
+          const at = start - from + marker.index;
+          return { text: text.slice(0, at), status: Number(marker[1]) };
+        },
+        timeoutMs,
+        `run(${JSON.stringify(command)})`,
+      );
+    } catch (error) {
+      if (error instanceof TabvmTimeoutError) this.#controller.console.send(encoder.encode('\x03'));
+      throw error;
+    }
+    this.#cursor = this.#visible.end;
+    return { output: withoutMarkers(commandOutput(found.text, command)), exitCode: found.status };
+  }
+
+  /** Sends text to the console as typed keys (`\r` is Enter). Ignored while no VM is running. */
+  type(text: string): void {
+    this.#controller.console.send(encoder.encode(text));
+  }
+
+  /**
+   * Waits until the console shows `pattern` (a string, or a RegExp) and resolves with the matched text.
+   * It looks at the output since the VM became ready or the previous waitFor() or run() finished (before
+   * that: since it was created), so text that appeared in between is found too.
+   */
+  waitFor(pattern: string | RegExp, options: TimeoutOption = {}): Promise<string> {
+    const from = this.#cursor;
+    const regexp =
+      typeof pattern === 'string' ? undefined : new RegExp(pattern.source, pattern.flags.replace(/[gy]/g, ''));
+    return this.#until(
+      () => {
+        const text = this.#visible.since(from);
+        let index: number;
+        let matched: string;
+        if (regexp) {
+          const match = regexp.exec(text);
+          if (!match) return undefined;
+          index = match.index;
+          matched = match[0];
+        } else {
+          index = text.indexOf(pattern as string);
+          if (index < 0) return undefined;
+          matched = pattern as string;
+        }
+        this.#cursor = Math.max(this.#cursor, this.#visible.end - text.length + index + matched.length);
+        return matched;
+      },
+      options.timeout ?? DEFAULT_TIMEOUT_MS,
+      `waitFor(${String(pattern)})`,
+    );
+  }
+
+  /** Powers the VM off at once, frees its worker and memory and removes its terminal. */
+  destroy(): void {
+    if (this.#state === 'destroyed') return;
+    this.#controller.dispose();
+    this.#terminal?.dispose();
+    this.#setState('destroyed');
+    for (const set of Object.values(this.#listeners)) set.clear();
+    this.#display.clear();
+  }
+}
+
+/** Creates a VM (not started yet: call start(), or just run()). */
+export function createVM(options: CreateVmOptions): TabVm {
+  return new TabVm(options);
+}

@@ -1,7 +1,8 @@
 /**
- * The snapshot file format (DESIGN.md §3, "Snapshot = a versioned container"): what the worker writes,
- * what storage keeps and export/import moves. Shared by both sides, so it holds types and constants only;
- * the encoder and decoder live in workers/machine/snapshot.ts.
+ * The snapshot file format (DESIGN.md §4, "Snapshot = a versioned container"): what the worker writes,
+ * what storage keeps and export/import moves. Shared by both sides; the container codec (checks,
+ * compression, merging a chain) is workers/protocol/snapshot-container.ts, capture and restore of a
+ * machine are workers/machine/snapshot.ts.
  *
  * Layout, all integers little-endian:
  *
@@ -10,22 +11,30 @@
  *   8           4     u32 format version (SNAPSHOT_FORMAT_VERSION)
  *   12          4     u32 H: length of the header JSON
  *   16          8     u64 P: length of the payload
- *   24          H     header: UTF-8 JSON, a SnapshotHeader (machine config, image identity, device states)
+ *   24          H     header: UTF-8 JSON, a SnapshotHeader (ids, machine config, image identity, device states)
  *   24+H        P     payload: zlib "deflate" stream (RFC 1950) of the raw payload below
  *   24+H+P      32    SHA-256 of every byte before it
  *
  * Raw payload (before compression), in this order:
  *   cpu.harts × cpu.blockSize bytes   each hart's state block (workers/cpu/layout.ts), a byte copy
  *   ram.pages × u32                   guest page numbers (physical address = DRAM base + n × 4 KiB), ascending
- *   ram.pages × 4096 bytes            those pages' contents; every page not listed is all zeroes
+ *   ram.zeroedPages × u32             page numbers that are all zeroes now (a child snapshot only), ascending
+ *   ram.pages × 4096 bytes            the listed pages' contents
+ *
+ * A full snapshot (`parent` null) lists every non-zero page; every page not listed is all zeroes. A
+ * child snapshot (`parent` = the id of another snapshot) lists only the pages whose contents differ from
+ * its parent's, and the pages that were non-zero in the parent and are zero now; every other page is as
+ * in the parent. Restoring a child needs its chain back to a full snapshot.
  *
  * A reader refuses a file whose magic, version, lengths or checksum do not match before it parses
  * anything; the version is checked before the checksum, because a newer format may place it differently.
+ *
+ * History: version 1 (no ids, no child snapshots, no disks) was never stored by a release; it is refused.
  */
 
 export const SNAPSHOT_MAGIC = 'TABVMSNP';
 /** Raise on any change to the layout or to a field's meaning; readers refuse versions above theirs. */
-export const SNAPSHOT_FORMAT_VERSION = 1;
+export const SNAPSHOT_FORMAT_VERSION = 2;
 /** Bytes before the header JSON: magic, version, header length, payload length. */
 export const SNAPSHOT_PREAMBLE_BYTES = 24;
 export const SNAPSHOT_CHECKSUM_BYTES = 32;
@@ -33,6 +42,8 @@ export const SNAPSHOT_CHECKSUM_BYTES = 32;
 export const SNAPSHOT_PAGE_SIZE = 4096;
 /** The payload's compression, a `CompressionStream` format every browser and Node ≥ 18 supports. */
 export const SNAPSHOT_COMPRESSION = 'deflate';
+/** File name extension for exported snapshots. */
+export const SNAPSHOT_FILE_EXTENSION = '.tabvm';
 
 /** Which boot image a snapshot was taken with: a restore refuses images that differ. */
 export interface SnapshotImageIdentity {
@@ -41,7 +52,25 @@ export interface SnapshotImageIdentity {
   readonly sha256: string;
 }
 
+/**
+ * A disk's copy-on-write overlay as it stood at the capture: which overlay (an id in the page's
+ * storage) and its generation, so a restore can hand the device exactly those blocks. The machine has
+ * no disks yet, so every snapshot today has an empty list; the field is here so the format does not
+ * change when virtio-blk arrives.
+ */
+export interface SnapshotDiskReference {
+  readonly v: 1;
+  /** The device's name in MachineState.devices, e.g. "virtio0". */
+  readonly device: string;
+  readonly overlayId: string;
+  readonly generation: number;
+}
+
 export interface SnapshotHeader {
+  /** This snapshot's id (a UUID), unique across browsers. */
+  readonly id: string;
+  /** The id of the snapshot this one stores only the changes against, or null for a full snapshot. */
+  readonly parent: string | null;
   readonly machine: {
     readonly ramSize: number;
     readonly harts: number;
@@ -57,8 +86,9 @@ export interface SnapshotHeader {
   readonly createdAt: string;
   /** Named device state records, each the device's own `saveState()` (JSON-safe, versioned by `v`). */
   readonly devices: Readonly<Record<string, unknown>>;
+  readonly disks: readonly SnapshotDiskReference[];
   readonly cpu: { readonly harts: number; readonly blockSize: number };
-  readonly ram: { readonly pageSize: number; readonly pages: number };
+  readonly ram: { readonly pageSize: number; readonly pages: number; readonly zeroedPages: number };
   /** Length of the raw payload, checked after decompression. */
   readonly rawPayloadBytes: number;
 }

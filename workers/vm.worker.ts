@@ -6,6 +6,7 @@
  */
 import * as Comlink from 'comlink';
 import { Machine } from './machine/machine.ts';
+import { captureSnapshot, encodeSnapshot, restoreSnapshot, type RamFingerprint } from './machine/snapshot.ts';
 import { RunLoop, RingSink } from './machine/run-loop.ts';
 import { ByteRing, Doorbell } from './protocol/ring.ts';
 import {
@@ -13,12 +14,13 @@ import {
   CONSOLE_OUTPUT_BYTES,
   type VmBootRequest,
   type VmEvents,
+  type VmSnapshotResult,
   type VmStats,
   type VmWorkerApi,
 } from './protocol/vm-api.ts';
 
 interface Session {
-  readonly request: VmBootRequest;
+  request: VmBootRequest;
   readonly events: VmEvents;
   readonly coreModule: WebAssembly.Module;
   readonly input: ByteRing;
@@ -33,6 +35,8 @@ interface Session {
   instructionsBefore: number;
   reboots: number;
   halted: boolean;
+  /** RAM's page fingerprints at the last snapshot taken or restored: the base for a child snapshot. */
+  fingerprint?: RamFingerprint;
 }
 
 let session: Session | undefined;
@@ -50,21 +54,27 @@ async function loadCore(shared: boolean): Promise<WebAssembly.Module> {
   return WebAssembly.compile(await response.arrayBuffer());
 }
 
-function buildMachine(s: Pick<Session, 'request' | 'coreModule' | 'sink' | 'shared'>): Machine {
+type MachineInputs = Pick<Session, 'request' | 'coreModule' | 'sink' | 'shared'>;
+
+function machineOptions(s: MachineInputs) {
   const { request } = s;
-  return new Machine(
-    {
-      ramSize: request.ramBytes,
-      bios: request.bios,
-      ...(request.kernel ? { kernel: request.kernel } : {}),
-      ...(request.initrd ? { initrd: request.initrd } : {}),
-      bootargs: request.bootargs,
-      sharedMemory: s.shared,
-      coreModule: s.coreModule,
-      rngSeed: crypto.getRandomValues(new Uint8Array(32)),
-    },
-    { console: s.sink, log: (message) => console.warn(`tabvm guest error: ${message}`) },
-  );
+  return {
+    bios: request.bios,
+    ...(request.kernel ? { kernel: request.kernel } : {}),
+    ...(request.initrd ? { initrd: request.initrd } : {}),
+    sharedMemory: s.shared,
+    coreModule: s.coreModule,
+    rngSeed: crypto.getRandomValues(new Uint8Array(32)),
+  };
+}
+
+function machinePorts(s: MachineInputs) {
+  return { console: s.sink, log: (message: string) => console.warn(`tabvm guest error: ${message}`) };
+}
+
+function buildMachine(s: MachineInputs): Machine {
+  const { request } = s;
+  return new Machine({ ...machineOptions(s), ramSize: request.ramBytes, bootargs: request.bootargs }, machinePorts(s));
 }
 
 function makeLoop(s: Session): RunLoop {
@@ -128,7 +138,14 @@ const api: VmWorkerApi = {
     const doorbell = channels.mode === 'shared' ? new Doorbell(channels.doorbell) : new Doorbell(new ArrayBuffer(4));
     const sink = new RingSink(output);
     const base = { request, coreModule, sink, shared };
-    const machine = buildMachine(base);
+    let machine: Machine;
+    let fingerprint: RamFingerprint | undefined;
+    if (request.snapshot) {
+      ({ machine, fingerprint } = await restoreSnapshot(request.snapshot, machineOptions(base), machinePorts(base)));
+      if (machine.config.ramSize !== request.ramBytes) {
+        throw new Error(`the snapshot has ${machine.config.ramSize >> 20} MiB of RAM, the VM ${request.ramBytes >> 20} MiB`);
+      }
+    } else machine = buildMachine(base);
     const s: Session = {
       ...base,
       events,
@@ -141,10 +158,35 @@ const api: VmWorkerApi = {
       instructionsBefore: 0,
       reboots: 0,
       halted: false,
+      ...(fingerprint ? { fingerprint } : {}),
     };
+    // A reset() rebuilds the machine from the images with the snapshot's bootargs.
+    s.request = { ...request, bootargs: machine.config.bootargs, snapshot: undefined };
     s.loop = makeLoop(s);
     session = s;
     startRunning(s);
+  },
+
+  async snapshot(request) {
+    const s = current();
+    if (s.halted) throw new Error('the VM has stopped; there is nothing to snapshot');
+    // Called between run-loop turns (this thread runs one or the other), so no slice is in progress.
+    // Pausing stops guest time for the copy, so the guest does not see it.
+    const wasPaused = s.loop.paused;
+    const started = performance.now();
+    s.loop.pause();
+    let capture;
+    try {
+      const parent = s.fingerprint && s.fingerprint.id === request.parent ? s.fingerprint : undefined;
+      capture = captureSnapshot(s.machine, { id: request.id, ...(parent ? { parent } : {}) });
+    } finally {
+      if (!wasPaused) s.loop.resume();
+    }
+    const pausedMs = performance.now() - started;
+    s.fingerprint = capture.fingerprint;
+    const bytes = await encodeSnapshot(capture);
+    const result: VmSnapshotResult = { bytes, id: capture.id, parent: capture.parent, pausedMs };
+    return Comlink.transfer(result, [bytes.buffer]);
   },
 
   pause() {

@@ -32,6 +32,32 @@ export interface VmBootRequest {
   readonly kernel?: Uint8Array;
   readonly initrd?: Uint8Array;
   readonly channels: ConsoleChannels;
+  /**
+   * Start from this snapshot chain (snapshot files, a full one first, each next one a child of the one
+   * before) instead of powering on. The images must be the ones the snapshot names (by sha256); RAM
+   * size and bootargs then come from the snapshot, and `ramBytes` must agree.
+   */
+  readonly snapshot?: readonly Uint8Array[];
+}
+
+export interface VmSnapshotRequest {
+  /** The new snapshot's id. */
+  readonly id: string;
+  /**
+   * Store only the pages changed since this snapshot, if it is the last one this worker took or
+   * restored (the worker keeps that one's page fingerprints); otherwise the snapshot is full.
+   */
+  readonly parent?: string;
+}
+
+export interface VmSnapshotResult {
+  /** The snapshot file (workers/protocol/snapshot-format.ts), transferred. */
+  readonly bytes: Uint8Array<ArrayBuffer>;
+  readonly id: string;
+  /** The parent it is a child of, or null for a full snapshot. */
+  readonly parent: string | null;
+  /** Milliseconds the guest stood still for the capture. */
+  readonly pausedMs: number;
 }
 
 /** What the worker's run loop is doing. */
@@ -65,8 +91,10 @@ export interface VmEvents {
 }
 
 export interface VmWorkerApi {
-  /** Builds the machine from the images and starts running it; resolves once it runs. */
+  /** Builds the machine from the images (or the snapshot) and starts running it; resolves once it runs. */
   boot(request: VmBootRequest, events: VmEvents): Promise<void>;
+  /** Pauses the guest, captures it, resumes it (unless it was paused), then compresses the capture. */
+  snapshot(request: VmSnapshotRequest): Promise<VmSnapshotResult>;
   pause(): void;
   resume(): void;
   /** A hardware reset: the images are reloaded and the hart starts again at the boot ROM. */

@@ -35,8 +35,18 @@ interface Session {
   instructionsBefore: number;
   reboots: number;
   halted: boolean;
-  /** RAM's page fingerprints at the last snapshot taken or restored: the base for a child snapshot. */
-  fingerprint?: RamFingerprint;
+  /** RAM's page fingerprints at the last few snapshots taken or restored, by id: the bases for a child snapshot. */
+  readonly fingerprints: Map<string, RamFingerprint>;
+}
+
+/** Fingerprints kept per VM (each is 2 KiB per MiB of RAM): enough that automatic snapshots taken
+ * between two of the person's own do not make the next one full. */
+const KEPT_FINGERPRINTS = 4;
+
+function keepFingerprint(s: Session, fingerprint: RamFingerprint): void {
+  s.fingerprints.delete(fingerprint.id);
+  s.fingerprints.set(fingerprint.id, fingerprint);
+  while (s.fingerprints.size > KEPT_FINGERPRINTS) s.fingerprints.delete(s.fingerprints.keys().next().value!);
 }
 
 let session: Session | undefined;
@@ -133,8 +143,10 @@ const api: VmWorkerApi = {
     const shared = request.channels.mode === 'shared';
     const coreModule = await loadCore(shared);
     const channels = request.channels;
-    const input = channels.mode === 'shared' ? new ByteRing(channels.input) : ByteRing.create(CONSOLE_INPUT_BYTES, false);
-    const output = channels.mode === 'shared' ? new ByteRing(channels.output) : ByteRing.create(CONSOLE_OUTPUT_BYTES, false);
+    const input =
+      channels.mode === 'shared' ? new ByteRing(channels.input) : ByteRing.create(CONSOLE_INPUT_BYTES, false);
+    const output =
+      channels.mode === 'shared' ? new ByteRing(channels.output) : ByteRing.create(CONSOLE_OUTPUT_BYTES, false);
     const doorbell = channels.mode === 'shared' ? new Doorbell(channels.doorbell) : new Doorbell(new ArrayBuffer(4));
     const sink = new RingSink(output);
     const base = { request, coreModule, sink, shared };
@@ -143,7 +155,9 @@ const api: VmWorkerApi = {
     if (request.snapshot) {
       ({ machine, fingerprint } = await restoreSnapshot(request.snapshot, machineOptions(base), machinePorts(base)));
       if (machine.config.ramSize !== request.ramBytes) {
-        throw new Error(`the snapshot has ${machine.config.ramSize >> 20} MiB of RAM, the VM ${request.ramBytes >> 20} MiB`);
+        throw new Error(
+          `the snapshot has ${machine.config.ramSize >> 20} MiB of RAM, the VM ${request.ramBytes >> 20} MiB`,
+        );
       }
     } else machine = buildMachine(base);
     const s: Session = {
@@ -158,8 +172,9 @@ const api: VmWorkerApi = {
       instructionsBefore: 0,
       reboots: 0,
       halted: false,
-      ...(fingerprint ? { fingerprint } : {}),
+      fingerprints: new Map(),
     };
+    if (fingerprint) keepFingerprint(s, fingerprint);
     // A reset() rebuilds the machine from the images with the snapshot's bootargs.
     s.request = { ...request, bootargs: machine.config.bootargs, snapshot: undefined };
     s.loop = makeLoop(s);
@@ -177,13 +192,13 @@ const api: VmWorkerApi = {
     s.loop.pause();
     let capture;
     try {
-      const parent = s.fingerprint && s.fingerprint.id === request.parent ? s.fingerprint : undefined;
+      const parent = request.parent === undefined ? undefined : s.fingerprints.get(request.parent);
       capture = captureSnapshot(s.machine, { id: request.id, ...(parent ? { parent } : {}) });
     } finally {
       if (!wasPaused) s.loop.resume();
     }
     const pausedMs = performance.now() - started;
-    s.fingerprint = capture.fingerprint;
+    keepFingerprint(s, capture.fingerprint);
     const bytes = await encodeSnapshot(capture);
     const result: VmSnapshotResult = { bytes, id: capture.id, parent: capture.parent, pausedMs };
     return Comlink.transfer(result, [bytes.buffer]);

@@ -16,6 +16,7 @@ import {
   type ConsoleChannels,
   type VmEvents,
   type VmHalt,
+  type VmSnapshotResult,
   type VmStats,
   type VmWorkerApi,
 } from '../../workers/protocol/vm-api.ts';
@@ -44,6 +45,8 @@ export interface VmView {
   readonly rebootedAt?: number;
   /** Whether the console has printed anything yet (the UI shows an empty state until then). */
   readonly hasOutput: boolean;
+  /** How many times a snapshot has replaced this VM's state. */
+  readonly restores: number;
 }
 
 export interface VmControllerOptions {
@@ -80,11 +83,13 @@ interface Running {
   lastStats?: { instructions: number; uptimeMs: number };
   statsPendingSince?: number;
   timer?: ReturnType<typeof setInterval>;
+  /** Fails the boot() in progress (the worker crashed or hung while it started). */
+  readonly failBoot: (error: Error) => void;
 }
 
 export class VmController {
   readonly options: VmControllerOptions;
-  #view: VmView = { phase: 'stopped', uptimeMs: 0, mips: 0, idle: false, reboots: 0, hasOutput: false };
+  #view: VmView = { phase: 'stopped', uptimeMs: 0, mips: 0, idle: false, reboots: 0, hasOutput: false, restores: 0 };
   readonly #listeners = new Set<() => void>();
   readonly #outputListeners = new Set<(bytes: Uint8Array) => void>();
   #scrollback: Uint8Array[] = [];
@@ -94,6 +99,7 @@ export class VmController {
   #inputTimer: ReturnType<typeof setTimeout> | undefined;
   #images: ImageFiles | undefined;
   #disposed = false;
+  #head: string | undefined;
 
   constructor(options: VmControllerOptions) {
     this.options = options;
@@ -197,32 +203,120 @@ export class VmController {
     const phase = this.#view.phase;
     if (phase !== 'stopped' && phase !== 'error') return;
     this.#teardown();
+    const images = await this.#loadImages();
+    if (!images) return;
+    this.#update({ phase: 'starting', progress: undefined, uptimeMs: 0, mips: 0, reboots: 0, rebootedAt: undefined });
+    this.#head = undefined;
+    try {
+      this.#install(await this.#spawn(images));
+    } catch (error) {
+      if (!this.#disposed) this.#setError('crash', `the VM could not boot: ${(error as Error).message}`);
+    }
+  }
+
+  /** The image's files, downloaded or from the cache; on failure the VM shows the download error and this is undefined. */
+  async #loadImages(): Promise<ImageFiles | undefined> {
+    if (this.#images) return this.#images;
     const entry = catalogEntry(this.options.image);
     if (!entry) {
       this.#update({ phase: 'error', error: { kind: 'download', message: `unknown image "${this.options.image}"` } });
-      return;
+      return undefined;
     }
-    this.#update({ phase: 'downloading', progress: { loaded: 0, total: 0, cached: false }, error: undefined, lastHalt: undefined });
-    let images: ImageFiles;
+    const before = this.#view.phase;
+    const live = before === 'running' || before === 'paused';
+    if (!live) this.#update({ phase: 'downloading', progress: { loaded: 0, total: 0, cached: false }, error: undefined, lastHalt: undefined });
     try {
-      images = this.#images ?? (await fetchImage(entry, (progress) => this.#update({ progress })));
+      this.#images = await fetchImage(entry, (progress) => {
+        if (!live) this.#update({ progress });
+      });
     } catch (error) {
-      if (this.#disposed) return;
+      if (this.#disposed) return undefined;
       const message = error instanceof ImageDownloadError ? error.message : `image ${entry.id}: ${(error as Error).message}`;
+      if (live) throw new Error(message, { cause: error });
       this.#update({ phase: 'error', progress: undefined, error: { kind: 'download', message } });
-      return;
+      return undefined;
     }
-    if (this.#disposed) return;
-    this.#images = images;
-    this.#update({ phase: 'starting', progress: undefined, uptimeMs: 0, mips: 0, reboots: 0, rebootedAt: undefined });
-    await this.#boot(images);
+    return this.#disposed ? undefined : this.#images;
   }
 
-  async #boot(images: ImageFiles): Promise<void> {
+  /**
+   * Takes a snapshot of the running (or paused) VM: the guest stands still for the capture only. With
+   * `parent`, the snapshot stores only the pages changed since that one, if it is one of the last few
+   * this worker took or was restored from; otherwise it is full (see `result.parent`). It becomes the
+   * `head` unless `keepHead` (automatic snapshots do not move it).
+   */
+  async snapshot(request: { id?: string; parent?: string; keepHead?: boolean } = {}): Promise<VmSnapshotResult> {
+    const run = this.#run;
+    if (!run?.alive || !run.booted || (this.#view.phase !== 'running' && this.#view.phase !== 'paused')) {
+      throw new Error('the VM is not running');
+    }
+    const id = request.id ?? crypto.randomUUID();
+    const result = (await this.#control((remote) =>
+      remote.snapshot({ id, ...(request.parent !== undefined ? { parent: request.parent } : {}) }),
+    )) as VmSnapshotResult;
+    if (!request.keepHead) this.#head = result.id;
+    return result;
+  }
+
+  /**
+   * Replaces the VM with a fresh worker restored from a snapshot chain (full snapshot first). The
+   * running VM, if any, carries on until the restored one has started: a snapshot that cannot be
+   * restored (wrong image, damaged) throws and changes nothing.
+   */
+  async restore(chain: readonly Uint8Array[]): Promise<void> {
+    const images = await this.#loadImages();
+    if (!images) throw new Error(this.#view.error?.message ?? 'the image could not be loaded');
+    const wasLive = this.#run !== undefined;
+    if (!wasLive) this.#update({ phase: 'starting', progress: undefined, error: undefined, lastHalt: undefined });
+    let run: Running;
+    try {
+      run = await this.#spawn(images, chain);
+    } catch (error) {
+      if (!wasLive && !this.#disposed) this.#update({ phase: 'stopped' });
+      throw error;
+    }
+    const id = this.#headerId(chain);
+    this.#teardown();
+    this.#note(`restored snapshot ${id ?? ''}`.trim());
+    this.#update({ uptimeMs: 0, mips: 0, reboots: 0, rebootedAt: undefined, lastHalt: undefined, error: undefined, restores: this.#view.restores + 1 });
+    this.#head = id;
+    this.#install(run);
+  }
+
+  /** The id of the last snapshot this VM took or was restored from, while its worker lives. */
+  get head(): string | undefined {
+    return this.#run ? this.#head : undefined;
+  }
+
+  #headerId(chain: readonly Uint8Array[]): string | undefined {
+    // The last file's header id, read without a full decode: the worker has checked the chain already.
+    const file = chain.at(-1);
+    if (!file) return undefined;
+    const view = new DataView(file.buffer, file.byteOffset, file.byteLength);
+    const length = view.getUint32(12, true);
+    try {
+      return (JSON.parse(new TextDecoder().decode(file.subarray(24, 24 + length))) as { id?: string }).id;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Makes a booted worker this VM's current one. */
+  #install(run: Running): void {
+    this.#run = run;
+    this.#update({ phase: 'running' });
+    if (run.shared) void this.#pumpOutput(run);
+  }
+
+  /** Starts a worker and boots it (from the images, or a snapshot chain); throws if it cannot boot. */
+  async #spawn(images: ImageFiles, snapshot?: readonly Uint8Array[]): Promise<Running> {
     const shared = this.options.shared;
     const worker = new Worker(new URL('../../workers/vm.worker.ts', import.meta.url), { type: 'module', name: `tabvm-vm` });
     const remote = Comlink.wrap<VmWorkerApi>(worker);
     let channels: ConsoleChannels;
+    let rejectBoot: (error: Error) => void = () => {};
+    const failed = new Promise<never>((_, reject) => (rejectBoot = reject));
+    const base = { worker, remote, shared, alive: true, createdAt: performance.now(), booted: false, failBoot: (e: Error) => rejectBoot(e) };
     let run: Running;
     if (shared) {
       const input = ByteRing.create(CONSOLE_INPUT_BYTES, true);
@@ -234,12 +328,11 @@ export class VmController {
         output: output.buffer as SharedArrayBuffer,
         doorbell: doorbell.buffer as SharedArrayBuffer,
       };
-      run = { worker, remote, shared, input, output, doorbell, alive: true, createdAt: performance.now(), booted: false };
+      run = { ...base, input, output, doorbell };
     } else {
       channels = { mode: 'message' };
-      run = { worker, remote, shared, alive: true, createdAt: performance.now(), booted: false };
+      run = base;
     }
-    this.#run = run;
     // The watchdog runs from the start: a worker stuck while it boots is as hung as one stuck later.
     run.timer = setInterval(() => void this.#pollStats(run), STATS_INTERVAL_MS);
     worker.addEventListener('error', (event) => {
@@ -264,29 +357,33 @@ export class VmController {
       const bios = images.bios.slice();
       const kernel = images.kernel?.slice();
       const initrd = images.initrd?.slice();
-      const transfer = [bios.buffer, ...(kernel ? [kernel.buffer] : []), ...(initrd ? [initrd.buffer] : [])];
-      await remote.boot(
-        Comlink.transfer(
-          {
-            ramBytes: this.options.ramMiB * 1024 * 1024,
-            bootargs: images.manifest.bootargs,
-            bios,
-            ...(kernel ? { kernel } : {}),
-            ...(initrd ? { initrd } : {}),
-            channels,
-          },
-          transfer,
+      const files = snapshot?.map((f) => f.slice()) ?? [];
+      const transfer = [bios.buffer, ...(kernel ? [kernel.buffer] : []), ...(initrd ? [initrd.buffer] : []), ...files.map((f) => f.buffer)];
+      await Promise.race([
+        failed,
+        remote.boot(
+          Comlink.transfer(
+            {
+              ramBytes: this.options.ramMiB * 1024 * 1024,
+              bootargs: images.manifest.bootargs,
+              bios,
+              ...(kernel ? { kernel } : {}),
+              ...(initrd ? { initrd } : {}),
+              ...(snapshot ? { snapshot: files } : {}),
+              channels,
+            },
+            transfer,
+          ),
+          Comlink.proxy(events),
         ),
-        Comlink.proxy(events),
-      );
+      ]);
     } catch (error) {
-      this.#fail(run, 'crash', `the VM could not boot: ${(error as Error).message}`);
-      return;
+      this.#kill(run);
+      throw error;
     }
-    if (!run.alive) return;
+    if (!run.alive) throw new Error('the VM stopped while it started');
     run.booted = true;
-    this.#update({ phase: 'running' });
-    if (run.shared) void this.#pumpOutput(run);
+    return run;
   }
 
   /** Shared mode: moves guest output from the ring to the terminal; sleeps in Atomics.waitAsync meanwhile. */
@@ -336,6 +433,11 @@ export class VmController {
 
   #onHalt(run: Running, halt: VmHalt): void {
     if (!run.alive) return;
+    if (run !== this.#run) {
+      this.#kill(run);
+      run.failBoot(new Error(halt.reason === 'error' ? halt.message : 'the VM stopped while it started'));
+      return;
+    }
     if (halt.reason === 'error') {
       this.#fail(run, 'crash', `the emulator stopped: ${halt.message}`);
       return;
@@ -348,22 +450,36 @@ export class VmController {
 
   #fail(run: Running, kind: VmError['kind'], message: string): void {
     if (!run.alive) return;
+    if (run !== this.#run) {
+      // A worker still booting (start or restore): its boot() call fails with this message.
+      this.#kill(run);
+      run.failBoot(new Error(message));
+      return;
+    }
     this.#teardown();
+    this.#setError(kind, message);
+  }
+
+  #setError(kind: VmError['kind'], message: string): void {
     this.#note(`error: ${message}`);
-    this.#update({ phase: 'error', error: { kind, message }, mips: 0, idle: false });
+    this.#update({ phase: 'error', error: { kind, message }, mips: 0, idle: false, progress: undefined });
   }
 
   /** Ends the current worker, if any, and lets its memory go. */
   #teardown(): void {
     const run = this.#run;
     if (!run) return;
+    this.#kill(run);
+    this.#run = undefined;
+    this.#inputBacklog = [];
+  }
+
+  #kill(run: Running): void {
     run.alive = false;
     if (run.timer !== undefined) clearInterval(run.timer);
     run.remote[Comlink.releaseProxy]();
     run.worker.terminate();
     run.doorbell?.ring(); // wakes a pump parked in waitAsync so it sees alive = false
-    this.#run = undefined;
-    this.#inputBacklog = [];
   }
 
   /** Rings the doorbell after a control call so a worker asleep in Atomics.wait handles it now. */

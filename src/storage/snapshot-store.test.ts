@@ -23,7 +23,11 @@ function freshStore(chunkBytes = 1000): { store: SnapshotStore; db: ReturnType<t
 }
 
 /** A small snapshot file: `pages` maps page numbers to a fill byte (0 = zeroed, for a child). */
-async function file(id: string, parent: string | null, pages: Record<number, number>): Promise<Uint8Array<ArrayBuffer>> {
+async function file(
+  id: string,
+  parent: string | null,
+  pages: Record<number, number>,
+): Promise<Uint8Array<ArrayBuffer>> {
   const header: SnapshotHeaderInput = {
     id,
     parent,
@@ -33,7 +37,9 @@ async function file(id: string, parent: string | null, pages: Record<number, num
     devices: {},
     disks: [],
   };
-  const numbers = Object.keys(pages).map(Number).sort((a, b) => a - b);
+  const numbers = Object.keys(pages)
+    .map(Number)
+    .sort((a, b) => a - b);
   const stored = numbers.filter((n) => pages[n] !== 0);
   const pageData = new Uint8Array(stored.length * SNAPSHOT_PAGE_SIZE);
   stored.forEach((n, i) => pageData.fill(pages[n]!, i * SNAPSHOT_PAGE_SIZE, (i + 1) * SNAPSHOT_PAGE_SIZE));
@@ -47,7 +53,11 @@ async function file(id: string, parent: string | null, pages: Record<number, num
   });
 }
 
-const record = (id: string, parent: string | null, name = id): Omit<SnapshotRecord, 'size' | 'generation' | 'chunks'> => ({
+const record = (
+  id: string,
+  parent: string | null,
+  name = id,
+): Omit<SnapshotRecord, 'size' | 'generation' | 'chunks'> => ({
   id,
   vmId: 'vm-1',
   parent,

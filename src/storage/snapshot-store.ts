@@ -82,7 +82,11 @@ export class SnapshotStore {
    * Stores a snapshot file: chunks first, the record last. On any failure (quota, a broken database)
    * the chunks written so far are removed and a SnapshotStoreError says what happened.
    */
-  async save(record: Omit<SnapshotRecord, 'size' | 'generation' | 'chunks'>, bytes: Uint8Array, generation = 0): Promise<SnapshotRecord> {
+  async save(
+    record: Omit<SnapshotRecord, 'size' | 'generation' | 'chunks'>,
+    bytes: Uint8Array,
+    generation = 0,
+  ): Promise<SnapshotRecord> {
     const chunks = Math.ceil(bytes.length / this.#chunkBytes);
     const full: SnapshotRecord = { ...record, size: bytes.length, generation, chunks };
     const token = `${record.id}:${generation}`;
@@ -119,7 +123,8 @@ export class SnapshotStore {
       out.set(chunk, at);
       at += chunk.length;
     }
-    if (at !== out.length) throw new SnapshotStoreError(`snapshot "${record.name}" is damaged in storage (it is short)`);
+    if (at !== out.length)
+      throw new SnapshotStoreError(`snapshot "${record.name}" is damaged in storage (it is short)`);
     return out;
   }
 
@@ -127,7 +132,7 @@ export class SnapshotStore {
   async readChain(id: string): Promise<Uint8Array<ArrayBuffer>[]> {
     const chain: Uint8Array<ArrayBuffer>[] = [];
     const seen = new Set<string>();
-    for (let at: string | null = id; at !== null; ) {
+    for (let at: string | null = id; at !== null;) {
       if (seen.has(at)) throw new SnapshotStoreError('snapshot chain has a cycle');
       seen.add(at);
       const record: SnapshotRecord | undefined = await this.record(at);
@@ -167,7 +172,9 @@ export class SnapshotStore {
       try {
         parent = await decodeSnapshotFile(await this.read(id));
       } catch (error) {
-        throw new SnapshotStoreError(`snapshot "${record.name}" cannot be deleted: its children cannot be re-based (${(error as Error).message})`);
+        throw new SnapshotStoreError(
+          `snapshot "${record.name}" cannot be deleted: its children cannot be re-based (${(error as Error).message})`,
+        );
       }
       for (const child of children) {
         const merged = mergeSnapshots(parent, await decodeSnapshotFile(await this.read(child.id)));

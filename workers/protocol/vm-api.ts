@@ -44,8 +44,8 @@ export interface VmSnapshotRequest {
   /** The new snapshot's id. */
   readonly id: string;
   /**
-   * Store only the pages changed since this snapshot, if it is the last one this worker took or
-   * restored (the worker keeps that one's page fingerprints); otherwise the snapshot is full.
+   * Store only the pages changed since this snapshot, if it is one of the last few this worker took or
+   * restored (the worker keeps their page fingerprints); otherwise the snapshot is full.
    */
   readonly parent?: string;
 }

@@ -3,6 +3,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { readFileSync } from 'node:fs';
 import { webcrypto } from 'node:crypto';
 import { Machine } from '../workers/machine/machine.ts';
+import { captureSnapshot, encodeSnapshot, restoreSnapshot } from '../workers/machine/snapshot.ts';
 import { RunLoop, RingSink } from '../workers/machine/run-loop.ts';
 import { ByteRing, Doorbell } from '../workers/protocol/ring.ts';
 import type { VmFiles } from './lib/vm-options.ts';
@@ -14,11 +15,17 @@ export interface NodeVmWorkerData extends VmFiles {
   readonly doorbell: SharedArrayBuffer;
   /** Float64Array: [0] = instructions retired, kept current by the run loop. */
   readonly stats: SharedArrayBuffer;
+  /** Int32Array: [0] = snapshots requested so far (the runner adds one and rings the doorbell). */
+  readonly snapshotRequests: SharedArrayBuffer;
+  /** Start from this snapshot file (checked by the caller) instead of powering on. */
+  readonly snapshot?: Uint8Array;
 }
 
 export type NodeVmWorkerMessage =
   | { readonly kind: 'halted'; readonly exitCode: number; readonly reason: string }
-  | { readonly kind: 'error'; readonly message: string };
+  | { readonly kind: 'error'; readonly message: string }
+  | { readonly kind: 'snapshot'; readonly bytes: Uint8Array }
+  | { readonly kind: 'snapshot-failed'; readonly message: string };
 
 const data = workerData as NodeVmWorkerData;
 const post = (message: NodeVmWorkerMessage): void => parentPort!.postMessage(message);
@@ -26,21 +33,48 @@ const post = (message: NodeVmWorkerMessage): void => parentPort!.postMessage(mes
 try {
   const coreModule = new WebAssembly.Module(readFileSync(data.corePath));
   const output = new RingSink(new ByteRing(data.output));
-  const machine = new Machine(
-    {
-      ramSize: data.ramSize,
-      bios: data.bios,
-      ...(data.kernel ? { kernel: data.kernel } : {}),
-      ...(data.initrd ? { initrd: data.initrd } : {}),
-      bootargs: data.bootargs,
-      sharedMemory: true,
-      coreModule,
-      rngSeed: webcrypto.getRandomValues(new Uint8Array(32)),
-    },
-    { console: output, log: (message) => process.stderr.write(`tabvm: guest error: ${message}\r\n`) },
-  );
+  const options = {
+    bios: data.bios,
+    ...(data.kernel ? { kernel: data.kernel } : {}),
+    ...(data.initrd ? { initrd: data.initrd } : {}),
+    sharedMemory: true,
+    coreModule,
+    rngSeed: webcrypto.getRandomValues(new Uint8Array(32)),
+  };
+  const ports = { console: output, log: (message: string) => process.stderr.write(`tabvm: guest error: ${message}\r\n`) };
+  const machine = data.snapshot
+    ? (await restoreSnapshot(data.snapshot, options, ports)).machine
+    : new Machine({ ...options, ramSize: data.ramSize, bootargs: data.bootargs }, ports);
   const stats = new Float64Array(data.stats);
-  const loop = new RunLoop(machine, {
+  const requests = new Int32Array(data.snapshotRequests);
+  let snapshotsTaken = 0;
+  // Snapshots on request (Ctrl-A S), at the end of a run-loop turn, where no slice is in progress; guest
+  // time stands still for the copy. Always full: the file must stand alone. (A counter in shared memory,
+  // not a message: the run loop's zero-delay yields keep Node from delivering parentPort messages.)
+  const takeSnapshot = (): void => {
+    const wasPaused = loop.paused;
+    loop.pause();
+    let capture;
+    try {
+      capture = captureSnapshot(machine);
+    } catch (error) {
+      post({ kind: 'snapshot-failed', message: error instanceof Error ? error.message : String(error) });
+      return;
+    } finally {
+      if (!wasPaused) loop.resume();
+    }
+    void encodeSnapshot(capture).then(
+      (bytes) => parentPort!.postMessage({ kind: 'snapshot', bytes } satisfies NodeVmWorkerMessage, [bytes.buffer]),
+      (error: unknown) => post({ kind: 'snapshot-failed', message: error instanceof Error ? error.message : String(error) }),
+    );
+  };
+  const loop: RunLoop = new RunLoop(machine, {
+    onTurn: () => {
+      while (snapshotsTaken < Atomics.load(requests, 0)) {
+        snapshotsTaken++;
+        takeSnapshot();
+      }
+    },
     input: new ByteRing(data.input),
     output,
     doorbell: new Doorbell(data.doorbell),

@@ -28,7 +28,7 @@ import {
   sha256,
   type SnapshotContents,
 } from '../protocol/snapshot-container.ts';
-import { SNAPSHOT_PAGE_SIZE, type SnapshotImageIdentity } from '../protocol/snapshot-format.ts';
+import { SNAPSHOT_PAGE_SIZE, type SnapshotHeader, type SnapshotImageIdentity } from '../protocol/snapshot-format.ts';
 import { Machine, type MachineConfig, type MachinePorts, type MachineState } from './machine.ts';
 
 export { SnapshotError };
@@ -77,24 +77,35 @@ export interface CaptureOptions {
 
 const WORDS_PER_PAGE = SNAPSHOT_PAGE_SIZE >>> 2;
 
+/** Whether a page is all zeroes: the common case in a guest's RAM, so it is tested before any hashing. */
+function isZeroPage(words: Int32Array, start: number): boolean {
+  for (let i = start, end = start + WORDS_PER_PAGE; i < end; i += 4) {
+    if ((words[i]! | words[i + 1]! | words[i + 2]! | words[i + 3]!) !== 0) return false;
+  }
+  return true;
+}
+
 /**
- * Fingerprints one page (a multiply-rotate hash per lane; not cryptographic, a guest that wants to
- * fool its own incremental snapshot can). An all-zero page gives (0, 0); any other page has lane b odd.
+ * Fingerprints one page into out[slot], out[slot + 1] (a multiply-rotate hash per lane; not
+ * cryptographic, a guest that wants to fool its own incremental snapshot can). An all-zero page gives
+ * (0, 0); any other page has lane b odd. Returns whether the page is non-zero.
  */
 function hashPage(words: Int32Array, start: number, out: Uint32Array, slot: number): boolean {
+  if (isZeroPage(words, start)) {
+    out[slot] = 0;
+    out[slot + 1] = 0;
+    return false;
+  }
   let a = 0;
   let b = 0;
-  let or = 0;
   for (let i = start, end = start + WORDS_PER_PAGE; i < end; i++) {
     const w = words[i]!;
-    or |= w;
     a = Math.imul(((a << 5) | (a >>> 27)) ^ w, 0x9e3779b1);
     b = Math.imul(b + w, 0x85ebca77) ^ (b >>> 15);
   }
-  const nonZero = or !== 0;
-  out[slot] = nonZero ? a : 0;
-  out[slot + 1] = nonZero ? b | 1 : 0;
-  return nonZero;
+  out[slot] = a;
+  out[slot + 1] = b | 1;
+  return true;
 }
 
 function ramWords(ram: Uint8Array): Int32Array {
@@ -202,11 +213,15 @@ export async function restoreSnapshot(
       `snapshot ${contents.header.id} needs its parent ${contents.header.parent}, which is missing`,
     );
   }
-  const { images } = contents.header;
-  await checkImage('firmware', images.bios, options.bios);
-  await checkImage('kernel', images.kernel, options.kernel);
-  await checkImage('initrd', images.initrd, options.initrd);
+  await checkSnapshotImages(contents.header, options);
   return restoreChecked(contents, options, ports);
+}
+
+/** Refuses images that are not the ones the snapshot was taken with (size and SHA-256 of each). */
+export async function checkSnapshotImages(header: SnapshotHeader, images: SnapshotImages): Promise<void> {
+  await checkImage('firmware', header.images.bios, images.bios);
+  await checkImage('kernel', header.images.kernel, images.kernel);
+  await checkImage('initrd', header.images.initrd, images.initrd);
 }
 
 function restoreChecked(contents: SnapshotContents, options: RestoreOptions, ports: MachinePorts): RestoredMachine {

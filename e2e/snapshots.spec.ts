@@ -5,11 +5,13 @@
  */
 import { test, expect, type Page } from '@playwright/test';
 import { readFileSync } from 'node:fs';
+import { FALLBACK_URL } from '../playwright.config.ts';
 import { consoleOf, consoleText, createVm, phaseOf, run, selectVm, startVm, waitForPrompt } from './helpers.ts';
 
 const shot = (name: string) => ({ path: `e2e/screenshots/${name}.png` });
 
-test.beforeEach(async ({ page }) => {
+test.beforeEach(async ({ page }, testInfo) => {
+  if (testInfo.title.includes('compatibility mode')) return;
   await page.goto('/');
   await expect(page.getByTestId('mode')).toHaveText(/Isolated mode/);
 });
@@ -47,10 +49,11 @@ test('take a snapshot, change things, restore it; again after a reload; clone it
   await run(page, 'snap', 'echo $((1000+234)) > /tmp/f; echo wrote-$((1+1))', 'wrote-2');
   await expect.poll(() => guestValue(page, 'snap', '$(cat /tmp/c)'), { timeout: 30_000 }).toBeGreaterThanOrEqual(2);
 
+  // Read before the snapshot: the counter held at least this much when it was taken.
+  const atSnapshot = await guestValue(page, 'snap', '$(cat /tmp/c)');
   await page.getByRole('button', { name: 'Take snapshot' }).click();
   await expect(page.getByTestId('snapshot-Snapshot 1')).toBeVisible();
   await expect(page.getByTestId('snapshot-Snapshot 1')).toContainText('MiB');
-  const atSnapshot = await guestValue(page, 'snap', '$(cat /tmp/c)');
 
   // Change things after the snapshot: the file, and the counter stops.
   await run(page, 'snap', 'kill %1; echo $((5000+678)) > /tmp/f; echo changed-$((2+2))', 'changed-4');
@@ -59,7 +62,7 @@ test('take a snapshot, change things, restore it; again after a reload; clone it
   // A second snapshot is a child of the first: it stores only the changes.
   await page.getByRole('button', { name: 'Take snapshot' }).click();
   await expect(page.getByTestId('snapshot-Snapshot 2')).toContainText('changes only');
-  await page.screenshot(shot('10-snapshots'));
+  await page.screenshot(shot('20-snapshots'));
 
   await restoreAndWait(page, 'snap', 'Snapshot 1');
   expect(await guestValue(page, 'snap', '$(cat /tmp/f)')).toBe(1234);
@@ -151,7 +154,7 @@ test('export to a file and import it as a new VM; corrupted and truncated files 
   await expect(page.getByText('96 MiB').first()).toBeVisible();
   await restoreAndWait(page, 'exp-Snapshot-2', 'imported from exp-Snapshot-2.tabvm');
   expect(await guestValue(page, 'exp-Snapshot-2', '$(cat /tmp/f)')).toBe(6001);
-  await page.screenshot(shot('11-imported'));
+  await page.screenshot(shot('21-imported'));
 });
 
 test('a VM running when the tab closed resumes from its automatic snapshot after a reload', async ({ page }) => {
@@ -173,4 +176,18 @@ test('a VM running when the tab closed resumes from its automatic snapshot after
   await page.getByRole('button', { name: 'Resume from automatic snapshot' }).click();
   await expect(phaseOf(page, 'auto')).toHaveAttribute('data-phase', 'running');
   expect(await guestValue(page, 'auto', '$(cat /tmp/f)')).toBe(3033);
+});
+
+test('in the compatibility mode (no shared memory) a snapshot restores too', async ({ page }) => {
+  await page.goto(FALLBACK_URL);
+  await expect(page.getByTestId('mode')).toHaveText(/Compatibility mode/);
+  await createVm(page, 'compat-snap', 64);
+  await startVm(page, 'compat-snap');
+  await waitForPrompt(page, 'compat-snap');
+  await run(page, 'compat-snap', 'echo $((8000+80)) > /tmp/f; echo wrote-$((5+5))', 'wrote-10');
+  await page.getByRole('button', { name: 'Take snapshot' }).click();
+  await expect(page.getByTestId('snapshot-Snapshot 1')).toBeVisible();
+  await run(page, 'compat-snap', 'rm /tmp/f; echo removed-$((6+6))', 'removed-12');
+  await restoreAndWait(page, 'compat-snap', 'Snapshot 1');
+  expect(await guestValue(page, 'compat-snap', '$(cat /tmp/f)')).toBe(8080);
 });

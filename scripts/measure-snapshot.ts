@@ -74,7 +74,17 @@ for (const ramMiB of sizes) {
   // Image hashes are computed once per image and cached; do it outside the timed rounds.
   await Promise.all([imageIdentity(images.bios), imageIdentity(images.kernel), imageIdentity(images.initrd)]);
 
-  const keys = ['scan', 'capture', 'encode', 'restore', 'answer', 'childCapture', 'childEncode', 'chainRestore', 'chainAnswer'] as const;
+  const keys = [
+    'scan',
+    'capture',
+    'encode',
+    'restore',
+    'answer',
+    'childCapture',
+    'childEncode',
+    'chainRestore',
+    'chainAnswer',
+  ] as const;
   const times = Object.fromEntries(keys.map((k) => [k, [] as number[]])) as Record<(typeof keys)[number], number[]>;
   let size = 0;
   let pages = 0;

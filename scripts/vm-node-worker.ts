@@ -41,7 +41,10 @@ try {
     coreModule,
     rngSeed: webcrypto.getRandomValues(new Uint8Array(32)),
   };
-  const ports = { console: output, log: (message: string) => process.stderr.write(`tabvm: guest error: ${message}\r\n`) };
+  const ports = {
+    console: output,
+    log: (message: string) => process.stderr.write(`tabvm: guest error: ${message}\r\n`),
+  };
   const machine = data.snapshot
     ? (await restoreSnapshot(data.snapshot, options, ports)).machine
     : new Machine({ ...options, ramSize: data.ramSize, bootargs: data.bootargs }, ports);
@@ -65,7 +68,8 @@ try {
     }
     void encodeSnapshot(capture).then(
       (bytes) => parentPort!.postMessage({ kind: 'snapshot', bytes } satisfies NodeVmWorkerMessage, [bytes.buffer]),
-      (error: unknown) => post({ kind: 'snapshot-failed', message: error instanceof Error ? error.message : String(error) }),
+      (error: unknown) =>
+        post({ kind: 'snapshot-failed', message: error instanceof Error ? error.message : String(error) }),
     );
   };
   const loop: RunLoop = new RunLoop(machine, {

@@ -57,7 +57,9 @@ describe('npm run vm refuses bad input', () => {
 describe('npm run vm on a terminal', () => {
   it('puts the terminal in raw mode and quits on Ctrl-A X, as QEMU does', async () => {
     // `script` gives the runner a pseudo-terminal, so it behaves as it does for a person.
-    const vm = new ConsoleSession('script', ['-qfec', `${process.execPath} --import tsx scripts/vm.ts`, '/dev/null'], { cwd: root });
+    const vm = new ConsoleSession('script', ['-qfec', `${process.execPath} --import tsx scripts/vm.ts`, '/dev/null'], {
+      cwd: root,
+    });
     try {
       const at = await vm.waitFor(PROMPT, 240_000);
       // In raw mode Ctrl-C reaches the guest as a byte instead of killing the runner.
@@ -82,7 +84,9 @@ describe('npm run vm snapshots', () => {
   it('Ctrl-A S saves a snapshot file; --snapshot starts from it with the files and shell as they were', async () => {
     const saveDir = mkdtempSync(resolve(tmpdir(), 'tabvm-snap-'));
     const command = (args: string) => `${process.execPath} --import tsx scripts/vm.ts ${args}`;
-    const first = new ConsoleSession('script', ['-qfec', command(`--mem 96M --save-dir ${saveDir}`), '/dev/null'], { cwd: root });
+    const first = new ConsoleSession('script', ['-qfec', command(`--mem 96M --save-dir ${saveDir}`), '/dev/null'], {
+      cwd: root,
+    });
     let file: string;
     try {
       let at = await first.waitFor(PROMPT, 240_000);

@@ -118,7 +118,10 @@ export class SnapshotShelf {
       const parentRecord = head === undefined ? undefined : await this.store.record(head);
       const parent = parentRecord?.kind === 'manual' ? head : undefined;
       const result = await entry.controller.snapshot(parent !== undefined ? { parent } : {});
-      const name = `Snapshot ${this.treeOf(vmId).length + 1}`;
+      const taken = new Set(this.treeOf(vmId).map((r) => r.name));
+      let n = 1;
+      while (taken.has(`Snapshot ${n}`)) n++;
+      const name = `Snapshot ${n}`;
       return this.store.save(
         { id: result.id, vmId, parent: result.parent, name, createdAt: Date.now(), kind: 'manual' },
         result.bytes,

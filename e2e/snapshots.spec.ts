@@ -120,6 +120,26 @@ test('export to a file and import it as a new VM; corrupted and truncated files 
   await page.getByRole('button', { name: 'Take snapshot' }).click();
   await expect(page.getByTestId('snapshot-Snapshot 2')).toContainText('changes only');
 
+  // A full disk while saving: the second write of the next snapshot fails as IndexedDB does when the
+  // quota is exceeded. A clear message; the snapshots before it are still listed and restorable.
+  await page.evaluate(() => {
+    const put = IDBObjectStore.prototype.put;
+    let writes = 0;
+    IDBObjectStore.prototype.put = function (this: IDBObjectStore, value: unknown, key?: IDBValidKey) {
+      if (this.name === 'files' && ++writes === 2) {
+        IDBObjectStore.prototype.put = put;
+        throw new DOMException('The quota has been exceeded.', 'QuotaExceededError');
+      }
+      return put.call(this, value, key);
+    };
+  });
+  await page.getByRole('button', { name: 'Take snapshot' }).click();
+  await expect(page.getByTestId('snapshot-error')).toContainText(
+    /not enough storage space.*Earlier snapshots are intact/,
+  );
+  await expect(page.locator('[data-testid^="snapshot-Snapshot "]')).toHaveCount(2);
+  await page.getByTestId('snapshot-error').getByRole('button', { name: 'Dismiss' }).click();
+
   // Export the child: the file is self-contained (its chain merged).
   const downloading = page.waitForEvent('download');
   await snapshotButton(page, 'Export', 'Snapshot 2').click();

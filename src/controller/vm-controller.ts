@@ -20,6 +20,7 @@ import {
   type VmStats,
   type VmWorkerApi,
 } from '../../workers/protocol/vm-api.ts';
+import { readSnapshotHeader } from '../../workers/protocol/snapshot-container.ts';
 import { catalogEntry, fetchImage, ImageDownloadError, type DownloadProgress, type ImageFiles } from './images.ts';
 
 export type VmPhase = 'stopped' | 'downloading' | 'starting' | 'running' | 'paused' | 'error';
@@ -264,6 +265,10 @@ export class VmController {
    * restored (wrong image, damaged) throws and changes nothing.
    */
   async restore(chain: readonly Uint8Array[]): Promise<void> {
+    const last = chain.at(-1);
+    if (!last) throw new Error('no snapshot to restore');
+    // The id the VM continues from (the worker checks the whole chain).
+    const { id } = await readSnapshotHeader(last);
     const images = await this.#loadImages();
     if (!images) throw new Error(this.#view.error?.message ?? 'the image could not be loaded');
     const wasLive = this.#run !== undefined;
@@ -275,9 +280,8 @@ export class VmController {
       if (!wasLive && !this.#disposed) this.#update({ phase: 'stopped' });
       throw error;
     }
-    const id = this.#headerId(chain);
     this.#teardown();
-    this.#note(`restored snapshot ${id ?? ''}`.trim());
+    this.#note(`restored snapshot ${id}`);
     this.#update({ uptimeMs: 0, mips: 0, reboots: 0, rebootedAt: undefined, lastHalt: undefined, error: undefined, restores: this.#view.restores + 1 });
     this.#head = id;
     this.#install(run);
@@ -286,19 +290,6 @@ export class VmController {
   /** The id of the last snapshot this VM took or was restored from, while its worker lives. */
   get head(): string | undefined {
     return this.#run ? this.#head : undefined;
-  }
-
-  #headerId(chain: readonly Uint8Array[]): string | undefined {
-    // The last file's header id, read without a full decode: the worker has checked the chain already.
-    const file = chain.at(-1);
-    if (!file) return undefined;
-    const view = new DataView(file.buffer, file.byteOffset, file.byteLength);
-    const length = view.getUint32(12, true);
-    try {
-      return (JSON.parse(new TextDecoder().decode(file.subarray(24, 24 + length))) as { id?: string }).id;
-    } catch {
-      return undefined;
-    }
   }
 
   /** Makes a booted worker this VM's current one. */

@@ -18,11 +18,15 @@ test.beforeEach(async ({ page }, testInfo) => {
 
 let tagCount = 0;
 
-/** Prints `expression` in the guest behind a fresh tag and returns the value (the echoed command line cannot match the digits). */
+/**
+ * Prints `expression` in the guest behind a fresh tag and returns the value (the echoed command line
+ * cannot match the digits). The next prompt must follow, so a number drawn only in part is not read.
+ */
 async function guestValue(page: Page, name: string, expression: string): Promise<number> {
   const tag = `V${++tagCount}x`;
-  await run(page, name, `echo ${tag}=${expression}`, new RegExp(`${tag}=\\d+`));
-  const match = new RegExp(`${tag}=(\\d+)`).exec(await consoleText(page, name));
+  const answer = new RegExp(`${tag}=(\\d+)\\s*root@tabvm`);
+  await run(page, name, `echo ${tag}=${expression}`, answer);
+  const match = answer.exec(await consoleText(page, name));
   expect(match, `value of ${expression}`).not.toBeNull();
   return Number(match![1]);
 }

@@ -35,19 +35,14 @@ interface Session {
   instructionsBefore: number;
   reboots: number;
   halted: boolean;
-  /** RAM's page fingerprints at the last few snapshots taken or restored, by id: the bases for a child snapshot. */
+  /**
+   * RAM's page fingerprints at the last snapshot of each series (VmSnapshotRequest.series; a restore
+   * counts as the default series): the bases a child snapshot can have.
+   */
   readonly fingerprints: Map<string, RamFingerprint>;
 }
 
-/** Fingerprints kept per VM (each is 2 KiB per MiB of RAM): enough that automatic snapshots taken
- * between two of the person's own do not make the next one full. */
-const KEPT_FINGERPRINTS = 4;
-
-function keepFingerprint(s: Session, fingerprint: RamFingerprint): void {
-  s.fingerprints.delete(fingerprint.id);
-  s.fingerprints.set(fingerprint.id, fingerprint);
-  while (s.fingerprints.size > KEPT_FINGERPRINTS) s.fingerprints.delete(s.fingerprints.keys().next().value!);
-}
+const DEFAULT_SERIES = 'default';
 
 let session: Session | undefined;
 /** Uptime bookkeeping: ms run before the current stretch, and when the current stretch began. */
@@ -174,7 +169,7 @@ const api: VmWorkerApi = {
       halted: false,
       fingerprints: new Map(),
     };
-    if (fingerprint) keepFingerprint(s, fingerprint);
+    if (fingerprint) s.fingerprints.set(DEFAULT_SERIES, fingerprint);
     // A reset() rebuilds the machine from the images with the snapshot's bootargs.
     s.request = { ...request, bootargs: machine.config.bootargs, snapshot: undefined };
     s.loop = makeLoop(s);
@@ -192,13 +187,13 @@ const api: VmWorkerApi = {
     s.loop.pause();
     let capture;
     try {
-      const parent = request.parent === undefined ? undefined : s.fingerprints.get(request.parent);
+      const parent = [...s.fingerprints.values()].find((f) => f.id === request.parent);
       capture = captureSnapshot(s.machine, { id: request.id, ...(parent ? { parent } : {}) });
     } finally {
       if (!wasPaused) s.loop.resume();
     }
     const pausedMs = performance.now() - started;
-    keepFingerprint(s, capture.fingerprint);
+    s.fingerprints.set(request.series ?? DEFAULT_SERIES, capture.fingerprint);
     const bytes = await encodeSnapshot(capture);
     const result: VmSnapshotResult = { bytes, id: capture.id, parent: capture.parent, pausedMs };
     return Comlink.transfer(result, [bytes.buffer]);

@@ -28,7 +28,7 @@ export function SnapshotPanel({ entry, shelf, onSelectVm }: Props) {
   const now = useNow(1000);
 
   const records = state.records.filter((r) => r.vmId === vmId && r.kind === 'manual');
-  const autosave = state.records.find((r) => r.vmId === vmId && r.kind === 'auto');
+  const autosave = shelf.autosaveOf(vmId);
   const busy = state.busy.has(vmId);
   const live = view.phase === 'running' || view.phase === 'paused';
   const idle = view.phase === 'stopped' || view.phase === 'error' || live;
@@ -150,7 +150,7 @@ export function SnapshotPanel({ entry, shelf, onSelectVm }: Props) {
         )}
         <span className="vm-meta autosave" data-testid="autosave-status" data-saved-at={autosave?.createdAt ?? ''}>
           {autosave
-            ? `Automatic snapshot: ${formatAge(now - autosave.createdAt)} (${formatMiB(autosave.size)}); renewed every 30 s while the VM runs`
+            ? `Automatic snapshot: ${formatAge(now - autosave.createdAt)}; renewed every 30 s while the VM runs`
             : live
               ? 'Automatic snapshot: none yet (taken every 30 s while the VM runs, and when the tab closes)'
               : ''}

@@ -17,6 +17,8 @@ import type { Library, VmEntry } from './library.ts';
 
 /** How often a running VM's automatic snapshot is renewed. */
 export const AUTOSAVE_INTERVAL_MS = 30_000;
+/** Automatic snapshots in a chain before the next is a full one (which replaces the chain). */
+export const AUTOSAVE_CHAIN_LENGTH = 10;
 
 export interface ShelfSnapshot {
   readonly loaded: boolean;
@@ -77,8 +79,9 @@ export class SnapshotShelf {
     return this.#snapshot.records.filter((r) => r.vmId === vmId && r.kind === 'manual');
   }
 
+  /** The VM's newest automatic snapshot (the head of its automatic chain). */
   autosaveOf(vmId: string): SnapshotRecord | undefined {
-    return this.#snapshot.records.find((r) => r.vmId === vmId && r.kind === 'auto');
+    return this.#snapshot.records.filter((r) => r.vmId === vmId && r.kind === 'auto').at(-1);
   }
 
   #setError(vmId: string, message: string | undefined): void {
@@ -132,7 +135,8 @@ export class SnapshotShelf {
   /** Replaces the VM's state with the snapshot's (a fresh worker; the running VM goes once that has started). */
   restore(entry: VmEntry, id: string): Promise<void> {
     return this.#exclusive(entry.definition.id, async () => {
-      await entry.controller.restore(await this.store.readChain(id));
+      const record = await this.store.record(id);
+      await entry.controller.restore(await this.store.readChain(id), record?.name);
     }).then(() => undefined);
   }
 
@@ -181,7 +185,7 @@ export class SnapshotShelf {
         entry.definition.image,
         `from ${source?.name ?? 'a snapshot'} of ${entry.definition.name}`,
       );
-      await clone.entry.controller.restore([clone.file]);
+      await clone.entry.controller.restore([clone.file], source?.name);
       return clone.entry;
     });
   }
@@ -260,20 +264,26 @@ export class SnapshotShelf {
     return { entry, file };
   }
 
-  /** Renews the VM's automatic snapshot (a full one; the previous goes once the new one is stored). */
+  /**
+   * Renews the VM's automatic snapshot. Usually a child of the previous one (a few KiB for a VM at its
+   * prompt, so the periodic save costs little and a `pagehide` save has a chance to finish); every
+   * AUTOSAVE_CHAIN_LENGTH-th is full, and once a full one is stored the older chain is deleted, newest
+   * first, so nothing needs re-basing.
+   */
   async autosave(entry: VmEntry): Promise<void> {
     const vmId = entry.definition.id;
     const phase = entry.controller.getView().phase;
     if ((phase !== 'running' && phase !== 'paused') || this.#snapshot.busy.has(vmId)) return;
     await this.#exclusive(vmId, async () => {
-      const previous = this.autosaveOf(vmId);
-      // Not a child of anything: an automatic snapshot must stand alone, since the next one replaces it.
-      const result = await entry.controller.snapshot({ keepHead: true });
+      const older = this.#snapshot.records.filter((r) => r.vmId === vmId && r.kind === 'auto');
+      const previous = older.at(-1);
+      const extend = previous !== undefined && older.length < AUTOSAVE_CHAIN_LENGTH;
+      const result = await entry.controller.snapshot({ automatic: true, ...(extend ? { parent: previous.id } : {}) });
       await this.store.save(
-        { id: result.id, vmId, parent: null, name: 'Automatic snapshot', createdAt: Date.now(), kind: 'auto' },
+        { id: result.id, vmId, parent: result.parent, name: 'Automatic snapshot', createdAt: Date.now(), kind: 'auto' },
         result.bytes,
       );
-      if (previous) await this.store.delete(previous.id);
+      if (result.parent === null) for (const record of older.reverse()) await this.store.delete(record.id);
     });
   }
 

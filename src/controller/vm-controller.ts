@@ -88,6 +88,16 @@ interface Running {
   readonly failBoot: (error: Error) => void;
 }
 
+/** Why a worker did not finish booting; `cancelled` when the page ended it (power off, delete). */
+class BootFailure extends Error {
+  constructor(
+    readonly kind: VmError['kind'] | 'cancelled',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
 export class VmController {
   readonly options: VmControllerOptions;
   #view: VmView = { phase: 'stopped', uptimeMs: 0, mips: 0, idle: false, reboots: 0, hasOutput: false, restores: 0 };
@@ -101,6 +111,8 @@ export class VmController {
   #images: ImageFiles | undefined;
   #disposed = false;
   #head: string | undefined;
+  /** Workers started but not booted yet (they become #run once they are). */
+  readonly #booting = new Set<Running>();
 
   constructor(options: VmControllerOptions) {
     this.options = options;
@@ -211,7 +223,9 @@ export class VmController {
     try {
       this.#install(await this.#spawn(images));
     } catch (error) {
-      if (!this.#disposed) this.#setError('crash', `the VM could not boot: ${(error as Error).message}`);
+      if (this.#disposed) return;
+      if (!(error instanceof BootFailure)) this.#setError('crash', `the VM could not boot: ${(error as Error).message}`);
+      else if (error.kind !== 'cancelled') this.#setError(error.kind, error.message);
     }
   }
 
@@ -242,29 +256,33 @@ export class VmController {
 
   /**
    * Takes a snapshot of the running (or paused) VM: the guest stands still for the capture only. With
-   * `parent`, the snapshot stores only the pages changed since that one, if it is one of the last few
-   * this worker took or was restored from; otherwise it is full (see `result.parent`). It becomes the
-   * `head` unless `keepHead` (automatic snapshots do not move it).
+   * `parent`, the snapshot stores only the pages changed since that one, if it is the last this VM
+   * took or was restored from in its series; otherwise it is full (see `result.parent`). It becomes the
+   * `head` unless `automatic` (automatic snapshots are a series of their own and do not move it).
    */
-  async snapshot(request: { id?: string; parent?: string; keepHead?: boolean } = {}): Promise<VmSnapshotResult> {
+  async snapshot(request: { id?: string; parent?: string; automatic?: boolean } = {}): Promise<VmSnapshotResult> {
     const run = this.#run;
     if (!run?.alive || !run.booted || (this.#view.phase !== 'running' && this.#view.phase !== 'paused')) {
       throw new Error('the VM is not running');
     }
     const id = request.id ?? crypto.randomUUID();
     const result = (await this.#control((remote) =>
-      remote.snapshot({ id, ...(request.parent !== undefined ? { parent: request.parent } : {}) }),
+      remote.snapshot({
+        id,
+        ...(request.parent !== undefined ? { parent: request.parent } : {}),
+        ...(request.automatic ? { series: 'automatic' } : {}),
+      }),
     )) as VmSnapshotResult;
-    if (!request.keepHead) this.#head = result.id;
+    if (!request.automatic) this.#head = result.id;
     return result;
   }
 
   /**
    * Replaces the VM with a fresh worker restored from a snapshot chain (full snapshot first). The
    * running VM, if any, carries on until the restored one has started: a snapshot that cannot be
-   * restored (wrong image, damaged) throws and changes nothing.
+   * restored (wrong image, damaged) throws and changes nothing. `label` names it in the console note.
    */
-  async restore(chain: readonly Uint8Array[]): Promise<void> {
+  async restore(chain: readonly Uint8Array[], label?: string): Promise<void> {
     const last = chain.at(-1);
     if (!last) throw new Error('no snapshot to restore');
     // The id the VM continues from (the worker checks the whole chain).
@@ -277,11 +295,12 @@ export class VmController {
     try {
       run = await this.#spawn(images, chain);
     } catch (error) {
+      if (error instanceof BootFailure && error.kind === 'cancelled') return;
       if (!wasLive && !this.#disposed) this.#update({ phase: 'stopped' });
       throw error;
     }
     this.#teardown();
-    this.#note(`restored snapshot ${id}`);
+    this.#note(`restored snapshot ${label === undefined ? id : JSON.stringify(label)}`);
     this.#update({ uptimeMs: 0, mips: 0, reboots: 0, rebootedAt: undefined, lastHalt: undefined, error: undefined, restores: this.#view.restores + 1 });
     this.#head = id;
     this.#install(run);
@@ -324,6 +343,7 @@ export class VmController {
       channels = { mode: 'message' };
       run = base;
     }
+    this.#booting.add(run);
     // The watchdog runs from the start: a worker stuck while it boots is as hung as one stuck later.
     run.timer = setInterval(() => void this.#pollStats(run), STATS_INTERVAL_MS);
     worker.addEventListener('error', (event) => {
@@ -371,8 +391,10 @@ export class VmController {
     } catch (error) {
       this.#kill(run);
       throw error;
+    } finally {
+      this.#booting.delete(run);
     }
-    if (!run.alive) throw new Error('the VM stopped while it started');
+    if (!run.alive) throw new BootFailure('cancelled', 'the VM stopped while it started');
     run.booted = true;
     return run;
   }
@@ -425,8 +447,12 @@ export class VmController {
   #onHalt(run: Running, halt: VmHalt): void {
     if (!run.alive) return;
     if (run !== this.#run) {
+      run.failBoot(
+        halt.reason === 'error'
+          ? new BootFailure('crash', `the emulator stopped: ${halt.message}`)
+          : new BootFailure('cancelled', 'the VM stopped while it started'),
+      );
       this.#kill(run);
-      run.failBoot(new Error(halt.reason === 'error' ? halt.message : 'the VM stopped while it started'));
       return;
     }
     if (halt.reason === 'error') {
@@ -443,8 +469,8 @@ export class VmController {
     if (!run.alive) return;
     if (run !== this.#run) {
       // A worker still booting (start or restore): its boot() call fails with this message.
+      run.failBoot(new BootFailure(kind, message));
       this.#kill(run);
-      run.failBoot(new Error(message));
       return;
     }
     this.#teardown();
@@ -465,7 +491,17 @@ export class VmController {
     this.#inputBacklog = [];
   }
 
+  /** Ends workers still booting (start or restore); their boot fails as cancelled. */
+  #cancelBoots(): void {
+    for (const run of this.#booting) {
+      run.failBoot(new BootFailure('cancelled', 'the VM was powered off while it started'));
+      this.#kill(run);
+    }
+    this.#booting.clear();
+  }
+
   #kill(run: Running): void {
+    if (!run.alive) return; // a released Comlink proxy throws on every use, even a second release
     run.alive = false;
     if (run.timer !== undefined) clearInterval(run.timer);
     run.remote[Comlink.releaseProxy]();
@@ -502,9 +538,9 @@ export class VmController {
 
   /** Pulls the plug: the worker is terminated at once (a guest that hangs cannot delay it). */
   powerOff(): void {
-    const run = this.#run;
-    if (!run) return;
+    if (!this.#run && this.#booting.size === 0) return;
     this.#note('powered off');
+    this.#cancelBoots();
     this.#teardown();
     this.#update({ phase: 'stopped', lastHalt: 'Powered off.', mips: 0, idle: false, progress: undefined });
   }
@@ -519,6 +555,7 @@ export class VmController {
   /** The VM is deleted: its worker ends and nothing more is reported. */
   dispose(): void {
     this.#disposed = true;
+    this.#cancelBoots();
     this.#teardown();
     this.#listeners.clear();
     this.#outputListeners.clear();

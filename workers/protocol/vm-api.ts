@@ -44,10 +44,16 @@ export interface VmSnapshotRequest {
   /** The new snapshot's id. */
   readonly id: string;
   /**
-   * Store only the pages changed since this snapshot, if it is one of the last few this worker took or
-   * restored (the worker keeps their page fingerprints); otherwise the snapshot is full.
+   * Store only the pages changed since this snapshot, if it is the last of its series this worker took
+   * (or the one it was restored from); the worker keeps those page fingerprints. Otherwise the snapshot
+   * is full.
    */
   readonly parent?: string;
+  /**
+   * Which series this snapshot continues (default "default"): the person's snapshots and the automatic
+   * ones are separate series, so automatic snapshots do not make the person's next one full.
+   */
+  readonly series?: string;
 }
 
 export interface VmSnapshotResult {

@@ -138,10 +138,8 @@ const api: VmWorkerApi = {
     const shared = request.channels.mode === 'shared';
     const coreModule = await loadCore(shared);
     const channels = request.channels;
-    const input =
-      channels.mode === 'shared' ? new ByteRing(channels.input) : ByteRing.create(CONSOLE_INPUT_BYTES, false);
-    const output =
-      channels.mode === 'shared' ? new ByteRing(channels.output) : ByteRing.create(CONSOLE_OUTPUT_BYTES, false);
+    const input = channels.mode === 'shared' ? new ByteRing(channels.input) : ByteRing.create(CONSOLE_INPUT_BYTES, false);
+    const output = channels.mode === 'shared' ? new ByteRing(channels.output) : ByteRing.create(CONSOLE_OUTPUT_BYTES, false);
     const doorbell = channels.mode === 'shared' ? new Doorbell(channels.doorbell) : new Doorbell(new ArrayBuffer(4));
     const sink = new RingSink(output);
     const base = { request, coreModule, sink, shared };

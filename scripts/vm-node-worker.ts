@@ -3,7 +3,8 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { buildMachine } from '../workers/machine/build.ts';
+import { buildMachine, restoreMachine } from '../workers/machine/build.ts';
+import { captureSnapshot, encodeSnapshot } from '../workers/machine/snapshot.ts';
 import { RunLoop, RingSink } from '../workers/machine/run-loop.ts';
 import { ByteRing, Doorbell } from '../workers/protocol/ring.ts';
 import type { DiskSpec, VmFiles } from './lib/vm-options.ts';
@@ -18,11 +19,17 @@ export interface NodeVmWorkerData extends VmFiles {
   readonly doorbell: SharedArrayBuffer;
   /** Float64Array: [0] = instructions retired, kept current by the run loop. */
   readonly stats: SharedArrayBuffer;
+  /** Int32Array: [0] = snapshots requested so far (the runner adds one and rings the doorbell). */
+  readonly snapshotRequests: SharedArrayBuffer;
+  /** Start from this snapshot file (checked by the caller) instead of powering on. */
+  readonly snapshot?: Uint8Array;
 }
 
 export type NodeVmWorkerMessage =
   | { readonly kind: 'halted'; readonly exitCode: number; readonly reason: string }
-  | { readonly kind: 'error'; readonly message: string };
+  | { readonly kind: 'error'; readonly message: string }
+  | { readonly kind: 'snapshot'; readonly bytes: Uint8Array }
+  | { readonly kind: 'snapshot-failed'; readonly message: string };
 
 const data = workerData as NodeVmWorkerData;
 
@@ -49,18 +56,47 @@ try {
     backend: openDisk(disk),
     readOnly: disk.readOnly || disk.chunked?.readOnly === true,
   }));
-  const machine = buildMachine(
-    {
-      ...data,
-      ramBytes: data.ramSize,
-      coreModule: new WebAssembly.Module(readFileSync(data.corePath)),
-      sharedMemory: true,
-      disks,
-    },
-    { console: output, log: (message) => process.stderr.write(`tabvm: guest error: ${message}\r\n`) },
-  );
+  const spec = { ...data, coreModule: new WebAssembly.Module(readFileSync(data.corePath)), sharedMemory: true, disks };
+  const ports = {
+    console: output,
+    log: (message: string) => process.stderr.write(`tabvm: guest error: ${message}\r\n`),
+  };
+  const machine = data.snapshot
+    ? (await restoreMachine(spec, data.snapshot, ports)).machine
+    : buildMachine({ ...spec, ramBytes: data.ramSize }, ports);
   const stats = new Float64Array(data.stats);
-  const loop = new RunLoop(machine, {
+  const requests = new Int32Array(data.snapshotRequests);
+  let snapshotsTaken = 0;
+  // Snapshots on request (Ctrl-A S), at the end of a run-loop turn, where no slice is in progress; guest
+  // time stands still for the copy. Always full: the file must stand alone. (A counter in shared memory,
+  // not a message: the run loop's zero-delay yields keep Node from delivering parentPort messages.)
+  const takeSnapshot = async (): Promise<void> => {
+    const wasPaused = loop.paused;
+    loop.pause();
+    let capture;
+    try {
+      // Block requests in flight complete first, so the disks' overlays agree with RAM.
+      await machine.io.quiescent();
+      capture = captureSnapshot(machine);
+    } catch (error) {
+      post({ kind: 'snapshot-failed', message: error instanceof Error ? error.message : String(error) });
+      return;
+    } finally {
+      if (!wasPaused) loop.resume();
+    }
+    void encodeSnapshot(capture).then(
+      (bytes) => parentPort!.postMessage({ kind: 'snapshot', bytes } satisfies NodeVmWorkerMessage, [bytes.buffer]),
+      (error: unknown) =>
+        post({ kind: 'snapshot-failed', message: error instanceof Error ? error.message : String(error) }),
+    );
+  };
+  const loop: RunLoop = new RunLoop(machine, {
+    onTurn: () => {
+      while (snapshotsTaken < Atomics.load(requests, 0)) {
+        snapshotsTaken++;
+        void takeSnapshot();
+      }
+    },
     input: new ByteRing(data.input),
     output,
     doorbell: new Doorbell(data.doorbell),

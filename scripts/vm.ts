@@ -1,14 +1,21 @@
 /**
- * `npm run vm -- [--image default] [--kernel F] [--initrd F] [--bios F] [--append "..."] [--mem 256M] [--disk F[,ro]]`
+ * `npm run vm -- [--image default] [--kernel F] [--initrd F] [--bios F] [--append "..."] [--mem 256M]
+ *                [--disk F[,ro]] [--snapshot F] [--save-dir D]`
  *
  * Boots a VM in a Node worker thread with its serial console on this terminal (raw mode; Ctrl-A X quits,
- * as in QEMU). The exit code follows the guest: 0 after a clean poweroff, the guest's code otherwise.
+ * as in QEMU). Ctrl-A S writes a snapshot file to --save-dir (default: the current directory), as
+ * QEMU's monitor `savevm` does; --snapshot starts from such a file (exported from the browser app too)
+ * instead of powering on: the images must be the ones it was taken with, RAM and bootargs are its own. The exit code follows the guest: 0 after a clean poweroff, the guest's code otherwise.
  * A bare-metal ELF given as --bios runs in M-mode until it writes its `tohost` word (1 = pass, else the
  * exit code is the value >> 1). Bad input is one line on stderr and exit code 2.
  */
 import { Command } from 'commander';
 import { fileURLToPath } from 'node:url';
 import { resolve } from 'node:path';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { decodeSnapshotFile, SnapshotError } from '../workers/protocol/snapshot-container.ts';
+import { SNAPSHOT_FILE_EXTENSION } from '../workers/protocol/snapshot-format.ts';
+import { checkSnapshotImages } from '../workers/machine/snapshot.ts';
 import { ImageError } from '../workers/machine/image-error.ts';
 import { prepareVirtBoot } from '../workers/machine/loader.ts';
 import { resolveVmFiles, type VmCommandLine, type VmFiles } from './lib/vm-options.ts';
@@ -19,7 +26,7 @@ const root = resolve(fileURLToPath(import.meta.url), '../..');
 
 const program = new Command()
   .name('npm run vm --')
-  .description('Boot a tabvm RISC-V VM with its serial console on this terminal (Ctrl-A X quits).')
+  .description('Boot a tabvm RISC-V VM with its serial console on this terminal (Ctrl-A X quits, Ctrl-A S saves a snapshot).')
   .option('--image <name>', 'image under public/images (default: default)')
   .option('--kernel <file>', "Linux kernel Image (replaces the image's)")
   .option('--initrd <file>', "initramfs (replaces the image's)")
@@ -32,6 +39,8 @@ const program = new Command()
       'whose writes stay in memory; ",ro" makes it read-only; repeatable',
     (value: string, previous: string[] = []) => [...previous, value],
   )
+  .option('--snapshot <file>', 'start from this snapshot file instead of powering on')
+  .option('--save-dir <dir>', 'where Ctrl-A S writes snapshot files (default: the current directory)')
   .showHelpAfterError();
 program.parse();
 
@@ -57,7 +66,27 @@ try {
   throw error;
 }
 
-const vm = new NodeVm(files);
+const cli = program.opts<{ snapshot?: string; saveDir?: string; mem?: string }>();
+let snapshot: Uint8Array | undefined;
+if (cli.snapshot !== undefined) {
+  try {
+    snapshot = new Uint8Array(readFileSync(cli.snapshot));
+    const { header } = await decodeSnapshotFile(snapshot);
+    if (header.parent !== null) throw new SnapshotError('it holds only the changes since another snapshot');
+    await checkSnapshotImages(header, files);
+    if (cli.mem !== undefined && header.machine.ramSize !== files.ramSize) {
+      throw new SnapshotError(`it has ${header.machine.ramSize >> 20}M of RAM, --mem says ${cli.mem}`);
+    }
+  } catch (error) {
+    if (error instanceof SnapshotError) fail(`--snapshot ${cli.snapshot}: ${error.message}`);
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') fail(`--snapshot ${cli.snapshot}: no such file`);
+    throw error;
+  }
+}
+const saveDir = resolve(cli.saveDir ?? '.');
+
+const vm = new NodeVm(files, snapshot);
 const stdin = process.stdin;
 const interactive = stdin.isTTY === true;
 if (interactive) stdin.setRawMode(true);
@@ -84,6 +113,10 @@ stdin.on('data', (chunk: Buffer) => {
         finish(0);
         return;
       }
+      if (byte === 0x73 || byte === 0x53) {
+        void saveSnapshot();
+        continue;
+      }
       if (byte !== CTRL_A) out.push(CTRL_A);
       out.push(byte);
     } else if (byte === CTRL_A && interactive) {
@@ -94,6 +127,17 @@ stdin.on('data', (chunk: Buffer) => {
   }
   if (out.length > 0) vm.send(Uint8Array.from(out));
 });
+
+async function saveSnapshot(): Promise<void> {
+  try {
+    const bytes = await vm.snapshot();
+    const path = resolve(saveDir, `tabvm-${new Date().toISOString().replace(/[:.]/g, '-')}${SNAPSHOT_FILE_EXTENSION}`);
+    writeFileSync(path, bytes);
+    process.stdout.write(`\r\ntabvm: snapshot saved to ${path} (${(bytes.length / 2 ** 20).toFixed(1)} MiB)\r\n`);
+  } catch (error) {
+    process.stdout.write(`\r\ntabvm: the snapshot failed: ${(error as Error).message}\r\n`);
+  }
+}
 
 async function drainOutput(): Promise<void> {
   for (;;) {

@@ -2,15 +2,18 @@ import { StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';
 import { App } from './app/App.tsx';
 import { Library } from './app/library.ts';
+import { SnapshotShelf } from './app/snapshots.ts';
 import './app/app.css';
 
 // Shared memory needs a cross-origin isolated page (COOP + COEP headers); without it every VM runs in
 // the fallback mode (private memory, message-based console), which the header says.
 const shared = globalThis.crossOriginIsolated === true && typeof SharedArrayBuffer !== 'undefined';
 const library = new Library(shared);
+const shelf = new SnapshotShelf(library);
+shelf.startAutosave(window);
 
 createRoot(document.getElementById('root')!).render(
   <StrictMode>
-    <App library={library} />
+    <App library={library} shelf={shelf} />
   </StrictMode>,
 );

@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { fileURLToPath } from 'node:url';
 import { resolve } from 'node:path';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { ConsoleSession, tabvmSession } from '../scripts/lib/console-session.ts';
 
@@ -42,6 +42,13 @@ describe('npm run vm refuses bad input', () => {
     expect(await runRefused(['--initrd', big, '--mem', '32M'])).toMatch(/RAM|fit|too small/i);
   });
 
+  it('a snapshot file that is damaged or not a snapshot', async () => {
+    const junk = resolve(scratch, 'junk.tabvm');
+    writeFileSync(junk, 'this is not a snapshot');
+    expect(await runRefused(['--snapshot', junk])).toMatch(/--snapshot .*junk\.tabvm: not a tabvm snapshot/);
+    expect(await runRefused(['--snapshot', resolve(scratch, 'none.tabvm')])).toMatch(/no such file/);
+  });
+
   it('a memory size that is not a size', async () => {
     expect(await runRefused(['--mem', 'lots'])).toMatch(/--mem lots: not a size/);
   });
@@ -50,7 +57,9 @@ describe('npm run vm refuses bad input', () => {
 describe('npm run vm on a terminal', () => {
   it('puts the terminal in raw mode and quits on Ctrl-A X, as QEMU does', async () => {
     // `script` gives the runner a pseudo-terminal, so it behaves as it does for a person.
-    const vm = new ConsoleSession('script', ['-qfec', `${process.execPath} --import tsx scripts/vm.ts`, '/dev/null'], { cwd: root });
+    const vm = new ConsoleSession('script', ['-qfec', `${process.execPath} --import tsx scripts/vm.ts`, '/dev/null'], {
+      cwd: root,
+    });
     try {
       const at = await vm.waitFor(PROMPT, 240_000);
       // In raw mode Ctrl-C reaches the guest as a byte instead of killing the runner.
@@ -69,4 +78,42 @@ describe('npm run vm on a terminal', () => {
       vm.kill();
     }
   }, 300_000);
+});
+
+describe('npm run vm snapshots', () => {
+  it('Ctrl-A S saves a snapshot file; --snapshot starts from it with the files and shell as they were', async () => {
+    const saveDir = mkdtempSync(resolve(tmpdir(), 'tabvm-snap-'));
+    const command = (args: string) => `${process.execPath} --import tsx scripts/vm.ts ${args}`;
+    const first = new ConsoleSession('script', ['-qfec', command(`--mem 96M --save-dir ${saveDir}`), '/dev/null'], {
+      cwd: root,
+    });
+    let file: string;
+    try {
+      let at = await first.waitFor(PROMPT, 240_000);
+      first.type('echo $((2000+22)) > /tmp/f\r');
+      at = await first.waitFor(PROMPT, 10_000, at);
+      first.type('\x01s');
+      await first.waitFor(/snapshot saved to \S+\.tabvm/, 30_000, at);
+      const saved = readdirSync(saveDir).filter((name) => name.endsWith('.tabvm'));
+      expect(saved).toHaveLength(1);
+      file = resolve(saveDir, saved[0]!);
+      first.type('\x01x');
+      expect(await first.exitCode(10_000)).toBe(0);
+    } finally {
+      first.kill();
+    }
+    const second = new ConsoleSession('script', ['-qfec', command(`--snapshot ${file}`), '/dev/null'], { cwd: root });
+    try {
+      // No boot log: the guest continues at its prompt. Enter shows it again.
+      second.type('\r');
+      const at = await second.waitFor(PROMPT, 60_000);
+      expect(second.output.slice(0, at)).not.toContain('Linux version');
+      second.type('echo F=$(cat /tmp/f)\r');
+      await second.waitFor('F=2022', 30_000, at);
+      second.type('\x01x');
+      expect(await second.exitCode(10_000)).toBe(0);
+    } finally {
+      second.kill();
+    }
+  }, 400_000);
 });

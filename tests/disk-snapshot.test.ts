@@ -81,11 +81,13 @@ describe('a snapshot of a guest with a disk', () => {
     // Another base and overlay, as a fresh worker after a reload would have them.
     const restoredOverlay = new OverlayDisk(new MemoryDisk(base.slice(), true));
     const restored = new Guest(undefined as unknown as Machine);
-    restored.machine = await restoreSnapshot(
-      snapshot,
-      { bios, kernel, initrd, sharedMemory: true, coreModule, disks: [{ backend: restoredOverlay }] },
-      { console: restored.sink },
-    );
+    restored.machine = (
+      await restoreSnapshot(
+        snapshot,
+        { bios, kernel, initrd, sharedMemory: true, coreModule, disks: [{ backend: restoredOverlay }] },
+        { console: restored.sink },
+      )
+    ).machine;
     const out = await restored.command('echo 3 > /proc/sys/vm/drop_caches; cat /mnt/f');
     expect(out).toContain('before-snapshot');
     expect(out).not.toContain('after-snapshot');

@@ -4,13 +4,8 @@
 import { describe, expect, it } from 'vitest';
 import { coreModule as loadCore, defaultImage } from '../scripts/lib/in-process.ts';
 import { Machine, type MachineStatus } from '../workers/machine/machine.ts';
-import {
-  SnapshotError,
-  captureSnapshot,
-  decodeSnapshot,
-  encodeSnapshot,
-  restoreSnapshot,
-} from '../workers/machine/snapshot.ts';
+import { SnapshotError, captureSnapshot, encodeSnapshot, restoreSnapshot } from '../workers/machine/snapshot.ts';
+import { readSnapshotHeader } from '../workers/protocol/snapshot-container.ts';
 import { SNAPSHOT_FORMAT_VERSION, SNAPSHOT_PREAMBLE_BYTES } from '../workers/protocol/snapshot-format.ts';
 
 const { bios, kernel, initrd, bootargs } = defaultImage();
@@ -130,7 +125,8 @@ describe('snapshot of a booted Linux guest', () => {
     await new Promise((resolve) => setTimeout(resolve, 3000));
 
     const consoleC = new ConsoleText();
-    const c = new Guest(await restoreSnapshot(file, restoreOptions, { console: consoleC.sink }), consoleC);
+    const restored = await restoreSnapshot(file, restoreOptions, { console: consoleC.sink });
+    const c = new Guest(restored.machine, consoleC);
     // The restored machine is a different one: it saw none of the original's console output.
     expect(consoleC.text).toBe('');
 
@@ -179,11 +175,34 @@ describe('snapshot of a booted Linux guest', () => {
     );
     expect(error).toBeInstanceOf(SnapshotError);
     expect((error as Error).message).toMatch(/different kernel/);
-    const header = (await decodeSnapshot(file)).header;
+    const header = await readSnapshotHeader(file);
     expect(header.machine).toEqual({ ramSize: 128 << 20, harts: 1, bootargs: bootargs });
     expect(header.images.kernel?.size).toBe(images.kernel.length);
     // Compressed, and far smaller than the RAM it holds.
     expect(file.length).toBeLessThan(capture.pageData.length);
     expect(file.length).toBeGreaterThan(SNAPSHOT_PREAMBLE_BYTES);
+
+    // Incremental: a child of the restored snapshot holds only what changed since, and its chain
+    // restores the later state with the counter still going.
+    c.command('echo in-child > /tmp/g');
+    const atChild = counter(c);
+    const childCapture = captureSnapshot(c.machine, { parent: restored.fingerprint });
+    expect(childCapture.parent).toBe(header.id);
+    const childFile = await encodeSnapshot(childCapture);
+    expect(childCapture.pages.length).toBeLessThan(capture.pages.length / 4);
+    expect(childFile.length).toBeLessThan(file.length / 4);
+    c.command('rm /tmp/g /tmp/f');
+    c.machine.clock.pause();
+
+    const consoleD = new ConsoleText();
+    const d = new Guest(
+      (await restoreSnapshot([file, childFile], restoreOptions, { console: consoleD.sink })).machine,
+      consoleD,
+    );
+    expect(d.command('cat /tmp/g /tmp/f')).toEqual(['in-child', 'before-snapshot']);
+    const firstD = counter(d);
+    expect(firstD).toBeGreaterThanOrEqual(atChild);
+    d.runFor(3000);
+    expect(counter(d)).toBeGreaterThanOrEqual(firstD + 2);
   }, 400_000);
 });

@@ -7,7 +7,8 @@
 import * as Comlink from 'comlink';
 import type { DiskConfig, Machine } from './machine/machine.ts';
 import { openVmDisk } from './host/block/open-disk.ts';
-import { buildMachine } from './machine/build.ts';
+import { buildMachine, restoreMachine } from './machine/build.ts';
+import { captureSnapshot, encodeSnapshot, type RamFingerprint } from './machine/snapshot.ts';
 import { RunLoop, RingSink } from './machine/run-loop.ts';
 import { ByteRing, Doorbell } from './protocol/ring.ts';
 import {
@@ -15,12 +16,13 @@ import {
   CONSOLE_OUTPUT_BYTES,
   type VmBootRequest,
   type VmEvents,
+  type VmSnapshotResult,
   type VmStats,
   type VmWorkerApi,
 } from './protocol/vm-api.ts';
 
 interface Session {
-  readonly request: VmBootRequest;
+  request: VmBootRequest;
   /** The disk outlives machines: a reset() keeps what the guest wrote. */
   readonly disks: readonly DiskConfig[];
   readonly events: VmEvents;
@@ -37,7 +39,14 @@ interface Session {
   instructionsBefore: number;
   reboots: number;
   halted: boolean;
+  /**
+   * RAM's page fingerprints at the last snapshot of each series (VmSnapshotRequest.series; a restore
+   * counts as the default series): the bases a child snapshot can have.
+   */
+  readonly fingerprints: Map<string, RamFingerprint>;
 }
+
+const DEFAULT_SERIES = 'default';
 
 let session: Session | undefined;
 /** Uptime bookkeeping: ms run before the current stretch, and when the current stretch began. */
@@ -67,8 +76,12 @@ function openDisks(request: VmBootRequest, events: VmEvents): DiskConfig[] {
 function newMachine(s: Pick<Session, 'request' | 'coreModule' | 'sink' | 'shared' | 'disks'>): Machine {
   return buildMachine(
     { ...s.request, coreModule: s.coreModule, sharedMemory: s.shared, disks: s.disks },
-    { console: s.sink, log: (message) => console.warn(`tabvm guest error: ${message}`) },
+    machinePorts(s),
   );
+}
+
+function machinePorts(s: Pick<Session, 'sink'>) {
+  return { console: s.sink, log: (message: string) => console.warn(`tabvm guest error: ${message}`) };
 }
 
 function makeLoop(s: Session): RunLoop {
@@ -134,7 +147,20 @@ const api: VmWorkerApi = {
     const doorbell = channels.mode === 'shared' ? new Doorbell(channels.doorbell) : new Doorbell(new ArrayBuffer(4));
     const sink = new RingSink(output);
     const base = { request, coreModule, sink, shared, disks: openDisks(request, events) };
-    const machine = newMachine(base);
+    let machine: Machine;
+    let fingerprint: RamFingerprint | undefined;
+    if (request.snapshot) {
+      ({ machine, fingerprint } = await restoreMachine(
+        { ...request, coreModule, sharedMemory: shared, disks: base.disks },
+        request.snapshot,
+        machinePorts(base),
+      ));
+      if (machine.config.ramSize !== request.ramBytes) {
+        throw new Error(
+          `the snapshot has ${machine.config.ramSize >> 20} MiB of RAM, the VM ${request.ramBytes >> 20} MiB`,
+        );
+      }
+    } else machine = newMachine(base);
     const s: Session = {
       ...base,
       events,
@@ -147,10 +173,38 @@ const api: VmWorkerApi = {
       instructionsBefore: 0,
       reboots: 0,
       halted: false,
+      fingerprints: new Map(),
     };
+    if (fingerprint) s.fingerprints.set(DEFAULT_SERIES, fingerprint);
+    // A reset() rebuilds the machine from the images with the snapshot's bootargs.
+    s.request = { ...request, bootargs: machine.config.bootargs, snapshot: undefined };
     s.loop = makeLoop(s);
     session = s;
     startRunning(s);
+  },
+
+  async snapshot(request) {
+    const s = current();
+    if (s.halted) throw new Error('the VM has stopped; there is nothing to snapshot');
+    // Called between run-loop turns (this thread runs one or the other), so no slice is in progress.
+    // Pausing stops guest time for the copy, so the guest does not see it.
+    const wasPaused = s.loop.paused;
+    const started = performance.now();
+    s.loop.pause();
+    let capture;
+    try {
+      // Block requests in flight complete first, so the disks' overlays agree with RAM.
+      await s.machine.io.quiescent();
+      const parent = [...s.fingerprints.values()].find((f) => f.id === request.parent);
+      capture = captureSnapshot(s.machine, { id: request.id, ...(parent ? { parent } : {}) });
+    } finally {
+      if (!wasPaused) s.loop.resume();
+    }
+    const pausedMs = performance.now() - started;
+    s.fingerprints.set(request.series ?? DEFAULT_SERIES, capture.fingerprint);
+    const bytes = await encodeSnapshot(capture);
+    const result: VmSnapshotResult = { bytes, id: capture.id, parent: capture.parent, pausedMs };
+    return Comlink.transfer(result, [bytes.buffer]);
   },
 
   pause() {

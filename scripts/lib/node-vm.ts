@@ -20,22 +20,30 @@ export class NodeVm {
   readonly output = ByteRing.create(1 << 16);
   readonly doorbell = new Doorbell();
   readonly #stats = new Float64Array(new SharedArrayBuffer(8));
+  readonly #snapshotRequests = new Int32Array(new SharedArrayBuffer(4));
   readonly #worker: Worker;
   readonly ended: Promise<VmEnd>;
 
-  constructor(files: VmFiles) {
+  #snapshotWaiters: { resolve: (bytes: Uint8Array) => void; reject: (error: Error) => void }[] = [];
+
+  /** `snapshot`: start from this snapshot file (already checked against the images) instead of powering on. */
+  constructor(files: VmFiles, snapshot?: Uint8Array) {
     const workerData: NodeVmWorkerData = {
       ...files,
+      ...(snapshot ? { snapshot } : {}),
       corePath: resolve(root, 'workers/cpu/build/core.wasm'),
       input: this.input.buffer as SharedArrayBuffer,
       output: this.output.buffer as SharedArrayBuffer,
       doorbell: this.doorbell.buffer as SharedArrayBuffer,
       stats: this.#stats.buffer as SharedArrayBuffer,
+      snapshotRequests: this.#snapshotRequests.buffer as SharedArrayBuffer,
     };
     this.#worker = new Worker(new URL('../vm-node-worker.mjs', import.meta.url), { workerData });
     this.ended = new Promise((resolveEnd) => {
       this.#worker.on('message', (message: NodeVmWorkerMessage) => {
-        resolveEnd(message.kind === 'halted' ? { kind: 'halted', exitCode: message.exitCode } : message);
+        if (message.kind === 'snapshot') this.#snapshotWaiters.shift()?.resolve(message.bytes);
+        else if (message.kind === 'snapshot-failed') this.#snapshotWaiters.shift()?.reject(new Error(message.message));
+        else resolveEnd(message.kind === 'halted' ? { kind: 'halted', exitCode: message.exitCode } : message);
       });
       this.#worker.on('error', (error: Error) => {
         resolveEnd({ kind: 'error', message: `the VM worker crashed: ${error.stack ?? error.message}` });
@@ -52,6 +60,15 @@ export class NodeVm {
   send(bytes: Uint8Array): void {
     this.input.write(bytes);
     this.doorbell.ring();
+  }
+
+  /** A full snapshot file of the running VM (the guest stands still only for the capture). */
+  snapshot(): Promise<Uint8Array> {
+    return new Promise((resolve, reject) => {
+      this.#snapshotWaiters.push({ resolve, reject });
+      Atomics.add(this.#snapshotRequests, 0, 1);
+      this.doorbell.ring();
+    });
   }
 
   terminate(): Promise<number> {

@@ -1,16 +1,19 @@
 /** The tabvm shell: the VM library on the left, the selected VM's controls and console on the right. */
-import { useCallback, useEffect, useMemo, useState, useSyncExternalStore, type ReactNode } from 'react';
+import { useCallback, useEffect, useMemo, useRef, useState, useSyncExternalStore, type ReactNode } from 'react';
 import type { Library, VmEntry } from './library.ts';
 import { VmList } from './VmList.tsx';
 import { VmPane } from './VmPane.tsx';
 import { ConsolePane } from './ConsolePane.tsx';
 import { NewVmDialog } from './NewVmDialog.tsx';
 import { Dialog } from './Dialog.tsx';
+import type { SnapshotShelf } from './snapshots.ts';
 
 const SCREEN_READER_KEY = 'tabvm.screenReaderMode';
 
-export function App({ library }: { library: Library }) {
+export function App({ library, shelf }: { library: Library; shelf: SnapshotShelf }) {
   const snapshot = useSyncExternalStore(library.subscribe, library.getSnapshot);
+  const shelfState = useSyncExternalStore(shelf.subscribe, shelf.getSnapshot);
+  const importInput = useRef<HTMLInputElement>(null);
   const [selectedId, setSelectedId] = useState<string | null>(null);
   const [newOpen, setNewOpen] = useState(false);
   const [deleteId, setDeleteId] = useState<string | null>(null);
@@ -22,7 +25,8 @@ export function App({ library }: { library: Library }) {
 
   useEffect(() => {
     void library.load();
-  }, [library]);
+    void shelf.load();
+  }, [library, shelf]);
 
   const entries = snapshot.entries;
   const selected = entries.find((e) => e.definition.id === selectedId) ?? entries[0] ?? null;
@@ -84,6 +88,32 @@ export function App({ library }: { library: Library }) {
           <VmList entries={entries} selectedId={selected?.definition.id ?? null} onSelect={select} />
         )}
         {snapshot.loadError && <p className="field-error">{snapshot.loadError}</p>}
+        <div className="sidebar-foot">
+          <button type="button" className="button" disabled={shelfState.busy.has('')} onClick={() => importInput.current?.click()}>
+            Import snapshot…
+          </button>
+          <input
+            ref={importInput}
+            type="file"
+            accept=".tabvm,application/octet-stream"
+            aria-label="Snapshot file to import"
+            data-testid="import-snapshot"
+            hidden
+            onChange={(event) => {
+              const file = event.target.files?.[0];
+              event.target.value = '';
+              if (file) void shelf.importFile(file).then((entry) => entry && select(entry.definition.id));
+            }}
+          />
+          {shelfState.errors.get('') && (
+            <div className="banner error" role="alert" data-testid="import-error">
+              <p>{shelfState.errors.get('')}</p>
+              <button type="button" className="button" onClick={() => shelf.clearError('')}>
+                Dismiss
+              </button>
+            </div>
+          )}
+        </div>
       </aside>
 
       <main className="main">
@@ -103,6 +133,8 @@ export function App({ library }: { library: Library }) {
           <VmPane
             key={selected.definition.id}
             entry={selected}
+            shelf={shelf}
+            onSelectVm={select}
             onDelete={() => setDeleteId(selected.definition.id)}
             onStarted={() => setFocusToken((n) => n + 1)}
           />
@@ -143,7 +175,7 @@ export function App({ library }: { library: Library }) {
         onClose={() => setDeleteId(null)}
         labelledBy="delete-title"
       >
-        <p>The VM is powered off and removed from the library. Its console output is lost. This cannot be undone.</p>
+        <p>The VM is powered off and removed from the library with its snapshots. Its console output is lost. This cannot be undone.</p>
         <div className="dialog-actions">
           <button type="button" className="button" autoFocus onClick={() => setDeleteId(null)}>
             Cancel
@@ -154,7 +186,7 @@ export function App({ library }: { library: Library }) {
             onClick={() => {
               const id = deleteId;
               setDeleteId(null);
-              if (id) void library.remove(id);
+              if (id) void library.remove(id).then(() => shelf.removeVm(id));
             }}
           >
             Delete

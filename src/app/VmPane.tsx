@@ -2,14 +2,18 @@
 import { useEffect, useState, useSyncExternalStore } from 'react';
 import type { VmEntry } from './library.ts';
 import { formatMiB, formatUptime, stateLabel } from './format.ts';
+import { SnapshotPanel } from './SnapshotPanel.tsx';
+import type { SnapshotShelf } from './snapshots.ts';
 
 interface Props {
   readonly entry: VmEntry;
   readonly onDelete: () => void;
   readonly onStarted: () => void;
+  readonly shelf: SnapshotShelf;
+  readonly onSelectVm: (id: string) => void;
 }
 
-export function VmPane({ entry, onDelete, onStarted }: Props) {
+export function VmPane({ entry, onDelete, onStarted, shelf, onSelectVm }: Props) {
   const { controller, definition } = entry;
   const view = useSyncExternalStore(controller.subscribe, controller.getView);
   // "Rebooting" is a label that times out; re-render once it has.
@@ -119,6 +123,7 @@ export function VmPane({ entry, onDelete, onStarted }: Props) {
           Paused: guest time stands still and typed keys wait until you resume.
         </div>
       )}
+      <SnapshotPanel entry={entry} shelf={shelf} onSelectVm={onSelectVm} />
     </section>
   );
 }

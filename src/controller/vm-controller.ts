@@ -16,11 +16,18 @@ import {
   type ConsoleChannels,
   type VmEvents,
   type VmHalt,
+  type VmSnapshotResult,
   type VmStats,
   type VmDiskRequest,
   type VmWorkerApi,
 } from '../../workers/protocol/vm-api.ts';
 import type { DiskStatus } from '../../workers/protocol/disk-image.ts';
+import {
+  decodeSnapshotFile,
+  flattenChain,
+  readSnapshotHeader,
+  type SnapshotContents,
+} from '../../workers/protocol/snapshot-container.ts';
 import {
   catalogEntry,
   diskIdentity,
@@ -31,7 +38,13 @@ import {
   type DownloadProgress,
   type ImageFiles,
 } from './images.ts';
-import { deleteOverlay, loadOverlay, saveOverlayBlocks, type SavedOverlay } from '../storage/disk-overlay.ts';
+import {
+  deleteOverlay,
+  loadOverlay,
+  replaceOverlay,
+  saveOverlayBlocks,
+  type SavedOverlay,
+} from '../storage/disk-overlay.ts';
 
 export type VmPhase = 'stopped' | 'downloading' | 'starting' | 'running' | 'paused' | 'error';
 
@@ -71,13 +84,17 @@ export interface VmView {
   readonly rebootedAt?: number;
   /** Whether the console has printed anything yet (the UI shows an empty state until then). */
   readonly hasOutput: boolean;
+  /** How many times a snapshot has replaced this VM's state. */
+  readonly restores: number;
   /** Present while a VM with a disk runs or after it ran. */
   readonly disk?: VmDiskView;
 }
 
 export interface VmControllerOptions {
-  /** The VM's id in the library: its disk overlay is stored under it. Without one (an embedded VM) the disk's
-   * changes live only as long as the worker. */
+  /**
+   * The VM's id in the library: its disk overlay is stored under it. Without one (an embedded VM) the
+   * disk's changes live only as long as the worker.
+   */
   readonly id?: string;
   /** A catalog image's id, or with `manifestUrl` a name for an image outside the catalog. */
   readonly image: string;
@@ -115,11 +132,31 @@ interface Running {
   lastStats?: { instructions: number; uptimeMs: number };
   statsPendingSince?: number;
   timer?: ReturnType<typeof setInterval>;
+  /** Fails the boot() in progress (the worker crashed or hung while it started). */
+  readonly failBoot: (error: Error) => void;
+  /** Set when a restored snapshot replaced this worker: its late disk writes must not reach storage. */
+  superseded?: boolean;
+}
+
+/** The disk a worker boots with, and the identity of the image its overlay is written over. */
+interface DiskPlan {
+  readonly request: VmDiskRequest;
+  readonly base: string;
+}
+
+/** Why a worker did not finish booting; `cancelled` when the page ended it (power off, delete). */
+class BootFailure extends Error {
+  constructor(
+    readonly kind: VmError['kind'] | 'cancelled',
+    message: string,
+  ) {
+    super(message);
+  }
 }
 
 export class VmController {
   readonly options: VmControllerOptions;
-  #view: VmView = { phase: 'stopped', uptimeMs: 0, mips: 0, idle: false, reboots: 0, hasOutput: false };
+  #view: VmView = { phase: 'stopped', uptimeMs: 0, mips: 0, idle: false, reboots: 0, hasOutput: false, restores: 0 };
   readonly #listeners = new Set<() => void>();
   readonly #outputListeners = new Set<(bytes: Uint8Array) => void>();
   #scrollback: Uint8Array[] = [];
@@ -129,6 +166,9 @@ export class VmController {
   #inputTimer: ReturnType<typeof setTimeout> | undefined;
   #images: ImageFiles | undefined;
   #disposed = false;
+  #head: string | undefined;
+  /** Workers started but not booted yet (they become #run once they are). */
+  readonly #booting = new Set<Running>();
 
   constructor(options: VmControllerOptions) {
     this.options = options;
@@ -232,33 +272,11 @@ export class VmController {
     const phase = this.#view.phase;
     if (phase !== 'stopped' && phase !== 'error') return;
     this.#teardown();
-    const { image, manifestUrl } = this.options;
-    const entry = manifestUrl !== undefined ? { id: image, manifestUrl } : catalogEntry(image);
-    if (!entry) {
-      this.#update({ phase: 'error', error: { kind: 'download', message: `unknown image "${this.options.image}"` } });
-      return;
-    }
-    this.#update({
-      phase: 'downloading',
-      progress: { loaded: 0, total: 0, cached: false },
-      error: undefined,
-      lastHalt: undefined,
-    });
-    let images: ImageFiles;
+    const images = await this.#loadImages();
+    if (!images) return;
+    let disk: DiskPlan | undefined;
     try {
-      images = this.#images ?? (await fetchImage(entry, (progress) => this.#update({ progress })));
-    } catch (error) {
-      if (this.#disposed) return;
-      const message =
-        error instanceof ImageDownloadError ? error.message : `image ${entry.id}: ${(error as Error).message}`;
-      this.#update({ phase: 'error', progress: undefined, error: { kind: 'download', message } });
-      return;
-    }
-    if (this.#disposed) return;
-    this.#images = images;
-    let disk: { request: VmDiskRequest; base: string } | undefined;
-    try {
-      disk = await this.#openDisk(entry, images);
+      disk = await this.#openDisk(images);
     } catch (error) {
       if (this.#disposed) return;
       this.#update({ phase: 'error', progress: undefined, error: { kind: 'disk', message: (error as Error).message } });
@@ -266,30 +284,75 @@ export class VmController {
     }
     if (this.#disposed) return;
     this.#update({ phase: 'starting', progress: undefined, uptimeMs: 0, mips: 0, reboots: 0, rebootedAt: undefined });
-    await this.#boot(images, disk);
+    this.#head = undefined;
+    try {
+      this.#install(await this.#spawn(images, disk));
+    } catch (error) {
+      if (this.#disposed) return;
+      if (!(error instanceof BootFailure))
+        this.#setError('crash', `the VM could not boot: ${(error as Error).message}`);
+      else if (error.kind !== 'cancelled') this.#setError(error.kind, error.message);
+    }
   }
 
-  /** The image's disk with this VM's saved overlay, or undefined for images without a disk. */
-  async #openDisk(
-    entry: CatalogEntry,
-    images: ImageFiles,
-  ): Promise<{ request: VmDiskRequest; base: string } | undefined> {
+  /** The image's files, downloaded or from the cache; on failure the VM shows the download error and this is undefined. */
+  async #loadImages(): Promise<ImageFiles | undefined> {
+    if (this.#images) return this.#images;
+    const entry = this.#entry();
+    if (!entry) {
+      this.#update({ phase: 'error', error: { kind: 'download', message: `unknown image "${this.options.image}"` } });
+      return undefined;
+    }
+    const before = this.#view.phase;
+    const live = before === 'running' || before === 'paused';
+    if (!live)
+      this.#update({
+        phase: 'downloading',
+        progress: { loaded: 0, total: 0, cached: false },
+        error: undefined,
+        lastHalt: undefined,
+      });
+    try {
+      this.#images = await fetchImage(entry, (progress) => {
+        if (!live) this.#update({ progress });
+      });
+    } catch (error) {
+      if (this.#disposed) return undefined;
+      const message =
+        error instanceof ImageDownloadError ? error.message : `image ${entry.id}: ${(error as Error).message}`;
+      if (live) throw new Error(message, { cause: error });
+      this.#update({ phase: 'error', progress: undefined, error: { kind: 'download', message } });
+      return undefined;
+    }
+    return this.#disposed ? undefined : this.#images;
+  }
+
+  #entry(): CatalogEntry | undefined {
+    const { image, manifestUrl } = this.options;
+    return manifestUrl !== undefined ? { id: image, manifestUrl } : catalogEntry(image);
+  }
+
+  /**
+   * The image's disk under this VM's saved overlay, or under `restored` (a snapshot's overlay); undefined
+   * for images without a disk.
+   */
+  async #openDisk(images: ImageFiles, restored?: ReadonlyMap<number, Uint8Array>): Promise<DiskPlan | undefined> {
     const manifest = images.manifest.disk;
     const base = await diskIdentity(images.manifest);
-    if (!manifest || base === undefined) return undefined;
+    const entry = this.#entry();
+    if (!manifest || base === undefined || !entry) return undefined;
     const id = this.options.id;
     let saved: SavedOverlay = { base: undefined, blocks: new Map() };
-    if (id !== undefined)
+    if (restored === undefined && id !== undefined) {
       try {
         saved = await loadOverlay(id);
       } catch (error) {
         throw new Error(
           `the saved disk of this VM could not be read (${(error as Error).message}); Reset disk starts it afresh`,
-          {
-            cause: error,
-          },
+          { cause: error },
         );
       }
+    }
     if (saved.base !== undefined && saved.base !== base) {
       throw new Error(
         `the saved disk of this VM was written over another version of image ${images.manifest.name}; Reset disk starts it afresh`,
@@ -301,7 +364,7 @@ export class VmController {
       base,
       request: {
         source: { kind: 'chunked', baseUrl: imageDirectoryUrl(entry), manifest },
-        overlay: saved.blocks,
+        overlay: restored ?? saved.blocks,
         ...(manifest.readOnly ? { readOnly: true } : {}),
       },
     };
@@ -350,7 +413,105 @@ export class VmController {
     }
   }
 
-  async #boot(images: ImageFiles, disk: { request: VmDiskRequest; base: string } | undefined): Promise<void> {
+  /**
+   * Takes a snapshot of the running (or paused) VM: the guest stands still for the capture only. With
+   * `parent`, the snapshot stores only the pages changed since that one, if it is the last this VM
+   * took or was restored from in its series; otherwise it is full (see `result.parent`). It becomes the
+   * `head` unless `automatic` (automatic snapshots are a series of their own and do not move it).
+   */
+  async snapshot(request: { id?: string; parent?: string; automatic?: boolean } = {}): Promise<VmSnapshotResult> {
+    const run = this.#run;
+    if (!run?.alive || !run.booted || (this.#view.phase !== 'running' && this.#view.phase !== 'paused')) {
+      throw new Error('the VM is not running');
+    }
+    const id = request.id ?? crypto.randomUUID();
+    const result = (await this.#control((remote) =>
+      remote.snapshot({
+        id,
+        ...(request.parent !== undefined ? { parent: request.parent } : {}),
+        ...(request.automatic ? { series: 'automatic' } : {}),
+      }),
+    )) as VmSnapshotResult;
+    if (!request.automatic) this.#head = result.id;
+    return result;
+  }
+
+  /**
+   * Replaces the VM with a fresh worker restored from a snapshot chain (full snapshot first). The
+   * running VM, if any, carries on until the restored one has started: a snapshot that cannot be
+   * restored (wrong image, damaged) throws and changes nothing. `label` names it in the console note.
+   */
+  async restore(chain: readonly Uint8Array[], label?: string): Promise<void> {
+    const last = chain.at(-1);
+    if (!last) throw new Error('no snapshot to restore');
+    // The id the VM continues from (the worker checks the whole chain).
+    const { id } = await readSnapshotHeader(last);
+    const images = await this.#loadImages();
+    if (!images) throw new Error(this.#view.error?.message ?? 'the image could not be loaded');
+    // The disk starts as the snapshot left it; storage is switched to it only once the restore succeeded.
+    let restoredDisk: Map<number, Uint8Array> | undefined;
+    if (images.manifest.disk)
+      restoredDisk = snapshotDiskBlocks(flattenChain(await Promise.all(chain.map(decodeSnapshotFile))));
+    const disk = await this.#openDisk(images, restoredDisk);
+    const wasLive = this.#run !== undefined;
+    if (!wasLive) this.#update({ phase: 'starting', progress: undefined, error: undefined, lastHalt: undefined });
+    let storageSwitched!: () => void;
+    const switched = new Promise<void>((resolve) => (storageSwitched = resolve));
+    let run: Running;
+    try {
+      run = await this.#spawn(images, disk, chain, switched);
+    } catch (error) {
+      if (error instanceof BootFailure && error.kind === 'cancelled') return;
+      if (!wasLive && !this.#disposed) this.#update({ phase: 'stopped' });
+      throw error;
+    }
+    if (this.#run) this.#run.superseded = true;
+    this.#teardown();
+    if (disk && this.options.id !== undefined) {
+      try {
+        await replaceOverlay(this.options.id, disk.base, disk.request.overlay);
+      } catch (error) {
+        const message = `the restored disk could not be saved in the browser (${(error as Error).message})`;
+        this.#note(message);
+        this.#update({
+          disk: { ...(this.#view.disk ?? { downloadedBytes: 0, totalBytes: 0, fetchedChunks: 0 }), saveError: message },
+        });
+      }
+    }
+    storageSwitched();
+    this.#note(`restored snapshot ${label === undefined ? id : JSON.stringify(label)}`);
+    this.#update({
+      uptimeMs: 0,
+      mips: 0,
+      reboots: 0,
+      rebootedAt: undefined,
+      lastHalt: undefined,
+      error: undefined,
+      restores: this.#view.restores + 1,
+    });
+    this.#head = id;
+    this.#install(run);
+  }
+
+  /** The id of the last snapshot this VM took or was restored from, while its worker lives. */
+  get head(): string | undefined {
+    return this.#run ? this.#head : undefined;
+  }
+
+  /** Makes a booted worker this VM's current one. */
+  #install(run: Running): void {
+    this.#run = run;
+    this.#update({ phase: 'running' });
+    if (run.shared) void this.#pumpOutput(run);
+  }
+
+  /** Starts a worker and boots it (from the images, or a snapshot chain); throws if it cannot boot. */
+  async #spawn(
+    images: ImageFiles,
+    disk: DiskPlan | undefined,
+    snapshot?: readonly Uint8Array[],
+    storageReady?: Promise<void>,
+  ): Promise<Running> {
     const shared = this.options.shared;
     const worker = new Worker(new URL('../../workers/vm.worker.ts', import.meta.url), {
       type: 'module',
@@ -358,6 +519,17 @@ export class VmController {
     });
     const remote = Comlink.wrap<VmWorkerApi>(worker);
     let channels: ConsoleChannels;
+    let rejectBoot: (error: Error) => void = () => {};
+    const failed = new Promise<never>((_, reject) => (rejectBoot = reject));
+    const base = {
+      worker,
+      remote,
+      shared,
+      alive: true,
+      createdAt: performance.now(),
+      booted: false,
+      failBoot: (e: Error) => rejectBoot(e),
+    };
     let run: Running;
     if (shared) {
       const input = ByteRing.create(CONSOLE_INPUT_BYTES, true);
@@ -369,22 +541,12 @@ export class VmController {
         output: output.buffer as SharedArrayBuffer,
         doorbell: doorbell.buffer as SharedArrayBuffer,
       };
-      run = {
-        worker,
-        remote,
-        shared,
-        input,
-        output,
-        doorbell,
-        alive: true,
-        createdAt: performance.now(),
-        booted: false,
-      };
+      run = { ...base, input, output, doorbell };
     } else {
       channels = { mode: 'message' };
-      run = { worker, remote, shared, alive: true, createdAt: performance.now(), booted: false };
+      run = base;
     }
-    this.#run = run;
+    this.#booting.add(run);
     // The watchdog runs from the start: a worker stuck while it boots is as hung as one stuck later.
     run.timer = setInterval(() => void this.#pollStats(run), STATS_INTERVAL_MS);
     worker.addEventListener('error', (event) => {
@@ -405,9 +567,13 @@ export class VmController {
         this.#update({ reboots: this.#view.reboots + 1, rebootedAt: performance.now() });
       },
       halted: (halt) => this.#onHalt(run, halt),
-      // Writes that arrive after a power-off still belong to the VM's disk: keep them.
-      diskWrites: (blocks) =>
-        disk ? this.#onDiskWrites(disk.base, blocks) : Promise.reject(new Error('this VM has no disk')),
+      // Writes that arrive after a power-off still belong to the VM's disk: keep them, unless a restored
+      // snapshot replaced this worker. A restored worker's writes wait until storage holds its disk.
+      diskWrites: async (blocks) => {
+        if (!disk) throw new Error('this VM has no disk');
+        await storageReady;
+        if (!run.superseded) await this.#onDiskWrites(disk.base, blocks);
+      },
       diskStatus: (status) => this.#onDiskStatus(run, status),
     };
     try {
@@ -415,30 +581,41 @@ export class VmController {
       const bios = images.bios.slice();
       const kernel = images.kernel?.slice();
       const initrd = images.initrd?.slice();
-      const transfer = [bios.buffer, ...(kernel ? [kernel.buffer] : []), ...(initrd ? [initrd.buffer] : [])];
-      await remote.boot(
-        Comlink.transfer(
-          {
-            ramBytes: this.options.ramMiB * 1024 * 1024,
-            bootargs: images.manifest.bootargs,
-            bios,
-            ...(kernel ? { kernel } : {}),
-            ...(initrd ? { initrd } : {}),
-            channels,
-            ...(disk ? { disk: disk.request } : {}),
-          },
-          transfer,
+      const files = snapshot?.map((f) => f.slice()) ?? [];
+      const transfer = [
+        bios.buffer,
+        ...(kernel ? [kernel.buffer] : []),
+        ...(initrd ? [initrd.buffer] : []),
+        ...files.map((f) => f.buffer),
+      ];
+      await Promise.race([
+        failed,
+        remote.boot(
+          Comlink.transfer(
+            {
+              ramBytes: this.options.ramMiB * 1024 * 1024,
+              bootargs: images.manifest.bootargs,
+              bios,
+              ...(kernel ? { kernel } : {}),
+              ...(initrd ? { initrd } : {}),
+              ...(snapshot ? { snapshot: files } : {}),
+              ...(disk ? { disk: disk.request } : {}),
+              channels,
+            },
+            transfer,
+          ),
+          Comlink.proxy(events),
         ),
-        Comlink.proxy(events),
-      );
+      ]);
     } catch (error) {
-      this.#fail(run, 'crash', `the VM could not boot: ${(error as Error).message}`);
-      return;
+      this.#kill(run);
+      throw error;
+    } finally {
+      this.#booting.delete(run);
     }
-    if (!run.alive) return;
+    if (!run.alive) throw new BootFailure('cancelled', 'the VM stopped while it started');
     run.booted = true;
-    this.#update({ phase: 'running' });
-    if (run.shared) void this.#pumpOutput(run);
+    return run;
   }
 
   /** Shared mode: moves guest output from the ring to the terminal; sleeps in Atomics.waitAsync meanwhile. */
@@ -496,6 +673,15 @@ export class VmController {
 
   #onHalt(run: Running, halt: VmHalt): void {
     if (!run.alive) return;
+    if (run !== this.#run) {
+      run.failBoot(
+        halt.reason === 'error'
+          ? new BootFailure('crash', `the emulator stopped: ${halt.message}`)
+          : new BootFailure('cancelled', 'the VM stopped while it started'),
+      );
+      this.#kill(run);
+      return;
+    }
     if (halt.reason === 'error') {
       this.#fail(run, 'crash', `the emulator stopped: ${halt.message}`);
       return;
@@ -509,22 +695,46 @@ export class VmController {
 
   #fail(run: Running, kind: VmError['kind'], message: string): void {
     if (!run.alive) return;
+    if (run !== this.#run) {
+      // A worker still booting (start or restore): its boot() call fails with this message.
+      run.failBoot(new BootFailure(kind, message));
+      this.#kill(run);
+      return;
+    }
     this.#teardown();
+    this.#setError(kind, message);
+  }
+
+  #setError(kind: VmError['kind'], message: string): void {
     this.#note(`error: ${message}`);
-    this.#update({ phase: 'error', error: { kind, message }, mips: 0, idle: false });
+    this.#update({ phase: 'error', error: { kind, message }, mips: 0, idle: false, progress: undefined });
   }
 
   /** Ends the current worker, if any, and lets its memory go. */
   #teardown(): void {
     const run = this.#run;
     if (!run) return;
+    this.#kill(run);
+    this.#run = undefined;
+    this.#inputBacklog = [];
+  }
+
+  /** Ends workers still booting (start or restore); their boot fails as cancelled. */
+  #cancelBoots(): void {
+    for (const run of this.#booting) {
+      run.failBoot(new BootFailure('cancelled', 'the VM was powered off while it started'));
+      this.#kill(run);
+    }
+    this.#booting.clear();
+  }
+
+  #kill(run: Running): void {
+    if (!run.alive) return; // a released Comlink proxy throws on every use, even a second release
     run.alive = false;
     if (run.timer !== undefined) clearInterval(run.timer);
     run.remote[Comlink.releaseProxy]();
     run.worker.terminate();
     run.doorbell?.ring(); // wakes a pump parked in waitAsync so it sees alive = false
-    this.#run = undefined;
-    this.#inputBacklog = [];
   }
 
   /** Rings the doorbell after a control call so a worker asleep in Atomics.wait handles it now. */
@@ -556,9 +766,9 @@ export class VmController {
 
   /** Pulls the plug: the worker is terminated at once (a guest that hangs cannot delay it). */
   powerOff(): void {
-    const run = this.#run;
-    if (!run) return;
+    if (!this.#run && this.#booting.size === 0) return;
     this.#note('powered off');
+    this.#cancelBoots();
     this.#teardown();
     this.#update({ phase: 'stopped', lastHalt: 'Powered off.', mips: 0, idle: false, progress: undefined });
   }
@@ -573,9 +783,19 @@ export class VmController {
   /** The VM is deleted: its worker ends and nothing more is reported. */
   dispose(): void {
     this.#disposed = true;
+    this.#cancelBoots();
     this.#teardown();
     this.#listeners.clear();
     this.#outputListeners.clear();
     this.#scrollback = [];
   }
+}
+
+/** The overlay of a snapshot's disk (the first: a VM has one), as block index → bytes. */
+function snapshotDiskBlocks(contents: SnapshotContents): Map<number, Uint8Array> {
+  const blocks = new Map<number, Uint8Array>();
+  const disk = contents.disks[0];
+  if (!disk) return blocks;
+  disk.indices.forEach((index, i) => blocks.set(index, disk.data.slice(i * disk.blockSize, (i + 1) * disk.blockSize)));
+  return blocks;
 }

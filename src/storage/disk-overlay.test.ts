@@ -1,7 +1,7 @@
 /** Disk overlays in IndexedDB (fake-indexeddb): blocks come back per VM, saves are all-or-nothing. */
 import 'fake-indexeddb/auto';
 import { describe, expect, it } from 'vitest';
-import { deleteOverlay, loadOverlay, saveOverlayBlocks } from './disk-overlay.ts';
+import { deleteOverlay, loadOverlay, replaceOverlay, saveOverlayBlocks } from './disk-overlay.ts';
 
 const block = (fill: number): Uint8Array => new Uint8Array(4096).fill(fill);
 
@@ -48,5 +48,23 @@ describe('disk overlays in IndexedDB', () => {
     const saved = await loadOverlay('vm-e');
     expect([...saved.blocks.keys()]).toEqual([1]);
     expect(saved.blocks.get(1)).toEqual(block(1));
+  });
+
+  it('are replaced whole by a restored snapshot, or not at all', async () => {
+    await saveOverlayBlocks(
+      'vm-f',
+      'img',
+      new Map([
+        [1, block(1)],
+        [5, block(5)],
+      ]),
+    );
+    await replaceOverlay('vm-f', 'img', new Map([[2, block(2)]]));
+    const replaced = await loadOverlay('vm-f');
+    expect([...replaced.blocks.keys()]).toEqual([2]);
+    expect(replaced.blocks.get(2)).toEqual(block(2));
+    const bad = new Map<number, Uint8Array>([[3, (() => {}) as unknown as Uint8Array]]);
+    await expect(replaceOverlay('vm-f', 'img', bad)).rejects.toThrow();
+    expect([...(await loadOverlay('vm-f')).blocks.keys()]).toEqual([2]);
   });
 });

@@ -56,9 +56,31 @@ export async function saveOverlayBlocks(
   base: string,
   blocks: ReadonlyMap<number, Uint8Array>,
 ): Promise<void> {
+  await writeOverlay(vmId, base, blocks, false);
+}
+
+/**
+ * Makes the VM's overlay exactly `blocks` (a restored snapshot's), in one transaction: if it fails, the
+ * overlay saved before is intact.
+ */
+export async function replaceOverlay(
+  vmId: string,
+  base: string,
+  blocks: ReadonlyMap<number, Uint8Array>,
+): Promise<void> {
+  await writeOverlay(vmId, base, blocks, true);
+}
+
+async function writeOverlay(
+  vmId: string,
+  base: string,
+  blocks: ReadonlyMap<number, Uint8Array>,
+  replace: boolean,
+): Promise<void> {
   await overlays()('readwrite', (s) => {
     const done = promisifyRequest(s.transaction);
     try {
+      if (replace) s.delete(blockRange(vmId));
       s.put(base, [vmId, BASE_KEY]);
       for (const [index, bytes] of blocks) s.put(bytes, [vmId, index]);
     } catch (error) {

@@ -3,6 +3,7 @@
  * (workers/vm.worker.ts) and the Node runner's worker thread (scripts/vm-node-worker.ts) alike.
  */
 import { Machine, type DiskConfig, type MachinePorts } from './machine.ts';
+import { restoreSnapshot, type RestoredMachine } from './snapshot.ts';
 
 export interface MachineSpec {
   readonly ramBytes: number;
@@ -16,20 +17,32 @@ export interface MachineSpec {
   readonly disks?: readonly DiskConfig[];
 }
 
+/** What a machine is built from besides its RAM size and bootargs (which a snapshot brings along). */
+function hostParts(spec: Omit<MachineSpec, 'ramBytes' | 'bootargs'>) {
+  return {
+    bios: spec.bios,
+    ...(spec.kernel ? { kernel: spec.kernel } : {}),
+    ...(spec.initrd ? { initrd: spec.initrd } : {}),
+    sharedMemory: spec.sharedMemory,
+    coreModule: spec.coreModule,
+    rngSeed: crypto.getRandomValues(new Uint8Array(32)),
+    ...(spec.disks ? { disks: spec.disks } : {}),
+  };
+}
+
 /** A powered-on machine; the device tree's rng-seed and the virtio-rng device draw on crypto.getRandomValues. */
 export function buildMachine(spec: MachineSpec, ports: MachinePorts): Machine {
-  return new Machine(
-    {
-      ramSize: spec.ramBytes,
-      bios: spec.bios,
-      ...(spec.kernel ? { kernel: spec.kernel } : {}),
-      ...(spec.initrd ? { initrd: spec.initrd } : {}),
-      bootargs: spec.bootargs,
-      sharedMemory: spec.sharedMemory,
-      coreModule: spec.coreModule,
-      rngSeed: crypto.getRandomValues(new Uint8Array(32)),
-      ...(spec.disks ? { disks: spec.disks } : {}),
-    },
-    ports,
-  );
+  return new Machine({ ...hostParts(spec), ramSize: spec.ramBytes, bootargs: spec.bootargs }, ports);
+}
+
+/**
+ * A machine in the state of a snapshot chain (full snapshot first): RAM size and bootargs come from the
+ * snapshot; the images and disks must be the ones it was taken with (workers/machine/snapshot.ts).
+ */
+export function restoreMachine(
+  spec: Omit<MachineSpec, 'ramBytes' | 'bootargs'>,
+  snapshot: Uint8Array | readonly Uint8Array[],
+  ports: MachinePorts,
+): Promise<RestoredMachine> {
+  return restoreSnapshot(snapshot, hostParts(spec), ports);
 }

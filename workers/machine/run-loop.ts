@@ -143,6 +143,10 @@ export class RunLoop {
 
 /** A zero-delay macrotask (setTimeout clamps nested timers to 4 ms in browsers; a message does not). */
 function makeYield(): () => Promise<void> {
+  // Node drains a MessagePort in one go while its handler keeps posting, so there a message ping-pong
+  // would starve I/O, timers and parentPort messages; setImmediate runs after them.
+  const setImmediate = (globalThis as { setImmediate?: (callback: () => void) => unknown }).setImmediate;
+  if (setImmediate) return () => new Promise<void>((resolve) => void setImmediate(resolve));
   const channel = new MessageChannel();
   let resolve: (() => void) | undefined;
   channel.port1.onmessage = () => resolve?.();

@@ -7,14 +7,10 @@ import { UART_SCR } from '../devices/uart16550.ts';
 import { SNAPSHOT_FORMAT_VERSION, SNAPSHOT_PAGE_SIZE, SNAPSHOT_PREAMBLE_BYTES } from '../protocol/snapshot-format.ts';
 import { Machine } from './machine.ts';
 import { MEMORY_MAP } from './memory-map.ts';
-import {
-  SnapshotError,
-  captureSnapshot,
-  decodeSnapshot,
-  encodeSnapshot,
-  restoreSnapshot,
-  type RestoreOptions,
-} from './snapshot.ts';
+import { decodeSnapshotFile, encodeContents, flattenChain, mergeSnapshots } from '../protocol/snapshot-container.ts';
+import { SnapshotError, captureSnapshot, encodeSnapshot, restoreSnapshot, type RestoreOptions } from './snapshot.ts';
+import { MemoryDisk } from '../host/block/memory-disk.ts';
+import { OverlayDisk } from '../host/block/overlay-disk.ts';
 
 const RAM = 8 << 20;
 /** Firmware that spins (`j .`); these machines are never run. */
@@ -68,7 +64,7 @@ describe('snapshot container', () => {
 
     const file = await encodeSnapshot(captureSnapshot(a));
     hostMs += 10_000; // time passing on the host between save and restore must not reach the guest
-    const b = await restoreSnapshot(file, options, { console: { write() {} } });
+    const { machine: b } = await restoreSnapshot(file, options, { console: { write() {} } });
 
     expect(Buffer.from(b.ram).equals(Buffer.from(a.ram))).toBe(true);
     expect(b.hart.saveState()).toEqual(a.hart.saveState());
@@ -85,30 +81,39 @@ describe('snapshot container', () => {
     expect(b.config.ramSize).toBe(RAM);
   });
 
-  it('reads a version 1 file (from before disks and virtio devices)', async () => {
-    const { machine, options } = await setup();
-    machine.ram[300 * SNAPSHOT_PAGE_SIZE] = 7;
-    const v2 = await decodeSnapshot(await encodeSnapshot(captureSnapshot(machine)));
-    // The same machine as version 1 wrote it: no disks in the header, no virtio records.
-    const { disks: _disks, ...header } = v2.header;
-    const { virtio: _virtio, ...devices } = v2.header.devices;
-    const headerBytes = new TextEncoder().encode(JSON.stringify({ ...header, devices }));
-    const file = await encodeSnapshot(captureSnapshot(machine));
-    const oldHeaderLength = new DataView(file.buffer).getUint32(12, true);
-    const payload = file.subarray(SNAPSHOT_PREAMBLE_BYTES + oldHeaderLength, file.length - 32);
-    const body = new Uint8Array(SNAPSHOT_PREAMBLE_BYTES + headerBytes.length + payload.length);
-    body.set(file.subarray(0, SNAPSHOT_PREAMBLE_BYTES));
-    new DataView(body.buffer).setUint32(8, 1, true);
-    new DataView(body.buffer).setUint32(12, headerBytes.length, true);
-    body.set(headerBytes, SNAPSHOT_PREAMBLE_BYTES);
-    body.set(payload, SNAPSHOT_PREAMBLE_BYTES + headerBytes.length);
-    const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', body));
-    const v1 = new Uint8Array(body.length + 32);
-    v1.set(body);
-    v1.set(digest, body.length);
-    const restored = await restoreSnapshot(v1, options, { console: { write() {} } });
-    expect(restored.ram[300 * SNAPSHOT_PAGE_SIZE]).toBe(7);
-    expect(restored.virtio[7]!.status).toBe(0);
+  it("holds each disk's overlay: a restore puts exactly those blocks back, a child's replace its parent's", async () => {
+    const { options } = await setup();
+    const disk = (): OverlayDisk => new OverlayDisk(new MemoryDisk(new Uint8Array(1 << 20), false));
+    const a = disk();
+    const machine = new Machine(
+      { ...options, ramSize: RAM, bootargs: '', disks: [{ backend: a }] },
+      { console: { write() {} } },
+    );
+    await a.write(4096 * 3, new Uint8Array(4096).fill(3));
+    await a.write(4096 * 9, new Uint8Array(4096).fill(9));
+    const parent = captureSnapshot(machine);
+    await a.write(4096 * 3, new Uint8Array(4096).fill(33));
+    const child = captureSnapshot(machine, { parent: parent.fingerprint });
+    const files = [await encodeSnapshot(parent), await encodeSnapshot(child)];
+    const decoded = await Promise.all(files.map((f) => decodeSnapshotFile(f)));
+    expect([...decoded[0]!.disks[0]!.indices]).toEqual([3, 9]);
+
+    const b = disk();
+    await b.write(4096 * 5, new Uint8Array(4096).fill(5)); // written after the snapshot: must be gone
+    await restoreSnapshot(files, { ...options, disks: [{ backend: b }] }, { console: { write() {} } });
+    const read = async (block: number): Promise<number> => {
+      const bytes = new Uint8Array(4096);
+      await b.read(block * 4096, bytes);
+      return bytes[0]!;
+    };
+    expect([await read(3), await read(9), await read(5)]).toEqual([33, 9, 0]);
+    expect(flattenChain(decoded).disks[0]!.indices).toEqual(decoded[1]!.disks[0]!.indices);
+
+    await expect(restoreSnapshot(files, options, { console: { write() {} } })).rejects.toThrow(/taken with 1 disks/);
+    const small = new OverlayDisk(new MemoryDisk(new Uint8Array(1 << 19), false));
+    await expect(
+      restoreSnapshot(files, { ...options, disks: [{ backend: small }] }, { console: { write() {} } }),
+    ).rejects.toThrow(/the disk given has/);
   });
 
   it('stores exactly the non-zero pages', async () => {
@@ -122,9 +127,9 @@ describe('snapshot container', () => {
     expect(expected).not.toContain(300);
     expect(Array.from(capture.pages)).toEqual(expected);
     expect(capture.pageData.length).toBe(expected.length * SNAPSHOT_PAGE_SIZE);
-    const decoded = await decodeSnapshot(await encodeSnapshot(capture));
+    const decoded = await decodeSnapshotFile(await encodeSnapshot(capture));
     expect(Array.from(decoded.pages)).toEqual(expected);
-    expect(decoded.header.ram).toEqual({ pageSize: SNAPSHOT_PAGE_SIZE, pages: expected.length });
+    expect(decoded.header.ram).toEqual({ pageSize: SNAPSHOT_PAGE_SIZE, pages: expected.length, zeroedPages: 0 });
   });
 
   it('refuses damaged, foreign, newer and mismatched snapshots with one line each', async () => {
@@ -132,7 +137,7 @@ describe('snapshot container', () => {
     const file = await encodeSnapshot(captureSnapshot(machine));
     const restore = (bytes: Uint8Array, opts: RestoreOptions = options): Promise<unknown> =>
       restoreSnapshot(bytes, opts, { console: { write() {} } });
-    await expect(restore(file)).resolves.toBeInstanceOf(Machine);
+    expect((await restore(file)) as { machine: unknown }).toHaveProperty('machine');
 
     // A flipped bit anywhere after the length fields: header, payload or the checksum itself.
     for (const at of [SNAPSHOT_PREAMBLE_BYTES + 3, file.length >> 1, file.length - 1]) {
@@ -180,5 +185,113 @@ describe('snapshot container', () => {
     expect(machine.status.kind).toBe('halted');
     expect(() => captureSnapshot(machine)).toThrow(SnapshotError);
     expect(() => captureSnapshot(machine)).toThrow(/halted/);
+  });
+
+  it('a child stores only the pages changed since its parent; its chain restores the exact RAM', async () => {
+    const { machine: a, options } = await setup();
+    a.ram.fill(1, 10 * SNAPSHOT_PAGE_SIZE, 20 * SNAPSHOT_PAGE_SIZE); // pages 10..19
+    const parent = captureSnapshot(a, { id: 'parent' });
+    expect(parent.parent).toBeNull();
+    a.ram[12 * SNAPSHOT_PAGE_SIZE + 7] = 2; // changed
+    a.ram.fill(0, 15 * SNAPSHOT_PAGE_SIZE, 16 * SNAPSHOT_PAGE_SIZE); // page 15 zeroed
+    a.ram[500 * SNAPSHOT_PAGE_SIZE] = 3; // a new page
+    a.ram[17 * SNAPSHOT_PAGE_SIZE] = 9;
+    a.ram[17 * SNAPSHOT_PAGE_SIZE] = 1; // written back to what it was: unchanged
+    // Two words swapped inside a page must change its fingerprint.
+    a.ram[18 * SNAPSHOT_PAGE_SIZE] = 5;
+    const childOfChild = captureSnapshot(a, { id: 'pre-swap', parent: parent.fingerprint });
+    a.ram[18 * SNAPSHOT_PAGE_SIZE] = 1;
+    a.ram[18 * SNAPSHOT_PAGE_SIZE + 4] = 5;
+    const swapped = captureSnapshot(a, { id: 'swap', parent: childOfChild.fingerprint });
+    expect(Array.from(swapped.pages)).toEqual([18]);
+    a.ram[18 * SNAPSHOT_PAGE_SIZE + 4] = 1;
+
+    const child = captureSnapshot(a, { id: 'child', parent: parent.fingerprint });
+    expect(child.parent).toBe('parent');
+    expect(Array.from(child.pages)).toEqual([12, 500]);
+    expect(Array.from(child.zeroed)).toEqual([15]);
+    expect(child.pageData.length).toBe(2 * SNAPSHOT_PAGE_SIZE);
+
+    const parentFile = await encodeSnapshot(parent);
+    const childFile = await encodeSnapshot(child);
+    expect(childFile.length).toBeLessThan(parentFile.length);
+    expect(await refusal(restoreSnapshot(childFile, options, { console: { write() {} } }))).toMatch(
+      /needs its parent parent, which is missing/,
+    );
+    const { machine: b, fingerprint } = await restoreSnapshot([parentFile, childFile], options, {
+      console: { write() {} },
+    });
+    expect(Buffer.from(b.ram).equals(Buffer.from(a.ram))).toBe(true);
+    expect(fingerprint).toEqual(child.fingerprint);
+    // The restored machine's next snapshot is a child of the restored one, and empty when nothing changed.
+    const grandchild = captureSnapshot(b, { parent: fingerprint });
+    expect(grandchild.parent).toBe('child');
+    expect(grandchild.pages.length + grandchild.zeroed.length).toBe(0);
+  });
+
+  it('merging a child into its parent gives the same RAM as the chain; a merged grandchild keeps its zeroed pages', async () => {
+    const { machine: a, options } = await setup();
+    a.ram.fill(1, 0, 4 * SNAPSHOT_PAGE_SIZE);
+    const p = captureSnapshot(a, { id: 'p' });
+    a.ram.fill(0, 1 * SNAPSHOT_PAGE_SIZE, 2 * SNAPSHOT_PAGE_SIZE);
+    a.ram[6 * SNAPSHOT_PAGE_SIZE] = 6;
+    const c = captureSnapshot(a, { id: 'c', parent: p.fingerprint });
+    a.ram.fill(0, 2 * SNAPSHOT_PAGE_SIZE, 3 * SNAPSHOT_PAGE_SIZE);
+    a.ram[1 * SNAPSHOT_PAGE_SIZE] = 7;
+    const g = captureSnapshot(a, { id: 'g', parent: c.fingerprint });
+    const [pc, cc, gc] = await Promise.all([p, c, g].map(async (x) => decodeSnapshotFile(await encodeSnapshot(x))));
+    // Delete c: g re-based on p.
+    const rebased = mergeSnapshots(cc!, gc!);
+    expect(rebased.header.parent).toBe('p');
+    expect(rebased.header.id).toBe('g');
+    expect(Array.from(rebased.zeroed)).toEqual([2]);
+    const { machine: viaRebase } = await restoreSnapshot(
+      [await encodeContents(pc!), await encodeContents(rebased)],
+      options,
+      { console: { write() {} } },
+    );
+    expect(Buffer.from(viaRebase.ram).equals(Buffer.from(a.ram))).toBe(true);
+    // Flattened for export: one full snapshot.
+    const flat = flattenChain([pc!, cc!, gc!]);
+    expect(flat.header.parent).toBeNull();
+    expect(Array.from(flat.pages)).toEqual(nonZeroPages(a.ram));
+    expect(Array.from(flat.pages.subarray(0, 4))).toEqual([0, 1, 3, 6]);
+    expect(flat.zeroed.length).toBe(0);
+    const { machine: viaFlat } = await restoreSnapshot(await encodeContents(flat), options, {
+      console: { write() {} },
+    });
+    expect(Buffer.from(viaFlat.ram).equals(Buffer.from(a.ram))).toBe(true);
+    expect(() => mergeSnapshots(pc!, gc!)).toThrow(/not a child/);
+    expect(() => flattenChain([cc!, gc!])).toThrow(/needs its parent p/);
+  });
+
+  it('refuses an older format version and a forged header that does not validate', async () => {
+    const { machine } = await setup();
+    const file = await encodeSnapshot(captureSnapshot(machine));
+    const older = file.slice();
+    new DataView(older.buffer).setUint32(8, 1, true);
+    expect(await refusal(decodeSnapshotFile(older))).toMatch(/version 1 is from an older tabvm/);
+    // A header with a bad field and a valid checksum (another program's output): refused by the schema.
+    const view = new DataView(file.buffer);
+    const headerLength = view.getUint32(12, true);
+    const header = JSON.parse(
+      new TextDecoder().decode(file.subarray(SNAPSHOT_PREAMBLE_BYTES, SNAPSHOT_PREAMBLE_BYTES + headerLength)),
+    );
+    header.machine.ramSize = -1;
+    const forgedHeader = new TextEncoder().encode(JSON.stringify(header));
+    const body = new Uint8Array(
+      SNAPSHOT_PREAMBLE_BYTES + forgedHeader.length + (file.length - 32 - SNAPSHOT_PREAMBLE_BYTES - headerLength),
+    );
+    body.set(file.subarray(0, SNAPSHOT_PREAMBLE_BYTES));
+    new DataView(body.buffer).setUint32(12, forgedHeader.length, true);
+    body.set(forgedHeader, SNAPSHOT_PREAMBLE_BYTES);
+    body.set(
+      file.subarray(SNAPSHOT_PREAMBLE_BYTES + headerLength, file.length - 32),
+      SNAPSHOT_PREAMBLE_BYTES + forgedHeader.length,
+    );
+    const forged = new Uint8Array(body.length + 32);
+    forged.set(body);
+    forged.set(new Uint8Array(await crypto.subtle.digest('SHA-256', body)), body.length);
+    expect(await refusal(decodeSnapshotFile(forged))).toMatch(/header field machine.ramSize/);
   });
 });

@@ -1,7 +1,8 @@
 /**
- * The snapshot file format (DESIGN.md §3, "Snapshot = a versioned container"): what the worker writes,
- * what storage keeps and export/import moves. Shared by both sides, so it holds types and constants only;
- * the encoder and decoder live in workers/machine/snapshot.ts.
+ * The snapshot file format (DESIGN.md §4, "Snapshot = a versioned container"): what the worker writes,
+ * what storage keeps and export/import moves. Shared by both sides; the container codec (checks,
+ * compression, merging a chain) is workers/protocol/snapshot-container.ts, capture and restore of a
+ * machine are workers/machine/snapshot.ts.
  *
  * Layout, all integers little-endian:
  *
@@ -10,27 +11,32 @@
  *   8           4     u32 format version (SNAPSHOT_FORMAT_VERSION)
  *   12          4     u32 H: length of the header JSON
  *   16          8     u64 P: length of the payload
- *   24          H     header: UTF-8 JSON, a SnapshotHeader (machine config, image identity, device states)
+ *   24          H     header: UTF-8 JSON, a SnapshotHeader (ids, machine config, image identity, device states)
  *   24+H        P     payload: zlib "deflate" stream (RFC 1950) of the raw payload below
  *   24+H+P      32    SHA-256 of every byte before it
  *
  * Raw payload (before compression), in this order:
  *   cpu.harts × cpu.blockSize bytes   each hart's state block (workers/cpu/layout.ts), a byte copy
  *   ram.pages × u32                   guest page numbers (physical address = DRAM base + n × 4 KiB), ascending
- *   ram.pages × 4096 bytes            those pages' contents; every page not listed is all zeroes
- *   then for each disk d (version 2):
+ *   ram.zeroedPages × u32             page numbers that are all zeroes now (a child snapshot only), ascending
+ *   ram.pages × 4096 bytes            the listed pages' contents
+ *   then for each disk d:
  *   disks[d].blocks × u32             indices of the overlay blocks the guest wrote, ascending
  *   disks[d].blocks × blockSize bytes those blocks; every other block reads as the disk's image
  *
+ * A full snapshot (`parent` null) lists every non-zero page; every page not listed is all zeroes. A
+ * child snapshot (`parent` = the id of another snapshot) lists only the pages whose contents differ from
+ * its parent's, and the pages that were non-zero in the parent and are zero now; every other page is as
+ * in the parent. Restoring a child needs its chain back to a full snapshot.
+ *
  * A reader refuses a file whose magic, version, lengths or checksum do not match before it parses
  * anything; the version is checked before the checksum, because a newer format may place it differently.
+ *
+ * History: version 1 (no ids, no child snapshots, no disks) was never stored by a release; it is refused.
  */
 
 export const SNAPSHOT_MAGIC = 'TABVMSNP';
-/**
- * Raise on any change to the layout or to a field's meaning; readers refuse versions above theirs.
- * Version 2 added the disks' overlay blocks; a version 1 file is a machine without disks.
- */
+/** Raise on any change to the layout or to a field's meaning; readers refuse versions above theirs. */
 export const SNAPSHOT_FORMAT_VERSION = 2;
 /** Bytes before the header JSON: magic, version, header length, payload length. */
 export const SNAPSHOT_PREAMBLE_BYTES = 24;
@@ -39,6 +45,8 @@ export const SNAPSHOT_CHECKSUM_BYTES = 32;
 export const SNAPSHOT_PAGE_SIZE = 4096;
 /** The payload's compression, a `CompressionStream` format every browser and Node ≥ 18 supports. */
 export const SNAPSHOT_COMPRESSION = 'deflate';
+/** File name extension for exported snapshots. */
+export const SNAPSHOT_FILE_EXTENSION = '.tabvm';
 
 /** Which boot image a snapshot was taken with: a restore refuses images that differ. */
 export interface SnapshotImageIdentity {
@@ -47,14 +55,26 @@ export interface SnapshotImageIdentity {
   readonly sha256: string;
 }
 
+/**
+ * A virtio-blk disk's copy-on-write overlay at the capture: the blocks the guest has written over the
+ * disk's image. Every snapshot, full or child, holds each disk's whole overlay (a child's replace its
+ * parent's), so restoring puts the disk back exactly as the guest saw it then.
+ */
 export interface SnapshotDiskHeader {
-  /** Bytes of the disk, checked on restore. */
+  readonly v: 1;
+  /** Bytes of the disk, checked against the disk given on restore. */
   readonly size: number;
+  /** Bytes per overlay block. */
   readonly blockSize: number;
+  /** How many blocks the payload holds for this disk. */
   readonly blocks: number;
 }
 
 export interface SnapshotHeader {
+  /** This snapshot's id (a UUID), unique across browsers. */
+  readonly id: string;
+  /** The id of the snapshot this one stores only the changes against, or null for a full snapshot. */
+  readonly parent: string | null;
   readonly machine: {
     readonly ramSize: number;
     readonly harts: number;
@@ -70,10 +90,10 @@ export interface SnapshotHeader {
   readonly createdAt: string;
   /** Named device state records, each the device's own `saveState()` (JSON-safe, versioned by `v`). */
   readonly devices: Readonly<Record<string, unknown>>;
+  /** The machine's disks in order (the first is /dev/vda). */
+  readonly disks: readonly SnapshotDiskHeader[];
   readonly cpu: { readonly harts: number; readonly blockSize: number };
-  readonly ram: { readonly pageSize: number; readonly pages: number };
-  /** One entry per virtio-blk disk, in machine order: its copy-on-write overlay (absent in version 1). */
-  readonly disks?: readonly SnapshotDiskHeader[];
+  readonly ram: { readonly pageSize: number; readonly pages: number; readonly zeroedPages: number };
   /** Length of the raw payload, checked after decompression. */
   readonly rawPayloadBytes: number;
 }

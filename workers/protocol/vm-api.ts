@@ -35,6 +35,12 @@ export interface VmBootRequest {
   readonly channels: ConsoleChannels;
   /** A virtio-blk disk (the guest's /dev/vda); none when absent. */
   readonly disk?: VmDiskRequest;
+  /**
+   * Start from this snapshot chain (snapshot files, a full one first, each next one a child of the one
+   * before) instead of powering on. The images must be the ones the snapshot names (by sha256); RAM
+   * size and bootargs then come from the snapshot, and `ramBytes` must agree.
+   */
+  readonly snapshot?: readonly Uint8Array[];
 }
 
 /** Where a disk's base image comes from; the guest's writes never reach it. */
@@ -53,6 +59,32 @@ export interface VmDiskRequest {
   readonly overlay: ReadonlyMap<number, Uint8Array>;
   /** The guest may not write (the virtio-blk RO feature). */
   readonly readOnly?: boolean;
+}
+
+export interface VmSnapshotRequest {
+  /** The new snapshot's id. */
+  readonly id: string;
+  /**
+   * Store only the pages changed since this snapshot, if it is the last of its series this worker took
+   * (or the one it was restored from); the worker keeps those page fingerprints. Otherwise the snapshot
+   * is full.
+   */
+  readonly parent?: string;
+  /**
+   * Which series this snapshot continues (default "default"): the person's snapshots and the automatic
+   * ones are separate series, so automatic snapshots do not make the person's next one full.
+   */
+  readonly series?: string;
+}
+
+export interface VmSnapshotResult {
+  /** The snapshot file (workers/protocol/snapshot-format.ts), transferred. */
+  readonly bytes: Uint8Array<ArrayBuffer>;
+  readonly id: string;
+  /** The parent it is a child of, or null for a full snapshot. */
+  readonly parent: string | null;
+  /** Milliseconds the guest stood still for the capture. */
+  readonly pausedMs: number;
 }
 
 /** What the worker's run loop is doing. */
@@ -93,8 +125,10 @@ export interface VmEvents {
 }
 
 export interface VmWorkerApi {
-  /** Builds the machine from the images and starts running it; resolves once it runs. */
+  /** Builds the machine from the images (or the snapshot) and starts running it; resolves once it runs. */
   boot(request: VmBootRequest, events: VmEvents): Promise<void>;
+  /** Pauses the guest, captures it, resumes it (unless it was paused), then compresses the capture. */
+  snapshot(request: VmSnapshotRequest): Promise<VmSnapshotResult>;
   pause(): void;
   resume(): void;
   /** A hardware reset: the images are reloaded and the hart starts again at the boot ROM. */

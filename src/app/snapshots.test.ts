@@ -1,0 +1,105 @@
+/**
+ * The snapshot shelf's bookkeeping with a stand-in VM: which parent each snapshot asks for, the
+ * automatic chain (children, a full one every AUTOSAVE_CHAIN_LENGTH-th replacing the chain), and that
+ * every stored snapshot stays restorable from storage.
+ */
+import 'fake-indexeddb/auto';
+import { describe, expect, it } from 'vitest';
+import { createStore } from 'idb-keyval';
+import { AUTOSAVE_CHAIN_LENGTH, SnapshotShelf } from './snapshots.ts';
+import { Library, type VmEntry } from './library.ts';
+import { SnapshotStore } from '../storage/snapshot-store.ts';
+import type { VmController, VmView } from '../controller/vm-controller.ts';
+import type { VmSnapshotResult } from '../../workers/protocol/vm-api.ts';
+import { encodeSnapshotFile } from '../../workers/protocol/snapshot-container.ts';
+import { SNAPSHOT_PAGE_SIZE } from '../../workers/protocol/snapshot-format.ts';
+
+/** A VM that answers snapshot() as the worker does: a child when it knows the parent's series, else full. */
+function fakeVm(): { entry: VmEntry; requests: { parent?: string; automatic?: boolean }[] } {
+  const requests: { parent?: string; automatic?: boolean }[] = [];
+  const lastOf = new Map<string, string>();
+  let head: string | undefined;
+  const controller = {
+    getView: (): Pick<VmView, 'phase'> => ({ phase: 'running' }),
+    get head() {
+      return head;
+    },
+    async snapshot(request: { parent?: string; automatic?: boolean }): Promise<VmSnapshotResult> {
+      requests.push(request);
+      const id = crypto.randomUUID();
+      const known = [...lastOf.values()].includes(request.parent ?? '');
+      const parent = known ? request.parent! : null;
+      lastOf.set(request.automatic ? 'automatic' : 'default', id);
+      if (!request.automatic) head = id;
+      const bytes = await encodeSnapshotFile(
+        {
+          id,
+          parent,
+          machine: { ramSize: 4 * SNAPSHOT_PAGE_SIZE, harts: 1, bootargs: '' },
+          images: { bios: { size: 1, sha256: '0'.repeat(64) }, kernel: null, initrd: null },
+          createdAt: new Date().toISOString(),
+          devices: {},
+        },
+        {
+          cpu: [new Uint8Array(64)],
+          pages: Uint32Array.of(1),
+          zeroed: new Uint32Array(0),
+          pageData: new Uint8Array(SNAPSHOT_PAGE_SIZE).fill(requests.length),
+          disks: [],
+        },
+      );
+      return { bytes, id, parent, pausedMs: 0 };
+    },
+  } as unknown as VmController;
+  const entry: VmEntry = {
+    definition: { id: 'vm-1', name: 'one', image: 'default', ramMiB: 16, createdAt: 0 },
+    controller,
+  };
+  return { entry, requests };
+}
+
+describe('snapshot shelf', () => {
+  it('makes automatic snapshots a chain of children, replaced by a full one every tenth; all restorable', async () => {
+    const store = new SnapshotStore(createStore('shelf-auto', 'files'));
+    const shelf = new SnapshotShelf(new Library(true), store);
+    await shelf.load();
+    const { entry, requests } = fakeVm();
+
+    for (let n = 0; n < AUTOSAVE_CHAIN_LENGTH; n++) await shelf.autosave(entry);
+    let autos = (await store.list()).filter((r) => r.kind === 'auto');
+    expect(autos).toHaveLength(AUTOSAVE_CHAIN_LENGTH);
+    expect(autos[0]!.parent).toBeNull();
+    for (let i = 1; i < autos.length; i++) expect(autos[i]!.parent).toBe(autos[i - 1]!.id);
+    expect(requests.every((r) => r.automatic)).toBe(true);
+    expect(shelf.autosaveOf('vm-1')?.id).toBe(autos.at(-1)!.id);
+    expect(await store.readChain(autos.at(-1)!.id)).toHaveLength(AUTOSAVE_CHAIN_LENGTH);
+
+    // The next one is full and the old chain goes.
+    await shelf.autosave(entry);
+    autos = (await store.list()).filter((r) => r.kind === 'auto');
+    expect(autos).toHaveLength(1);
+    expect(autos[0]!.parent).toBeNull();
+    expect(requests.at(-1)!.parent).toBeUndefined();
+    expect(await store.readChain(autos[0]!.id)).toHaveLength(1);
+    expect(await store.collectGarbage()).toBe(0);
+  });
+
+  it("takes the person's snapshots as children of the last one, unaffected by automatic ones", async () => {
+    const store = new SnapshotStore(createStore('shelf-manual', 'files'));
+    const shelf = new SnapshotShelf(new Library(true), store);
+    await shelf.load();
+    const { entry } = fakeVm();
+    const first = await shelf.take(entry);
+    expect(first?.parent).toBeNull();
+    await shelf.autosave(entry);
+    await shelf.autosave(entry);
+    const second = await shelf.take(entry);
+    expect(second?.parent).toBe(first!.id);
+    expect(shelf.treeOf('vm-1').map((r) => r.name)).toEqual(['Snapshot 1', 'Snapshot 2']);
+    await shelf.remove('vm-1', first!.id);
+    expect((await store.record(second!.id))?.parent).toBeNull();
+    const third = await shelf.take(entry);
+    expect(third?.name).toBe('Snapshot 1');
+    expect(third?.parent).toBe(second!.id);
+  });
+});

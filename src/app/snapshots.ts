@@ -1,0 +1,306 @@
+/**
+ * The snapshots of every VM, as the UI sees them: the stored records (src/storage/snapshot-store.ts)
+ * and the operations that join storage to a VM's controller: take, restore, delete, rename, export,
+ * import, clone, and the automatic snapshot taken periodically and on `pagehide` so that a VM running
+ * when the tab closed can be resumed. React reads it through useSyncExternalStore.
+ */
+import { SnapshotStore, SnapshotStoreError, type SnapshotRecord } from '../storage/snapshot-store.ts';
+import {
+  SnapshotError,
+  decodeSnapshotFile,
+  encodeContents,
+  type SnapshotContents,
+} from '../../workers/protocol/snapshot-container.ts';
+import { SNAPSHOT_FILE_EXTENSION } from '../../workers/protocol/snapshot-format.ts';
+import { IMAGE_CATALOG, loadManifest } from '../controller/images.ts';
+import type { Library, VmEntry } from './library.ts';
+
+/** How often a running VM's automatic snapshot is renewed. */
+export const AUTOSAVE_INTERVAL_MS = 30_000;
+/** Automatic snapshots in a chain before the next is a full one (which replaces the chain). */
+export const AUTOSAVE_CHAIN_LENGTH = 10;
+
+export interface ShelfSnapshot {
+  readonly loaded: boolean;
+  readonly records: readonly SnapshotRecord[];
+  /** VM ids with a snapshot operation under way (the UI disables its snapshot buttons). */
+  readonly busy: ReadonlySet<string>;
+  /** The last failure per VM id ('' for the library: import), for an alert. */
+  readonly errors: ReadonlyMap<string, string>;
+}
+
+const MIB = 1024 * 1024;
+
+export class SnapshotShelf {
+  readonly store: SnapshotStore;
+  readonly #library: Library;
+  #snapshot: ShelfSnapshot = { loaded: false, records: [], busy: new Set(), errors: new Map() };
+  readonly #listeners = new Set<() => void>();
+  #loading: Promise<void> | undefined;
+  #timer: ReturnType<typeof setInterval> | undefined;
+
+  constructor(library: Library, store = new SnapshotStore()) {
+    this.#library = library;
+    this.store = store;
+  }
+
+  readonly subscribe = (listener: () => void): (() => void) => {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  };
+
+  readonly getSnapshot = (): ShelfSnapshot => this.#snapshot;
+
+  #set(patch: Partial<ShelfSnapshot>): void {
+    this.#snapshot = { ...this.#snapshot, ...patch };
+    for (const listener of this.#listeners) listener();
+  }
+
+  /** Reads the records once; chunks of saves a closed tab interrupted are removed first. */
+  load(): Promise<void> {
+    this.#loading ??= (async () => {
+      try {
+        await this.store.collectGarbage();
+        await this.#refresh();
+      } catch (error) {
+        this.#setError('', `The saved snapshots could not be read: ${(error as Error).message}`);
+      }
+      this.#set({ loaded: true });
+    })();
+    return this.#loading;
+  }
+
+  async #refresh(): Promise<void> {
+    this.#set({ records: await this.store.list() });
+  }
+
+  /** The VM's snapshots in the tree (manual ones), oldest first. */
+  treeOf(vmId: string): SnapshotRecord[] {
+    return this.#snapshot.records.filter((r) => r.vmId === vmId && r.kind === 'manual');
+  }
+
+  /** The VM's newest automatic snapshot (the head of its automatic chain). */
+  autosaveOf(vmId: string): SnapshotRecord | undefined {
+    return this.#snapshot.records.filter((r) => r.vmId === vmId && r.kind === 'auto').at(-1);
+  }
+
+  #setError(vmId: string, message: string | undefined): void {
+    const errors = new Map(this.#snapshot.errors);
+    if (message === undefined) errors.delete(vmId);
+    else errors.set(vmId, message);
+    this.#set({ errors });
+  }
+
+  clearError(vmId: string): void {
+    this.#setError(vmId, undefined);
+  }
+
+  /** Runs one operation per VM at a time; its failure becomes the VM's alert message. */
+  async #exclusive<T>(vmId: string, work: () => Promise<T>): Promise<T | undefined> {
+    if (this.#snapshot.busy.has(vmId)) return undefined;
+    this.#set({ busy: new Set([...this.#snapshot.busy, vmId]) });
+    this.#setError(vmId, undefined);
+    try {
+      return await work();
+    } catch (error) {
+      this.#setError(vmId, describe(error));
+      return undefined;
+    } finally {
+      const busy = new Set(this.#snapshot.busy);
+      busy.delete(vmId);
+      this.#set({ busy });
+      await this.#refresh().catch(() => {});
+    }
+  }
+
+  /** Takes a snapshot of a running VM into its tree: a child of the last one it took or came from, when that is still stored. */
+  take(entry: VmEntry): Promise<SnapshotRecord | undefined> {
+    const vmId = entry.definition.id;
+    return this.#exclusive(vmId, async () => {
+      const head = entry.controller.head;
+      const parentRecord = head === undefined ? undefined : await this.store.record(head);
+      const parent = parentRecord?.kind === 'manual' ? head : undefined;
+      const result = await entry.controller.snapshot(parent !== undefined ? { parent } : {});
+      const taken = new Set(this.treeOf(vmId).map((r) => r.name));
+      let n = 1;
+      while (taken.has(`Snapshot ${n}`)) n++;
+      const name = `Snapshot ${n}`;
+      return this.store.save(
+        { id: result.id, vmId, parent: result.parent, name, createdAt: Date.now(), kind: 'manual' },
+        result.bytes,
+      );
+    });
+  }
+
+  /** Replaces the VM's state with the snapshot's (a fresh worker; the running VM goes once that has started). */
+  restore(entry: VmEntry, id: string): Promise<void> {
+    return this.#exclusive(entry.definition.id, async () => {
+      const record = await this.store.record(id);
+      await entry.controller.restore(await this.store.readChain(id), record?.name);
+    }).then(() => undefined);
+  }
+
+  rename(vmId: string, id: string, name: string): Promise<void> {
+    return this.#exclusive(vmId, () => this.store.rename(id, name.trim())).then(() => undefined);
+  }
+
+  remove(vmId: string, id: string): Promise<void> {
+    return this.#exclusive(vmId, () => this.store.delete(id)).then(() => undefined);
+  }
+
+  /** Every snapshot of a deleted VM, children before parents so nothing is re-based for nothing. */
+  async removeVm(vmId: string): Promise<void> {
+    const mine = this.#snapshot.records.filter((r) => r.vmId === vmId).reverse();
+    try {
+      for (const record of mine) await this.store.delete(record.id);
+    } finally {
+      await this.#refresh();
+    }
+  }
+
+  /** One self-contained file (the chain merged) and a file name for it. */
+  async exportFile(entry: VmEntry, id: string): Promise<{ blob: Blob; fileName: string } | undefined> {
+    return this.#exclusive(entry.definition.id, async () => {
+      const record = await this.store.record(id);
+      const { file } = await this.store.flattened(id);
+      const safe = (text: string): string => text.replace(/[^\w.-]+/g, '-').replace(/^-+|-+$/g, '') || 'snapshot';
+      return {
+        blob: new Blob([file], { type: 'application/octet-stream' }),
+        fileName: `${safe(entry.definition.name)}-${safe(record?.name ?? id)}${SNAPSHOT_FILE_EXTENSION}`,
+      };
+    });
+  }
+
+  /**
+   * A new VM in the library holding this snapshot (the chain merged, under a new id), started from it
+   * at once. It runs beside the original with state of its own.
+   */
+  clone(entry: VmEntry, id: string): Promise<VmEntry | undefined> {
+    return this.#exclusive(entry.definition.id, async () => {
+      const source = await this.store.record(id);
+      const { contents } = await this.store.flattened(id);
+      const clone = await this.#adopt(
+        contents,
+        `${entry.definition.name}-clone`,
+        entry.definition.image,
+        `from ${source?.name ?? 'a snapshot'} of ${entry.definition.name}`,
+      );
+      await clone.entry.controller.restore([clone.file], source?.name);
+      return clone.entry;
+    });
+  }
+
+  /**
+   * Imports an exported snapshot as a new VM (stopped; Restore starts it). A file that is truncated,
+   * corrupted, foreign, of a newer format, incremental, or taken with an image this app does not have
+   * is refused with a message, and nothing is stored.
+   */
+  async importFile(file: File): Promise<VmEntry | undefined> {
+    return this.#exclusive('', async () => {
+      const bytes = new Uint8Array(await file.arrayBuffer());
+      const contents = await decodeSnapshotFile(bytes);
+      if (contents.header.parent !== null) {
+        throw new SnapshotError('this file is an incremental snapshot without its parent; export it again from tabvm');
+      }
+      const { ramSize } = contents.header.machine;
+      if (ramSize % MIB !== 0)
+        throw new SnapshotError(`the snapshot's RAM size (${ramSize} bytes) is not a whole number of MiB`);
+      const image = await this.#findImage(contents);
+      const base = file.name.replace(/\.tabvm$/i, '').trim() || 'imported';
+      const imported = await this.#adopt(contents, base, image, `imported from ${file.name}`, bytes);
+      return imported.entry;
+    });
+  }
+
+  /** Which catalog image the snapshot was taken with (by the sha256 of every file). */
+  async #findImage(contents: SnapshotContents): Promise<string> {
+    const wanted = contents.header.images;
+    for (const entry of IMAGE_CATALOG) {
+      const manifest = await loadManifest(entry);
+      const same = (
+        file: { size: number; sha256: string } | undefined,
+        id: { size: number; sha256: string } | null,
+      ): boolean =>
+        file === undefined ? id === null : id !== null && file.size === id.size && file.sha256 === id.sha256;
+      if (
+        same(manifest.files.bios, wanted.bios) &&
+        same(manifest.files.kernel, wanted.kernel) &&
+        same(manifest.files.initrd, wanted.initrd)
+      ) {
+        return entry.id;
+      }
+    }
+    throw new SnapshotError(
+      `the snapshot was taken with an image this tabvm does not have (kernel sha256 ${wanted.kernel?.sha256.slice(0, 12) ?? 'none'}…)`,
+    );
+  }
+
+  /** A new VM whose first snapshot is `contents` (re-encoded under a new id when that id is taken). */
+  async #adopt(
+    contents: SnapshotContents,
+    baseName: string,
+    image: string,
+    snapshotName: string,
+    bytes?: Uint8Array,
+  ): Promise<{ entry: VmEntry; file: Uint8Array }> {
+    let file = bytes;
+    let id = contents.header.id;
+    if (!file || (await this.store.record(id))) {
+      id = crypto.randomUUID();
+      file = await encodeContents({ ...contents, header: { ...contents.header, id } });
+    }
+    let name = baseName;
+    for (let n = 2; this.#library.isNameTaken(name); n++) name = `${baseName}-${n}`;
+    const entry = await this.#library.create({ name, image, ramMiB: contents.header.machine.ramSize / MIB });
+    try {
+      await this.store.save(
+        { id, vmId: entry.definition.id, parent: null, name: snapshotName, createdAt: Date.now(), kind: 'manual' },
+        file,
+      );
+    } catch (error) {
+      await this.#library.remove(entry.definition.id);
+      throw error;
+    }
+    return { entry, file };
+  }
+
+  /**
+   * Renews the VM's automatic snapshot. Usually a child of the previous one (a few KiB for a VM at its
+   * prompt, so the periodic save costs little and a `pagehide` save has a chance to finish); every
+   * AUTOSAVE_CHAIN_LENGTH-th is full, and once a full one is stored the older chain is deleted, newest
+   * first, so nothing needs re-basing.
+   */
+  async autosave(entry: VmEntry): Promise<void> {
+    const vmId = entry.definition.id;
+    const phase = entry.controller.getView().phase;
+    if ((phase !== 'running' && phase !== 'paused') || this.#snapshot.busy.has(vmId)) return;
+    await this.#exclusive(vmId, async () => {
+      const older = this.#snapshot.records.filter((r) => r.vmId === vmId && r.kind === 'auto');
+      const previous = older.at(-1);
+      const extend = previous !== undefined && older.length < AUTOSAVE_CHAIN_LENGTH;
+      const result = await entry.controller.snapshot({ automatic: true, ...(extend ? { parent: previous.id } : {}) });
+      await this.store.save(
+        { id: result.id, vmId, parent: result.parent, name: 'Automatic snapshot', createdAt: Date.now(), kind: 'auto' },
+        result.bytes,
+      );
+      if (result.parent === null) for (const record of older.reverse()) await this.store.delete(record.id);
+    });
+  }
+
+  autosaveAll(): Promise<void> {
+    return Promise.all(this.#library.getSnapshot().entries.map((entry) => this.autosave(entry))).then(() => undefined);
+  }
+
+  /** Autosaves every AUTOSAVE_INTERVAL_MS, and on `pagehide` (best effort: the browser may end the page first). */
+  startAutosave(target: Window): void {
+    if (this.#timer !== undefined) return;
+    this.#timer = setInterval(() => void this.autosaveAll(), AUTOSAVE_INTERVAL_MS);
+    target.addEventListener('pagehide', () => void this.autosaveAll());
+  }
+}
+
+function describe(error: unknown): string {
+  if (error instanceof SnapshotError) return `This snapshot cannot be used: ${error.message}.`;
+  if (error instanceof SnapshotStoreError) return error.message;
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,394 @@
+/**
+ * The snapshot container codec (format: snapshot-format.ts). Both sides use it: the worker writes and
+ * reads snapshots of its machine; the page checks imported files, flattens a chain for export and
+ * re-bases a child when its parent is deleted. It knows nothing of the machine: a snapshot here is a
+ * header, the hart blocks and RAM pages.
+ *
+ * Every refusal is a SnapshotError with a one-line message a person can act on. Files come from
+ * anywhere (import), so the header is validated with zod after the checksum, and decompression stops
+ * at the size the header announces.
+ */
+import { z } from 'zod';
+import {
+  SNAPSHOT_CHECKSUM_BYTES,
+  SNAPSHOT_COMPRESSION,
+  SNAPSHOT_FORMAT_VERSION,
+  SNAPSHOT_MAGIC,
+  SNAPSHOT_PAGE_SIZE,
+  SNAPSHOT_PREAMBLE_BYTES,
+  type SnapshotDiskHeader,
+  type SnapshotHeader,
+} from './snapshot-format.ts';
+
+/**
+ * A snapshot refused or impossible ("corrupted", "made by a newer tabvm", "taken with a different
+ * kernel"): bad input, not an emulator bug.
+ */
+export class SnapshotError extends Error {
+  override readonly name = 'SnapshotError';
+}
+
+/** A snapshot unpacked: the header and the raw payload's sections. */
+export interface SnapshotContents {
+  readonly header: SnapshotHeader;
+  /** Each hart's state block. */
+  readonly cpu: readonly Uint8Array[];
+  /** Page numbers whose contents are stored, ascending. */
+  readonly pages: Uint32Array;
+  /** Page numbers that are all zeroes (child snapshots only), ascending. */
+  readonly zeroed: Uint32Array;
+  /** The stored pages' bytes, SNAPSHOT_PAGE_SIZE each, in the order of `pages`. */
+  readonly pageData: Uint8Array;
+  /** Each disk's overlay, in machine order. */
+  readonly disks: readonly SnapshotDisk[];
+}
+
+/** A disk's overlay blocks as a snapshot holds them. */
+export interface SnapshotDisk {
+  /** Bytes of the disk. */
+  readonly size: number;
+  readonly blockSize: number;
+  /** Indices of the blocks written over the image, ascending. */
+  readonly indices: Uint32Array;
+  /** Those blocks' bytes, blockSize each, in the order of `indices`. */
+  readonly data: Uint8Array;
+}
+
+/** What the encoder fills in itself from the sections. */
+export type SnapshotHeaderInput = Omit<SnapshotHeader, 'cpu' | 'ram' | 'disks' | 'rawPayloadBytes'>;
+
+const MAX_RAM_BYTES = 4 * 1024 ** 3;
+const MAX_HARTS = 8;
+const MAX_BLOCK_BYTES = 1 << 20;
+const MAX_DISKS = 8;
+const MAX_DISK_BYTES = 2 ** 50;
+
+const ImageIdentity = z.object({ size: z.number().int().nonnegative(), sha256: z.string().regex(/^[0-9a-f]{64}$/) });
+
+const HeaderSchema = z.object({
+  id: z.string().min(1).max(200),
+  parent: z.string().min(1).max(200).nullable(),
+  machine: z.object({
+    ramSize: z
+      .number()
+      .int()
+      .positive()
+      .max(MAX_RAM_BYTES)
+      .refine((n) => n % SNAPSHOT_PAGE_SIZE === 0, 'a whole number of pages'),
+    harts: z.number().int().min(1).max(MAX_HARTS),
+    bootargs: z.string(),
+  }),
+  images: z.object({ bios: ImageIdentity, kernel: ImageIdentity.nullable(), initrd: ImageIdentity.nullable() }),
+  createdAt: z.string(),
+  devices: z.record(z.string(), z.unknown()),
+  disks: z
+    .array(
+      z
+        .object({
+          v: z.literal(1),
+          size: z.number().int().positive().max(MAX_DISK_BYTES),
+          blockSize: z
+            .number()
+            .int()
+            .positive()
+            .max(MAX_BLOCK_BYTES)
+            .refine((n) => (n & (n - 1)) === 0, 'a power of two'),
+          blocks: z.number().int().nonnegative(),
+        })
+        .refine((d) => d.size % d.blockSize === 0 && d.blocks <= d.size / d.blockSize, 'blocks that fit the disk'),
+    )
+    .max(MAX_DISKS),
+  cpu: z.object({
+    harts: z.number().int().min(1).max(MAX_HARTS),
+    blockSize: z.number().int().positive().max(MAX_BLOCK_BYTES),
+  }),
+  ram: z.object({
+    pageSize: z.literal(SNAPSHOT_PAGE_SIZE),
+    pages: z.number().int().nonnegative(),
+    zeroedPages: z.number().int().nonnegative(),
+  }),
+  rawPayloadBytes: z.number().int().nonnegative(),
+});
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** Writes a snapshot file (compressed, checksummed). */
+export async function encodeSnapshotFile(
+  header: SnapshotHeaderInput,
+  sections: Omit<SnapshotContents, 'header'>,
+): Promise<Uint8Array<ArrayBuffer>> {
+  const { cpu, pages, zeroed, pageData, disks } = sections;
+  const blockSize = cpu[0]?.length ?? 0;
+  const diskBytes = disks.reduce((n, disk) => n + disk.indices.byteLength + disk.data.length, 0);
+  const raw = new Uint8Array(
+    cpu.length * blockSize + pages.byteLength + zeroed.byteLength + pageData.length + diskBytes,
+  );
+  let at = 0;
+  for (const block of cpu) {
+    raw.set(block, at);
+    at += blockSize;
+  }
+  const rawView = new DataView(raw.buffer);
+  for (const list of [pages, zeroed]) {
+    for (const page of list) {
+      rawView.setUint32(at, page, true);
+      at += 4;
+    }
+  }
+  raw.set(pageData, at);
+  at += pageData.length;
+  for (const disk of disks) {
+    for (const index of disk.indices) {
+      rawView.setUint32(at, index, true);
+      at += 4;
+    }
+    raw.set(disk.data, at);
+    at += disk.data.length;
+  }
+
+  const full: SnapshotHeader = {
+    ...header,
+    cpu: { harts: cpu.length, blockSize },
+    ram: { pageSize: SNAPSHOT_PAGE_SIZE, pages: pages.length, zeroedPages: zeroed.length },
+    disks: disks.map((disk): SnapshotDiskHeader => ({
+      v: 1,
+      size: disk.size,
+      blockSize: disk.blockSize,
+      blocks: disk.indices.length,
+    })),
+    rawPayloadBytes: raw.length,
+  };
+  const headerBytes = encoder.encode(JSON.stringify(full));
+  const payload = await transform(raw, new CompressionStream(SNAPSHOT_COMPRESSION), Infinity);
+
+  const bodyLength = SNAPSHOT_PREAMBLE_BYTES + headerBytes.length + payload.length;
+  const file = new Uint8Array(bodyLength + SNAPSHOT_CHECKSUM_BYTES);
+  file.set(encoder.encode(SNAPSHOT_MAGIC), 0);
+  const view = new DataView(file.buffer);
+  view.setUint32(8, SNAPSHOT_FORMAT_VERSION, true);
+  view.setUint32(12, headerBytes.length, true);
+  view.setBigUint64(16, BigInt(payload.length), true);
+  file.set(headerBytes, SNAPSHOT_PREAMBLE_BYTES);
+  file.set(payload, SNAPSHOT_PREAMBLE_BYTES + headerBytes.length);
+  file.set(await sha256(file.subarray(0, bodyLength)), bodyLength);
+  return file;
+}
+
+/**
+ * Checks the frame of a snapshot file (magic, version, lengths, checksum) and returns its header,
+ * validated, without decompressing the payload.
+ */
+export async function readSnapshotHeader(file: Uint8Array): Promise<SnapshotHeader> {
+  const magic = encoder.encode(SNAPSHOT_MAGIC);
+  if (file.length < magic.length || magic.some((b, i) => file[i] !== b)) {
+    throw new SnapshotError('not a tabvm snapshot (wrong magic bytes)');
+  }
+  if (file.length < SNAPSHOT_PREAMBLE_BYTES) throw new SnapshotError(`snapshot is truncated (${file.length} bytes)`);
+  const view = new DataView(file.buffer, file.byteOffset, file.byteLength);
+  const version = view.getUint32(8, true);
+  if (version > SNAPSHOT_FORMAT_VERSION) {
+    throw new SnapshotError(
+      `snapshot format version ${version} is newer than this tabvm supports (${SNAPSHOT_FORMAT_VERSION}); update tabvm`,
+    );
+  }
+  if (version !== SNAPSHOT_FORMAT_VERSION) {
+    throw new SnapshotError(`snapshot format version ${version} is from an older tabvm and cannot be read`);
+  }
+  const headerLength = view.getUint32(12, true);
+  const payloadLength = view.getBigUint64(16, true);
+  const expected = BigInt(SNAPSHOT_PREAMBLE_BYTES + headerLength + SNAPSHOT_CHECKSUM_BYTES) + payloadLength;
+  if (BigInt(file.length) < expected) {
+    throw new SnapshotError(`snapshot is truncated (${file.length} of ${expected.toString()} bytes)`);
+  }
+  if (BigInt(file.length) > expected) {
+    throw new SnapshotError(`snapshot has ${(BigInt(file.length) - expected).toString()} unexpected trailing bytes`);
+  }
+  const bodyLength = file.length - SNAPSHOT_CHECKSUM_BYTES;
+  const digest = await sha256(file.subarray(0, bodyLength));
+  if (digest.some((b, i) => file[bodyLength + i] !== b)) {
+    throw new SnapshotError('snapshot is corrupted (checksum mismatch)');
+  }
+  // Past the checksum the file is as some program wrote it; still refuse inconsistent fields with a
+  // SnapshotError rather than crash on them.
+  let json: unknown;
+  try {
+    json = JSON.parse(decoder.decode(file.subarray(SNAPSHOT_PREAMBLE_BYTES, SNAPSHOT_PREAMBLE_BYTES + headerLength)));
+  } catch {
+    throw new SnapshotError('snapshot header is not valid JSON');
+  }
+  const parsed = HeaderSchema.safeParse(json);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new SnapshotError(`snapshot header field ${issue.path.join('.') || '(root)'}: ${issue.message}`);
+  }
+  const header = parsed.data;
+  if (header.parent === null && header.ram.zeroedPages !== 0) {
+    throw new SnapshotError('snapshot header lists zeroed pages in a full snapshot');
+  }
+  if (header.cpu.harts !== header.machine.harts)
+    throw new SnapshotError('snapshot header disagrees on the number of harts');
+  const expectedRaw =
+    header.cpu.harts * header.cpu.blockSize +
+    (header.ram.pages + header.ram.zeroedPages) * 4 +
+    header.ram.pages * SNAPSHOT_PAGE_SIZE +
+    header.disks.reduce((n, disk) => n + disk.blocks * (4 + disk.blockSize), 0);
+  if (header.rawPayloadBytes !== expectedRaw)
+    throw new SnapshotError('snapshot payload size does not match its header');
+  return header;
+}
+
+/** Checks and unpacks a snapshot file; throws SnapshotError for anything that is not a sound snapshot of ours. */
+export async function decodeSnapshotFile(file: Uint8Array): Promise<SnapshotContents> {
+  const header = await readSnapshotHeader(file);
+  const view = new DataView(file.buffer, file.byteOffset, file.byteLength);
+  const payloadStart = SNAPSHOT_PREAMBLE_BYTES + view.getUint32(12, true);
+  let raw: Uint8Array;
+  try {
+    raw = await transform(
+      file.subarray(payloadStart, file.length - SNAPSHOT_CHECKSUM_BYTES),
+      new DecompressionStream(SNAPSHOT_COMPRESSION),
+      header.rawPayloadBytes,
+    );
+  } catch {
+    throw new SnapshotError('snapshot payload does not decompress to the size its header gives');
+  }
+  if (raw.length !== header.rawPayloadBytes) throw new SnapshotError('snapshot payload does not match its header');
+  const { cpu, ram } = header;
+  const blocks: Uint8Array[] = [];
+  for (let h = 0; h < cpu.harts; h++) blocks.push(raw.slice(h * cpu.blockSize, (h + 1) * cpu.blockSize));
+  let at = cpu.harts * cpu.blockSize;
+  const rawView = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
+  const readList = (n: number): Uint32Array => {
+    const list = new Uint32Array(n);
+    for (let i = 0; i < n; i++, at += 4) list[i] = rawView.getUint32(at, true);
+    return list;
+  };
+  const pages = readList(ram.pages);
+  const zeroed = readList(ram.zeroedPages);
+  const ramPages = header.machine.ramSize / SNAPSHOT_PAGE_SIZE;
+  for (const list of [pages, zeroed]) {
+    for (let i = 0; i < list.length; i++) {
+      if (list[i]! >= ramPages || (i > 0 && list[i]! <= list[i - 1]!)) {
+        throw new SnapshotError('snapshot RAM page list is out of order or outside RAM');
+      }
+    }
+  }
+  const pageData = raw.subarray(at, at + ram.pages * SNAPSHOT_PAGE_SIZE);
+  at += pageData.length;
+  const disks = header.disks.map((disk): SnapshotDisk => {
+    const indices = readList(disk.blocks);
+    for (let i = 0; i < indices.length; i++) {
+      if (indices[i]! >= disk.size / disk.blockSize || (i > 0 && indices[i]! <= indices[i - 1]!)) {
+        throw new SnapshotError('snapshot disk block list is out of order or outside the disk');
+      }
+    }
+    const data = raw.subarray(at, at + disk.blocks * disk.blockSize);
+    at += data.length;
+    return { size: disk.size, blockSize: disk.blockSize, indices, data };
+  });
+  return { header, cpu: blocks, pages, zeroed, pageData, disks };
+}
+
+/**
+ * A child applied to its parent: the result has the child's state and the parent's parent, so it
+ * stands in for both (re-basing a child when its parent is deleted; flattening a chain for export).
+ */
+export function mergeSnapshots(parent: SnapshotContents, child: SnapshotContents): SnapshotContents {
+  if (child.header.parent !== parent.header.id) {
+    throw new SnapshotError(`snapshot ${child.header.id} is not a child of ${parent.header.id}`);
+  }
+  if (child.header.machine.ramSize !== parent.header.machine.ramSize) {
+    throw new SnapshotError('a child snapshot has a different RAM size than its parent');
+  }
+  // Per page, the newest word wins: the child's contents or zeroing, else the parent's.
+  const source = new Map<number, { from: SnapshotContents; index: number } | null>();
+  parent.pages.forEach((page, index) => source.set(page, { from: parent, index }));
+  for (const page of parent.zeroed) source.set(page, null);
+  child.pages.forEach((page, index) => source.set(page, { from: child, index }));
+  for (const page of child.zeroed) source.set(page, null);
+  const order = [...source.keys()].sort((a, b) => a - b);
+  const stored = order.filter((page) => source.get(page) !== null);
+  // A full result needs no zeroed list: every page it does not list is zero.
+  const zeroed = parent.header.parent === null ? [] : order.filter((page) => source.get(page) === null);
+  const pageData = new Uint8Array(stored.length * SNAPSHOT_PAGE_SIZE);
+  stored.forEach((page, i) => {
+    const { from, index } = source.get(page)!;
+    pageData.set(
+      from.pageData.subarray(index * SNAPSHOT_PAGE_SIZE, (index + 1) * SNAPSHOT_PAGE_SIZE),
+      i * SNAPSHOT_PAGE_SIZE,
+    );
+  });
+  return {
+    header: {
+      ...child.header,
+      parent: parent.header.parent,
+      ram: { pageSize: SNAPSHOT_PAGE_SIZE, pages: stored.length, zeroedPages: zeroed.length },
+    },
+    cpu: child.cpu,
+    pages: Uint32Array.from(stored),
+    zeroed: Uint32Array.from(zeroed),
+    pageData,
+    // Each snapshot holds its disks' whole overlays, so the child's are the result's.
+    disks: child.disks,
+  };
+}
+
+/** A chain, full snapshot first, each next one the child of the one before, merged into one full snapshot. */
+export function flattenChain(chain: readonly SnapshotContents[]): SnapshotContents {
+  if (chain.length === 0) throw new SnapshotError('no snapshot given');
+  if (chain[0]!.header.parent !== null) {
+    throw new SnapshotError(
+      `snapshot ${chain[0]!.header.id} needs its parent ${chain[0]!.header.parent}, which is missing`,
+    );
+  }
+  return chain.slice(1).reduce(mergeSnapshots, chain[0]!);
+}
+
+/** Re-encodes unpacked contents (after a merge) as a file. */
+export function encodeContents(contents: SnapshotContents): Promise<Uint8Array<ArrayBuffer>> {
+  const { cpu: _cpu, ram: _ram, disks: _disks, rawPayloadBytes: _raw, ...header } = contents.header;
+  return encodeSnapshotFile(header, contents);
+}
+
+export async function sha256(bytes: Uint8Array): Promise<Uint8Array> {
+  return new Uint8Array(await crypto.subtle.digest('SHA-256', ownBuffer(bytes)));
+}
+
+/** Web APIs refuse views of a SharedArrayBuffer (guest RAM may be one): copy those. */
+export function ownBuffer(bytes: Uint8Array): Uint8Array<ArrayBuffer> {
+  return bytes.buffer instanceof ArrayBuffer ? (bytes as Uint8Array<ArrayBuffer>) : new Uint8Array(bytes);
+}
+
+/** Runs bytes through a (de)compression stream; gives up past `limit` output bytes (a decompression bomb). */
+async function transform(
+  bytes: Uint8Array,
+  stream: CompressionStream | DecompressionStream,
+  limit: number,
+): Promise<Uint8Array<ArrayBuffer>> {
+  const writer = stream.writable.getWriter();
+  // Written without awaiting: the stream applies back-pressure until the reader below drains it.
+  const written = writer.write(ownBuffer(bytes)).then(() => writer.close());
+  written.catch(() => {});
+  const reader = stream.readable.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.length;
+    if (total > limit) {
+      await reader.cancel();
+      throw new Error('output exceeds its limit');
+    }
+    chunks.push(value);
+  }
+  await written;
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, at);
+    at += chunk.length;
+  }
+  return out;
+}

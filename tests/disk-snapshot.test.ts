@@ -110,6 +110,8 @@ describe('a snapshot of a guest with a disk', () => {
     expect(() => captureSnapshot(machine)).toThrow(/in flight/);
     release();
     await machine.io.quiescent();
-    expect(captureSnapshot(machine).disks).toEqual([{ size: 1 << 20, blockSize: 4096, blocks: new Map() }]);
+    expect(captureSnapshot(machine).disks).toEqual([
+      { size: 1 << 20, blockSize: 4096, indices: new Uint32Array(0), data: new Uint8Array(0) },
+    ]);
   });
 });

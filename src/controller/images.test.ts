@@ -4,9 +4,13 @@
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createHash } from 'node:crypto';
-import { fetchImage, ImageDownloadError, loadManifest, type CatalogEntry } from './images.ts';
+import { fetchImage, ImageDownloadError, ImageNotBuiltError, loadManifest, type CatalogEntry } from './images.ts';
 
-const entry: CatalogEntry = { id: 'test', manifestUrl: 'http://host.test/images/test/manifest.json' };
+const entry: CatalogEntry = {
+  id: 'test',
+  title: 'Test image',
+  manifestUrl: 'http://host.test/images/test/manifest.json',
+};
 const bios = Uint8Array.from({ length: 3000 }, (_, i) => (i * 7) & 0xff);
 const kernel = Uint8Array.from({ length: 5000 }, (_, i) => (i * 13) & 0xff);
 const sha = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
@@ -60,7 +64,8 @@ describe('fetchImage', () => {
     expect(image.initrd).toBeUndefined();
     expect(progress.at(-1)).toMatchObject({ loaded: 8000, total: 8000 });
     expect(progress.length).toBeGreaterThan(4);
-    for (let i = 1; i < progress.length; i++) expect(progress[i]!.loaded).toBeGreaterThanOrEqual(progress[i - 1]!.loaded);
+    for (let i = 1; i < progress.length; i++)
+      expect(progress[i]!.loaded).toBeGreaterThanOrEqual(progress[i - 1]!.loaded);
   });
 
   it('refuses a truncated file', async () => {
@@ -74,7 +79,9 @@ describe('fetchImage', () => {
     const damaged = kernel.slice();
     damaged[100] = damaged[100]! ^ 1;
     vi.stubGlobal('fetch', serve({ 'fw.bin': bios, Image: damaged }, manifest()));
-    await expect(fetchImage(entry, () => {})).rejects.toThrow(/Image: the download does not match the manifest's sha256/);
+    await expect(fetchImage(entry, () => {})).rejects.toThrow(
+      /Image: the download does not match the manifest's sha256/,
+    );
   });
 
   it('refuses a file longer than the manifest says', async () => {
@@ -111,5 +118,44 @@ describe('loadManifest', () => {
     const m = await loadManifest(entry);
     expect(m.memory.minimum).toBeGreaterThan(0);
     expect(m.files.kernel?.path).toBe('Image');
+  });
+});
+
+describe('images that are not built', () => {
+  const debian: CatalogEntry = {
+    id: 'big',
+    title: 'Big image',
+    manifestUrl: 'http://host.test/images/big/manifest.json',
+    buildCommand: 'sudo npm run image:big',
+  };
+
+  it('says how to build an image whose manifest is missing (404)', async () => {
+    vi.stubGlobal(
+      'fetch',
+      vi.fn(async () => new Response('not found', { status: 404 })),
+    );
+    const failure = loadManifest(debian);
+    await expect(failure).rejects.toBeInstanceOf(ImageNotBuiltError);
+    await expect(failure).rejects.toThrow(
+      'Big image is not on this server. Build it with `sudo npm run image:big`, then reload the page.',
+    );
+  });
+
+  it("takes a dev server's HTML fallback page for a missing manifest", async () => {
+    vi.stubGlobal(
+      'fetch',
+      vi.fn(async () => new Response('<!doctype html>', { headers: { 'content-type': 'text/html; charset=utf-8' } })),
+    );
+    await expect(loadManifest(debian)).rejects.toBeInstanceOf(ImageNotBuiltError);
+  });
+
+  it('keeps other HTTP errors apart from "not built"', async () => {
+    vi.stubGlobal(
+      'fetch',
+      vi.fn(async () => new Response('oops', { status: 500 })),
+    );
+    const failure = loadManifest(debian);
+    await expect(failure).rejects.not.toBeInstanceOf(ImageNotBuiltError);
+    await expect(failure).rejects.toThrow('image big: the manifest answered HTTP 500');
   });
 });

@@ -1,0 +1,69 @@
+/**
+ * The New VM dialog's images: an image the server has not built is listed but disabled, with the command
+ * that builds it; the user's own files are checked before a VM is made from them.
+ */
+import { test, expect } from '@playwright/test';
+
+test.beforeEach(async ({ page }) => {
+  await page.goto('/');
+});
+
+test('an image that is not built is disabled and the dialog says how to build it', async ({ page }) => {
+  await page.route('**/images/debian/manifest.json', (route) => route.fulfill({ status: 404, body: 'not found' }));
+  await page.getByRole('button', { name: 'New VM' }).first().click();
+  const dialog = page.getByRole('dialog', { name: 'New virtual machine' });
+  await expect(dialog.getByTestId('image-not-built')).toContainText(
+    'Debian 13 (trixie) is not built on this server: run sudo npm run image:debian',
+  );
+  await expect(dialog.getByRole('option', { name: 'Debian 13 (trixie) — not built' })).toBeDisabled();
+  await expect(dialog.getByRole('option', { name: 'tabvm default (busybox)' })).toBeEnabled();
+});
+
+test('a built image is offered by its manifest title', async ({ page }) => {
+  await page.getByRole('button', { name: 'New VM' }).first().click();
+  const dialog = page.getByRole('dialog', { name: 'New virtual machine' });
+  await expect(dialog.getByRole('option', { name: 'Debian 13 (trixie)', exact: true })).toBeEnabled();
+  await dialog.getByLabel('Image').selectOption('debian');
+  await expect(dialog.getByText(/disk downloaded as the guest reads it/)).toBeVisible();
+  await expect(dialog.getByTestId('image-not-built')).toHaveCount(0);
+});
+
+test("the user's own files are refused with a reason when they cannot work", async ({ page }) => {
+  await page.getByRole('button', { name: 'New VM' }).first().click();
+  const dialog = page.getByRole('dialog', { name: 'New virtual machine' });
+  await dialog.getByLabel('Image').selectOption('custom');
+  const problems = dialog.getByTestId('custom-file-problems');
+
+  await dialog
+    .getByLabel('Disk image (raw)')
+    .setInputFiles({ name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.alloc(1000, 65) });
+  await expect(problems).toHaveText(
+    'notes.txt is 1000 bytes, not a whole number of 512-byte sectors, so it is not a raw disk image.',
+  );
+
+  const qcow2 = Buffer.alloc(4096);
+  qcow2.write('QFI\xfb', 'latin1');
+  await dialog
+    .getByLabel('Disk image (raw)')
+    .setInputFiles({ name: 'vm.qcow2', mimeType: 'application/octet-stream', buffer: qcow2 });
+  await expect(problems).toContainText(
+    'vm.qcow2 is a QCOW2 image, not a raw disk image. Convert it with `qemu-img convert -O raw`',
+  );
+
+  await dialog
+    .getByLabel('Disk image (raw)')
+    .setInputFiles({ name: 'empty.img', mimeType: 'application/octet-stream', buffer: Buffer.alloc(0) });
+  await expect(problems).toHaveText('empty.img is empty.');
+
+  await dialog
+    .getByLabel('Disk image (raw)')
+    .setInputFiles({ name: 'disk.img', mimeType: 'application/octet-stream', buffer: Buffer.alloc(8192) });
+  await dialog
+    .getByLabel('Kernel (optional: tabvm’s Linux otherwise)')
+    .setInputFiles({ name: 'kernel.txt', mimeType: 'text/plain', buffer: Buffer.alloc(4096, 66) });
+  await expect(problems).toHaveText(
+    'kernel.txt is not a RISC-V Linux kernel Image (no "RSC\\x05" magic at offset 0x38) nor an ELF.',
+  );
+  await dialog.getByRole('button', { name: 'Create' }).click();
+  await expect(dialog).toBeVisible();
+});

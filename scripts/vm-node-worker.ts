@@ -1,11 +1,11 @@
 /** The VM worker thread of the headless runner (scripts/vm.ts): builds the machine and runs it. */
 import { parentPort, workerData } from 'node:worker_threads';
 import { readFileSync } from 'node:fs';
-import { webcrypto } from 'node:crypto';
-import { Machine } from '../workers/machine/machine.ts';
+import { buildMachine } from '../workers/machine/build.ts';
 import { RunLoop, RingSink } from '../workers/machine/run-loop.ts';
 import { ByteRing, Doorbell } from '../workers/protocol/ring.ts';
 import type { VmFiles } from './lib/vm-options.ts';
+import { FileDisk } from './lib/file-disk.ts';
 
 export interface NodeVmWorkerData extends VmFiles {
   readonly corePath: string;
@@ -24,18 +24,15 @@ const data = workerData as NodeVmWorkerData;
 const post = (message: NodeVmWorkerMessage): void => parentPort!.postMessage(message);
 
 try {
-  const coreModule = new WebAssembly.Module(readFileSync(data.corePath));
   const output = new RingSink(new ByteRing(data.output));
-  const machine = new Machine(
+  const disks = (data.disks ?? []).map((disk) => ({ backend: new FileDisk(disk.path, disk.readOnly) }));
+  const machine = buildMachine(
     {
-      ramSize: data.ramSize,
-      bios: data.bios,
-      ...(data.kernel ? { kernel: data.kernel } : {}),
-      ...(data.initrd ? { initrd: data.initrd } : {}),
-      bootargs: data.bootargs,
+      ...data,
+      ramBytes: data.ramSize,
+      coreModule: new WebAssembly.Module(readFileSync(data.corePath)),
       sharedMemory: true,
-      coreModule,
-      rngSeed: webcrypto.getRandomValues(new Uint8Array(32)),
+      disks,
     },
     { console: output, log: (message) => process.stderr.write(`tabvm: guest error: ${message}\r\n`) },
   );
@@ -49,6 +46,8 @@ try {
     },
   });
   const halted = await loop.run();
+  await machine.io.quiescent();
+  for (const disk of disks) await disk.backend.flush();
   post({ kind: 'halted', exitCode: halted?.exitCode ?? 0, reason: halted?.reason ?? 'stopped' });
 } catch (error) {
   post({ kind: 'error', message: error instanceof Error ? error.message : String(error) });

@@ -1,5 +1,5 @@
 /**
- * `npm run vm -- [--image default] [--kernel F] [--initrd F] [--bios F] [--append "..."] [--mem 256M]`
+ * `npm run vm -- [--image default] [--kernel F] [--initrd F] [--bios F] [--append "..."] [--mem 256M] [--disk F[,ro]]`
  *
  * Boots a VM in a Node worker thread with its serial console on this terminal (raw mode; Ctrl-A X quits,
  * as in QEMU). The exit code follows the guest: 0 after a clean poweroff, the guest's code otherwise.
@@ -26,6 +26,11 @@ const program = new Command()
   .option('--bios <file>', 'firmware (OpenSBI fw_dynamic.bin) or a bare-metal ELF')
   .option('--append <cmdline>', "kernel command line (replaces the image's)")
   .option('--mem <size>', "RAM size, e.g. 256M or 1G (default: the image's)")
+  .option(
+    '--disk <file[,ro]>',
+    'raw disk image as virtio-blk (/dev/vda, then vdb, …), written in place; ",ro" makes it read-only; repeatable',
+    (value: string, previous: string[] = []) => [...previous, value],
+  )
   .showHelpAfterError();
 program.parse();
 

@@ -5,7 +5,8 @@
  * SharedArrayBuffer rings, or, in the fallback mode, local rings whose contents travel by message.
  */
 import * as Comlink from 'comlink';
-import { Machine } from './machine/machine.ts';
+import type { Machine } from './machine/machine.ts';
+import { buildMachine } from './machine/build.ts';
 import { RunLoop, RingSink } from './machine/run-loop.ts';
 import { ByteRing, Doorbell } from './protocol/ring.ts';
 import {
@@ -50,19 +51,9 @@ async function loadCore(shared: boolean): Promise<WebAssembly.Module> {
   return WebAssembly.compile(await response.arrayBuffer());
 }
 
-function buildMachine(s: Pick<Session, 'request' | 'coreModule' | 'sink' | 'shared'>): Machine {
-  const { request } = s;
-  return new Machine(
-    {
-      ramSize: request.ramBytes,
-      bios: request.bios,
-      ...(request.kernel ? { kernel: request.kernel } : {}),
-      ...(request.initrd ? { initrd: request.initrd } : {}),
-      bootargs: request.bootargs,
-      sharedMemory: s.shared,
-      coreModule: s.coreModule,
-      rngSeed: crypto.getRandomValues(new Uint8Array(32)),
-    },
+function newMachine(s: Pick<Session, 'request' | 'coreModule' | 'sink' | 'shared'>): Machine {
+  return buildMachine(
+    { ...s.request, coreModule: s.coreModule, sharedMemory: s.shared },
     { console: s.sink, log: (message) => console.warn(`tabvm guest error: ${message}`) },
   );
 }
@@ -123,12 +114,14 @@ const api: VmWorkerApi = {
     const shared = request.channels.mode === 'shared';
     const coreModule = await loadCore(shared);
     const channels = request.channels;
-    const input = channels.mode === 'shared' ? new ByteRing(channels.input) : ByteRing.create(CONSOLE_INPUT_BYTES, false);
-    const output = channels.mode === 'shared' ? new ByteRing(channels.output) : ByteRing.create(CONSOLE_OUTPUT_BYTES, false);
+    const input =
+      channels.mode === 'shared' ? new ByteRing(channels.input) : ByteRing.create(CONSOLE_INPUT_BYTES, false);
+    const output =
+      channels.mode === 'shared' ? new ByteRing(channels.output) : ByteRing.create(CONSOLE_OUTPUT_BYTES, false);
     const doorbell = channels.mode === 'shared' ? new Doorbell(channels.doorbell) : new Doorbell(new ArrayBuffer(4));
     const sink = new RingSink(output);
     const base = { request, coreModule, sink, shared };
-    const machine = buildMachine(base);
+    const machine = newMachine(base);
     const s: Session = {
       ...base,
       events,
@@ -168,7 +161,7 @@ const api: VmWorkerApi = {
     await s.running;
     s.instructionsBefore += Number(s.machine.hart.instret);
     endStretch();
-    s.machine = buildMachine(s);
+    s.machine = newMachine(s);
     s.loop = makeLoop(s);
     s.halted = false;
     if (wasPaused) s.loop.pause();

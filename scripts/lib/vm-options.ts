@@ -8,6 +8,7 @@ import { resolve } from 'node:path';
 import { ImageError } from '../../workers/machine/image-error.ts';
 import { isElf } from '../../workers/machine/elf.ts';
 import { detectImageKind } from '../../workers/machine/loader.ts';
+import { FileDisk } from './file-disk.ts';
 
 export interface VmFiles {
   readonly bios: Uint8Array;
@@ -15,6 +16,14 @@ export interface VmFiles {
   readonly initrd?: Uint8Array;
   readonly bootargs: string;
   readonly ramSize: number;
+  /** virtio-blk disks in order (/dev/vda first). */
+  readonly disks?: readonly DiskSpec[];
+}
+
+/** A disk from `--disk path[,ro]`: a raw image file. */
+export interface DiskSpec {
+  readonly path: string;
+  readonly readOnly: boolean;
 }
 
 export interface VmCommandLine {
@@ -24,6 +33,7 @@ export interface VmCommandLine {
   readonly bios?: string;
   readonly append?: string;
   readonly mem?: string;
+  readonly disk?: readonly string[];
 }
 
 interface ManifestFile {
@@ -106,5 +116,16 @@ export function resolveVmFiles(options: VmCommandLine, imagesDir: string): VmFil
     ...(initrd ? { initrd } : {}),
     bootargs: options.append ?? image?.manifest.bootargs ?? '',
     ramSize: parseMemorySize(options.mem ?? (defaultMemory ? `${defaultMemory}M` : '256M')),
+    ...(options.disk && options.disk.length > 0 ? { disks: options.disk.map(parseDiskOption) } : {}),
   };
+}
+
+/** `path` or `path,ro`; the file must be a usable disk image (checked by opening it). */
+export function parseDiskOption(text: string): DiskSpec {
+  const match = /^(.*?)(,ro)?$/.exec(text)!;
+  if (match[1] === '') throw new ImageError(`--disk ${text}: no file named`);
+  const path = resolve(match[1]!);
+  const readOnly = match[2] !== undefined;
+  new FileDisk(path, readOnly).close();
+  return { path, readOnly };
 }

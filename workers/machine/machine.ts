@@ -14,7 +14,12 @@ import { Plic } from '../devices/plic.ts';
 import { Uart16550 } from '../devices/uart16550.ts';
 import { GoldfishRtc } from '../devices/goldfish-rtc.ts';
 import { SifiveTest } from '../devices/sifive-test.ts';
-import { VirtioMmioTransport } from '../devices/virtio/mmio.ts';
+import { VirtioMmioTransport, type VirtioDevice, type VirtioMmioState } from '../devices/virtio/mmio.ts';
+import { GuestMemory } from '../devices/virtio/queue.ts';
+import { VirtioBlk } from '../devices/virtio/blk.ts';
+import { VirtioRng } from '../devices/virtio/rng.ts';
+import { IoTracker } from '../bus/io-tracker.ts';
+import type { BlockBackend } from '../host/block/backend.ts';
 import type { CharSink } from '../host/char-port.ts';
 import { GuestClock, type GuestClockState } from './clock.ts';
 import type { ClintState } from '../devices/clint.ts';
@@ -43,6 +48,16 @@ export interface MachineConfig {
   readonly wallClockMs?: number;
   /** Random bytes for the device tree's rng-seed. */
   readonly rngSeed?: Uint8Array;
+  /** virtio-blk disks: the first is the guest's /dev/vda, the next /dev/vdb, … */
+  readonly disks?: readonly DiskConfig[];
+  /** A virtio-rng device fed by crypto.getRandomValues; default true. */
+  readonly rng?: boolean;
+}
+
+export interface DiskConfig {
+  readonly backend: BlockBackend;
+  /** Refuse guest writes even if the backend takes them (the virtio-blk RO feature). */
+  readonly readOnly?: boolean;
 }
 
 export interface MachinePorts {
@@ -66,6 +81,8 @@ export interface MachineState {
     readonly plic: PlicState;
     readonly uart0: Uart16550State;
     readonly rtc: GoldfishRtcState;
+    /** The virtio-mmio slots in slot order; absent in snapshots from before virtio devices (all empty). */
+    readonly virtio?: readonly VirtioMmioState[];
   };
 }
 
@@ -93,6 +110,10 @@ export class Machine {
   readonly uart: Uart16550;
   readonly rtc: GoldfishRtc;
   readonly ram: Uint8Array;
+  /** The virtio-mmio transports, slot 0 first. */
+  readonly virtio: readonly VirtioMmioTransport[];
+  /** Block requests waiting on their backends (the run loop wakes for them; snapshots wait for none). */
+  readonly io = new IoTracker();
   #halt: MachineStatus | undefined;
   #resetRequested = false;
   #resets = 0;
@@ -177,10 +198,20 @@ export class Machine {
     this.bus.map('clint', m.clint.base, m.clint.size, this.clint);
     this.bus.map('plic', m.plic.base, m.plic.size, this.plic);
     this.bus.map('uart0', m.uart0.base, m.uart0.size, this.uart);
-    for (let slot = 0; slot < VIRTIO_MMIO_SLOTS; slot++) {
-      const base = m.virtio.base + slot * m.virtio.size;
-      this.bus.map(`virtio${slot}`, base, m.virtio.size, new VirtioMmioTransport());
-    }
+    const memory = new GuestMemory(this.ram, m.dram.base);
+    const devices = virtioSlots(config, this.io);
+    this.virtio = devices.map((device, slot) =>
+      device
+        ? new VirtioMmioTransport(device, {
+            memory,
+            irq: this.plic.irqLine(IRQ.virtio(slot)),
+            log: log.scope(`virtio${slot}`),
+          })
+        : new VirtioMmioTransport(),
+    );
+    this.virtio.forEach((transport, slot) => {
+      this.bus.map(`virtio${slot}`, m.virtio.base + slot * m.virtio.size, m.virtio.size, transport);
+    });
     if (restore) this.#loadState(restore);
     else this.#loadImages();
     this.clock.resume();
@@ -200,6 +231,7 @@ export class Machine {
         plic: this.plic.saveState(),
         uart0: this.uart.saveState(),
         rtc: this.rtc.saveState(),
+        virtio: this.virtio.map((transport) => transport.saveState()),
       },
     };
   }
@@ -217,6 +249,13 @@ export class Machine {
     this.clint.loadState(d.clint);
     this.uart.loadState(d.uart0);
     this.rtc.loadState(d.rtc);
+    if (d.virtio) {
+      if (d.virtio.length !== this.virtio.length)
+        throw new Error(`machine: state has ${d.virtio.length} virtio slots, this machine has ${this.virtio.length}`);
+      d.virtio.forEach((state, slot) => this.virtio[slot]!.loadState(state));
+    } else if (this.virtio.some((transport) => transport.device)) {
+      throw new Error('machine: state has no virtio devices, this machine has some');
+    }
     this.plic.loadState(d.plic);
   }
 
@@ -267,6 +306,9 @@ export class Machine {
       this.#resetRequested = false;
       this.#resets++;
       this.#loadImages();
+      // A reboot is a hardware reset for the virtio devices: a request still in flight must not
+      // complete into the fresh RAM.
+      for (const transport of this.virtio) transport.hardwareReset();
     }
     if (this.#halt) return this.#halt;
     if (reason === L.STOP_WFI) {
@@ -299,6 +341,22 @@ export class Machine {
     }
     this.#halt = { kind: 'halted', exitCode: value === 1n ? 0 : Number(value >> 1n), reason: 'tohost' };
   }
+}
+
+/**
+ * What sits in each virtio-mmio slot: disks from the highest slot down (the FDT lists that slot first,
+ * so the first disk is /dev/vda, as with QEMU), then the entropy device; the rest are empty.
+ */
+function virtioSlots(config: MachineConfig, io: IoTracker): (VirtioDevice | undefined)[] {
+  const wanted: VirtioDevice[] = (config.disks ?? []).map((disk) => new VirtioBlk(disk.backend, io, disk.readOnly));
+  if (config.rng ?? true) wanted.push(new VirtioRng());
+  if (wanted.length > VIRTIO_MMIO_SLOTS)
+    throw new Error(`machine: ${wanted.length} virtio devices, but only ${VIRTIO_MMIO_SLOTS} slots`);
+  const slots: (VirtioDevice | undefined)[] = new Array<VirtioDevice | undefined>(VIRTIO_MMIO_SLOTS).fill(undefined);
+  wanted.forEach((device, i) => {
+    slots[VIRTIO_MMIO_SLOTS - 1 - i] = device;
+  });
+  return slots;
 }
 
 /** A read-only memory region on the bus (the boot ROM). Writes are guest errors and ignored. */

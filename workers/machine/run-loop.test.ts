@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { ByteRing, Doorbell } from '../protocol/ring.ts';
 import { RingSink, RunLoop } from './run-loop.ts';
 import type { Machine, MachineStatus } from './machine.ts';
+import { IoTracker } from '../bus/io-tracker.ts';
 
 function idleMachine() {
   const received: number[] = [];
@@ -15,6 +16,7 @@ function idleMachine() {
   const machine = {
     uart: { rxSpace: () => 16, receive: (byte: number) => received.push(byte) > 0 },
     clock: { pause() {}, resume() {} },
+    io: new IoTracker(),
     runSlice(): MachineStatus {
       slices++;
       if (halt) return { kind: 'halted', exitCode: 0, reason: 'poweroff' };
@@ -23,6 +25,7 @@ function idleMachine() {
   };
   return {
     machine: machine as unknown as Machine,
+    io: machine.io,
     received,
     slices: () => slices,
     halt: () => {
@@ -80,5 +83,32 @@ describe('RunLoop without shared memory', () => {
     expect(fake.received).toEqual([0x62]);
     loop.stop();
     await expect(done).resolves.toBeUndefined();
+  });
+});
+
+describe('RunLoop with block I/O in flight', () => {
+  it('never blocks in Atomics.wait while a request is pending, and runs the guest once it completes', async () => {
+    const fake = idleMachine();
+    const doorbell = new Doorbell(new SharedArrayBuffer(4));
+    const sleptWhilePending: number[] = [];
+    const sleep = doorbell.sleep.bind(doorbell);
+    doorbell.sleep = (seen, ms) => {
+      if (fake.io.pending > 0) sleptWhilePending.push(ms);
+      sleep(seen, ms);
+    };
+    let complete!: () => void;
+    // The guest (a stand-in) idles until its request completes, then powers off.
+    fake.io.track(new Promise<void>((resolve) => (complete = resolve)).then(() => fake.halt()));
+    const loop = new RunLoop(fake.machine, {
+      input: ByteRing.create(64),
+      output: new RingSink(ByteRing.create(64)),
+      doorbell,
+    });
+    const done = loop.run();
+    await new Promise((r) => setTimeout(r, 100));
+    expect(fake.slices()).toBeGreaterThan(0);
+    complete();
+    await expect(done).resolves.toEqual({ kind: 'halted', exitCode: 0, reason: 'poweroff' });
+    expect(sleptWhilePending).toEqual([]);
   });
 });

@@ -5,7 +5,9 @@
  *
  * Without shared memory (a page that is not cross-origin isolated) Atomics.wait cannot be woken by
  * anyone, so the loop instead ends its turn and awaits the doorbell asynchronously: input then arrives
- * as a message on the same event loop and rings the doorbell there.
+ * as a message on the same event loop and rings the doorbell there. The same holds while block requests
+ * are in flight: their backends complete them on this event loop, so the loop awaits the first of the
+ * doorbell and a completion.
  */
 import type { CharSink } from '../host/char-port.ts';
 import type { ByteRing, Doorbell } from '../protocol/ring.ts';
@@ -120,7 +122,8 @@ export class RunLoop {
         if (status.kind === 'idle' && input.available() === 0) {
           const ms = Math.min(status.wakeInMs ?? MAX_SLEEP_MS, MAX_SLEEP_MS);
           if (ms > 0) {
-            if (doorbell.canBlock) doorbell.sleep(seen, ms);
+            // Block completions arrive on this thread's event loop, which Atomics.wait would hold up.
+            if (doorbell.canBlock && machine.io.pending === 0) doorbell.sleep(seen, ms);
             else {
               idle = { seen, ms };
               break;
@@ -129,8 +132,10 @@ export class RunLoop {
         }
       }
       this.#ports.onTurn?.();
-      if (idle && !this.#stopped) await doorbell.wait(idle.seen, idle.ms);
-      else await this.#yield();
+      if (idle && !this.#stopped) {
+        const wake = doorbell.wait(idle.seen, idle.ms);
+        await (machine.io.pending > 0 ? Promise.race([wake, machine.io.nextCompletion()]) : wake);
+      } else await this.#yield();
     }
     return undefined;
   }

@@ -40,7 +40,7 @@ class RingConsole extends TextConsole {
   readonly #decoder = new TextDecoder('latin1');
   ended = false;
   constructor(
-    readonly output: ByteRing,
+    readonly outputRing: ByteRing,
     readonly input: ByteRing,
     readonly doorbell: Doorbell,
   ) {
@@ -54,7 +54,7 @@ class RingConsole extends TextConsole {
     this.doorbell.ring();
   }
   pump(): void {
-    const bytes = this.output.read();
+    const bytes = this.outputRing.read();
     if (bytes.length > 0) this.append(this.#decoder.decode(bytes));
   }
 }

@@ -6,7 +6,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { tabvmSession } from '../scripts/lib/console-session.ts';
+import { assembleDiskImage } from '../scripts/lib/chunk-disk.ts';
 import {
+  debianImageDir,
   DEBIAN_PROMPT,
   qemuAvailable,
   qemuDebianSession,
@@ -32,6 +35,24 @@ describe('the Debian image', () => {
     expect(manifest.disk.chunks.length).toBeGreaterThan(0);
     expect(manifest.disk.size % manifest.disk.chunkSize).toBe(0);
   });
+
+  it('under tabvm: trixie, apt, python3, and a file written before a reboot is there after it', async () => {
+    const manifest = readDebianManifest(root);
+    const dir = mkdtempSync(join(tmpdir(), 'tabvm-debian-'));
+    // The runner's --disk writes a raw file in place: the same bytes the chunks hold.
+    const disk = join(dir, 'disk.img');
+    assembleDiskImage(debianImageDir(root), manifest.disk, disk);
+    const vm = tabvmSession(['--image', 'debian', '--disk', disk], root);
+    try {
+      const at = await vm.waitFor(DEBIAN_PROMPT, 600_000);
+      expectDebian(await runDebianScenario(vm, at, 600_000));
+      vm.type('poweroff\n');
+      expect(await vm.exitCode(120_000)).toBe(0);
+    } finally {
+      vm.kill();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 1_800_000);
 
   it('under QEMU: trixie, apt, python3, and a file written before a reboot is there after it', async () => {
     expect(qemuAvailable(), 'qemu-system-riscv64 is installed (apt-get install qemu-system-misc)').toBe(true);

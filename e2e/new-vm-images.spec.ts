@@ -38,7 +38,7 @@ test("the user's own files are refused with a reason when they cannot work", asy
     .getByLabel('Disk image (raw)')
     .setInputFiles({ name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.alloc(1000, 65) });
   await expect(problems).toHaveText(
-    'notes.txt is 1000 bytes, not a whole number of 512-byte sectors, so it is not a raw disk image.',
+    'notes.txt is 1000 bytes, not a whole number of 4 KiB blocks; a raw disk image is (resize it with `truncate -s %4K`).',
   );
 
   const qcow2 = Buffer.alloc(4096);

@@ -28,9 +28,17 @@ describe('customImageProblems', () => {
     expect(await customImageProblems({ disk: file('disk.img', 0) }, 256)).toEqual(['disk.img is empty.']);
   });
 
-  it('refuses a disk that is not a whole number of sectors', async () => {
+  it('refuses a disk that is not a whole number of 4 KiB blocks', async () => {
     expect(await customImageProblems({ disk: file('notes.txt', 1000) }, 256)).toEqual([
-      'notes.txt is 1000 bytes, not a whole number of 512-byte sectors, so it is not a raw disk image.',
+      'notes.txt is 1000 bytes, not a whole number of 4 KiB blocks; a raw disk image is (resize it with `truncate -s %4K`).',
+    ]);
+    expect(await customImageProblems({ disk: file('sectors.img', 4096 + 512) }, 256)).toHaveLength(1);
+  });
+
+  it('refuses a disk too big to hold in memory', async () => {
+    const huge = { name: 'huge.img', size: 2 * 1024 * MIB, slice: () => new Blob([new Uint8Array(0x44)]) };
+    expect(await customImageProblems({ disk: huge }, 256)).toEqual([
+      'huge.img is 2048 MiB; a disk from your computer is held in memory, so at most 1024 MiB.',
     ]);
   });
 
@@ -39,7 +47,7 @@ describe('customImageProblems', () => {
     expect(qcow2).toEqual([
       'vm.qcow2 is a QCOW2 image, not a raw disk image. Convert it with `qemu-img convert -O raw` (or unpack it) first.',
     ]);
-    const gz = await customImageProblems({ disk: file('disk.img.gz', withHead(777, [0x1f, 0x8b, 8])) }, 256);
+    const gz = await customImageProblems({ disk: file('disk.img.gz', withHead(4096, [0x1f, 0x8b, 8])) }, 256);
     expect(gz).toHaveLength(1);
     expect(gz[0]).toMatch(/^disk\.img\.gz is gzip-compressed, not a raw disk image/);
     const vdi = await customImageProblems(
@@ -58,27 +66,27 @@ describe('customImageProblems', () => {
   it('refuses a kernel that is not a RISC-V Image or ELF', async () => {
     const elfX86 = withHead(64, [0x7f, ...text('ELF'), 2, 1, 1]);
     elfX86[18] = 62; // EM_X86_64
-    expect(await customImageProblems({ disk: file('d', 512), kernel: file('bzImage', elfX86) }, 256)).toEqual([
+    expect(await customImageProblems({ disk: file('d', 4096), kernel: file('bzImage', elfX86) }, 256)).toEqual([
       'bzImage is an ELF file, but not for 64-bit RISC-V.',
     ]);
     expect(
-      await customImageProblems({ disk: file('d', 512), kernel: file('vmlinuz', withHead(64, [0x1f, 0x8b, 8])) }, 256),
+      await customImageProblems({ disk: file('d', 4096), kernel: file('vmlinuz', withHead(64, [0x1f, 0x8b, 8])) }, 256),
     ).toEqual(['vmlinuz is gzip-compressed (Image.gz or vmlinuz): decompress it to an Image first.']);
     const riscvElf = withHead(64, [0x7f, ...text('ELF'), 2, 1, 1]);
     riscvElf[18] = 243;
-    expect(await customImageProblems({ disk: file('d', 512), kernel: file('vmlinux', riscvElf) }, 256)).toEqual([]);
-    expect(await customImageProblems({ disk: file('d', 512), kernel: file('random.bin', 64) }, 256)).toEqual([
+    expect(await customImageProblems({ disk: file('d', 4096), kernel: file('vmlinux', riscvElf) }, 256)).toEqual([]);
+    expect(await customImageProblems({ disk: file('d', 4096), kernel: file('random.bin', 64) }, 256)).toEqual([
       'random.bin is not a RISC-V Linux kernel Image (no "RSC\\x05" magic at offset 0x38) nor an ELF.',
     ]);
   });
 
   it('refuses empty kernel and initrd files, and a kernel and initrd too big for the RAM', async () => {
     expect(
-      await customImageProblems({ disk: file('d', 512), kernel: file('Image', 0), initrd: file('initrd', 0) }, 256),
+      await customImageProblems({ disk: file('d', 4096), kernel: file('Image', 0), initrd: file('initrd', 0) }, 256),
     ).toEqual(['The kernel Image is empty.', 'The initrd initrd is empty.']);
     expect(
       await customImageProblems(
-        { disk: file('d', 512), kernel: linuxImage(20 * MIB), initrd: file('initrd', 20 * MIB) },
+        { disk: file('d', 4096), kernel: linuxImage(20 * MIB), initrd: file('initrd', 20 * MIB) },
         48,
       ),
     ).toEqual([

@@ -4,8 +4,16 @@
  * cannot work is refused with a message that says why and what to do, never accepted and failing later.
  */
 
-/** Bytes per sector: virtio-blk counts the disk's capacity in 512-byte sectors (virtio 1.2 §5.2.4). */
-export const SECTOR_BYTES = 512;
+/**
+ * A disk is whole 4 KiB blocks: the copy-on-write overlay that keeps the guest's writes works in blocks
+ * of that size (workers/host/block/overlay-disk.ts); virtio-blk itself counts 512-byte sectors.
+ */
+export const DISK_BLOCK_BYTES = 4096;
+/**
+ * The largest disk taken: the whole file is read into memory and handed to the VM's worker, beside the
+ * VM's RAM, and a tab that asks for much more is likely to be refused or killed by the browser.
+ */
+export const MAX_DISK_BYTES = 1024 * 1024 * 1024;
 
 /** What the checks read of a file: its name, its size, and its first bytes. */
 export interface FileLike {
@@ -86,9 +94,14 @@ export async function customImageProblems(
       problems.push(
         `${disk.name} is ${format}, not a raw disk image. Convert it with \`qemu-img convert -O raw\` (or unpack it) first.`,
       );
-    else if (disk.size % SECTOR_BYTES !== 0) {
+    else if (disk.size % DISK_BLOCK_BYTES !== 0) {
       problems.push(
-        `${disk.name} is ${disk.size} bytes, not a whole number of ${SECTOR_BYTES}-byte sectors, so it is not a raw disk image.`,
+        `${disk.name} is ${disk.size} bytes, not a whole number of ${DISK_BLOCK_BYTES / 1024} KiB blocks; a raw disk image is (resize it with \`truncate -s %4K\`).`,
+      );
+    }
+    if (disk.size > MAX_DISK_BYTES) {
+      problems.push(
+        `${disk.name} is ${(disk.size / MIB).toFixed(0)} MiB; a disk from your computer is held in memory, so at most ${MAX_DISK_BYTES / MIB} MiB.`,
       );
     }
     if (storageFree !== undefined && disk.size > storageFree) {

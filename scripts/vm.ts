@@ -28,7 +28,8 @@ const program = new Command()
   .option('--mem <size>', "RAM size, e.g. 256M or 1G (default: the image's)")
   .option(
     '--disk <file[,ro]>',
-    'raw disk image as virtio-blk (/dev/vda, then vdb, …), written in place; ",ro" makes it read-only; repeatable',
+    'virtio-blk disk (/dev/vda, then vdb, …): a raw image file, written in place, or a chunked image directory, ' +
+      'whose writes stay in memory; ",ro" makes it read-only; repeatable',
     (value: string, previous: string[] = []) => [...previous, value],
   )
   .showHelpAfterError();

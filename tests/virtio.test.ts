@@ -6,7 +6,9 @@ import { fileURLToPath } from 'node:url';
 import { resolve } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { gzipSync } from 'node:zlib';
+import { DISK_IMAGE_FORMAT, diskChunkPath, type DiskImageManifest } from '../workers/protocol/disk-image.ts';
 import { tmpdir } from 'node:os';
 import { tabvmSession, type ConsoleSession } from '../scripts/lib/console-session.ts';
 
@@ -23,6 +25,35 @@ function makeDisk(name: string): string {
   const image = resolve(scratch, `${name}.img`);
   execFileSync('mke2fs', ['-q', '-t', 'ext4', '-d', content, '-F', image, '8M'], { env: { ...process.env, PATH } });
   return image;
+}
+
+/** Cuts a raw image into a chunked image directory (manifest.json with a `disk` field, disk/NNNNNN.gz). */
+function makeChunked(image: string, name: string, chunkSize: number): string {
+  const dir = resolve(scratch, name);
+  mkdirSync(resolve(dir, 'disk'), { recursive: true });
+  const bytes = readFileSync(image);
+  const chunks: DiskImageManifest['chunks'][number][] = [];
+  for (let index = 0; index * chunkSize < bytes.length; index++) {
+    const chunk = bytes.subarray(index * chunkSize, (index + 1) * chunkSize);
+    if (chunk.every((b) => b === 0)) continue;
+    const gz = gzipSync(chunk);
+    writeFileSync(resolve(dir, diskChunkPath(index)), gz);
+    chunks.push({ index, sha256: createHash('sha256').update(chunk).digest('hex'), compressedSize: gz.length });
+  }
+  const disk: DiskImageManifest = { format: DISK_IMAGE_FORMAT, size: bytes.length, chunkSize, chunks };
+  writeFileSync(resolve(dir, 'manifest.json'), JSON.stringify({ name, disk }));
+  return dir;
+}
+
+/** sha256 of every file under `dir`, by name. */
+function digests(dir: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const name of readdirSync(dir, { recursive: true, encoding: 'utf8' })) {
+    const path = resolve(dir, name);
+    if (name.endsWith('.gz') || name.endsWith('.json'))
+      out[name] = createHash('sha256').update(readFileSync(path)).digest('hex');
+  }
+  return out;
 }
 
 /** Types `command` and resolves with what it printed, up to the marker the shell computes. */
@@ -86,6 +117,34 @@ describe('virtio devices under Linux', () => {
   }, 600_000);
 });
 
+describe('a chunked disk image under Linux', () => {
+  it('reads lazily fetched chunks; writes go to the overlay, survive a guest reboot and leave the image as it was', async () => {
+    const dir = makeChunked(makeDisk('chunked'), 'chunked-image', 64 * 1024);
+    const before = digests(dir);
+    const vm = tabvmSession(['--disk', dir], root);
+    try {
+      let at = await vm.waitFor(PROMPT, 240_000);
+      let out = await run(
+        vm,
+        'mount /dev/vda /mnt && cat /mnt/hello.txt && echo "kept in the overlay" > /mnt/new.txt && sync',
+        at,
+      );
+      expect(out.text).toContain('hello from the disk');
+      vm.type('reboot\n');
+      at = await vm.waitFor('Run /init as init process', 120_000, out.end);
+      at = await vm.waitFor(PROMPT, 240_000, at);
+      out = await run(vm, 'mount /dev/vda /mnt && cat /mnt/new.txt /mnt/hello.txt', at);
+      expect(out.text).toContain('kept in the overlay');
+      expect(out.text).toContain('hello from the disk');
+      vm.type('poweroff\n');
+      expect(await vm.exitCode(60_000)).toBe(0);
+    } finally {
+      vm.kill();
+    }
+    expect(digests(dir)).toEqual(before);
+  }, 600_000);
+});
+
 describe('npm run vm --disk refuses bad input', () => {
   async function refused(args: string[]): Promise<string> {
     const vm = tabvmSession(args, root);
@@ -105,5 +164,12 @@ describe('npm run vm --disk refuses bad input', () => {
     expect(await refused(['--disk', `${odd},ro`])).toMatch(
       /odd\.img: a disk image must be a non-zero multiple of 512 bytes \(it has 1000\)/,
     );
+  });
+
+  it('a directory without a chunked disk manifest', async () => {
+    const dir = resolve(scratch, 'not-an-image');
+    mkdirSync(dir);
+    writeFileSync(resolve(dir, 'manifest.json'), '{"name": "x"}');
+    expect(await refused(['--disk', dir])).toMatch(/manifest\.json has no "disk" field/);
   });
 });

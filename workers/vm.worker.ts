@@ -5,7 +5,8 @@
  * SharedArrayBuffer rings, or, in the fallback mode, local rings whose contents travel by message.
  */
 import * as Comlink from 'comlink';
-import type { Machine } from './machine/machine.ts';
+import type { DiskConfig, Machine } from './machine/machine.ts';
+import { openVmDisk } from './host/block/open-disk.ts';
 import { buildMachine } from './machine/build.ts';
 import { RunLoop, RingSink } from './machine/run-loop.ts';
 import { ByteRing, Doorbell } from './protocol/ring.ts';
@@ -20,6 +21,8 @@ import {
 
 interface Session {
   readonly request: VmBootRequest;
+  /** The disk outlives machines: a reset() keeps what the guest wrote. */
+  readonly disks: readonly DiskConfig[];
   readonly events: VmEvents;
   readonly coreModule: WebAssembly.Module;
   readonly input: ByteRing;
@@ -51,9 +54,19 @@ async function loadCore(shared: boolean): Promise<WebAssembly.Module> {
   return WebAssembly.compile(await response.arrayBuffer());
 }
 
-function newMachine(s: Pick<Session, 'request' | 'coreModule' | 'sink' | 'shared'>): Machine {
+/** The request's disk: its base image under a copy-on-write overlay whose new blocks go to the page. */
+function openDisks(request: VmBootRequest, events: VmEvents): DiskConfig[] {
+  if (!request.disk) return [];
+  const backend = openVmDisk(request.disk, {
+    diskWrites: (blocks) => events.diskWrites(blocks),
+    diskStatus: (status) => void events.diskStatus(status),
+  });
+  return [{ backend, ...(request.disk.readOnly ? { readOnly: true } : {}) }];
+}
+
+function newMachine(s: Pick<Session, 'request' | 'coreModule' | 'sink' | 'shared' | 'disks'>): Machine {
   return buildMachine(
-    { ...s.request, coreModule: s.coreModule, sharedMemory: s.shared },
+    { ...s.request, coreModule: s.coreModule, sharedMemory: s.shared, disks: s.disks },
     { console: s.sink, log: (message) => console.warn(`tabvm guest error: ${message}`) },
   );
 }
@@ -120,7 +133,7 @@ const api: VmWorkerApi = {
       channels.mode === 'shared' ? new ByteRing(channels.output) : ByteRing.create(CONSOLE_OUTPUT_BYTES, false);
     const doorbell = channels.mode === 'shared' ? new Doorbell(channels.doorbell) : new Doorbell(new ArrayBuffer(4));
     const sink = new RingSink(output);
-    const base = { request, coreModule, sink, shared };
+    const base = { request, coreModule, sink, shared, disks: openDisks(request, events) };
     const machine = newMachine(base);
     const s: Session = {
       ...base,

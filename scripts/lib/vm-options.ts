@@ -9,6 +9,9 @@ import { ImageError } from '../../workers/machine/image-error.ts';
 import { isElf } from '../../workers/machine/elf.ts';
 import { detectImageKind } from '../../workers/machine/loader.ts';
 import { FileDisk } from './file-disk.ts';
+import { pathToFileURL } from 'node:url';
+import { ChunkedDisk } from '../../workers/host/block/chunked-disk.ts';
+import type { DiskImageManifest } from '../../workers/protocol/disk-image.ts';
 
 export interface VmFiles {
   readonly bios: Uint8Array;
@@ -20,10 +23,14 @@ export interface VmFiles {
   readonly disks?: readonly DiskSpec[];
 }
 
-/** A disk from `--disk path[,ro]`: a raw image file. */
+/**
+ * A disk from `--disk path[,ro]`: a raw image file, used in place; or a chunked image's directory (its
+ * manifest.json has a `disk` field), read lazily under an overlay that lives in memory for the run.
+ */
 export interface DiskSpec {
   readonly path: string;
   readonly readOnly: boolean;
+  readonly chunked?: DiskImageManifest;
 }
 
 export interface VmCommandLine {
@@ -126,6 +133,25 @@ export function parseDiskOption(text: string): DiskSpec {
   if (match[1] === '') throw new ImageError(`--disk ${text}: no file named`);
   const path = resolve(match[1]!);
   const readOnly = match[2] !== undefined;
+  if (existsSync(path) && statSync(path).isDirectory()) return { path, readOnly, chunked: readChunkedManifest(path, text) };
   new FileDisk(path, readOnly).close();
   return { path, readOnly };
+}
+
+function readChunkedManifest(dir: string, option: string): DiskImageManifest {
+  const path = resolve(dir, 'manifest.json');
+  if (!existsSync(path)) throw new ImageError(`--disk ${option}: a directory, but it has no manifest.json`);
+  let manifest: { disk?: DiskImageManifest };
+  try {
+    manifest = JSON.parse(readFileSync(path, 'utf8')) as { disk?: DiskImageManifest };
+  } catch (error) {
+    throw new ImageError(`--disk ${option}: ${path} is not valid JSON (${(error as Error).message})`);
+  }
+  if (typeof manifest.disk !== 'object' || manifest.disk === null) throw new ImageError(`--disk ${option}: ${path} has no "disk" field`);
+  try {
+    new ChunkedDisk({ manifest: manifest.disk, baseUrl: pathToFileURL(dir).href });
+  } catch (error) {
+    throw new ImageError(`--disk ${option}: ${(error as Error).message}`);
+  }
+  return manifest.disk;
 }

@@ -4,6 +4,7 @@
  */
 import { VmController } from '../controller/vm-controller.ts';
 import { loadDefinitions, saveDefinitions, type VmDefinition } from '../storage/vm-store.ts';
+import { deleteOverlay } from '../storage/disk-overlay.ts';
 
 export interface VmEntry {
   readonly definition: VmDefinition;
@@ -39,7 +40,12 @@ export class Library {
   }
 
   #controllerFor(definition: VmDefinition): VmController {
-    return new VmController({ image: definition.image, ramMiB: definition.ramMiB, shared: this.shared });
+    return new VmController({
+      id: definition.id,
+      image: definition.image,
+      ramMiB: definition.ramMiB,
+      shared: this.shared,
+    });
   }
 
   #loading: Promise<void> | undefined;
@@ -81,5 +87,6 @@ export class Library {
     const entries = this.#snapshot.entries.filter((e) => e !== entry);
     this.#set({ ...this.#snapshot, entries });
     await saveDefinitions(entries.map((e) => e.definition));
+    await deleteOverlay(id);
   }
 }

@@ -119,6 +119,51 @@ describe('loadManifest', () => {
     expect(m.memory.minimum).toBeGreaterThan(0);
     expect(m.files.kernel?.path).toBe('Image');
   });
+
+  describe('with a chunked disk', () => {
+    const disk = (overrides: Record<string, unknown> = {}) => ({
+      format: 'tabvm-chunked-disk-v1',
+      size: 4 * 65536,
+      chunkSize: 65536,
+      chunks: [
+        { index: 0, sha256: sha(bios), compressedSize: 100 },
+        { index: 3, sha256: sha(kernel), compressedSize: 200 },
+      ],
+      ...overrides,
+    });
+
+    it('accepts a valid disk field', async () => {
+      vi.stubGlobal('fetch', serve({}, manifest({ disk: disk({ readOnly: true }) })));
+      const m = await loadManifest(entry);
+      expect(m.disk?.chunks.map((c) => c.index)).toEqual([0, 3]);
+      expect(m.disk?.readOnly).toBe(true);
+    });
+
+    it.each([
+      ['an unknown format', { format: 'other' }, /disk\.format/],
+      ['a chunk size that is not a power of two', { chunkSize: 3 * 512 }, /disk\.chunkSize/],
+      ['a size that is not whole chunks', { size: 65536 * 4 + 512 }, /disk\.size/],
+      [
+        'chunks out of order',
+        {
+          chunks: [
+            { index: 3, sha256: sha(bios), compressedSize: 1 },
+            { index: 1, sha256: sha(bios), compressedSize: 1 },
+          ],
+        },
+        /disk\.chunks\.1\.index/,
+      ],
+      [
+        'a chunk past the end',
+        { chunks: [{ index: 4, sha256: sha(bios), compressedSize: 1 }] },
+        /disk\.chunks\.0\.index/,
+      ],
+      ['a bad checksum', { chunks: [{ index: 0, sha256: 'abc', compressedSize: 1 }] }, /disk\.chunks\.0\.sha256/],
+    ])('refuses %s', async (_what, override, field) => {
+      vi.stubGlobal('fetch', serve({}, manifest({ disk: disk(override) })));
+      await expect(loadManifest(entry)).rejects.toThrow(field);
+    });
+  });
 });
 
 describe('images that are not built', () => {

@@ -6,6 +6,36 @@
  * ImageDownloadError, never a VM booted on a partial image.
  */
 import { z } from 'zod';
+import { DISK_IMAGE_FORMAT, DISK_SECTOR_BYTES, type DiskImageManifest } from '../../workers/protocol/disk-image.ts';
+
+const Sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, '64 lowercase hex digits');
+/** The overlay keeps 4 KiB blocks (workers/host/block/overlay-disk.ts), so a disk is whole blocks of it. */
+const OVERLAY_BLOCK_BYTES = 4096;
+
+/** The `disk` field of a manifest: workers/protocol/disk-image.ts's DiskImageManifest, checked. */
+export const DiskImageManifestSchema = z
+  .object({
+    format: z.literal(DISK_IMAGE_FORMAT),
+    size: z.number().int().positive(),
+    chunkSize: z
+      .number()
+      .int()
+      .positive()
+      .refine((n) => (n & (n - 1)) === 0 && n % DISK_SECTOR_BYTES === 0, 'a power of two, a multiple of 512'),
+    chunks: z.array(z.object({ index: z.number().int().nonnegative(), sha256: Sha256Hex, compressedSize: z.number().int().positive() })),
+    readOnly: z.boolean().optional(),
+  })
+  .superRefine((disk, context) => {
+    if (disk.size % disk.chunkSize !== 0 || disk.size % OVERLAY_BLOCK_BYTES !== 0) {
+      context.addIssue({ code: 'custom', path: ['size'], message: `a multiple of the chunk size and of ${OVERLAY_BLOCK_BYTES}` });
+    }
+    const count = disk.size / disk.chunkSize;
+    disk.chunks.forEach((chunk, i) => {
+      if (chunk.index >= count || (i > 0 && chunk.index <= disk.chunks[i - 1]!.index)) {
+        context.addIssue({ code: 'custom', path: ['chunks', i, 'index'], message: 'chunk indices must increase and lie inside the disk' });
+      }
+    });
+  }) satisfies z.ZodType<DiskImageManifest>;
 
 const FileEntry = z.object({
   path: z
@@ -23,6 +53,8 @@ export const ImageManifestSchema = z.object({
   bootargs: z.string(),
   memory: z.object({ default: z.number().int().positive(), minimum: z.number().int().positive() }),
   kernelRelease: z.string().optional(),
+  /** A chunked virtio-blk disk whose files sit beside the manifest (disk/NNNNNN.gz); the guest's /dev/vda. */
+  disk: DiskImageManifestSchema.optional(),
 });
 export type ImageManifest = z.infer<typeof ImageManifestSchema>;
 type FileRole = keyof ImageManifest['files'];
@@ -116,6 +148,21 @@ export function catalogEntry(id: string): CatalogEntry | undefined {
 async function sha256Hex(bytes: Uint8Array): Promise<string> {
   const digest = await crypto.subtle.digest('SHA-256', bytes as Uint8Array<ArrayBuffer>);
   return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+/** The absolute URL of the directory holding an image's manifest (a chunked disk's base URL). */
+export function imageDirectoryUrl(entry: CatalogEntry): string {
+  return new URL('.', new URL(entry.manifestUrl, location.href)).href;
+}
+
+/**
+ * Names the disk an overlay was written over: the image and a digest of its chunk list, so a rebuilt
+ * image with other contents is told apart from the one the overlay's blocks belong to.
+ */
+export async function diskIdentity(manifest: ImageManifest): Promise<string | undefined> {
+  if (!manifest.disk) return undefined;
+  const digest = await sha256Hex(new TextEncoder().encode(JSON.stringify(manifest.disk)));
+  return `${manifest.name}:${digest}`;
 }
 
 function fileUrl(entry: CatalogEntry, path: string): string {

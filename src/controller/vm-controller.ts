@@ -17,16 +17,43 @@ import {
   type VmEvents,
   type VmHalt,
   type VmStats,
+  type VmDiskRequest,
   type VmWorkerApi,
 } from '../../workers/protocol/vm-api.ts';
-import { catalogEntry, fetchImage, ImageDownloadError, type DownloadProgress, type ImageFiles } from './images.ts';
+import type { DiskStatus } from '../../workers/protocol/disk-image.ts';
+import {
+  catalogEntry,
+  diskIdentity,
+  fetchImage,
+  imageDirectoryUrl,
+  ImageDownloadError,
+  type CatalogEntry,
+  type DownloadProgress,
+  type ImageFiles,
+} from './images.ts';
+import { deleteOverlay, loadOverlay, saveOverlayBlocks } from '../storage/disk-overlay.ts';
 
 export type VmPhase = 'stopped' | 'downloading' | 'starting' | 'running' | 'paused' | 'error';
 
 export interface VmError {
-  /** download: the image could not be fetched or verified (Retry); crash/hang: the worker failed (Restart). */
-  readonly kind: 'download' | 'crash' | 'hang';
+  /**
+   * download: the image could not be fetched or verified (Retry); crash/hang: the worker failed (Restart);
+   * disk: the VM's saved disk cannot be used (Reset disk, then Retry).
+   */
+  readonly kind: 'download' | 'crash' | 'hang' | 'disk';
   readonly message: string;
+}
+
+/** A VM's disk as the UI shows it (images whose manifest has a `disk`). */
+export interface VmDiskView {
+  /** Compressed bytes of the image's disk downloaded by this run, and what the whole disk would cost. */
+  readonly downloadedBytes: number;
+  readonly totalBytes: number;
+  readonly fetchedChunks: number;
+  /** The latest disk read that failed for the guest (an I/O error there), in words for a person. */
+  readonly error?: string;
+  /** Why the guest's latest writes could not be kept in the browser's storage (e.g. it is full). */
+  readonly saveError?: string;
 }
 
 export interface VmView {
@@ -44,9 +71,13 @@ export interface VmView {
   readonly rebootedAt?: number;
   /** Whether the console has printed anything yet (the UI shows an empty state until then). */
   readonly hasOutput: boolean;
+  /** Present while a VM with a disk runs or after it ran. */
+  readonly disk?: VmDiskView;
 }
 
 export interface VmControllerOptions {
+  /** The VM's id in the library: its disk overlay is stored under it. */
+  readonly id: string;
   readonly image: string;
   readonly ramMiB: number;
   /** Shared memory and SAB rings when the page is cross-origin isolated; the message fallback otherwise. */
@@ -214,11 +245,81 @@ export class VmController {
     }
     if (this.#disposed) return;
     this.#images = images;
+    let disk: { request: VmDiskRequest; base: string } | undefined;
+    try {
+      disk = await this.#openDisk(entry, images);
+    } catch (error) {
+      if (this.#disposed) return;
+      this.#update({ phase: 'error', progress: undefined, error: { kind: 'disk', message: (error as Error).message } });
+      return;
+    }
+    if (this.#disposed) return;
     this.#update({ phase: 'starting', progress: undefined, uptimeMs: 0, mips: 0, reboots: 0, rebootedAt: undefined });
-    await this.#boot(images);
+    await this.#boot(images, disk);
   }
 
-  async #boot(images: ImageFiles): Promise<void> {
+  /** The image's disk with this VM's saved overlay, or undefined for images without a disk. */
+  async #openDisk(entry: CatalogEntry, images: ImageFiles): Promise<{ request: VmDiskRequest; base: string } | undefined> {
+    const manifest = images.manifest.disk;
+    const base = await diskIdentity(images.manifest);
+    if (!manifest || base === undefined) return undefined;
+    let saved;
+    try {
+      saved = await loadOverlay(this.options.id);
+    } catch (error) {
+      throw new Error(`the saved disk of this VM could not be read (${(error as Error).message}); Reset disk starts it afresh`, {
+        cause: error,
+      });
+    }
+    if (saved.base !== undefined && saved.base !== base) {
+      throw new Error(`the saved disk of this VM was written over another version of image ${images.manifest.name}; Reset disk starts it afresh`);
+    }
+    const total = manifest.chunks.reduce((n, c) => n + c.compressedSize, 0);
+    this.#update({ disk: { downloadedBytes: 0, totalBytes: total, fetchedChunks: 0 } });
+    return {
+      base,
+      request: {
+        source: { kind: 'chunked', baseUrl: imageDirectoryUrl(entry), manifest },
+        overlay: saved.blocks,
+        ...(manifest.readOnly ? { readOnly: true } : {}),
+      },
+    };
+  }
+
+  /** Forgets what the guest wrote to its disk: the next start sees the image's disk as shipped. */
+  async resetDisk(): Promise<void> {
+    if (this.#run) throw new Error('power the VM off before resetting its disk');
+    await deleteOverlay(this.options.id);
+    const disk = this.#view.disk;
+    this.#update({
+      ...(disk ? { disk: { downloadedBytes: disk.downloadedBytes, totalBytes: disk.totalBytes, fetchedChunks: disk.fetchedChunks } } : {}),
+      ...(this.#view.error?.kind === 'disk' ? { phase: 'stopped' as const, error: undefined } : {}),
+    });
+  }
+
+  #onDiskStatus(run: Running, status: DiskStatus): void {
+    if (!run.alive) return;
+    const { error: _previous, ...rest } = this.#view.disk ?? {};
+    if (status.error !== undefined && status.error !== this.#view.disk?.error) this.#note(`disk error: ${status.error}`);
+    this.#update({ disk: { ...rest, ...status } });
+  }
+
+  async #onDiskWrites(base: string, blocks: Map<number, Uint8Array>): Promise<void> {
+    try {
+      await saveOverlayBlocks(this.options.id, base, blocks);
+    } catch (error) {
+      const message = `the disk's changes could not be saved in the browser (${(error as Error).message})`;
+      if (this.#view.disk?.saveError === undefined) this.#note(message);
+      if (this.#view.disk) this.#update({ disk: { ...this.#view.disk, saveError: message } });
+      throw new Error(message, { cause: error });
+    }
+    if (this.#view.disk?.saveError !== undefined) {
+      const { saveError: _cleared, ...rest } = this.#view.disk;
+      this.#update({ disk: rest });
+    }
+  }
+
+  async #boot(images: ImageFiles, disk: { request: VmDiskRequest; base: string } | undefined): Promise<void> {
     const shared = this.options.shared;
     const worker = new Worker(new URL('../../workers/vm.worker.ts', import.meta.url), { type: 'module', name: `tabvm-vm` });
     const remote = Comlink.wrap<VmWorkerApi>(worker);
@@ -258,6 +359,10 @@ export class VmController {
         this.#update({ reboots: this.#view.reboots + 1, rebootedAt: performance.now() });
       },
       halted: (halt) => this.#onHalt(run, halt),
+      // Writes that arrive after a power-off still belong to the VM's disk: keep them.
+      diskWrites: (blocks) =>
+        disk ? this.#onDiskWrites(disk.base, blocks) : Promise.reject(new Error('this VM has no disk')),
+      diskStatus: (status) => this.#onDiskStatus(run, status),
     };
     try {
       // Each VM gets its own copy: the bytes are transferred, and the cached originals serve the next start.
@@ -274,6 +379,7 @@ export class VmController {
             ...(kernel ? { kernel } : {}),
             ...(initrd ? { initrd } : {}),
             channels,
+            ...(disk ? { disk: disk.request } : {}),
           },
           transfer,
         ),

@@ -40,3 +40,15 @@ export interface DiskImageManifest {
 export function diskChunkPath(index: number): string {
   return `${DISK_CHUNK_DIRECTORY}/${String(index).padStart(6, '0')}.gz`;
 }
+
+/** What the page shows about a VM's disk: the worker reports it as chunks arrive and when something fails. */
+export interface DiskStatus {
+  /** Compressed bytes received so far (all attempts). */
+  readonly downloadedBytes: number;
+  /** Chunks fetched and verified so far (a chunk evicted and fetched again counts twice). */
+  readonly fetchedChunks: number;
+  /** Sum of the manifest's compressed chunk sizes: what downloading the whole disk would cost. */
+  readonly totalBytes: number;
+  /** The latest failure that reached the guest, in words for a person; absent while none has. */
+  readonly error?: string;
+}

@@ -4,6 +4,7 @@
  * `Comlink.wrap<VmWorkerApi>()`, so both sides are typed from this one definition. Bulk console bytes
  * do not travel here when the page is cross-origin isolated: they go through the rings in ring.ts.
  */
+import type { DiskImageManifest, DiskStatus } from './disk-image.ts';
 
 /** Capacity of the host→guest console ring (keystrokes and pastes). */
 export const CONSOLE_INPUT_BYTES = 1 << 12;
@@ -32,6 +33,26 @@ export interface VmBootRequest {
   readonly kernel?: Uint8Array;
   readonly initrd?: Uint8Array;
   readonly channels: ConsoleChannels;
+  /** A virtio-blk disk (the guest's /dev/vda); none when absent. */
+  readonly disk?: VmDiskRequest;
+}
+
+/** Where a disk's base image comes from; the guest's writes never reach it. */
+export type VmDiskSource =
+  /** A chunked image on a web server; `baseUrl` is the absolute URL of the directory of its manifest. */
+  | { readonly kind: 'chunked'; readonly baseUrl: string; readonly manifest: DiskImageManifest }
+  /** A raw image in memory (a file the user chose), a multiple of 4 KiB. */
+  | { readonly kind: 'raw'; readonly bytes: Uint8Array };
+
+export interface VmDiskRequest {
+  readonly source: VmDiskSource;
+  /**
+   * The VM's copy-on-write overlay as saved before: block index → OVERLAY_BLOCK_BYTES (4 KiB) bytes.
+   * The guest's writes add blocks, reported through `VmEvents.diskWrites`.
+   */
+  readonly overlay: ReadonlyMap<number, Uint8Array>;
+  /** The guest may not write (the virtio-blk RO feature). */
+  readonly readOnly?: boolean;
 }
 
 /** What the worker's run loop is doing. */
@@ -62,6 +83,13 @@ export interface VmEvents {
   rebooted(): unknown;
   /** The run loop ended: guest poweroff, powerOff() from the page, or an emulator error. */
   halted(halt: VmHalt): unknown;
+  /**
+   * Overlay blocks the guest wrote (index → 4 KiB), to be kept for the next boot. The guest's flush
+   * completes when the returned promise resolves; a rejection (storage full) is an I/O error for the guest.
+   */
+  diskWrites(blocks: Map<number, Uint8Array>): Promise<void>;
+  /** Download progress and failures of a chunked disk. */
+  diskStatus(status: DiskStatus): unknown;
 }
 
 export interface VmWorkerApi {

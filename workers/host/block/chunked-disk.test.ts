@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { gzipSync } from 'node:zlib';
 import { createHash } from 'node:crypto';
-import { DISK_IMAGE_FORMAT, diskChunkPath, type DiskImageManifest } from '../../protocol/disk-image.ts';
-import { ChunkedDisk, type DiskStatus } from './chunked-disk.ts';
+import { DISK_IMAGE_FORMAT, diskChunkPath, type DiskImageManifest, type DiskStatus } from '../../protocol/disk-image.ts';
+import { ChunkedDisk } from './chunked-disk.ts';
 import { BlockIoError } from './backend.ts';
 
 const CHUNK = 4096;

@@ -13,20 +13,9 @@ import {
   diskChunkPath,
   type DiskChunkEntry,
   type DiskImageManifest,
+  type DiskStatus,
 } from '../../protocol/disk-image.ts';
 import { BlockIoError, checkBlockRange, type BlockBackend } from './backend.ts';
-
-/** What the page shows about a chunked disk. */
-export interface DiskStatus {
-  /** Compressed bytes received so far (all attempts). */
-  readonly downloadedBytes: number;
-  /** Chunks fetched and verified so far (a chunk evicted and fetched again counts twice). */
-  readonly fetchedChunks: number;
-  /** Sum of the manifest's compressed chunk sizes: what downloading the whole disk would cost. */
-  readonly totalBytes: number;
-  /** The latest failure that reached the guest, in words for a person; absent while none has. */
-  readonly error?: string;
-}
 
 export interface ChunkedDiskOptions {
   readonly manifest: DiskImageManifest;

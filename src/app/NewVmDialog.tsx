@@ -6,6 +6,7 @@
 import { useEffect, useState, type FormEvent } from 'react';
 import { Dialog } from './Dialog.tsx';
 import {
+  CUSTOM_IMAGE_ID,
   IMAGE_CATALOG,
   ImageNotBuiltError,
   loadManifest,
@@ -14,8 +15,6 @@ import {
 } from '../controller/images.ts';
 import { customImageProblems, type CustomImageFiles } from '../controller/custom-image.ts';
 
-/** The image select's value for the user's own files. */
-export const CUSTOM_IMAGE_ID = 'custom';
 /** The least RAM offered for the user's own disk: what a small Debian needs. */
 const CUSTOM_MEMORY = { default: 512, minimum: 64 };
 

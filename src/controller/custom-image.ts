@@ -1,3 +1,6 @@
+import { loadCustomImage } from '../storage/custom-images.ts';
+import { CUSTOM_IMAGE_ID, type ImageFiles } from './images.ts';
+
 /**
  * A VM from the user's own files: a raw disk image, and optionally a kernel and an initrd (otherwise the
  * default image's kernel and OpenSBI boot it). Checks the files before anything is stored, so a file that
@@ -128,4 +131,43 @@ export async function customImageProblems(
     );
   }
   return problems;
+}
+
+/** What a VM of the user's own files boots: the default image's firmware (and kernel, unless the user gave one). */
+export interface CustomBoot {
+  readonly images: ImageFiles;
+  readonly disk: Uint8Array;
+  /** Names the disk the VM's overlay is written over, so an overlay never lands on another file. */
+  readonly identity: string;
+}
+
+/**
+ * Reads the files stored for VM `vmId` and puts them over the default image's: the kernel mounts the whole
+ * disk, /dev/vda, as its root file system unless the user's initrd decides otherwise.
+ */
+export async function customBoot(vmId: string, defaults: ImageFiles): Promise<CustomBoot> {
+  const stored = await loadCustomImage(vmId);
+  const read = async (file: { blob: Blob }) => new Uint8Array(await file.blob.arrayBuffer());
+  const kernel = stored.kernel ? await read(stored.kernel) : defaults.kernel;
+  const initrd = stored.initrd ? await read(stored.initrd) : undefined;
+  const disk = await read(stored.disk);
+  if (disk.length !== stored.disk.blob.size)
+    throw new Error(`${stored.disk.name} could not be read whole from the browser's storage`);
+  const { disk: _none, ...manifest } = defaults.manifest;
+  return {
+    images: {
+      manifest: {
+        ...manifest,
+        name: CUSTOM_IMAGE_ID,
+        title: stored.disk.name,
+        files: { bios: manifest.files.bios },
+        bootargs: `${manifest.bootargs} root=/dev/vda rw`,
+      },
+      bios: defaults.bios,
+      ...(kernel ? { kernel } : {}),
+      ...(initrd ? { initrd } : {}),
+    },
+    disk,
+    identity: `${CUSTOM_IMAGE_ID}:${stored.disk.name}:${disk.length}`,
+  };
 }

@@ -70,6 +70,8 @@ export interface CatalogEntry {
   readonly manifestUrl: string;
   /** For an image too big to ship with the app: the command that builds it into public/images/. */
   readonly buildCommand?: string;
+  /** Whether the image boots from a disk (its manifest has `disk`), which the VM's overlay writes over. */
+  readonly hasDisk?: boolean;
 }
 
 /** Images the New VM dialog offers. public/ is served at the app's base URL. */
@@ -84,8 +86,17 @@ export const IMAGE_CATALOG: readonly CatalogEntry[] = [
     title: 'Debian 13 (trixie)',
     manifestUrl: `${import.meta.env.BASE_URL}images/debian/manifest.json`,
     buildCommand: 'sudo npm run image:debian',
+    hasDisk: true,
   },
 ];
+
+/** The image id of VMs made from the user's own files (src/controller/custom-image.ts). */
+export const CUSTOM_IMAGE_ID = 'custom';
+
+/** Whether VMs of this image have a disk of their own (the user's own disk image always does). */
+export function imageHasDisk(id: string): boolean {
+  return id === CUSTOM_IMAGE_ID || catalogEntry(id)?.hasDisk === true;
+}
 
 export class ImageDownloadError extends Error {
   override name = 'ImageDownloadError';

@@ -21,8 +21,10 @@ import {
   type VmWorkerApi,
 } from '../../workers/protocol/vm-api.ts';
 import type { DiskStatus } from '../../workers/protocol/disk-image.ts';
+import { customBoot } from './custom-image.ts';
 import {
   catalogEntry,
+  CUSTOM_IMAGE_ID,
   diskIdentity,
   fetchImage,
   imageDirectoryUrl,
@@ -228,18 +230,26 @@ export class VmController {
     const phase = this.#view.phase;
     if (phase !== 'stopped' && phase !== 'error') return;
     this.#teardown();
-    const entry = catalogEntry(this.options.image);
+    // A VM of the user's own files boots with the default image's firmware and kernel (customBoot).
+    const custom = this.options.image === CUSTOM_IMAGE_ID;
+    const entry = catalogEntry(custom ? 'default' : this.options.image);
     if (!entry) {
       this.#update({ phase: 'error', error: { kind: 'download', message: `unknown image "${this.options.image}"` } });
       return;
     }
-    this.#update({ phase: 'downloading', progress: { loaded: 0, total: 0, cached: false }, error: undefined, lastHalt: undefined });
+    this.#update({
+      phase: 'downloading',
+      progress: { loaded: 0, total: 0, cached: false },
+      error: undefined,
+      lastHalt: undefined,
+    });
     let images: ImageFiles;
     try {
       images = this.#images ?? (await fetchImage(entry, (progress) => this.#update({ progress })));
     } catch (error) {
       if (this.#disposed) return;
-      const message = error instanceof ImageDownloadError ? error.message : `image ${entry.id}: ${(error as Error).message}`;
+      const message =
+        error instanceof ImageDownloadError ? error.message : `image ${entry.id}: ${(error as Error).message}`;
       this.#update({ phase: 'error', progress: undefined, error: { kind: 'download', message } });
       return;
     }
@@ -247,7 +257,11 @@ export class VmController {
     this.#images = images;
     let disk: { request: VmDiskRequest; base: string } | undefined;
     try {
-      disk = await this.#openDisk(entry, images);
+      if (custom) {
+        const boot = await customBoot(this.options.id, images);
+        images = boot.images;
+        disk = await this.#openDisk(entry, images, boot);
+      } else disk = await this.#openDisk(entry, images);
     } catch (error) {
       if (this.#disposed) return;
       this.#update({ phase: 'error', progress: undefined, error: { kind: 'disk', message: (error as Error).message } });
@@ -259,21 +273,32 @@ export class VmController {
   }
 
   /** The image's disk with this VM's saved overlay, or undefined for images without a disk. */
-  async #openDisk(entry: CatalogEntry, images: ImageFiles): Promise<{ request: VmDiskRequest; base: string } | undefined> {
+  async #openDisk(
+    entry: CatalogEntry,
+    images: ImageFiles,
+    raw?: { readonly disk: Uint8Array; readonly identity: string },
+  ): Promise<{ request: VmDiskRequest; base: string } | undefined> {
     const manifest = images.manifest.disk;
-    const base = await diskIdentity(images.manifest);
-    if (!manifest || base === undefined) return undefined;
+    const base = raw ? raw.identity : await diskIdentity(images.manifest);
+    if ((!manifest && !raw) || base === undefined) return undefined;
     let saved;
     try {
       saved = await loadOverlay(this.options.id);
     } catch (error) {
-      throw new Error(`the saved disk of this VM could not be read (${(error as Error).message}); Reset disk starts it afresh`, {
-        cause: error,
-      });
+      throw new Error(
+        `the saved disk of this VM could not be read (${(error as Error).message}); Reset disk starts it afresh`,
+        {
+          cause: error,
+        },
+      );
     }
     if (saved.base !== undefined && saved.base !== base) {
-      throw new Error(`the saved disk of this VM was written over another version of image ${images.manifest.name}; Reset disk starts it afresh`);
+      throw new Error(
+        `the saved disk of this VM was written over another version of image ${images.manifest.name}; Reset disk starts it afresh`,
+      );
     }
+    if (raw) return { base, request: { source: { kind: 'raw', bytes: raw.disk }, overlay: saved.blocks } };
+    if (!manifest) return undefined;
     const total = manifest.chunks.reduce((n, c) => n + c.compressedSize, 0);
     this.#update({ disk: { downloadedBytes: 0, totalBytes: total, fetchedChunks: 0 } });
     return {
@@ -292,7 +317,15 @@ export class VmController {
     await deleteOverlay(this.options.id);
     const disk = this.#view.disk;
     this.#update({
-      ...(disk ? { disk: { downloadedBytes: disk.downloadedBytes, totalBytes: disk.totalBytes, fetchedChunks: disk.fetchedChunks } } : {}),
+      ...(disk
+        ? {
+            disk: {
+              downloadedBytes: disk.downloadedBytes,
+              totalBytes: disk.totalBytes,
+              fetchedChunks: disk.fetchedChunks,
+            },
+          }
+        : {}),
       ...(this.#view.error?.kind === 'disk' ? { phase: 'stopped' as const, error: undefined } : {}),
     });
   }
@@ -300,7 +333,8 @@ export class VmController {
   #onDiskStatus(run: Running, status: DiskStatus): void {
     if (!run.alive) return;
     const { error: _previous, ...rest } = this.#view.disk ?? {};
-    if (status.error !== undefined && status.error !== this.#view.disk?.error) this.#note(`disk error: ${status.error}`);
+    if (status.error !== undefined && status.error !== this.#view.disk?.error)
+      this.#note(`disk error: ${status.error}`);
     this.#update({ disk: { ...rest, ...status } });
   }
 
@@ -321,7 +355,10 @@ export class VmController {
 
   async #boot(images: ImageFiles, disk: { request: VmDiskRequest; base: string } | undefined): Promise<void> {
     const shared = this.options.shared;
-    const worker = new Worker(new URL('../../workers/vm.worker.ts', import.meta.url), { type: 'module', name: `tabvm-vm` });
+    const worker = new Worker(new URL('../../workers/vm.worker.ts', import.meta.url), {
+      type: 'module',
+      name: `tabvm-vm`,
+    });
     const remote = Comlink.wrap<VmWorkerApi>(worker);
     let channels: ConsoleChannels;
     let run: Running;
@@ -335,7 +372,17 @@ export class VmController {
         output: output.buffer as SharedArrayBuffer,
         doorbell: doorbell.buffer as SharedArrayBuffer,
       };
-      run = { worker, remote, shared, input, output, doorbell, alive: true, createdAt: performance.now(), booted: false };
+      run = {
+        worker,
+        remote,
+        shared,
+        input,
+        output,
+        doorbell,
+        alive: true,
+        createdAt: performance.now(),
+        booted: false,
+      };
     } else {
       channels = { mode: 'message' };
       run = { worker, remote, shared, alive: true, createdAt: performance.now(), booted: false };
@@ -347,7 +394,9 @@ export class VmController {
       event.preventDefault();
       this.#fail(run, 'crash', `the VM's worker failed: ${event.message || 'an uncaught error'}`);
     });
-    worker.addEventListener('messageerror', () => this.#fail(run, 'crash', 'the VM worker sent a message that could not be read'));
+    worker.addEventListener('messageerror', () =>
+      this.#fail(run, 'crash', 'the VM worker sent a message that could not be read'),
+    );
 
     const events: VmEvents = {
       output: (bytes) => {
@@ -411,13 +460,21 @@ export class VmController {
     const now = performance.now();
     if (!run.booted) {
       if (now - run.createdAt > HANG_TIMEOUT_MS) {
-        this.#fail(run, 'hang', `the VM did not finish starting within ${Math.round(HANG_TIMEOUT_MS / 1000)} s: its worker is stuck`);
+        this.#fail(
+          run,
+          'hang',
+          `the VM did not finish starting within ${Math.round(HANG_TIMEOUT_MS / 1000)} s: its worker is stuck`,
+        );
       }
       return;
     }
     if (run.statsPendingSince !== undefined) {
       if (now - run.statsPendingSince > HANG_TIMEOUT_MS) {
-        this.#fail(run, 'hang', `the VM has not answered for ${Math.round(HANG_TIMEOUT_MS / 1000)} s: its worker is stuck`);
+        this.#fail(
+          run,
+          'hang',
+          `the VM has not answered for ${Math.round(HANG_TIMEOUT_MS / 1000)} s: its worker is stuck`,
+        );
       }
       return;
     }
@@ -446,7 +503,8 @@ export class VmController {
       this.#fail(run, 'crash', `the emulator stopped: ${halt.message}`);
       return;
     }
-    const lastHalt = halt.reason === 'poweroff' ? `The guest powered off (exit code ${halt.exitCode}).` : 'Powered off.';
+    const lastHalt =
+      halt.reason === 'poweroff' ? `The guest powered off (exit code ${halt.exitCode}).` : 'Powered off.';
     this.#note(halt.reason === 'poweroff' ? 'the guest powered off' : 'powered off by the host');
     this.#teardown();
     this.#update({ phase: 'stopped', lastHalt, mips: 0, idle: false });

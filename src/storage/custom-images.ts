@@ -10,10 +10,17 @@ import { z } from 'zod';
 const store = createStore('tabvm-custom-images', 'files');
 
 const StoredFile = z.object({ name: z.string().min(1), blob: z.instanceof(Blob) });
-const StoredCustomImageSchema = z.object({ disk: StoredFile, kernel: StoredFile.optional(), initrd: StoredFile.optional() });
+const StoredCustomImageSchema = z.object({
+  disk: StoredFile,
+  kernel: StoredFile.optional(),
+  initrd: StoredFile.optional(),
+});
 export type StoredCustomImage = z.infer<typeof StoredCustomImageSchema>;
 
-export async function saveCustomImage(vmId: string, files: { disk: File; kernel?: File; initrd?: File }): Promise<void> {
+export async function saveCustomImage(
+  vmId: string,
+  files: { disk: File; kernel?: File; initrd?: File },
+): Promise<void> {
   const entry = (file: File) => ({ name: file.name, blob: file });
   const value: StoredCustomImage = {
     disk: entry(files.disk),
@@ -26,7 +33,8 @@ export async function saveCustomImage(vmId: string, files: { disk: File; kernel?
 /** The files saved for a VM; an error that says so if they are gone or damaged. */
 export async function loadCustomImage(vmId: string): Promise<StoredCustomImage> {
   const parsed = StoredCustomImageSchema.safeParse(await get(vmId, store));
-  if (!parsed.success) throw new Error('the disk image chosen for this VM is no longer in the browser’s storage; create the VM again');
+  if (!parsed.success)
+    throw new Error('the disk image chosen for this VM is no longer in the browser’s storage; create the VM again');
   return parsed.data;
 }
 

@@ -1,7 +1,7 @@
 /**
  * Debian through the UI, as a person uses it: pick Debian 13 (trixie) in the New VM dialog, boot it (the
  * disk downloads as the guest reads it), use bash, apt and python3, write a file, reboot, reload the page,
- * start the VM again and find the file. Needs public/images/debian (npm test builds it first).
+ * start the VM again and find the file; Reset disk then brings back the image's disk. Needs public/images/debian (npm test builds it first).
  */
 import { test, expect, type Page } from '@playwright/test';
 import { consoleOf, control, createVm, phaseOf, run, startVm } from './helpers.ts';
@@ -44,6 +44,19 @@ test('Debian: trixie, apt and python3; a file written before a reboot and a page
   await startVm(page, 'deb');
   await waitForLogin(page, 'deb');
   await run(page, 'deb', 'clear; cat /root/e2e.txt', 'kept-42');
+
+  // Reset disk: asks first (Cancel keeps everything), powers the VM off, and the next boot has the image's disk.
+  await control(page, 'deb', 'Reset disk').click();
+  const confirm = page.getByRole('dialog', { name: 'Reset the disk of deb?' });
+  await expect(confirm).toContainText('The VM is powered off first.');
+  await confirm.getByRole('button', { name: 'Cancel' }).click();
+  await expect(phaseOf(page, 'deb')).toHaveAttribute('data-phase', 'running');
+  await control(page, 'deb', 'Reset disk').click();
+  await confirm.getByRole('button', { name: 'Reset disk' }).click();
+  await expect(phaseOf(page, 'deb')).toHaveAttribute('data-phase', 'stopped');
+  await control(page, 'deb', 'Start').click();
+  await waitForLogin(page, 'deb');
+  await run(page, 'deb', 'clear; cat /root/e2e.txt', 'No such file or directory');
   await control(page, 'deb', 'Power off').click();
   await expect(phaseOf(page, 'deb')).toHaveAttribute('data-phase', 'stopped');
 });

@@ -10,7 +10,7 @@ export async function createVm(page: Page, name: string, ramMiB?: number, image?
   await expect(dialog).toBeVisible();
   await dialog.getByLabel('Name').fill(name);
   if (image !== undefined) {
-    await expect(dialog.getByRole('option', { name: new RegExp(`^${image}`) })).toBeEnabled();
+    await expect(dialog.getByRole('option', { name: image, exact: true })).toBeEnabled();
     await dialog.getByLabel('Image').selectOption({ label: image });
   }
   if (ramMiB !== undefined) await dialog.getByLabel('Memory (MiB)').fill(String(ramMiB));

@@ -19,6 +19,7 @@ import {
   debianImageDir,
   qemuAvailable,
   qemuDebianSession,
+  rawDebianDisk,
   readDebianManifest,
   type DebianManifest,
 } from './lib/debian-scenario.ts';
@@ -115,6 +116,7 @@ async function bootTabvm(manifest: DebianManifest): Promise<Boot> {
 }
 
 async function bootQemu(manifest: DebianManifest, diskPath: string): Promise<Boot> {
+  rawDebianDisk(repoRoot, manifest, diskPath);
   const wall0 = performance.now();
   const qemu = qemuDebianSession(repoRoot, manifest, diskPath);
   try {

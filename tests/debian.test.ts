@@ -7,12 +7,11 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { tabvmSession } from '../scripts/lib/console-session.ts';
-import { assembleDiskImage } from '../scripts/lib/chunk-disk.ts';
 import {
-  debianImageDir,
   DEBIAN_PROMPT,
   qemuAvailable,
   qemuDebianSession,
+  rawDebianDisk,
   readDebianManifest,
   runDebianScenario,
   type ScenarioResult,
@@ -41,7 +40,7 @@ describe('the Debian image', () => {
     const dir = mkdtempSync(join(tmpdir(), 'tabvm-debian-'));
     // The runner's --disk writes a raw file in place: the same bytes the chunks hold.
     const disk = join(dir, 'disk.img');
-    assembleDiskImage(debianImageDir(root), manifest.disk, disk);
+    rawDebianDisk(root, manifest, disk);
     const vm = tabvmSession(['--image', 'debian', '--disk', disk], root);
     try {
       const at = await vm.waitFor(DEBIAN_PROMPT, 600_000);
@@ -58,6 +57,7 @@ describe('the Debian image', () => {
     expect(qemuAvailable(), 'qemu-system-riscv64 is installed (apt-get install qemu-system-misc)').toBe(true);
     const manifest = readDebianManifest(root);
     const dir = mkdtempSync(join(tmpdir(), 'tabvm-debian-'));
+    rawDebianDisk(root, manifest, join(dir, 'disk.img'));
     const qemu = qemuDebianSession(root, manifest, join(dir, 'disk.img'));
     try {
       const at = await qemu.waitFor(DEBIAN_PROMPT, 240_000);

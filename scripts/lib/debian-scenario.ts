@@ -109,13 +109,14 @@ export function qemuAvailable(): boolean {
   }
 }
 
-/**
- * Boots the image under QEMU's virt board on a raw copy of the disk (written to `diskPath` from the
- * chunks, so QEMU reads exactly what the browser downloads), virtio-blk over virtio-mmio as on tabvm.
- */
+/** Writes a raw copy of the image's disk to `diskPath` from its chunks: exactly what the browser downloads. */
+export function rawDebianDisk(root: string, manifest: DebianManifest, diskPath: string): void {
+  assembleDiskImage(debianImageDir(root), manifest.disk, diskPath);
+}
+
+/** Boots the image under QEMU's virt board on a raw disk (rawDebianDisk), virtio-blk over virtio-mmio as on tabvm. */
 export function qemuDebianSession(root: string, manifest: DebianManifest, diskPath: string): ConsoleSession {
   const dir = debianImageDir(root);
-  assembleDiskImage(dir, manifest.disk, diskPath);
   return new ConsoleSession('qemu-system-riscv64', [
     '-machine',
     'virt',

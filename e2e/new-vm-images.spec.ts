@@ -3,6 +3,11 @@
  * that builds it; the user's own files are checked before a VM is made from them.
  */
 import { test, expect } from '@playwright/test';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { run, startVm, waitForPrompt } from './helpers.ts';
 
 test.beforeEach(async ({ page }) => {
   await page.goto('/');
@@ -66,4 +71,44 @@ test("the user's own files are refused with a reason when they cannot work", asy
   );
   await dialog.getByRole('button', { name: 'Create' }).click();
   await expect(dialog).toBeVisible();
+});
+
+test("a VM from the user's own disk and initrd boots, sees the disk as /dev/vda, and keeps what it wrote", async ({
+  page,
+}) => {
+  test.setTimeout(600_000);
+  // A small ext4 disk with one file, and the default image's busybox initramfs as the user's initrd.
+  const dir = mkdtempSync(join(tmpdir(), 'tabvm-e2e-disk-'));
+  try {
+    mkdirSync(join(dir, 'root'));
+    writeFileSync(join(dir, 'root/hello.txt'), 'hello from my own disk\n');
+    execFileSync('mke2fs', ['-q', '-F', '-t', 'ext4', '-d', join(dir, 'root'), join(dir, 'mine.img'), '4M']);
+    await page.getByRole('button', { name: 'New VM' }).first().click();
+    const dialog = page.getByRole('dialog', { name: 'New virtual machine' });
+    await dialog.getByLabel('Name').fill('own');
+    await dialog.getByLabel('Image').selectOption('custom');
+    await dialog.getByLabel('Disk image (raw)').setInputFiles(join(dir, 'mine.img'));
+    await dialog.getByLabel('Initrd (optional)').setInputFiles('public/images/default/initramfs.cpio.gz');
+    await dialog.getByLabel('Memory (MiB)').fill('128');
+    await expect(dialog.getByTestId('custom-file-problems')).toHaveText('');
+    await dialog.getByRole('button', { name: 'Create' }).click();
+    await expect(dialog).toBeHidden();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  await startVm(page, 'own');
+  await waitForPrompt(page, 'own');
+  await run(page, 'own', 'clear; mount /dev/vda /mnt && cat /mnt/hello.txt', 'hello from my own disk');
+  await run(
+    page,
+    'own',
+    'clear; echo written-$((6*7)) > /mnt/new.txt && umount /mnt && echo unmounted-$((1+1))',
+    'unmounted-2',
+  );
+
+  // After a reload the VM boots from the stored files again, with its writes.
+  await page.reload();
+  await startVm(page, 'own');
+  await waitForPrompt(page, 'own');
+  await run(page, 'own', 'clear; mount /dev/vda /mnt && cat /mnt/new.txt', 'written-42');
 });

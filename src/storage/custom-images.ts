@@ -1,8 +1,7 @@
 /**
  * The user's own files behind a VM made from "Your own disk image": the raw disk and the optional kernel
  * and initrd, kept in IndexedDB (idb-keyval) as Blobs under the VM's id, so the VM still boots after a
- * reload without asking for the files again. The browser stores a File's bytes with it; reading them back
- * is lazy.
+ * reload without asking for the files again.
  */
 import { createStore, del, get, set } from 'idb-keyval';
 import { z } from 'zod';
@@ -21,11 +20,13 @@ export async function saveCustomImage(
   vmId: string,
   files: { disk: File; kernel?: File; initrd?: File },
 ): Promise<void> {
-  const entry = (file: File) => ({ name: file.name, blob: file });
+  // A copy of the bytes, not the File: Chromium may keep a File in IndexedDB as a reference to the file on
+  // the user's disk, which then fails to read ("NotFoundError") once that file is moved or changed.
+  const entry = async (file: File) => ({ name: file.name, blob: new Blob([await file.arrayBuffer()]) });
   const value: StoredCustomImage = {
-    disk: entry(files.disk),
-    ...(files.kernel ? { kernel: entry(files.kernel) } : {}),
-    ...(files.initrd ? { initrd: entry(files.initrd) } : {}),
+    disk: await entry(files.disk),
+    ...(files.kernel ? { kernel: await entry(files.kernel) } : {}),
+    ...(files.initrd ? { initrd: await entry(files.initrd) } : {}),
   };
   await set(vmId, value, store);
 }

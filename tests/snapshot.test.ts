@@ -11,7 +11,7 @@ import {
   encodeSnapshot,
   restoreSnapshot,
 } from '../workers/machine/snapshot.ts';
-import { SNAPSHOT_PREAMBLE_BYTES } from '../workers/protocol/snapshot-format.ts';
+import { SNAPSHOT_FORMAT_VERSION, SNAPSHOT_PREAMBLE_BYTES } from '../workers/protocol/snapshot-format.ts';
 
 const { bios, kernel, initrd, bootargs } = defaultImage();
 const images = { bios, kernel, initrd };
@@ -165,7 +165,7 @@ describe('snapshot of a booted Linux guest', () => {
     foreign.set(new TextEncoder().encode('NOTASNAP'), 0);
     await refuse(foreign, /not a tabvm snapshot/);
     const newer = file.slice();
-    new DataView(newer.buffer).setUint32(8, 2, true);
+    new DataView(newer.buffer).setUint32(8, SNAPSHOT_FORMAT_VERSION + 1, true);
     await refuse(newer, /newer/);
     const otherKernel = images.kernel.slice();
     otherKernel[1000]! ^= 1;

@@ -85,6 +85,32 @@ describe('snapshot container', () => {
     expect(b.config.ramSize).toBe(RAM);
   });
 
+  it('reads a version 1 file (from before disks and virtio devices)', async () => {
+    const { machine, options } = await setup();
+    machine.ram[300 * SNAPSHOT_PAGE_SIZE] = 7;
+    const v2 = await decodeSnapshot(await encodeSnapshot(captureSnapshot(machine)));
+    // The same machine as version 1 wrote it: no disks in the header, no virtio records.
+    const { disks: _disks, ...header } = v2.header;
+    const { virtio: _virtio, ...devices } = v2.header.devices;
+    const headerBytes = new TextEncoder().encode(JSON.stringify({ ...header, devices }));
+    const file = await encodeSnapshot(captureSnapshot(machine));
+    const oldHeaderLength = new DataView(file.buffer).getUint32(12, true);
+    const payload = file.subarray(SNAPSHOT_PREAMBLE_BYTES + oldHeaderLength, file.length - 32);
+    const body = new Uint8Array(SNAPSHOT_PREAMBLE_BYTES + headerBytes.length + payload.length);
+    body.set(file.subarray(0, SNAPSHOT_PREAMBLE_BYTES));
+    new DataView(body.buffer).setUint32(8, 1, true);
+    new DataView(body.buffer).setUint32(12, headerBytes.length, true);
+    body.set(headerBytes, SNAPSHOT_PREAMBLE_BYTES);
+    body.set(payload, SNAPSHOT_PREAMBLE_BYTES + headerBytes.length);
+    const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', body));
+    const v1 = new Uint8Array(body.length + 32);
+    v1.set(body);
+    v1.set(digest, body.length);
+    const restored = await restoreSnapshot(v1, options, { console: { write() {} } });
+    expect(restored.ram[300 * SNAPSHOT_PAGE_SIZE]).toBe(7);
+    expect(restored.virtio[7]!.status).toBe(0);
+  });
+
   it('stores exactly the non-zero pages', async () => {
     const { machine } = await setup();
     machine.ram[200 * SNAPSHOT_PAGE_SIZE + 4095] = 1; // last byte of a page

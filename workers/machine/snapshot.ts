@@ -14,9 +14,11 @@ import {
   SNAPSHOT_MAGIC,
   SNAPSHOT_PAGE_SIZE,
   SNAPSHOT_PREAMBLE_BYTES,
+  type SnapshotDiskHeader,
   type SnapshotHeader,
   type SnapshotImageIdentity,
 } from '../protocol/snapshot-format.ts';
+import { isSnapshotable } from '../host/block/backend.ts';
 import { Machine, type MachineConfig, type MachinePorts, type MachineState } from './machine.ts';
 
 /**
@@ -39,7 +41,16 @@ export interface CapturedSnapshot {
   readonly pages: Uint32Array<ArrayBuffer>;
   /** Those pages' bytes, SNAPSHOT_PAGE_SIZE each, in the same order. */
   readonly pageData: Uint8Array<ArrayBuffer>;
+  /** Each disk's overlay, in machine order. */
+  readonly disks: readonly SnapshotDisk[];
   readonly createdAt: Date;
+}
+
+/** A disk's written blocks as a snapshot holds them. */
+export interface SnapshotDisk {
+  readonly size: number;
+  readonly blockSize: number;
+  readonly blocks: ReadonlyMap<number, Uint8Array>;
 }
 
 /** A snapshot file checked and unpacked. */
@@ -48,6 +59,7 @@ export interface DecodedSnapshot {
   readonly state: MachineState;
   readonly pages: Uint32Array;
   readonly pageData: Uint8Array;
+  readonly disks: readonly SnapshotDisk[];
 }
 
 /** The boot images, which a restore needs (they are identified, not stored, in the snapshot). */
@@ -66,11 +78,23 @@ const decoder = new TextDecoder();
 
 /**
  * Copies the machine's complete state. The caller must have stopped the run loop (no slice in
- * progress); the machine is not changed and may run again as soon as this returns.
+ * progress) and awaited `machine.io.quiescent()`, so that no block request is half done and the disks'
+ * overlays agree with RAM; the machine is not changed and may run again as soon as this returns.
  */
 export function captureSnapshot(machine: Machine): CapturedSnapshot {
   const status = machine.status;
   if (status.kind === 'halted') throw new SnapshotError('the machine has halted; there is nothing to snapshot');
+  if (machine.io.pending > 0) {
+    throw new SnapshotError(
+      `${machine.io.pending} disk requests are in flight; stop the VM and await machine.io.quiescent() first`,
+    );
+  }
+  const disks = (machine.config.disks ?? []).map((disk, i): SnapshotDisk => {
+    const backend = disk.backend;
+    if (!isSnapshotable(backend))
+      throw new SnapshotError(`disk ${i} has no copy-on-write overlay, so a snapshot cannot hold its state`);
+    return { size: backend.size, blockSize: backend.blockBytes, blocks: backend.exportBlocks() };
+  });
   const ram = machine.ram;
   const pageCount = Math.ceil(ram.length / SNAPSHOT_PAGE_SIZE);
   // RAM is 4 KiB aligned inside the wasm memory, so it can be scanned a word at a time.
@@ -92,14 +116,18 @@ export function captureSnapshot(machine: Machine): CapturedSnapshot {
     const start = page * SNAPSHOT_PAGE_SIZE;
     pageData.set(ram.subarray(start, Math.min(start + SNAPSHOT_PAGE_SIZE, ram.length)), i * SNAPSHOT_PAGE_SIZE);
   });
-  return { config: machine.config, state: machine.saveState(), pages, pageData, createdAt: new Date() };
+  return { config: machine.config, state: machine.saveState(), pages, pageData, disks, createdAt: new Date() };
 }
 
 /** Writes a captured state as a snapshot file (compressed, checksummed). */
 export async function encodeSnapshot(capture: CapturedSnapshot): Promise<Uint8Array<ArrayBuffer>> {
   const { config, state } = capture;
   const blockSize = state.cpu[0]?.length ?? 0;
-  const raw = new Uint8Array(state.cpu.length * blockSize + capture.pages.byteLength + capture.pageData.length);
+  const diskOrder = capture.disks.map((disk) => [...disk.blocks.keys()].sort((a, b) => a - b));
+  const diskBytes = capture.disks.reduce((n, disk, d) => n + diskOrder[d]!.length * (4 + disk.blockSize), 0);
+  const raw = new Uint8Array(
+    state.cpu.length * blockSize + capture.pages.byteLength + capture.pageData.length + diskBytes,
+  );
   let at = 0;
   for (const block of state.cpu) {
     raw.set(block, at);
@@ -111,6 +139,23 @@ export async function encodeSnapshot(capture: CapturedSnapshot): Promise<Uint8Ar
     at += 4;
   }
   raw.set(capture.pageData, at);
+  at += capture.pageData.length;
+  capture.disks.forEach((disk, d) => {
+    const order = diskOrder[d]!;
+    for (const index of order) {
+      rawView.setUint32(at, index, true);
+      at += 4;
+    }
+    for (const index of order) {
+      raw.set(disk.blocks.get(index)!, at);
+      at += disk.blockSize;
+    }
+  });
+  const disks: SnapshotDiskHeader[] = capture.disks.map((disk, d) => ({
+    size: disk.size,
+    blockSize: disk.blockSize,
+    blocks: diskOrder[d]!.length,
+  }));
 
   const header: SnapshotHeader = {
     machine: { ramSize: config.ramSize, harts: state.cpu.length, bootargs: config.bootargs },
@@ -123,6 +168,7 @@ export async function encodeSnapshot(capture: CapturedSnapshot): Promise<Uint8Ar
     devices: state.devices,
     cpu: { harts: state.cpu.length, blockSize },
     ram: { pageSize: SNAPSHOT_PAGE_SIZE, pages: capture.pages.length },
+    disks,
     rawPayloadBytes: raw.length,
   };
   const headerBytes = encoder.encode(JSON.stringify(header));
@@ -160,7 +206,9 @@ export async function decodeSnapshot(file: Uint8Array): Promise<DecodedSnapshot>
       `snapshot format version ${version} is newer than this tabvm supports (${SNAPSHOT_FORMAT_VERSION}); update tabvm`,
     );
   }
-  if (version !== SNAPSHOT_FORMAT_VERSION) throw new SnapshotError(`unknown snapshot format version ${version}`);
+  // Version 1 is version 2 without disks.
+  if (version !== SNAPSHOT_FORMAT_VERSION && version !== 1)
+    throw new SnapshotError(`unknown snapshot format version ${version}`);
   const headerLength = view.getUint32(12, true);
   const payloadLength = view.getBigUint64(16, true);
   const expected = BigInt(SNAPSHOT_PREAMBLE_BYTES + headerLength + SNAPSHOT_CHECKSUM_BYTES) + payloadLength;
@@ -198,7 +246,12 @@ export async function decodeSnapshot(file: Uint8Array): Promise<DecodedSnapshot>
     throw new SnapshotError(`snapshot page size ${ram.pageSize} is not supported`);
   const cpuBytes = cpu.harts * cpu.blockSize;
   const pagesBytes = ram.pages * 4;
-  if (raw.length !== header.rawPayloadBytes || raw.length !== cpuBytes + pagesBytes + ram.pages * SNAPSHOT_PAGE_SIZE) {
+  const diskHeaders = header.disks ?? [];
+  const diskBytes = diskHeaders.reduce((n, disk) => n + disk.blocks * (4 + disk.blockSize), 0);
+  if (
+    raw.length !== header.rawPayloadBytes ||
+    raw.length !== cpuBytes + pagesBytes + ram.pages * SNAPSHOT_PAGE_SIZE + diskBytes
+  ) {
     throw new SnapshotError('snapshot payload does not match its header');
   }
   const blocks: Uint8Array[] = [];
@@ -212,11 +265,26 @@ export async function decodeSnapshot(file: Uint8Array): Promise<DecodedSnapshot>
       throw new SnapshotError('snapshot RAM page list is out of order or outside RAM');
     }
   }
+  let at = cpuBytes + pagesBytes + ram.pages * SNAPSHOT_PAGE_SIZE;
+  const disks = diskHeaders.map((disk): SnapshotDisk => {
+    const indices: number[] = [];
+    for (let i = 0; i < disk.blocks; i++) indices.push(rawView.getUint32(at + 4 * i, true));
+    at += 4 * disk.blocks;
+    const blocks = new Map<number, Uint8Array>();
+    for (const index of indices) {
+      if (index >= disk.size / disk.blockSize || blocks.has(index))
+        throw new SnapshotError('snapshot disk block list is inconsistent');
+      blocks.set(index, raw.subarray(at, at + disk.blockSize));
+      at += disk.blockSize;
+    }
+    return { size: disk.size, blockSize: disk.blockSize, blocks };
+  });
   return {
     header,
     state: { cpu: blocks, devices: header.devices as unknown as MachineState['devices'] },
     pages,
-    pageData: raw.subarray(cpuBytes + pagesBytes),
+    pageData: raw.subarray(cpuBytes + pagesBytes, cpuBytes + pagesBytes + ram.pages * SNAPSHOT_PAGE_SIZE),
+    disks,
   };
 }
 
@@ -240,6 +308,20 @@ export async function restoreSnapshot(
 
 function restoreChecked(decoded: DecodedSnapshot, options: RestoreOptions, ports: MachinePorts): Machine {
   const { header } = decoded;
+  const given = options.disks ?? [];
+  if (given.length !== decoded.disks.length) {
+    throw new SnapshotError(`snapshot was taken with ${decoded.disks.length} disks, ${given.length} were given`);
+  }
+  decoded.disks.forEach((disk, i) => {
+    const backend = given[i]!.backend;
+    if (!isSnapshotable(backend))
+      throw new SnapshotError(`disk ${i} has no copy-on-write overlay to restore the snapshot's writes into`);
+    if (backend.size !== disk.size || backend.blockBytes !== disk.blockSize) {
+      throw new SnapshotError(
+        `snapshot disk ${i} has ${disk.size} bytes in ${disk.blockSize}-byte blocks; the disk given has ${backend.size} in ${backend.blockBytes}`,
+      );
+    }
+  });
   const config: MachineConfig = { ...options, ramSize: header.machine.ramSize, bootargs: header.machine.bootargs };
   let machine: Machine;
   try {
@@ -255,6 +337,11 @@ function restoreChecked(decoded: DecodedSnapshot, options: RestoreOptions, ports
     const length = Math.min(SNAPSHOT_PAGE_SIZE, ram.length - start);
     ram.set(pageData.subarray(i * SNAPSHOT_PAGE_SIZE, i * SNAPSHOT_PAGE_SIZE + length), start);
   }
+  // Last, once nothing can fail: the disks read as they did when the snapshot was taken.
+  decoded.disks.forEach((disk, i) => {
+    const backend = given[i]!.backend;
+    if (isSnapshotable(backend)) backend.restoreBlocks(disk.blocks);
+  });
   return machine;
 }
 

@@ -18,14 +18,20 @@
  *   cpu.harts × cpu.blockSize bytes   each hart's state block (workers/cpu/layout.ts), a byte copy
  *   ram.pages × u32                   guest page numbers (physical address = DRAM base + n × 4 KiB), ascending
  *   ram.pages × 4096 bytes            those pages' contents; every page not listed is all zeroes
+ *   then for each disk d (version 2):
+ *   disks[d].blocks × u32             indices of the overlay blocks the guest wrote, ascending
+ *   disks[d].blocks × blockSize bytes those blocks; every other block reads as the disk's image
  *
  * A reader refuses a file whose magic, version, lengths or checksum do not match before it parses
  * anything; the version is checked before the checksum, because a newer format may place it differently.
  */
 
 export const SNAPSHOT_MAGIC = 'TABVMSNP';
-/** Raise on any change to the layout or to a field's meaning; readers refuse versions above theirs. */
-export const SNAPSHOT_FORMAT_VERSION = 1;
+/**
+ * Raise on any change to the layout or to a field's meaning; readers refuse versions above theirs.
+ * Version 2 added the disks' overlay blocks; a version 1 file is a machine without disks.
+ */
+export const SNAPSHOT_FORMAT_VERSION = 2;
 /** Bytes before the header JSON: magic, version, header length, payload length. */
 export const SNAPSHOT_PREAMBLE_BYTES = 24;
 export const SNAPSHOT_CHECKSUM_BYTES = 32;
@@ -39,6 +45,13 @@ export interface SnapshotImageIdentity {
   readonly size: number;
   /** Lowercase hex. */
   readonly sha256: string;
+}
+
+export interface SnapshotDiskHeader {
+  /** Bytes of the disk, checked on restore. */
+  readonly size: number;
+  readonly blockSize: number;
+  readonly blocks: number;
 }
 
 export interface SnapshotHeader {
@@ -59,6 +72,8 @@ export interface SnapshotHeader {
   readonly devices: Readonly<Record<string, unknown>>;
   readonly cpu: { readonly harts: number; readonly blockSize: number };
   readonly ram: { readonly pageSize: number; readonly pages: number };
+  /** One entry per virtio-blk disk, in machine order: its copy-on-write overlay (absent in version 1). */
+  readonly disks?: readonly SnapshotDiskHeader[];
   /** Length of the raw payload, checked after decompression. */
   readonly rawPayloadBytes: number;
 }

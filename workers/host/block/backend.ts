@@ -31,3 +31,17 @@ export function checkBlockRange(backend: Pick<BlockBackend, 'size'>, offset: num
     throw new BlockIoError(`access [${offset}, +${length}) is outside the disk of ${backend.size} bytes`);
   }
 }
+
+/** A disk whose written state a snapshot can hold and put back (the copy-on-write overlay). */
+export interface SnapshotableBlockBackend extends BlockBackend {
+  /** Bytes per block of `exportBlocks`. */
+  readonly blockBytes: number;
+  /** A copy of every block written over the base, by index. */
+  exportBlocks(): Map<number, Uint8Array<ArrayBuffer>>;
+  /** Makes the written blocks exactly these (a snapshot's). */
+  restoreBlocks(blocks: ReadonlyMap<number, Uint8Array>): void;
+}
+
+export function isSnapshotable(backend: BlockBackend): backend is SnapshotableBlockBackend {
+  return 'exportBlocks' in backend && 'restoreBlocks' in backend;
+}

@@ -1,7 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { gzipSync } from 'node:zlib';
 import { createHash } from 'node:crypto';
-import { DISK_IMAGE_FORMAT, diskChunkPath, type DiskImageManifest, type DiskStatus } from '../../protocol/disk-image.ts';
+import {
+  DISK_IMAGE_FORMAT,
+  diskChunkPath,
+  type DiskImageManifest,
+  type DiskStatus,
+} from '../../protocol/disk-image.ts';
 import { ChunkedDisk } from './chunked-disk.ts';
 import { BlockIoError } from './backend.ts';
 

@@ -10,7 +10,7 @@
  * small file change stores 4 KiB rather than a whole image chunk.
  */
 import { DISK_SECTOR_BYTES } from '../../protocol/disk-image.ts';
-import { BlockIoError, checkBlockRange, type BlockBackend } from './backend.ts';
+import { BlockIoError, checkBlockRange, type BlockBackend, type SnapshotableBlockBackend } from './backend.ts';
 
 export const OVERLAY_BLOCK_BYTES = 4096;
 
@@ -28,7 +28,8 @@ export interface OverlayDiskOptions {
   readonly id?: string;
 }
 
-export class OverlayDisk implements BlockBackend {
+export class OverlayDisk implements SnapshotableBlockBackend {
+  readonly blockBytes = OVERLAY_BLOCK_BYTES;
   readonly size: number;
   readonly readOnly = false;
   readonly id: string;
@@ -137,6 +138,28 @@ export class OverlayDisk implements BlockBackend {
   /** A copy of every block the overlay holds, for a snapshot. */
   exportBlocks(): Map<number, Uint8Array<ArrayBuffer>> {
     return new Map([...this.#blocks].map(([index, bytes]) => [index, bytes.slice()]));
+  }
+
+  /**
+   * Makes the written blocks exactly `blocks` (restoring a snapshot) and hands them all to the
+   * persistence port; a host that keeps blocks must first forget the ones it has (they may be newer).
+   */
+  restoreBlocks(blocks: ReadonlyMap<number, Uint8Array>): void {
+    for (const [index, bytes] of blocks) {
+      if (
+        !Number.isInteger(index) ||
+        index < 0 ||
+        index >= this.size / OVERLAY_BLOCK_BYTES ||
+        bytes.length !== OVERLAY_BLOCK_BYTES
+      ) {
+        throw new BlockIoError(`overlay block ${index} (${bytes.length} bytes) does not fit this disk`);
+      }
+    }
+    this.discard();
+    for (const [index, bytes] of blocks) {
+      this.#blocks.set(index, new Uint8Array(bytes));
+      this.#markDirty(index);
+    }
   }
 
   /** Forgets every written block: the disk reads as its base again (the page clears its copy itself). */

@@ -1,0 +1,161 @@
+/**
+ * VmController with a disk image, against an in-process stand-in for the VM worker (Comlink over a
+ * MessageChannel) and fake-indexeddb: the boot request carries the image's disk and the VM's saved
+ * overlay, the guest's writes land in IndexedDB, download status and failures reach the view, an
+ * overlay written over another image is refused, and resetDisk() forgets it.
+ */
+import 'fake-indexeddb/auto';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { createHash } from 'node:crypto';
+import { MessageChannel } from 'node:worker_threads';
+import * as Comlink from 'comlink';
+import type { VmBootRequest, VmEvents, VmWorkerApi } from '../../workers/protocol/vm-api.ts';
+import { VmController } from './vm-controller.ts';
+import { loadOverlay, saveOverlayBlocks } from '../storage/disk-overlay.ts';
+
+const bios = new Uint8Array(1024).fill(1);
+const sha = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
+const disk = {
+  format: 'tabvm-chunked-disk-v1',
+  size: 2 * 65536,
+  chunkSize: 65536,
+  chunks: [{ index: 1, sha256: sha(bios), compressedSize: 4321 }],
+};
+const manifest = {
+  name: 'default',
+  title: 'Test image with a disk',
+  files: { bios: { path: 'fw.bin', size: bios.length, sha256: sha(bios) } },
+  bootargs: 'console=ttyS0',
+  memory: { default: 64, minimum: 32 },
+  disk,
+};
+
+/** What the stand-in worker saw, and the events it was given. */
+let booted: { request: VmBootRequest; events: Comlink.Remote<VmEvents> } | undefined;
+
+class FakeWorker {
+  readonly #port;
+  constructor() {
+    const { port1, port2 } = new MessageChannel();
+    this.#port = port1;
+    const api: Partial<VmWorkerApi> = {
+      boot: async (request, events) => {
+        booted = { request, events: events as unknown as Comlink.Remote<VmEvents> };
+      },
+      stats: () => ({ state: 'idle', instructions: 0, uptimeMs: 0, reboots: 0, sharedMemory: false }),
+    };
+    Comlink.expose(api, port2 as unknown as Comlink.Endpoint);
+  }
+  postMessage(message: unknown, transfer?: Transferable[]): void {
+    this.#port.postMessage(message, transfer as never);
+  }
+  addEventListener(type: string, listener: (event: unknown) => void): void {
+    if (type === 'message') this.#port.on('message', (data: unknown) => listener({ data }));
+  }
+  removeEventListener(): void {}
+  terminate(): void {
+    this.#port.close();
+  }
+}
+
+beforeEach(() => {
+  booted = undefined;
+  vi.stubGlobal('Worker', FakeWorker);
+  vi.stubGlobal('location', { href: 'http://host.test/' });
+  vi.stubGlobal(
+    'fetch',
+    vi.fn(async (input: string | URL | Request) => {
+      const url = String(input);
+      if (url.endsWith('manifest.json')) return new Response(JSON.stringify(manifest));
+      if (url.endsWith('/fw.bin')) return new Response(bios);
+      return new Response('missing', { status: 404 });
+    }),
+  );
+});
+
+afterEach(() => vi.unstubAllGlobals());
+
+async function startedController(id: string): Promise<VmController> {
+  const controller = new VmController({ id, image: 'default', ramMiB: 64, shared: false });
+  await controller.start();
+  await vi.waitFor(() => expect(booted).toBeDefined());
+  return controller;
+}
+
+describe('VmController with a disk image', () => {
+  it('boots with the image disk and the saved overlay, and keeps what the guest writes', async () => {
+    const first = await startedController('vm-1');
+    expect(first.getView().phase).toBe('running');
+    const request = booted!.request;
+    expect(request.disk?.source).toEqual({
+      kind: 'chunked',
+      baseUrl: 'http://host.test/images/default/',
+      manifest: disk,
+    });
+    expect(request.disk?.overlay.size).toBe(0);
+    expect(first.getView().disk).toEqual({ downloadedBytes: 0, totalBytes: 4321, fetchedChunks: 0 });
+
+    await booted!.events.diskWrites(new Map([[5, new Uint8Array(4096).fill(9)]]));
+    await booted!.events.diskStatus({ downloadedBytes: 4321, fetchedChunks: 1, totalBytes: 4321 });
+    expect(first.getView().disk).toEqual({ downloadedBytes: 4321, fetchedChunks: 1, totalBytes: 4321 });
+    await booted!.events.diskStatus({
+      downloadedBytes: 4321,
+      fetchedChunks: 1,
+      totalBytes: 4321,
+      error: 'disk chunk 1 could not be read: HTTP 503',
+    });
+    expect(first.getView().disk?.error).toMatch(/HTTP 503/);
+    first.powerOff();
+
+    // The next start (a reload would do the same) hands the saved block to the worker.
+    const second = await startedController('vm-1');
+    expect([...booted!.request.disk!.overlay.keys()]).toEqual([5]);
+    expect(booted!.request.disk!.overlay.get(5)![0]).toBe(9);
+    second.powerOff();
+  });
+
+  it('refuses resetDisk while running; after power-off it forgets the overlay', async () => {
+    const controller = await startedController('vm-2');
+    await booted!.events.diskWrites(new Map([[0, new Uint8Array(4096)]]));
+    await expect(controller.resetDisk()).rejects.toThrow(/power the VM off/);
+    controller.powerOff();
+    await controller.resetDisk();
+    expect((await loadOverlay('vm-2')).blocks.size).toBe(0);
+  });
+
+  it('refuses an overlay written over another version of the image, until Reset disk', async () => {
+    await saveOverlayBlocks('vm-3', 'default:some-older-disk', new Map([[0, new Uint8Array(4096)]]));
+    const controller = new VmController({ id: 'vm-3', image: 'default', ramMiB: 64, shared: false });
+    await controller.start();
+    expect(controller.getView().phase).toBe('error');
+    expect(controller.getView().error).toEqual({
+      kind: 'disk',
+      message: expect.stringMatching(/another version of image default; Reset disk/),
+    });
+    expect(booted).toBeUndefined();
+    await controller.resetDisk();
+    expect(controller.getView().phase).toBe('stopped');
+    await controller.start();
+    await vi.waitFor(() => expect(booted).toBeDefined());
+    controller.powerOff();
+  });
+
+  it('reports a save that the browser refuses (storage full), fails it for the guest, and keeps what was saved', async () => {
+    const controller = await startedController('vm-4');
+    await booted!.events.diskWrites(new Map([[1, new Uint8Array(4096).fill(1)]]));
+    const put = vi.spyOn(IDBObjectStore.prototype, 'put').mockImplementation(() => {
+      throw new DOMException('the quota has been exceeded', 'QuotaExceededError');
+    });
+    await expect(booted!.events.diskWrites(new Map([[1, new Uint8Array(4096).fill(2)]]))).rejects.toThrow(
+      /could not be saved/,
+    );
+    expect(controller.getView().disk?.saveError).toMatch(
+      /could not be saved in the browser \(the quota has been exceeded\)/,
+    );
+    put.mockRestore();
+    expect((await loadOverlay('vm-4')).blocks.get(1)![0]).toBe(1);
+    await booted!.events.diskWrites(new Map([[1, new Uint8Array(4096).fill(3)]]));
+    expect(controller.getView().disk?.saveError).toBeUndefined();
+    controller.powerOff();
+  });
+});

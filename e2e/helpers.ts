@@ -4,11 +4,15 @@ import { expect, type Page } from '@playwright/test';
 /** Boot to the busybox prompt takes ~5 s of guest time; allow for two VMs sharing a 2-core machine. */
 export const BOOT_TIMEOUT = 120_000;
 
-export async function createVm(page: Page, name: string, ramMiB?: number): Promise<void> {
+export async function createVm(page: Page, name: string, ramMiB?: number, image?: string): Promise<void> {
   await page.getByRole('button', { name: 'New VM' }).first().click();
   const dialog = page.getByRole('dialog', { name: 'New virtual machine' });
   await expect(dialog).toBeVisible();
   await dialog.getByLabel('Name').fill(name);
+  if (image !== undefined) {
+    await expect(dialog.getByRole('option', { name: image, exact: true })).toBeEnabled();
+    await dialog.getByLabel('Image').selectOption({ label: image });
+  }
   if (ramMiB !== undefined) await dialog.getByLabel('Memory (MiB)').fill(String(ramMiB));
   await expect(dialog.getByRole('button', { name: 'Create' })).toBeEnabled();
   await dialog.getByRole('button', { name: 'Create' }).click();

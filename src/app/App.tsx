@@ -162,8 +162,8 @@ export function App({ library, shelf }: { library: Library; shelf: SnapshotShelf
         onClose={() => setNewOpen(false)}
         isNameTaken={(name) => library.isNameTaken(name)}
         suggestedName={suggestedName}
-        onCreate={async (fields) => {
-          const entry = await library.create(fields);
+        onCreate={async ({ custom, ...fields }) => {
+          const entry = await library.create(fields, custom);
           setNewOpen(false);
           setSelectedId(entry.definition.id);
         }}

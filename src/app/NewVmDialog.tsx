@@ -1,22 +1,65 @@
-/** New VM: a unique non-empty name, an image from the catalog, RAM within the image's bounds. */
+/**
+ * New VM: a unique non-empty name, an image, RAM within the image's bounds. The images are the catalog's
+ * that this server has (one that is not built is listed, disabled, with the command that builds it) and
+ * the user's own disk image with an optional kernel and initrd.
+ */
 import { useEffect, useState, type FormEvent } from 'react';
 import { Dialog } from './Dialog.tsx';
-import { IMAGE_CATALOG, loadManifest, MAX_RAM_MIB, type ImageManifest } from '../controller/images.ts';
+import {
+  CUSTOM_IMAGE_ID,
+  IMAGE_CATALOG,
+  ImageNotBuiltError,
+  loadManifest,
+  MAX_RAM_MIB,
+  type ImageManifest,
+} from '../controller/images.ts';
+import { customImageProblems, type CustomImageFiles } from '../controller/custom-image.ts';
+
+/** The least RAM offered for the user's own disk: what a small Debian needs. */
+const CUSTOM_MEMORY = { default: 512, minimum: 64 };
+
+export interface NewVmFields {
+  readonly name: string;
+  readonly image: string;
+  readonly ramMiB: number;
+  /** Only for CUSTOM_IMAGE_ID. */
+  readonly custom?: CustomImageFiles<File>;
+}
 
 interface Props {
   readonly open: boolean;
   readonly onClose: () => void;
   readonly isNameTaken: (name: string) => boolean;
-  readonly onCreate: (fields: { name: string; image: string; ramMiB: number }) => Promise<void>;
+  readonly onCreate: (fields: NewVmFields) => Promise<void>;
   readonly suggestedName: string;
+}
+
+/** What reading an image's manifest gave. */
+type Probe = { readonly manifest: ImageManifest } | { readonly notBuilt: string } | { readonly error: string };
+
+function imageSummary(manifest: ImageManifest): string {
+  const system = manifest.name === 'default' ? 'busybox shell' : 'disk downloaded as the guest reads it';
+  return `Linux ${manifest.kernelRelease ?? ''} · OpenSBI · ${system}`;
+}
+
+async function storageFree(): Promise<number | undefined> {
+  try {
+    const estimate = await navigator.storage?.estimate();
+    return estimate?.quota !== undefined && estimate.usage !== undefined ? estimate.quota - estimate.usage : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 export function NewVmDialog({ open, onClose, isNameTaken, onCreate, suggestedName }: Props) {
   const [name, setName] = useState('');
   const [image, setImage] = useState(IMAGE_CATALOG[0]!.id);
   const [ram, setRam] = useState('');
-  const [manifest, setManifest] = useState<ImageManifest | null>(null);
-  const [manifestError, setManifestError] = useState<string | null>(null);
+  const [probes, setProbes] = useState<Record<string, Probe>>({});
+  const [disk, setDisk] = useState<File | null>(null);
+  const [kernel, setKernel] = useState<File | null>(null);
+  const [initrd, setInitrd] = useState<File | null>(null);
+  const [fileProblems, setFileProblems] = useState<string[] | null>(null);
   const [submitted, setSubmitted] = useState(false);
   const [busy, setBusy] = useState(false);
 
@@ -27,28 +70,42 @@ export function NewVmDialog({ open, onClose, isNameTaken, onCreate, suggestedNam
     setBusy(false);
   }, [open, suggestedName]);
 
+  // Read every catalog manifest when the dialog opens: the list shows which images this server has.
   useEffect(() => {
     if (!open) return;
     let cancelled = false;
-    setManifest(null);
-    setManifestError(null);
-    const entry = IMAGE_CATALOG.find((e) => e.id === image)!;
-    loadManifest(entry).then(
-      (m) => {
-        if (cancelled) return;
-        setManifest(m);
-        setRam(String(m.memory.default));
-      },
-      (error: Error) => !cancelled && setManifestError(error.message),
-    );
+    setProbes({});
+    for (const entry of IMAGE_CATALOG) {
+      loadManifest(entry).then(
+        (manifest) => !cancelled && setProbes((p) => ({ ...p, [entry.id]: { manifest } })),
+        (error: Error) =>
+          !cancelled &&
+          setProbes((p) => ({
+            ...p,
+            [entry.id]: error instanceof ImageNotBuiltError ? { notBuilt: error.message } : { error: error.message },
+          })),
+      );
+    }
     return () => {
       cancelled = true;
     };
-  }, [open, image]);
+  }, [open]);
+
+  const custom = image === CUSTOM_IMAGE_ID;
+  const probe = custom ? undefined : probes[image];
+  const manifest = probe && 'manifest' in probe ? probe.manifest : null;
+  const memory = custom ? CUSTOM_MEMORY : manifest?.memory;
+
+  // The default RAM follows the chosen image.
+  const defaultRam = memory?.default;
+  useEffect(() => {
+    if (defaultRam !== undefined) setRam(String(defaultRam));
+  }, [image, defaultRam]);
 
   const trimmed = name.trim();
-  const nameError = trimmed === '' ? 'Give the VM a name.' : isNameTaken(trimmed) ? `A VM named “${trimmed}” already exists.` : null;
-  const minRam = manifest?.memory.minimum ?? 16;
+  const nameError =
+    trimmed === '' ? 'Give the VM a name.' : isNameTaken(trimmed) ? `A VM named “${trimmed}” already exists.` : null;
+  const minRam = memory?.minimum ?? 16;
   const ramValue = Number(ram);
   const ramError =
     ram.trim() === '' || !Number.isInteger(ramValue)
@@ -58,7 +115,25 @@ export function NewVmDialog({ open, onClose, isNameTaken, onCreate, suggestedNam
         : ramValue > MAX_RAM_MIB
           ? `At most ${MAX_RAM_MIB} MiB.`
           : null;
-  const valid = !nameError && !ramError && manifest !== null;
+
+  // The user's files are checked whenever they or the RAM change.
+  useEffect(() => {
+    if (!custom || !disk) {
+      setFileProblems(null);
+      return;
+    }
+    let cancelled = false;
+    const files: CustomImageFiles<File> = { disk, ...(kernel ? { kernel } : {}), ...(initrd ? { initrd } : {}) };
+    void storageFree()
+      .then((free) => customImageProblems(files, Number.isInteger(ramValue) ? ramValue : 0, free))
+      .then((problems) => !cancelled && setFileProblems(problems));
+    return () => {
+      cancelled = true;
+    };
+  }, [custom, disk, kernel, initrd, ramValue]);
+
+  const customReady = custom && disk !== null && fileProblems !== null && fileProblems.length === 0;
+  const valid = !nameError && !ramError && (custom ? customReady : manifest !== null);
 
   const submit = async (event: FormEvent) => {
     event.preventDefault();
@@ -66,11 +141,21 @@ export function NewVmDialog({ open, onClose, isNameTaken, onCreate, suggestedNam
     if (!valid || busy) return;
     setBusy(true);
     try {
-      await onCreate({ name: trimmed, image, ramMiB: ramValue });
+      await onCreate({
+        name: trimmed,
+        image,
+        ramMiB: ramValue,
+        ...(custom && disk ? { custom: { disk, ...(kernel ? { kernel } : {}), ...(initrd ? { initrd } : {}) } } : {}),
+      });
     } finally {
       setBusy(false);
     }
   };
+
+  const notBuilt = IMAGE_CATALOG.filter((entry) => {
+    const p = probes[entry.id];
+    return p !== undefined && 'notBuilt' in p;
+  });
 
   return (
     <Dialog open={open} title="New virtual machine" onClose={onClose} labelledBy="new-vm-title">
@@ -94,21 +179,76 @@ export function NewVmDialog({ open, onClose, isNameTaken, onCreate, suggestedNam
         </div>
         <div className="field">
           <label htmlFor="vm-image">Image</label>
-          <select id="vm-image" value={image} onChange={(e) => setImage(e.target.value)}>
-            {IMAGE_CATALOG.map((entry) => (
-              <option key={entry.id} value={entry.id}>
-                {manifest && entry.id === image ? manifest.title : entry.id}
-              </option>
-            ))}
+          <select
+            id="vm-image"
+            value={image}
+            onChange={(e) => setImage(e.target.value)}
+            aria-describedby="vm-image-hint vm-image-missing"
+          >
+            {IMAGE_CATALOG.map((entry) => {
+              const p = probes[entry.id];
+              const missing = p !== undefined && 'notBuilt' in p;
+              return (
+                <option key={entry.id} value={entry.id} disabled={missing}>
+                  {p && 'manifest' in p ? p.manifest.title : entry.title}
+                  {missing ? ' — not built' : ''}
+                </option>
+              );
+            })}
+            <option value={CUSTOM_IMAGE_ID}>Your own disk image…</option>
           </select>
-          <p className="field-hint">
-            {manifestError
-              ? <span className="field-error">{manifestError}</span>
-              : manifest
-                ? `Linux ${manifest.kernelRelease ?? ''} · OpenSBI · busybox shell`
-                : 'Reading the image catalog…'}
+          <p id="vm-image-hint" className="field-hint">
+            {custom ? (
+              'A raw disk image from your computer, booted with its own kernel or tabvm’s Linux and OpenSBI.'
+            ) : probe && 'error' in probe ? (
+              <span className="field-error">{probe.error}</span>
+            ) : probe && 'notBuilt' in probe ? (
+              <span className="field-error">{probe.notBuilt}</span>
+            ) : manifest ? (
+              imageSummary(manifest)
+            ) : (
+              'Reading the image catalog…'
+            )}
           </p>
+          {notBuilt.length > 0 && (
+            <p id="vm-image-missing" className="field-hint" data-testid="image-not-built">
+              {notBuilt.map((entry) => (
+                <span key={entry.id}>
+                  {entry.title} is not built on this server: run <code>{entry.buildCommand}</code> in the tabvm
+                  checkout, then reload this page.{' '}
+                </span>
+              ))}
+            </p>
+          )}
         </div>
+        {custom && (
+          <fieldset className="field custom-files">
+            <legend>Your files</legend>
+            <label htmlFor="vm-disk">Disk image (raw)</label>
+            <input
+              id="vm-disk"
+              type="file"
+              onChange={(e) => setDisk(e.target.files?.[0] ?? null)}
+              aria-describedby="vm-files-error"
+            />
+            <label htmlFor="vm-kernel">Kernel (optional: tabvm’s Linux otherwise)</label>
+            <input id="vm-kernel" type="file" onChange={(e) => setKernel(e.target.files?.[0] ?? null)} />
+            <label htmlFor="vm-initrd">Initrd (optional)</label>
+            <input id="vm-initrd" type="file" onChange={(e) => setInitrd(e.target.files?.[0] ?? null)} />
+            <div
+              id="vm-files-error"
+              data-testid="custom-file-problems"
+              role={fileProblems?.length ? 'alert' : undefined}
+            >
+              {fileProblems?.map((problem) => (
+                <p key={problem} className="field-error">
+                  {problem}
+                </p>
+              ))}
+              {submitted && !disk && <p className="field-error">Choose a disk image.</p>}
+            </div>
+          </fieldset>
+        )}
         <div className="field">
           <label htmlFor="vm-ram">Memory (MiB)</label>
           <input
@@ -131,7 +271,7 @@ export function NewVmDialog({ open, onClose, isNameTaken, onCreate, suggestedNam
           <button type="button" className="button" onClick={onClose}>
             Cancel
           </button>
-          <button type="submit" className="button primary" disabled={busy || manifest === null}>
+          <button type="submit" className="button primary" disabled={busy || (custom ? false : manifest === null)}>
             Create
           </button>
         </div>

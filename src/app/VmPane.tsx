@@ -1,9 +1,11 @@
-/** The selected VM: its controls, its boot progress or error, and its console. */
+/** The selected VM: its controls, its boot progress or error, its disk, and its console. */
 import { useEffect, useState, useSyncExternalStore } from 'react';
 import type { VmEntry } from './library.ts';
+import { Dialog } from './Dialog.tsx';
 import { formatMiB, formatUptime, stateLabel } from './format.ts';
 import { SnapshotPanel } from './SnapshotPanel.tsx';
 import type { SnapshotShelf } from './snapshots.ts';
+import { imageHasDisk } from '../controller/images.ts';
 
 interface Props {
   readonly entry: VmEntry;
@@ -29,9 +31,28 @@ export function VmPane({ entry, onDelete, onStarted, shelf, onSelectVm }: Props)
     onStarted();
     void controller.start();
   };
+  const hasDisk = view.disk !== undefined || imageHasDisk(definition.image);
+  const [confirmReset, setConfirmReset] = useState(false);
+  const [resetError, setResetError] = useState<string | null>(null);
+  const resetDisk = async () => {
+    setConfirmReset(false);
+    setResetError(null);
+    // The overlay may only be dropped while no worker writes to it.
+    if (phase !== 'stopped' && phase !== 'error') controller.powerOff();
+    try {
+      await controller.resetDisk();
+    } catch (error) {
+      setResetError(`The disk could not be reset: ${(error as Error).message}`);
+    }
+  };
 
   return (
-    <section className="vm-pane" aria-labelledby="vm-pane-title" data-testid={`pane-${definition.name}`} data-phase={phase}>
+    <section
+      className="vm-pane"
+      aria-labelledby="vm-pane-title"
+      data-testid={`pane-${definition.name}`}
+      data-phase={phase}
+    >
       <header className="vm-toolbar">
         <div className="vm-title">
           <h2 id="vm-pane-title">{definition.name}</h2>
@@ -45,6 +66,12 @@ export function VmPane({ entry, onDelete, onStarted, shelf, onSelectVm }: Props)
                 {' '}
                 · up {formatUptime(view.uptimeMs)} · {view.mips.toFixed(1)} MIPS
               </>
+            )}
+            {view.disk && (
+              <span data-testid="disk-downloaded">
+                {' '}
+                · disk {formatMiB(view.disk.downloadedBytes)} of {formatMiB(view.disk.totalBytes)} downloaded
+              </span>
             )}
           </span>
         </div>
@@ -64,7 +91,12 @@ export function VmPane({ entry, onDelete, onStarted, shelf, onSelectVm }: Props)
               Resume
             </button>
           )}
-          <button type="button" className="button" onClick={() => void controller.reset()} disabled={phase !== 'running' && phase !== 'paused'}>
+          <button
+            type="button"
+            className="button"
+            onClick={() => void controller.reset()}
+            disabled={phase !== 'running' && phase !== 'paused'}
+          >
             Reset
           </button>
           <button
@@ -75,6 +107,16 @@ export function VmPane({ entry, onDelete, onStarted, shelf, onSelectVm }: Props)
           >
             Power off
           </button>
+          {hasDisk && (
+            <button
+              type="button"
+              className="button"
+              onClick={() => setConfirmReset(true)}
+              disabled={phase === 'downloading' || phase === 'starting'}
+            >
+              Reset disk
+            </button>
+          )}
           <button type="button" className="button danger" onClick={onDelete}>
             Delete
           </button>
@@ -95,6 +137,18 @@ export function VmPane({ entry, onDelete, onStarted, shelf, onSelectVm }: Props)
           />
         </div>
       )}
+      {(view.disk?.error !== undefined || view.disk?.saveError !== undefined || resetError !== null) && (
+        <div className="banner error" role="alert" data-testid="disk-error">
+          <div>
+            <strong>Disk trouble.</strong>
+            {view.disk?.error !== undefined && (
+              <p>Reading the disk failed; the guest saw an I/O error: {view.disk.error}</p>
+            )}
+            {view.disk?.saveError !== undefined && <p>{view.disk.saveError}</p>}
+            {resetError !== null && <p>{resetError}</p>}
+          </div>
+        </div>
+      )}
       {phase === 'starting' && (
         <div className="banner" role="status">
           Starting the VM…
@@ -103,7 +157,9 @@ export function VmPane({ entry, onDelete, onStarted, shelf, onSelectVm }: Props)
       {phase === 'error' && view.error && (
         <div className="banner error" role="alert" data-testid="vm-error">
           <div>
-            <strong>{view.error.kind === 'download' ? 'The image could not be downloaded.' : 'This VM stopped with an error.'}</strong>
+            <strong>
+              {view.error.kind === 'download' ? 'The image could not be downloaded.' : 'This VM stopped with an error.'}
+            </strong>
             <p>{view.error.message}</p>
           </div>
           <button type="button" className="button primary" onClick={() => void controller.restart()}>
@@ -124,6 +180,26 @@ export function VmPane({ entry, onDelete, onStarted, shelf, onSelectVm }: Props)
         </div>
       )}
       <SnapshotPanel entry={entry} shelf={shelf} onSelectVm={onSelectVm} />
+      <Dialog
+        open={confirmReset}
+        title={`Reset the disk of ${definition.name}?`}
+        onClose={() => setConfirmReset(false)}
+        labelledBy="reset-disk-title"
+      >
+        <p>
+          Everything this VM wrote to its disk — files, installed packages, settings — is discarded, and its next start
+          sees the image’s disk as it was built.
+          {phase !== 'stopped' && phase !== 'error' ? ' The VM is powered off first.' : ''} This cannot be undone.
+        </p>
+        <div className="dialog-actions">
+          <button type="button" className="button" autoFocus onClick={() => setConfirmReset(false)}>
+            Cancel
+          </button>
+          <button type="button" className="button danger-solid" onClick={() => void resetDisk()}>
+            Reset disk
+          </button>
+        </div>
+      </Dialog>
     </section>
   );
 }

@@ -5,6 +5,8 @@
 import { VmController } from '../controller/vm-controller.ts';
 import { loadDefinitions, saveDefinitions, type VmDefinition } from '../storage/vm-store.ts';
 import { deleteOverlay } from '../storage/disk-overlay.ts';
+import { deleteCustomImage, saveCustomImage } from '../storage/custom-images.ts';
+import type { CustomImageFiles } from '../controller/custom-image.ts';
 
 export interface VmEntry {
   readonly definition: VmDefinition;
@@ -62,7 +64,11 @@ export class Library {
       const entries = definitions.map((definition) => ({ definition, controller: this.#controllerFor(definition) }));
       this.#set({ loaded: true, entries });
     } catch (error) {
-      this.#set({ loaded: true, entries: [], loadError: `The saved VMs could not be read: ${(error as Error).message}` });
+      this.#set({
+        loaded: true,
+        entries: [],
+        loadError: `The saved VMs could not be read: ${(error as Error).message}`,
+      });
     }
   }
 
@@ -71,8 +77,15 @@ export class Library {
     return this.#snapshot.entries.some((entry) => entry.definition.name.toLowerCase() === key);
   }
 
-  async create(fields: Omit<VmDefinition, 'id' | 'createdAt'>): Promise<VmEntry> {
-    const definition: VmDefinition = { ...fields, name: fields.name.trim(), id: crypto.randomUUID(), createdAt: Date.now() };
+  /** Adds a VM; `custom` are the user's own files for a VM of the custom image, stored first. */
+  async create(fields: Omit<VmDefinition, 'id' | 'createdAt'>, custom?: CustomImageFiles<File>): Promise<VmEntry> {
+    const definition: VmDefinition = {
+      ...fields,
+      name: fields.name.trim(),
+      id: crypto.randomUUID(),
+      createdAt: Date.now(),
+    };
+    if (custom) await saveCustomImage(definition.id, custom);
     const entry = { definition, controller: this.#controllerFor(definition) };
     const entries = [...this.#snapshot.entries, entry];
     await saveDefinitions(entries.map((e) => e.definition));
@@ -88,5 +101,6 @@ export class Library {
     this.#set({ ...this.#snapshot, entries });
     await saveDefinitions(entries.map((e) => e.definition));
     await deleteOverlay(id);
+    await deleteCustomImage(id);
   }
 }

@@ -4,9 +4,13 @@
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createHash } from 'node:crypto';
-import { fetchImage, ImageDownloadError, loadManifest, type CatalogEntry } from './images.ts';
+import { fetchImage, ImageDownloadError, ImageNotBuiltError, loadManifest, type CatalogEntry } from './images.ts';
 
-const entry: CatalogEntry = { id: 'test', manifestUrl: 'http://host.test/images/test/manifest.json' };
+const entry: CatalogEntry = {
+  id: 'test',
+  title: 'Test image',
+  manifestUrl: 'http://host.test/images/test/manifest.json',
+};
 const bios = Uint8Array.from({ length: 3000 }, (_, i) => (i * 7) & 0xff);
 const kernel = Uint8Array.from({ length: 5000 }, (_, i) => (i * 13) & 0xff);
 const sha = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
@@ -159,5 +163,44 @@ describe('loadManifest', () => {
       vi.stubGlobal('fetch', serve({}, manifest({ disk: disk(override) })));
       await expect(loadManifest(entry)).rejects.toThrow(field);
     });
+  });
+});
+
+describe('images that are not built', () => {
+  const debian: CatalogEntry = {
+    id: 'big',
+    title: 'Big image',
+    manifestUrl: 'http://host.test/images/big/manifest.json',
+    buildCommand: 'sudo npm run image:big',
+  };
+
+  it('says how to build an image whose manifest is missing (404)', async () => {
+    vi.stubGlobal(
+      'fetch',
+      vi.fn(async () => new Response('not found', { status: 404 })),
+    );
+    const failure = loadManifest(debian);
+    await expect(failure).rejects.toBeInstanceOf(ImageNotBuiltError);
+    await expect(failure).rejects.toThrow(
+      'Big image is not on this server. Build it with `sudo npm run image:big`, then reload the page.',
+    );
+  });
+
+  it("takes a dev server's HTML fallback page for a missing manifest", async () => {
+    vi.stubGlobal(
+      'fetch',
+      vi.fn(async () => new Response('<!doctype html>', { headers: { 'content-type': 'text/html; charset=utf-8' } })),
+    );
+    await expect(loadManifest(debian)).rejects.toBeInstanceOf(ImageNotBuiltError);
+  });
+
+  it('keeps other HTTP errors apart from "not built"', async () => {
+    vi.stubGlobal(
+      'fetch',
+      vi.fn(async () => new Response('oops', { status: 500 })),
+    );
+    const failure = loadManifest(debian);
+    await expect(failure).rejects.not.toBeInstanceOf(ImageNotBuiltError);
+    await expect(failure).rejects.toThrow('image big: the manifest answered HTTP 500');
   });
 });

@@ -38,7 +38,10 @@ export const DiskImageManifestSchema = z
   }) satisfies z.ZodType<DiskImageManifest>;
 
 const FileEntry = z.object({
-  path: z.string().min(1).regex(/^[^/\\]+$/, 'a file name without directories'),
+  path: z
+    .string()
+    .min(1)
+    .regex(/^[^/\\]+$/, 'a file name without directories'),
   size: z.number().int().positive(),
   sha256: z.string().regex(/^[0-9a-f]{64}$/, '64 lowercase hex digits'),
 });
@@ -62,16 +65,46 @@ export const MAX_RAM_MIB = 2048;
 
 export interface CatalogEntry {
   readonly id: string;
+  /** What the dialog calls the image before its manifest is read (and when it cannot be). */
+  readonly title: string;
   readonly manifestUrl: string;
+  /** For an image too big to ship with the app: the command that builds it into public/images/. */
+  readonly buildCommand?: string;
+  /** Whether the image boots from a disk (its manifest has `disk`), which the VM's overlay writes over. */
+  readonly hasDisk?: boolean;
 }
 
 /** Images the New VM dialog offers. public/ is served at the app's base URL. */
 export const IMAGE_CATALOG: readonly CatalogEntry[] = [
-  { id: 'default', manifestUrl: `${import.meta.env.BASE_URL}images/default/manifest.json` },
+  {
+    id: 'default',
+    title: 'tabvm default (busybox)',
+    manifestUrl: `${import.meta.env.BASE_URL}images/default/manifest.json`,
+  },
+  {
+    id: 'debian',
+    title: 'Debian 13 (trixie)',
+    manifestUrl: `${import.meta.env.BASE_URL}images/debian/manifest.json`,
+    buildCommand: 'sudo npm run image:debian',
+    hasDisk: true,
+  },
 ];
+
+/** The image id of VMs made from the user's own files (src/controller/custom-image.ts). */
+export const CUSTOM_IMAGE_ID = 'custom';
+
+/** Whether VMs of this image have a disk of their own (the user's own disk image always does). */
+export function imageHasDisk(id: string): boolean {
+  return id === CUSTOM_IMAGE_ID || catalogEntry(id)?.hasDisk === true;
+}
 
 export class ImageDownloadError extends Error {
   override name = 'ImageDownloadError';
+}
+
+/** The server has no such image: its manifest answers 404 (or a dev server's HTML fallback page). */
+export class ImageNotBuiltError extends ImageDownloadError {
+  override name = 'ImageNotBuiltError';
 }
 
 export interface ImageFiles {
@@ -97,6 +130,11 @@ export async function loadManifest(entry: CatalogEntry): Promise<ImageManifest> 
   } catch (error) {
     throw new ImageDownloadError(`image ${entry.id}: the manifest could not be fetched (${(error as Error).message})`);
   }
+  // Vite's dev server and many static hosts answer a missing file with the app's index.html.
+  if (response.status === 404 || (response.ok && response.headers.get('content-type')?.startsWith('text/html'))) {
+    const how = entry.buildCommand ? ` Build it with \`${entry.buildCommand}\`, then reload the page.` : '';
+    throw new ImageNotBuiltError(`${entry.title} is not on this server.${how}`);
+  }
   if (!response.ok) throw new ImageDownloadError(`image ${entry.id}: the manifest answered HTTP ${response.status}`);
   let json: unknown;
   try {
@@ -107,7 +145,9 @@ export async function loadManifest(entry: CatalogEntry): Promise<ImageManifest> 
   const parsed = ImageManifestSchema.safeParse(json);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
-    throw new ImageDownloadError(`image ${entry.id}: manifest field ${issue.path.join('.') || '(root)'}: ${issue.message}`);
+    throw new ImageDownloadError(
+      `image ${entry.id}: manifest field ${issue.path.join('.') || '(root)'}: ${issue.message}`,
+    );
   }
   return parsed.data;
 }
@@ -181,14 +221,24 @@ export async function fetchImage(
       bytes = await download(url, file, (n) => onProgress({ loaded: before + n, total, cached: false }), signal);
       const hash = await sha256Hex(bytes);
       if (hash !== file.sha256) {
-        throw new ImageDownloadError(`${file.path}: the download does not match the manifest's sha256 (got ${hash.slice(0, 12)}…)`);
+        throw new ImageDownloadError(
+          `${file.path}: the download does not match the manifest's sha256 (got ${hash.slice(0, 12)}…)`,
+        );
       }
       loaded += file.size;
-      await cache?.put(cacheKey, new Response(bytes as Uint8Array<ArrayBuffer>, { headers: { 'content-type': 'application/octet-stream' } }));
+      await cache?.put(
+        cacheKey,
+        new Response(bytes as Uint8Array<ArrayBuffer>, { headers: { 'content-type': 'application/octet-stream' } }),
+      );
     }
     out[role] = bytes;
   }
-  return { manifest, bios: out.bios!, ...(out.kernel ? { kernel: out.kernel } : {}), ...(out.initrd ? { initrd: out.initrd } : {}) };
+  return {
+    manifest,
+    bios: out.bios!,
+    ...(out.kernel ? { kernel: out.kernel } : {}),
+    ...(out.initrd ? { initrd: out.initrd } : {}),
+  };
 }
 
 async function download(
@@ -203,7 +253,8 @@ async function download(
   } catch (error) {
     throw new ImageDownloadError(`${file.path}: the download failed (${(error as Error).message})`);
   }
-  if (!response.ok || !response.body) throw new ImageDownloadError(`${file.path}: the server answered HTTP ${response.status}`);
+  if (!response.ok || !response.body)
+    throw new ImageDownloadError(`${file.path}: the server answered HTTP ${response.status}`);
   const bytes = new Uint8Array(file.size);
   let received = 0;
   const reader = response.body.getReader();
@@ -220,7 +271,9 @@ async function download(
     }
   } catch (error) {
     if (error instanceof ImageDownloadError) throw error;
-    throw new ImageDownloadError(`${file.path}: the download broke off after ${received} of ${file.size} bytes (${(error as Error).message})`);
+    throw new ImageDownloadError(
+      `${file.path}: the download broke off after ${received} of ${file.size} bytes (${(error as Error).message})`,
+    );
   }
   if (received !== file.size) {
     throw new ImageDownloadError(`${file.path}: the download is truncated: ${received} of ${file.size} bytes`);

@@ -22,6 +22,7 @@ import {
   type VmWorkerApi,
 } from '../../workers/protocol/vm-api.ts';
 import type { DiskStatus } from '../../workers/protocol/disk-image.ts';
+import { customBoot } from './custom-image.ts';
 import {
   decodeSnapshotFile,
   flattenChain,
@@ -30,6 +31,7 @@ import {
 } from '../../workers/protocol/snapshot-container.ts';
 import {
   catalogEntry,
+  CUSTOM_IMAGE_ID,
   diskIdentity,
   fetchImage,
   imageDirectoryUrl,
@@ -136,6 +138,12 @@ interface Running {
   readonly failBoot: (error: Error) => void;
   /** Set when a restored snapshot replaced this worker: its late disk writes must not reach storage. */
   superseded?: boolean;
+}
+
+/** A VM's own raw disk (the user's file) and the identity its overlay is saved under. */
+interface RawDisk {
+  readonly disk: Uint8Array;
+  readonly identity: string;
 }
 
 /** The disk a worker boots with, and the identity of the image its overlay is written over. */
@@ -272,11 +280,13 @@ export class VmController {
     const phase = this.#view.phase;
     if (phase !== 'stopped' && phase !== 'error') return;
     this.#teardown();
-    const images = await this.#loadImages();
-    if (!images) return;
+    let images: ImageFiles;
     let disk: DiskPlan | undefined;
     try {
-      disk = await this.#openDisk(images);
+      const prepared = await this.#prepare();
+      if (!prepared) return;
+      images = prepared.images;
+      disk = await this.#openDisk(images, prepared.raw);
     } catch (error) {
       if (this.#disposed) return;
       this.#update({ phase: 'error', progress: undefined, error: { kind: 'disk', message: (error as Error).message } });
@@ -329,18 +339,34 @@ export class VmController {
 
   #entry(): CatalogEntry | undefined {
     const { image, manifestUrl } = this.options;
-    return manifestUrl !== undefined ? { id: image, manifestUrl } : catalogEntry(image);
+    if (manifestUrl !== undefined) return { id: image, manifestUrl, title: image };
+    // A VM of the user's own files boots with the default image's firmware and kernel (customBoot).
+    return catalogEntry(image === CUSTOM_IMAGE_ID ? 'default' : image);
+  }
+
+  /** The files a boot needs: the image's, or for a VM of the user's own files those with its raw disk. */
+  async #prepare(): Promise<{ images: ImageFiles; raw?: RawDisk } | undefined> {
+    const images = await this.#loadImages();
+    if (!images) return undefined;
+    if (this.options.image !== CUSTOM_IMAGE_ID) return { images };
+    if (this.options.id === undefined) throw new Error("a VM of the user's own files needs an id");
+    const boot = await customBoot(this.options.id, images);
+    return { images: boot.images, raw: { disk: boot.disk, identity: boot.identity } };
   }
 
   /**
    * The image's disk under this VM's saved overlay, or under `restored` (a snapshot's overlay); undefined
    * for images without a disk.
    */
-  async #openDisk(images: ImageFiles, restored?: ReadonlyMap<number, Uint8Array>): Promise<DiskPlan | undefined> {
+  async #openDisk(
+    images: ImageFiles,
+    raw?: RawDisk,
+    restored?: ReadonlyMap<number, Uint8Array>,
+  ): Promise<DiskPlan | undefined> {
     const manifest = images.manifest.disk;
-    const base = await diskIdentity(images.manifest);
+    const base = raw ? raw.identity : await diskIdentity(images.manifest);
     const entry = this.#entry();
-    if (!manifest || base === undefined || !entry) return undefined;
+    if ((!manifest && !raw) || base === undefined || !entry) return undefined;
     const id = this.options.id;
     let saved: SavedOverlay = { base: undefined, blocks: new Map() };
     if (restored === undefined && id !== undefined) {
@@ -358,6 +384,8 @@ export class VmController {
         `the saved disk of this VM was written over another version of image ${images.manifest.name}; Reset disk starts it afresh`,
       );
     }
+    if (raw) return { base, request: { source: { kind: 'raw', bytes: raw.disk }, overlay: restored ?? saved.blocks } };
+    if (!manifest) return undefined;
     const total = manifest.chunks.reduce((n, c) => n + c.compressedSize, 0);
     this.#update({ disk: { downloadedBytes: 0, totalBytes: total, fetchedChunks: 0 } });
     return {
@@ -446,13 +474,14 @@ export class VmController {
     if (!last) throw new Error('no snapshot to restore');
     // The id the VM continues from (the worker checks the whole chain).
     const { id } = await readSnapshotHeader(last);
-    const images = await this.#loadImages();
-    if (!images) throw new Error(this.#view.error?.message ?? 'the image could not be loaded');
+    const prepared = await this.#prepare();
+    if (!prepared) throw new Error(this.#view.error?.message ?? 'the image could not be loaded');
+    const { images, raw } = prepared;
     // The disk starts as the snapshot left it; storage is switched to it only once the restore succeeded.
     let restoredDisk: Map<number, Uint8Array> | undefined;
-    if (images.manifest.disk)
+    if (images.manifest.disk || raw)
       restoredDisk = snapshotDiskBlocks(flattenChain(await Promise.all(chain.map(decodeSnapshotFile))));
-    const disk = await this.#openDisk(images, restoredDisk);
+    const disk = await this.#openDisk(images, raw, restoredDisk);
     const wasLive = this.#run !== undefined;
     if (!wasLive) this.#update({ phase: 'starting', progress: undefined, error: undefined, lastHalt: undefined });
     let storageSwitched!: () => void;

@@ -1,0 +1,186 @@
+/**
+ * `npm run bench:debian [-- --runs N]`: the Debian image (public/images/debian, `npm run image:debian`)
+ * booted to its shell prompt, under tabvm and under QEMU on the same disk in the same run.
+ *
+ * tabvm reads the disk as the browser does: a ChunkedDisk that fetches each chunk when the guest first
+ * reads it (here from the files in public/images/debian instead of over HTTP), under a copy-on-write
+ * OverlayDisk, so "downloaded" is exactly the compressed bytes a browser would fetch before the prompt.
+ * QEMU boots a raw copy of the same disk (virtio-blk-device) with tabvm's ISA. Prints wall and CPU seconds
+ * to the prompt, medians of the rounds. A benchmark, not a test: it asserts nothing about speed.
+ */
+import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir, cpus } from 'node:os';
+import { join } from 'node:path';
+import { Command } from 'commander';
+import { coreModule, repoRoot } from './lib/in-process.ts';
+import { TextConsole } from './lib/console-session.ts';
+import {
+  DEBIAN_PROMPT,
+  debianImageDir,
+  qemuAvailable,
+  qemuDebianSession,
+  rawDebianDisk,
+  readDebianManifest,
+  type DebianManifest,
+} from './lib/debian-scenario.ts';
+import { buildMachine } from '../workers/machine/build.ts';
+import { RingSink, RunLoop } from '../workers/machine/run-loop.ts';
+import { ByteRing, Doorbell } from '../workers/protocol/ring.ts';
+import { ChunkedDisk } from '../workers/host/block/chunked-disk.ts';
+import { OverlayDisk } from '../workers/host/block/overlay-disk.ts';
+
+interface Boot {
+  readonly wall: number;
+  readonly cpu: number;
+  /** tabvm only: compressed bytes and chunks fetched before the prompt. */
+  readonly downloaded?: { bytes: number; chunks: number };
+}
+
+/** The console of a machine that runs on this thread: the run loop's output ring, read after each turn. */
+class RingConsole extends TextConsole {
+  readonly #decoder = new TextDecoder('latin1');
+  ended = false;
+  constructor(
+    readonly outputRing: ByteRing,
+    readonly input: ByteRing,
+    readonly doorbell: Doorbell,
+  ) {
+    super();
+  }
+  get exited(): boolean {
+    return this.ended;
+  }
+  type(text: string): void {
+    this.input.write(new TextEncoder().encode(text));
+    this.doorbell.ring();
+  }
+  pump(): void {
+    const bytes = this.outputRing.read();
+    if (bytes.length > 0) this.append(this.#decoder.decode(bytes));
+  }
+}
+
+function cpuSeconds(pid?: number): number {
+  if (pid === undefined) {
+    const usage = process.cpuUsage();
+    return (usage.user + usage.system) / 1e6;
+  }
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // utime and stime, fields 14 and 15 of proc(5), in clock ticks (100 per second on Linux).
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+async function bootTabvm(manifest: DebianManifest): Promise<Boot> {
+  const dir = debianImageDir(repoRoot);
+  const chunked = new ChunkedDisk({
+    manifest: manifest.disk,
+    baseUrl: `file://${dir}`,
+    fetch: async (url) => new Response(readFileSync(join(dir, url.slice(url.indexOf('/disk/') + 1)))),
+  });
+  // Non-shared doorbell and rings: the loop then awaits instead of blocking this thread in Atomics.wait,
+  // so the console is read as soon as the guest prints.
+  const output = ByteRing.create(1 << 16, false);
+  const input = ByteRing.create(1 << 12, false);
+  const doorbell = new Doorbell(new ArrayBuffer(4));
+  const con = new RingConsole(output, input, doorbell);
+  const wall0 = performance.now();
+  const cpu0 = cpuSeconds();
+  const machine = buildMachine(
+    {
+      ramBytes: manifest.memory.default * 1024 * 1024,
+      bootargs: manifest.bootargs,
+      bios: readFileSync(join(dir, manifest.files.bios.path)),
+      kernel: readFileSync(join(dir, manifest.files.kernel.path)),
+      coreModule: coreModule(),
+      sharedMemory: true,
+      disks: [{ backend: new OverlayDisk(chunked) }],
+    },
+    { console: new RingSink(output) },
+  );
+  const loop = new RunLoop(machine, { input, output: new RingSink(output), doorbell, onTurn: () => con.pump() });
+  const running = loop.run().finally(() => {
+    con.ended = true;
+  });
+  try {
+    await con.waitFor(DEBIAN_PROMPT, 900_000);
+    return {
+      wall: (performance.now() - wall0) / 1000,
+      cpu: cpuSeconds() - cpu0,
+      downloaded: { bytes: chunked.status.downloadedBytes, chunks: chunked.status.fetchedChunks },
+    };
+  } finally {
+    loop.stop();
+    await running;
+  }
+}
+
+async function bootQemu(manifest: DebianManifest, diskPath: string): Promise<Boot> {
+  rawDebianDisk(repoRoot, manifest, diskPath);
+  const wall0 = performance.now();
+  const qemu = qemuDebianSession(repoRoot, manifest, diskPath);
+  try {
+    await qemu.waitFor(DEBIAN_PROMPT, 300_000);
+    return { wall: (performance.now() - wall0) / 1000, cpu: cpuSeconds(qemu.pid) };
+  } finally {
+    qemu.kill();
+  }
+}
+
+const { runs } = new Command()
+  .name('npm run bench:debian --')
+  .option(
+    '--runs <n>',
+    'rounds, alternating tabvm and QEMU; each figure is the median',
+    (v) => Number.parseInt(v, 10),
+    3,
+  )
+  .parse()
+  .opts<{ runs: number }>();
+if (!Number.isInteger(runs) || runs < 1) throw new Error('--runs takes a whole number ≥ 1');
+
+const manifest = readDebianManifest(repoRoot);
+const diskBytes = manifest.disk.chunks.reduce((sum, chunk) => sum + chunk.compressedSize, 0);
+console.log(
+  `tabvm Debian boot benchmark — ${new Date().toISOString().slice(0, 10)}, ${cpus().length}× ${cpus()[0]?.model ?? 'unknown CPU'}, Node ${process.version}`,
+);
+console.log(
+  `disk ${(manifest.disk.size / 2 ** 20).toFixed(0)} MiB in ${manifest.disk.chunks.length} chunks of ${manifest.disk.chunkSize / 1024} KiB ` +
+    `(${(diskBytes / 2 ** 20).toFixed(1)} MiB compressed), ${manifest.memory.default} MiB RAM, bootargs "${manifest.bootargs}"`,
+);
+const haveQemu = qemuAvailable();
+const tmp = mkdtempSync(join(tmpdir(), 'tabvm-bench-debian-'));
+const tabvm: Boot[] = [];
+const qemu: Boot[] = [];
+try {
+  for (let round = 0; round < runs; round++) {
+    tabvm.push(await bootTabvm(manifest));
+    if (haveQemu) qemu.push(await bootQemu(manifest, join(tmp, 'disk.img')));
+  }
+} finally {
+  rmSync(tmp, { recursive: true, force: true });
+}
+
+const median = (xs: number[]): number => {
+  const sorted = [...xs].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+};
+const t = { wall: median(tabvm.map((b) => b.wall)), cpu: median(tabvm.map((b) => b.cpu)) };
+const q = haveQemu ? { wall: median(qemu.map((b) => b.wall)), cpu: median(qemu.map((b) => b.cpu)) } : undefined;
+const downloaded = tabvm[0]!.downloaded!;
+console.log(
+  `${runs} rounds; medians. Wall: host seconds from machine start to the prompt. CPU: the emulator's CPU seconds.\n`,
+);
+console.log('| measure | tabvm | QEMU | ratio |');
+console.log('|---|---:|---:|---:|');
+const ratio = (a: number, b: number | undefined): string => (b === undefined ? 'n/a' : `${(a / b).toFixed(2)}×`);
+console.log(
+  `| boot to prompt, wall (s) | ${t.wall.toFixed(2)} | ${q?.wall.toFixed(2) ?? 'not installed'} | ${ratio(t.wall, q?.wall)} |`,
+);
+console.log(`| boot to prompt, CPU (s) | ${t.cpu.toFixed(2)} | ${q?.cpu.toFixed(2) ?? ''} | ${ratio(t.cpu, q?.cpu)} |`);
+console.log(
+  `| downloaded before the prompt | ${(downloaded.bytes / 2 ** 20).toFixed(1)} MiB (${downloaded.chunks} chunks, ` +
+    `${((100 * downloaded.bytes) / diskBytes).toFixed(0)} % of the disk) | local file | |`,
+);
+process.exit(0);

@@ -1,0 +1,72 @@
+// The Debian image (public/images/debian/, built by `npm run image:debian`, which `npm test` runs first):
+// a real Debian trixie with apt and python3 whose disk keeps what the guest writes across a reboot.
+// The same scenario runs under QEMU on the same disk, so a failure says whether the image or tabvm broke.
+import { describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { tabvmSession } from '../scripts/lib/console-session.ts';
+import {
+  DEBIAN_PROMPT,
+  qemuAvailable,
+  qemuDebianSession,
+  rawDebianDisk,
+  readDebianManifest,
+  runDebianScenario,
+  type ScenarioResult,
+} from '../scripts/lib/debian-scenario.ts';
+
+const root = resolve(fileURLToPath(import.meta.url), '../..');
+
+function expectDebian(result: ScenarioResult): void {
+  expect(result.osRelease).toContain('VERSION_CODENAME=trixie');
+  expect(result.osRelease).toContain('ID=debian');
+  expect(result.aptVersion.join('\n')).toMatch(/^apt \d+\.\d+/m);
+  expect(result.python).toContain('42');
+  expect(result.readBack).toEqual([result.written]);
+}
+
+describe('the Debian image', () => {
+  it('has a manifest for a chunked disk booted with our kernel', () => {
+    const manifest = readDebianManifest(root);
+    expect(manifest.bootargs).toMatch(/\broot=\/dev\/vda\b/);
+    expect(manifest.disk.chunks.length).toBeGreaterThan(0);
+    expect(manifest.disk.size % manifest.disk.chunkSize).toBe(0);
+  });
+
+  it('under tabvm: trixie, apt, python3, and a file written before a reboot is there after it', async () => {
+    const manifest = readDebianManifest(root);
+    const dir = mkdtempSync(join(tmpdir(), 'tabvm-debian-'));
+    // The runner's --disk writes a raw file in place: the same bytes the chunks hold.
+    const disk = join(dir, 'disk.img');
+    rawDebianDisk(root, manifest, disk);
+    const vm = tabvmSession(['--image', 'debian', '--disk', disk], root);
+    try {
+      const at = await vm.waitFor(DEBIAN_PROMPT, 600_000);
+      expectDebian(await runDebianScenario(vm, at, 600_000));
+      vm.type('poweroff\n');
+      expect(await vm.exitCode(120_000)).toBe(0);
+    } finally {
+      vm.kill();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 1_800_000);
+
+  it('under QEMU: trixie, apt, python3, and a file written before a reboot is there after it', async () => {
+    expect(qemuAvailable(), 'qemu-system-riscv64 is installed (apt-get install qemu-system-misc)').toBe(true);
+    const manifest = readDebianManifest(root);
+    const dir = mkdtempSync(join(tmpdir(), 'tabvm-debian-'));
+    rawDebianDisk(root, manifest, join(dir, 'disk.img'));
+    const qemu = qemuDebianSession(root, manifest, join(dir, 'disk.img'));
+    try {
+      const at = await qemu.waitFor(DEBIAN_PROMPT, 240_000);
+      expectDebian(await runDebianScenario(qemu, at, 240_000));
+      qemu.type('poweroff\n');
+      expect(await qemu.exitCode(120_000)).toBe(0);
+    } finally {
+      qemu.kill();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 900_000);
+});

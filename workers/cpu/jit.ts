@@ -35,11 +35,10 @@ const MAX_SLOTS = 32768;
 const LEFT = 0;
 const KEY = 1;
 const N = 2; // i32: instructions retired by earlier passes of a looping block
-const EXIT_COUNT = 3; // i32
-const EXIT_PC = 4; // i64
-const ADDR = 5; // i64: effective address of a load or store
-const ENTRY = 6; // i32: TLB entry offset (page number bits) for that access
-const FIRST_REG = 7;
+const EXIT_PC = 3; // i64: the target of a jalr
+const ADDR = 4; // i64: effective address of a load or store
+const ENTRY = 5; // i32: TLB entry offset (page number bits) for that access
+const FIRST_REG = 6;
 
 const sext32 = (v: number): bigint => BigInt(v | 0);
 
@@ -244,8 +243,11 @@ class BlockCompiler {
   private readonly code = new Bytes();
   /** Wasm local of each guest register the block touches (x0 never has one). */
   private readonly local = new Map<number, number>();
-  private readonly written = new Set<number>();
-  /** Structured instructions open inside the loop (the exit label is depth + 1, the loop depth). */
+  /** Registers whose local holds the current value at this point of the pass (loaded or written). */
+  private readonly live = new Set<number>();
+  /** Registers an exit at this point must store back: written so far (or, in a loop, anywhere). */
+  private readonly dirty = new Set<number>();
+  /** Structured instructions open inside the loop (the loop's label is `depth`). */
   private depth = 0;
   private readonly loops: boolean;
 
@@ -257,7 +259,7 @@ class BlockCompiler {
     private readonly fallthrough: bigint | undefined,
   ) {
     for (const { insn } of insns) {
-      for (const r of registersOf(insn))
+      for (const r of [...sourcesOf(insn), destinationOf(insn)])
         if (r !== 0 && !this.local.has(r)) this.local.set(r, FIRST_REG + this.local.size);
     }
     this.loops = insns.some((d) => branchTarget(d) === start);
@@ -265,42 +267,23 @@ class BlockCompiler {
 
   module(sharedMemory: boolean): Uint8Array {
     const c = this.code;
-    for (const [r, l] of this.local)
-      c.byte(Op.i32_const)
-        .s32(this.hartBase + L.X_REGS + 8 * r)
-        .byte(Op.i64_load)
-        .u32(3)
-        .u32(0)
-        .byte(Op.local_set)
-        .u32(l);
-    c.byte(Op.block).byte(VOID).byte(Op.loop).byte(VOID);
+    // A block that loops keeps every register it touches in its local from the start and stores back
+    // all it writes at any exit (a later pass may exit before an instruction an earlier pass ran). A
+    // straight block loads a register where it is first read and stores back what it has written.
+    if (this.loops) {
+      for (const r of this.local.keys()) this.use(r);
+      for (const { insn } of this.insns) if (destinationOf(insn) !== 0) this.dirty.add(destinationOf(insn));
+    }
+    c.byte(Op.loop).byte(VOID);
     this.insns.forEach((d, k) => this.instruction(d, k));
     if (this.fallthrough !== undefined) this.exit(this.fallthrough, this.insns.length);
-    c.byte(Op.end).byte(Op.end);
-    // The single exit: registers back to the hart block, then pc.
-    for (const r of this.written) {
-      c.byte(Op.i32_const)
-        .s32(this.hartBase + L.X_REGS + 8 * r)
-        .byte(Op.local_get)
-        .u32(this.local.get(r)!)
-        .byte(Op.i64_store)
-        .u32(3)
-        .u32(0);
-    }
-    c.byte(Op.i32_const)
-      .s32(this.hartBase + L.PC)
-      .byte(Op.local_get)
-      .u32(EXIT_PC)
-      .byte(Op.i64_store)
-      .u32(3)
-      .u32(0);
-    c.byte(Op.local_get).u32(EXIT_COUNT);
+    c.byte(Op.end).byte(Op.unreachable);
     return moduleBytes(
       {
         params: [I32, I64],
         results: [I32],
         locals: [
-          [2, I32],
+          [1, I32],
           [2, I64],
           [1, I32],
           [this.local.size, I64],
@@ -313,6 +296,15 @@ class BlockCompiler {
 
   // ---- emit helpers ----
 
+  /** Makes sure register r's local holds its value (loads it from the hart block on first use). */
+  private use(r: number): void {
+    if (r === 0 || this.live.has(r)) return;
+    this.live.add(r);
+    this.i32(this.hartBase + L.X_REGS + 8 * r);
+    this.code.byte(Op.i64_load).u32(3).u32(0);
+    this.op(Op.local_set, this.local.get(r)!);
+  }
+
   private get(r: number): void {
     if (r === 0) this.code.byte(Op.i64_const).s64(0n);
     else this.code.byte(Op.local_get).u32(this.local.get(r)!);
@@ -324,7 +316,8 @@ class BlockCompiler {
       this.code.byte(Op.drop);
       return;
     }
-    this.written.add(rd);
+    this.live.add(rd);
+    this.dirty.add(rd);
     this.code.byte(Op.local_set).u32(this.local.get(rd)!);
   }
 
@@ -340,14 +333,23 @@ class BlockCompiler {
     this.code.bytes(ops);
   }
 
-  /** Leaves the block with the next pc and `count` more instructions retired in this pass. */
-  private exit(pc: bigint, count: number): void {
-    this.i64(BigInt.asIntN(64, pc));
-    this.op(Op.local_set, EXIT_PC);
+  /**
+   * Leaves the block: registers back to the hart block, then the next pc (`pc`, or the EXIT_PC local),
+   * and returns the instructions retired: earlier passes plus `count`.
+   */
+  private exit(pc: bigint | 'computed', count: number): void {
+    for (const r of this.dirty) {
+      this.i32(this.hartBase + L.X_REGS + 8 * r);
+      this.op(Op.local_get, this.local.get(r)!);
+      this.code.byte(Op.i64_store).u32(3).u32(0);
+    }
+    this.i32(this.hartBase + L.PC);
+    if (pc === 'computed') this.op(Op.local_get, EXIT_PC);
+    else this.i64(BigInt.asIntN(64, pc));
+    this.code.byte(Op.i64_store).u32(3).u32(0);
     this.op(Op.local_get, N);
     this.i32(count);
-    this.op(Op.i32_add, Op.local_set, EXIT_COUNT);
-    this.code.byte(Op.br).u32(this.depth + 1);
+    this.op(Op.i32_add, Op.return);
   }
 
   private openIf(): void {
@@ -417,6 +419,7 @@ class BlockCompiler {
 
   private instruction(d: Decoded, k: number): void {
     const { insn, pc } = d;
+    for (const r of sourcesOf(insn)) this.use(r);
     const rd = (insn >>> 7) & 31;
     const rs1 = (insn >>> 15) & 31;
     const rs2 = (insn >>> 20) & 31;
@@ -449,10 +452,7 @@ class BlockCompiler {
         this.op(Op.i64_and, Op.local_set, EXIT_PC);
         this.i64(BigInt.asIntN(64, next));
         this.set(rd);
-        this.op(Op.local_get, N);
-        this.i32(k + 1);
-        this.op(Op.i32_add, Op.local_set, EXIT_COUNT);
-        this.code.byte(Op.br).u32(this.depth + 1);
+        this.exit('computed', k + 1);
         return;
       case 0x63: {
         // beq bne blt bge bltu bgeu
@@ -662,29 +662,41 @@ class BlockCompiler {
   }
 }
 
-/** The registers an instruction reads or writes (x0 included; the caller skips it). */
-function registersOf(insn: number): number[] {
-  const rd = (insn >>> 7) & 31;
+/** The registers an instruction reads (x0 included; the caller skips it). */
+function sourcesOf(insn: number): number[] {
   const rs1 = (insn >>> 15) & 31;
   const rs2 = (insn >>> 20) & 31;
   switch (insn & 0x7f) {
-    case 0x37:
-    case 0x17:
-    case 0x6f:
-      return [rd];
     case 0x67:
     case 0x03:
     case 0x13:
     case 0x1b:
-      return [rd, rs1];
+      return [rs1];
     case 0x63:
     case 0x23:
-      return [rs1, rs2];
     case 0x33:
     case 0x3b:
-      return [rd, rs1, rs2];
+      return [rs1, rs2];
     default:
       return [];
+  }
+}
+
+/** The register an instruction writes, or 0. */
+function destinationOf(insn: number): number {
+  switch (insn & 0x7f) {
+    case 0x37:
+    case 0x17:
+    case 0x6f:
+    case 0x67:
+    case 0x03:
+    case 0x13:
+    case 0x1b:
+    case 0x33:
+    case 0x3b:
+      return (insn >>> 7) & 31;
+    default:
+      return 0;
   }
 }
 

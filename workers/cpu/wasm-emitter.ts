@@ -4,12 +4,11 @@
  */
 
 export const Op = {
-  block: 0x02,
+  unreachable: 0x00,
   loop: 0x03,
   if: 0x04,
   else: 0x05,
   end: 0x0b,
-  br: 0x0c,
   br_if: 0x0d,
   return: 0x0f,
   drop: 0x1a,

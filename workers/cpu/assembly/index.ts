@@ -501,26 +501,6 @@ export function run(budget: i32): i32 {
         fetchHost = host - <usize>(pc & 0xfff);
       }
     }
-    // The last parcel of a page may start a 32-bit instruction that continues on the next page.
-    if (vpn == fetchVpn && (pc & 0xfff) != 0xffe) {
-      insn = load<u32>(fetchHost + <usize>(pc & 0xfff));
-      if ((insn & 3) != 3) {
-        insn &= 0xffff;
-        ilen = 2;
-      }
-    } else {
-      insn = fetch16(pc);
-      if (!trapped && (insn & 3) == 3) insn |= fetch16(pc + 2) << 16;
-      else if (!trapped) ilen = 2;
-      if (trapped) {
-        clearTrap();
-        takeEvents();
-        pc = takeTrap(trapCause, trapTval, pc);
-        fetchVpn = 0xffff_ffff_ffff_ffff;
-        head = true;
-        continue;
-      }
-    }
     if (head && jitThreshold != 0 && vpn == fetchVpn) {
       const host = fetchHost + <usize>(pc & 0xfff);
       // Folding in higher bits keeps kernel and user code at the same low address bits apart.
@@ -566,6 +546,26 @@ export function run(budget: i32): i32 {
       }
     }
     head = false;
+    // The last parcel of a page may start a 32-bit instruction that continues on the next page.
+    if (vpn == fetchVpn && (pc & 0xfff) != 0xffe) {
+      insn = load<u32>(fetchHost + <usize>(pc & 0xfff));
+      if ((insn & 3) != 3) {
+        insn &= 0xffff;
+        ilen = 2;
+      }
+    } else {
+      insn = fetch16(pc);
+      if (!trapped && (insn & 3) == 3) insn |= fetch16(pc + 2) << 16;
+      else if (!trapped) ilen = 2;
+      if (trapped) {
+        clearTrap();
+        takeEvents();
+        pc = takeTrap(trapCause, trapTval, pc);
+        fetchVpn = 0xffff_ffff_ffff_ffff;
+        head = true;
+        continue;
+      }
+    }
     const raw = insn;
     // Set by the decoder below for encodings it rejects; helpers signal EV_ILLEGAL instead.
     let illegal = false;

@@ -99,7 +99,21 @@ export default defineConfig({
     rollupOptions: { input: { main: 'index.html', tutorial: 'tutorial.html', embed: 'embed.html' } },
   },
   test: {
-    include: ['workers/**/*.test.ts', 'scripts/**/*.test.ts', 'src/**/*.test.ts', 'tests/**/*.test.ts'],
     testTimeout: 20_000,
+    projects: [
+      {
+        extends: true,
+        test: {
+          name: 'all',
+          include: ['workers/**/*.test.ts', 'scripts/**/*.test.ts', 'src/**/*.test.ts', 'tests/**/*.test.ts'],
+        },
+      },
+      // The CPU's unit tests once more with the JIT translating every block at its first visit (the
+      // test machine of workers/cpu/test-support reads TABVM_JIT_THRESHOLD; without it, it interprets).
+      {
+        extends: true,
+        test: { name: 'cpu-jit', include: ['workers/cpu/**/*.test.ts'], env: { TABVM_JIT_THRESHOLD: '1' } },
+      },
+    ],
   },
 });

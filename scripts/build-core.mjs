@@ -24,6 +24,7 @@ mkdirSync('workers/cpu/build', { recursive: true });
 await compile('workers/cpu/assembly/index.ts', 'workers/cpu/build/core.wasm', [
   '--textFile', 'workers/cpu/build/core.wat',
   '--importMemory',
+  '--importTable',
   '--sharedMemory',
   '--initialMemory', '256',
   '--maximumMemory', '65536',
@@ -31,6 +32,7 @@ await compile('workers/cpu/assembly/index.ts', 'workers/cpu/build/core.wasm', [
 ]);
 await compile('workers/cpu/assembly/index.ts', 'workers/cpu/build/core-unshared.wasm', [
   '--importMemory',
+  '--importTable',
   '--initialMemory', '256',
   '--maximumMemory', '65536',
   '--enable', 'threads',

@@ -3,6 +3,7 @@
  * and gives the machine a typed view of one hart's state block (workers/cpu/layout.ts).
  */
 import * as L from './layout.ts';
+import { Jit } from './jit.ts';
 
 export interface CoreExports {
   attach(base: number, ramSize: bigint): void;
@@ -10,7 +11,23 @@ export interface CoreExports {
   run(budget: number): number;
   flushTlb(): void;
   afterStateLoad(): void;
+  setJit(threshold: number): void;
 }
+
+export interface HartOptions {
+  /**
+   * Translate hot blocks to wasm (workers/cpu/jit.ts) once the interpreter reached their head this many
+   * times; 0 = interpreter only. Default JIT_THRESHOLD.
+   */
+  readonly jitThreshold?: number;
+}
+
+/**
+ * Block heads reached this often are translated. Compiling a block costs about 0.2 ms, so code that runs
+ * only a few hundred times (much of boot) is cheaper to interpret; 400 measured better than 64 and 160
+ * for boot and no worse for the benchmark's workloads (README, Performance).
+ */
+export const JIT_THRESHOLD = 400;
 
 /** What the core calls for physical addresses outside RAM. */
 export interface PhysicalBus {
@@ -34,6 +51,8 @@ export class Hart {
   private readonly core: CoreExports;
   private readonly words: BigUint64Array;
   private readonly base: number;
+  /** The hart's translator; its `blocks` counts the translations in use. */
+  readonly jit: Jit;
 
   constructor(
     module: WebAssembly.Module,
@@ -43,8 +62,13 @@ export class Hart {
     bus: PhysicalBus,
     /** Guest time in ticks for the `time` CSR; by default the MTIME field the host sets between slices. */
     mtime: () => number = () => Number(this.field(L.MTIME)),
+    options: HartOptions = {},
   ) {
     this.base = L.HART_BASE + hartId * L.HART_STRIDE;
+    // The core calls translations through this table (call_indirect); its own functions need 1 slot.
+    const table = new WebAssembly.Table({ element: 'anyfunc', initial: 1 });
+    const shared = typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
+    this.jit = new Jit(memory, table, this.base, L.JIT_CACHE + hartId * L.JIT_CACHE_STRIDE, shared);
     this.words = new BigUint64Array(memory.buffer, this.base, L.HART_STRIDE / 8);
     const busError = (): void => {
       this.words[L.BUS_ERROR / 8] = 1n;
@@ -52,6 +76,10 @@ export class Hart {
     const instance = new WebAssembly.Instance(module, {
       env: {
         memory,
+        table,
+        jitCompile: (pc: bigint, host: number, entry: number): void => this.jit.compile(pc, host, entry),
+        jitFlush: (): void => this.jit.flush(),
+        jitVerify: (entry: number): boolean => this.jit.verify(entry),
         mmioRead: (addr: bigint, size: number): bigint => {
           const v = bus.read(Number(addr), size as 1 | 2 | 4 | 8);
           if (v === undefined) {
@@ -68,6 +96,7 @@ export class Hart {
     });
     this.core = instance.exports as unknown as CoreExports;
     this.core.attach(this.base, BigInt(ramSize));
+    this.core.setJit(options.jitThreshold ?? JIT_THRESHOLD);
   }
 
   /** Resets the hart into M-mode at `pc`. */

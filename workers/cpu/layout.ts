@@ -6,6 +6,7 @@
  *   0x0000_0000  AssemblyScript's own static data (the core allocates nothing at run time)
  *   RVC_TABLE    the expansion of every 16-bit parcel (shared by all harts; built by the first attach)
  *   HART_BASE    one flat state block per hart (registers, CSRs, TLBs)
+ *   JIT_CACHE    per hart: the block cache of the JIT (workers/cpu/jit.ts); derived state, never saved
  *   RAM_OFFSET   guest DRAM; guest physical DRAM_BASE maps here
  */
 
@@ -14,6 +15,8 @@ export const RVC_TABLE_READY = 0x0003_fff8; // 1 once RVC_TABLE is filled
 export const HART_BASE = 0x0010_0000;
 export const HART_STRIDE = 0x0002_0000;
 export const MAX_HARTS = 8;
+export const JIT_CACHE = 0x0020_0000;
+export const JIT_CACHE_STRIDE = 0x0010_0000; // one hart's cache: JIT_ENTRIES entries
 export const RAM_OFFSET = 0x0100_0000;
 export const DRAM_BASE = 0x8000_0000;
 
@@ -73,3 +76,15 @@ export const TLB_FETCH = 0x3000;
 export const STOP_BUDGET = 0;
 export const STOP_WFI = 1;
 export const STOP_TOHOST = 2;
+
+// The JIT's block cache: JIT_ENTRIES direct-mapped entries of JIT_ENTRY_SIZE bytes, indexed by
+// ((pc >> 1) ^ (pc >> 17)) mod JIT_ENTRIES. A translation is valid only for the code bytes at the wasm address it was
+// made from, so an entry matches when both the guest pc and that address match.
+export const JIT_ENTRY_SIZE = 32;
+export const JIT_ENTRIES = 0x8000;
+export const JIT_PC = 0; // u64: guest virtual pc of the block's first instruction
+export const JIT_HOST = 8; // u32: wasm address of that instruction's bytes
+export const JIT_FN = 12; // u32: function table index of the translation, 0 = none yet
+export const JIT_LENGTH = 16; // u32: instructions one pass through the block retires at most
+export const JIT_HITS = 20; // u32: times the interpreter reached this pc as a block head
+export const JIT_EPOCH = 24; // u32: the FENCE.I epoch in which the translation was last known current

@@ -22,6 +22,18 @@ import {
   RVC_TABLE_READY,
   TLB_READ,
   TLB_WRITE,
+  HART_BASE,
+  HART_STRIDE,
+  JIT_CACHE,
+  JIT_CACHE_STRIDE,
+  JIT_ENTRIES,
+  JIT_ENTRY_SIZE,
+  JIT_PC,
+  JIT_HOST,
+  JIT_FN,
+  JIT_LENGTH,
+  JIT_HITS,
+  JIT_EPOCH,
 } from '../layout';
 import {
   hart,
@@ -48,6 +60,7 @@ import {
   CAUSE_MISALIGNED_LOAD,
   CAUSE_MISALIGNED_STORE,
   updateKeys,
+  dataKey,
   events,
   signal,
   takeEvents,
@@ -88,9 +101,35 @@ import { executeFp, executeFpLoad, executeFpStore, executeFma } from './fp';
 
 export { flushTlb };
 
+// ---- the JIT's side of the interpreter (translation itself is workers/cpu/jit.ts, in the host) -------
+
+/** The host translates the block at `pc` (its bytes at wasm address `host`) and fills cache entry `entry`. */
+@external('env', 'jitCompile') declare function jitCompile(pc: u64, host: usize, entry: usize): void;
+/** The host forgets every translation of this hart and empties its block cache. */
+@external('env', 'jitFlush') declare function jitFlush(): void;
+/**
+ * Whether the guest code a translation was made from is unchanged; if not, the host frees the
+ * translation. Asked once per translation after each FENCE.I.
+ */
+@external('env', 'jitVerify') declare function jitVerify(entry: usize): bool;
+
+/** Times a block head is reached before it is translated; 0 turns the JIT off (interpreter only). */
+let jitThreshold: u32 = 0;
+/** This hart's block cache (layout.ts JIT_CACHE). */
+let jitCache: usize = JIT_CACHE;
+/** Counts FENCE.I instructions: a translation from an earlier epoch is checked against memory before use. */
+let jitEpoch: u32 = 0;
+
+/** Turn the JIT on (translate a block once its head was reached `threshold` times) or off (0). */
+export function setJit(threshold: u32): void {
+  jitThreshold = threshold;
+  jitFlush();
+}
+
 /** Point the core at hart block `base` with `ram` bytes of DRAM. Call before anything else. */
 export function attach(base: usize, ram: u64): void {
   setHart(base, ram);
+  jitCache = JIT_CACHE + ((base - HART_BASE) / HART_STRIDE) * JIT_CACHE_STRIDE;
   updateKeys();
   // Expanding a compressed parcel is a table load instead of a decode on every execution.
   if (atomic.load<u64>(RVC_TABLE_READY) == 0) {
@@ -106,6 +145,7 @@ export function reset(hartId: u64, pc: u64): void {
   for (let i: usize = 0; i < 0x400; i += 8) store<u64>(hart + i, 0);
   resetCsrs(hartId);
   store<u64>(hart, pc, PC);
+  jitFlush();
 }
 
 // Register access through the hart base held in a local: the interpreter loop reads it once.
@@ -437,6 +477,9 @@ export function run(budget: i32): i32 {
   let retired: i32 = 0;
   let irq = interruptToTake();
   if (irq != 0) pc = takeTrap(irq, 0, pc);
+  // Whether pc is where a block may start (the target of a jump, branch or trap, or where a translated
+  // block stopped): only there does the interpreter look in the block cache.
+  let head = true;
   // The fetch page in use: its virtual page number and where its first byte is in wasm memory. A vpn
   // of all ones matches no pc (virtual page numbers have at most 52 bits).
   let fetchVpn: u64 = 0xffff_ffff_ffff_ffff;
@@ -458,6 +501,51 @@ export function run(budget: i32): i32 {
         fetchHost = host - <usize>(pc & 0xfff);
       }
     }
+    if (head && jitThreshold != 0 && vpn == fetchVpn) {
+      const host = fetchHost + <usize>(pc & 0xfff);
+      // Folding in higher bits keeps kernel and user code at the same low address bits apart.
+      const e = jitCache + ((<usize>((pc >> 1) ^ (pc >> 17)) & (JIT_ENTRIES - 1)) * JIT_ENTRY_SIZE);
+      let fn: u32 = 0;
+      if (load<u64>(e, JIT_PC) == pc && load<u32>(e, JIT_HOST) == <u32>host) {
+        fn = load<u32>(e, JIT_FN);
+        if (fn != 0 && load<u32>(e, JIT_EPOCH) != jitEpoch) {
+          if (jitVerify(e)) {
+            store<u32>(e, jitEpoch, JIT_EPOCH);
+          } else {
+            fn = 0;
+            store<u32>(e, 0, JIT_FN);
+            store<u32>(e, 0, JIT_HITS);
+          }
+        }
+      } else {
+        store<u64>(e, pc, JIT_PC);
+        store<u32>(e, <u32>host, JIT_HOST);
+        store<u32>(e, 0, JIT_FN);
+        store<u32>(e, 0, JIT_HITS);
+      }
+      if (fn == 0) {
+        const hits = load<u32>(e, JIT_HITS) + 1;
+        store<u32>(e, hits, JIT_HITS);
+        if (hits == jitThreshold) {
+          jitCompile(pc, host, e);
+          store<u32>(e, jitEpoch, JIT_EPOCH);
+          fn = load<u32>(e, JIT_FN);
+        }
+      }
+      // The block retires at most JIT_LENGTH instructions per pass and loops only while the rest of the
+      // budget allows another pass, so the slice never overruns.
+      const left = budget - steps + 1;
+      if (fn != 0 && load<u32>(e, JIT_LENGTH) <= <u32>left) {
+        const n = call_indirect<i32>(fn, left, dataKey);
+        if (n != 0) {
+          retired += n;
+          steps += n - 1;
+          pc = load<u64>(hart, PC);
+          continue;
+        }
+      }
+    }
+    head = false;
     // The last parcel of a page may start a 32-bit instruction that continues on the next page.
     if (vpn == fetchVpn && (pc & 0xfff) != 0xffe) {
       insn = load<u32>(fetchHost + <usize>(pc & 0xfff));
@@ -474,6 +562,7 @@ export function run(budget: i32): i32 {
         takeEvents();
         pc = takeTrap(trapCause, trapTval, pc);
         fetchVpn = 0xffff_ffff_ffff_ffff;
+        head = true;
         continue;
       }
     }
@@ -485,6 +574,7 @@ export function run(budget: i32): i32 {
       if (insn == 0) {
         pc = takeTrap(CAUSE_ILLEGAL_INSTRUCTION, <u64>raw, pc);
         fetchVpn = 0xffff_ffff_ffff_ffff;
+        head = true;
         continue;
       }
     }
@@ -507,6 +597,7 @@ export function run(budget: i32): i32 {
           ((<i32>(insn & 0x8000_0000)) >> 11) | (insn & 0xff000) | ((insn >> 9) & 0x800) | ((insn >> 20) & 0x7fe);
         wx(h, rd, next);
         next = pc + <u64>(<i64>imm);
+        head = true;
         break;
       }
       case 0x67: {
@@ -518,6 +609,7 @@ export function run(budget: i32): i32 {
         const target = (rx(h, rs1) + <u64>(<i64>(<i32>insn >> 20))) & ~1;
         wx(h, rd, next);
         next = target;
+        head = true;
         break;
       }
       case 0x63: {
@@ -540,6 +632,7 @@ export function run(budget: i32): i32 {
           const imm =
             ((<i32>(insn & 0x8000_0000)) >> 19) | ((insn & 0x80) << 4) | ((insn >> 20) & 0x7e0) | ((insn >> 7) & 0x1e);
           next = pc + <u64>(<i64>imm);
+          head = true;
         }
         break;
       }
@@ -670,9 +763,14 @@ export function run(budget: i32): i32 {
         if (!illegal) wx(h, rd, v);
         break;
       }
-      case 0x0f: // fence, fence.i: one hart, memory is coherent and fetch reads memory each time.
-        if (funct3 == 1) fetchVpn = 0xffff_ffff_ffff_ffff;
-        else if (funct3 != 0) illegal = true;
+      case 0x0f: // fence, fence.i: one hart, memory is coherent and the interpreter fetches from memory.
+        // Translated blocks are copies of code, so FENCE.I drops them: "FENCE.I ... ensures that a
+        // subsequent instruction fetch on a RISC-V hart will see any previous data stores already
+        // visible to the same RISC-V hart" (unprivileged spec, Zifencei) — and only FENCE.I promises it.
+        if (funct3 == 1) {
+          fetchVpn = 0xffff_ffff_ffff_ffff;
+          jitEpoch++;
+        } else if (funct3 != 0) illegal = true;
         break;
       case 0x2f: // AMO
         executeAmo(insn, rd, rs1, rs2);
@@ -682,7 +780,10 @@ export function run(budget: i32): i32 {
         setRetiredInSlice(<u64>retired);
         const outcome = executeSystem(insn, pc);
         fetchVpn = 0xffff_ffff_ffff_ffff;
-        if (outcome == SYS_JUMP) next = sysTarget;
+        if (outcome == SYS_JUMP) {
+          next = sysTarget;
+          head = true;
+        }
         else if (outcome == SYS_WFI) signal(EV_WFI);
         break;
       }
@@ -730,6 +831,7 @@ export function run(budget: i32): i32 {
         store<u64>(hart, tval, TRAP_TVAL);
         pc = takeTrap(cause, tval, pc);
         fetchVpn = 0xffff_ffff_ffff_ffff;
+        head = true;
         continue;
       }
       retired++;
@@ -743,6 +845,7 @@ export function run(budget: i32): i32 {
         if (irq != 0) {
           pc = takeTrap(irq, 0, pc);
           fetchVpn = 0xffff_ffff_ffff_ffff;
+          head = true;
           if (stop == STOP_WFI) {
             stop = STOP_BUDGET;
             store<u64>(hart, 0, WFI_STATE);
@@ -766,5 +869,6 @@ export function run(budget: i32): i32 {
 export function afterStateLoad(): void {
   updateKeys();
   flushTlb();
+  jitFlush();
 }
 

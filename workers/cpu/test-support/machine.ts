@@ -93,6 +93,14 @@ export function coreModule(): Promise<WebAssembly.Module> {
   return modulePromise;
 }
 
+/**
+ * The JIT threshold of test machines (core.ts HartOptions): TABVM_JIT_THRESHOLD from the environment
+ * (the `cpu-jit` vitest project sets 1, so every block is translated at once), else 0, interpreter only.
+ */
+const jitThreshold = Number(
+  (globalThis as { process?: { env: Record<string, string | undefined> } }).process?.env.TABVM_JIT_THRESHOLD ?? 0,
+);
+
 // ---- the fake bus ------------------------------------------------------------------------------------
 
 export interface BusAccess {
@@ -176,6 +184,8 @@ export interface BootOptions {
   readonly openPmp?: boolean;
   /** Code address (default CODE). */
   readonly at?: bigint;
+  /** JIT threshold of the machine (core.ts HartOptions); default from TABVM_JIT_THRESHOLD, else 0. */
+  readonly jitThreshold?: number;
 }
 
 const CSR_FIELDS = {
@@ -212,19 +222,20 @@ export class Machine {
   private constructor(
     module: WebAssembly.Module,
     readonly ramSize: number,
+    jitThreshold: number,
   ) {
     this.memory = createVmMemory(ramSize, true);
-    this.hart = new Hart(module, this.memory, 0, ramSize, this.bus);
+    this.hart = new Hart(module, this.memory, 0, ramSize, this.bus, undefined, { jitThreshold });
     this.view = new DataView(this.memory.buffer, L.RAM_OFFSET, ramSize);
   }
 
-  static async create(ramSize = 4 << 20): Promise<Machine> {
-    return new Machine(await coreModule(), ramSize);
+  static async create(ramSize = 4 << 20, jit = jitThreshold): Promise<Machine> {
+    return new Machine(await coreModule(), ramSize, jit);
   }
 
   /** A fresh machine with `code` at CODE (see BootOptions), reset and ready to run. */
   static async boot(code: readonly Item[], options: BootOptions = {}): Promise<Machine> {
-    const m = await Machine.create();
+    const m = await Machine.create(undefined, options.jitThreshold);
     m.boot(code, options);
     return m;
   }

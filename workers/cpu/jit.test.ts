@@ -1,0 +1,263 @@
+// The JIT (workers/cpu/jit.ts) against the interpreter: the same programs with translation off and with
+// every block translated at its first visit must leave the same registers, memory, pc and instret,
+// whatever the slice budgets; and the cases a translation must hand back to the interpreter (traps in
+// the middle of a block, rewritten code, interrupts during a long loop, code that crosses a page).
+import { describe, expect, it } from 'vitest';
+import * as A from './test-support/asm.ts';
+import type { Item } from './test-support/asm.ts';
+import { MIP_MTIP } from './core.ts';
+import * as L from './layout.ts';
+import { CAUSE, CODE, DATA, INTERRUPT, IRQ, Machine } from './test-support/machine.ts';
+
+const { li, addi, ebreak, c } = A;
+const JIT = 1;
+/** The harness's trap handler starts with a wfi, which retires before the harness notices the trap. */
+const HANDLER_WFI = 1n;
+const INTERPRETER = 0;
+
+/** Runs `code` to its ebreak in slices of `slice` instructions; returns the machine. */
+async function runSliced(code: readonly Item[], jitThreshold: number, slice: number): Promise<Machine> {
+  const m = await Machine.boot(code, { jitThreshold });
+  // The program ends in the harness's M handler, whose wfi stops the hart.
+  for (let steps = 0; steps < 5_000_000 && m.hart.stopReason !== L.STOP_WFI; steps += slice) m.run(slice);
+  expect(m.csr('mcause')).toBe(CAUSE.breakpoint);
+  return m;
+}
+
+function state(m: Machine): { x: bigint[]; pc: bigint; instret: bigint; data: string } {
+  return {
+    x: Array.from({ length: 32 }, (_, r) => m.x(r)),
+    pc: m.csr('mepc'),
+    instret: m.csr('instret'),
+    data: Buffer.from(m.readBytes(DATA, 64)).toString('hex'),
+  };
+}
+
+// A loop whose body uses every instruction the JIT translates, with values that change every pass
+// (including divisors that are sometimes 0 and -1) and forward branches of each kind that leave the
+// block in the middle.
+const seed = [...li('a0', 0x1234_5678_9abc_def0n), ...li('a1', -7), ...li('s0', DATA), ...li('s1', 300)];
+const body: Item[] = [
+  A.add('a2', 'a0', 'a1'),
+  A.sub('a3', 'a0', 'a1'),
+  A.xor('a4', 'a2', 'a3'),
+  A.sll('a5', 'a0', 'a1'),
+  A.srl('a6', 'a2', 'a1'),
+  A.sra('a7', 'a3', 'a0'),
+  A.slt('t0', 'a0', 'a1'),
+  A.sltu('t1', 'a1', 'a0'),
+  A.or('t2', 'a4', 't0'),
+  A.and('t3', 'a5', 'a6'),
+  A.addw('t4', 'a0', 'a1'),
+  A.subw('t5', 'a0', 'a1'),
+  A.sllw('t6', 'a0', 'a1'),
+  A.srlw('s2', 'a2', 'a1'),
+  A.sraw('s3', 'a3', 'a0'),
+  A.slti('s4', 'a0', -5),
+  A.sltiu('s5', 'a1', 100),
+  A.xori('s6', 'a2', 0x5a5),
+  A.ori('s7', 'a3', -0x100),
+  A.andi('s8', 'a4', 0x7f3),
+  A.slli('s9', 'a5', 13),
+  A.srli('s10', 'a6', 7),
+  A.srai('s11', 'a7', 41),
+  A.addiw('t0', 'a0', 2047),
+  A.slliw('t1', 'a1', 31),
+  A.srliw('t2', 'a2', 3),
+  A.sraiw('t3', 'a3', 17),
+  A.andi('t4', 'a1', 3),
+  A.addi('t4', 't4', -1), // divisor in {-1, 0, 1, 2}
+  A.mul('t5', 'a0', 'a1'),
+  A.mulw('t6', 'a2', 'a3'),
+  A.div('s2', 'a0', 't4'),
+  A.divu('s3', 'a1', 't4'),
+  A.rem('s4', 'a2', 't4'),
+  A.remu('s5', 'a3', 't4'),
+  A.divw('s6', 'a4', 't4'),
+  A.divuw('s7', 'a5', 't4'),
+  A.remw('s8', 'a6', 't4'),
+  A.remuw('s9', 'a7', 't4'),
+  A.lui('s10', 0xfedcb),
+  A.auipc('s11', 0x12),
+  A.sd('a2', 's0', 0),
+  A.sw('a3', 's0', 8),
+  A.sh('a4', 's0', 12),
+  A.sb('a5', 's0', 14),
+  A.sd('t5', 's0', 17), // misaligned inside the page: the fast path does it
+  A.ld('t0', 's0', 0),
+  A.lw('t1', 's0', 8),
+  A.lwu('t2', 's0', 8),
+  A.lh('t3', 's0', 12),
+  A.lhu('t4', 's0', 12),
+  A.lb('t5', 's0', 14),
+  A.lbu('t6', 's0', 14),
+  A.ld('ra', 's0', 17),
+  A.fence(),
+  c(0x0505), // c.addi a0, 1
+  c(0x8632), // c.mv a2, a2... (rd a2, rs2 a2: a harmless move)
+  A.beq('t4', 'zero', 8),
+  A.xor('a0', 'a0', 't0'),
+  A.bne('t4', 'zero', 8),
+  A.add('a1', 'a1', 't1'),
+  A.blt('a0', 'a1', 8),
+  A.sub('a0', 'a0', 's2'),
+  A.bge('a0', 'a1', 8),
+  A.add('a1', 'a1', 's3'),
+  A.bltu('a0', 'a1', 8),
+  A.xor('a1', 'a1', 's4'),
+  A.bgeu('a0', 'a1', 8),
+  A.add('a0', 'a0', 's5'),
+  A.add('a0', 'a0', 'a2'),
+  A.addi('a1', 'a1', 0x123),
+  A.xor('a1', 'a1', 'a3'),
+];
+const loopProgram: Item[] = [
+  ...seed,
+  ...body,
+  A.addi('s1', 's1', -1),
+  A.bne('s1', 'zero', -(A.sizeOf(body) + 4)),
+  ebreak(),
+];
+
+describe('JIT', () => {
+  it('leaves the same registers, memory, pc and instret as the interpreter, for any slice budget', async () => {
+    const expected = state(await runSliced(loopProgram, INTERPRETER, 1000));
+    for (const slice of [1000, 37, 5, 1]) {
+      const m = await runSliced(loopProgram, JIT, slice);
+      expect(state(m), `slices of ${slice}`).toEqual(expected);
+      if (slice > 1) expect(m.hart.jit.blocks, `slices of ${slice}`).toBeGreaterThan(0);
+    }
+  });
+
+  it('never retires more than the slice budget, even in a block that loops', async () => {
+    const m = await Machine.boot([A.addi('a0', 'zero', 0), A.addi('a0', 'a0', 1), A.addi('a1', 'a1', 2), A.j(-8)], {
+      jitThreshold: JIT,
+    });
+    for (const budget of [1000, 7, 3, 1, 249]) expect(m.run(budget).retired).toBe(budget);
+    expect(m.hart.jit.blocks).toBeGreaterThan(0);
+    // 1259 instructions after the first: 419 passes of the loop's three, then two more.
+    expect(m.csr('instret')).toBe(1260n);
+    expect(m.x('a0')).toBe(420n);
+    expect(m.x('a1')).toBe(840n);
+    expect(m.pc).toBe(CODE + 12n);
+  });
+
+  it('hands a faulting load in the middle of a block to the interpreter: precise pc, instret and registers', async () => {
+    for (const jitThreshold of [INTERPRETER, JIT]) {
+      const m = await Machine.boot(
+        [
+          ...li('t0', 0x4000_0000),
+          A.addi('a0', 'zero', 1),
+          A.addi('a0', 'a0', 1),
+          A.addi('a0', 'a0', 1),
+          A.ld('a1', 't0', 8),
+          A.addi('a0', 'a0', 1),
+          ebreak(),
+        ],
+        { jitThreshold },
+      );
+      const trap = m.runToTrap();
+      expect(trap.cause).toBe(CAUSE.loadAccess);
+      expect(trap.epc).toBe(CODE + 4n * BigInt(li('t0', 0x4000_0000).length + 3));
+      expect(trap.tval).toBe(0x4000_0008n);
+      expect(m.x('a0')).toBe(3n);
+      // The load does not retire; the handler's wfi, where the harness stops, does.
+      expect(m.csr('instret')).toBe(BigInt(li('t0', 0x4000_0000).length + 3) + HANDLER_WFI);
+    }
+  });
+
+  it('runs rewritten code after FENCE.I (self-modifying code)', async () => {
+    // A function at loopAt adds 1 to a0 ten times; the program calls it, patches its first instruction
+    // to add 100, executes FENCE.I and calls it again.
+    const loopAt = CODE + 0x800n;
+    const loop: Item[] = [
+      A.addi('a0', 'a0', 1),
+      A.addi('s1', 's1', -1),
+      A.bne('s1', 'zero', -8),
+      A.jalr('zero', 'ra', 0),
+    ];
+    const call = (index: number): number => A.jal('ra', Number(loopAt - CODE) - 4 * index);
+    const head = [...li('s1', 10)];
+    const patch = [
+      ...li('t0', A.addi('a0', 'a0', 100)),
+      ...li('t1', loopAt),
+      A.sw('t0', 't1', 0),
+      A.fence_i(),
+      ...li('s1', 10),
+    ];
+    const main: Item[] = [...head, call(head.length), ...patch, call(head.length + 1 + patch.length), ebreak()];
+    for (const jitThreshold of [INTERPRETER, JIT]) {
+      const m = await Machine.boot(main, { jitThreshold });
+      m.place(loopAt, loop);
+      m.runToEbreak();
+      expect(m.x('a0'), `threshold ${jitThreshold}`).toBe(10n + 1000n);
+      if (jitThreshold === JIT) expect(m.hart.jit.blocks).toBeGreaterThan(0);
+    }
+  });
+
+  it('takes an interrupt that arrives while a translated loop runs, at the next slice, with exact instret', async () => {
+    // Three setup instructions, then loop: addi a0, a0, 1 / j loop.
+    const m = await Machine.boot(
+      [A.addi('t0', 'zero', 0x80), A.csrs('mie', 't0'), A.csrrsi('zero', 'mstatus', 8), A.addi('a0', 'a0', 1), A.j(-4)],
+      {
+        jitThreshold: JIT,
+      },
+    );
+    expect(m.run(10_000).retired).toBe(10_000);
+    expect(m.hart.jit.blocks).toBeGreaterThan(0);
+    // 9997 loop instructions: 4999 increments, and the pc is at the jump.
+    expect(m.x('a0')).toBe(4999n);
+    expect(m.pc).toBe(CODE + 16n);
+    m.hart.setPending(MIP_MTIP, true);
+    m.run(1);
+    expect(m.csr('mcause')).toBe(INTERRUPT | IRQ.MTI);
+    expect(m.csr('mepc')).toBe(CODE + 16n);
+    // The interrupt retires nothing; the handler's first instruction (wfi, not sleeping with MTIP pending) does.
+    expect(m.csr('instret')).toBe(10_001n);
+  });
+
+  it('runs a loop whose body crosses a page boundary, with a 32-bit instruction straddling it', async () => {
+    // loop at 0x…1ff4: c.addi a0,1 | addi a1,a1,3 | c.addi a0,1 | c.addi a0,1 | addi a2,a2,5 (at 0x…1ffe,
+    // straddling) | addi s1,s1,-1 | bnez s1, loop
+    const at = CODE + 0xfe0n;
+    const loop: Item[] = [
+      c(0x0505),
+      addi('a1', 'a1', 3),
+      c(0x0505),
+      c(0x0505),
+      addi('a2', 'a2', 5),
+      addi('s1', 's1', -1),
+    ];
+    const code: Item[] = [
+      addi('s1', 'zero', 20),
+      ...Array.from({ length: 4 }, () => addi('zero', 'zero', 0)),
+      ...loop,
+      A.bne('s1', 'zero', -A.sizeOf(loop)),
+      ebreak(),
+    ];
+    expect(at + 4n + 16n + 2n + 4n + 2n + 2n).toBe(CODE + 0xffen);
+    const results = [];
+    for (const jitThreshold of [INTERPRETER, JIT]) {
+      const m = await Machine.boot(code, { at, jitThreshold });
+      m.runToEbreak();
+      results.push([m.x('a0'), m.x('a1'), m.x('a2'), m.csr('instret')]);
+      if (jitThreshold === JIT) expect(m.hart.jit.blocks).toBeGreaterThan(0);
+    }
+    expect(results[0]).toEqual([60n, 60n, 100n, BigInt(5 + 20 * 7) + HANDLER_WFI]);
+    expect(results[1]).toEqual(results[0]);
+  });
+
+  it('is derived state: a state load or reset drops every translation', async () => {
+    const m = await Machine.boot(loopProgram, { jitThreshold: JIT });
+    m.run(5000);
+    expect(m.hart.jit.blocks).toBeGreaterThan(0);
+    const saved = m.hart.saveState();
+    expect(saved.length).toBe(L.HART_STRIDE);
+    m.hart.loadState(saved);
+    expect(m.hart.jit.blocks).toBe(0);
+    m.run(5000);
+    expect(m.hart.jit.blocks).toBeGreaterThan(0);
+    m.hart.reset(CODE);
+    expect(m.hart.jit.blocks).toBe(0);
+  });
+});

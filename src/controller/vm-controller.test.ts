@@ -12,6 +12,7 @@ import * as Comlink from 'comlink';
 import type { VmBootRequest, VmEvents, VmWorkerApi } from '../../workers/protocol/vm-api.ts';
 import { VmController } from './vm-controller.ts';
 import { loadOverlay, saveOverlayBlocks } from '../storage/disk-overlay.ts';
+import { encodeSnapshotFile } from '../../workers/protocol/snapshot-container.ts';
 
 const bios = new Uint8Array(1024).fill(1);
 const sha = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
@@ -156,6 +157,47 @@ describe('VmController with a disk image', () => {
     expect((await loadOverlay('vm-4')).blocks.get(1)![0]).toBe(1);
     await booted!.events.diskWrites(new Map([[1, new Uint8Array(4096).fill(3)]]));
     expect(controller.getView().disk?.saveError).toBeUndefined();
+    controller.powerOff();
+  });
+
+  it('restoring a snapshot boots with its disk overlay and makes the stored overlay exactly that', async () => {
+    const controller = await startedController('vm-5');
+    await booted!.events.diskWrites(
+      new Map([
+        [5, new Uint8Array(4096).fill(9)],
+        [7, new Uint8Array(4096).fill(7)],
+      ]),
+    );
+    const snapshot = await encodeSnapshotFile(
+      {
+        id: 'snap-1',
+        parent: null,
+        machine: { ramSize: 4096, harts: 1, bootargs: '' },
+        images: { bios: { size: bios.length, sha256: sha(bios) }, kernel: null, initrd: null },
+        createdAt: new Date(0).toISOString(),
+        devices: {},
+      },
+      {
+        cpu: [new Uint8Array(64)],
+        pages: new Uint32Array(0),
+        zeroed: new Uint32Array(0),
+        pageData: new Uint8Array(0),
+        disks: [{ size: disk.size, blockSize: 4096, indices: Uint32Array.of(5), data: new Uint8Array(4096).fill(1) }],
+      },
+    );
+    booted = undefined;
+    await controller.restore([snapshot]);
+    await vi.waitFor(() => expect(booted).toBeDefined());
+    expect(booted!.request.snapshot).toHaveLength(1);
+    expect([...booted!.request.disk!.overlay.keys()]).toEqual([5]);
+    expect(booted!.request.disk!.overlay.get(5)![0]).toBe(1);
+    // Block 7 was written after the snapshot: it is gone from storage, block 5 is the snapshot's.
+    const stored = await loadOverlay('vm-5');
+    expect([...stored.blocks.keys()]).toEqual([5]);
+    expect(stored.blocks.get(5)![0]).toBe(1);
+    // The restored VM's own writes are kept on top.
+    await booted!.events.diskWrites(new Map([[6, new Uint8Array(4096).fill(6)]]));
+    expect([...(await loadOverlay('vm-5')).blocks.keys()]).toEqual([5, 6]);
     controller.powerOff();
   });
 });

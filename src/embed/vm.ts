@@ -362,6 +362,8 @@ export class TabVm {
       this.#reboots = reboots;
       throw error;
     }
+    // destroy() during the restore cancels it quietly in the controller.
+    if (this.#state === 'destroyed') throw new TabvmError('the VM was destroyed');
     this.#ready = false;
     this.#setState('booting');
     await this.#setUpShell('none');

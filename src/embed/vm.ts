@@ -333,9 +333,12 @@ export class TabVm {
       throw this.#failStart((error as Error).message);
     }
     if (this.#state === 'destroyed') throw new TabvmError('start(): the VM was destroyed');
-    await this.#restoreFile(bytes, url.split('/').at(-1) ?? url).catch((error: unknown) => {
+    try {
+      await this.#restoreFile(bytes, url.split('/').at(-1) ?? url);
+      await this.#setUpShell('none');
+    } catch (error) {
       throw this.#failStart(`snapshot ${url}: ${(error as Error).message}`);
-    });
+    }
   }
 
   /** Puts the VM in the `error` state (it did not start) and returns the error for start() to reject with. */
@@ -348,9 +351,10 @@ export class TabVm {
   }
 
   /**
-   * Replaces the VM with one restored from a snapshot file (a fresh worker; the controller keeps the
-   * running VM, if any, until the restored one has started), then sets its shell up for run(). The
-   * restored shell sits at its prompt and prints nothing, so no prompt is awaited.
+   * Replaces the VM with one restored from a snapshot file: a fresh worker; the controller keeps the
+   * running VM, if any, until the restored one has started, so a file it refuses changes nothing. The
+   * restored shell sits at its prompt and prints nothing: #setUpShell('none') follows, without waiting
+   * for a prompt.
    */
   async #restoreFile(bytes: Uint8Array, label: string): Promise<void> {
     // The restored VM counts reboots from 0; a reboot seen before is not one of its own.
@@ -366,7 +370,6 @@ export class TabVm {
     if (this.#state === 'destroyed') throw new TabvmError('the VM was destroyed');
     this.#ready = false;
     this.#setState('booting');
-    await this.#setUpShell('none');
   }
 
   /** Waits for the shell's first prompt after `from`, then sets the prompt's status marker up. */
@@ -508,22 +511,26 @@ export class TabVm {
   /**
    * Replaces the VM's state with a snapshot file's (`bytes`, or the last one snapshot() took), also
    * when it is stopped, and resolves once its shell takes commands again. A file that cannot be
-   * restored (damaged, other images or RAM size) rejects and leaves the running VM as it was.
+   * restored (damaged, other images or RAM size) rejects and leaves the running VM as it was. Waits
+   * for run() calls made before it.
    */
   restore(bytes?: Uint8Array): Promise<void> {
     if (this.#state === 'destroyed') return Promise.reject(new TabvmError('restore(): the VM was destroyed'));
     const result = this.#queue.then(async () => {
       const file = bytes ?? this.#lastSnapshot;
       if (!file) throw new TabvmError('restore(): no snapshot given, and snapshot() has not taken one');
-      const restoring = this.#restoreFile(file, 'snapshot()').catch((error: unknown) => {
+      try {
+        await this.#restoreFile(file, 'snapshot()');
+      } catch (error) {
         throw error instanceof TabvmError ? error : new TabvmError(`restore(): ${(error as Error).message}`);
+      }
+      // start() now means this shell's setup; it boots anew only after a poweroff or an error.
+      const ready = this.#setUpShell('none');
+      this.#starting = ready;
+      ready.catch(() => {
+        if (this.#starting === ready) this.#starting = undefined;
       });
-      // start() now means this restore; it boots anew only after a poweroff or an error.
-      this.#starting = restoring;
-      restoring.catch(() => {
-        if (this.#starting === restoring) this.#starting = undefined;
-      });
-      await restoring;
+      await ready;
     });
     this.#queue = result.catch(() => undefined);
     return result;

@@ -220,4 +220,20 @@ test('a snapshot URL that is missing or damaged puts the VM in the error state w
   expect(failures[1]!.state).toBe('error');
   expect(failures[1]!.error).toMatch(/^snapshot \/corrupt\.tabvm: .*corrupted/);
   expect(failures[1]!.rejected).toBe(`start(): ${failures[1]!.error}`);
+
+  // A good snapshot with an image manifest that is not there: the image's download error.
+  const noImage = await page.evaluate(async (timeout) => {
+    const vm = (window as unknown as BarePage).createVM({
+      image: '/images/none/manifest.json',
+      snapshotUrl: '/snapshots/tutorial.tabvm',
+    });
+    const rejected = await vm.start({ timeout }).then(
+      () => 'resolved',
+      (error: Error) => error.message,
+    );
+    return { state: vm.state, error: vm.error, rejected };
+  }, BOOT_TIMEOUT);
+  expect(noImage.state).toBe('error');
+  expect(noImage.error).toContain('/images/none/manifest.json');
+  expect(noImage.rejected).toBe(`start(): ${noImage.error}`);
 });

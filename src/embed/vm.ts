@@ -320,19 +320,20 @@ export class TabVm {
   }
 
   /**
-   * Instant start: fetches the snapshot file and restores it (the image is fetched too, to check and
-   * map the boot images the snapshot names). A file that cannot be fetched or restored puts the VM in
-   * the `error` state, with the reason in `error`.
+   * Instant start: fetches the snapshot file and, at the same time, the image (the snapshot names its
+   * boot images but does not hold them), then restores it. A file that cannot be fetched or restored
+   * puts the VM in the `error` state, with the reason in `error`.
    */
   async #startFromSnapshot(url: string): Promise<void> {
     this.#setState('downloading');
-    let bytes: Uint8Array;
-    try {
-      bytes = await fetchSnapshot(url);
-    } catch (error) {
-      throw this.#failStart((error as Error).message);
-    }
+    // Both settle before anything else happens, so a late image download cannot overwrite an error state.
+    const [file, images] = await Promise.allSettled([fetchSnapshot(url), this.#controller.loadImages()]);
     if (this.#state === 'destroyed') throw new TabvmError('start(): the VM was destroyed');
+    if (file.status === 'rejected') throw this.#failStart((file.reason as Error).message);
+    // The controller reports a failed download (the VM is in the `error` state already, `error` says why).
+    if (images.status === 'rejected' || !images.value)
+      throw this.#failStart(this.#error ?? 'the image could not be loaded');
+    const bytes = file.value;
     try {
       await this.#restoreFile(bytes, url.split('/').at(-1) ?? url);
       await this.#setUpShell('none');

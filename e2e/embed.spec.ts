@@ -58,9 +58,9 @@ test('embed.html is cross-origin isolated by Document-Isolation-Policy where the
 const HOST_ORIGIN = FALLBACK_URL.replace('localhost', '127.0.0.1');
 
 /** Turns a page of `hostOrigin` (the app's start page, which starts no VM) into a host of embed.html. */
-async function hostPage(page: Page, hostOrigin: string, allow: string): Promise<void> {
+async function hostPage(page: Page, hostOrigin: string, allow: string, snapshot?: string): Promise<void> {
   await page.goto(`${hostOrigin}/`);
-  const src = `${FALLBACK_URL}/embed.html?allow=${encodeURIComponent(allow)}`;
+  const src = `${FALLBACK_URL}/embed.html?allow=${encodeURIComponent(allow)}${snapshot ? `&snapshot=${encodeURIComponent(snapshot)}` : ''}`;
   await page.evaluate(
     ({ src, target }) => {
       const host = window as unknown as { received: unknown[]; call(message: object): Promise<unknown> };
@@ -173,4 +173,58 @@ test('the iframe ignores messages from an origin that is not listed', async ({ p
   await page.keyboard.press('Enter');
   await expect(frame.locator('tabvm-terminal .xterm-rows')).toContainText('reader-16');
   expect(await page.evaluate(() => (window as unknown as { received: unknown[] }).received)).toEqual([]);
+});
+
+test('embed.html?snapshot= starts from a snapshot; tabvm:snapshot and tabvm:restore round trip over postMessage', async ({
+  page,
+}) => {
+  await hostPage(page, HOST_ORIGIN, HOST_ORIGIN, 'snapshots/tutorial.tabvm');
+  const frame = page.frameLocator('iframe');
+  await expect(frame.locator('tabvm-terminal')).toHaveAttribute('data-state', 'created');
+  const call = (message: object) =>
+    page.evaluate((m) => (window as unknown as { call(m: object): Promise<unknown> }).call(m), message);
+  expect(await call({ type: 'tabvm:start', timeout: BOOT_TIMEOUT })).toMatchObject({ ok: true, value: null });
+  // Restored, not booted: the console shows no kernel messages, only the restore note and the prompt.
+  await expect(frame.locator('tabvm-terminal .xterm-rows')).toContainText('restored snapshot "tutorial.tabvm"');
+  await expect(frame.locator('tabvm-terminal .xterm-rows')).not.toContainText('OpenSBI');
+  expect(await call({ type: 'tabvm:run', command: 'echo kept > /root/kept.txt' })).toMatchObject({
+    ok: true,
+    value: { output: '', exitCode: 0 },
+  });
+  const taken = await page.evaluate(async () => {
+    const host = window as unknown as { call(m: object): Promise<{ ok: boolean; value: unknown }>; file: unknown };
+    const reply = await host.call({ type: 'tabvm:snapshot' });
+    host.file = reply.value;
+    return { ok: reply.ok, isBytes: reply.value instanceof Uint8Array, size: (reply.value as Uint8Array).length };
+  });
+  expect(taken.ok).toBe(true);
+  expect(taken.isBytes).toBe(true);
+  expect(taken.size).toBeGreaterThan(1 << 20);
+  expect(await call({ type: 'tabvm:run', command: 'rm /root/kept.txt' })).toMatchObject({ ok: true });
+  const restored = await page.evaluate(() => {
+    const host = window as unknown as { call(m: object): Promise<unknown>; file: unknown };
+    return host.call({ type: 'tabvm:restore', bytes: host.file });
+  });
+  expect(restored).toMatchObject({ ok: true, value: null });
+  expect(await call({ type: 'tabvm:run', command: 'cat /root/kept.txt' })).toMatchObject({
+    ok: true,
+    value: { output: 'kept\n', exitCode: 0 },
+  });
+  // Without bytes, the last snapshot taken is restored; bytes that are not a snapshot are refused.
+  expect(await call({ type: 'tabvm:run', command: 'rm /root/kept.txt' })).toMatchObject({ ok: true });
+  expect(await call({ type: 'tabvm:restore' })).toMatchObject({ ok: true });
+  expect(await call({ type: 'tabvm:run', command: 'cat /root/kept.txt' })).toMatchObject({
+    value: { output: 'kept\n', exitCode: 0 },
+  });
+  const refused = await page.evaluate(() =>
+    (window as unknown as { call(m: object): Promise<unknown> }).call({
+      type: 'tabvm:restore',
+      bytes: new Uint8Array(100),
+    }),
+  );
+  expect(refused).toMatchObject({ ok: false, error: expect.stringContaining('restore(): ') });
+  // The VM it refused to replace carries on.
+  expect(await call({ type: 'tabvm:run', command: 'echo still-$((2+2))' })).toMatchObject({
+    value: { output: 'still-4\n', exitCode: 0 },
+  });
 });

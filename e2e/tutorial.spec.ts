@@ -17,6 +17,7 @@ const STEPS: readonly { id: string; output: RegExp; exitCode: number }[] = [
   { id: 'httpd', output: /^httpd is serving \/tmp\/www\n$/, exitCode: 0 },
   { id: 'fetch', output: /^<h1>Hello from inside the VM<\/h1>\n$/, exitCode: 0 },
   { id: '404', output: /404 Not Found/, exitCode: 1 },
+  { id: 'precious', output: /^my precious work\n$/, exitCode: 0 },
 ];
 
 test("the tutorial is linked from the app, and each Run button shows its command's output", async ({ page }) => {
@@ -28,6 +29,9 @@ test("the tutorial is linked from the app, and each Run button shows its command
   await expect(terminal).toHaveAttribute('data-mode', 'shared');
   await expect(page.getByTestId('tutorial-mode')).toContainText('shared memory');
   await expect(terminal).toHaveAttribute('data-state', 'ready', { timeout: BOOT_TIMEOUT });
+  // It started from the pre-booted snapshot, not by booting.
+  await expect(terminal.locator('.xterm-rows')).toContainText('restored snapshot "tutorial.tabvm"');
+  await expect(terminal.locator('.xterm-rows')).not.toContainText('Linux version');
 
   for (const step of STEPS) {
     await page.getByTestId(`run-${step.id}`).click();
@@ -36,14 +40,32 @@ test("the tutorial is linked from the app, and each Run button shows its command
     await expect(status).toHaveText(new RegExp(`^exit status ${step.exitCode} `));
     expect(await page.getByTestId(`output-${step.id}`).textContent(), step.id).toMatch(step.output);
   }
-  // The reader sees the commands typed at the usual prompt; the status marker and its setup stay hidden.
   await expect(terminal.locator('.xterm-rows')).toContainText(
     'root@tabvm:~/notes# wget -q -O- http://127.0.0.1:8080/nothing.html',
   );
+
+  // The snapshot step: take one, delete the file, restore, and the file is back.
+  await page.getByTestId('run-take').click();
+  await expect(page.getByTestId('status-take')).toHaveText(/^Snapshot taken \(\d+\.\d MiB\)\.$/);
+  await page.getByTestId('run-mistake').click();
+  await expect(page.getByTestId('status-mistake')).toHaveText(/^exit status 1 /);
+  expect(await page.getByTestId('output-mistake').textContent()).toMatch(/precious\.txt: No such file or directory/);
+  await page.getByTestId('run-restore').click();
+  await expect(page.getByTestId('status-restore')).toHaveText('Snapshot restored.');
+  await expect(terminal).toHaveAttribute('data-state', 'ready');
+  await page.getByTestId('run-back').click();
+  await expect(page.getByTestId('status-back')).toHaveText(/^exit status 0 /);
+  expect(await page.getByTestId('output-back').textContent()).toBe('my precious work\n');
+
+  // The reader sees the commands typed at the usual prompt; the status marker and its setup stay hidden.
   const shown = await terminal.evaluate((element) => (element as unknown as { vm: { output: string } }).vm.output);
   expect(shown).toContain('root@tabvm:~# pwd\r\n/root\r\n');
   expect(shown).not.toContain('PS1');
   expect(shown).not.toContain('root@tabvm:~# root@tabvm:~# ');
+  // After the restore, one prompt (the restored shell's, in the directory it was in), then the command.
+  expect(shown).toMatch(
+    /restored snapshot "snapshot\(\)"\S*\r\n\r?\n?root@tabvm:~\/notes# cat \/root\/precious\.txt\r\n/,
+  );
   expect(shown).not.toContain('\x1b]7701');
   await page.screenshot({ path: 'e2e/screenshots/20-tutorial.png', fullPage: true });
 });

@@ -44,7 +44,7 @@ describe('the library package', () => {
     }
   });
 
-  it('types a consumer page: createVM, run, events and the element', { timeout: 60_000 }, () => {
+  it('types a consumer page: createVM, run, events, snapshots and the element', { timeout: 60_000 }, () => {
     const errors = typeCheck(`
       import { createVM, TabvmTimeoutError, type RunResult, type VmState } from 'tabvm';
       import 'tabvm/tabvm-terminal';
@@ -56,6 +56,11 @@ describe('the library package', () => {
         await vm.waitFor(/#\\s$/);
         const element = document.querySelector('tabvm-terminal')!;
         const again = await element.run('pwd');
+        const file: Uint8Array = await vm.snapshot();
+        await vm.restore(file);
+        await element.restore(await element.snapshot());
+        const instant = createVM({ image: '/m.json', snapshotUrl: '/booted.tabvm' });
+        await instant.restore();
         return result.exitCode + again.exitCode + (vm.mode === 'shared' ? 1 : 0) + TabvmTimeoutError.name.length;
       }
     `);
@@ -68,7 +73,9 @@ describe('the library package', () => {
       const vm = createVM({ image: 'x', memory: '256' });
       export const code: string = (await vm.run('ls')).exitCode;
       vm.on('nonsense', () => undefined);
+      createVM({ snapshotUrl: '/booted.tabvm' });
+      export const bytes: string = await vm.snapshot();
     `);
-    expect(errors).toHaveLength(3);
+    expect(errors).toHaveLength(5);
   });
 });

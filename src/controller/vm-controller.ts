@@ -305,6 +305,15 @@ export class VmController {
     }
   }
 
+  /**
+   * Downloads (or reads from the cache) the image's files without starting a worker, so that a start()
+   * or restore() after it need not wait for them (the embed fetches a snapshot meanwhile). False if they
+   * could not be loaded: the VM is then in the `error` phase, which says why.
+   */
+  async loadImages(): Promise<boolean> {
+    return (await this.#loadImages()) !== undefined;
+  }
+
   /** The image's files, downloaded or from the cache; on failure the VM shows the download error and this is undefined. */
   async #loadImages(): Promise<ImageFiles | undefined> {
     if (this.#images) return this.#images;

@@ -1,9 +1,11 @@
 /**
- * <tabvm-terminal image="…" memory="…" autostart>: a VM with its terminal, for pages that would rather
- * write HTML than JavaScript. The attributes are read when the element is first connected. Without
+ * <tabvm-terminal image="…" snapshot="…" memory="…" autostart>: a VM with its terminal, for pages that
+ * would rather write HTML than JavaScript. The attributes are read when the element is first connected.
+ * `snapshot` (optional) is the URL of a snapshot file to start from instead of booting. Without
  * `autostart` the reader starts the VM with a button (or the page calls start() or run()).
  *
- * Properties: `vm` (the TabVm), `mode`, `state`; methods start(), run(), type(), waitFor() as on TabVm;
+ * Properties: `vm` (the TabVm), `mode`, `state`; methods start(), run(), type(), waitFor(), snapshot(),
+ * restore() as on TabVm;
  * events `output` and `state` (CustomEvent, value in `detail`); attributes `data-mode` and `data-state`
  * reflect the mode and state for CSS.
  */
@@ -71,6 +73,7 @@ export class TabvmTerminalElement extends HTMLElement {
     try {
       vm = createVM({
         image: this.getAttribute('image') ?? '',
+        snapshotUrl: this.getAttribute('snapshot') ?? undefined,
         memory: optionalNumber(this.getAttribute('memory')),
         container: terminal,
       });
@@ -144,6 +147,22 @@ export class TabvmTerminalElement extends HTMLElement {
   waitFor(pattern: string | RegExp, options?: TimeoutOption): Promise<string> {
     try {
       return this.#requireVm().waitFor(pattern, options);
+    } catch (error) {
+      return Promise.reject(error as Error);
+    }
+  }
+
+  snapshot(): Promise<Uint8Array> {
+    try {
+      return this.#requireVm().snapshot();
+    } catch (error) {
+      return Promise.reject(error as Error);
+    }
+  }
+
+  restore(bytes?: Uint8Array): Promise<void> {
+    try {
+      return this.#requireVm().restore(bytes);
     } catch (error) {
       return Promise.reject(error as Error);
     }

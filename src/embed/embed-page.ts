@@ -1,6 +1,7 @@
 /**
  * embed.html: a VM with its terminal filling the page, for tutorials that embed it in an iframe.
- * URL parameters: `image` (manifest URL; the default image if absent), `memory` (MiB), `autostart`
+ * URL parameters: `image` (manifest URL; the default image if absent), `snapshot` (URL of a snapshot
+ * file to start from), `memory` (MiB), `autostart`
  * (any value but 0), `allow` (comma-separated origins whose messages are obeyed; see messages.ts).
  *
  * STYLE.md habit 18: only named origins are trusted. A message from any other origin is ignored (and
@@ -18,6 +19,8 @@ const allowParsed = AllowListSchema.safeParse(params.get('allow') ?? '');
 defineTabvmTerminal();
 const element = document.createElement('tabvm-terminal') as TabvmTerminalElement;
 element.setAttribute('image', params.get('image') ?? `${import.meta.env.BASE_URL}images/default/manifest.json`);
+const snapshot = params.get('snapshot');
+if (snapshot !== null) element.setAttribute('snapshot', snapshot);
 const memory = optionalNumber(params.get('memory'));
 if (memory !== undefined) element.setAttribute('memory', String(memory));
 const autostart = params.get('autostart');
@@ -53,6 +56,11 @@ async function perform(request: EmbedRequest): Promise<unknown> {
       if (pattern === undefined) throw new Error('tabvm:waitFor needs "text" or "regexp"');
       return element.waitFor(pattern, timeout);
     }
+    case 'tabvm:snapshot':
+      return element.snapshot();
+    case 'tabvm:restore':
+      await element.restore(request.bytes);
+      return null;
   }
 }
 

@@ -15,6 +15,8 @@ export const EmbedRequestSchema: z.ZodType<EmbedRequest> = z.discriminatedUnion(
   z.object({ type: z.literal('tabvm:start'), id: Id, timeout: Timeout }),
   z.object({ type: z.literal('tabvm:run'), id: Id, command: z.string().max(10_000), timeout: Timeout }),
   z.object({ type: z.literal('tabvm:type'), id: Id, text: z.string().max(100_000) }),
+  z.object({ type: z.literal('tabvm:snapshot'), id: Id }),
+  z.object({ type: z.literal('tabvm:restore'), id: Id, bytes: z.instanceof(Uint8Array).optional() }),
   z.object({
     type: z.literal('tabvm:waitFor'),
     id: Id,

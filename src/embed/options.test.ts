@@ -22,6 +22,9 @@ describe('the iframe allow list', () => {
 describe('createVM options', () => {
   it('defaults the memory and the prompt', () => {
     expect(VmOptionsSchema.parse({ image: 'm.json' })).toEqual({ image: 'm.json', memory: 256, prompt: /[#$] $/ });
+    expect(VmOptionsSchema.parse({ image: 'm.json', snapshotUrl: 's.tabvm' })).toMatchObject({
+      snapshotUrl: 's.tabvm',
+    });
   });
 
   it('names the option that is wrong', () => {
@@ -30,6 +33,10 @@ describe('createVM options', () => {
     const noImage = VmOptionsSchema.safeParse({ image: '' });
     expect(!noImage.success && describeIssue(noImage.error, 'createVM')).toBe(
       'createVM option "image": the URL of an image manifest',
+    );
+    const snapshotOnly = VmOptionsSchema.safeParse({ snapshotUrl: 'booted.tabvm' });
+    expect(!snapshotOnly.success && describeIssue(snapshotOnly.error, 'createVM')).toMatch(
+      /^createVM option "image": the URL of an image manifest is required, also with a snapshot/,
     );
     const notANumber = VmOptionsSchema.safeParse({ image: 'm.json', memory: Number('lots') });
     expect(notANumber.success).toBe(false);

@@ -10,7 +10,15 @@ export const DEFAULT_MEMORY_MIB = 256;
 export const MIN_MEMORY_MIB = 16;
 
 export const VmOptionsSchema: z.ZodType<VmOptions, VmOptionsInput> = z.object({
-  image: z.string().min(1, 'the URL of an image manifest'),
+  image: z
+    .string({
+      error: (issue) =>
+        issue.input === undefined
+          ? 'the URL of an image manifest is required, also with a snapshot (which names its images by sha256 and does not hold them)'
+          : undefined,
+    })
+    .min(1, 'the URL of an image manifest'),
+  snapshotUrl: z.string().min(1, 'the URL of a snapshot file').optional(),
   memory: z.number().int().min(MIN_MEMORY_MIB).max(MAX_RAM_MIB).default(DEFAULT_MEMORY_MIB),
   prompt: z.instanceof(RegExp).default(/[#$] $/),
 });

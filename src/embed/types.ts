@@ -6,8 +6,16 @@
 
 /** createVM()'s options. */
 export interface VmOptionsInput {
-  /** URL of the image's manifest.json (relative URLs are resolved against the page). */
+  /**
+   * URL of the image's manifest.json (relative URLs are resolved against the page). Needed also with
+   * `snapshotUrl`: a snapshot names its boot images by sha256 and does not hold them.
+   */
   readonly image: string;
+  /**
+   * URL of a snapshot file (`.tabvm`) to start from instead of booting: the VM continues where the
+   * snapshot was taken, in about a second. It must have been taken with `image` and with `memory` MiB.
+   */
+  readonly snapshotUrl?: string | undefined;
   /** Guest RAM in MiB (16 to 2048; 256 if not given). */
   readonly memory?: number | undefined;
   /** The end of the shell prompt; the VM is ready once its console output ends with this. Default `/[#$] $/`. */
@@ -16,6 +24,7 @@ export interface VmOptionsInput {
 
 export interface VmOptions {
   readonly image: string;
+  readonly snapshotUrl?: string | undefined;
   readonly memory: number;
   readonly prompt: RegExp;
 }
@@ -26,7 +35,7 @@ export interface CreateVmOptions extends VmOptionsInput {
 }
 
 /**
- * created: not started yet · downloading: fetching the image · booting: firmware and kernel until the
+ * created: not started yet · downloading: fetching the image (and the snapshot) · booting: firmware and kernel until the
  * shell's first prompt · ready: the shell takes commands · stopped: the guest powered off · error: the
  * image could not be loaded or the emulator failed (`error` says why) · destroyed: destroy() was called.
  */
@@ -64,6 +73,10 @@ export type EmbedRequest =
       readonly timeout?: number | undefined;
     }
   | { readonly type: 'tabvm:type'; readonly id: string | number; readonly text: string }
+  /** Replies with the snapshot file's bytes (a Uint8Array). */
+  | { readonly type: 'tabvm:snapshot'; readonly id: string | number }
+  /** Restores the given snapshot file, or without `bytes` the last one tabvm:snapshot took. */
+  | { readonly type: 'tabvm:restore'; readonly id: string | number; readonly bytes?: Uint8Array | undefined }
   | {
       readonly type: 'tabvm:waitFor';
       readonly id: string | number;

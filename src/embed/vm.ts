@@ -80,9 +80,11 @@ export class TabVm {
   readonly #stream = new EscapeAwareStream();
   /**
    * While the prompt marker is set up, the reader sees neither the setup line (`echo`: until its status
-   * marker) nor the prompt that follows it (`prompt`: a copy of the one already on the screen).
+   * marker) nor the prompt that follows it (`prompt`: a copy of the one already on the screen). After a
+   * restore no prompt is on the screen (a restored shell prints none), so the echo's end goes to `none`.
    */
   #hiding: 'none' | 'echo' | 'prompt' = 'none';
+  #afterEcho: 'none' | 'prompt' = 'prompt';
   #hiddenPrompt = '';
   /** options.prompt without the flags that make a RegExp stateful. */
   readonly #prompt: RegExp;
@@ -92,6 +94,8 @@ export class TabVm {
   readonly #listeners: Listeners = { output: new Set(), state: new Set() };
   readonly #display = new Set<(bytes: Uint8Array) => void>();
   readonly #terminal: MountedTerminal | undefined;
+  /** The file the last snapshot() took: what restore() without arguments restores. */
+  #lastSnapshot: Uint8Array | undefined;
 
   constructor(options: CreateVmOptions) {
     const parsed = VmOptionsSchema.safeParse(options);
@@ -199,9 +203,10 @@ export class TabVm {
       STATUS_MARKER.lastIndex = 0;
       const marker = STATUS_MARKER.exec(text);
       if (marker) {
-        this.#hiding = 'prompt';
+        const rest = withoutMarkers(text.slice(marker.index + marker[0].length));
+        this.#hiding = this.#afterEcho;
         this.#hiddenPrompt = '';
-        visible = this.#hidePrompt(withoutMarkers(text.slice(marker.index + marker[0].length)));
+        visible = this.#hiding === 'prompt' ? this.#hidePrompt(rest) : rest;
       } else {
         visible = '';
       }
@@ -296,11 +301,76 @@ export class TabVm {
   }
 
   #boot(timeoutMs: number): Promise<void> {
+    if (this.options.snapshotUrl !== undefined && !this.#controller.running) {
+      return this.#withTimeout(this.#startFromSnapshot(this.options.snapshotUrl), timeoutMs);
+    }
     if (!this.#controller.running) {
       this.#bootFrom = this.#raw.end;
       void this.#controller.start();
     }
     return this.#awaitShell(this.#bootFrom, timeoutMs);
+  }
+
+  #withTimeout<T>(work: Promise<T>, timeoutMs: number): Promise<T> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new TabvmTimeoutError(`start(): not ready within ${timeoutMs} ms`)), timeoutMs);
+    });
+    return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
+  }
+
+  /**
+   * Instant start: fetches the snapshot file and, at the same time, the image (the snapshot names its
+   * boot images but does not hold them), then restores it. A file that cannot be fetched or restored
+   * puts the VM in the `error` state, with the reason in `error`.
+   */
+  async #startFromSnapshot(url: string): Promise<void> {
+    this.#setState('downloading');
+    // Both settle before anything else happens, so a late image download cannot overwrite an error state.
+    const [file, images] = await Promise.allSettled([fetchSnapshot(url), this.#controller.loadImages()]);
+    if (this.#state === 'destroyed') throw new TabvmError('start(): the VM was destroyed');
+    if (file.status === 'rejected') throw this.#failStart((file.reason as Error).message);
+    // The controller reports a failed download (the VM is in the `error` state already, `error` says why).
+    if (images.status === 'rejected' || !images.value)
+      throw this.#failStart(this.#error ?? 'the image could not be loaded');
+    const bytes = file.value;
+    try {
+      await this.#restoreFile(bytes, url.split('/').at(-1) ?? url);
+      await this.#setUpShell('none');
+    } catch (error) {
+      throw this.#failStart(`snapshot ${url}: ${(error as Error).message}`);
+    }
+  }
+
+  /** Puts the VM in the `error` state (it did not start) and returns the error for start() to reject with. */
+  #failStart(message: string): TabvmError {
+    if (this.#state !== 'destroyed') {
+      this.#error = message;
+      this.#setState('error');
+    }
+    return new TabvmError(`start(): ${message}`);
+  }
+
+  /**
+   * Replaces the VM with one restored from a snapshot file: a fresh worker; the controller keeps the
+   * running VM, if any, until the restored one has started, so a file it refuses changes nothing. The
+   * restored shell sits at its prompt and prints nothing: #setUpShell('none') follows, without waiting
+   * for a prompt.
+   */
+  async #restoreFile(bytes: Uint8Array, label: string): Promise<void> {
+    // The restored VM counts reboots from 0; a reboot seen before is not one of its own.
+    const reboots = this.#reboots;
+    this.#reboots = 0;
+    try {
+      await this.#controller.restore([bytes], label);
+    } catch (error) {
+      this.#reboots = reboots;
+      throw error;
+    }
+    // destroy() during the restore cancels it quietly in the controller.
+    if (this.#state === 'destroyed') throw new TabvmError('the VM was destroyed');
+    this.#ready = false;
+    this.#setState('booting');
   }
 
   /** Waits for the shell's first prompt after `from`, then sets the prompt's status marker up. */
@@ -312,16 +382,17 @@ export class TabVm {
       timeoutMs,
       'start(): waiting for the shell prompt',
     );
-    await this.#setUpShell();
+    await this.#setUpShell('prompt');
   }
 
   /**
    * Types the setup line (promptSetupLine) into a shell that waits at its prompt, hidden from the reader,
    * and resolves once the first status marker shows that the shell took it: the VM is then ready.
    */
-  async #setUpShell(): Promise<void> {
+  async #setUpShell(afterEcho: 'none' | 'prompt'): Promise<void> {
     const mark = this.#raw.end;
     this.#hiding = 'echo';
+    this.#afterEcho = afterEcho;
     const terminal = this.#terminal?.terminal;
     const size = terminal ? { cols: terminal.cols, rows: terminal.rows } : undefined;
     this.#controller.console.send(encoder.encode(`${promptSetupLine(size)}\r`));
@@ -416,6 +487,56 @@ export class TabVm {
     );
   }
 
+  /**
+   * Takes a snapshot of the running VM and resolves with its file (a full, standalone `.tabvm` file, as
+   * the app exports them): what restore() and `snapshotUrl` take. Starts the VM first if needed; waits
+   * for run() calls made before it. The guest stands still only for the capture.
+   */
+  snapshot(): Promise<Uint8Array> {
+    const result = this.#queue.then(async () => {
+      await this.start();
+      let taken;
+      try {
+        // No parent: a full snapshot, which restores on its own.
+        taken = await this.#controller.snapshot();
+      } catch (error) {
+        throw new TabvmError(`snapshot(): ${(error as Error).message}`);
+      }
+      this.#lastSnapshot = taken.bytes;
+      return taken.bytes.slice();
+    });
+    this.#queue = result.catch(() => undefined);
+    return result;
+  }
+
+  /**
+   * Replaces the VM's state with a snapshot file's (`bytes`, or the last one snapshot() took), also
+   * when it is stopped, and resolves once its shell takes commands again. A file that cannot be
+   * restored (damaged, other images or RAM size) rejects and leaves the running VM as it was. Waits
+   * for run() calls made before it.
+   */
+  restore(bytes?: Uint8Array): Promise<void> {
+    if (this.#state === 'destroyed') return Promise.reject(new TabvmError('restore(): the VM was destroyed'));
+    const result = this.#queue.then(async () => {
+      const file = bytes ?? this.#lastSnapshot;
+      if (!file) throw new TabvmError('restore(): no snapshot given, and snapshot() has not taken one');
+      try {
+        await this.#restoreFile(file, 'snapshot()');
+      } catch (error) {
+        throw error instanceof TabvmError ? error : new TabvmError(`restore(): ${(error as Error).message}`);
+      }
+      // start() now means this shell's setup; it boots anew only after a poweroff or an error.
+      const ready = this.#setUpShell('none');
+      this.#starting = ready;
+      ready.catch(() => {
+        if (this.#starting === ready) this.#starting = undefined;
+      });
+      await ready;
+    });
+    this.#queue = result.catch(() => undefined);
+    return result;
+  }
+
   /** Powers the VM off at once, frees its worker and memory and removes its terminal. */
   destroy(): void {
     if (this.#state === 'destroyed') return;
@@ -425,6 +546,18 @@ export class TabVm {
     for (const set of Object.values(this.#listeners)) set.clear();
     this.#display.clear();
   }
+}
+
+/** The bytes of a snapshot file on a web server; an error that says why when there are none. */
+async function fetchSnapshot(url: string): Promise<Uint8Array> {
+  let response: Response;
+  try {
+    response = await fetch(new URL(url, document.baseURI));
+  } catch (error) {
+    throw new Error(`snapshot ${url} could not be fetched: ${(error as Error).message}`, { cause: error });
+  }
+  if (!response.ok) throw new Error(`snapshot ${url} could not be fetched: HTTP ${response.status}`);
+  return new Uint8Array(await response.arrayBuffer());
 }
 
 /** Creates a VM (not started yet: call start(), or just run()). */

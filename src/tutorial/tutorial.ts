@@ -1,6 +1,8 @@
 /**
- * The example tutorial (tutorial.html): each `.step` names a command; its Run button types the command
- * into the page's <tabvm-terminal> with run() and shows what it printed and its exit status.
+ * The example tutorial (tutorial.html): each `.step` names a command (`data-command`) or a snapshot
+ * action (`data-action`: `snapshot` or `restore`). A command's Run button types it into the page's
+ * <tabvm-terminal> with run() and shows what it printed and its exit status; an action's button calls
+ * the element's snapshot() or restore() and says how it went.
  */
 import { defineTabvmTerminal } from '../embed/element.ts';
 import './tutorial.css';
@@ -14,9 +16,32 @@ mode.textContent =
     ? 'This page is cross-origin isolated: the VM uses shared memory.'
     : 'This page is not cross-origin isolated: the VM runs in the compatibility mode (private memory, message console).';
 
+/** The snapshot actions: what the button says, and what it does (resolving with the line shown). */
+const ACTIONS: Record<string, { label: string; perform: () => Promise<string> }> = {
+  snapshot: {
+    label: 'Take a snapshot',
+    perform: async () => {
+      const bytes = await terminal.snapshot();
+      return `Snapshot taken (${(bytes.length / 2 ** 20).toFixed(1)} MiB).`;
+    },
+  },
+  restore: {
+    label: 'Restore the snapshot',
+    perform: async () => {
+      await terminal.restore();
+      return 'Snapshot restored.';
+    },
+  },
+};
+
 for (const step of document.querySelectorAll<HTMLElement>('.step')) {
-  const command = step.dataset.command!;
   const id = step.dataset.step!;
+  const action = step.dataset.action;
+  if (action !== undefined) {
+    setUpAction(step, id, ACTIONS[action]!);
+    continue;
+  }
+  const command = step.dataset.command!;
   const line = document.createElement('div');
   line.className = 'command-line';
   const code = document.createElement('pre');
@@ -62,6 +87,39 @@ for (const step of document.querySelectorAll<HTMLElement>('.step')) {
         result.hidden = false;
         button.disabled = false;
         button.textContent = 'Run';
+      });
+  });
+}
+
+function setUpAction(step: HTMLElement, id: string, action: { label: string; perform: () => Promise<string> }): void {
+  const button = document.createElement('button');
+  button.type = 'button';
+  button.textContent = action.label;
+  button.dataset.testid = `run-${id}`;
+  const status = document.createElement('p');
+  status.className = 'status';
+  status.dataset.testid = `status-${id}`;
+  status.setAttribute('aria-live', 'polite');
+  status.hidden = true;
+  step.append(button, status);
+  button.addEventListener('click', () => {
+    button.disabled = true;
+    status.hidden = true;
+    action
+      .perform()
+      .then(
+        (text) => {
+          status.textContent = text;
+          status.classList.remove('failed');
+        },
+        (error: Error) => {
+          status.textContent = error.message;
+          status.classList.add('failed');
+        },
+      )
+      .finally(() => {
+        status.hidden = false;
+        button.disabled = false;
       });
   });
 }

@@ -1,0 +1,89 @@
+/**
+ * `tsx scripts/make-tutorial-snapshot.ts`: the pre-booted snapshot the example tutorial starts from
+ * (public/snapshots/tutorial.tabvm, generated, git-ignored; `npm run build` and `npm test` run this
+ * first). It boots the default image in this thread with 256 MiB of RAM (the tutorial's), waits for
+ * the shell's prompt, types the embed library's prompt setup line (so the restored shell already
+ * reports exit statuses), and writes a full snapshot. A snapshot that is already there and was taken
+ * with the same images, RAM and bootargs is kept: booting costs several seconds of CPU.
+ */
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, relative, resolve } from 'node:path';
+import { coreModule, defaultImage, repoRoot } from './lib/in-process.ts';
+import { Machine } from '../workers/machine/machine.ts';
+import { captureSnapshot, encodeSnapshot, imageIdentity } from '../workers/machine/snapshot.ts';
+import { readSnapshotHeader } from '../workers/protocol/snapshot-container.ts';
+import { promptSetupLine, STATUS_MARKER } from '../src/embed/shell-text.ts';
+
+const RAM_MIB = 256;
+const OUT = resolve(repoRoot, 'public/snapshots/tutorial.tabvm');
+const PROMPT = 'root@tabvm:~# ';
+const BOOT_TIMEOUT_MS = 600_000;
+/** busybox ash asks where the cursor is after each prompt (DSR 6); nobody answers here, and it carries on. */
+const CURSOR_QUERY = '\x1b[6n';
+
+const { bios, kernel, initrd, bootargs } = defaultImage();
+
+/** Whether OUT holds a snapshot of these images, RAM size and bootargs (any readable one of the current format). */
+async function upToDate(): Promise<boolean> {
+  let file: Uint8Array;
+  try {
+    file = readFileSync(OUT);
+  } catch {
+    return false;
+  }
+  try {
+    const header = await readSnapshotHeader(file);
+    const want = {
+      bios: await imageIdentity(bios),
+      kernel: await imageIdentity(kernel),
+      initrd: await imageIdentity(initrd),
+    };
+    return (
+      JSON.stringify(header.images) === JSON.stringify(want) &&
+      header.machine.ramSize === RAM_MIB << 20 &&
+      header.machine.bootargs === bootargs &&
+      header.parent === null
+    );
+  } catch {
+    return false;
+  }
+}
+
+const atPrompt = (text: string): boolean => text.split(CURSOR_QUERY).join('').endsWith(PROMPT);
+
+function runUntil(machine: Machine, done: () => boolean, what: string): void {
+  const deadline = performance.now() + BOOT_TIMEOUT_MS;
+  while (!done()) {
+    const status = machine.runSlice();
+    if (status.kind === 'halted') throw new Error(`the guest halted while ${what}`);
+    if (performance.now() > deadline) throw new Error(`timed out ${what}`);
+  }
+}
+
+if (await upToDate()) {
+  console.log(`${relative(repoRoot, OUT)} is up to date`);
+} else {
+  let out = '';
+  const machine = new Machine(
+    { ramSize: RAM_MIB << 20, bios, kernel, initrd, bootargs, sharedMemory: true, coreModule: coreModule() },
+    { console: { write: (byte) => void (out += String.fromCharCode(byte)) } },
+  );
+  runUntil(machine, () => atPrompt(out), 'waiting for the shell prompt');
+  const from = out.length;
+  const line = new TextEncoder().encode(`${promptSetupLine()}\r`);
+  let typed = 0;
+  while (typed < line.length) {
+    typed += machine.receiveInput(line.subarray(typed));
+    machine.runSlice();
+  }
+  // The prompt after the setup line carries the status marker: the shell took it and waits again.
+  runUntil(
+    machine,
+    () => out.slice(from).search(STATUS_MARKER) >= 0 && atPrompt(out.slice(from)),
+    'waiting for the prompt after the setup line',
+  );
+  const file = await encodeSnapshot(captureSnapshot(machine));
+  mkdirSync(dirname(OUT), { recursive: true });
+  writeFileSync(OUT, file);
+  console.log(`wrote ${relative(repoRoot, OUT)} (${(file.length / 2 ** 20).toFixed(2)} MiB)`);
+}

@@ -13,8 +13,12 @@ export async function createVm(page: Page, name: string, ramMiB?: number, image?
     await expect(dialog.getByRole('option', { name: image, exact: true })).toBeEnabled();
     await dialog.getByLabel('Image').selectOption({ label: image });
   }
-  if (ramMiB !== undefined) await dialog.getByLabel('Memory (MiB)').fill(String(ramMiB));
+  // The image's manifest sets the default RAM when it arrives (Create is enabled from then on): type after it.
   await expect(dialog.getByRole('button', { name: 'Create' })).toBeEnabled();
+  if (ramMiB !== undefined) {
+    await dialog.getByLabel('Memory (MiB)').fill(String(ramMiB));
+    await expect(dialog.getByLabel('Memory (MiB)')).toHaveValue(String(ramMiB));
+  }
   await dialog.getByRole('button', { name: 'Create' }).click();
   await expect(dialog).toBeHidden();
   await expect(page.getByTestId(`vm-item-${name}`)).toBeVisible();
@@ -36,12 +40,17 @@ export async function consoleText(page: Page, name: string): Promise<string> {
 
 export async function startVm(page: Page, name: string): Promise<void> {
   await selectVm(page, name);
-  await page.getByRole('toolbar', { name: `Controls for ${name}` }).getByRole('button', { name: 'Start' }).click();
+  await page
+    .getByRole('toolbar', { name: `Controls for ${name}` })
+    .getByRole('button', { name: 'Start' })
+    .click();
 }
 
 export async function waitForPrompt(page: Page, name: string): Promise<void> {
   // busybox ash's greeting, then the default image's "root@tabvm:~# " prompt.
-  await expect(consoleOf(page, name).locator('.xterm-rows')).toContainText(/built-in commands[\s\S]*# /, { timeout: BOOT_TIMEOUT });
+  await expect(consoleOf(page, name).locator('.xterm-rows')).toContainText(/built-in commands[\s\S]*# /, {
+    timeout: BOOT_TIMEOUT,
+  });
 }
 
 /** Types a command into a VM's console and waits for `expected` to appear in its output. */

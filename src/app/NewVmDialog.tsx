@@ -3,7 +3,7 @@
  * that this server has (one that is not built is listed, disabled, with the command that builds it) and
  * the user's own disk image with an optional kernel and initrd.
  */
-import { useEffect, useState, type FormEvent } from 'react';
+import { useEffect, useRef, useState, type FormEvent } from 'react';
 import { Dialog } from './Dialog.tsx';
 import {
   CUSTOM_IMAGE_ID,
@@ -63,8 +63,12 @@ export function NewVmDialog({ open, onClose, isNameTaken, onCreate, suggestedNam
   const [submitted, setSubmitted] = useState(false);
   const [busy, setBusy] = useState(false);
 
+  // The image whose RAM the person typed: its manifest arriving later must not overwrite what they typed.
+  const ramTypedFor = useRef<string | null>(null);
+
   useEffect(() => {
     if (!open) return;
+    ramTypedFor.current = null;
     setName(suggestedName);
     setSubmitted(false);
     setBusy(false);
@@ -99,7 +103,7 @@ export function NewVmDialog({ open, onClose, isNameTaken, onCreate, suggestedNam
   // The default RAM follows the chosen image.
   const defaultRam = memory?.default;
   useEffect(() => {
-    if (defaultRam !== undefined) setRam(String(defaultRam));
+    if (defaultRam !== undefined && ramTypedFor.current !== image) setRam(String(defaultRam));
   }, [image, defaultRam]);
 
   const trimmed = name.trim();
@@ -259,7 +263,10 @@ export function NewVmDialog({ open, onClose, isNameTaken, onCreate, suggestedNam
             max={MAX_RAM_MIB}
             step={1}
             value={ram}
-            onChange={(e) => setRam(e.target.value)}
+            onChange={(e) => {
+              ramTypedFor.current = image;
+              setRam(e.target.value);
+            }}
             aria-invalid={submitted && ramError !== null}
             aria-describedby="vm-ram-error"
           />

@@ -458,7 +458,9 @@ export class TabVm {
   /**
    * Waits until the console shows `pattern` (a string, or a RegExp) and resolves with the matched text.
    * It looks at the output since the VM became ready or the previous waitFor() or run() finished (before
-   * that: since it was created), so text that appeared in between is found too.
+   * that: since it was created), so text that appeared in between is found too. A RegExp is tested as the
+   * output arrives, in whatever pieces the guest prints it, so one that can match a prefix of the text
+   * awaited (`/n=\d+/` matches `n=2` of `n=25`) may resolve early: end it with what must follow (`/n=\d+\r?\n/`).
    */
   waitFor(pattern: string | RegExp, options: TimeoutOption = {}): Promise<string> {
     const from = this.#cursor;

@@ -49,21 +49,8 @@ while [ $# -gt 0 ]; do
 	shift
 done
 
-log() { printf '\n==> %s\n' "$*"; }
-die() { printf 'error: %s\n' "$*" >&2; exit 1; }
-
-install_host_tools() {
-	log "host tools (Debian packages)"
-	local missing=() package
-	for package in "${HOST_PACKAGES[@]}"; do
-		dpkg-query -W -f '${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing+=("$package")
-	done
-	if [ ${#missing[@]} -gt 0 ]; then
-		apt-get install -y --no-install-recommends "${missing[@]}"
-	else
-		echo "all installed: ${HOST_PACKAGES[*]}"
-	fi
-}
+# shellcheck source=image/common.sh
+. "$IMAGE_SOURCES/common.sh"
 
 # riscv64 binaries (the packages' maintainer scripts) run on this amd64 host through qemu-user. The F
 # flag makes the kernel open the interpreter when it is registered, so it also works inside the chroot.
@@ -83,9 +70,7 @@ ROOTFS="$WORK/rootfs"
 build_rootfs() {
 	log "mmdebstrap $SUITE riscv64: minbase + ${PACKAGES[*]}"
 	local mirror
-	# The first URI of the system's deb822 sources (the Debian main archive), not its suites.
-	mirror=$(awk '/^URIs:/ { print $2; exit }' /etc/apt/sources.list.d/debian.sources)
-	[ -n "$mirror" ] || die "no URIs: line in /etc/apt/sources.list.d/debian.sources"
+	mirror=$(debian_mirror)
 	rm -rf "$ROOTFS"
 	# --dpkgopt with a file: its lines go to the image's /etc/dpkg/dpkg.cfg.d/, before any package is
 	# unpacked, and stay there for packages installed later in the guest.
@@ -173,7 +158,7 @@ file_entry() {
 recipe_hash() {
 	{
 		echo "chunk size $chunk_size"
-		sha256sum "$0" "$IMAGE_SOURCES/debian-nodoc.dpkg.cfg" "$DEFAULT_IMAGE/fw_dynamic.bin" "$DEFAULT_IMAGE/Image" | cut -d ' ' -f 1
+		sha256sum "$0" "$IMAGE_SOURCES/common.sh" "$IMAGE_SOURCES/debian-nodoc.dpkg.cfg" "$DEFAULT_IMAGE/fw_dynamic.bin" "$DEFAULT_IMAGE/Image" | cut -d ' ' -f 1
 		(cd "$IMAGE_SOURCES/debian-rootfs" && find . -type f | LC_ALL=C sort | xargs sha256sum)
 	} | sha256sum | cut -d ' ' -f 1
 }

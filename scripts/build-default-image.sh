@@ -48,22 +48,8 @@ while [ $# -gt 0 ]; do
 	shift
 done
 
-log() { printf '\n==> %s\n' "$*"; }
-die() { printf 'error: %s\n' "$*" >&2; exit 1; }
-
-install_host_tools() {
-	log "host tools (Debian packages)"
-	local missing=() package
-	for package in "${HOST_PACKAGES[@]}"; do
-		dpkg-query -W -f '${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing+=("$package")
-	done
-	if [ ${#missing[@]} -gt 0 ]; then
-		[ "$(id -u)" -eq 0 ] || die "missing Debian packages (run as root to install them): ${missing[*]}"
-		apt-get install -y --no-install-recommends "${missing[@]}"
-	else
-		echo "all installed: ${HOST_PACKAGES[*]}"
-	fi
-}
+# shellcheck source=image/common.sh
+. "$IMAGE_SOURCES/common.sh"
 
 # --- riscv64 packages from trixie through a private apt configuration ---------------------------
 APT_DIR="$WORK/apt"
@@ -84,9 +70,7 @@ apt_private() {
 fetch_trixie_packages() {
 	log "trixie riscv64 packages: ${TRIXIE_PACKAGES[*]}"
 	local mirror
-	# The first URI of the system's deb822 sources (the Debian main archive), not its suites.
-	mirror=$(awk '/^URIs:/ { print $2; exit }' /etc/apt/sources.list.d/debian.sources)
-	[ -n "$mirror" ] || die "no URIs: line in /etc/apt/sources.list.d/debian.sources"
+	mirror=$(debian_mirror)
 	mkdir -p "$APT_DIR/lists/partial" "$APT_DIR/cache/archives/partial" "$APT_DIR/debs"
 	echo "deb [arch=riscv64 signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $mirror trixie main" >"$APT_DIR/sources.list"
 	# An empty dpkg status: the host's installed packages (amd64, bookworm) are not ours.

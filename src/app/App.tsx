@@ -5,7 +5,7 @@ import { VmList } from './VmList.tsx';
 import { VmPane } from './VmPane.tsx';
 import { ConsolePane } from './ConsolePane.tsx';
 import { NewVmDialog } from './NewVmDialog.tsx';
-import { Dialog } from './Dialog.tsx';
+import { ConfirmDialog } from './Dialog.tsx';
 import type { SnapshotShelf } from './snapshots.ts';
 
 const SCREEN_READER_KEY = 'tabvm.screenReaderMode';
@@ -89,7 +89,12 @@ export function App({ library, shelf }: { library: Library; shelf: SnapshotShelf
         )}
         {snapshot.loadError && <p className="field-error">{snapshot.loadError}</p>}
         <div className="sidebar-foot">
-          <button type="button" className="button" disabled={shelfState.busy.has('')} onClick={() => importInput.current?.click()}>
+          <button
+            type="button"
+            className="button"
+            disabled={shelfState.busy.has('')}
+            onClick={() => importInput.current?.click()}
+          >
             Import snapshot…
           </button>
           <input
@@ -169,30 +174,21 @@ export function App({ library, shelf }: { library: Library; shelf: SnapshotShelf
         }}
       />
 
-      <Dialog
+      <ConfirmDialog
         open={toDelete !== null}
         title={`Delete ${toDelete?.definition.name ?? ''}?`}
-        onClose={() => setDeleteId(null)}
         labelledBy="delete-title"
+        confirmLabel="Delete"
+        onCancel={() => setDeleteId(null)}
+        onConfirm={() => {
+          const id = deleteId;
+          setDeleteId(null);
+          if (id) void library.remove(id).then(() => shelf.removeVm(id));
+        }}
       >
-        <p>The VM is powered off and removed from the library with its snapshots. Its console output is lost. This cannot be undone.</p>
-        <div className="dialog-actions">
-          <button type="button" className="button" autoFocus onClick={() => setDeleteId(null)}>
-            Cancel
-          </button>
-          <button
-            type="button"
-            className="button danger-solid"
-            onClick={() => {
-              const id = deleteId;
-              setDeleteId(null);
-              if (id) void library.remove(id).then(() => shelf.removeVm(id));
-            }}
-          >
-            Delete
-          </button>
-        </div>
-      </Dialog>
+        The VM is powered off and removed from the library with its snapshots. Its console output is lost. This cannot
+        be undone.
+      </ConfirmDialog>
     </div>
   );
 }

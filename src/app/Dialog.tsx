@@ -30,3 +30,32 @@ export function Dialog({ open, title, onClose, children, labelledBy }: Props) {
     </dialog>
   );
 }
+
+interface ConfirmProps {
+  readonly open: boolean;
+  readonly title: string;
+  readonly labelledBy: string;
+  /** What happens, and that it cannot be undone. */
+  readonly children: ReactNode;
+  /** The destructive button's label, e.g. "Delete". */
+  readonly confirmLabel: string;
+  readonly onConfirm: () => void;
+  readonly onCancel: () => void;
+}
+
+/** A question before something that cannot be undone: Cancel has the focus, the other button is marked as dangerous. */
+export function ConfirmDialog({ open, title, labelledBy, children, confirmLabel, onConfirm, onCancel }: ConfirmProps) {
+  return (
+    <Dialog open={open} title={title} onClose={onCancel} labelledBy={labelledBy}>
+      <p>{children}</p>
+      <div className="dialog-actions">
+        <button type="button" className="button" autoFocus onClick={onCancel}>
+          Cancel
+        </button>
+        <button type="button" className="button danger-solid" onClick={onConfirm}>
+          {confirmLabel}
+        </button>
+      </div>
+    </Dialog>
+  );
+}

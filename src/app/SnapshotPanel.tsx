@@ -7,7 +7,7 @@ import { useEffect, useState, useSyncExternalStore } from 'react';
 import type { SnapshotRecord } from '../storage/snapshot-store.ts';
 import type { VmEntry } from './library.ts';
 import type { SnapshotShelf } from './snapshots.ts';
-import { Dialog } from './Dialog.tsx';
+import { ConfirmDialog, Dialog } from './Dialog.tsx';
 import { formatMiB } from './format.ts';
 
 interface Props {
@@ -214,32 +214,20 @@ export function SnapshotPanel({ entry, shelf, onSelectVm }: Props) {
         </form>
       </Dialog>
 
-      <Dialog
+      <ConfirmDialog
         open={deleting !== null}
         title={`Delete snapshot ${deleting?.name ?? ''}?`}
-        onClose={() => setDeleting(null)}
         labelledBy="delete-snapshot-title"
+        confirmLabel="Delete"
+        onCancel={() => setDeleting(null)}
+        onConfirm={() => {
+          const record = deleting;
+          setDeleting(null);
+          if (record) void shelf.remove(vmId, record.id);
+        }}
       >
-        <p>
-          The snapshot is removed from this browser. Snapshots taken after it stay restorable. This cannot be undone.
-        </p>
-        <div className="dialog-actions">
-          <button type="button" className="button" autoFocus onClick={() => setDeleting(null)}>
-            Cancel
-          </button>
-          <button
-            type="button"
-            className="button danger-solid"
-            onClick={() => {
-              const record = deleting;
-              setDeleting(null);
-              if (record) void shelf.remove(vmId, record.id);
-            }}
-          >
-            Delete
-          </button>
-        </div>
-      </Dialog>
+        The snapshot is removed from this browser. Snapshots taken after it stay restorable. This cannot be undone.
+      </ConfirmDialog>
     </section>
   );
 }

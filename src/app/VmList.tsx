@@ -13,13 +13,26 @@ export function VmList({ entries, selectedId, onSelect }: Props) {
   return (
     <ul className="vm-list" aria-label="Virtual machines">
       {entries.map((entry) => (
-        <VmListItem key={entry.definition.id} entry={entry} selected={entry.definition.id === selectedId} onSelect={onSelect} />
+        <VmListItem
+          key={entry.definition.id}
+          entry={entry}
+          selected={entry.definition.id === selectedId}
+          onSelect={onSelect}
+        />
       ))}
     </ul>
   );
 }
 
-function VmListItem({ entry, selected, onSelect }: { entry: VmEntry; selected: boolean; onSelect: (id: string) => void }) {
+function VmListItem({
+  entry,
+  selected,
+  onSelect,
+}: {
+  entry: VmEntry;
+  selected: boolean;
+  onSelect: (id: string) => void;
+}) {
   const view = useSyncExternalStore(entry.controller.subscribe, entry.controller.getView);
   const { definition } = entry;
   const state = stateLabel(view);

@@ -1,7 +1,7 @@
 /** The selected VM: its controls, its boot progress or error, its disk, and its console. */
 import { useEffect, useState, useSyncExternalStore } from 'react';
 import type { VmEntry } from './library.ts';
-import { Dialog } from './Dialog.tsx';
+import { ConfirmDialog } from './Dialog.tsx';
 import { formatMiB, formatUptime, stateLabel } from './format.ts';
 import { SnapshotPanel } from './SnapshotPanel.tsx';
 import type { SnapshotShelf } from './snapshots.ts';
@@ -180,26 +180,18 @@ export function VmPane({ entry, onDelete, onStarted, shelf, onSelectVm }: Props)
         </div>
       )}
       <SnapshotPanel entry={entry} shelf={shelf} onSelectVm={onSelectVm} />
-      <Dialog
+      <ConfirmDialog
         open={confirmReset}
         title={`Reset the disk of ${definition.name}?`}
-        onClose={() => setConfirmReset(false)}
         labelledBy="reset-disk-title"
+        confirmLabel="Reset disk"
+        onCancel={() => setConfirmReset(false)}
+        onConfirm={() => void resetDisk()}
       >
-        <p>
-          Everything this VM wrote to its disk — files, installed packages, settings — is discarded, and its next start
-          sees the image’s disk as it was built.
-          {phase !== 'stopped' && phase !== 'error' ? ' The VM is powered off first.' : ''} This cannot be undone.
-        </p>
-        <div className="dialog-actions">
-          <button type="button" className="button" autoFocus onClick={() => setConfirmReset(false)}>
-            Cancel
-          </button>
-          <button type="button" className="button danger-solid" onClick={() => void resetDisk()}>
-            Reset disk
-          </button>
-        </div>
-      </Dialog>
+        Everything this VM wrote to its disk — files, installed packages, settings — is discarded, and its next start
+        sees the image’s disk as it was built.
+        {phase !== 'stopped' && phase !== 'error' ? ' The VM is powered off first.' : ''} This cannot be undone.
+      </ConfirmDialog>
     </section>
   );
 }

@@ -22,17 +22,31 @@ export const DiskImageManifestSchema = z
       .int()
       .positive()
       .refine((n) => (n & (n - 1)) === 0 && n % DISK_SECTOR_BYTES === 0, 'a power of two, a multiple of 512'),
-    chunks: z.array(z.object({ index: z.number().int().nonnegative(), sha256: Sha256Hex, compressedSize: z.number().int().positive() })),
+    chunks: z.array(
+      z.object({
+        index: z.number().int().nonnegative(),
+        sha256: Sha256Hex,
+        compressedSize: z.number().int().positive(),
+      }),
+    ),
     readOnly: z.boolean().optional(),
   })
   .superRefine((disk, context) => {
     if (disk.size % disk.chunkSize !== 0 || disk.size % OVERLAY_BLOCK_BYTES !== 0) {
-      context.addIssue({ code: 'custom', path: ['size'], message: `a multiple of the chunk size and of ${OVERLAY_BLOCK_BYTES}` });
+      context.addIssue({
+        code: 'custom',
+        path: ['size'],
+        message: `a multiple of the chunk size and of ${OVERLAY_BLOCK_BYTES}`,
+      });
     }
     const count = disk.size / disk.chunkSize;
     disk.chunks.forEach((chunk, i) => {
       if (chunk.index >= count || (i > 0 && chunk.index <= disk.chunks[i - 1]!.index)) {
-        context.addIssue({ code: 'custom', path: ['chunks', i, 'index'], message: 'chunk indices must increase and lie inside the disk' });
+        context.addIssue({
+          code: 'custom',
+          path: ['chunks', i, 'index'],
+          message: 'chunk indices must increase and lie inside the disk',
+        });
       }
     });
   }) satisfies z.ZodType<DiskImageManifest>;

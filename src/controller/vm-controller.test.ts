@@ -119,8 +119,12 @@ describe('VmController with a disk image', () => {
     const controller = await startedController('vm-2');
     await booted!.events.diskWrites(new Map([[0, new Uint8Array(4096)]]));
     await expect(controller.resetDisk()).rejects.toThrow(/power the VM off/);
+    const late = booted!.events;
     controller.powerOff();
     await controller.resetDisk();
+    expect((await loadOverlay('vm-2')).blocks.size).toBe(0);
+    // Writes the powered-off worker had on their way when the disk was reset do not come back.
+    await late.diskWrites(new Map([[1, new Uint8Array(4096)]]));
     expect((await loadOverlay('vm-2')).blocks.size).toBe(0);
   });
 

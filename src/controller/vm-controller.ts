@@ -175,6 +175,8 @@ export class VmController {
   #images: ImageFiles | undefined;
   #disposed = false;
   #head: string | undefined;
+  /** Bumped by resetDisk(): disk writes of workers started before it are dropped. */
+  #diskEpoch = 0;
   /** Workers started but not booted yet (they become #run once they are). */
   readonly #booting = new Set<Running>();
 
@@ -410,6 +412,8 @@ export class VmController {
   /** Forgets what the guest wrote to its disk: the next start sees the image's disk as shipped. */
   async resetDisk(): Promise<void> {
     if (this.#run) throw new Error('power the VM off before resetting its disk');
+    // Writes of a powered-off worker may still be on their way: from now on they are dropped.
+    this.#diskEpoch++;
     if (this.options.id !== undefined) await deleteOverlay(this.options.id);
     const disk = this.#view.disk;
     this.#update({
@@ -595,6 +599,7 @@ export class VmController {
       this.#fail(run, 'crash', 'the VM worker sent a message that could not be read'),
     );
 
+    const epoch = this.#diskEpoch;
     const events: VmEvents = {
       output: (bytes) => {
         if (run.alive) this.#emitOutput(bytes);
@@ -610,7 +615,7 @@ export class VmController {
       diskWrites: async (blocks) => {
         if (!disk) throw new Error('this VM has no disk');
         await storageReady;
-        if (!run.superseded) await this.#onDiskWrites(disk.base, blocks);
+        if (!run.superseded && epoch === this.#diskEpoch) await this.#onDiskWrites(disk.base, blocks);
       },
       diskStatus: (status) => this.#onDiskStatus(run, status),
     };

@@ -12,6 +12,7 @@ import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir, cpus } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
+import { cpuSeconds } from './lib/cpu-time.ts';
 import { coreModule, repoRoot } from './lib/in-process.ts';
 import { TextConsole } from './lib/console-session.ts';
 import {
@@ -58,17 +59,6 @@ class RingConsole extends TextConsole {
     const bytes = this.outputRing.read();
     if (bytes.length > 0) this.append(this.#decoder.decode(bytes));
   }
-}
-
-function cpuSeconds(pid?: number): number {
-  if (pid === undefined) {
-    const usage = process.cpuUsage();
-    return (usage.user + usage.system) / 1e6;
-  }
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  // utime and stime, fields 14 and 15 of proc(5), in clock ticks (100 per second on Linux).
-  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 async function bootTabvm(manifest: DebianManifest): Promise<Boot> {

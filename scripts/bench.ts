@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { resolve } from 'node:path';
 import { cpus } from 'node:os';
 import { Command } from 'commander';
+import { cpuSeconds } from './lib/cpu-time.ts';
 import { resolveVmFiles } from './lib/vm-options.ts';
 import { NodeVm, NodeVmConsole } from './lib/node-vm.ts';
 import { ConsoleSession, type TextConsole } from './lib/console-session.ts';
@@ -37,18 +38,6 @@ interface Figures {
   workloads: Cost[];
   /** Guest MIPS per workload: instructions over the emulator's CPU seconds. */
   mips?: number[];
-}
-
-/** CPU seconds consumed so far by a process: this one, or a child by pid (Linux /proc). */
-function cpuSeconds(pid?: number): number {
-  if (pid === undefined) {
-    const u = process.cpuUsage();
-    return (u.user + u.system) / 1e6;
-  }
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  // utime and stime are fields 14 and 15 of proc(5), in clock ticks (100 per second on Linux).
-  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 /** Runs `phase` and returns what it cost. */
@@ -101,13 +90,25 @@ function qemuAvailable(): boolean {
 
 async function benchQemu(bootargs: string): Promise<Figures> {
   const session = new ConsoleSession('qemu-system-riscv64', [
-    '-machine', 'virt', '-m', '256M', '-smp', '1', '-nographic', '-no-reboot',
+    '-machine',
+    'virt',
+    '-m',
+    '256M',
+    '-smp',
+    '1',
+    '-nographic',
+    '-no-reboot',
     // The ISA tabvm implements, so that the kernel picks the same code paths (no Zbb string functions…).
-    '-cpu', 'rv64,h=false,zba=false,zbb=false,zbc=false,zbs=false,sstc=false,Zihintpause=false,mvendorid=0,marchid=0,mimpid=0',
-    '-bios', resolve(imageDir, manifest.files.bios.path),
-    '-kernel', resolve(imageDir, manifest.files.kernel.path),
-    '-initrd', resolve(imageDir, manifest.files.initrd.path),
-    '-append', bootargs,
+    '-cpu',
+    'rv64,h=false,zba=false,zbb=false,zbc=false,zbs=false,sstc=false,Zihintpause=false,mvendorid=0,marchid=0,mimpid=0',
+    '-bios',
+    resolve(imageDir, manifest.files.bios.path),
+    '-kernel',
+    resolve(imageDir, manifest.files.kernel.path),
+    '-initrd',
+    resolve(imageDir, manifest.files.initrd.path),
+    '-append',
+    bootargs,
   ]);
   try {
     return await measure(session, session.pid);
@@ -118,18 +119,31 @@ async function benchQemu(bootargs: string): Promise<Figures> {
 
 const manifestBootargs = resolveVmFiles({ image: 'default' }, resolve(root, 'public/images')).bootargs;
 // The kernel's crypto self-tests run in the background after boot and would skew the workloads.
-const bootargs = manifestBootargs.includes('cryptomgr.notests') ? manifestBootargs : `${manifestBootargs} cryptomgr.notests`;
+const bootargs = manifestBootargs.includes('cryptomgr.notests')
+  ? manifestBootargs
+  : `${manifestBootargs} cryptomgr.notests`;
 
 const { runs } = new Command()
   .name('npm run bench --')
-  .option('--runs <n>', 'rounds, alternating tabvm and QEMU; each figure is the median', (v) => Number.parseInt(v, 10), 3)
+  .option(
+    '--runs <n>',
+    'rounds, alternating tabvm and QEMU; each figure is the median',
+    (v) => Number.parseInt(v, 10),
+    3,
+  )
   .parse()
   .opts<{ runs: number }>();
 if (!Number.isInteger(runs) || runs < 1) throw new Error('--runs takes a whole number ≥ 1');
 
-console.log(`tabvm benchmark — ${new Date().toISOString().slice(0, 10)}, ${cpus().length}× ${cpus()[0]?.model ?? 'unknown CPU'}, Node ${process.version}`);
-console.log(`image: public/images/default, 256 MiB, bootargs "${bootargs}"; QEMU with tabvm's ISA (rv64imafdc_zicsr_zifencei)`);
-console.log(`${runs} rounds alternating tabvm and QEMU (this machine drifts between runs); each figure is the median\n`);
+console.log(
+  `tabvm benchmark — ${new Date().toISOString().slice(0, 10)}, ${cpus().length}× ${cpus()[0]?.model ?? 'unknown CPU'}, Node ${process.version}`,
+);
+console.log(
+  `image: public/images/default, 256 MiB, bootargs "${bootargs}"; QEMU with tabvm's ISA (rv64imafdc_zicsr_zifencei)`,
+);
+console.log(
+  `${runs} rounds alternating tabvm and QEMU (this machine drifts between runs); each figure is the median\n`,
+);
 const haveQemu = qemuAvailable();
 const tabvmRounds: Figures[] = [];
 const qemuRounds: Figures[] = [];
@@ -143,7 +157,10 @@ const median = (xs: number[]): number => {
   const mid = sorted.length >> 1;
   return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 };
-const medianCost = (costs: Cost[]): Cost => ({ wall: median(costs.map((c) => c.wall)), cpu: median(costs.map((c) => c.cpu)) });
+const medianCost = (costs: Cost[]): Cost => ({
+  wall: median(costs.map((c) => c.wall)),
+  cpu: median(costs.map((c) => c.cpu)),
+});
 function medianFigures(rounds: Figures[]): Figures {
   return {
     boot: medianCost(rounds.map((r) => r.boot)),
@@ -156,11 +173,21 @@ const qemu = haveQemu ? medianFigures(qemuRounds) : undefined;
 
 const rows: [string, Cost, Cost | undefined, number | undefined][] = [
   ['boot to prompt', tabvm.boot, qemu?.boot, undefined],
-  ...WORKLOADS.map((w, i): [string, Cost, Cost | undefined, number | undefined] => [w.name, tabvm.workloads[i]!, qemu?.workloads[i], tabvm.mips?.[i]]),
+  ...WORKLOADS.map((w, i): [string, Cost, Cost | undefined, number | undefined] => [
+    w.name,
+    tabvm.workloads[i]!,
+    qemu?.workloads[i],
+    tabvm.mips?.[i],
+  ]),
 ];
-const ratio = (ours: number, theirs: number | undefined): string => (theirs === undefined ? 'n/a' : `${(ours / theirs).toFixed(2)}×`);
-console.log('Wall: host seconds. CPU: seconds of CPU the emulator used (all threads), which other load on the machine does not inflate.\n');
-console.log('| measure | tabvm wall (s) | QEMU wall (s) | wall ratio | tabvm CPU (s) | QEMU CPU (s) | CPU ratio | tabvm guest MIPS |');
+const ratio = (ours: number, theirs: number | undefined): string =>
+  theirs === undefined ? 'n/a' : `${(ours / theirs).toFixed(2)}×`;
+console.log(
+  'Wall: host seconds. CPU: seconds of CPU the emulator used (all threads), which other load on the machine does not inflate.\n',
+);
+console.log(
+  '| measure | tabvm wall (s) | QEMU wall (s) | wall ratio | tabvm CPU (s) | QEMU CPU (s) | CPU ratio | tabvm guest MIPS |',
+);
 console.log('|---|---:|---:|---:|---:|---:|---:|---:|');
 for (const [name, ours, theirs, mips] of rows) {
   console.log(

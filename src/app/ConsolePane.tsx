@@ -9,6 +9,7 @@ import { Terminal } from '@xterm/xterm';
 import { FitAddon } from '@xterm/addon-fit';
 import '@xterm/xterm/css/xterm.css';
 import { VmConsoleAddon } from '../console/vm-console-addon.ts';
+import { CONSOLE_TERMINAL_OPTIONS } from '../console/terminal-options.ts';
 import type { VmController } from '../controller/vm-controller.ts';
 
 interface Props {
@@ -28,15 +29,7 @@ export function ConsolePane({ name, controller, visible, focusToken, screenReade
 
   useEffect(() => {
     const element = host.current!;
-    const term = new Terminal({
-      // A blinking cursor repaints the terminal twice a second: most of an idle VM's CPU cost (README).
-      cursorBlink: false,
-      convertEol: false,
-      fontFamily: 'ui-monospace, "DejaVu Sans Mono", "Cascadia Mono", Menlo, monospace',
-      fontSize: 14,
-      scrollback: 5000,
-      theme: { background: '#0f1419', foreground: '#d8dee9', cursor: '#88c0d0', selectionBackground: '#3b4a5a' },
-    });
+    const term = new Terminal(CONSOLE_TERMINAL_OPTIONS);
     const fitAddon = new FitAddon();
     term.loadAddon(fitAddon);
     term.loadAddon(new VmConsoleAddon(controller.console));

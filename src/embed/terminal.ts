@@ -6,6 +6,7 @@ import { Terminal } from '@xterm/xterm';
 import { FitAddon } from '@xterm/addon-fit';
 import xtermCss from '@xterm/xterm/css/xterm.css?inline';
 import { VmConsoleAddon, type ConsoleEndpoint } from '../console/vm-console-addon.ts';
+import { CONSOLE_TERMINAL_OPTIONS } from '../console/terminal-options.ts';
 
 const FRAME_CSS = `
   :host { display: block; }
@@ -47,14 +48,7 @@ export function mountTerminal(container: HTMLElement, endpoint: ConsoleEndpoint,
   frame.append(element);
   shadow.append(frame);
 
-  const terminal = new Terminal({
-    // A blinking cursor repaints twice a second, which costs more CPU than an idle VM (README).
-    cursorBlink: false,
-    fontFamily: 'ui-monospace, "DejaVu Sans Mono", "Cascadia Mono", Menlo, monospace',
-    fontSize: 14,
-    scrollback: 5000,
-    theme: { background: '#0f1419', foreground: '#d8dee9', cursor: '#88c0d0', selectionBackground: '#3b4a5a' },
-  });
+  const terminal = new Terminal(CONSOLE_TERMINAL_OPTIONS);
   const fit = new FitAddon();
   terminal.loadAddon(fit);
   terminal.loadAddon(new VmConsoleAddon(endpoint));

@@ -8,7 +8,7 @@ import * as Comlink from 'comlink';
 import type { DiskConfig, Machine } from './machine/machine.ts';
 import { openVmDisk } from './host/block/open-disk.ts';
 import { buildMachine, restoreMachine } from './machine/build.ts';
-import { captureSnapshot, encodeSnapshot, type RamFingerprint } from './machine/snapshot.ts';
+import { captureSnapshot, encodeSnapshot, type SnapshotFingerprint } from './machine/snapshot.ts';
 import { RunLoop, RingSink } from './machine/run-loop.ts';
 import { ByteRing, Doorbell } from './protocol/ring.ts';
 import {
@@ -40,10 +40,12 @@ interface Session {
   reboots: number;
   halted: boolean;
   /**
-   * RAM's page fingerprints at the last snapshot of each series (VmSnapshotRequest.series; a restore
-   * counts as the default series): the bases a child snapshot can have.
+   * RAM's page fingerprints and the disks' overlay blocks at the last snapshot of each series
+   * (VmSnapshotRequest.series; a restore counts as the default series): the bases a child snapshot can
+   * have. A worker started from the images has none, so its first snapshot is full (also after Reset
+   * disk, which needs the VM powered off).
    */
-  readonly fingerprints: Map<string, RamFingerprint>;
+  readonly fingerprints: Map<string, SnapshotFingerprint>;
 }
 
 const DEFAULT_SERIES = 'default';
@@ -148,7 +150,7 @@ const api: VmWorkerApi = {
     const sink = new RingSink(output);
     const base = { request, coreModule, sink, shared, disks: openDisks(request, events) };
     let machine: Machine;
-    let fingerprint: RamFingerprint | undefined;
+    let fingerprint: SnapshotFingerprint | undefined;
     if (request.snapshot) {
       ({ machine, fingerprint } = await restoreMachine(
         { ...request, coreModule, sharedMemory: shared, disks: base.disks },

@@ -186,7 +186,16 @@ describe('VmController with a disk image', () => {
         pages: new Uint32Array(0),
         zeroed: new Uint32Array(0),
         pageData: new Uint8Array(0),
-        disks: [{ size: disk.size, blockSize: 4096, indices: Uint32Array.of(5), data: new Uint8Array(4096).fill(1) }],
+        disks: [
+          {
+            size: disk.size,
+            blockSize: 4096,
+            indices: Uint32Array.of(5),
+            data: new Uint8Array(4096).fill(1),
+            removed: new Uint32Array(0),
+            whole: true,
+          },
+        ],
       },
     );
     booted = undefined;

@@ -1,5 +1,6 @@
 // The snapshot container on a small machine that never runs: what goes in comes back out byte for byte,
 // all-zero pages stay out of the file, and damaged or foreign files are refused.
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { coreModule } from '../cpu/test-support/machine.ts';
 import { CLINT_MTIMECMP } from '../devices/clint.ts';
@@ -13,6 +14,8 @@ import { MemoryDisk } from '../host/block/memory-disk.ts';
 import { OverlayDisk } from '../host/block/overlay-disk.ts';
 
 const RAM = 8 << 20;
+/** Bytes of an overlay block. */
+const B = 4096;
 /** Firmware that spins (`j .`); these machines are never run. */
 const bios = new Uint8Array(new Uint32Array(64).fill(0x0000006f).buffer);
 const kernel = new Uint8Array(8192).map((_, i) => (i * 7 + 1) & 0xff);
@@ -81,7 +84,7 @@ describe('snapshot container', () => {
     expect(b.config.ramSize).toBe(RAM);
   });
 
-  it("holds each disk's overlay: a restore puts exactly those blocks back, a child's replace its parent's", async () => {
+  it("holds each disk's overlay; a child holds only the blocks written or dropped since its parent", async () => {
     const { options } = await setup();
     const disk = (): OverlayDisk => new OverlayDisk(new MemoryDisk(new Uint8Array(1 << 20), false));
     const a = disk();
@@ -89,31 +92,115 @@ describe('snapshot container', () => {
       { ...options, ramSize: RAM, bootargs: '', disks: [{ backend: a }] },
       { console: { write() {} } },
     );
-    await a.write(4096 * 3, new Uint8Array(4096).fill(3));
-    await a.write(4096 * 9, new Uint8Array(4096).fill(9));
-    const parent = captureSnapshot(machine);
-    await a.write(4096 * 3, new Uint8Array(4096).fill(33));
-    const child = captureSnapshot(machine, { parent: parent.fingerprint });
-    const files = [await encodeSnapshot(parent), await encodeSnapshot(child)];
-    const decoded = await Promise.all(files.map((f) => decodeSnapshotFile(f)));
-    expect([...decoded[0]!.disks[0]!.indices]).toEqual([3, 9]);
+    const fill = (block: number, value: number): Promise<void> => a.write(block * B, new Uint8Array(B).fill(value));
+    await fill(3, 3);
+    await fill(9, 9);
+    await fill(11, 11);
+    const parent = captureSnapshot(machine, { id: 'p' });
+    await fill(3, 33); // rewritten
+    await a.write(11 * B + 512, new Uint8Array(512).fill(12)); // partly rewritten
+    await fill(4, 4); // new
+    const child = captureSnapshot(machine, { id: 'c', parent: parent.fingerprint });
+    expect([...child.disks[0]!.blocks.keys()].sort((x, y) => x - y)).toEqual([3, 4, 11]);
+    expect(child.disks[0]!.whole).toBe(false);
+    // Nothing written since: an empty disk section.
+    const unchanged = captureSnapshot(machine, { id: 'u', parent: child.fingerprint });
+    expect([unchanged.disks[0]!.blocks.size, unchanged.disks[0]!.removed.length]).toEqual([0, 0]);
+    // The overlay dropped (as a discard does) and one block written: the child lists what left.
+    a.discard();
+    await fill(5, 5);
+    const grandchild = captureSnapshot(machine, { id: 'g', parent: child.fingerprint });
+    expect([...grandchild.disks[0]!.blocks.keys()]).toEqual([5]);
+    expect([...grandchild.disks[0]!.removed]).toEqual([3, 4, 9, 11]);
 
-    const b = disk();
-    await b.write(4096 * 5, new Uint8Array(4096).fill(5)); // written after the snapshot: must be gone
-    await restoreSnapshot(files, { ...options, disks: [{ backend: b }] }, { console: { write() {} } });
-    const read = async (block: number): Promise<number> => {
-      const bytes = new Uint8Array(4096);
-      await b.read(block * 4096, bytes);
-      return bytes[0]!;
+    const files = await Promise.all([parent, child, grandchild].map((c) => encodeSnapshot(c)));
+    const [pc, cc, gc] = await Promise.all(files.map((f) => decodeSnapshotFile(f)));
+    expect([...pc!.disks[0]!.indices]).toEqual([3, 9, 11]);
+    expect([...cc!.disks[0]!.indices]).toEqual([3, 4, 11]);
+    expect(cc!.disks[0]!.data.length).toBe(3 * B);
+    expect([...gc!.disks[0]!.removed]).toEqual([3, 4, 9, 11]);
+
+    /** First byte of each block of a disk restored from `chain`: 0 is the image. */
+    const restoredBytes = async (chain: readonly Uint8Array[]): Promise<number[]> => {
+      const b = disk();
+      await b.write(6 * B, new Uint8Array(B).fill(6)); // written after the snapshot: must be gone
+      await restoreSnapshot(chain, { ...options, disks: [{ backend: b }] }, { console: { write() {} } });
+      const bytes = new Uint8Array(1 << 20);
+      await b.read(0, bytes);
+      return Array.from({ length: 12 }, (_, block) => bytes[block * B + 600]!);
     };
-    expect([await read(3), await read(9), await read(5)]).toEqual([33, 9, 0]);
-    expect(flattenChain(decoded).disks[0]!.indices).toEqual(decoded[1]!.disks[0]!.indices);
+    expect(await restoredBytes(files.slice(0, 1))).toEqual([0, 0, 0, 3, 0, 0, 0, 0, 0, 9, 0, 11]);
+    expect(await restoredBytes(files.slice(0, 2))).toEqual([0, 0, 0, 33, 4, 0, 0, 0, 0, 9, 0, 12]);
+    expect(await restoredBytes(files)).toEqual([0, 0, 0, 0, 0, 5, 0, 0, 0, 0, 0, 0]);
+
+    // Export: one full snapshot with the merged overlay.
+    const flat = flattenChain([pc!, cc!]);
+    expect([flat.disks[0]!.whole, [...flat.disks[0]!.indices], flat.disks[0]!.removed.length]).toEqual([
+      true,
+      [3, 4, 9, 11],
+      0,
+    ]);
+    expect(await restoredBytes([await encodeContents(flat)])).toEqual([0, 0, 0, 33, 4, 0, 0, 0, 0, 9, 0, 12]);
+    expect([...flattenChain([pc!, cc!, gc!]).disks[0]!.indices]).toEqual([5]);
+    // Deleting c re-bases g on p: still a child, listing every block that left since p.
+    const rebased = mergeSnapshots(cc!, gc!);
+    expect(rebased.header.parent).toBe('p');
+    expect(rebased.disks[0]!.whole).toBe(false);
+    expect([...rebased.disks[0]!.indices]).toEqual([5]);
+    expect([...rebased.disks[0]!.removed]).toEqual([3, 4, 9, 11]);
+    expect(await restoredBytes([files[0]!, await encodeContents(rebased)])).toEqual([
+      0, 0, 0, 0, 0, 5, 0, 0, 0, 0, 0, 0,
+    ]);
+    // Deleting p re-bases c on nothing: a full snapshot again.
+    const cFull = mergeSnapshots(pc!, cc!);
+    expect(cFull.header.parent).toBeNull();
+    expect(await restoredBytes([await encodeContents(cFull)])).toEqual([0, 0, 0, 33, 4, 0, 0, 0, 0, 9, 0, 12]);
 
     await expect(restoreSnapshot(files, options, { console: { write() {} } })).rejects.toThrow(/taken with 1 disks/);
     const small = new OverlayDisk(new MemoryDisk(new Uint8Array(1 << 19), false));
     await expect(
       restoreSnapshot(files, { ...options, disks: [{ backend: small }] }, { console: { write() {} } }),
     ).rejects.toThrow(/the disk given has/);
+  });
+
+  it('a restored disk is the base of the next child: only what the guest wrote after the restore is stored', async () => {
+    const { options } = await setup();
+    const a = new OverlayDisk(new MemoryDisk(new Uint8Array(1 << 20), false));
+    const machine = new Machine(
+      { ...options, ramSize: RAM, bootargs: '', disks: [{ backend: a }] },
+      { console: { write() {} } },
+    );
+    await a.write(2 * B, new Uint8Array(B).fill(2));
+    await a.write(7 * B, new Uint8Array(B).fill(7));
+    const file = await encodeSnapshot(captureSnapshot(machine, { id: 'p' }));
+    const b = new OverlayDisk(new MemoryDisk(new Uint8Array(1 << 20), false));
+    const { machine: restored, fingerprint } = await restoreSnapshot(
+      file,
+      { ...options, disks: [{ backend: b }] },
+      { console: { write() {} } },
+    );
+    expect(captureSnapshot(restored, { parent: fingerprint }).disks[0]!.blocks.size).toBe(0);
+    await b.write(7 * B + 1024, new Uint8Array(512).fill(70));
+    const child = captureSnapshot(restored, { parent: fingerprint });
+    expect([...child.disks[0]!.blocks.keys()]).toEqual([7]);
+    expect(child.disks[0]!.removed.length).toBe(0);
+  });
+
+  it('reads format 2 snapshots, whose children hold whole overlays; re-encoded they are format 3', async () => {
+    const fixture = (name: string): Uint8Array =>
+      new Uint8Array(readFileSync(new URL(`../protocol/fixtures/${name}.tabvm`, import.meta.url)));
+    const files = [fixture('format2-parent'), fixture('format2-child')];
+    expect(files.map((f) => new DataView(f.buffer, f.byteOffset).getUint32(8, true))).toEqual([2, 2]);
+    const [parent, child] = await Promise.all(files.map((f) => decodeSnapshotFile(f)));
+    expect(child!.disks[0]!.whole).toBe(true);
+    // The child's overlay replaces the parent's: block 9, which only the parent has, is gone.
+    const merged = flattenChain([parent!, child!]);
+    expect([...merged.disks[0]!.indices]).toEqual([3, 4]);
+    expect([merged.disks[0]!.data[0], merged.disks[0]!.data[B]]).toEqual([33, 4]);
+    expect(Array.from(merged.pages)).toEqual([1, 2]);
+    const again = await encodeContents(merged);
+    expect(new DataView(again.buffer).getUint32(8, true)).toBe(SNAPSHOT_FORMAT_VERSION);
+    expect((await decodeSnapshotFile(again)).disks).toEqual(merged.disks);
   });
 
   it('stores exactly the non-zero pages', async () => {

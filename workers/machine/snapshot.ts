@@ -14,6 +14,12 @@
  * about as much as the zero scan it replaces (README: measurements). A restore fingerprints the pages it
  * writes, so the restored machine's next snapshot can be a child of the one it came from.
  *
+ * Disks need no hashing: an overlay never changes a block array in place (a write puts a new one in its
+ * place, workers/host/block/backend.ts), so the arrays exported at a capture are the disk's contents
+ * then, kept without a copy, and a child stores exactly the blocks whose array is not the parent's, and
+ * lists the parent's blocks that are gone. Identity cannot miss a write, which a hash could in
+ * principle; it can only store a block rewritten with the same bytes, which costs 4 KiB.
+ *
  * Time on restore: guest time (mtime) continues from the captured value, so timers neither fire in a
  * burst nor hang. The RTC keeps its captured offset too, i.e. the guest's date continues from the
  * capture instead of jumping to the host's date: Linux keeps its own system time from mtime after boot,
@@ -35,11 +41,25 @@ import { Machine, type MachineConfig, type MachinePorts, type MachineState } fro
 
 export { SnapshotError };
 
-/** Per-page fingerprints of RAM at a snapshot: two u32 lanes per page, both 0 exactly for an all-zero page. */
-export interface RamFingerprint {
+/** What a snapshot's child is compared with: the machine's RAM and disks as they were at that snapshot. */
+export interface SnapshotFingerprint {
   /** The snapshot these fingerprints belong to. */
   readonly id: string;
+  /** Two u32 lanes per RAM page, both 0 exactly for an all-zero page. */
   readonly hashes: Uint32Array;
+  /** Each disk's overlay blocks then (the arrays themselves, which no write changes), in machine order. */
+  readonly disks: readonly ReadonlyMap<number, Uint8Array>[];
+}
+
+/** A disk's overlay at a capture: every block (`whole`) or the changes against the parent's. */
+export interface CapturedDisk {
+  readonly size: number;
+  readonly blockSize: number;
+  /** The blocks stored, by index (arrays no write changes; copied into the file only by encodeSnapshot). */
+  readonly blocks: ReadonlyMap<number, Uint8Array>;
+  /** The parent's blocks no longer in the overlay, ascending (a child only). */
+  readonly removed: Uint32Array;
+  readonly whole: boolean;
 }
 
 /** A machine's state copied out of it, ready to encode. */
@@ -55,9 +75,9 @@ export interface CapturedSnapshot {
   /** The stored pages' bytes, SNAPSHOT_PAGE_SIZE each, in the same order. */
   readonly pageData: Uint8Array<ArrayBuffer>;
   /** Each disk's overlay, in machine order. */
-  readonly disks: readonly SnapshotDisk[];
-  /** RAM's fingerprint at this capture: the base for a child of this snapshot. */
-  readonly fingerprint: RamFingerprint;
+  readonly disks: readonly CapturedDisk[];
+  /** RAM's and the disks' fingerprint at this capture: the base for a child of this snapshot. */
+  readonly fingerprint: SnapshotFingerprint;
   readonly createdAt: Date;
 }
 
@@ -75,8 +95,8 @@ export type RestoreOptions = Omit<MachineConfig, 'ramSize' | 'bootargs' | 'bios'
 export interface CaptureOptions {
   /** The new snapshot's id; default a random UUID. */
   readonly id?: string;
-  /** Make a child of the snapshot these fingerprints came from (it must be RAM's state at that snapshot). */
-  readonly parent?: RamFingerprint;
+  /** Make a child of the snapshot these fingerprints came from (they must be the machine's state at that snapshot). */
+  readonly parent?: SnapshotFingerprint;
 }
 
 const WORDS_PER_PAGE = SNAPSHOT_PAGE_SIZE >>> 2;
@@ -131,15 +151,23 @@ export function captureSnapshot(machine: Machine, options: CaptureOptions = {}):
       `${machine.io.pending} disk requests are in flight; stop the VM and await machine.io.quiescent() first`,
     );
   }
-  const disks = (machine.config.disks ?? []).map((disk, i): SnapshotDisk => {
+  const exported = (machine.config.disks ?? []).map((disk, i) => {
     const backend = disk.backend;
     if (!isSnapshotable(backend))
       throw new SnapshotError(`disk ${i} has no copy-on-write overlay, so a snapshot cannot hold its state`);
-    const blocks = backend.exportBlocks();
-    const indices = Uint32Array.from([...blocks.keys()].sort((a, b) => a - b));
-    const data = new Uint8Array(indices.length * backend.blockBytes);
-    indices.forEach((index, j) => data.set(blocks.get(index)!, j * backend.blockBytes));
-    return { size: backend.size, blockSize: backend.blockBytes, indices, data };
+    return { backend, blocks: backend.exportBlocks() };
+  });
+  const parentDisks = options.parent?.disks;
+  if (parentDisks && parentDisks.length !== exported.length)
+    throw new Error('the parent fingerprint is for other disks');
+  const disks = exported.map(({ backend, blocks }, d): CapturedDisk => {
+    const { size, blockBytes: blockSize } = backend;
+    const before = parentDisks?.[d];
+    if (!before) return { size, blockSize, blocks, removed: new Uint32Array(0), whole: true };
+    const changed = new Map<number, Uint8Array>();
+    for (const [index, bytes] of blocks) if (before.get(index) !== bytes) changed.set(index, bytes);
+    const removed = [...before.keys()].filter((index) => !blocks.has(index)).sort((a, b) => a - b);
+    return { size, blockSize, blocks: changed, removed: Uint32Array.from(removed), whole: false };
   });
   const ram = machine.ram;
   const words = ramWords(ram);
@@ -174,7 +202,7 @@ export function captureSnapshot(machine: Machine, options: CaptureOptions = {}):
     zeroed: Uint32Array.from(zeroed),
     pageData,
     disks,
-    fingerprint: { id, hashes },
+    fingerprint: { id, hashes, disks: exported.map(({ blocks }) => blocks) },
     createdAt: new Date(),
   };
 }
@@ -200,9 +228,17 @@ export async function encodeSnapshot(capture: CapturedSnapshot): Promise<Uint8Ar
       pages: capture.pages,
       zeroed: capture.zeroed,
       pageData: capture.pageData,
-      disks: capture.disks,
+      disks: capture.disks.map(diskSection),
     },
   );
+}
+
+/** A captured disk as the file holds it: indices ascending, their bytes in one array. */
+function diskSection(disk: CapturedDisk): SnapshotDisk {
+  const indices = Uint32Array.from([...disk.blocks.keys()].sort((a, b) => a - b));
+  const data = new Uint8Array(indices.length * disk.blockSize);
+  indices.forEach((index, j) => data.set(disk.blocks.get(index)!, j * disk.blockSize));
+  return { size: disk.size, blockSize: disk.blockSize, indices, data, removed: disk.removed, whole: disk.whole };
 }
 
 /** Unpacks a chain of snapshot files (full snapshot first, each next one a child of the one before) into one. */
@@ -212,10 +248,10 @@ export async function decodeChain(files: readonly Uint8Array[]): Promise<Snapsho
   return flattenChain(chain);
 }
 
-/** A machine restored from a snapshot, and RAM's fingerprint as restored (the base for a child of it). */
+/** A machine restored from a snapshot, and its fingerprint as restored (the base for a child of it). */
 export interface RestoredMachine {
   readonly machine: Machine;
-  readonly fingerprint: RamFingerprint;
+  readonly fingerprint: SnapshotFingerprint;
 }
 
 /**
@@ -293,7 +329,11 @@ function restoreChecked(contents: SnapshotContents, options: RestoreOptions, por
     );
     overlays[i]!.restoreBlocks(blocks);
   });
-  return { machine, fingerprint: { id: header.id, hashes } };
+  // The overlays now hold exactly the snapshot's blocks: a child of it compares with these arrays.
+  return {
+    machine,
+    fingerprint: { id: header.id, hashes, disks: overlays.map((overlay) => overlay.exportBlocks()) },
+  };
 }
 
 async function checkImage(

@@ -14,6 +14,7 @@ import {
   SNAPSHOT_COMPRESSION,
   SNAPSHOT_FORMAT_VERSION,
   SNAPSHOT_MAGIC,
+  SNAPSHOT_OLDEST_READABLE_VERSION,
   SNAPSHOT_PAGE_SIZE,
   SNAPSHOT_PREAMBLE_BYTES,
   type SnapshotDiskHeader,
@@ -43,15 +44,19 @@ export interface SnapshotContents {
   readonly disks: readonly SnapshotDisk[];
 }
 
-/** A disk's overlay blocks as a snapshot holds them. */
+/** A disk's overlay blocks as a snapshot holds them (snapshot-format.ts: whole, or a child's changes). */
 export interface SnapshotDisk {
   /** Bytes of the disk. */
   readonly size: number;
   readonly blockSize: number;
-  /** Indices of the blocks written over the image, ascending. */
+  /** Indices of the blocks stored, ascending. */
   readonly indices: Uint32Array;
   /** Those blocks' bytes, blockSize each, in the order of `indices`. */
   readonly data: Uint8Array;
+  /** Indices of blocks that left the overlay since the parent, ascending; empty when `whole`. */
+  readonly removed: Uint32Array;
+  /** Whether `indices` is the entire overlay (every other block reads as the image), not changes against the parent's. */
+  readonly whole: boolean;
 }
 
 /** What the encoder fills in itself from the sections. */
@@ -65,50 +70,73 @@ const MAX_DISK_BYTES = 2 ** 50;
 
 const ImageIdentity = z.object({ size: z.number().int().nonnegative(), sha256: z.string().regex(/^[0-9a-f]{64}$/) });
 
-const HeaderSchema = z.object({
-  id: z.string().min(1).max(200),
-  parent: z.string().min(1).max(200).nullable(),
-  machine: z.object({
-    ramSize: z
-      .number()
-      .int()
-      .positive()
-      .max(MAX_RAM_BYTES)
-      .refine((n) => n % SNAPSHOT_PAGE_SIZE === 0, 'a whole number of pages'),
-    harts: z.number().int().min(1).max(MAX_HARTS),
-    bootargs: z.string(),
-  }),
-  images: z.object({ bios: ImageIdentity, kernel: ImageIdentity.nullable(), initrd: ImageIdentity.nullable() }),
-  createdAt: z.string(),
-  devices: z.record(z.string(), z.unknown()),
-  disks: z
-    .array(
-      z
-        .object({
-          v: z.literal(1),
-          size: z.number().int().positive().max(MAX_DISK_BYTES),
-          blockSize: z
-            .number()
-            .int()
-            .positive()
-            .max(MAX_BLOCK_BYTES)
-            .refine((n) => (n & (n - 1)) === 0, 'a power of two'),
-          blocks: z.number().int().nonnegative(),
-        })
-        .refine((d) => d.size % d.blockSize === 0 && d.blocks <= d.size / d.blockSize, 'blocks that fit the disk'),
-    )
-    .max(MAX_DISKS),
-  cpu: z.object({
-    harts: z.number().int().min(1).max(MAX_HARTS),
-    blockSize: z.number().int().positive().max(MAX_BLOCK_BYTES),
-  }),
-  ram: z.object({
-    pageSize: z.literal(SNAPSHOT_PAGE_SIZE),
-    pages: z.number().int().nonnegative(),
-    zeroedPages: z.number().int().nonnegative(),
-  }),
-  rawPayloadBytes: z.number().int().nonnegative(),
-});
+const BlockSize = z
+  .number()
+  .int()
+  .positive()
+  .max(MAX_BLOCK_BYTES)
+  .refine((n) => (n & (n - 1)) === 0, 'a power of two');
+const fitsDisk = (d: { size: number; blockSize: number; blocks: number }): boolean =>
+  d.size % d.blockSize === 0 && d.blocks <= d.size / d.blockSize;
+const DiskSchema = z
+  .object({
+    v: z.literal(2),
+    size: z.number().int().positive().max(MAX_DISK_BYTES),
+    blockSize: BlockSize,
+    blocks: z.number().int().nonnegative(),
+    removedBlocks: z.number().int().nonnegative(),
+    whole: z.boolean(),
+  })
+  .refine(fitsDisk, 'blocks that fit the disk')
+  .refine(
+    (d) => d.removedBlocks <= d.size / d.blockSize && (!d.whole || d.removedBlocks === 0),
+    'removed blocks of a child',
+  );
+/** Format 2's disk record: always the whole overlay; read as format 3's. */
+const DiskSchemaV2 = z
+  .object({
+    v: z.literal(1),
+    size: z.number().int().positive().max(MAX_DISK_BYTES),
+    blockSize: BlockSize,
+    blocks: z.number().int().nonnegative(),
+  })
+  .refine(fitsDisk, 'blocks that fit the disk')
+  .transform((d): SnapshotDiskHeader => ({ ...d, v: 2, removedBlocks: 0, whole: true }));
+
+const headerSchema = <D extends z.ZodType<SnapshotDiskHeader>>(disk: D) =>
+  z.object({
+    id: z.string().min(1).max(200),
+    parent: z.string().min(1).max(200).nullable(),
+    machine: z.object({
+      ramSize: z
+        .number()
+        .int()
+        .positive()
+        .max(MAX_RAM_BYTES)
+        .refine((n) => n % SNAPSHOT_PAGE_SIZE === 0, 'a whole number of pages'),
+      harts: z.number().int().min(1).max(MAX_HARTS),
+      bootargs: z.string(),
+    }),
+    images: z.object({ bios: ImageIdentity, kernel: ImageIdentity.nullable(), initrd: ImageIdentity.nullable() }),
+    createdAt: z.string(),
+    devices: z.record(z.string(), z.unknown()),
+    disks: z.array(disk).max(MAX_DISKS),
+    cpu: z.object({
+      harts: z.number().int().min(1).max(MAX_HARTS),
+      blockSize: z.number().int().positive().max(MAX_BLOCK_BYTES),
+    }),
+    ram: z.object({
+      pageSize: z.literal(SNAPSHOT_PAGE_SIZE),
+      pages: z.number().int().nonnegative(),
+      zeroedPages: z.number().int().nonnegative(),
+    }),
+    rawPayloadBytes: z.number().int().nonnegative(),
+  });
+/** The header schema of each format version read. */
+const HEADER_SCHEMAS: Readonly<Record<number, ReturnType<typeof headerSchema>>> = {
+  2: headerSchema(DiskSchemaV2),
+  3: headerSchema(DiskSchema),
+};
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -120,7 +148,10 @@ export async function encodeSnapshotFile(
 ): Promise<Uint8Array<ArrayBuffer>> {
   const { cpu, pages, zeroed, pageData, disks } = sections;
   const blockSize = cpu[0]?.length ?? 0;
-  const diskBytes = disks.reduce((n, disk) => n + disk.indices.byteLength + disk.data.length, 0);
+  const diskBytes = disks.reduce(
+    (n, disk) => n + disk.indices.byteLength + disk.removed.byteLength + disk.data.length,
+    0,
+  );
   const raw = new Uint8Array(
     cpu.length * blockSize + pages.byteLength + zeroed.byteLength + pageData.length + diskBytes,
   );
@@ -139,9 +170,11 @@ export async function encodeSnapshotFile(
   raw.set(pageData, at);
   at += pageData.length;
   for (const disk of disks) {
-    for (const index of disk.indices) {
-      rawView.setUint32(at, index, true);
-      at += 4;
+    for (const list of [disk.indices, disk.removed]) {
+      for (const index of list) {
+        rawView.setUint32(at, index, true);
+        at += 4;
+      }
     }
     raw.set(disk.data, at);
     at += disk.data.length;
@@ -152,10 +185,12 @@ export async function encodeSnapshotFile(
     cpu: { harts: cpu.length, blockSize },
     ram: { pageSize: SNAPSHOT_PAGE_SIZE, pages: pages.length, zeroedPages: zeroed.length },
     disks: disks.map((disk): SnapshotDiskHeader => ({
-      v: 1,
+      v: 2,
       size: disk.size,
       blockSize: disk.blockSize,
       blocks: disk.indices.length,
+      removedBlocks: disk.removed.length,
+      whole: disk.whole,
     })),
     rawPayloadBytes: raw.length,
   };
@@ -192,7 +227,7 @@ export async function readSnapshotHeader(file: Uint8Array): Promise<SnapshotHead
       `snapshot format version ${version} is newer than this tabvm supports (${SNAPSHOT_FORMAT_VERSION}); update tabvm`,
     );
   }
-  if (version !== SNAPSHOT_FORMAT_VERSION) {
+  if (version < SNAPSHOT_OLDEST_READABLE_VERSION) {
     throw new SnapshotError(`snapshot format version ${version} is from an older tabvm and cannot be read`);
   }
   const headerLength = view.getUint32(12, true);
@@ -217,7 +252,7 @@ export async function readSnapshotHeader(file: Uint8Array): Promise<SnapshotHead
   } catch {
     throw new SnapshotError('snapshot header is not valid JSON');
   }
-  const parsed = HeaderSchema.safeParse(json);
+  const parsed = HEADER_SCHEMAS[version]!.safeParse(json);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     throw new SnapshotError(`snapshot header field ${issue.path.join('.') || '(root)'}: ${issue.message}`);
@@ -226,13 +261,16 @@ export async function readSnapshotHeader(file: Uint8Array): Promise<SnapshotHead
   if (header.parent === null && header.ram.zeroedPages !== 0) {
     throw new SnapshotError('snapshot header lists zeroed pages in a full snapshot');
   }
+  if (header.parent === null && header.disks.some((disk) => !disk.whole)) {
+    throw new SnapshotError('snapshot header has a disk of changes in a full snapshot');
+  }
   if (header.cpu.harts !== header.machine.harts)
     throw new SnapshotError('snapshot header disagrees on the number of harts');
   const expectedRaw =
     header.cpu.harts * header.cpu.blockSize +
     (header.ram.pages + header.ram.zeroedPages) * 4 +
     header.ram.pages * SNAPSHOT_PAGE_SIZE +
-    header.disks.reduce((n, disk) => n + disk.blocks * (4 + disk.blockSize), 0);
+    header.disks.reduce((n, disk) => n + disk.blocks * (4 + disk.blockSize) + disk.removedBlocks * 4, 0);
   if (header.rawPayloadBytes !== expectedRaw)
     throw new SnapshotError('snapshot payload size does not match its header');
   return header;
@@ -278,14 +316,17 @@ export async function decodeSnapshotFile(file: Uint8Array): Promise<SnapshotCont
   at += pageData.length;
   const disks = header.disks.map((disk): SnapshotDisk => {
     const indices = readList(disk.blocks);
-    for (let i = 0; i < indices.length; i++) {
-      if (indices[i]! >= disk.size / disk.blockSize || (i > 0 && indices[i]! <= indices[i - 1]!)) {
-        throw new SnapshotError('snapshot disk block list is out of order or outside the disk');
+    const removed = readList(disk.removedBlocks);
+    for (const list of [indices, removed]) {
+      for (let i = 0; i < list.length; i++) {
+        if (list[i]! >= disk.size / disk.blockSize || (i > 0 && list[i]! <= list[i - 1]!)) {
+          throw new SnapshotError('snapshot disk block list is out of order or outside the disk');
+        }
       }
     }
     const data = raw.subarray(at, at + disk.blocks * disk.blockSize);
     at += data.length;
-    return { size: disk.size, blockSize: disk.blockSize, indices, data };
+    return { size: disk.size, blockSize: disk.blockSize, indices, data, removed, whole: disk.whole };
   });
   return { header, cpu: blocks, pages, zeroed, pageData, disks };
 }
@@ -329,9 +370,45 @@ export function mergeSnapshots(parent: SnapshotContents, child: SnapshotContents
     pages: Uint32Array.from(stored),
     zeroed: Uint32Array.from(zeroed),
     pageData,
-    // Each snapshot holds its disks' whole overlays, so the child's are the result's.
-    disks: child.disks,
+    disks: mergeDisks(parent.disks, child.disks),
   };
+}
+
+/** Each disk of a child applied to the parent's: per block, the newest word wins, as for RAM pages. */
+function mergeDisks(parent: readonly SnapshotDisk[], child: readonly SnapshotDisk[]): SnapshotDisk[] {
+  if (parent.length !== child.length) throw new SnapshotError('a child snapshot has other disks than its parent');
+  return child.map((next, d): SnapshotDisk => {
+    const before = parent[d]!;
+    if (next.size !== before.size || next.blockSize !== before.blockSize) {
+      throw new SnapshotError(`a child snapshot's disk ${d} has another size than its parent's`);
+    }
+    if (next.whole) return next;
+    const { blockSize } = next;
+    // Index → where its bytes are, or null: the block left the overlay.
+    const source = new Map<number, { from: SnapshotDisk; at: number } | null>();
+    if (!before.whole) for (const index of before.removed) source.set(index, null);
+    before.indices.forEach((index, at) => source.set(index, { from: before, at }));
+    for (const index of next.removed) source.set(index, null);
+    next.indices.forEach((index, at) => source.set(index, { from: next, at }));
+    const order = [...source.keys()].sort((a, b) => a - b);
+    const stored = order.filter((index) => source.get(index) !== null);
+    const data = new Uint8Array(stored.length * blockSize);
+    stored.forEach((index, i) => {
+      const { from, at } = source.get(index)!;
+      data.set(from.data.subarray(at * blockSize, (at + 1) * blockSize), i * blockSize);
+    });
+    return {
+      size: next.size,
+      blockSize,
+      indices: Uint32Array.from(stored),
+      data,
+      // Over a whole overlay, a block not stored is simply not in it.
+      removed: before.whole
+        ? new Uint32Array(0)
+        : Uint32Array.from(order.filter((index) => source.get(index) === null)),
+      whole: before.whole,
+    };
+  });
 }
 
 /** A chain, full snapshot first, each next one the child of the one before, merged into one full snapshot. */

@@ -21,23 +21,34 @@
  *   ram.zeroedPages × u32             page numbers that are all zeroes now (a child snapshot only), ascending
  *   ram.pages × 4096 bytes            the listed pages' contents
  *   then for each disk d:
- *   disks[d].blocks × u32             indices of the overlay blocks the guest wrote, ascending
- *   disks[d].blocks × blockSize bytes those blocks; every other block reads as the disk's image
+ *   disks[d].blocks × u32             indices of the overlay blocks stored, ascending
+ *   disks[d].removedBlocks × u32      indices of blocks no longer in the overlay (a child only), ascending
+ *   disks[d].blocks × blockSize bytes the stored blocks' contents
  *
  * A full snapshot (`parent` null) lists every non-zero page; every page not listed is all zeroes. A
  * child snapshot (`parent` = the id of another snapshot) lists only the pages whose contents differ from
  * its parent's, and the pages that were non-zero in the parent and are zero now; every other page is as
  * in the parent. Restoring a child needs its chain back to a full snapshot.
  *
+ * Disks work the same way. A disk marked `whole` stores its entire copy-on-write overlay: every block not
+ * listed reads as the disk's image (always so in a full snapshot). Otherwise (a child) it stores only the
+ * overlay blocks that are new or were rewritten since the parent, and lists the parent's blocks that
+ * left the overlay (a disk discarded meanwhile); every other block is as in the parent. Removing a
+ * block the parent does not hold changes nothing, so merged chains may list such blocks.
+ *
  * A reader refuses a file whose magic, version, lengths or checksum do not match before it parses
  * anything; the version is checked before the checksum, because a newer format may place it differently.
  *
  * History: version 1 (no ids, no child snapshots, no disks) was never stored by a release; it is refused.
+ * Version 2 stored every disk whole, also in a child (disk records `v: 1`, no removed list): it is still
+ * read, each of its disks as `whole`, because browsers and exported files hold such snapshots.
  */
 
 export const SNAPSHOT_MAGIC = 'TABVMSNP';
 /** Raise on any change to the layout or to a field's meaning; readers refuse versions above theirs. */
-export const SNAPSHOT_FORMAT_VERSION = 2;
+export const SNAPSHOT_FORMAT_VERSION = 3;
+/** The oldest version still read (its disks are whole overlays). */
+export const SNAPSHOT_OLDEST_READABLE_VERSION = 2;
 /** Bytes before the header JSON: magic, version, header length, payload length. */
 export const SNAPSHOT_PREAMBLE_BYTES = 24;
 export const SNAPSHOT_CHECKSUM_BYTES = 32;
@@ -56,18 +67,21 @@ export interface SnapshotImageIdentity {
 }
 
 /**
- * A virtio-blk disk's copy-on-write overlay at the capture: the blocks the guest has written over the
- * disk's image. Every snapshot, full or child, holds each disk's whole overlay (a child's replace its
- * parent's), so restoring puts the disk back exactly as the guest saw it then.
+ * A virtio-blk disk's copy-on-write overlay at the capture (the blocks the guest has written over the
+ * disk's image): all of it (`whole`), or a child's changes against its parent's.
  */
 export interface SnapshotDiskHeader {
-  readonly v: 1;
+  readonly v: 2;
   /** Bytes of the disk, checked against the disk given on restore. */
   readonly size: number;
   /** Bytes per overlay block. */
   readonly blockSize: number;
   /** How many blocks the payload holds for this disk. */
   readonly blocks: number;
+  /** How many indices of blocks that left the overlay since the parent follow (0 when `whole`). */
+  readonly removedBlocks: number;
+  /** Whether the blocks are the entire overlay rather than changes against the parent's (true in a full snapshot). */
+  readonly whole: boolean;
 }
 
 export interface SnapshotHeader {

@@ -65,9 +65,9 @@ export interface VmSnapshotRequest {
   /** The new snapshot's id. */
   readonly id: string;
   /**
-   * Store only the pages changed since this snapshot, if it is the last of its series this worker took
-   * (or the one it was restored from); the worker keeps those page fingerprints. Otherwise the snapshot
-   * is full.
+   * Store only the pages and disk blocks changed since this snapshot, if it is the last of its series
+   * this worker took (or the one it was restored from); the worker keeps those fingerprints. Otherwise
+   * the snapshot is full.
    */
   readonly parent?: string;
   /**

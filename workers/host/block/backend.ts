@@ -32,12 +32,35 @@ export function checkBlockRange(backend: Pick<BlockBackend, 'size'>, offset: num
   }
 }
 
+/**
+ * Calls `visit` for each block a byte range [offset, offset + length) touches, in order: the block's
+ * index, where the range starts within it, where that piece starts within the range, and its length.
+ */
+export function forEachBlock(
+  offset: number,
+  length: number,
+  blockSize: number,
+  visit: (index: number, within: number, at: number, n: number) => void,
+): void {
+  for (let at = 0; at < length;) {
+    const within = (offset + at) % blockSize;
+    const n = Math.min(blockSize - within, length - at);
+    visit(Math.floor((offset + at) / blockSize), within, at, n);
+    at += n;
+  }
+}
+
 /** A disk whose written state a snapshot can hold and put back (the copy-on-write overlay). */
 export interface SnapshotableBlockBackend extends BlockBackend {
   /** Bytes per block of `exportBlocks`. */
   readonly blockBytes: number;
-  /** A copy of every block written over the base, by index. */
-  exportBlocks(): Map<number, Uint8Array<ArrayBuffer>>;
+  /**
+   * Every block written over the base, by index. The backend never changes a block in place once it
+   * has it (a write puts a new array in its place), so the arrays stay as they are now: a snapshot may
+   * keep them without copying, and a block whose array is another than at an earlier export has been
+   * written since. Callers must not change them.
+   */
+  exportBlocks(): Map<number, Uint8Array>;
   /** Makes the written blocks exactly these (a snapshot's). */
   restoreBlocks(blocks: ReadonlyMap<number, Uint8Array>): void;
 }

@@ -15,7 +15,7 @@ import {
   type DiskImageManifest,
   type DiskStatus,
 } from '../../protocol/disk-image.ts';
-import { BlockIoError, checkBlockRange, type BlockBackend } from './backend.ts';
+import { BlockIoError, checkBlockRange, forEachBlock, type BlockBackend } from './backend.ts';
 
 export interface ChunkedDiskOptions {
   readonly manifest: DiskImageManifest;
@@ -89,18 +89,13 @@ export class ChunkedDisk implements BlockBackend {
 
   async read(offset: number, into: Uint8Array): Promise<void> {
     checkBlockRange(this, offset, into.length);
-    const size = this.#chunkSize;
     const parts: Promise<void>[] = [];
-    for (let at = 0; at < into.length;) {
-      const index = Math.floor((offset + at) / size);
-      const within = (offset + at) % size;
-      const n = Math.min(size - within, into.length - at);
+    forEachBlock(offset, into.length, this.#chunkSize, (index, within, at, n) => {
       const target = into.subarray(at, at + n);
       if (this.#entries.has(index))
         parts.push(this.#chunk(index).then((bytes) => target.set(bytes.subarray(within, within + n))));
       else target.fill(0);
-      at += n;
-    }
+    });
     await Promise.all(parts);
   }
 

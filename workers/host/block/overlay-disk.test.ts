@@ -93,15 +93,26 @@ describe('OverlayDisk', () => {
     expect(persistence.calls).toEqual([[1]]);
   });
 
-  it('starts from saved blocks, exports copies and discards them', async () => {
+  it('starts from saved blocks, exports blocks that later writes leave as they were, and discards them', async () => {
     const base = baseDisk();
     const saved = new Uint8Array(B).fill(0x42);
     const overlay = new OverlayDisk(base, { saved: [[6, saved]] });
     expect(await read(overlay, 6 * B, B)).toEqual(saved);
+    await overlay.write(2 * B, new Uint8Array(B).fill(2));
     const exported = overlay.exportBlocks();
-    expect([...exported.keys()]).toEqual([6]);
-    exported.get(6)!.fill(0);
-    expect(await read(overlay, 6 * B, B)).toEqual(saved);
+    expect([...exported.keys()].sort()).toEqual([2, 6]);
+    // A partial write and a whole-block write after the export: the exported arrays keep the old bytes.
+    await overlay.write(6 * B + 512, new Uint8Array(512).fill(7));
+    await overlay.write(2 * B, new Uint8Array(B).fill(3));
+    expect(exported.get(6)).toEqual(saved);
+    expect(exported.get(2)!.every((b) => b === 2)).toBe(true);
+    const later = overlay.exportBlocks();
+    expect(later.get(6)).not.toBe(exported.get(6));
+    expect(later.get(2)).not.toBe(exported.get(2));
+    expect((await read(overlay, 6 * B, B)).subarray(512, 1024).every((b) => b === 7)).toBe(true);
+    // Unwritten blocks keep their arrays: that is how a child snapshot knows they did not change.
+    await overlay.write(4 * B, new Uint8Array(B).fill(4));
+    expect(overlay.exportBlocks().get(6)).toBe(later.get(6));
     overlay.discard();
     expect(overlay.blockCount).toBe(0);
     expect(await read(overlay, 6 * B, B)).toEqual(base.bytes.subarray(6 * B, 7 * B));

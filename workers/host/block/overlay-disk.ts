@@ -3,14 +3,20 @@
  * those blocks over the base, and the base is never written. Dirty blocks go to a persistence port
  * (the page keeps them in IndexedDB, src/storage/disk-overlay.ts) after a short delay and on every
  * guest flush, which completes only once they are stored; at boot the overlay starts from the saved
- * blocks. `exportBlocks` copies the overlay for a snapshot, `discard` forgets it (Reset disk).
+ * blocks. `exportBlocks` hands a snapshot the overlay's blocks, `discard` forgets them (Reset disk).
  *
  * Blocks are 4 KiB: Linux's page cache and ext4 write whole, aligned 4 KiB pages, so almost every guest
  * write replaces whole blocks (no read-modify-write against a base that may sit behind HTTP), and a
  * small file change stores 4 KiB rather than a whole image chunk.
  */
 import { DISK_SECTOR_BYTES } from '../../protocol/disk-image.ts';
-import { BlockIoError, checkBlockRange, type BlockBackend, type SnapshotableBlockBackend } from './backend.ts';
+import {
+  BlockIoError,
+  checkBlockRange,
+  forEachBlock,
+  type BlockBackend,
+  type SnapshotableBlockBackend,
+} from './backend.ts';
 
 export const OVERLAY_BLOCK_BYTES = 4096;
 
@@ -34,6 +40,7 @@ export class OverlayDisk implements SnapshotableBlockBackend {
   readonly readOnly = false;
   readonly id: string;
   readonly #base: BlockBackend;
+  /** Index → bytes. An array here is never written again: a write replaces it (see exportBlocks). */
   readonly #blocks = new Map<number, Uint8Array<ArrayBuffer>>();
   readonly #dirty = new Set<number>();
   /** Blocks whose base bytes are being read for a partial write. */
@@ -88,17 +95,13 @@ export class OverlayDisk implements SnapshotableBlockBackend {
       parts.push(this.#base.read(offset + runStart, into.subarray(runStart, at)));
       runStart = -1;
     };
-    for (let at = 0; at < into.length;) {
-      const index = Math.floor((offset + at) / OVERLAY_BLOCK_BYTES);
-      const within = (offset + at) % OVERLAY_BLOCK_BYTES;
-      const n = Math.min(OVERLAY_BLOCK_BYTES - within, into.length - at);
+    forEachBlock(offset, into.length, OVERLAY_BLOCK_BYTES, (index, within, at, n) => {
       const block = this.#blocks.get(index);
       if (block) {
         endRun(at);
         into.set(block.subarray(within, within + n), at);
       } else if (runStart < 0) runStart = at;
-      at += n;
-    }
+    });
     endRun(into.length);
     await Promise.all(parts);
   }
@@ -109,10 +112,7 @@ export class OverlayDisk implements SnapshotableBlockBackend {
       throw new BlockIoError(`write [${offset}, +${data.length}) is not in whole sectors`);
     }
     const partial: Promise<void>[] = [];
-    for (let at = 0; at < data.length;) {
-      const index = Math.floor((offset + at) / OVERLAY_BLOCK_BYTES);
-      const within = (offset + at) % OVERLAY_BLOCK_BYTES;
-      const n = Math.min(OVERLAY_BLOCK_BYTES - within, data.length - at);
+    forEachBlock(offset, data.length, OVERLAY_BLOCK_BYTES, (index, within, at, n) => {
       const piece = data.subarray(at, at + n);
       if (n === OVERLAY_BLOCK_BYTES) {
         this.#blocks.set(index, new Uint8Array(piece));
@@ -120,13 +120,15 @@ export class OverlayDisk implements SnapshotableBlockBackend {
       } else {
         partial.push(
           this.#materialize(index).then(() => {
-            this.#blocks.get(index)!.set(piece, within);
+            // A new array, not a change to the held one: a snapshot may still hold that one.
+            const block = this.#blocks.get(index)!.slice();
+            block.set(piece, within);
+            this.#blocks.set(index, block);
             this.#markDirty(index);
           }),
         );
       }
-      at += n;
-    }
+    });
     await Promise.all(partial);
   }
 
@@ -135,9 +137,9 @@ export class OverlayDisk implements SnapshotableBlockBackend {
     await this.#persist();
   }
 
-  /** A copy of every block the overlay holds, for a snapshot. */
-  exportBlocks(): Map<number, Uint8Array<ArrayBuffer>> {
-    return new Map([...this.#blocks].map(([index, bytes]) => [index, bytes.slice()]));
+  /** Every block the overlay holds, for a snapshot: the arrays themselves, which no write changes. */
+  exportBlocks(): Map<number, Uint8Array> {
+    return new Map(this.#blocks);
   }
 
   /**

@@ -12,6 +12,7 @@ import { coreModule, defaultImage, repoRoot } from './lib/in-process.ts';
 import { Machine } from '../workers/machine/machine.ts';
 import { captureSnapshot, encodeSnapshot, imageIdentity } from '../workers/machine/snapshot.ts';
 import { readSnapshotHeader } from '../workers/protocol/snapshot-container.ts';
+import { SNAPSHOT_FORMAT_VERSION } from '../workers/protocol/snapshot-format.ts';
 import { promptSetupLine, STATUS_MARKER } from '../src/embed/shell-text.ts';
 
 const RAM_MIB = 256;
@@ -23,7 +24,7 @@ const CURSOR_QUERY = '\x1b[6n';
 
 const { bios, kernel, initrd, bootargs } = defaultImage();
 
-/** Whether OUT holds a snapshot of these images, RAM size and bootargs (any readable one of the current format). */
+/** Whether OUT holds a snapshot of these images, RAM size and bootargs, in the current format. */
 async function upToDate(): Promise<boolean> {
   let file: Uint8Array;
   try {
@@ -42,7 +43,9 @@ async function upToDate(): Promise<boolean> {
       JSON.stringify(header.images) === JSON.stringify(want) &&
       header.machine.ramSize === RAM_MIB << 20 &&
       header.machine.bootargs === bootargs &&
-      header.parent === null
+      header.parent === null &&
+      // An older format is still read, but a new file is smaller (format 3 leaves out the kernel's pages).
+      new DataView(file.buffer, file.byteOffset).getUint32(8, true) === SNAPSHOT_FORMAT_VERSION
     );
   } catch {
     return false;

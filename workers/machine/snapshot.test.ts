@@ -203,20 +203,34 @@ describe('snapshot container', () => {
     expect((await decodeSnapshotFile(again)).disks).toEqual(merged.disks);
   });
 
-  it('stores exactly the non-zero pages', async () => {
-    const { machine } = await setup();
+  it('lists exactly the non-zero pages, storing those that are not the boot images as loaded', async () => {
+    const { machine, options } = await setup();
     machine.ram[200 * SNAPSHOT_PAGE_SIZE + 4095] = 1; // last byte of a page
     machine.ram[300 * SNAPSHOT_PAGE_SIZE] = 9;
     machine.ram[300 * SNAPSHOT_PAGE_SIZE] = 0; // dirtied and cleared again: zero, so left out
+    // The kernel (two pages) sits at DRAM + 2 MiB = page 512; the guest changed its second page.
+    const KERNEL_PAGE = 0x20_0000 / SNAPSHOT_PAGE_SIZE;
+    machine.ram[(KERNEL_PAGE + 1) * SNAPSHOT_PAGE_SIZE + 100]! ^= 0xff;
     const capture = captureSnapshot(machine);
     const expected = nonZeroPages(machine.ram);
     expect(expected).toContain(200);
     expect(expected).not.toContain(300);
-    expect(Array.from(capture.pages)).toEqual(expected);
-    expect(capture.pageData.length).toBe(expected.length * SNAPSHOT_PAGE_SIZE);
-    const decoded = await decodeSnapshotFile(await encodeSnapshot(capture));
-    expect(Array.from(decoded.pages)).toEqual(expected);
-    expect(decoded.header.ram).toEqual({ pageSize: SNAPSHOT_PAGE_SIZE, pages: expected.length, zeroedPages: 0 });
+    expect(Array.from(capture.imagePages)).toEqual([KERNEL_PAGE]);
+    expect(capture.imageLoads).toContainEqual({ image: 'kernel', offset: 0, ramOffset: 0x20_0000, length: 8192 });
+    expect(Array.from(capture.pages)).toEqual(expected.filter((page) => page !== KERNEL_PAGE));
+    expect(capture.pageData.length).toBe((expected.length - 1) * SNAPSHOT_PAGE_SIZE);
+    const file = await encodeSnapshot(capture);
+    const decoded = await decodeSnapshotFile(file);
+    expect(Array.from(decoded.pages)).toEqual(Array.from(capture.pages));
+    expect(Array.from(decoded.imagePages)).toEqual([KERNEL_PAGE]);
+    expect(decoded.header.ram).toEqual({
+      pageSize: SNAPSHOT_PAGE_SIZE,
+      pages: expected.length - 1,
+      zeroedPages: 0,
+      imagePages: 1,
+    });
+    const { machine: restored } = await restoreSnapshot(file, options, { console: { write() {} } });
+    expect(Buffer.from(restored.ram).equals(Buffer.from(machine.ram))).toBe(true);
   });
 
   it('refuses damaged, foreign, newer and mismatched snapshots with one line each', async () => {
@@ -322,16 +336,18 @@ describe('snapshot container', () => {
     const p = captureSnapshot(a, { id: 'p' });
     a.ram.fill(0, 1 * SNAPSHOT_PAGE_SIZE, 2 * SNAPSHOT_PAGE_SIZE);
     a.ram[6 * SNAPSHOT_PAGE_SIZE] = 6;
+    a.ram[512 * SNAPSHOT_PAGE_SIZE]! ^= 1; // the kernel's first page, an image page in p
     const c = captureSnapshot(a, { id: 'c', parent: p.fingerprint });
     a.ram.fill(0, 2 * SNAPSHOT_PAGE_SIZE, 3 * SNAPSHOT_PAGE_SIZE);
     a.ram[1 * SNAPSHOT_PAGE_SIZE] = 7;
+    a.ram.fill(0, 513 * SNAPSHOT_PAGE_SIZE, 514 * SNAPSHOT_PAGE_SIZE); // the kernel's second page
     const g = captureSnapshot(a, { id: 'g', parent: c.fingerprint });
     const [pc, cc, gc] = await Promise.all([p, c, g].map(async (x) => decodeSnapshotFile(await encodeSnapshot(x))));
     // Delete c: g re-based on p.
     const rebased = mergeSnapshots(cc!, gc!);
     expect(rebased.header.parent).toBe('p');
     expect(rebased.header.id).toBe('g');
-    expect(Array.from(rebased.zeroed)).toEqual([2]);
+    expect(Array.from(rebased.zeroed)).toEqual([2, 513]);
     const { machine: viaRebase } = await restoreSnapshot(
       [await encodeContents(pc!), await encodeContents(rebased)],
       options,
@@ -341,7 +357,9 @@ describe('snapshot container', () => {
     // Flattened for export: one full snapshot.
     const flat = flattenChain([pc!, cc!, gc!]);
     expect(flat.header.parent).toBeNull();
-    expect(Array.from(flat.pages)).toEqual(nonZeroPages(a.ram));
+    expect([...flat.pages, ...flat.imagePages].sort((x, y) => x - y)).toEqual(nonZeroPages(a.ram));
+    expect(Array.from(p.imagePages)).toEqual([512, 513]);
+    expect(flat.imagePages.length).toBe(0);
     expect(Array.from(flat.pages.subarray(0, 4))).toEqual([0, 1, 3, 6]);
     expect(flat.zeroed.length).toBe(0);
     const { machine: viaFlat } = await restoreSnapshot(await encodeContents(flat), options, {

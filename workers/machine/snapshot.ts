@@ -31,11 +31,18 @@ import {
   decodeSnapshotFile,
   encodeSnapshotFile,
   flattenChain,
+  imageLoadOf,
   sha256,
   type SnapshotContents,
   type SnapshotDisk,
 } from '../protocol/snapshot-container.ts';
-import { SNAPSHOT_PAGE_SIZE, type SnapshotHeader, type SnapshotImageIdentity } from '../protocol/snapshot-format.ts';
+import {
+  SNAPSHOT_PAGE_SIZE,
+  type SnapshotHeader,
+  type SnapshotImageIdentity,
+  type SnapshotImageLoad,
+} from '../protocol/snapshot-format.ts';
+import { MEMORY_MAP } from './memory-map.ts';
 import { isSnapshotable } from '../host/block/backend.ts';
 import { Machine, type MachineConfig, type MachinePorts, type MachineState } from './machine.ts';
 
@@ -72,6 +79,10 @@ export interface CapturedSnapshot {
   readonly pages: Uint32Array<ArrayBuffer>;
   /** A child's pages that are zero now and were not in its parent, ascending. */
   readonly zeroed: Uint32Array<ArrayBuffer>;
+  /** A full snapshot's pages that hold exactly the boot images' bytes loaded there (not stored), ascending. */
+  readonly imagePages: Uint32Array<ArrayBuffer>;
+  /** Where the images' bytes were loaded. */
+  readonly imageLoads: readonly SnapshotImageLoad[];
   /** The stored pages' bytes, SNAPSHOT_PAGE_SIZE each, in the same order. */
   readonly pageData: Uint8Array<ArrayBuffer>;
   /** Each disk's overlay, in machine order. */
@@ -132,6 +143,40 @@ function hashPage(words: Int32Array, start: number, out: Uint32Array, slot: numb
   return true;
 }
 
+/** The boot images of a machine config by the name a snapshot header gives them. */
+function bootImages(images: SnapshotImages): Record<SnapshotImageLoad['image'], Uint8Array | undefined> {
+  return { bios: images.bios, kernel: images.kernel, initrd: images.initrd };
+}
+
+/** The machine's power-on loads that copy a boot image's bytes (not the device tree), as a header records them. */
+function imageLoadsOf(machine: Machine): SnapshotImageLoad[] {
+  const images = Object.entries(bootImages(machine.config)) as [SnapshotImageLoad['image'], Uint8Array | undefined][];
+  const loads: SnapshotImageLoad[] = [];
+  for (const { address, data } of machine.bootLoads) {
+    for (const [image, bytes] of images) {
+      const offset = data.byteOffset - (bytes?.byteOffset ?? 0);
+      if (bytes && data.buffer === bytes.buffer && offset >= 0 && offset + data.length <= bytes.length) {
+        loads.push({ image, offset, ramOffset: address - MEMORY_MAP.dram.base, length: data.length });
+        break;
+      }
+    }
+  }
+  return loads;
+}
+
+/** Whether RAM's page at byte `start` equals the image's bytes at `offset`. */
+function pageEqualsImage(words: Int32Array, start: number, image: Uint8Array, offset: number): boolean {
+  const at = image.byteOffset + offset;
+  if (at % 4 === 0) {
+    const imageWords = new Int32Array(image.buffer, at, WORDS_PER_PAGE);
+    for (let i = 0, w = start >>> 2; i < WORDS_PER_PAGE; i++, w++) if (words[w] !== imageWords[i]) return false;
+    return true;
+  }
+  const ram = new Uint8Array(words.buffer, words.byteOffset + start, SNAPSHOT_PAGE_SIZE);
+  for (let i = 0; i < SNAPSHOT_PAGE_SIZE; i++) if (ram[i] !== image[offset + i]) return false;
+  return true;
+}
+
 function ramWords(ram: Uint8Array): Int32Array {
   // RAM is 4 KiB aligned inside the wasm memory and a whole number of pages, so it can be read a word at a time.
   if (ram.length % SNAPSHOT_PAGE_SIZE !== 0) throw new Error('RAM is not a whole number of pages');
@@ -177,11 +222,20 @@ export function captureSnapshot(machine: Machine, options: CaptureOptions = {}):
   const hashes = new Uint32Array(pageCount * 2);
   const stored: number[] = [];
   const zeroed: number[] = [];
+  const imagePages: number[] = [];
+  const imageLoads = imageLoadsOf(machine);
+  const images = bootImages(machine.config);
   for (let page = 0; page < pageCount; page++) {
     const slot = page * 2;
     const nonZero = hashPage(words, page * WORDS_PER_PAGE, hashes, slot);
     if (!base) {
-      if (nonZero) stored.push(page);
+      if (!nonZero) continue;
+      // Pages still as the image was loaded (mostly the kernel's code) need not be stored.
+      const load = imageLoadOf(imageLoads, page);
+      const start = page * SNAPSHOT_PAGE_SIZE;
+      const image = load && images[load.image]!;
+      if (image && pageEqualsImage(words, start, image, load.offset + start - load.ramOffset)) imagePages.push(page);
+      else stored.push(page);
     } else if (hashes[slot] !== base[slot] || hashes[slot + 1] !== base[slot + 1]) {
       (nonZero ? stored : zeroed).push(page);
     }
@@ -200,6 +254,8 @@ export function captureSnapshot(machine: Machine, options: CaptureOptions = {}):
     state: machine.saveState(),
     pages,
     zeroed: Uint32Array.from(zeroed),
+    imagePages: Uint32Array.from(imagePages),
+    imageLoads,
     pageData,
     disks,
     fingerprint: { id, hashes, disks: exported.map(({ blocks }) => blocks) },
@@ -220,6 +276,7 @@ export async function encodeSnapshot(capture: CapturedSnapshot): Promise<Uint8Ar
         kernel: config.kernel ? await imageIdentity(config.kernel) : null,
         initrd: config.initrd ? await imageIdentity(config.initrd) : null,
       },
+      imageLoads: capture.imageLoads,
       createdAt: capture.createdAt.toISOString(),
       devices: state.devices,
     },
@@ -227,6 +284,7 @@ export async function encodeSnapshot(capture: CapturedSnapshot): Promise<Uint8Ar
       cpu: state.cpu,
       pages: capture.pages,
       zeroed: capture.zeroed,
+      imagePages: capture.imagePages,
       pageData: capture.pageData,
       disks: capture.disks.map(diskSection),
     },
@@ -315,11 +373,21 @@ function restoreChecked(contents: SnapshotContents, options: RestoreOptions, por
   const ram = machine.ram;
   const words = ramWords(ram);
   const hashes = new Uint32Array((ram.length / SNAPSHOT_PAGE_SIZE) * 2);
-  const { pages, pageData } = contents;
+  const { pages, pageData, imagePages } = contents;
   for (let i = 0; i < pages.length; i++) {
     const start = pages[i]! * SNAPSHOT_PAGE_SIZE;
     ram.set(pageData.subarray(i * SNAPSHOT_PAGE_SIZE, (i + 1) * SNAPSHOT_PAGE_SIZE), start);
     hashPage(words, start >>> 2, hashes, pages[i]! * 2);
+  }
+  // The images were checked against the header (checkSnapshotImages), and the decoder that every
+  // image page lies in a recorded load.
+  const images = bootImages(options);
+  for (const page of imagePages) {
+    const start = page * SNAPSHOT_PAGE_SIZE;
+    const load = imageLoadOf(header.imageLoads, page)!;
+    const offset = load.offset + start - load.ramOffset;
+    ram.set(images[load.image]!.subarray(offset, offset + SNAPSHOT_PAGE_SIZE), start);
+    hashPage(words, start >>> 2, hashes, page * 2);
   }
   // Last, once nothing can fail: the disks read as they did when the snapshot was taken.
   contents.disks.forEach((disk, i) => {

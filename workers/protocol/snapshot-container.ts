@@ -19,6 +19,7 @@ import {
   SNAPSHOT_PREAMBLE_BYTES,
   type SnapshotDiskHeader,
   type SnapshotHeader,
+  type SnapshotImageLoad,
 } from './snapshot-format.ts';
 
 /**
@@ -38,6 +39,8 @@ export interface SnapshotContents {
   readonly pages: Uint32Array;
   /** Page numbers that are all zeroes (child snapshots only), ascending. */
   readonly zeroed: Uint32Array;
+  /** Page numbers that hold the boot images' bytes as `header.imageLoads` place them (full snapshots only), ascending. */
+  readonly imagePages: Uint32Array;
   /** The stored pages' bytes, SNAPSHOT_PAGE_SIZE each, in the order of `pages`. */
   readonly pageData: Uint8Array;
   /** Each disk's overlay, in machine order. */
@@ -59,8 +62,12 @@ export interface SnapshotDisk {
   readonly whole: boolean;
 }
 
-/** What the encoder fills in itself from the sections. */
-export type SnapshotHeaderInput = Omit<SnapshotHeader, 'cpu' | 'ram' | 'disks' | 'rawPayloadBytes'>;
+/** What the encoder fills in itself from the sections; a snapshot without image pages need not give their loads. */
+export type SnapshotHeaderInput = Omit<SnapshotHeader, 'cpu' | 'ram' | 'disks' | 'rawPayloadBytes' | 'imageLoads'> & {
+  readonly imageLoads?: SnapshotHeader['imageLoads'];
+};
+/** A snapshot's sections to encode: `imagePages` may be left out when there are none. */
+export type SnapshotSections = Omit<SnapshotContents, 'header' | 'imagePages'> & { readonly imagePages?: Uint32Array };
 
 const MAX_RAM_BYTES = 4 * 1024 ** 3;
 const MAX_HARTS = 8;
@@ -103,7 +110,15 @@ const DiskSchemaV2 = z
   .refine(fitsDisk, 'blocks that fit the disk')
   .transform((d): SnapshotDiskHeader => ({ ...d, v: 2, removedBlocks: 0, whole: true }));
 
-const headerSchema = <D extends z.ZodType<SnapshotDiskHeader>>(disk: D) =>
+const ImageLoadSchema = z.object({
+  image: z.enum(['bios', 'kernel', 'initrd']),
+  offset: z.number().int().nonnegative(),
+  ramOffset: z.number().int().nonnegative(),
+  length: z.number().int().nonnegative(),
+});
+
+/** Format 2 had no image pages: its headers read as having none. */
+const headerSchema = <D extends z.ZodType<SnapshotDiskHeader>>(disk: D, withImagePages: boolean) =>
   z.object({
     id: z.string().min(1).max(200),
     parent: z.string().min(1).max(200).nullable(),
@@ -118,6 +133,7 @@ const headerSchema = <D extends z.ZodType<SnapshotDiskHeader>>(disk: D) =>
       bootargs: z.string(),
     }),
     images: z.object({ bios: ImageIdentity, kernel: ImageIdentity.nullable(), initrd: ImageIdentity.nullable() }),
+    imageLoads: withImagePages ? z.array(ImageLoadSchema).max(16) : z.tuple([]).default([]),
     createdAt: z.string(),
     devices: z.record(z.string(), z.unknown()),
     disks: z.array(disk).max(MAX_DISKS),
@@ -129,13 +145,14 @@ const headerSchema = <D extends z.ZodType<SnapshotDiskHeader>>(disk: D) =>
       pageSize: z.literal(SNAPSHOT_PAGE_SIZE),
       pages: z.number().int().nonnegative(),
       zeroedPages: z.number().int().nonnegative(),
+      imagePages: withImagePages ? z.number().int().nonnegative() : z.literal(0).default(0),
     }),
     rawPayloadBytes: z.number().int().nonnegative(),
   });
 /** The header schema of each format version read. */
 const HEADER_SCHEMAS: Readonly<Record<number, ReturnType<typeof headerSchema>>> = {
-  2: headerSchema(DiskSchemaV2),
-  3: headerSchema(DiskSchema),
+  2: headerSchema(DiskSchemaV2, false),
+  3: headerSchema(DiskSchema, true),
 };
 
 const encoder = new TextEncoder();
@@ -144,46 +161,27 @@ const decoder = new TextDecoder();
 /** Writes a snapshot file (compressed, checksummed). */
 export async function encodeSnapshotFile(
   header: SnapshotHeaderInput,
-  sections: Omit<SnapshotContents, 'header'>,
+  sections: SnapshotSections,
 ): Promise<Uint8Array<ArrayBuffer>> {
   const { cpu, pages, zeroed, pageData, disks } = sections;
+  const imagePages = sections.imagePages ?? new Uint32Array(0);
   const blockSize = cpu[0]?.length ?? 0;
-  const diskBytes = disks.reduce(
-    (n, disk) => n + disk.indices.byteLength + disk.removed.byteLength + disk.data.length,
-    0,
-  );
-  const raw = new Uint8Array(
-    cpu.length * blockSize + pages.byteLength + zeroed.byteLength + pageData.length + diskBytes,
-  );
-  let at = 0;
-  for (const block of cpu) {
-    raw.set(block, at);
-    at += blockSize;
-  }
-  const rawView = new DataView(raw.buffer);
-  for (const list of [pages, zeroed]) {
-    for (const page of list) {
-      rawView.setUint32(at, page, true);
-      at += 4;
-    }
-  }
-  raw.set(pageData, at);
-  at += pageData.length;
-  for (const disk of disks) {
-    for (const list of [disk.indices, disk.removed]) {
-      for (const index of list) {
-        rawView.setUint32(at, index, true);
-        at += 4;
-      }
-    }
-    raw.set(disk.data, at);
-    at += disk.data.length;
-  }
+  // The raw payload in pieces, fed to the compressor one after another: the page and block contents,
+  // the bulk of it, are not copied into one array first.
+  const raw: Uint8Array[] = [...cpu, u32List(pages, zeroed, imagePages), pageData];
+  for (const disk of disks) raw.push(u32List(disk.indices, disk.removed), disk.data);
+  const rawPayloadBytes = raw.reduce((n, part) => n + part.length, 0);
 
   const full: SnapshotHeader = {
     ...header,
+    imageLoads: header.imageLoads ?? [],
     cpu: { harts: cpu.length, blockSize },
-    ram: { pageSize: SNAPSHOT_PAGE_SIZE, pages: pages.length, zeroedPages: zeroed.length },
+    ram: {
+      pageSize: SNAPSHOT_PAGE_SIZE,
+      pages: pages.length,
+      zeroedPages: zeroed.length,
+      imagePages: imagePages.length,
+    },
     disks: disks.map((disk): SnapshotDiskHeader => ({
       v: 2,
       size: disk.size,
@@ -192,7 +190,7 @@ export async function encodeSnapshotFile(
       removedBlocks: disk.removed.length,
       whole: disk.whole,
     })),
-    rawPayloadBytes: raw.length,
+    rawPayloadBytes,
   };
   const headerBytes = encoder.encode(JSON.stringify(full));
   const payload = await transform(raw, new CompressionStream(SNAPSHOT_COMPRESSION), Infinity);
@@ -208,6 +206,20 @@ export async function encodeSnapshotFile(
   file.set(payload, SNAPSHOT_PREAMBLE_BYTES + headerBytes.length);
   file.set(await sha256(file.subarray(0, bodyLength)), bodyLength);
   return file;
+}
+
+/** Lists of u32 as the payload stores them: little-endian, one after another. */
+function u32List(...lists: Uint32Array[]): Uint8Array {
+  const bytes = new Uint8Array(lists.reduce((n, list) => n + list.byteLength, 0));
+  const view = new DataView(bytes.buffer);
+  let at = 0;
+  for (const list of lists) {
+    for (const value of list) {
+      view.setUint32(at, value, true);
+      at += 4;
+    }
+  }
+  return bytes;
 }
 
 /**
@@ -264,11 +276,20 @@ export async function readSnapshotHeader(file: Uint8Array): Promise<SnapshotHead
   if (header.parent === null && header.disks.some((disk) => !disk.whole)) {
     throw new SnapshotError('snapshot header has a disk of changes in a full snapshot');
   }
+  if (header.parent !== null && header.ram.imagePages !== 0) {
+    throw new SnapshotError('snapshot header lists image pages in a child snapshot');
+  }
+  for (const load of header.imageLoads) {
+    const image = header.images[load.image];
+    if (!image || load.offset + load.length > image.size || load.ramOffset + load.length > header.machine.ramSize) {
+      throw new SnapshotError(`snapshot header places ${load.image} bytes outside the image or RAM`);
+    }
+  }
   if (header.cpu.harts !== header.machine.harts)
     throw new SnapshotError('snapshot header disagrees on the number of harts');
   const expectedRaw =
     header.cpu.harts * header.cpu.blockSize +
-    (header.ram.pages + header.ram.zeroedPages) * 4 +
+    (header.ram.pages + header.ram.zeroedPages + header.ram.imagePages) * 4 +
     header.ram.pages * SNAPSHOT_PAGE_SIZE +
     header.disks.reduce((n, disk) => n + disk.blocks * (4 + disk.blockSize) + disk.removedBlocks * 4, 0);
   if (header.rawPayloadBytes !== expectedRaw)
@@ -284,7 +305,7 @@ export async function decodeSnapshotFile(file: Uint8Array): Promise<SnapshotCont
   let raw: Uint8Array;
   try {
     raw = await transform(
-      file.subarray(payloadStart, file.length - SNAPSHOT_CHECKSUM_BYTES),
+      [file.subarray(payloadStart, file.length - SNAPSHOT_CHECKSUM_BYTES)],
       new DecompressionStream(SNAPSHOT_COMPRESSION),
       header.rawPayloadBytes,
     );
@@ -304,13 +325,17 @@ export async function decodeSnapshotFile(file: Uint8Array): Promise<SnapshotCont
   };
   const pages = readList(ram.pages);
   const zeroed = readList(ram.zeroedPages);
+  const imagePages = readList(ram.imagePages);
   const ramPages = header.machine.ramSize / SNAPSHOT_PAGE_SIZE;
-  for (const list of [pages, zeroed]) {
+  for (const list of [pages, zeroed, imagePages]) {
     for (let i = 0; i < list.length; i++) {
       if (list[i]! >= ramPages || (i > 0 && list[i]! <= list[i - 1]!)) {
         throw new SnapshotError('snapshot RAM page list is out of order or outside RAM');
       }
     }
+  }
+  for (const page of imagePages) {
+    if (!imageLoadOf(header.imageLoads, page)) throw new SnapshotError(`snapshot image page ${page} is in no image`);
   }
   const pageData = raw.subarray(at, at + ram.pages * SNAPSHOT_PAGE_SIZE);
   at += pageData.length;
@@ -328,7 +353,13 @@ export async function decodeSnapshotFile(file: Uint8Array): Promise<SnapshotCont
     at += data.length;
     return { size: disk.size, blockSize: disk.blockSize, indices, data, removed, whole: disk.whole };
   });
-  return { header, cpu: blocks, pages, zeroed, pageData, disks };
+  return { header, cpu: blocks, pages, zeroed, imagePages, pageData, disks };
+}
+
+/** The image load that covers RAM page `page` entirely, if any. */
+export function imageLoadOf(loads: readonly SnapshotImageLoad[], page: number): SnapshotImageLoad | undefined {
+  const start = page * SNAPSHOT_PAGE_SIZE;
+  return loads.find((load) => load.ramOffset <= start && start + SNAPSHOT_PAGE_SIZE <= load.ramOffset + load.length);
 }
 
 /**
@@ -342,19 +373,25 @@ export function mergeSnapshots(parent: SnapshotContents, child: SnapshotContents
   if (child.header.machine.ramSize !== parent.header.machine.ramSize) {
     throw new SnapshotError('a child snapshot has a different RAM size than its parent');
   }
-  // Per page, the newest word wins: the child's contents or zeroing, else the parent's.
-  const source = new Map<number, { from: SnapshotContents; index: number } | null>();
+  if (JSON.stringify(child.header.images) !== JSON.stringify(parent.header.images)) {
+    throw new SnapshotError('a child snapshot was taken with other boot images than its parent');
+  }
+  // Per page, the newest word wins: the child's contents or zeroing, else the parent's (contents,
+  // zeroing or image bytes; a child has no image pages).
+  const source = new Map<number, { from: SnapshotContents; index: number } | null | 'image'>();
+  for (const page of parent.imagePages) source.set(page, 'image');
   parent.pages.forEach((page, index) => source.set(page, { from: parent, index }));
   for (const page of parent.zeroed) source.set(page, null);
   child.pages.forEach((page, index) => source.set(page, { from: child, index }));
   for (const page of child.zeroed) source.set(page, null);
   const order = [...source.keys()].sort((a, b) => a - b);
-  const stored = order.filter((page) => source.get(page) !== null);
+  const stored = order.filter((page) => source.get(page) !== null && source.get(page) !== 'image');
+  const imagePages = order.filter((page) => source.get(page) === 'image');
   // A full result needs no zeroed list: every page it does not list is zero.
   const zeroed = parent.header.parent === null ? [] : order.filter((page) => source.get(page) === null);
   const pageData = new Uint8Array(stored.length * SNAPSHOT_PAGE_SIZE);
   stored.forEach((page, i) => {
-    const { from, index } = source.get(page)!;
+    const { from, index } = source.get(page) as { from: SnapshotContents; index: number };
     pageData.set(
       from.pageData.subarray(index * SNAPSHOT_PAGE_SIZE, (index + 1) * SNAPSHOT_PAGE_SIZE),
       i * SNAPSHOT_PAGE_SIZE,
@@ -364,11 +401,19 @@ export function mergeSnapshots(parent: SnapshotContents, child: SnapshotContents
     header: {
       ...child.header,
       parent: parent.header.parent,
-      ram: { pageSize: SNAPSHOT_PAGE_SIZE, pages: stored.length, zeroedPages: zeroed.length },
+      // The image pages are the parent's, placed as it recorded.
+      imageLoads: imagePages.length > 0 ? parent.header.imageLoads : child.header.imageLoads,
+      ram: {
+        pageSize: SNAPSHOT_PAGE_SIZE,
+        pages: stored.length,
+        zeroedPages: zeroed.length,
+        imagePages: imagePages.length,
+      },
     },
     cpu: child.cpu,
     pages: Uint32Array.from(stored),
     zeroed: Uint32Array.from(zeroed),
+    imagePages: Uint32Array.from(imagePages),
     pageData,
     disks: mergeDisks(parent.disks, child.disks),
   };
@@ -439,13 +484,16 @@ export function ownBuffer(bytes: Uint8Array): Uint8Array<ArrayBuffer> {
 
 /** Runs bytes through a (de)compression stream; gives up past `limit` output bytes (a decompression bomb). */
 async function transform(
-  bytes: Uint8Array,
+  parts: readonly Uint8Array[],
   stream: CompressionStream | DecompressionStream,
   limit: number,
 ): Promise<Uint8Array<ArrayBuffer>> {
   const writer = stream.writable.getWriter();
   // Written without awaiting: the stream applies back-pressure until the reader below drains it.
-  const written = writer.write(ownBuffer(bytes)).then(() => writer.close());
+  const written = (async () => {
+    for (const part of parts) if (part.length > 0) await writer.write(ownBuffer(part));
+    await writer.close();
+  })();
   written.catch(() => {});
   const reader = stream.readable.getReader();
   const chunks: Uint8Array[] = [];

@@ -19,13 +19,17 @@
  *   cpu.harts × cpu.blockSize bytes   each hart's state block (workers/cpu/layout.ts), a byte copy
  *   ram.pages × u32                   guest page numbers (physical address = DRAM base + n × 4 KiB), ascending
  *   ram.zeroedPages × u32             page numbers that are all zeroes now (a child snapshot only), ascending
+ *   ram.imagePages × u32              page numbers holding boot image bytes (a full snapshot only), ascending
  *   ram.pages × 4096 bytes            the listed pages' contents
  *   then for each disk d:
  *   disks[d].blocks × u32             indices of the overlay blocks stored, ascending
  *   disks[d].removedBlocks × u32      indices of blocks no longer in the overlay (a child only), ascending
  *   disks[d].blocks × blockSize bytes the stored blocks' contents
  *
- * A full snapshot (`parent` null) lists every non-zero page; every page not listed is all zeroes. A
+ * A full snapshot (`parent` null) lists every non-zero page, either stored or, when the page still holds
+ * exactly the bytes a boot image was loaded with (the kernel's code, mostly), as an image page: a
+ * restore has the images anyway (it checks them by SHA-256), and copies those pages from the image as
+ * the header's `imageLoads` say where each image was loaded; every page not listed is all zeroes. A
  * child snapshot (`parent` = the id of another snapshot) lists only the pages whose contents differ from
  * its parent's, and the pages that were non-zero in the parent and are zero now; every other page is as
  * in the parent. Restoring a child needs its chain back to a full snapshot.
@@ -40,8 +44,9 @@
  * anything; the version is checked before the checksum, because a newer format may place it differently.
  *
  * History: version 1 (no ids, no child snapshots, no disks) was never stored by a release; it is refused.
- * Version 2 stored every disk whole, also in a child (disk records `v: 1`, no removed list): it is still
- * read, each of its disks as `whole`, because browsers and exported files hold such snapshots.
+ * Version 2 stored every disk whole, also in a child (disk records `v: 1`, no removed list) and had no
+ * image pages: it is still read, each of its disks as `whole`, because browsers and exported files hold
+ * such snapshots.
  */
 
 export const SNAPSHOT_MAGIC = 'TABVMSNP';
@@ -84,6 +89,15 @@ export interface SnapshotDiskHeader {
   readonly whole: boolean;
 }
 
+/** Bytes of a boot image the machine loaded into RAM at power-on: [offset, offset + length) of it at `ramOffset`. */
+export interface SnapshotImageLoad {
+  readonly image: 'bios' | 'kernel' | 'initrd';
+  readonly offset: number;
+  /** Where the first byte went: its physical address minus DRAM's base. */
+  readonly ramOffset: number;
+  readonly length: number;
+}
+
 export interface SnapshotHeader {
   /** This snapshot's id (a UUID), unique across browsers. */
   readonly id: string;
@@ -100,6 +114,11 @@ export interface SnapshotHeader {
     readonly kernel: SnapshotImageIdentity | null;
     readonly initrd: SnapshotImageIdentity | null;
   };
+  /**
+   * Where the machine loaded the images (recorded rather than recomputed, so that a later tabvm that
+   * places images elsewhere still restores the image pages right). Empty when no page is an image page.
+   */
+  readonly imageLoads: readonly SnapshotImageLoad[];
   /** ISO 8601 host time of the capture, for people; restore does not use it. */
   readonly createdAt: string;
   /** Named device state records, each the device's own `saveState()` (JSON-safe, versioned by `v`). */
@@ -107,7 +126,12 @@ export interface SnapshotHeader {
   /** The machine's disks in order (the first is /dev/vda). */
   readonly disks: readonly SnapshotDiskHeader[];
   readonly cpu: { readonly harts: number; readonly blockSize: number };
-  readonly ram: { readonly pageSize: number; readonly pages: number; readonly zeroedPages: number };
+  readonly ram: {
+    readonly pageSize: number;
+    readonly pages: number;
+    readonly zeroedPages: number;
+    readonly imagePages: number;
+  };
   /** Length of the raw payload, checked after decompression. */
   readonly rawPayloadBytes: number;
 }

@@ -40,6 +40,15 @@ function nonZeroPages(ram: Uint8Array): number[] {
 
 const throughJson = <T>(v: T): T => JSON.parse(JSON.stringify(v)) as T;
 
+/** The header fields the forgery tests change. */
+interface ForgedHeader {
+  parent: string | null;
+  machine: { ramSize: number };
+  images: Record<string, { size: number }>;
+  imageLoads: { image: string; length: number }[];
+  disks: unknown[];
+}
+
 async function refusal(promise: Promise<unknown>): Promise<string> {
   const error: unknown = await promise.then(
     () => undefined,
@@ -376,27 +385,47 @@ describe('snapshot container', () => {
     const older = file.slice();
     new DataView(older.buffer).setUint32(8, 1, true);
     expect(await refusal(decodeSnapshotFile(older))).toMatch(/version 1 is from an older tabvm/);
-    // A header with a bad field and a valid checksum (another program's output): refused by the schema.
-    const view = new DataView(file.buffer);
-    const headerLength = view.getUint32(12, true);
-    const header = JSON.parse(
-      new TextDecoder().decode(file.subarray(SNAPSHOT_PREAMBLE_BYTES, SNAPSHOT_PREAMBLE_BYTES + headerLength)),
-    );
-    header.machine.ramSize = -1;
-    const forgedHeader = new TextEncoder().encode(JSON.stringify(header));
-    const body = new Uint8Array(
-      SNAPSHOT_PREAMBLE_BYTES + forgedHeader.length + (file.length - 32 - SNAPSHOT_PREAMBLE_BYTES - headerLength),
-    );
-    body.set(file.subarray(0, SNAPSHOT_PREAMBLE_BYTES));
-    new DataView(body.buffer).setUint32(12, forgedHeader.length, true);
-    body.set(forgedHeader, SNAPSHOT_PREAMBLE_BYTES);
-    body.set(
-      file.subarray(SNAPSHOT_PREAMBLE_BYTES + headerLength, file.length - 32),
-      SNAPSHOT_PREAMBLE_BYTES + forgedHeader.length,
-    );
-    const forged = new Uint8Array(body.length + 32);
-    forged.set(body);
-    forged.set(new Uint8Array(await crypto.subtle.digest('SHA-256', body)), body.length);
-    expect(await refusal(decodeSnapshotFile(forged))).toMatch(/header field machine.ramSize/);
+    // Headers with a bad field and a valid checksum (another program's output): refused.
+    const forge = async (change: (header: ForgedHeader) => void): Promise<Uint8Array> => {
+      const headerLength = new DataView(file.buffer).getUint32(12, true);
+      const header = JSON.parse(
+        new TextDecoder().decode(file.subarray(SNAPSHOT_PREAMBLE_BYTES, SNAPSHOT_PREAMBLE_BYTES + headerLength)),
+      );
+      change(header);
+      const forgedHeader = new TextEncoder().encode(JSON.stringify(header));
+      const body = new Uint8Array(
+        SNAPSHOT_PREAMBLE_BYTES + forgedHeader.length + (file.length - 32 - SNAPSHOT_PREAMBLE_BYTES - headerLength),
+      );
+      body.set(file.subarray(0, SNAPSHOT_PREAMBLE_BYTES));
+      new DataView(body.buffer).setUint32(12, forgedHeader.length, true);
+      body.set(forgedHeader, SNAPSHOT_PREAMBLE_BYTES);
+      body.set(
+        file.subarray(SNAPSHOT_PREAMBLE_BYTES + headerLength, file.length - 32),
+        SNAPSHOT_PREAMBLE_BYTES + forgedHeader.length,
+      );
+      const forged = new Uint8Array(body.length + 32);
+      forged.set(body);
+      forged.set(new Uint8Array(await crypto.subtle.digest('SHA-256', body)), body.length);
+      return forged;
+    };
+    const refused = async (change: (header: ForgedHeader) => void): Promise<string> =>
+      refusal(decodeSnapshotFile(await forge(change)));
+    expect(await refused((h) => (h.machine.ramSize = -1))).toMatch(/header field machine.ramSize/);
+    expect(await refused((h) => (h.parent = 'someone'))).toMatch(/image pages in a child/);
+    const longer = (h: ForgedHeader): void => {
+      const load = h.imageLoads[0]!;
+      load.length = h.images[load.image]!.size + 1;
+    };
+    expect(await refused(longer)).toMatch(/outside the image or RAM/);
+    expect(
+      await refused((h) => {
+        h.imageLoads = [];
+      }),
+    ).toMatch(/image page \d+ is in no image/);
+    expect(
+      await refused((h) => {
+        h.disks = [{ v: 2, size: 1 << 20, blockSize: 4096, blocks: 0, removedBlocks: 0, whole: false }];
+      }),
+    ).toMatch(/disk of changes in a full snapshot/);
   });
 });

@@ -7,11 +7,12 @@
  * records and the RAM pages; `encodeSnapshot` then compresses and checksums that copy asynchronously
  * while the VM may run again.
  *
- * Child snapshots store only the pages changed since their parent. The CPU core writes RAM directly
- * from wasm, so there is no write path to hook a dirty bitmap into; instead every capture hashes each
- * 4 KiB page (two independent 32-bit lanes, a 64-bit fingerprint) in the same pass that finds the
- * non-zero pages, and a page is stored when its fingerprint differs from the parent's. The pass costs
- * about as much as the zero scan it replaces (README: measurements). A restore fingerprints the pages it
+ * Child snapshots store only the pages changed since their parent. Every capture hashes each 4 KiB
+ * page (two independent 32-bit lanes, a 64-bit fingerprint) in the same pass that finds the non-zero
+ * pages, and a page is stored when its fingerprint differs from the parent's. The pass costs about as
+ * much as the zero scan it replaces. A dirty bitmap marked by the core's write paths captures faster,
+ * but RAM is also written outside the core (virtio DMA, reboots, restores), and a write no path marked
+ * would be a silently wrong snapshot; the fingerprints see every page (README: both measured). A restore fingerprints the pages it
  * writes, so the restored machine's next snapshot can be a child of the one it came from.
  *
  * Disks need no hashing: an overlay never changes a block array in place (a write puts a new one in its

@@ -239,8 +239,7 @@ export class Machine {
   #loadState(state: MachineState): void {
     const d = state.devices;
     if (state.cpu.length !== 1) throw new Error(`machine: state has ${state.cpu.length} harts, this machine has 1`);
-    if (state.cpu[0]!.length !== L.HART_STRIDE)
-      throw new Error(`machine: hart state is ${state.cpu[0]!.length} bytes, expected ${L.HART_STRIDE}`);
+    if (state.cpu[0]!.length !== L.HART_STRIDE) throw new Error(`machine: hart state is ${state.cpu[0]!.length} bytes, expected ${L.HART_STRIDE}`);
     if (d.machine.v !== 1) throw new Error(`machine: unknown state version ${String(d.machine.v)}`);
     this.hart.loadState(state.cpu[0]!);
     this.#resets = d.machine.resets;
@@ -366,24 +365,16 @@ function virtioSlots(config: MachineConfig, io: IoTracker): (VirtioDevice | unde
 }
 
 /** A read-only memory region on the bus (the boot ROM). Writes are guest errors and ignored. */
-function romDevice(bytes: Uint8Array): {
-  accessSizes: readonly AccessSize[];
-  read(o: number, s: AccessSize): bigint;
-  write(): void;
-} {
+function romDevice(bytes: Uint8Array): { accessSizes: readonly AccessSize[]; read(o: number, s: AccessSize): bigint; write(): void } {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   return {
     accessSizes: [1, 2, 4, 8],
     read(offset, size) {
       switch (size) {
-        case 1:
-          return BigInt(view.getUint8(offset));
-        case 2:
-          return BigInt(view.getUint16(offset, true));
-        case 4:
-          return BigInt(view.getUint32(offset, true));
-        default:
-          return view.getBigUint64(offset, true);
+        case 1: return BigInt(view.getUint8(offset));
+        case 2: return BigInt(view.getUint16(offset, true));
+        case 4: return BigInt(view.getUint32(offset, true));
+        default: return view.getBigUint64(offset, true);
       }
     },
     write() {},

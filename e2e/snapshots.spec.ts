@@ -6,7 +6,17 @@
 import { test, expect, type Page } from '@playwright/test';
 import { readFileSync } from 'node:fs';
 import { FALLBACK_URL } from '../playwright.config.ts';
-import { consoleOf, consoleText, createVm, phaseOf, run, selectVm, startVm, waitForPrompt } from './helpers.ts';
+import {
+  consoleText,
+  createVm,
+  phaseOf,
+  restoreAndWait,
+  run,
+  selectVm,
+  snapshotButton,
+  startVm,
+  waitForPrompt,
+} from './helpers.ts';
 
 const shot = (name: string) => ({ path: `e2e/screenshots/${name}.png` });
 
@@ -29,20 +39,6 @@ async function guestValue(page: Page, name: string, expression: string): Promise
   const match = answer.exec(await consoleText(page, name));
   expect(match, `value of ${expression}`).not.toBeNull();
   return Number(match![1]);
-}
-
-function snapshotButton(page: Page, action: string, snapshot: string) {
-  return page.getByTestId('snapshots').getByRole('button', { name: `${action} ${snapshot}`, exact: true });
-}
-
-/** Restores and waits until the restored VM has replaced the running one (the pane counts restores). */
-async function restoreAndWait(page: Page, name: string, snapshot: string): Promise<void> {
-  const panel = page.getByTestId('snapshots');
-  const before = Number(await panel.getAttribute('data-restores'));
-  await snapshotButton(page, 'Restore', snapshot).click();
-  await expect(panel).toHaveAttribute('data-restores', String(before + 1));
-  await expect(phaseOf(page, name)).toHaveAttribute('data-phase', 'running');
-  await expect(consoleOf(page, name).locator('.xterm-rows')).toContainText('restored snapshot');
 }
 
 test('take a snapshot, change things, restore it; again after a reload; clone it', async ({ page }) => {

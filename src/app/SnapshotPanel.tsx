@@ -150,9 +150,9 @@ export function SnapshotPanel({ entry, shelf, onSelectVm }: Props) {
         )}
         <span className="vm-meta autosave" data-testid="autosave-status" data-saved-at={autosave?.createdAt ?? ''}>
           {autosave
-            ? `Automatic snapshot: ${formatAge(now - autosave.createdAt)}; renewed every 30 s while the VM runs`
+            ? `Automatic snapshot: ${formatAge(now - autosave.createdAt)}; renewed every 30 s while the VM runs and when you leave the page`
             : live
-              ? 'Automatic snapshot: none yet (taken every 30 s while the VM runs, and when the tab closes)'
+              ? 'Automatic snapshot: none yet (taken every 30 s while the VM runs, and when you leave the page)'
               : ''}
         </span>
         {autosave && !live && (

@@ -1,8 +1,8 @@
 /**
  * The snapshots of every VM, as the UI sees them: the stored records (src/storage/snapshot-store.ts)
  * and the operations that join storage to a VM's controller: take, restore, delete, rename, export,
- * import, clone, and the automatic snapshot taken periodically and on `pagehide` so that a VM running
- * when the tab closed can be resumed. React reads it through useSyncExternalStore.
+ * import, clone, and the automatic snapshot taken periodically and when the page is hidden or left, so
+ * that a VM running when the tab closed can be resumed. React reads it through useSyncExternalStore.
  */
 import { SnapshotStore, SnapshotStoreError, type SnapshotRecord } from '../storage/snapshot-store.ts';
 import {
@@ -13,6 +13,7 @@ import {
 } from '../../workers/protocol/snapshot-container.ts';
 import { SNAPSHOT_FILE_EXTENSION } from '../../workers/protocol/snapshot-format.ts';
 import { IMAGE_CATALOG, loadManifest } from '../controller/images.ts';
+import { ObservableState } from '../controller/observable-state.ts';
 import type { Library, VmEntry } from './library.ts';
 
 /** How often a running VM's automatic snapshot is renewed. */
@@ -34,8 +35,12 @@ const MIB = 1024 * 1024;
 export class SnapshotShelf {
   readonly store: SnapshotStore;
   readonly #library: Library;
-  #snapshot: ShelfSnapshot = { loaded: false, records: [], busy: new Set(), errors: new Map() };
-  readonly #listeners = new Set<() => void>();
+  readonly #state = new ObservableState<ShelfSnapshot>({
+    loaded: false,
+    records: [],
+    busy: new Set(),
+    errors: new Map(),
+  });
   #loading: Promise<void> | undefined;
   #timer: ReturnType<typeof setInterval> | undefined;
 
@@ -44,16 +49,15 @@ export class SnapshotShelf {
     this.store = store;
   }
 
-  readonly subscribe = (listener: () => void): (() => void) => {
-    this.#listeners.add(listener);
-    return () => this.#listeners.delete(listener);
-  };
+  readonly subscribe = this.#state.subscribe;
+  readonly getSnapshot = this.#state.get;
 
-  readonly getSnapshot = (): ShelfSnapshot => this.#snapshot;
+  get #snapshot(): ShelfSnapshot {
+    return this.#state.get();
+  }
 
   #set(patch: Partial<ShelfSnapshot>): void {
-    this.#snapshot = { ...this.#snapshot, ...patch };
-    for (const listener of this.#listeners) listener();
+    this.#state.update(patch);
   }
 
   /** Reads the records once; chunks of saves a closed tab interrupted are removed first. */
@@ -120,13 +124,15 @@ export class SnapshotShelf {
       const head = entry.controller.head;
       const parentRecord = head === undefined ? undefined : await this.store.record(head);
       const parent = parentRecord?.kind === 'manual' ? head : undefined;
+      // The guest stands still for the capture at the start of the call: that is the moment the snapshot holds.
+      const takenAt = Date.now();
       const result = await entry.controller.snapshot(parent !== undefined ? { parent } : {});
       const taken = new Set(this.treeOf(vmId).map((r) => r.name));
       let n = 1;
       while (taken.has(`Snapshot ${n}`)) n++;
       const name = `Snapshot ${n}`;
       return this.store.save(
-        { id: result.id, vmId, parent: result.parent, name, createdAt: Date.now(), kind: 'manual' },
+        { id: result.id, vmId, parent: result.parent, name, createdAt: takenAt, kind: 'manual' },
         result.bytes,
       );
     });
@@ -278,9 +284,10 @@ export class SnapshotShelf {
       const older = this.#snapshot.records.filter((r) => r.vmId === vmId && r.kind === 'auto');
       const previous = older.at(-1);
       const extend = previous !== undefined && older.length < AUTOSAVE_CHAIN_LENGTH;
+      const takenAt = Date.now();
       const result = await entry.controller.snapshot({ automatic: true, ...(extend ? { parent: previous.id } : {}) });
       await this.store.save(
-        { id: result.id, vmId, parent: result.parent, name: 'Automatic snapshot', createdAt: Date.now(), kind: 'auto' },
+        { id: result.id, vmId, parent: result.parent, name: 'Automatic snapshot', createdAt: takenAt, kind: 'auto' },
         result.bytes,
       );
       if (result.parent === null) for (const record of older.reverse()) await this.store.delete(record.id);
@@ -291,12 +298,30 @@ export class SnapshotShelf {
     return Promise.all(this.#library.getSnapshot().entries.map((entry) => this.autosave(entry))).then(() => undefined);
   }
 
-  /** Autosaves every AUTOSAVE_INTERVAL_MS, and on `pagehide` (best effort: the browser may end the page first). */
-  startAutosave(target: Window): void {
+  /**
+   * Autosaves every AUTOSAVE_INTERVAL_MS, whenever the page becomes hidden (`visibilitychange`: a tab
+   * switch, a minimised window, a phone's lock screen, and first thing when a tab is closed) and on
+   * `pagehide`. Browsers do not wait for IndexedDB writes once a page is being unloaded, so a save
+   * begun on `pagehide` may never finish; one begun when the page is hidden usually does, since a hidden
+   * page lives on (and `visibilitychange` comes before `pagehide` when a tab closes).
+   */
+  startAutosave(target: AutosaveTarget): void {
     if (this.#timer !== undefined) return;
     this.#timer = setInterval(() => void this.autosaveAll(), AUTOSAVE_INTERVAL_MS);
+    target.document.addEventListener('visibilitychange', () => {
+      if (target.document.visibilityState === 'hidden') void this.autosaveAll();
+    });
     target.addEventListener('pagehide', () => void this.autosaveAll());
   }
+}
+
+/** What startAutosave listens to: the page's window and its document (a test hands in stand-ins). */
+export interface AutosaveTarget {
+  addEventListener(type: 'pagehide', listener: () => void): void;
+  readonly document: {
+    readonly visibilityState: DocumentVisibilityState;
+    addEventListener(type: 'visibilitychange', listener: () => void): void;
+  };
 }
 
 function describe(error: unknown): string {

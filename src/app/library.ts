@@ -3,6 +3,7 @@
  * it through useSyncExternalStore; every change makes a new snapshot object.
  */
 import { VmController } from '../controller/vm-controller.ts';
+import { ObservableState } from '../controller/observable-state.ts';
 import { loadDefinitions, saveDefinitions, type VmDefinition } from '../storage/vm-store.ts';
 import { deleteOverlay } from '../storage/disk-overlay.ts';
 import { deleteCustomImage, saveCustomImage } from '../storage/custom-images.ts';
@@ -22,23 +23,21 @@ export interface LibrarySnapshot {
 export class Library {
   /** Shared memory + SAB rings, or the message fallback: decided once for the page. */
   readonly shared: boolean;
-  #snapshot: LibrarySnapshot = { loaded: false, entries: [] };
-  readonly #listeners = new Set<() => void>();
+  readonly #state = new ObservableState<LibrarySnapshot>({ loaded: false, entries: [] });
 
   constructor(shared: boolean) {
     this.shared = shared;
   }
 
-  readonly subscribe = (listener: () => void): (() => void) => {
-    this.#listeners.add(listener);
-    return () => this.#listeners.delete(listener);
-  };
+  readonly subscribe = this.#state.subscribe;
+  readonly getSnapshot = this.#state.get;
 
-  readonly getSnapshot = (): LibrarySnapshot => this.#snapshot;
+  get #snapshot(): LibrarySnapshot {
+    return this.#state.get();
+  }
 
   #set(snapshot: LibrarySnapshot): void {
-    this.#snapshot = snapshot;
-    for (const listener of this.#listeners) listener();
+    this.#state.set(snapshot);
   }
 
   #controllerFor(definition: VmDefinition): VmController {

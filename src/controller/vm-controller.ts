@@ -23,6 +23,7 @@ import {
 } from '../../workers/protocol/vm-api.ts';
 import type { DiskStatus } from '../../workers/protocol/disk-image.ts';
 import { customBoot } from './custom-image.ts';
+import { ObservableState } from './observable-state.ts';
 import {
   decodeSnapshotFile,
   flattenChain,
@@ -164,8 +165,15 @@ class BootFailure extends Error {
 
 export class VmController {
   readonly options: VmControllerOptions;
-  #view: VmView = { phase: 'stopped', uptimeMs: 0, mips: 0, idle: false, reboots: 0, hasOutput: false, restores: 0 };
-  readonly #listeners = new Set<() => void>();
+  readonly #state = new ObservableState<VmView>({
+    phase: 'stopped',
+    uptimeMs: 0,
+    mips: 0,
+    idle: false,
+    reboots: 0,
+    hasOutput: false,
+    restores: 0,
+  });
   readonly #outputListeners = new Set<(bytes: Uint8Array) => void>();
   #scrollback: Uint8Array[] = [];
   #scrollbackBytes = 0;
@@ -186,16 +194,15 @@ export class VmController {
 
   // --- observable state (useSyncExternalStore) ---
 
-  readonly subscribe = (listener: () => void): (() => void) => {
-    this.#listeners.add(listener);
-    return () => this.#listeners.delete(listener);
-  };
+  readonly subscribe = this.#state.subscribe;
+  readonly getView = this.#state.get;
 
-  readonly getView = (): VmView => this.#view;
+  get #view(): VmView {
+    return this.#state.get();
+  }
 
   #update(patch: Partial<VmView>): void {
-    this.#view = { ...this.#view, ...patch };
-    for (const listener of this.#listeners) listener();
+    this.#state.update(patch);
   }
 
   // --- console ---
@@ -828,7 +835,7 @@ export class VmController {
     this.#disposed = true;
     this.#cancelBoots();
     this.#teardown();
-    this.#listeners.clear();
+    this.#state.clear();
     this.#outputListeners.clear();
     this.#scrollback = [];
   }

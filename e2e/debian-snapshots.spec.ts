@@ -69,6 +69,9 @@ test('Debian: a snapshot holds the disk; restore, reload, resume after the page 
 
   await write(page, 'dsnap', 'echo A > /root/a; echo R > /run/r; V=7');
   expect(await guestState(page, 'dsnap')).toBe('A,-,-,R,7');
+  // The pane's uptime is the guest's clock: what it shows now, the snapshot's time is at least.
+  const uptimeBefore = Number(await page.getByTestId('uptime').getAttribute('data-ms'));
+  expect(uptimeBefore).toBeGreaterThan(0);
   await page.getByRole('button', { name: 'Take snapshot' }).click();
   await expect(page.getByTestId('snapshot-Snapshot 1')).toBeVisible();
 
@@ -77,6 +80,7 @@ test('Debian: a snapshot holds the disk; restore, reload, resume after the page 
   expect(await guestState(page, 'dsnap')).toBe('-,B,-,-,8');
 
   await restoreAndWait(page, 'dsnap', 'Snapshot 1');
+  expect(Number(await page.getByTestId('uptime').getAttribute('data-ms'))).toBeGreaterThanOrEqual(uptimeBefore);
   expect(await guestState(page, 'dsnap')).toBe('A,-,-,R,7');
 
   // Work on, hide the page: the automatic snapshot is saved then, with the disk and RAM as they are.

@@ -78,6 +78,10 @@ export interface VmView {
   readonly error?: VmError;
   /** Why the VM last stopped, for the stopped state's label. */
   readonly lastHalt?: string;
+  /**
+   * How long the VM has run since it was powered on (Start or Reset), pauses excluded: the guest's own
+   * clock, so after a restore it continues from the snapshot's time (VmStats.guestTimeMs).
+   */
   readonly uptimeMs: number;
   /** Millions of guest instructions per second over the last stats interval. */
   readonly mips: number;
@@ -488,6 +492,7 @@ export class VmController {
    * Replaces the VM with a fresh worker restored from a snapshot chain (full snapshot first). The
    * running VM, if any, carries on until the restored one has started: a snapshot that cannot be
    * restored (wrong image, damaged) throws and changes nothing. `label` names it in the console note.
+   * Once it resolves, the view's uptime is the restored guest's.
    */
   async restore(chain: readonly Uint8Array[], label?: string): Promise<void> {
     const last = chain.at(-1);
@@ -528,9 +533,11 @@ export class VmController {
       }
     }
     storageSwitched();
+    // From the start the view's uptime is the snapshot's guest time, not the replaced VM's.
+    const uptimeMs = await this.#guestTime(run);
     this.#note(`restored snapshot ${label === undefined ? id : JSON.stringify(label)}`);
     this.#update({
-      uptimeMs: 0,
+      uptimeMs,
       mips: 0,
       reboots: 0,
       rebootedAt: undefined,
@@ -540,6 +547,22 @@ export class VmController {
     });
     this.#head = id;
     this.#install(run);
+  }
+
+  /**
+   * The worker's guest time; 0 if it fails or does not answer within HANG_TIMEOUT_MS (a call to a
+   * terminated worker never settles), which the stats watchdog then reports.
+   */
+  async #guestTime(run: Running): Promise<number> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<number>((resolve) => (timer = setTimeout(() => resolve(0), HANG_TIMEOUT_MS)));
+    try {
+      return await Promise.race([run.remote.stats().then((stats) => stats.guestTimeMs), late]);
+    } catch {
+      return 0;
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** The id of the last snapshot this VM took or was restored from, while its worker lives. */
@@ -718,7 +741,7 @@ export class VmController {
       mips = Math.max(0, stats.instructions - last.instructions) / ((stats.uptimeMs - last.uptimeMs) * 1000);
     } else if (stats.state === 'paused') mips = 0;
     run.lastStats = { instructions: stats.instructions, uptimeMs: stats.uptimeMs };
-    this.#update({ uptimeMs: stats.uptimeMs, mips, idle: stats.state === 'idle' });
+    this.#update({ uptimeMs: stats.guestTimeMs, mips, idle: stats.state === 'idle' });
   }
 
   #onHalt(run: Running, halt: VmHalt): void {

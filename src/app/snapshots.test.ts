@@ -4,7 +4,7 @@
  * every stored snapshot stays restorable from storage.
  */
 import 'fake-indexeddb/auto';
-import { describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createStore } from 'idb-keyval';
 import { AUTOSAVE_CHAIN_LENGTH, AUTOSAVE_INTERVAL_MS, SnapshotShelf } from './snapshots.ts';
 import { Library, type VmEntry } from './library.ts';
@@ -58,12 +58,22 @@ function fakeVm(): { entry: VmEntry; requests: { parent?: string; automatic?: bo
   return { entry, requests };
 }
 
+/** A loaded shelf over `store`, for a library that holds `entry` (and `entries()` while it returns it). */
+async function shelfOf(store: SnapshotStore, entry: VmEntry, entries = () => [entry]): Promise<SnapshotShelf> {
+  const library = new Library(true);
+  vi.spyOn(library, 'getSnapshot').mockImplementation(() => ({ loaded: true, entries: entries() }));
+  const shelf = new SnapshotShelf(library, store);
+  await shelf.load();
+  return shelf;
+}
+
+afterEach(() => vi.restoreAllMocks());
+
 describe('snapshot shelf', () => {
   it('makes automatic snapshots a chain of children, replaced by a full one every tenth; all restorable', async () => {
     const store = new SnapshotStore(createStore('shelf-auto', 'files'));
-    const shelf = new SnapshotShelf(new Library(true), store);
-    await shelf.load();
     const { entry, requests } = fakeVm();
+    const shelf = await shelfOf(store, entry);
 
     for (let n = 0; n < AUTOSAVE_CHAIN_LENGTH; n++) await shelf.autosave(entry);
     let autos = (await store.list()).filter((r) => r.kind === 'auto');
@@ -86,9 +96,8 @@ describe('snapshot shelf', () => {
 
   it("takes the person's snapshots as children of the last one, unaffected by automatic ones", async () => {
     const store = new SnapshotStore(createStore('shelf-manual', 'files'));
-    const shelf = new SnapshotShelf(new Library(true), store);
-    await shelf.load();
     const { entry } = fakeVm();
+    const shelf = await shelfOf(store, entry);
     const first = await shelf.take(entry);
     expect(first?.parent).toBeNull();
     await shelf.autosave(entry);
@@ -107,11 +116,8 @@ describe('snapshot shelf', () => {
     vi.useFakeTimers({ toFake: ['setInterval'] });
     try {
       const store = new SnapshotStore(createStore('shelf-visibility', 'files'));
-      const library = new Library(true);
-      const shelf = new SnapshotShelf(library, store);
-      await shelf.load();
       const { entry, requests } = fakeVm();
-      vi.spyOn(library, 'getSnapshot').mockReturnValue({ loaded: true, entries: [entry] });
+      const shelf = await shelfOf(store, entry);
       const document = Object.assign(new EventTarget(), { visibilityState: 'visible' as DocumentVisibilityState });
       const page = Object.assign(new EventTarget(), { document });
       shelf.startAutosave(page);
@@ -146,5 +152,23 @@ describe('snapshot shelf', () => {
     } finally {
       vi.useRealTimers();
     }
+  });
+
+  it('keeps no snapshot of a VM deleted while the snapshot was being taken', async () => {
+    const store = new SnapshotStore(createStore('shelf-deleted', 'files'));
+    const { entry } = fakeVm();
+    let deleted = false;
+    const shelf = await shelfOf(store, entry, () => (deleted ? [] : [entry]));
+    const snapshot = entry.controller.snapshot.bind(entry.controller);
+    // The VM is deleted (and its stored snapshots with it) while the worker captures.
+    vi.spyOn(entry.controller, 'snapshot').mockImplementation(async (request) => {
+      const result = await snapshot(request);
+      deleted = true;
+      return result;
+    });
+    expect(await shelf.take(entry)).toBeUndefined();
+    await shelf.autosave(entry);
+    expect(await store.list()).toEqual([]);
+    expect(await store.collectGarbage()).toBe(0);
   });
 });

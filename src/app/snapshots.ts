@@ -47,6 +47,7 @@ export class SnapshotShelf {
   constructor(library: Library, store = new SnapshotStore()) {
     this.#library = library;
     this.store = store;
+    library.onDelete((vmId) => this.#removeVm(vmId));
   }
 
   readonly subscribe = this.#state.subscribe;
@@ -131,11 +132,27 @@ export class SnapshotShelf {
       let n = 1;
       while (taken.has(`Snapshot ${n}`)) n++;
       const name = `Snapshot ${n}`;
-      return this.store.save(
+      return this.#saveOf(
+        vmId,
         { id: result.id, vmId, parent: result.parent, name, createdAt: takenAt, kind: 'manual' },
         result.bytes,
       );
     });
+  }
+
+  /**
+   * Stores a snapshot the VM took. If the VM was deleted meanwhile, the deletion may have listed its
+   * snapshots before this one was committed: then it is removed here, so none outlives its VM.
+   */
+  async #saveOf(
+    vmId: string,
+    record: Parameters<SnapshotStore['save']>[0],
+    bytes: Uint8Array,
+  ): Promise<SnapshotRecord | undefined> {
+    const saved = await this.store.save(record, bytes);
+    if (this.#library.getSnapshot().entries.some((entry) => entry.definition.id === vmId)) return saved;
+    await this.store.delete(saved.id);
+    return undefined;
   }
 
   /** Replaces the VM's state with the snapshot's (a fresh worker; the running VM goes once that has started). */
@@ -154,11 +171,10 @@ export class SnapshotShelf {
     return this.#exclusive(vmId, () => this.store.delete(id)).then(() => undefined);
   }
 
-  /** Every snapshot of a deleted VM, children before parents so nothing is re-based for nothing. */
-  async removeVm(vmId: string): Promise<void> {
-    const mine = this.#snapshot.records.filter((r) => r.vmId === vmId).reverse();
+  /** Every snapshot of a deleted VM (the library calls it, also to finish a deletion a closed tab cut short). */
+  async #removeVm(vmId: string): Promise<void> {
     try {
-      for (const record of mine) await this.store.delete(record.id);
+      await this.store.deleteVm(vmId);
     } finally {
       await this.#refresh();
     }
@@ -286,11 +302,12 @@ export class SnapshotShelf {
       const extend = previous !== undefined && older.length < AUTOSAVE_CHAIN_LENGTH;
       const takenAt = Date.now();
       const result = await entry.controller.snapshot({ automatic: true, ...(extend ? { parent: previous.id } : {}) });
-      await this.store.save(
+      const saved = await this.#saveOf(
+        vmId,
         { id: result.id, vmId, parent: result.parent, name: 'Automatic snapshot', createdAt: takenAt, kind: 'auto' },
         result.bytes,
       );
-      if (result.parent === null) for (const record of older.reverse()) await this.store.delete(record.id);
+      if (saved && result.parent === null) for (const record of older.reverse()) await this.store.delete(record.id);
     });
   }
 

@@ -856,6 +856,8 @@ export class VmController {
   /** The VM is deleted: its worker ends and nothing more is reported. */
   dispose(): void {
     this.#disposed = true;
+    // Disk writes still on their way from the worker must not bring back the deleted VM's overlay.
+    this.#diskEpoch++;
     this.#cancelBoots();
     this.#teardown();
     this.#state.clear();

@@ -2,11 +2,12 @@
  * Deleting a VM from the library on a real IndexedDB implementation (fake-indexeddb): its definition,
  * disk overlay, own image files and snapshots all go; a deletion cut short half way (a forced failure
  * where a closed tab would stop it) is finished at the next start; one whose first step fails removes
- * nothing; other VMs keep everything.
+ * nothing; other VMs keep everything. Snapshots of a VM that is no longer stored at all (an older
+ * tabvm's deletion cut short) are removed at the next start, unless its definition is merely unreadable.
  */
 import 'fake-indexeddb/auto';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { createStore } from 'idb-keyval';
+import { createStore, get, set } from 'idb-keyval';
 import { Library } from './library.ts';
 import { SnapshotShelf } from './snapshots.ts';
 import { SnapshotStore } from '../storage/snapshot-store.ts';
@@ -123,5 +124,44 @@ describe('deleting a VM', () => {
     await expectAllGone(shelf, a);
     await expectAllGone(shelf, b);
     await expectAllThere(shelf, c);
+  });
+
+  it('removes at the next start the snapshots of a VM no longer stored, not those of a definition it cannot read', async () => {
+    const first = await start();
+    const alive = await vmWithData(first.library, first.shelf, 'alive');
+    const bytes = crypto.getRandomValues(new Uint8Array(2500));
+    // A VM an earlier tabvm deleted without finishing, and one a newer tabvm stored in a shape this one rejects.
+    for (const vmId of ['ghost', 'future']) {
+      await first.shelf.store.save(
+        { id: `${vmId}-s`, vmId, parent: null, name: 'S', createdAt: ++created, kind: 'auto' },
+        bytes,
+      );
+    }
+    const library = createStore('tabvm', 'library');
+    const stored: unknown[] = (await get('vms-v1', library)) ?? [];
+    await set(
+      'vms-v1',
+      [...stored, { id: 'future', name: 'future', image: 'default', ramMiB: '64 MiB', createdAt: 1 }],
+      library,
+    );
+    vi.spyOn(console, 'warn').mockImplementation(() => {});
+
+    const second = await start();
+    expect(names(second.library)).toContain('alive');
+    expect(names(second.library)).not.toContain('future');
+    const vms = (await second.shelf.store.list()).map((r) => r.vmId);
+    expect(vms).not.toContain('ghost');
+    expect(vms).toContain('future');
+    await expectAllThere(second.shelf, alive);
+    expect(await second.shelf.store.collectGarbage()).toBe(0);
+
+    // A damaged library list tells nothing about which VMs are gone: nothing is removed.
+    await second.shelf.store.save(
+      { id: 'ghost2-s', vmId: 'ghost2', parent: null, name: 'S', createdAt: ++created, kind: 'auto' },
+      bytes,
+    );
+    await set('vms-v1', { damaged: true }, library);
+    const third = await start();
+    expect((await third.shelf.store.list()).map((r) => r.vmId)).toContain('ghost2');
   });
 });

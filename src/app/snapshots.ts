@@ -15,6 +15,7 @@ import { SNAPSHOT_FILE_EXTENSION } from '../../workers/protocol/snapshot-format.
 import { IMAGE_CATALOG, loadManifest } from '../controller/images.ts';
 import { ObservableState } from '../controller/observable-state.ts';
 import type { Library, VmEntry } from './library.ts';
+import { loadDefinitionIds } from '../storage/vm-store.ts';
 
 /** How often a running VM's automatic snapshot is renewed. */
 export const AUTOSAVE_INTERVAL_MS = 30_000;
@@ -61,10 +62,15 @@ export class SnapshotShelf {
     this.#state.update(patch);
   }
 
-  /** Reads the records once; chunks of saves a closed tab interrupted are removed first. */
+  /**
+   * Reads the records once. Removed first: chunks of saves a closed tab interrupted, and snapshots of
+   * VMs that are no longer stored (whose deletion an earlier tabvm, without the library's mark for
+   * deletions in progress, did not finish).
+   */
   load(): Promise<void> {
     this.#loading ??= (async () => {
       try {
+        await this.#removeOrphans();
         await this.store.collectGarbage();
         await this.#refresh();
       } catch (error) {
@@ -73,6 +79,19 @@ export class SnapshotShelf {
       this.#set({ loaded: true });
     })();
     return this.#loading;
+  }
+
+  /**
+   * Records are listed before the library is read: a VM's definition is stored before its first
+   * snapshot, so a VM missing from the library then has been deleted (here or in another tab), not
+   * created.
+   */
+  async #removeOrphans(): Promise<void> {
+    const records = await this.store.list();
+    const vms = await loadDefinitionIds();
+    if (!vms) return;
+    const orphaned = new Set(records.filter((r) => !vms.has(r.vmId)).map((r) => r.vmId));
+    for (const vmId of orphaned) await this.store.deleteVm(vmId);
   }
 
   async #refresh(): Promise<void> {

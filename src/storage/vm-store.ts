@@ -39,6 +39,20 @@ export async function loadDefinitions(): Promise<VmDefinition[]> {
   return out;
 }
 
+/**
+ * The ids of every stored VM, also of definitions that do not parse (one written by a newer tabvm, or
+ * damaged): what must not be treated as deleted. Undefined when the stored list itself is damaged, so
+ * no VM can be told to be gone.
+ */
+export async function loadDefinitionIds(): Promise<Set<string> | undefined> {
+  const raw: unknown = await get(KEY, store);
+  if (raw === undefined) return new Set();
+  if (!Array.isArray(raw)) return undefined;
+  const ids = new Set<string>();
+  for (const item of raw) if (typeof item?.id === 'string') ids.add(item.id);
+  return ids;
+}
+
 export async function saveDefinitions(definitions: readonly VmDefinition[]): Promise<void> {
   await set(KEY, definitions, store);
 }

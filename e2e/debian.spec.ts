@@ -3,21 +3,8 @@
  * disk downloads as the guest reads it), use bash, apt and python3, write a file, reboot, reload the page,
  * start the VM again and find the file; Reset disk then brings back the image's disk. Needs public/images/debian (npm test builds it first).
  */
-import { test, expect, type Page } from '@playwright/test';
-import { consoleOf, control, createVm, phaseOf, run, startVm } from './helpers.ts';
-
-const DEBIAN = 'Debian 13 (trixie)';
-/** Boot to the Debian prompt: ~8 s of CPU under tabvm in Node; allow for a loaded 2-core machine. */
-const DEBIAN_BOOT_TIMEOUT = 300_000;
-
-async function waitForLogin(page: Page, name: string): Promise<void> {
-  await expect(consoleOf(page, name).locator('.xterm-rows')).toContainText(
-    /root \(automatic login\)[\s\S]*root@debian:~# /,
-    {
-      timeout: DEBIAN_BOOT_TIMEOUT,
-    },
-  );
-}
+import { test, expect } from '@playwright/test';
+import { control, createVm, DEBIAN, phaseOf, run, startVm, waitForLogin } from './helpers.ts';
 
 test('Debian: trixie, apt and python3; a file written before a reboot and a page reload is still there', async ({
   page,

@@ -69,3 +69,29 @@ export function control(page: Page, name: string, button: string) {
 export function phaseOf(page: Page, name: string) {
   return page.getByTestId(`vm-item-${name}`);
 }
+
+export function snapshotButton(page: Page, action: string, snapshot: string) {
+  return page.getByTestId('snapshots').getByRole('button', { name: `${action} ${snapshot}`, exact: true });
+}
+
+/** Restores and waits until the restored VM has replaced the running one (the pane counts restores). */
+export async function restoreAndWait(page: Page, name: string, snapshot: string): Promise<void> {
+  const panel = page.getByTestId('snapshots');
+  const before = Number(await panel.getAttribute('data-restores'));
+  await snapshotButton(page, 'Restore', snapshot).click();
+  await expect(panel).toHaveAttribute('data-restores', String(before + 1));
+  await expect(phaseOf(page, name)).toHaveAttribute('data-phase', 'running');
+  await expect(consoleOf(page, name).locator('.xterm-rows')).toContainText('restored snapshot');
+}
+
+export const DEBIAN = 'Debian 13 (trixie)';
+/** Boot to the Debian prompt: ~8 s of CPU under tabvm in Node; allow for a loaded 2-core machine. */
+export const DEBIAN_BOOT_TIMEOUT = 300_000;
+
+/** Waits for the Debian image's automatic root login and its prompt. */
+export async function waitForLogin(page: Page, name: string): Promise<void> {
+  await expect(consoleOf(page, name).locator('.xterm-rows')).toContainText(
+    /root \(automatic login\)[\s\S]*root@debian:~# /,
+    { timeout: DEBIAN_BOOT_TIMEOUT },
+  );
+}

@@ -10,6 +10,7 @@ import { openVmDisk } from './host/block/open-disk.ts';
 import { buildMachine, restoreMachine } from './machine/build.ts';
 import { captureSnapshot, encodeSnapshot, type SnapshotFingerprint } from './machine/snapshot.ts';
 import { RunLoop, RingSink } from './machine/run-loop.ts';
+import { TIMEBASE_FREQUENCY } from './machine/memory-map.ts';
 import { ByteRing, Doorbell } from './protocol/ring.ts';
 import {
   CONSOLE_INPUT_BYTES,
@@ -49,6 +50,7 @@ interface Session {
 }
 
 const DEFAULT_SERIES = 'default';
+const TICKS_PER_MS = TIMEBASE_FREQUENCY / 1000;
 
 let session: Session | undefined;
 /** Uptime bookkeeping: ms run before the current stretch, and when the current stretch began. */
@@ -255,6 +257,7 @@ const api: VmWorkerApi = {
       state,
       instructions: s.instructionsBefore + Number(s.machine.hart.instret),
       uptimeMs,
+      guestTimeMs: Number(s.machine.clock.ticks()) / TICKS_PER_MS,
       reboots: s.reboots,
       sharedMemory: s.shared,
     };

@@ -17,6 +17,7 @@ export function App({ library, shelf }: { library: Library; shelf: SnapshotShelf
   const [selectedId, setSelectedId] = useState<string | null>(null);
   const [newOpen, setNewOpen] = useState(false);
   const [deleteId, setDeleteId] = useState<string | null>(null);
+  const [deleteError, setDeleteError] = useState<string | null>(null);
   const [focusToken, setFocusToken] = useState(0);
   const [screenReader, setScreenReader] = useState(() => localStorage.getItem(SCREEN_READER_KEY) === '1');
   useEffect(() => {
@@ -88,6 +89,14 @@ export function App({ library, shelf }: { library: Library; shelf: SnapshotShelf
           <VmList entries={entries} selectedId={selected?.definition.id ?? null} onSelect={select} />
         )}
         {snapshot.loadError && <p className="field-error">{snapshot.loadError}</p>}
+        {deleteError && (
+          <div className="banner error" role="alert" data-testid="delete-error">
+            <p>{deleteError}</p>
+            <button type="button" className="button" onClick={() => setDeleteError(null)}>
+              Dismiss
+            </button>
+          </div>
+        )}
         <div className="sidebar-foot">
           <button
             type="button"
@@ -183,7 +192,8 @@ export function App({ library, shelf }: { library: Library; shelf: SnapshotShelf
         onConfirm={() => {
           const id = deleteId;
           setDeleteId(null);
-          if (id) void library.remove(id).then(() => shelf.removeVm(id));
+          setDeleteError(null);
+          if (id) void library.remove(id).catch((error: unknown) => setDeleteError((error as Error).message));
         }}
       >
         The VM is powered off and removed from the library with its snapshots. Its console output is lost. This cannot

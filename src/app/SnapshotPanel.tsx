@@ -6,7 +6,7 @@
 import { useEffect, useState, useSyncExternalStore } from 'react';
 import type { SnapshotRecord } from '../storage/snapshot-store.ts';
 import type { VmEntry } from './library.ts';
-import type { SnapshotShelf } from './snapshots.ts';
+import { AUTOSAVE_INTERVAL_MS, type SnapshotShelf } from './snapshots.ts';
 import { ConfirmDialog, Dialog } from './Dialog.tsx';
 import { formatMiB } from './format.ts';
 
@@ -150,9 +150,9 @@ export function SnapshotPanel({ entry, shelf, onSelectVm }: Props) {
         )}
         <span className="vm-meta autosave" data-testid="autosave-status" data-saved-at={autosave?.createdAt ?? ''}>
           {autosave
-            ? `Automatic snapshot: ${formatAge(now - autosave.createdAt)}; renewed every 30 s while the VM runs`
+            ? `Automatic snapshot: ${formatAge(now - autosave.createdAt)}; renewed every ${AUTOSAVE_INTERVAL_MS / 1000} s while the VM runs and when you leave the page`
             : live
-              ? 'Automatic snapshot: none yet (taken every 30 s while the VM runs, and when the tab closes)'
+              ? `Automatic snapshot: none yet (taken every ${AUTOSAVE_INTERVAL_MS / 1000} s while the VM runs, and when you leave the page)`
               : ''}
         </span>
         {autosave && !live && (

@@ -64,7 +64,15 @@ export function VmPane({ entry, onDelete, onStarted, shelf, onSelectVm }: Props)
             {(phase === 'running' || phase === 'paused') && (
               <>
                 {' '}
-                · up {formatUptime(view.uptimeMs)} · {view.mips.toFixed(1)} MIPS
+                ·{' '}
+                <span
+                  data-testid="uptime"
+                  data-ms={Math.floor(view.uptimeMs)}
+                  title="Time since the VM was powered on, pauses excluded (the guest's clock: after a restore it continues from the snapshot's)"
+                >
+                  up {formatUptime(view.uptimeMs)}
+                </span>{' '}
+                · {view.mips.toFixed(1)} MIPS
               </>
             )}
             {view.disk && (

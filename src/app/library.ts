@@ -1,9 +1,21 @@
 /**
  * The VM library: the persisted definitions (src/storage) joined to one VmController each. React reads
  * it through useSyncExternalStore; every change makes a new snapshot object.
+ *
+ * Deleting a VM removes its definition first (marked as being deleted, src/storage/vm-store.ts), then its
+ * data: disk overlay, own image files, and what others registered with onDelete (its snapshots). A
+ * deletion that fails or that a closed tab cuts short is finished at the next load().
  */
 import { VmController } from '../controller/vm-controller.ts';
-import { loadDefinitions, saveDefinitions, type VmDefinition } from '../storage/vm-store.ts';
+import { ObservableState } from '../controller/observable-state.ts';
+import {
+  beginDeletion,
+  finishDeletion,
+  loadDefinitions,
+  loadDeleting,
+  saveDefinitions,
+  type VmDefinition,
+} from '../storage/vm-store.ts';
 import { deleteOverlay } from '../storage/disk-overlay.ts';
 import { deleteCustomImage, saveCustomImage } from '../storage/custom-images.ts';
 import type { CustomImageFiles } from '../controller/custom-image.ts';
@@ -22,23 +34,30 @@ export interface LibrarySnapshot {
 export class Library {
   /** Shared memory + SAB rings, or the message fallback: decided once for the page. */
   readonly shared: boolean;
-  #snapshot: LibrarySnapshot = { loaded: false, entries: [] };
-  readonly #listeners = new Set<() => void>();
+  readonly #state = new ObservableState<LibrarySnapshot>({ loaded: false, entries: [] });
+
+  /** What else is stored per VM and goes with it (the snapshot shelf registers its snapshots). */
+  readonly #deleters: ((vmId: string) => Promise<void>)[] = [];
+  #changes: Promise<unknown> = Promise.resolve();
 
   constructor(shared: boolean) {
     this.shared = shared;
   }
 
-  readonly subscribe = (listener: () => void): (() => void) => {
-    this.#listeners.add(listener);
-    return () => this.#listeners.delete(listener);
-  };
+  /** `deleteData` removes what the caller stores for a VM; it runs for each deleted VM, again if interrupted. */
+  onDelete(deleteData: (vmId: string) => Promise<void>): void {
+    this.#deleters.push(deleteData);
+  }
 
-  readonly getSnapshot = (): LibrarySnapshot => this.#snapshot;
+  readonly subscribe = this.#state.subscribe;
+  readonly getSnapshot = this.#state.get;
+
+  get #snapshot(): LibrarySnapshot {
+    return this.#state.get();
+  }
 
   #set(snapshot: LibrarySnapshot): void {
-    this.#snapshot = snapshot;
-    for (const listener of this.#listeners) listener();
+    this.#state.set(snapshot);
   }
 
   #controllerFor(definition: VmDefinition): VmController {
@@ -52,7 +71,10 @@ export class Library {
 
   #loading: Promise<void> | undefined;
 
-  /** Reads the saved definitions once (React's StrictMode runs effects twice in development). */
+  /**
+   * Reads the saved definitions once (React's StrictMode runs effects twice in development), then
+   * finishes deletions an earlier page did not; resolves when those are done or have failed again.
+   */
   load(): Promise<void> {
     this.#loading ??= this.#load();
     return this.#loading;
@@ -69,6 +91,12 @@ export class Library {
         entries: [],
         loadError: `The saved VMs could not be read: ${(error as Error).message}`,
       });
+      return;
+    }
+    try {
+      for (const id of await loadDeleting()) await this.#deleteData(id);
+    } catch (error) {
+      console.warn('tabvm: the data of a deleted VM could not be removed yet; the next start tries again', error);
     }
   }
 
@@ -87,20 +115,64 @@ export class Library {
     };
     if (custom) await saveCustomImage(definition.id, custom);
     const entry = { definition, controller: this.#controllerFor(definition) };
-    const entries = [...this.#snapshot.entries, entry];
-    await saveDefinitions(entries.map((e) => e.definition));
-    this.#set({ ...this.#snapshot, entries });
+    await this.#serially(async () => {
+      const entries = [...this.#snapshot.entries, entry];
+      await saveDefinitions(entries.map((e) => e.definition));
+      this.#set({ ...this.#snapshot, entries });
+    });
     return entry;
   }
 
+  /**
+   * Deletes a VM: powered off, gone from the library (and from storage, with the mark that it is being
+   * deleted), then its data. If the first step fails the VM stays; if a later one does, what is left
+   * is removed at the next load().
+   */
   async remove(id: string): Promise<void> {
-    const entry = this.#snapshot.entries.find((e) => e.definition.id === id);
-    if (!entry) return;
-    entry.controller.dispose();
-    const entries = this.#snapshot.entries.filter((e) => e !== entry);
-    this.#set({ ...this.#snapshot, entries });
-    await saveDefinitions(entries.map((e) => e.definition));
+    const removed = await this.#serially(async () => {
+      const entry = this.#snapshot.entries.find((e) => e.definition.id === id);
+      if (!entry) return undefined;
+      const entries = this.#snapshot.entries.filter((e) => e !== entry);
+      try {
+        await beginDeletion(
+          entries.map((e) => e.definition),
+          id,
+        );
+      } catch (error) {
+        throw new Error(`${entry.definition.name} could not be deleted (${message(error)}); nothing was removed.`, {
+          cause: error,
+        });
+      }
+      entry.controller.dispose();
+      this.#set({ ...this.#snapshot, entries });
+      return entry.definition.name;
+    });
+    if (removed === undefined) return;
+    try {
+      await this.#deleteData(id);
+    } catch (error) {
+      throw new Error(
+        `${removed} was deleted, but some of its data could not be removed yet (${message(error)}); tabvm removes it the next time it starts.`,
+        { cause: error },
+      );
+    }
+  }
+
+  /** Runs changes of the stored list one after another, each starting from the list the one before left. */
+  #serially<T>(change: () => Promise<T>): Promise<T> {
+    const result = this.#changes.then(change);
+    this.#changes = result.catch(() => {});
+    return result;
+  }
+
+  async #deleteData(id: string): Promise<void> {
     await deleteOverlay(id);
     await deleteCustomImage(id);
+    for (const deleteData of this.#deleters) await deleteData(id);
+    await finishDeletion(id);
   }
+}
+
+function message(error: unknown): string {
+  return error instanceof Error || error instanceof DOMException ? error.message : String(error);
 }

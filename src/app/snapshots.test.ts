@@ -4,9 +4,9 @@
  * every stored snapshot stays restorable from storage.
  */
 import 'fake-indexeddb/auto';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createStore } from 'idb-keyval';
-import { AUTOSAVE_CHAIN_LENGTH, SnapshotShelf } from './snapshots.ts';
+import { AUTOSAVE_CHAIN_LENGTH, AUTOSAVE_INTERVAL_MS, SnapshotShelf } from './snapshots.ts';
 import { Library, type VmEntry } from './library.ts';
 import { SnapshotStore } from '../storage/snapshot-store.ts';
 import type { VmController, VmView } from '../controller/vm-controller.ts';
@@ -58,12 +58,22 @@ function fakeVm(): { entry: VmEntry; requests: { parent?: string; automatic?: bo
   return { entry, requests };
 }
 
+/** A loaded shelf over `store`, for a library that holds `entry` (and `entries()` while it returns it). */
+async function shelfOf(store: SnapshotStore, entry: VmEntry, entries = () => [entry]): Promise<SnapshotShelf> {
+  const library = new Library(true);
+  vi.spyOn(library, 'getSnapshot').mockImplementation(() => ({ loaded: true, entries: entries() }));
+  const shelf = new SnapshotShelf(library, store);
+  await shelf.load();
+  return shelf;
+}
+
+afterEach(() => vi.restoreAllMocks());
+
 describe('snapshot shelf', () => {
   it('makes automatic snapshots a chain of children, replaced by a full one every tenth; all restorable', async () => {
     const store = new SnapshotStore(createStore('shelf-auto', 'files'));
-    const shelf = new SnapshotShelf(new Library(true), store);
-    await shelf.load();
     const { entry, requests } = fakeVm();
+    const shelf = await shelfOf(store, entry);
 
     for (let n = 0; n < AUTOSAVE_CHAIN_LENGTH; n++) await shelf.autosave(entry);
     let autos = (await store.list()).filter((r) => r.kind === 'auto');
@@ -86,9 +96,8 @@ describe('snapshot shelf', () => {
 
   it("takes the person's snapshots as children of the last one, unaffected by automatic ones", async () => {
     const store = new SnapshotStore(createStore('shelf-manual', 'files'));
-    const shelf = new SnapshotShelf(new Library(true), store);
-    await shelf.load();
     const { entry } = fakeVm();
+    const shelf = await shelfOf(store, entry);
     const first = await shelf.take(entry);
     expect(first?.parent).toBeNull();
     await shelf.autosave(entry);
@@ -101,5 +110,65 @@ describe('snapshot shelf', () => {
     const third = await shelf.take(entry);
     expect(third?.name).toBe('Snapshot 1');
     expect(third?.parent).toBe(second!.id);
+  });
+
+  it('renews the automatic snapshot periodically and whenever the page is hidden or left, not when it is shown', async () => {
+    vi.useFakeTimers({ toFake: ['setInterval'] });
+    try {
+      const store = new SnapshotStore(createStore('shelf-visibility', 'files'));
+      const { entry, requests } = fakeVm();
+      const shelf = await shelfOf(store, entry);
+      const document = Object.assign(new EventTarget(), { visibilityState: 'visible' as DocumentVisibilityState });
+      const page = Object.assign(new EventTarget(), { document });
+      shelf.startAutosave(page);
+      // Polled with the real setTimeout: vi.waitFor would move the faked interval's clock.
+      const saved = async (n: number) => {
+        const done = async () =>
+          shelf.getSnapshot().busy.size === 0 && (await store.list()).filter((r) => r.kind === 'auto').length === n;
+        for (let i = 0; i < 1000 && !(await done()); i++) await new Promise((resolve) => setTimeout(resolve, 10));
+        expect(await done(), `${n} automatic snapshots stored`).toBe(true);
+      };
+
+      // A save asks the VM for its snapshot at once (the shelf marks the VM busy in the same turn).
+      document.dispatchEvent(new Event('visibilitychange'));
+      expect(requests).toHaveLength(0);
+      expect(shelf.getSnapshot().busy.size).toBe(0);
+
+      document.visibilityState = 'hidden';
+      document.dispatchEvent(new Event('visibilitychange'));
+      expect(requests).toHaveLength(1);
+      await saved(1);
+      page.dispatchEvent(new Event('pagehide'));
+      await saved(2);
+      vi.advanceTimersByTime(AUTOSAVE_INTERVAL_MS - 1);
+      expect(requests).toHaveLength(2);
+      vi.advanceTimersByTime(1);
+      await saved(3);
+      expect(requests).toHaveLength(3);
+      // Each is a child of the one before: a few KiB, not the VM's RAM again.
+      const autos = (await store.list()).filter((r) => r.kind === 'auto');
+      for (let i = 1; i < autos.length; i++) expect(autos[i]!.parent).toBe(autos[i - 1]!.id);
+      expect(shelf.autosaveOf('vm-1')?.id).toBe(autos.at(-1)!.id);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('keeps no snapshot of a VM deleted while the snapshot was being taken', async () => {
+    const store = new SnapshotStore(createStore('shelf-deleted', 'files'));
+    const { entry } = fakeVm();
+    let deleted = false;
+    const shelf = await shelfOf(store, entry, () => (deleted ? [] : [entry]));
+    const snapshot = entry.controller.snapshot.bind(entry.controller);
+    // The VM is deleted (and its stored snapshots with it) while the worker captures.
+    vi.spyOn(entry.controller, 'snapshot').mockImplementation(async (request) => {
+      const result = await snapshot(request);
+      deleted = true;
+      return result;
+    });
+    expect(await shelf.take(entry)).toBeUndefined();
+    await shelf.autosave(entry);
+    expect(await store.list()).toEqual([]);
+    expect(await store.collectGarbage()).toBe(0);
   });
 });

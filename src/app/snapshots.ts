@@ -1,8 +1,8 @@
 /**
  * The snapshots of every VM, as the UI sees them: the stored records (src/storage/snapshot-store.ts)
  * and the operations that join storage to a VM's controller: take, restore, delete, rename, export,
- * import, clone, and the automatic snapshot taken periodically and on `pagehide` so that a VM running
- * when the tab closed can be resumed. React reads it through useSyncExternalStore.
+ * import, clone, and the automatic snapshot taken periodically and when the page is hidden or left, so
+ * that a VM running when the tab closed can be resumed. React reads it through useSyncExternalStore.
  */
 import { SnapshotStore, SnapshotStoreError, type SnapshotRecord } from '../storage/snapshot-store.ts';
 import {
@@ -13,7 +13,9 @@ import {
 } from '../../workers/protocol/snapshot-container.ts';
 import { SNAPSHOT_FILE_EXTENSION } from '../../workers/protocol/snapshot-format.ts';
 import { IMAGE_CATALOG, loadManifest } from '../controller/images.ts';
+import { ObservableState } from '../controller/observable-state.ts';
 import type { Library, VmEntry } from './library.ts';
+import { loadDefinitionIds } from '../storage/vm-store.ts';
 
 /** How often a running VM's automatic snapshot is renewed. */
 export const AUTOSAVE_INTERVAL_MS = 30_000;
@@ -34,32 +36,41 @@ const MIB = 1024 * 1024;
 export class SnapshotShelf {
   readonly store: SnapshotStore;
   readonly #library: Library;
-  #snapshot: ShelfSnapshot = { loaded: false, records: [], busy: new Set(), errors: new Map() };
-  readonly #listeners = new Set<() => void>();
+  readonly #state = new ObservableState<ShelfSnapshot>({
+    loaded: false,
+    records: [],
+    busy: new Set(),
+    errors: new Map(),
+  });
   #loading: Promise<void> | undefined;
   #timer: ReturnType<typeof setInterval> | undefined;
 
   constructor(library: Library, store = new SnapshotStore()) {
     this.#library = library;
     this.store = store;
+    library.onDelete((vmId) => this.#removeVm(vmId));
   }
 
-  readonly subscribe = (listener: () => void): (() => void) => {
-    this.#listeners.add(listener);
-    return () => this.#listeners.delete(listener);
-  };
+  readonly subscribe = this.#state.subscribe;
+  readonly getSnapshot = this.#state.get;
 
-  readonly getSnapshot = (): ShelfSnapshot => this.#snapshot;
+  get #snapshot(): ShelfSnapshot {
+    return this.#state.get();
+  }
 
   #set(patch: Partial<ShelfSnapshot>): void {
-    this.#snapshot = { ...this.#snapshot, ...patch };
-    for (const listener of this.#listeners) listener();
+    this.#state.update(patch);
   }
 
-  /** Reads the records once; chunks of saves a closed tab interrupted are removed first. */
+  /**
+   * Reads the records once. Removed first: chunks of saves a closed tab interrupted, and snapshots of
+   * VMs that are no longer stored (whose deletion an earlier tabvm, without the library's mark for
+   * deletions in progress, did not finish).
+   */
   load(): Promise<void> {
     this.#loading ??= (async () => {
       try {
+        await this.#removeOrphans();
         await this.store.collectGarbage();
         await this.#refresh();
       } catch (error) {
@@ -68,6 +79,19 @@ export class SnapshotShelf {
       this.#set({ loaded: true });
     })();
     return this.#loading;
+  }
+
+  /**
+   * Records are listed before the library is read: a VM's definition is stored before its first
+   * snapshot, so a VM missing from the library then has been deleted (here or in another tab), not
+   * created.
+   */
+  async #removeOrphans(): Promise<void> {
+    const records = await this.store.list();
+    const vms = await loadDefinitionIds();
+    if (!vms) return;
+    const orphaned = new Set(records.filter((r) => !vms.has(r.vmId)).map((r) => r.vmId));
+    for (const vmId of orphaned) await this.store.deleteVm(vmId);
   }
 
   async #refresh(): Promise<void> {
@@ -120,16 +144,34 @@ export class SnapshotShelf {
       const head = entry.controller.head;
       const parentRecord = head === undefined ? undefined : await this.store.record(head);
       const parent = parentRecord?.kind === 'manual' ? head : undefined;
+      // The guest stands still for the capture at the start of the call: that is the moment the snapshot holds.
+      const takenAt = Date.now();
       const result = await entry.controller.snapshot(parent !== undefined ? { parent } : {});
       const taken = new Set(this.treeOf(vmId).map((r) => r.name));
       let n = 1;
       while (taken.has(`Snapshot ${n}`)) n++;
       const name = `Snapshot ${n}`;
-      return this.store.save(
-        { id: result.id, vmId, parent: result.parent, name, createdAt: Date.now(), kind: 'manual' },
+      return this.#saveOf(
+        vmId,
+        { id: result.id, vmId, parent: result.parent, name, createdAt: takenAt, kind: 'manual' },
         result.bytes,
       );
     });
+  }
+
+  /**
+   * Stores a snapshot the VM took. If the VM was deleted meanwhile, the deletion may have listed its
+   * snapshots before this one was committed: then it is removed here, so none outlives its VM.
+   */
+  async #saveOf(
+    vmId: string,
+    record: Parameters<SnapshotStore['save']>[0],
+    bytes: Uint8Array,
+  ): Promise<SnapshotRecord | undefined> {
+    const saved = await this.store.save(record, bytes);
+    if (this.#library.getSnapshot().entries.some((entry) => entry.definition.id === vmId)) return saved;
+    await this.store.delete(saved.id);
+    return undefined;
   }
 
   /** Replaces the VM's state with the snapshot's (a fresh worker; the running VM goes once that has started). */
@@ -148,11 +190,10 @@ export class SnapshotShelf {
     return this.#exclusive(vmId, () => this.store.delete(id)).then(() => undefined);
   }
 
-  /** Every snapshot of a deleted VM, children before parents so nothing is re-based for nothing. */
-  async removeVm(vmId: string): Promise<void> {
-    const mine = this.#snapshot.records.filter((r) => r.vmId === vmId).reverse();
+  /** Every snapshot of a deleted VM (the library calls it, also to finish a deletion a closed tab cut short). */
+  async #removeVm(vmId: string): Promise<void> {
     try {
-      for (const record of mine) await this.store.delete(record.id);
+      await this.store.deleteVm(vmId);
     } finally {
       await this.#refresh();
     }
@@ -278,12 +319,14 @@ export class SnapshotShelf {
       const older = this.#snapshot.records.filter((r) => r.vmId === vmId && r.kind === 'auto');
       const previous = older.at(-1);
       const extend = previous !== undefined && older.length < AUTOSAVE_CHAIN_LENGTH;
+      const takenAt = Date.now();
       const result = await entry.controller.snapshot({ automatic: true, ...(extend ? { parent: previous.id } : {}) });
-      await this.store.save(
-        { id: result.id, vmId, parent: result.parent, name: 'Automatic snapshot', createdAt: Date.now(), kind: 'auto' },
+      const saved = await this.#saveOf(
+        vmId,
+        { id: result.id, vmId, parent: result.parent, name: 'Automatic snapshot', createdAt: takenAt, kind: 'auto' },
         result.bytes,
       );
-      if (result.parent === null) for (const record of older.reverse()) await this.store.delete(record.id);
+      if (saved && result.parent === null) for (const record of older.reverse()) await this.store.delete(record.id);
     });
   }
 
@@ -291,12 +334,30 @@ export class SnapshotShelf {
     return Promise.all(this.#library.getSnapshot().entries.map((entry) => this.autosave(entry))).then(() => undefined);
   }
 
-  /** Autosaves every AUTOSAVE_INTERVAL_MS, and on `pagehide` (best effort: the browser may end the page first). */
-  startAutosave(target: Window): void {
+  /**
+   * Autosaves every AUTOSAVE_INTERVAL_MS, whenever the page becomes hidden (`visibilitychange`: a tab
+   * switch, a minimised window, a phone's lock screen, and first thing when a tab is closed) and on
+   * `pagehide`. Browsers do not wait for IndexedDB writes once a page is being unloaded, so a save
+   * begun on `pagehide` may never finish; one begun when the page is hidden usually does, since a hidden
+   * page lives on (and `visibilitychange` comes before `pagehide` when a tab closes).
+   */
+  startAutosave(target: AutosaveTarget): void {
     if (this.#timer !== undefined) return;
     this.#timer = setInterval(() => void this.autosaveAll(), AUTOSAVE_INTERVAL_MS);
+    target.document.addEventListener('visibilitychange', () => {
+      if (target.document.visibilityState === 'hidden') void this.autosaveAll();
+    });
     target.addEventListener('pagehide', () => void this.autosaveAll());
   }
+}
+
+/** What startAutosave listens to: the page's window and its document (a test hands in stand-ins). */
+export interface AutosaveTarget {
+  addEventListener(type: 'pagehide', listener: () => void): void;
+  readonly document: {
+    readonly visibilityState: DocumentVisibilityState;
+    addEventListener(type: 'visibilitychange', listener: () => void): void;
+  };
 }
 
 function describe(error: unknown): string {

@@ -33,6 +33,8 @@ const manifest = {
 
 /** What the stand-in worker saw, and the events it was given. */
 let booted: { request: VmBootRequest; events: Comlink.Remote<VmEvents> } | undefined;
+/** The guest clock the stand-in worker reports. */
+let guestTimeMs = 0;
 
 class FakeWorker {
   readonly #port;
@@ -43,7 +45,7 @@ class FakeWorker {
       boot: async (request, events) => {
         booted = { request, events: events as unknown as Comlink.Remote<VmEvents> };
       },
-      stats: () => ({ state: 'idle', instructions: 0, uptimeMs: 0, reboots: 0, sharedMemory: false }),
+      stats: () => ({ state: 'idle', instructions: 0, uptimeMs: 0, guestTimeMs, reboots: 0, sharedMemory: false }),
     };
     Comlink.expose(api, port2 as unknown as Comlink.Endpoint);
   }
@@ -61,6 +63,7 @@ class FakeWorker {
 
 beforeEach(() => {
   booted = undefined;
+  guestTimeMs = 0;
   vi.stubGlobal('Worker', FakeWorker);
   vi.stubGlobal('location', { href: 'http://host.test/' });
   vi.stubGlobal(
@@ -164,7 +167,7 @@ describe('VmController with a disk image', () => {
     controller.powerOff();
   });
 
-  it('restoring a snapshot boots with its disk overlay and makes the stored overlay exactly that', async () => {
+  it('restoring a snapshot boots with its disk overlay, makes the stored overlay exactly that, and shows its guest time as uptime', async () => {
     const controller = await startedController('vm-5');
     await booted!.events.diskWrites(
       new Map([
@@ -199,7 +202,10 @@ describe('VmController with a disk image', () => {
       },
     );
     booted = undefined;
+    // The restored worker's guest clock continues from the snapshot's time: the pane's uptime shows it.
+    guestTimeMs = 3_723_000;
     await controller.restore([snapshot]);
+    expect(controller.getView().uptimeMs).toBe(3_723_000);
     await vi.waitFor(() => expect(booted).toBeDefined());
     expect(booted!.request.snapshot).toHaveLength(1);
     expect([...booted!.request.disk!.overlay.keys()]).toEqual([5]);

@@ -23,6 +23,7 @@ import {
 } from '../../workers/protocol/vm-api.ts';
 import type { DiskStatus } from '../../workers/protocol/disk-image.ts';
 import { customBoot } from './custom-image.ts';
+import { ObservableState } from './observable-state.ts';
 import {
   decodeSnapshotFile,
   flattenChain,
@@ -77,6 +78,10 @@ export interface VmView {
   readonly error?: VmError;
   /** Why the VM last stopped, for the stopped state's label. */
   readonly lastHalt?: string;
+  /**
+   * How long the VM has run since it was powered on (Start or Reset), pauses excluded: the guest's own
+   * clock, so after a restore it continues from the snapshot's time (VmStats.guestTimeMs).
+   */
   readonly uptimeMs: number;
   /** Millions of guest instructions per second over the last stats interval. */
   readonly mips: number;
@@ -164,8 +169,15 @@ class BootFailure extends Error {
 
 export class VmController {
   readonly options: VmControllerOptions;
-  #view: VmView = { phase: 'stopped', uptimeMs: 0, mips: 0, idle: false, reboots: 0, hasOutput: false, restores: 0 };
-  readonly #listeners = new Set<() => void>();
+  readonly #state = new ObservableState<VmView>({
+    phase: 'stopped',
+    uptimeMs: 0,
+    mips: 0,
+    idle: false,
+    reboots: 0,
+    hasOutput: false,
+    restores: 0,
+  });
   readonly #outputListeners = new Set<(bytes: Uint8Array) => void>();
   #scrollback: Uint8Array[] = [];
   #scrollbackBytes = 0;
@@ -186,16 +198,15 @@ export class VmController {
 
   // --- observable state (useSyncExternalStore) ---
 
-  readonly subscribe = (listener: () => void): (() => void) => {
-    this.#listeners.add(listener);
-    return () => this.#listeners.delete(listener);
-  };
+  readonly subscribe = this.#state.subscribe;
+  readonly getView = this.#state.get;
 
-  readonly getView = (): VmView => this.#view;
+  get #view(): VmView {
+    return this.#state.get();
+  }
 
   #update(patch: Partial<VmView>): void {
-    this.#view = { ...this.#view, ...patch };
-    for (const listener of this.#listeners) listener();
+    this.#state.update(patch);
   }
 
   // --- console ---
@@ -481,6 +492,7 @@ export class VmController {
    * Replaces the VM with a fresh worker restored from a snapshot chain (full snapshot first). The
    * running VM, if any, carries on until the restored one has started: a snapshot that cannot be
    * restored (wrong image, damaged) throws and changes nothing. `label` names it in the console note.
+   * Once it resolves, the view's uptime is the restored guest's.
    */
   async restore(chain: readonly Uint8Array[], label?: string): Promise<void> {
     const last = chain.at(-1);
@@ -521,9 +533,11 @@ export class VmController {
       }
     }
     storageSwitched();
+    // From the start the view's uptime is the snapshot's guest time, not the replaced VM's.
+    const uptimeMs = await this.#guestTime(run);
     this.#note(`restored snapshot ${label === undefined ? id : JSON.stringify(label)}`);
     this.#update({
-      uptimeMs: 0,
+      uptimeMs,
       mips: 0,
       reboots: 0,
       rebootedAt: undefined,
@@ -533,6 +547,22 @@ export class VmController {
     });
     this.#head = id;
     this.#install(run);
+  }
+
+  /**
+   * The worker's guest time; 0 if it fails or does not answer within HANG_TIMEOUT_MS (a call to a
+   * terminated worker never settles), which the stats watchdog then reports.
+   */
+  async #guestTime(run: Running): Promise<number> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<number>((resolve) => (timer = setTimeout(() => resolve(0), HANG_TIMEOUT_MS)));
+    try {
+      return await Promise.race([run.remote.stats().then((stats) => stats.guestTimeMs), late]);
+    } catch {
+      return 0;
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** The id of the last snapshot this VM took or was restored from, while its worker lives. */
@@ -711,7 +741,7 @@ export class VmController {
       mips = Math.max(0, stats.instructions - last.instructions) / ((stats.uptimeMs - last.uptimeMs) * 1000);
     } else if (stats.state === 'paused') mips = 0;
     run.lastStats = { instructions: stats.instructions, uptimeMs: stats.uptimeMs };
-    this.#update({ uptimeMs: stats.uptimeMs, mips, idle: stats.state === 'idle' });
+    this.#update({ uptimeMs: stats.guestTimeMs, mips, idle: stats.state === 'idle' });
   }
 
   #onHalt(run: Running, halt: VmHalt): void {
@@ -826,9 +856,11 @@ export class VmController {
   /** The VM is deleted: its worker ends and nothing more is reported. */
   dispose(): void {
     this.#disposed = true;
+    // Disk writes still on their way from the worker must not bring back the deleted VM's overlay.
+    this.#diskEpoch++;
     this.#cancelBoots();
     this.#teardown();
-    this.#listeners.clear();
+    this.#state.clear();
     this.#outputListeners.clear();
     this.#scrollback = [];
   }

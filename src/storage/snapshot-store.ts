@@ -188,6 +188,20 @@ export class SnapshotStore {
     await this.#deleteChunks(id, record.generation, record.chunks);
   }
 
+  /**
+   * Deletes every snapshot of a VM (it is being deleted, so nothing is re-based): all its records in one
+   * transaction, then their chunks. Chunks an interruption leaves behind are collectGarbage()'s.
+   */
+  async deleteVm(vmId: string): Promise<void> {
+    const records = (await this.list()).filter((r) => r.vmId === vmId);
+    if (records.length === 0) return;
+    await delMany(
+      records.map((r) => recordKey(r.id)),
+      this.#store,
+    );
+    for (const record of records) await this.#deleteChunks(record.id, record.generation, record.chunks);
+  }
+
   /** Removes chunks that no committed record points to (saves interrupted by a closed tab, old generations). */
   async collectGarbage(): Promise<number> {
     const all = await keys(this.#store);

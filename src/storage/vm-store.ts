@@ -2,8 +2,13 @@
  * VM definitions in IndexedDB (idb-keyval), so the library survives a reload. A definition is what the
  * New VM dialog asked for; running state is not persisted (a reload powers the VMs off, as closing the
  * tab does). Records are validated when read, so a damaged or older entry is skipped, not fatal.
+ *
+ * Deleting a VM is crash-safe: its definition leaves the list and its id joins the list of VMs being
+ * deleted in one transaction, before any of its data (disk overlay, own image files, snapshots) goes;
+ * the id leaves that list only once all of it is gone. A deletion the closed tab interrupted is
+ * therefore still listed at the next start, which finishes it.
  */
-import { createStore, get, set } from 'idb-keyval';
+import { createStore, get, promisifyRequest, set } from 'idb-keyval';
 import { z } from 'zod';
 
 export const VmDefinitionSchema = z.object({
@@ -13,10 +18,14 @@ export const VmDefinitionSchema = z.object({
   ramMiB: z.number().int().positive(),
   createdAt: z.number(),
 });
+
 export type VmDefinition = z.infer<typeof VmDefinitionSchema>;
 
 const store = createStore('tabvm', 'library');
 const KEY = 'vms-v1';
+const DELETING_KEY = 'deleting-v1';
+
+const DeletingSchema = z.array(z.string().min(1));
 
 export async function loadDefinitions(): Promise<VmDefinition[]> {
   const raw: unknown = await get(KEY, store);
@@ -30,6 +39,55 @@ export async function loadDefinitions(): Promise<VmDefinition[]> {
   return out;
 }
 
+/**
+ * The ids of every stored VM, also of definitions that do not parse (one written by a newer tabvm, or
+ * damaged): what must not be treated as deleted. Undefined when the stored list itself is damaged, so
+ * no VM can be told to be gone.
+ */
+export async function loadDefinitionIds(): Promise<Set<string> | undefined> {
+  const raw: unknown = await get(KEY, store);
+  if (raw === undefined) return new Set();
+  if (!Array.isArray(raw)) return undefined;
+  const ids = new Set<string>();
+  for (const item of raw) if (typeof item?.id === 'string') ids.add(item.id);
+  return ids;
+}
+
 export async function saveDefinitions(definitions: readonly VmDefinition[]): Promise<void> {
   await set(KEY, definitions, store);
+}
+
+/** Ids of VMs whose deletion began but has not finished (their data may still be stored). */
+export async function loadDeleting(): Promise<string[]> {
+  const parsed = DeletingSchema.safeParse(await get(DELETING_KEY, store));
+  return parsed.success ? parsed.data : [];
+}
+
+/**
+ * The first step of deleting VM `id`, all or nothing: the library becomes `remaining` and `id` is
+ * listed as being deleted.
+ */
+export async function beginDeletion(remaining: readonly VmDefinition[], id: string): Promise<void> {
+  await changeDeleting((deleting) => (deleting.includes(id) ? deleting : [...deleting, id]), remaining);
+}
+
+/** The last step of deleting VM `id`: everything of it is gone, so it is no longer listed. */
+export async function finishDeletion(id: string): Promise<void> {
+  await changeDeleting((deleting) => deleting.filter((other) => other !== id));
+}
+
+/** Rewrites the list of VMs being deleted (and with `definitions`, the library) in one transaction. */
+async function changeDeleting(
+  change: (deleting: string[]) => string[],
+  definitions?: readonly VmDefinition[],
+): Promise<void> {
+  await store('readwrite', (s) => {
+    // The puts are made in the get's success callback, while the transaction is certainly active.
+    s.get(DELETING_KEY).onsuccess = function () {
+      const parsed = DeletingSchema.safeParse(this.result);
+      s.put(change(parsed.success ? parsed.data : []), DELETING_KEY);
+      if (definitions) s.put(definitions, KEY);
+    };
+    return promisifyRequest(s.transaction);
+  });
 }

@@ -94,8 +94,14 @@ export interface VmStats {
   readonly state: VmRunState;
   /** Guest instructions retired since power-on (all boots of this worker). */
   readonly instructions: number;
-  /** Milliseconds the VM has run, pauses excluded. */
+  /** Milliseconds this worker has run guests, pauses excluded (the interval for instructions per second). */
   readonly uptimeMs: number;
+  /**
+   * The guest's clock (mtime) in milliseconds: how long the machine has run since it was powered on,
+   * pauses excluded. It continues from a restored snapshot's time and across the guest's own reboots
+   * (mtime does), and starts again at 0 when the host resets the machine.
+   */
+  readonly guestTimeMs: number;
   /** Guest-initiated reboots so far. */
   readonly reboots: number;
   /** Whether guest RAM is a shared WebAssembly.Memory. */

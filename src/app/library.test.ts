@@ -1,0 +1,167 @@
+/**
+ * Deleting a VM from the library on a real IndexedDB implementation (fake-indexeddb): its definition,
+ * disk overlay, own image files and snapshots all go; a deletion cut short half way (a forced failure
+ * where a closed tab would stop it) is finished at the next start; one whose first step fails removes
+ * nothing; other VMs keep everything. Snapshots of a VM that is no longer stored at all (an older
+ * tabvm's deletion cut short) are removed at the next start, unless its definition is merely unreadable.
+ */
+import 'fake-indexeddb/auto';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { createStore, get, set } from 'idb-keyval';
+import { Library } from './library.ts';
+import { SnapshotShelf } from './snapshots.ts';
+import { SnapshotStore } from '../storage/snapshot-store.ts';
+import { loadOverlay, saveOverlayBlocks } from '../storage/disk-overlay.ts';
+import { loadCustomImage } from '../storage/custom-images.ts';
+import { loadDefinitions, loadDeleting } from '../storage/vm-store.ts';
+import { CUSTOM_IMAGE_ID } from '../controller/images.ts';
+
+const SNAPSHOT_DB = 'library-test-snapshots';
+
+/** A page start: the library and the snapshot shelf over the same storage, both loaded. */
+async function start(): Promise<{ library: Library; shelf: SnapshotShelf }> {
+  const library = new Library(true);
+  const shelf = new SnapshotShelf(library, new SnapshotStore(createStore(SNAPSHOT_DB, 'files'), 1000));
+  await Promise.all([library.load(), shelf.load()]);
+  return { library, shelf };
+}
+
+let created = 0;
+
+/** A VM of the user's own disk with a written overlay block and two snapshots (a parent and its child). */
+async function vmWithData(library: Library, shelf: SnapshotShelf, name: string): Promise<string> {
+  const entry = await library.create(
+    { name, image: CUSTOM_IMAGE_ID, ramMiB: 64 },
+    { disk: new File([new Uint8Array(4096).fill(7)], `${name}.img`) },
+  );
+  const vmId = entry.definition.id;
+  await saveOverlayBlocks(vmId, `custom:${name}.img:4096`, new Map([[1, new Uint8Array(4096).fill(1)]]));
+  const bytes = crypto.getRandomValues(new Uint8Array(2500));
+  await shelf.store.save(
+    { id: `${name}-p`, vmId, parent: null, name: 'P', createdAt: ++created, kind: 'manual' },
+    bytes,
+  );
+  await shelf.store.save(
+    { id: `${name}-c`, vmId, parent: `${name}-p`, name: 'C', createdAt: ++created, kind: 'manual' },
+    bytes,
+  );
+  return vmId;
+}
+
+async function expectAllThere(shelf: SnapshotShelf, vmId: string): Promise<void> {
+  expect((await shelf.store.list()).filter((r) => r.vmId === vmId).map((r) => r.name)).toEqual(['P', 'C']);
+  expect((await loadOverlay(vmId)).blocks.size).toBe(1);
+  expect((await loadCustomImage(vmId)).disk.blob.size).toBe(4096);
+}
+
+async function expectAllGone(shelf: SnapshotShelf, vmId: string): Promise<void> {
+  expect((await shelf.store.list()).filter((r) => r.vmId === vmId)).toEqual([]);
+  expect(await loadOverlay(vmId)).toEqual({ base: undefined, blocks: new Map() });
+  await expect(loadCustomImage(vmId)).rejects.toThrow(/no longer in the browser’s storage/);
+}
+
+const names = (library: Library) => library.getSnapshot().entries.map((e) => e.definition.name);
+
+afterEach(() => vi.restoreAllMocks());
+
+describe('deleting a VM', () => {
+  it('removes its definition, disk, files and snapshots; one cut short half way is finished at the next start', async () => {
+    const first = await start();
+    const doomed = await vmWithData(first.library, first.shelf, 'doomed');
+    const kept = await vmWithData(first.library, first.shelf, 'kept');
+
+    // The page goes away while the snapshots are being deleted (after the disk and the files went).
+    const remove = IDBObjectStore.prototype.delete;
+    vi.spyOn(IDBObjectStore.prototype, 'delete').mockImplementation(function (this: IDBObjectStore, key) {
+      if (this.transaction.db.name === SNAPSHOT_DB) throw new DOMException('the page was closed', 'AbortError');
+      return remove.call(this, key);
+    });
+    await expect(first.library.remove(doomed)).rejects.toThrow(
+      /^doomed was deleted, but some of its data could not be removed yet \(the page was closed\); tabvm removes it the next time it starts\.$/,
+    );
+    vi.restoreAllMocks();
+    expect(names(first.library)).toEqual(['kept']);
+    expect((await first.shelf.store.list()).filter((r) => r.vmId === doomed)).toHaveLength(2);
+    expect(await loadDeleting()).toEqual([doomed]);
+
+    const second = await start();
+    expect(names(second.library)).toEqual(['kept']);
+    await expectAllGone(second.shelf, doomed);
+    await expectAllThere(second.shelf, kept);
+    expect(await loadDeleting()).toEqual([]);
+    // No chunk of the deleted snapshots is left behind either.
+    expect(await second.shelf.store.collectGarbage()).toBe(0);
+    expect(second.shelf.getSnapshot().records.map((r) => r.vmId)).toEqual([kept, kept]);
+
+    // An uninterrupted deletion leaves nothing to finish.
+    await second.library.remove(kept);
+    await expectAllGone(second.shelf, kept);
+    expect(await loadDeleting()).toEqual([]);
+    expect(await loadDefinitions()).toEqual([]);
+  });
+
+  it('keeps the VM and all of its data when its first step fails; deletions at the same time do not undo each other', async () => {
+    const { library, shelf } = await start();
+    const a = await vmWithData(library, shelf, 'a');
+    const b = await vmWithData(library, shelf, 'b');
+    const c = await vmWithData(library, shelf, 'c');
+
+    // The library's store refuses the write (as a full disk would).
+    const put = IDBObjectStore.prototype.put;
+    vi.spyOn(IDBObjectStore.prototype, 'put').mockImplementation(function (this: IDBObjectStore, value, key) {
+      if (this.transaction.db.name === 'tabvm') throw new DOMException('the quota is exceeded', 'QuotaExceededError');
+      return put.call(this, value, key);
+    });
+    await expect(library.remove(a)).rejects.toThrow(/^a could not be deleted \(.*\); nothing was removed\.$/);
+    vi.restoreAllMocks();
+    expect(names(library)).toEqual(['a', 'b', 'c']);
+    await expectAllThere(shelf, a);
+    expect(await loadDeleting()).toEqual([]);
+
+    await Promise.all([library.remove(a), library.remove(b)]);
+    expect(names(library)).toEqual(['c']);
+    expect((await loadDefinitions()).map((d) => d.name)).toEqual(['c']);
+    await expectAllGone(shelf, a);
+    await expectAllGone(shelf, b);
+    await expectAllThere(shelf, c);
+  });
+
+  it('removes at the next start the snapshots of a VM no longer stored, not those of a definition it cannot read', async () => {
+    const first = await start();
+    const alive = await vmWithData(first.library, first.shelf, 'alive');
+    const bytes = crypto.getRandomValues(new Uint8Array(2500));
+    // A VM an earlier tabvm deleted without finishing, and one a newer tabvm stored in a shape this one rejects.
+    for (const vmId of ['ghost', 'future']) {
+      await first.shelf.store.save(
+        { id: `${vmId}-s`, vmId, parent: null, name: 'S', createdAt: ++created, kind: 'auto' },
+        bytes,
+      );
+    }
+    const library = createStore('tabvm', 'library');
+    const stored: unknown[] = (await get('vms-v1', library)) ?? [];
+    await set(
+      'vms-v1',
+      [...stored, { id: 'future', name: 'future', image: 'default', ramMiB: '64 MiB', createdAt: 1 }],
+      library,
+    );
+    vi.spyOn(console, 'warn').mockImplementation(() => {});
+
+    const second = await start();
+    expect(names(second.library)).toContain('alive');
+    expect(names(second.library)).not.toContain('future');
+    const vms = (await second.shelf.store.list()).map((r) => r.vmId);
+    expect(vms).not.toContain('ghost');
+    expect(vms).toContain('future');
+    await expectAllThere(second.shelf, alive);
+    expect(await second.shelf.store.collectGarbage()).toBe(0);
+
+    // A damaged library list tells nothing about which VMs are gone: nothing is removed.
+    await second.shelf.store.save(
+      { id: 'ghost2-s', vmId: 'ghost2', parent: null, name: 'S', createdAt: ++created, kind: 'auto' },
+      bytes,
+    );
+    await set('vms-v1', { damaged: true }, library);
+    const third = await start();
+    expect((await third.shelf.store.list()).map((r) => r.vmId)).toContain('ghost2');
+  });
+});

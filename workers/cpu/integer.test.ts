@@ -4,7 +4,6 @@
 import { describe, expect, it } from 'vitest';
 import * as A from './test-support/asm.ts';
 import type { Item, Reg } from './test-support/asm.ts';
-import * as L from './layout.ts';
 import { CAUSE, CODE, DATA, Machine, runProgram } from './test-support/machine.ts';
 
 const { li, ebreak, sd, addi } = A;
@@ -559,15 +558,5 @@ describe('fences and counting', () => {
     expect(m.x('a0')).toBe(2n);
     m.runToEbreak();
     expect(m.x('a0')).toBe(3n);
-  });
-
-  it('a store to the tohost word stops run() after the store', async () => {
-    const m = await Machine.boot([li('s0', DATA), li('a0', 1), sd('a0', 's0', 0), addi('a1', 0, 5), ebreak()]);
-    m.hart.setField(L.TOHOST_ADDR, DATA);
-    const r = m.run(1000);
-    expect(r.stop).toBe(L.STOP_TOHOST);
-    expect(m.read64(DATA)).toBe(1n);
-    expect(m.x('a1')).toBe(0n);
-    expect(m.pc).toBe(CODE + BigInt(A.sizeOf([li('s0', DATA), li('a0', 1), sd('a0', 's0', 0)])));
   });
 });

@@ -660,3 +660,100 @@ describe('environment configuration', () => {
     expect(m.x('a2')).toBe(1n);
   });
 });
+
+describe('every CSR number (0x000–0xfff) in M, S and U', () => {
+  // The CSRs this hart implements (privileged spec 1.12 tables 2.2–2.5, unprivileged F and Zicntr);
+  // everything else is illegal to read or write.
+  const IMPLEMENTED = new Set<number>();
+  const range = (first: number, last: number, step = 1): void => {
+    for (let n = first; n <= last; n += step) IMPLEMENTED.add(n);
+  };
+  range(0x001, 0x003); // fflags frm fcsr
+  range(0xc00, 0xc1f); // cycle time instret hpmcounter3..31
+  [0x100, 0x104, 0x105, 0x106, 0x10a].forEach((n) => IMPLEMENTED.add(n)); // sstatus sie stvec scounteren senvcfg
+  range(0x140, 0x144); // sscratch sepc scause stval sip
+  IMPLEMENTED.add(0x180); // satp
+  range(0xf11, 0xf15); // mvendorid marchid mimpid mhartid mconfigptr
+  range(0x300, 0x306); // mstatus misa medeleg mideleg mie mtvec mcounteren
+  IMPLEMENTED.add(0x30a); // menvcfg
+  IMPLEMENTED.add(0x320); // mcountinhibit
+  range(0x323, 0x33f); // mhpmevent3..31
+  range(0x340, 0x344); // mscratch mepc mcause mtval mip
+  range(0x3a0, 0x3ae, 2); // pmpcfg0..14 (even only on RV64)
+  range(0x3b0, 0x3ef); // pmpaddr0..63
+  range(0x7a0, 0x7a4); // tselect tdata1..3 tinfo
+  IMPLEMENTED.add(0xb00); // mcycle
+  range(0xb02, 0xb1f); // minstret mhpmcounter3..31
+
+  interface Setting {
+    readonly fs: boolean;
+    readonly mcounteren: bigint;
+    readonly scounteren: bigint;
+    readonly tvm: boolean;
+  }
+
+  /** The spec's rules: exists, privilege ≥ bits 9:8, then FS, counter enables and TVM gate some CSRs. */
+  function legal(num: number, priv: number, s: Setting): boolean {
+    if (!IMPLEMENTED.has(num) || ((num >> 8) & 3) > priv) return false;
+    if (num <= 0x003) return s.fs;
+    if (num >= 0xc00 && num <= 0xc1f && priv < PRIV_M) {
+      const bit = 1n << BigInt(num & 31);
+      return (s.mcounteren & bit) !== 0n && (priv === PRIV_S || (s.scounteren & bit) !== 0n);
+    }
+    if (num === 0x180 && priv === PRIV_S) return !s.tvm;
+    return true;
+  }
+
+  // Per CSR: read it (an illegal-instruction trap sets a1), store the result, then write the value read
+  // back and record whether that trapped. The M handler steps over the instruction and returns to the
+  // mode it came from; any other trap (the final ebreak) goes on to the harness's M_TRAP.
+  const skip = [li('a1', 1), csrr('t6', 'mepc'), A.addi('t6', 't6', 4), csrw('mepc', 't6'), A.mret()];
+  const handler = [
+    csrr('t6', 'mcause'),
+    li('t5', CAUSE.illegalInstruction),
+    A.bne('t6', 't5', 4 + A.sizeOf(skip)),
+    ...skip,
+    li('t5', M_TRAP),
+    A.jalr(0, 't5'),
+  ];
+  const HANDLER = DATA - 0x100n;
+  const probe = (num: number): Item[] => [
+    li('a1', 0),
+    csrr('a0', num),
+    A.sd('a1', 's0', 0),
+    li('a1', 0),
+    csrrw(0, num, 'a0'),
+    A.sd('a1', 's0', 8),
+    A.addi('s0', 's0', 16),
+  ];
+  const NUMBERS = [...Array(0x1000).keys()];
+
+  it.each([
+    [PRIV_M, { fs: false, mcounteren: 0n, scounteren: 0n, tvm: false }],
+    [PRIV_S, { fs: false, mcounteren: 0n, scounteren: 0n, tvm: false }],
+    [PRIV_U, { fs: false, mcounteren: 0n, scounteren: 0n, tvm: false }],
+    [PRIV_M, { fs: true, mcounteren: 0x8000_0005n, scounteren: 0x8000_0001n, tvm: true }],
+    [PRIV_S, { fs: true, mcounteren: 0x8000_0005n, scounteren: 0x8000_0001n, tvm: true }],
+    [PRIV_U, { fs: true, mcounteren: 0x8000_0005n, scounteren: 0x8000_0001n, tvm: true }],
+  ])('privilege %i with %o: reads and writes are legal exactly as the spec says', async (priv, s) => {
+    const m = await Machine.boot([li('s0', DATA), ...NUMBERS.map(probe), ebreak()], { priv });
+    m.place(HANDLER, handler);
+    m.setCsr('mtvec', HANDLER);
+    m.setCsr('mcounteren', s.mcounteren);
+    m.setCsr('scounteren', s.scounteren);
+    m.setCsr('mstatus', m.csr('mstatus') | (s.fs ? 1n << 13n : 0n) | (s.tvm ? 1n << 20n : 0n));
+    m.runToEbreak(1_000_000);
+    const got: string[] = [];
+    const want: string[] = [];
+    for (const num of NUMBERS) {
+      const readTrapped = m.read64(DATA + BigInt(num) * 16n) !== 0n;
+      const writeTrapped = m.read64(DATA + BigInt(num) * 16n + 8n) !== 0n;
+      got.push(`${num.toString(16)}: read ${readTrapped ? 'illegal' : 'ok'}, write ${writeTrapped ? 'illegal' : 'ok'}`);
+      const ok = legal(num, priv, s);
+      // Writable unless bits 11:10 say read-only; tinfo is read-only (debug spec 1.0, "Trigger Info").
+      const writable = ok && num >> 10 !== 3 && num !== 0x7a4;
+      want.push(`${num.toString(16)}: read ${ok ? 'ok' : 'illegal'}, write ${writable ? 'ok' : 'illegal'}`);
+    }
+    expect(got).toEqual(want);
+  });
+});

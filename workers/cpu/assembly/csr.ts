@@ -169,7 +169,10 @@ const CONSTANT: u32 = 10;
 
 // Which rule beyond the number's privilege guards a CSR (the descriptor's gate).
 const GATE_NONE: u32 = 0;
-/** F: illegal while mstatus.FS = Off ("attempts to access ... fcsr ... raise an illegal instruction", §3.1.6.6). */
+/**
+ * F: illegal while mstatus.FS = Off: "any instruction that attempts to read or write the corresponding
+ * state will cause an illegal instruction exception" (§3.1.6.6).
+ */
 const GATE_FP: u32 = 1;
 /** Zicntr: below M, bit (number & 31) of mcounteren, and in U also of scounteren, must be set (§3.1.11). */
 const GATE_COUNTER: u32 = 2;

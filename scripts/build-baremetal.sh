@@ -6,7 +6,7 @@
 #   scripts/build-baremetal.sh          build every program
 #   scripts/build-baremetal.sh --qemu   build, then run each under qemu-system-riscv64 (the reference:
 #                                       each must exit 0 through the SiFive test finisher)
-#   PROGRAMS="vm pmp" scripts/...       only these programs
+#   PROGRAMS="vm pmp" scripts/...       only these programs (TOHOST_KINDS="sd sc.d": only these tohost-*)
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -14,6 +14,9 @@ src=$root/tests/baremetal
 out=$src/bin
 CC=${CROSS_COMPILE:-riscv64-linux-gnu-}gcc
 programs=(${PROGRAMS:-traps interrupts pmp vm atomics})
+# tohost.S is built once per kind of store that ends it (tohost-<kind>.elf, -DSTORE_<kind with _ for .>).
+tohost_kinds=(${TOHOST_KINDS:-sd sw sh sb fsd fsw c.sd c.sw c.sdsp c.swsp c.fsd c.fsdsp amoswap.d amoswap.w
+  amoadd.d amoadd.w amoor.w amoxor.d amomax.w amomaxu.d sc.d sc.w loop})
 
 if ! command -v "$CC" >/dev/null 2>&1; then
   echo "build-baremetal: $CC not found; installing gcc-riscv64-linux-gnu" >&2
@@ -33,6 +36,16 @@ flags=(
   -I "$src" -T "$src/link.ld"
 )
 
+check_size() {
+  local size
+  size=$(stat -c %s "$out/$1.elf")
+  if (( size > 20480 )); then
+    echo "build-baremetal: $1.elf is $size bytes (limit 20 KiB)" >&2
+    exit 1
+  fi
+  echo "built tests/baremetal/bin/$1.elf ($size bytes)"
+}
+
 mkdir -p "$out"
 objs=$(mktemp -d)
 trap 'rm -rf "$objs"' EXIT
@@ -42,12 +55,13 @@ trap 'rm -rf "$objs"' EXIT
 for p in "${programs[@]}"; do
   "$CC" "${flags[@]}" -c -o "$objs/$p.o" "$src/$p.S"
   "$CC" "${flags[@]}" -o "$out/$p.elf" "$objs/harness.o" "$objs/$p.o"
-  size=$(stat -c %s "$out/$p.elf")
-  if (( size > 20480 )); then
-    echo "build-baremetal: $p.elf is $size bytes (limit 20 KiB)" >&2
-    exit 1
-  fi
-  echo "built tests/baremetal/bin/$p.elf ($size bytes)"
+  check_size "$p"
+done
+for kind in "${tohost_kinds[@]}"; do
+  "$CC" "${flags[@]}" "-DSTORE_${kind//./_}" -c -o "$objs/tohost-$kind.o" "$src/tohost.S"
+  "$CC" "${flags[@]}" -o "$out/tohost-$kind.elf" "$objs/tohost-$kind.o"
+  check_size "tohost-$kind"
+  programs+=("tohost-$kind")
 done
 
 if [[ "${1:-}" == "--qemu" ]]; then

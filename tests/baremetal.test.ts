@@ -12,21 +12,56 @@ import { coreModule as loadCore } from '../scripts/lib/in-process.ts';
 
 const root = resolve(fileURLToPath(import.meta.url), '../..');
 const bin = resolve(root, 'tests/baremetal/bin');
-const programs = readdirSync(bin).filter((f) => f.endsWith('.elf')).sort();
+const programs = readdirSync(bin)
+  .filter((f) => f.endsWith('.elf'))
+  .sort();
 const coreModule = loadCore();
 
-function runBareMetal(file: string): { exitCode: number; console: string } {
-  let console = '';
-  const machine = new Machine(
-    { ramSize: 64 << 20, bios: readFileSync(resolve(bin, file)), bootargs: '', sharedMemory: true, coreModule },
-    { console: { write: (b) => (console += String.fromCharCode(b)) } },
-  );
+interface Outcome {
+  readonly exitCode: number;
+  readonly reason: 'poweroff' | 'tohost';
+  readonly console: string;
+}
+
+function runToHalt(machine: Machine, what: string, output: () => string): Outcome {
   const deadline = performance.now() + 20_000;
   while (performance.now() < deadline) {
     const status = machine.runSlice();
-    if (status.kind === 'halted') return { exitCode: status.exitCode, console };
+    if (status.kind === 'halted') return { exitCode: status.exitCode, reason: status.reason, console: output() };
   }
-  throw new Error(`${file} did not finish in 20 s; console: ${console}`);
+  throw new Error(`${what} did not finish in 20 s; console: ${output()}`);
+}
+
+function bareMetalMachine(elf: Uint8Array): { machine: Machine; output: () => string } {
+  let console = '';
+  const machine = new Machine(
+    { ramSize: 64 << 20, bios: elf, bootargs: '', sharedMemory: true, coreModule },
+    { console: { write: (b) => (console += String.fromCharCode(b)) } },
+  );
+  return { machine, output: () => console };
+}
+
+function runBareMetal(file: string): Outcome {
+  const { machine, output } = bareMetalMachine(readFileSync(resolve(bin, file)));
+  return runToHalt(machine, file, output);
+}
+
+/** Code at 0x8000_0000 followed by an 8-byte tohost word at 0x8000_1000. */
+function tohostElf(code: readonly number[]): Uint8Array {
+  return makeElf({
+    entry: 0x8000_0000n,
+    segments: [
+      {
+        vaddr: 0x8000_0000n,
+        paddr: 0x8000_0000n,
+        data: code.flatMap((w) => [w & 0xff, (w >>> 8) & 0xff, (w >>> 16) & 0xff, w >>> 24]),
+        memsz: code.length * 4,
+        flags: 5,
+      },
+      { vaddr: 0x8000_1000n, paddr: 0x8000_1000n, data: new Array<number>(8).fill(0), memsz: 8, flags: 6 },
+    ],
+    symbols: [{ name: 'tohost', value: 0x8000_1000n, size: 8n, bind: 1 }],
+  });
 }
 
 describe('bare-metal guest programs', () => {
@@ -35,8 +70,47 @@ describe('bare-metal guest programs', () => {
   });
 
   it.each(programs)('%s passes', (file) => {
-    const { exitCode, console } = runBareMetal(file);
+    const { exitCode, reason, console } = runBareMetal(file);
     expect(exitCode, `console output: ${console}`).toBe(0);
+    // Each reports through tohost first and only then powers off (for QEMU): stopping at the poweroff
+    // would mean that the store to tohost went unnoticed.
+    expect(reason).toBe('tohost');
+  });
+
+  it('has a tohost-<kind> program for each kind of store', () => {
+    const kinds = programs.filter((f) => f.startsWith('tohost-')).map((f) => f.slice('tohost-'.length, -'.elf'.length));
+    expect(kinds).toEqual(
+      expect.arrayContaining([
+        'sd',
+        'sw',
+        'sh',
+        'sb',
+        'fsd',
+        'fsw',
+        'c.sd',
+        'c.sw',
+        'c.sdsp',
+        'c.swsp',
+        'c.fsd',
+        'c.fsdsp',
+        'amoswap.d',
+        'amoswap.w',
+        'amoadd.d',
+        'amoadd.w',
+        'sc.d',
+        'sc.w',
+        'loop',
+      ]),
+    );
+  });
+
+  it('a tohost word that changes without a store the core saw ends the run when the slice ends', () => {
+    // j . — then the word is written from outside the hart, as a device's DMA (or a store by any path
+    // the core does not watch) would.
+    const { machine, output } = bareMetalMachine(tohostElf([0x0000_006f]));
+    expect(machine.runSlice().kind).toBe('running');
+    new DataView(machine.ram.buffer, machine.ram.byteOffset + 0x1000, 8).setBigUint64(0, (9n << 1n) | 1n, true);
+    expect(runToHalt(machine, 'j .', output)).toMatchObject({ exitCode: 9, reason: 'tohost' });
   });
 
   it('npm run vm -- --bios exits 0 for a passing program', async () => {
@@ -52,14 +126,7 @@ describe('bare-metal guest programs', () => {
       0xfea2_be23, // sd a0, -4(t0)        (tohost at 0x8000_1000)
       0x0000_006f, // j .
     ];
-    const elf = makeElf({
-      entry: 0x8000_0000n,
-      segments: [
-        { vaddr: 0x8000_0000n, paddr: 0x8000_0000n, data: code.flatMap((w) => [w & 0xff, (w >>> 8) & 0xff, (w >>> 16) & 0xff, w >>> 24]), memsz: 16, flags: 5 },
-        { vaddr: 0x8000_1000n, paddr: 0x8000_1000n, data: new Array<number>(8).fill(0), memsz: 8, flags: 6 },
-      ],
-      symbols: [{ name: 'tohost', value: 0x8000_1000n, size: 8n, bind: 1 }],
-    });
+    const elf = tohostElf(code);
     const file = resolve(mkdtempSync(resolve(tmpdir(), 'tabvm-bm-')), 'fail7.elf');
     writeFileSync(file, elf);
     const vm = tabvmSession(['--bios', file], root);

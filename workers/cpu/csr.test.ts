@@ -47,37 +47,6 @@ describe('CSR instructions', () => {
     expect(m.x('a7')).toBe(31n);
     expect(m.x('t0')).toBe(30n);
   });
-
-  it('sscratch, mscratch, sepc and mtval hold 64 bits', async () => {
-    const m = await runProgram([
-      li('a0', ALL_ONES - 4n),
-      csrw('sscratch', 'a0'),
-      csrw('mtval', 'a0'),
-      csrw('stval', 'a0'),
-      csrw('mcause', 'a0'),
-      csrr('a1', 'sscratch'),
-      csrr('a2', 'mtval'),
-      csrr('a3', 'stval'),
-      csrr('a4', 'mcause'),
-      ebreak(),
-    ]);
-    expect([m.x('a1'), m.x('a2'), m.x('a3')]).toEqual([ALL_ONES - 4n, ALL_ONES - 4n, ALL_ONES - 4n]);
-    // mcause reads back what was written before the ebreak overwrote it: check the register copy.
-    expect(m.x('a4')).toBe(ALL_ONES - 4n);
-  });
-
-  it('mepc and sepc ignore bit 0 (IALIGN = 16)', async () => {
-    const m = await runProgram([
-      li('a0', 0x8000_0003n),
-      csrw('sepc', 'a0'),
-      csrr('a1', 'sepc'),
-      csrw('mepc', 'a0'),
-      csrr('a2', 'mepc'),
-      ebreak(),
-    ]);
-    expect(m.x('a1')).toBe(0x8000_0002n);
-    expect(m.x('a2')).toBe(0x8000_0002n);
-  });
 });
 
 describe('access rules (§2.1: bits 11:10 read-only when 0b11, bits 9:8 the lowest privilege)', () => {
@@ -408,19 +377,6 @@ describe('counters (Zicntr) and their enables', () => {
       }
     },
   );
-
-  it('mcounteren and scounteren are 32 bits wide', async () => {
-    const m = await runProgram([
-      li('a0', ALL_ONES),
-      csrw('mcounteren', 'a0'),
-      csrw('scounteren', 'a0'),
-      csrr('a1', 'mcounteren'),
-      csrr('a2', 'scounteren'),
-      ebreak(),
-    ]);
-    expect(m.x('a1')).toBe(0xffff_ffffn);
-    expect(m.x('a2')).toBe(0xffff_ffffn);
-  });
 });
 
 describe('satp', () => {
@@ -476,22 +432,6 @@ describe('satp', () => {
 });
 
 describe('delegation and interrupt-enable masks', () => {
-  it('medeleg: every exception but ecall-from-M and the reserved causes', async () => {
-    const m = await runProgram([li('a0', ALL_ONES), csrw('medeleg', 'a0'), csrr('a1', 'medeleg'), ebreak()]);
-    // Causes 0-9, 12, 13, 15 (§3.1.8: "medeleg[11] is read-only zero"; 10 and 14 are reserved).
-    expect(m.x('a1')).toBe(0b1011_0011_1111_1111n);
-  });
-
-  it('mideleg: the supervisor interrupts SSI, STI, SEI', async () => {
-    const m = await runProgram([li('a0', ALL_ONES), csrw('mideleg', 'a0'), csrr('a1', 'mideleg'), ebreak()]);
-    expect(m.x('a1')).toBe(0x222n);
-  });
-
-  it('mie holds the six standard interrupt enables', async () => {
-    const m = await runProgram([li('a0', ALL_ONES), csrw('mie', 'a0'), csrr('a1', 'mie'), ebreak()]);
-    expect(m.x('a1')).toBe(0xaaan);
-  });
-
   it('mip: M-mode software may write SSIP, STIP, SEIP only', async () => {
     const m = await runProgram([
       li('a0', ALL_ONES),
@@ -579,25 +519,6 @@ describe('PMP configuration (§3.7.1)', () => {
     expect(cfg1 & 3n).not.toBe(2n);
   });
 
-  it('pmpaddr0..15 hold 54 bits; entries 16..63 read 0', async () => {
-    const m = await runProgram([
-      li('a0', ALL_ONES),
-      csrw('pmpaddr0', 'a0'),
-      csrr('a1', 'pmpaddr0'),
-      csrw('pmpaddr15', 'a0'),
-      csrr('a2', 'pmpaddr15'),
-      csrw('pmpaddr16', 'a0'),
-      csrr('a3', 'pmpaddr16'),
-      csrw('pmpcfg4', 'a0'),
-      csrr('a4', 'pmpcfg4'),
-      ebreak(),
-    ]);
-    expect(m.x('a1')).toBe((1n << 54n) - 1n);
-    expect(m.x('a2')).toBe((1n << 54n) - 1n);
-    expect(m.x('a3')).toBe(0n);
-    expect(m.x('a4')).toBe(0n);
-  });
-
   it('a locked entry ignores writes to its cfg and address, and a locked TOR entry protects the address below', async () => {
     // entry 1: L | TOR | R (0x89); entry 2: unlocked NAPOT RW (0x1b)
     const m = await runProgram([
@@ -646,17 +567,129 @@ describe('PMP configuration (§3.7.1)', () => {
   });
 });
 
-describe('environment configuration', () => {
-  it('menvcfg and senvcfg implement FIOM only', async () => {
-    const m = await runProgram([
-      li('a0', ALL_ONES),
-      csrw('menvcfg', 'a0'),
-      csrw('senvcfg', 'a0'),
-      csrr('a1', 'menvcfg'),
-      csrr('a2', 'senvcfg'),
-      ebreak(),
-    ]);
-    expect(m.x('a1')).toBe(1n);
-    expect(m.x('a2')).toBe(1n);
+describe('the value a CSR reads after a write (WARL fields, read-only bits)', () => {
+  it.each<[string, string, bigint, bigint]>([
+    // Registers that hold whatever is written.
+    ['sscratch holds 64 bits', 'sscratch', ALL_ONES - 4n, ALL_ONES - 4n],
+    ['mscratch holds 64 bits', 'mscratch', ALL_ONES - 4n, ALL_ONES - 4n],
+    ['mtval holds 64 bits', 'mtval', ALL_ONES - 4n, ALL_ONES - 4n],
+    ['stval holds 64 bits', 'stval', ALL_ONES - 4n, ALL_ONES - 4n],
+    ['mcause holds 64 bits', 'mcause', ALL_ONES - 4n, ALL_ONES - 4n],
+    // IALIGN = 16: bit 0 of xepc is always zero.
+    ['sepc ignores bit 0', 'sepc', 0x8000_0003n, 0x8000_0002n],
+    ['mepc ignores bit 0', 'mepc', 0x8000_0003n, 0x8000_0002n],
+    // Causes 0-9, 12, 13, 15 (§3.1.8: "medeleg[11] is read-only zero"; 10 and 14 are reserved).
+    ['medeleg: every exception but ecall-from-M and the reserved causes', 'medeleg', ALL_ONES, 0b1011_0011_1111_1111n],
+    ['mideleg: the supervisor interrupts SSI, STI, SEI', 'mideleg', ALL_ONES, 0x222n],
+    ['mie holds the six standard interrupt enables', 'mie', ALL_ONES, 0xaaan],
+    ['mcounteren is 32 bits wide', 'mcounteren', ALL_ONES, 0xffff_ffffn],
+    ['scounteren is 32 bits wide', 'scounteren', ALL_ONES, 0xffff_ffffn],
+    ['menvcfg implements FIOM only', 'menvcfg', ALL_ONES, 1n],
+    ['senvcfg implements FIOM only', 'senvcfg', ALL_ONES, 1n],
+    ['pmpaddr0 holds 54 bits', 'pmpaddr0', ALL_ONES, (1n << 54n) - 1n],
+    ['pmpaddr15 holds 54 bits', 'pmpaddr15', ALL_ONES, (1n << 54n) - 1n],
+    ['pmpaddr16 (entries 16..63) reads 0', 'pmpaddr16', ALL_ONES, 0n],
+    ['pmpcfg4 (entries 16..63) reads 0', 'pmpcfg4', ALL_ONES, 0n],
+  ])('%s', async (_what, csr, written, read) => {
+    // The read comes right after the write, before the ebreak overwrites mepc, mcause and mtval.
+    const m = await runProgram([li('a0', written), csrw(csr, 'a0'), csrr('a1', csr), ebreak()]);
+    expect(m.x('a1')).toBe(read);
+  });
+});
+
+describe('every CSR number (0x000–0xfff) in M, S and U', () => {
+  // The CSRs this hart implements (privileged spec 1.12 tables 2.2–2.5, unprivileged F and Zicntr);
+  // everything else is illegal to read or write.
+  const IMPLEMENTED = new Set<number>();
+  const range = (first: number, last: number, step = 1): void => {
+    for (let n = first; n <= last; n += step) IMPLEMENTED.add(n);
+  };
+  range(0x001, 0x003); // fflags frm fcsr
+  range(0xc00, 0xc1f); // cycle time instret hpmcounter3..31
+  [0x100, 0x104, 0x105, 0x106, 0x10a].forEach((n) => IMPLEMENTED.add(n)); // sstatus sie stvec scounteren senvcfg
+  range(0x140, 0x144); // sscratch sepc scause stval sip
+  IMPLEMENTED.add(0x180); // satp
+  range(0xf11, 0xf15); // mvendorid marchid mimpid mhartid mconfigptr
+  range(0x300, 0x306); // mstatus misa medeleg mideleg mie mtvec mcounteren
+  IMPLEMENTED.add(0x30a); // menvcfg
+  IMPLEMENTED.add(0x320); // mcountinhibit
+  range(0x323, 0x33f); // mhpmevent3..31
+  range(0x340, 0x344); // mscratch mepc mcause mtval mip
+  range(0x3a0, 0x3ae, 2); // pmpcfg0..14 (even only on RV64)
+  range(0x3b0, 0x3ef); // pmpaddr0..63
+  range(0x7a0, 0x7a4); // tselect tdata1..3 tinfo
+  IMPLEMENTED.add(0xb00); // mcycle
+  range(0xb02, 0xb1f); // minstret mhpmcounter3..31
+
+  interface Setting {
+    readonly fs: boolean;
+    readonly mcounteren: bigint;
+    readonly scounteren: bigint;
+    readonly tvm: boolean;
+  }
+
+  /** The spec's rules: exists, privilege ≥ bits 9:8, then FS, counter enables and TVM gate some CSRs. */
+  function legal(num: number, priv: number, s: Setting): boolean {
+    if (!IMPLEMENTED.has(num) || ((num >> 8) & 3) > priv) return false;
+    if (num <= 0x003) return s.fs;
+    if (num >= 0xc00 && num <= 0xc1f && priv < PRIV_M) {
+      const bit = 1n << BigInt(num & 31);
+      return (s.mcounteren & bit) !== 0n && (priv === PRIV_S || (s.scounteren & bit) !== 0n);
+    }
+    if (num === 0x180 && priv === PRIV_S) return !s.tvm;
+    return true;
+  }
+
+  // Per CSR: read it (an illegal-instruction trap sets a1), store the result, then write the value read
+  // back and record whether that trapped. The M handler steps over the instruction and returns to the
+  // mode it came from; any other trap (the final ebreak) goes on to the harness's M_TRAP.
+  const skip = [li('a1', 1), csrr('t6', 'mepc'), A.addi('t6', 't6', 4), csrw('mepc', 't6'), A.mret()];
+  const handler = [
+    csrr('t6', 'mcause'),
+    li('t5', CAUSE.illegalInstruction),
+    A.bne('t6', 't5', 4 + A.sizeOf(skip)),
+    ...skip,
+    li('t5', M_TRAP),
+    A.jalr(0, 't5'),
+  ];
+  const HANDLER = DATA - 0x100n;
+  const probe = (num: number): Item[] => [
+    li('a1', 0),
+    csrr('a0', num),
+    A.sd('a1', 's0', 0),
+    li('a1', 0),
+    csrrw(0, num, 'a0'),
+    A.sd('a1', 's0', 8),
+    A.addi('s0', 's0', 16),
+  ];
+  const NUMBERS = [...Array(0x1000).keys()];
+
+  it.each([
+    [PRIV_M, { fs: false, mcounteren: 0n, scounteren: 0n, tvm: false }],
+    [PRIV_S, { fs: false, mcounteren: 0n, scounteren: 0n, tvm: false }],
+    [PRIV_U, { fs: false, mcounteren: 0n, scounteren: 0n, tvm: false }],
+    [PRIV_M, { fs: true, mcounteren: 0x8000_0005n, scounteren: 0x8000_0001n, tvm: true }],
+    [PRIV_S, { fs: true, mcounteren: 0x8000_0005n, scounteren: 0x8000_0001n, tvm: true }],
+    [PRIV_U, { fs: true, mcounteren: 0x8000_0005n, scounteren: 0x8000_0001n, tvm: true }],
+  ])('privilege %i with %o: reads and writes are legal exactly as the spec says', async (priv, s) => {
+    const m = await Machine.boot([li('s0', DATA), ...NUMBERS.map(probe), ebreak()], { priv });
+    m.place(HANDLER, handler);
+    m.setCsr('mtvec', HANDLER);
+    m.setCsr('mcounteren', s.mcounteren);
+    m.setCsr('scounteren', s.scounteren);
+    m.setCsr('mstatus', m.csr('mstatus') | (s.fs ? 1n << 13n : 0n) | (s.tvm ? 1n << 20n : 0n));
+    m.runToEbreak(1_000_000);
+    const got: string[] = [];
+    const want: string[] = [];
+    for (const num of NUMBERS) {
+      const readTrapped = m.read64(DATA + BigInt(num) * 16n) !== 0n;
+      const writeTrapped = m.read64(DATA + BigInt(num) * 16n + 8n) !== 0n;
+      got.push(`${num.toString(16)}: read ${readTrapped ? 'illegal' : 'ok'}, write ${writeTrapped ? 'illegal' : 'ok'}`);
+      const ok = legal(num, priv, s);
+      // Writable unless bits 11:10 say read-only; tinfo is read-only (debug spec 1.0, "Trigger Info").
+      const writable = ok && num >> 10 !== 3 && num !== 0x7a4;
+      want.push(`${num.toString(16)}: read ${ok ? 'ok' : 'illegal'}, write ${writable ? 'ok' : 'illegal'}`);
+    }
+    expect(got).toEqual(want);
   });
 });

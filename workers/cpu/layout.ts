@@ -5,6 +5,8 @@
  *
  *   0x0000_0000  AssemblyScript's own static data (the core allocates nothing at run time)
  *   RVC_TABLE    the expansion of every 16-bit parcel (shared by all harts; built by the first attach)
+ *   CSR_TABLE    the CSR file's descriptors (shared by all harts; rewritten with the same bytes by each
+ *                instance of the core)
  *   HART_BASE    one flat state block per hart (registers, CSRs, TLBs)
  *   JIT_CACHE    per hart: the block cache of the JIT (workers/cpu/jit.ts); derived state, never saved
  *   RAM_OFFSET   guest DRAM; guest physical DRAM_BASE maps here
@@ -12,6 +14,7 @@
 
 export const RVC_TABLE = 0x0004_0000; // 65536 × u32: the 32-bit form of each parcel, 0 = illegal
 export const RVC_TABLE_READY = 0x0003_fff8; // 1 once RVC_TABLE is filled
+export const CSR_TABLE = 0x0008_0000; // assembly/csr.ts: 4096 descriptor indices, then the descriptors
 export const HART_BASE = 0x0010_0000;
 export const HART_STRIDE = 0x0002_0000;
 export const MAX_HARTS = 8;

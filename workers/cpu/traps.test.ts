@@ -17,6 +17,7 @@ import {
   PRIV_M,
   PRIV_S,
   PRIV_U,
+  type Trap,
 } from './test-support/machine.ts';
 
 const { li, ebreak, ecall, csrr, csrw, csrs, addi } = A;
@@ -71,21 +72,6 @@ describe('exception delegation (medeleg)', () => {
     expect(m.csr('mepc')).toBe(CODE); // from the harness's mret, not from this trap
   });
 
-  it('ecall from S delegated to S sets SPP = S', async () => {
-    const m = await Machine.create();
-    m.boot([ecall()], { priv: PRIV_S });
-    m.setCsr('medeleg', bit(CAUSE.ecallS));
-    expect(m.runToTrap()).toMatchObject({ level: 'S', cause: CAUSE.ecallS, epc: CODE });
-    expect(m.csr('mstatus') & MSTATUS.SPP).toBe(MSTATUS.SPP);
-  });
-
-  it('an illegal instruction in U delegated to S has stval = the instruction', async () => {
-    const m = await Machine.create();
-    m.boot([0xffff_ffff], { priv: PRIV_U });
-    m.setCsr('medeleg', bit(CAUSE.illegalInstruction));
-    expect(m.runToTrap()).toEqual({ level: 'S', cause: CAUSE.illegalInstruction, epc: CODE, tval: 0xffff_ffffn });
-  });
-
   it('traps taken in M stay in M whatever medeleg says', async () => {
     const m = await boot([li('t0', -1), csrw('medeleg', 't0'), 0xffff_ffff]);
     expect(m.runToTrap()).toMatchObject({ level: 'M', cause: CAUSE.illegalInstruction });
@@ -93,11 +79,38 @@ describe('exception delegation (medeleg)', () => {
     expect(m2.runToTrap()).toMatchObject({ level: 'M', cause: CAUSE.ecallM });
   });
 
-  it('an exception whose bit is clear goes to M even from U', async () => {
+  // Where the trap went, and the privilege it came from as the trap recorded it (SPP or MPP).
+  it.each<[string, Item[], number, bigint, Trap]>([
+    [
+      'ecall from S delegated to S sets SPP = S',
+      [ecall()],
+      PRIV_S,
+      bit(CAUSE.ecallS),
+      { level: 'S', cause: CAUSE.ecallS, epc: CODE, tval: 0n },
+    ],
+    [
+      'an illegal instruction in U delegated to S has stval = the instruction',
+      [0xffff_ffff],
+      PRIV_U,
+      bit(CAUSE.illegalInstruction),
+      { level: 'S', cause: CAUSE.illegalInstruction, epc: CODE, tval: 0xffff_ffffn },
+    ],
+    [
+      'an exception whose bit is clear goes to M even from U',
+      [ecall()],
+      PRIV_U,
+      bit(CAUSE.ecallS),
+      { level: 'M', cause: CAUSE.ecallU, epc: CODE, tval: 0n },
+    ],
+  ])('%s', async (_what, code, priv, medeleg, expected) => {
     const m = await Machine.create();
-    m.boot([ecall()], { priv: PRIV_U });
-    m.setCsr('medeleg', bit(CAUSE.ecallS));
-    expect(m.runToTrap()).toMatchObject({ level: 'M', cause: CAUSE.ecallU });
+    m.boot(code, { priv });
+    m.setCsr('medeleg', medeleg);
+    expect(m.runToTrap()).toEqual(expected);
+    const ms = m.csr('mstatus');
+    const from =
+      expected.level === 'S' ? ((ms & MSTATUS.SPP) !== 0n ? PRIV_S : PRIV_U) : Number((ms & MSTATUS.MPP) >> MPP_SHIFT);
+    expect(from).toBe(priv);
   });
 });
 

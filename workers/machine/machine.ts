@@ -306,7 +306,10 @@ export class Machine {
     this.#updateDevices();
     this.hart.run(budget);
     const reason = this.hart.stopReason;
-    if (reason === L.STOP_TOHOST) this.#onTohost();
+    // The core ends a slice at each store it sees reach tohost (STOP_TOHOST); reading the word after
+    // every slice also catches one made any other way (a translated block, a device's DMA), at the latest
+    // when its slice ends.
+    this.#onTohost();
     if (this.#resetRequested) {
       this.#resetRequested = false;
       this.#resets++;
@@ -335,7 +338,8 @@ export class Machine {
   /** The riscv-tests convention: 1 = pass, (code << 1) | 1 = fail with code; HTIF putchar otherwise. */
   #onTohost(): void {
     const address = this.#tohost;
-    if (address === undefined) return;
+    // A poweroff in this slice stands: the guest ran no further.
+    if (address === undefined || this.#halt) return;
     const view = new DataView(this.memory.buffer, L.RAM_OFFSET + (address - MEMORY_MAP.dram.base), 8);
     const value = view.getBigUint64(0, true);
     if (value === 0n) return;

@@ -1,7 +1,7 @@
 // Control and status registers (privileged spec 1.12 ch. 2, 3, 4), trap entry, interrupts and xRET.
-// Access rules come from the CSR number itself (§2.1: bits 11:10 = read-only when 0b11, bits 9:8 = the
-// lowest privilege that may access it); the per-register behaviour is one `case` per CSR, grouped by the
-// spec section that defines it.
+// The CSRs are a table: one descriptor per CSR (or per run of alike CSRs) says how to read and write it
+// and which gate guards it; the rules every CSR shares — bits 11:10 = 0b11 read-only, bits 9:8 the lowest
+// privilege that may access it (§2.1) — are checked in one place, csrAccess.
 import {
   MSTATUS,
   MISA,
@@ -32,6 +32,7 @@ import {
   SEIP_LINE,
   PMPCFG,
   PMPADDR,
+  CSR_TABLE,
 } from '../layout';
 import {
   hart,
@@ -136,305 +137,286 @@ export function resetCsrs(hartId: u64): void {
   return csrField(MIP) | (csrField(SEIP_LINE) != 0 ? <u64>(1 << IRQ_SEI) : 0);
 }
 
-function counterAllowed(index: u32): bool {
-  // §3.1.11: a counter is accessible below M only when its bit is set in mcounteren, and in U also in
-  // scounteren; otherwise an illegal instruction exception.
-  const priv = getPriv();
-  if (priv == PRIV_M) return true;
-  const bit: u64 = (<u64>1) << index;
-  if ((csrField(MCOUNTEREN) & bit) == 0) return false;
-  if (priv == PRIV_U && (csrField(SCOUNTEREN) & bit) == 0) return false;
-  return true;
-}
-
-@inline function fpEnabled(): bool {
-  return (getMstatus() & MSTATUS_FS) != 0;
-}
-
 export function markFpDirty(): void {
   setCsrField(MSTATUS, getMstatus() | MSTATUS_FS);
 }
 
-/** Read CSR `num`; sets csrIllegal when this privilege may not, or the CSR does not exist. */
-export function csrRead(num: u32): u64 {
-  csrIllegal = false;
-  if (((num >> 8) & 3) > getPriv()) {
+// ---- The CSR table -----------------------------------------------------------------------------------
+
+// How a CSR is read and written (the descriptor's kind).
+/** A field of the hart block: reads (field >> shift) & view; a write replaces the bits of mask << shift. */
+const FIELD: u32 = 0;
+/** mtvec, stvec: a FIELD whose MODE is WARL; the reserved modes 2 and 3 read back as 0 (direct). */
+const TVEC: u32 = 1;
+/** satp: a FIELD that keeps its value when written with an unsupported MODE (§4.1.11) and flushes the TLB. */
+const SATP_REGISTER: u32 = 2;
+/** mip, sip: a FIELD (the software-writable MIP bits) that reads with the PLIC's SEIP line ORed in. */
+const PENDING: u32 = 3;
+/** mstatus, sstatus: reads the mstatus with SD derived; writes the bits of mask through writeMstatus. */
+const STATUS: u32 = 4;
+/** cycle, mcycle: one instruction per cycle, minstret + CYCLE_DELTA. */
+const CYCLE: u32 = 5;
+/** instret, minstret. */
+const INSTRET_COUNTER: u32 = 6;
+/** time: the host's mtime. */
+const TIME: u32 = 7;
+/** pmpcfg0, pmpcfg2: eight entries each; locked entries ignore writes. */
+const PMP_CONFIG: u32 = 8;
+/** pmpaddr0..15. */
+const PMP_ADDRESS: u32 = 9;
+/** Reads `view` (all its bits are constant), ignores writes. */
+const CONSTANT: u32 = 10;
+
+// Which rule beyond the number's privilege guards a CSR (the descriptor's gate).
+const GATE_NONE: u32 = 0;
+/**
+ * F: illegal while mstatus.FS = Off: "any instruction that attempts to read or write the corresponding
+ * state will cause an illegal instruction exception" (§3.1.6.6).
+ */
+const GATE_FP: u32 = 1;
+/** Zicntr: below M, bit (number & 31) of mcounteren, and in U also of scounteren, must be set (§3.1.11). */
+const GATE_COUNTER: u32 = 2;
+/** satp in S while mstatus.TVM = 1 is illegal (§3.1.6.5). */
+const GATE_TVM: u32 = 3;
+
+// What a write does besides storing (the descriptor's effects).
+const AFTER_NOTHING: u32 = 0;
+/** The write changes F state: mstatus.FS becomes Dirty. */
+const AFTER_FP_DIRTY: u32 = 1;
+/** The write may make an interrupt deliverable: the interpreter looks again after the instruction. */
+const AFTER_INTERRUPTS: u32 = 2;
+/** Only the bits delegated in mideleg are visible and writable (sie, sip: §4.1.3). */
+const DELEGATED_ONLY: u32 = 4;
+/** Read-only although the number says read/write (writes are illegal). */
+const READ_ONLY: u32 = 8;
+
+const ALL: u64 = 0xffff_ffff_ffff_ffff;
+
+// The table lives at CSR_TABLE, outside AssemblyScript's static data: a data segment would be copied
+// in again (as zeros) by every instance of the core, under the feet of harts already running. The
+// definitions below write the same bytes whenever an instance starts.
+const MAX_DESCRIPTORS: usize = 64;
+/** Descriptor index per CSR number; 0 = not implemented. */
+const CSR_INDEX: usize = CSR_TABLE;
+/** Per descriptor: kind | gate << 8 | effects << 12 | shift << 16 | hart block offset << 32. */
+const DESCRIPTOR_INFO: usize = CSR_TABLE + 4096;
+/** Per descriptor: the bits a write may change (before the shift). */
+const DESCRIPTOR_MASK: usize = DESCRIPTOR_INFO + MAX_DESCRIPTORS * 8;
+/** Per descriptor: the bits a read shows (for CONSTANT, the value). */
+const DESCRIPTOR_VIEW: usize = DESCRIPTOR_MASK + MAX_DESCRIPTORS * 8;
+let descriptors: usize = 1;
+
+/** One table entry: CSRs first..last (inclusive), all alike. */
+function define(
+  first: u32,
+  last: u32,
+  kind: u32,
+  field: usize,
+  mask: u64,
+  view: u64 = ALL,
+  gate: u32 = GATE_NONE,
+  effects: u32 = AFTER_NOTHING,
+  shift: u32 = 0,
+): void {
+  const d = descriptors++;
+  store<u64>(
+    DESCRIPTOR_INFO + (d << 3),
+    <u64>kind | (<u64>gate << 8) | (<u64>effects << 12) | (<u64>shift << 16) | (<u64>field << 32),
+  );
+  store<u64>(DESCRIPTOR_MASK + (d << 3), mask);
+  store<u64>(DESCRIPTOR_VIEW + (d << 3), view);
+  for (let n = first; n <= last; n++) store<u8>(CSR_INDEX + n, <u8>d);
+}
+
+// Unprivileged floating-point CSRs (unprivileged spec §11.2): views of one fcsr field.
+define(0x001, 0x001, FIELD, FCSR, 0x1f, 0x1f, GATE_FP, AFTER_FP_DIRTY); // fflags
+define(0x002, 0x002, FIELD, FCSR, 7, 7, GATE_FP, AFTER_FP_DIRTY, 5); // frm
+define(0x003, 0x003, FIELD, FCSR, 0xff, 0xff, GATE_FP, AFTER_FP_DIRTY); // fcsr
+// Counters (Zicntr); hpmcounter3..31 exist and read 0 (§3.1.10).
+define(0xc00, 0xc00, CYCLE, 0, 0, ALL, GATE_COUNTER); // cycle
+define(0xc01, 0xc01, TIME, 0, 0, ALL, GATE_COUNTER); // time
+define(0xc02, 0xc02, INSTRET_COUNTER, 0, 0, ALL, GATE_COUNTER); // instret
+define(0xc03, 0xc1f, CONSTANT, 0, 0, 0, GATE_COUNTER); // hpmcounter3..31
+// Supervisor (§4.1).
+define(0x100, 0x100, STATUS, MSTATUS, SSTATUS_WRITABLE, SSTATUS_VISIBLE); // sstatus
+define(0x104, 0x104, FIELD, MIE, ALL, ALL, GATE_NONE, AFTER_INTERRUPTS | DELEGATED_ONLY); // sie
+define(0x105, 0x105, TVEC, STVEC, ALL); // stvec
+define(0x106, 0x106, FIELD, SCOUNTEREN, 0xffff_ffff); // scounteren
+define(0x10a, 0x10a, FIELD, SENVCFG, 1); // senvcfg: only FIOM (bit 0)
+define(0x140, 0x140, FIELD, SSCRATCH, ALL); // sscratch
+define(0x141, 0x141, FIELD, SEPC, ~1); // sepc: with C, bit 0 is always zero
+define(0x142, 0x142, FIELD, SCAUSE, ALL); // scause
+define(0x143, 0x143, FIELD, STVAL, ALL); // stval
+// sip: only SSIP is writable, and only when delegated (§4.1.3).
+define(0x144, 0x144, PENDING, MIP, 1 << IRQ_SSI, ALL, GATE_NONE, AFTER_INTERRUPTS | DELEGATED_ONLY);
+// satp: ASIDLEN = 16 (bits 59:44) and a 44-bit PPN, so every bit is kept; the TLB is flushed on every
+// write, so ASIDs only matter to the guest.
+define(0x180, 0x180, SATP_REGISTER, SATP, ALL, ALL, GATE_TVM);
+// Machine information (§3.1): mvendorid, marchid, mimpid 0 = not implemented / non-commercial; mhartid;
+// mconfigptr 0.
+define(0xf11, 0xf13, CONSTANT, 0, 0, 0); // mvendorid marchid mimpid
+define(0xf14, 0xf14, FIELD, MHARTID, 0); // mhartid
+define(0xf15, 0xf15, CONSTANT, 0, 0, 0); // mconfigptr
+// Machine trap setup and handling (§3.1).
+define(0x300, 0x300, STATUS, MSTATUS, MSTATUS_WRITABLE); // mstatus
+define(0x301, 0x301, FIELD, MISA, 0); // misa: WARL, extensions cannot be turned off here
+define(0x302, 0x302, FIELD, MEDELEG, MEDELEG_WRITABLE); // medeleg
+define(0x303, 0x303, FIELD, MIDELEG, S_INTERRUPTS, ALL, GATE_NONE, AFTER_INTERRUPTS); // mideleg: S only
+define(0x304, 0x304, FIELD, MIE, ALL_INTERRUPTS, ALL, GATE_NONE, AFTER_INTERRUPTS); // mie
+define(0x305, 0x305, TVEC, MTVEC, ALL); // mtvec
+define(0x306, 0x306, FIELD, MCOUNTEREN, 0xffff_ffff); // mcounteren
+define(0x30a, 0x30a, FIELD, MENVCFG, 1); // menvcfg: FIOM only; no Sstc, Svpbmt or Zicbo*
+define(0x320, 0x320, CONSTANT, 0, 0, 0); // mcountinhibit: the counters always count (WARL, hardwired 0)
+define(0x323, 0x33f, CONSTANT, 0, 0, 0); // mhpmevent3..31
+define(0x340, 0x340, FIELD, MSCRATCH, ALL); // mscratch
+define(0x341, 0x341, FIELD, MEPC, ~1); // mepc
+define(0x342, 0x342, FIELD, MCAUSE, ALL); // mcause
+define(0x343, 0x343, FIELD, MTVAL, ALL); // mtval
+// mip: SSIP, STIP and SEIP are writable by M-mode; MSIP, MTIP and MEIP belong to the CLINT/PLIC.
+define(0x344, 0x344, PENDING, MIP, S_INTERRUPTS, ALL, GATE_NONE, AFTER_INTERRUPTS);
+// PMP (§3.7): on RV64 only the even pmpcfg exist; entries 16..63 are not implemented (read 0).
+define(0x3a0, 0x3a0, PMP_CONFIG, 0, 0); // pmpcfg0
+define(0x3a2, 0x3a2, PMP_CONFIG, 0, 0); // pmpcfg2
+for (let n: u32 = 0x3a4; n <= 0x3ae; n += 2) define(n, n, CONSTANT, 0, 0, 0); // pmpcfg4..14
+define(0x3b0, 0x3bf, PMP_ADDRESS, 0, 0); // pmpaddr0..15
+define(0x3c0, 0x3ef, CONSTANT, 0, 0, 0); // pmpaddr16..63
+// Debug triggers (Sdtrig, debug spec 1.0 §5): none. tselect reads 0 whatever is written and tdata1
+// reads type 0, "there is no trigger at this tselect", which is how software probes them; tinfo bit 0:
+// only type 0 (no trigger) exists at this index.
+define(0x7a0, 0x7a3, CONSTANT, 0, 0, 0); // tselect tdata1..3
+define(0x7a4, 0x7a4, CONSTANT, 0, 0, 1, GATE_NONE, READ_ONLY); // tinfo
+// Machine counters: mcycle, minstret; mhpmcounter3..31 read 0.
+define(0xb00, 0xb00, CYCLE, 0, 0);
+define(0xb02, 0xb02, INSTRET_COUNTER, 0, 0);
+define(0xb03, 0xb1f, CONSTANT, 0, 0, 0);
+
+function gateOpen(gate: u32, num: u32, priv: u32): bool {
+  if (gate == GATE_FP) return (getMstatus() & MSTATUS_FS) != 0;
+  if (gate == GATE_COUNTER) {
+    if (priv == PRIV_M) return true;
+    const bit: u64 = (<u64>1) << (num & 31);
+    if ((csrField(MCOUNTEREN) & bit) == 0) return false;
+    return priv != PRIV_U || (csrField(SCOUNTEREN) & bit) != 0;
+  }
+  // GATE_TVM: "When TVM=1, attempts to read or write the satp CSR ... while executing in S-mode will
+  // raise an illegal instruction exception."
+  return priv != PRIV_S || (getMstatus() & MSTATUS_TVM) == 0;
+}
+
+/**
+ * The access check every CSR shares: the descriptor of CSR `num`, or 0 (and csrIllegal set) when it
+ * does not exist, the privilege is too low, a write meets a read-only CSR, or its gate is closed.
+ */
+@inline function csrAccess(num: u32, write: bool): usize {
+  const d = <usize>load<u8>(CSR_INDEX + <usize>num);
+  const priv = getPriv();
+  const info = load<u64>(DESCRIPTOR_INFO + (d << 3));
+  const gate = <u32>(info >> 8) & 15;
+  if (
+    d == 0 ||
+    ((num >> 8) & 3) > priv ||
+    (write && (((num >> 10) & 3) == 3 || ((<u32>info >> 12) & READ_ONLY) != 0)) ||
+    (gate != GATE_NONE && !gateOpen(gate, num, priv))
+  ) {
     csrIllegal = true;
     return 0;
   }
-  switch (num) {
-    // Unprivileged floating-point CSRs (unprivileged spec §11.2).
-    case 0x001: // fflags
-      if (!fpEnabled()) break;
-      return csrField(FCSR) & 0x1f;
-    case 0x002: // frm
-      if (!fpEnabled()) break;
-      return (csrField(FCSR) >> 5) & 7;
-    case 0x003: // fcsr
-      if (!fpEnabled()) break;
-      return csrField(FCSR) & 0xff;
-    // Counters (Zicntr): cycle, time, instret; one instruction per cycle.
-    case 0xc00: // cycle
-      if (!counterAllowed(0)) break;
-      return csrField(INSTRET) + retiredInSlice + csrField(CYCLE_DELTA);
-    case 0xc01: // time
-      if (!counterAllowed(1)) break;
-      return <u64>hostMtime();
-    case 0xc02: // instret
-      if (!counterAllowed(2)) break;
-      return csrField(INSTRET) + retiredInSlice;
-    // Supervisor (§4.1).
-    case 0x100: // sstatus
-      return readMstatus() & SSTATUS_VISIBLE;
-    case 0x104: // sie
-      return csrField(MIE) & csrField(MIDELEG);
-    case 0x105: // stvec
-      return csrField(STVEC);
-    case 0x106: // scounteren
-      return csrField(SCOUNTEREN);
-    case 0x10a: // senvcfg
-      return csrField(SENVCFG);
-    case 0x140: // sscratch
-      return csrField(SSCRATCH);
-    case 0x141: // sepc
-      return csrField(SEPC);
-    case 0x142: // scause
-      return csrField(SCAUSE);
-    case 0x143: // stval
-      return csrField(STVAL);
-    case 0x144: // sip
-      return pendingInterrupts() & csrField(MIDELEG);
-    case 0x180: // satp
-      // "When TVM=1, attempts to read or write the satp CSR ... while executing in S-mode will raise an
-      // illegal instruction exception."
-      if (getPriv() == PRIV_S && (getMstatus() & MSTATUS_TVM) != 0) break;
-      return csrField(SATP);
-    // Machine (§3.1).
-    case 0xf11: // mvendorid: 0 = not implemented / non-commercial
-    case 0xf12: // marchid
-    case 0xf13: // mimpid
-    case 0xf15: // mconfigptr
-      return 0;
-    case 0xf14: // mhartid
-      return csrField(MHARTID);
-    case 0x300: // mstatus
-      return readMstatus();
-    case 0x301: // misa
-      return csrField(MISA);
-    case 0x302: // medeleg
-      return csrField(MEDELEG);
-    case 0x303: // mideleg
-      return csrField(MIDELEG);
-    case 0x304: // mie
-      return csrField(MIE);
-    case 0x305: // mtvec
-      return csrField(MTVEC);
-    case 0x306: // mcounteren
-      return csrField(MCOUNTEREN);
-    case 0x30a: // menvcfg
-      return csrField(MENVCFG);
-    case 0x320: // mcountinhibit: the counters always count (every bit is WARL, hardwired to 0 here)
-      return 0;
-    case 0x340: // mscratch
-      return csrField(MSCRATCH);
-    case 0x341: // mepc
-      return csrField(MEPC);
-    case 0x342: // mcause
-      return csrField(MCAUSE);
-    case 0x343: // mtval
-      return csrField(MTVAL);
-    case 0x344: // mip
-      return pendingInterrupts();
-    // Debug triggers (Sdtrig, debug spec 1.0 §5): none. tselect reads 0 whatever is written and
-    // tdata1 reads type 0, "there is no trigger at this tselect", which is how software probes them.
-    case 0x7a0: // tselect
-    case 0x7a1: // tdata1
-    case 0x7a2: // tdata2
-    case 0x7a3: // tdata3
-      return 0;
-    case 0x7a4: // tinfo: bit 0 = only type 0 (no trigger) exists at this index
-      return 1;
-    case 0xb00: // mcycle
-      return csrField(INSTRET) + retiredInSlice + csrField(CYCLE_DELTA);
-    case 0xb02: // minstret
-      return csrField(INSTRET) + retiredInSlice;
-    default:
-      if (num >= 0x3a0 && num <= 0x3af) {
-        // pmpcfg0..15: on RV64 only the even ones exist; entries 16..63 are not implemented (read 0).
-        if ((num & 1) != 0) break;
-        const index = num - 0x3a0;
-        return index < 4 ? load<u64>(hart + PMPCFG + (<usize>(index >> 1) << 3)) : 0;
-      }
-      if (num >= 0x3b0 && num <= 0x3ef) {
-        const index = num - 0x3b0;
-        return index < 16 ? load<u64>(hart + PMPADDR + (<usize>index << 3)) : 0;
-      }
-      // hpmcounter3..31, mhpmcounter3..31 and mhpmevent3..31 exist and read as zero (§3.1.10).
-      if (num >= 0xc03 && num <= 0xc1f) {
-        if (!counterAllowed(num - 0xc00)) break;
-        return 0;
-      }
-      if ((num >= 0xb03 && num <= 0xb1f) || (num >= 0x323 && num <= 0x33f)) return 0;
+  csrIllegal = false;
+  return d;
+}
+
+/** Read CSR `num`; sets csrIllegal when this privilege may not, or the CSR does not exist. */
+export function csrRead(num: u32): u64 {
+  const d = csrAccess(num, false);
+  if (d == 0) return 0;
+  const info = load<u64>(DESCRIPTOR_INFO + (d << 3));
+  const field = <usize>(info >> 32);
+  let v: u64;
+  switch (<u32>info & 0xff) {
+    case FIELD:
+    case TVEC:
+    case SATP_REGISTER:
+      v = csrField(field) >> ((info >> 16) & 63);
       break;
+    case PENDING:
+      v = pendingInterrupts();
+      break;
+    case STATUS:
+      v = readMstatus();
+      break;
+    case CYCLE:
+      v = csrField(INSTRET) + retiredInSlice + csrField(CYCLE_DELTA);
+      break;
+    case INSTRET_COUNTER:
+      v = csrField(INSTRET) + retiredInSlice;
+      break;
+    case TIME:
+      v = <u64>hostMtime();
+      break;
+    case PMP_CONFIG:
+      v = load<u64>(hart + PMPCFG + (<usize>((num >> 1) & 1) << 3));
+      break;
+    case PMP_ADDRESS:
+      v = load<u64>(hart + PMPADDR + (<usize>(num & 15) << 3));
+      break;
+    default: // CONSTANT
+      v = ALL;
   }
-  csrIllegal = true;
-  return 0;
+  v &= load<u64>(DESCRIPTOR_VIEW + (d << 3));
+  return ((<u32>info >> 12) & DELEGATED_ONLY) != 0 ? v & csrField(MIDELEG) : v;
 }
 
 /** Write CSR `num` (the caller has read it first when the instruction reads it). */
 export function csrWrite(num: u32, v: u64): void {
-  csrIllegal = false;
-  if (((num >> 10) & 3) == 3 || ((num >> 8) & 3) > getPriv()) {
-    csrIllegal = true;
-    return;
-  }
-  switch (num) {
-    case 0x001: // fflags
-      if (!fpEnabled()) break;
-      setCsrField(FCSR, (csrField(FCSR) & ~0x1f) | (v & 0x1f));
-      markFpDirty();
-      return;
-    case 0x002: // frm
-      if (!fpEnabled()) break;
-      setCsrField(FCSR, (csrField(FCSR) & 0x1f) | ((v & 7) << 5));
-      markFpDirty();
-      return;
-    case 0x003: // fcsr
-      if (!fpEnabled()) break;
-      setCsrField(FCSR, v & 0xff);
-      markFpDirty();
-      return;
-    case 0x100: // sstatus
-      writeMstatus((getMstatus() & ~SSTATUS_WRITABLE) | (v & SSTATUS_WRITABLE));
-      return;
-    case 0x104: {
-      // sie: only delegated bits are visible and writable.
-      const mask = csrField(MIDELEG);
-      setCsrField(MIE, (csrField(MIE) & ~mask) | (v & mask));
-      signal(EV_INTERRUPTS);
-      return;
-    }
-    case 0x105: // stvec: modes 0 (direct) and 1 (vectored); reserved modes are WARL → direct.
-      setCsrField(STVEC, (v & 3) >= 2 ? v & ~3 : v);
-      return;
-    case 0x106: // scounteren
-      setCsrField(SCOUNTEREN, v & 0xffff_ffff);
-      return;
-    case 0x10a: // senvcfg: only FIOM (bit 0) is implemented.
-      setCsrField(SENVCFG, v & 1);
-      return;
-    case 0x140: // sscratch
-      setCsrField(SSCRATCH, v);
-      return;
-    case 0x141: // sepc: with C, bit 0 is always zero.
-      setCsrField(SEPC, v & ~1);
-      return;
-    case 0x142: // scause
-      setCsrField(SCAUSE, v);
-      return;
-    case 0x143: // stval
-      setCsrField(STVAL, v);
-      return;
-    case 0x144: {
-      // sip: only SSIP is writable, and only when delegated (§4.1.3).
-      const mask = csrField(MIDELEG) & (1 << IRQ_SSI);
-      setCsrField(MIP, (csrField(MIP) & ~mask) | (v & mask));
-      signal(EV_INTERRUPTS);
-      return;
-    }
-    case 0x180: {
-      // satp
-      if (getPriv() == PRIV_S && (getMstatus() & MSTATUS_TVM) != 0) break;
-      const mode = v >> 60;
+  const d = csrAccess(num, true);
+  if (d == 0) return;
+  const info = load<u64>(DESCRIPTOR_INFO + (d << 3));
+  const field = <usize>(info >> 32);
+  const effects = (<u32>info >> 12) & 15;
+  const shift = (info >> 16) & 63;
+  let mask = load<u64>(DESCRIPTOR_MASK + (d << 3)) << shift;
+  if ((effects & DELEGATED_ONLY) != 0) mask &= csrField(MIDELEG);
+  switch (<u32>info & 0xff) {
+    case FIELD:
+    case PENDING:
+      setCsrField(field, (csrField(field) & ~mask) | ((v << shift) & mask));
+      break;
+    case TVEC:
+      setCsrField(field, (v & 3) >= 2 ? v & ~3 : v);
+      break;
+    case SATP_REGISTER: {
       // "If satp is written with an unsupported MODE, the entire write has no effect" (§4.1.11).
+      const mode = v >> 60;
       if (mode != 0 && mode != 8 && mode != 9) return;
-      // ASIDLEN = 16 (bits 59:44) and a 44-bit PPN, so every bit is kept; we flush on every write so
-      // ASIDs only matter to the guest.
       setCsrField(SATP, v);
       flushTlb();
-      return;
+      break;
     }
-    case 0x300: // mstatus
-      writeMstatus(v);
-      return;
-    case 0x301: // misa: WARL, extensions cannot be turned off here; writes are ignored.
-      return;
-    case 0x302: // medeleg
-      setCsrField(MEDELEG, v & MEDELEG_WRITABLE);
-      return;
-    case 0x303: // mideleg: only supervisor interrupts can be delegated.
-      setCsrField(MIDELEG, v & S_INTERRUPTS);
-      signal(EV_INTERRUPTS);
-      return;
-    case 0x304: // mie
-      setCsrField(MIE, v & ALL_INTERRUPTS);
-      signal(EV_INTERRUPTS);
-      return;
-    case 0x305: // mtvec
-      setCsrField(MTVEC, (v & 3) >= 2 ? v & ~3 : v);
-      return;
-    case 0x306: // mcounteren
-      setCsrField(MCOUNTEREN, v & 0xffff_ffff);
-      return;
-    case 0x30a: // menvcfg: FIOM only; no Sstc, Svpbmt or Zicbo*.
-      setCsrField(MENVCFG, v & 1);
-      return;
-    case 0x320: // mcountinhibit: hardwired to 0
-    case 0x7a0: // tselect, tdata1..3: no triggers, writes are ignored
-    case 0x7a1:
-    case 0x7a2:
-    case 0x7a3:
-      return;
-    case 0x340: // mscratch
-      setCsrField(MSCRATCH, v);
-      return;
-    case 0x341: // mepc
-      setCsrField(MEPC, v & ~1);
-      return;
-    case 0x342: // mcause
-      setCsrField(MCAUSE, v);
-      return;
-    case 0x343: // mtval
-      setCsrField(MTVAL, v);
-      return;
-    case 0x344: {
-      // mip: SSIP, STIP and SEIP are writable by M-mode; MSIP, MTIP and MEIP belong to the CLINT/PLIC.
-      const mask: u64 = S_INTERRUPTS;
-      setCsrField(MIP, (csrField(MIP) & ~mask) | (v & mask));
-      signal(EV_INTERRUPTS);
-      return;
-    }
+    case STATUS:
+      writeMstatus((getMstatus() & ~mask) | (v & mask));
+      break;
     // "A value written to instret by one instruction will be the value read by the following
     // instruction" (Zicsr): the write replaces this instruction's own increment, which run() adds when
     // it retires, hence the - 1. mcycle is minstret + CYCLE_DELTA, so each write leaves the other alone.
-    case 0xb00: {
-      // mcycle
+    case CYCLE:
       setCsrField(CYCLE_DELTA, v - (csrField(INSTRET) + retiredInSlice + 1));
-      return;
-    }
-    case 0xb02: {
-      // minstret
+      break;
+    case INSTRET_COUNTER: {
       const instret = v - retiredInSlice - 1;
       setCsrField(CYCLE_DELTA, csrField(CYCLE_DELTA) + csrField(INSTRET) - instret);
       setCsrField(INSTRET, instret);
-      return;
-    }
-    default:
-      if (num >= 0x3a0 && num <= 0x3af) {
-        if ((num & 1) != 0) break;
-        const index = num - 0x3a0;
-        if (index < 4) writePmpcfg(index >> 1, v);
-        return;
-      }
-      if (num >= 0x3b0 && num <= 0x3ef) {
-        const index = num - 0x3b0;
-        if (index < 16) writePmpaddr(index, v);
-        return;
-      }
-      if ((num >= 0xb03 && num <= 0xb1f) || (num >= 0x323 && num <= 0x33f)) return;
       break;
+    }
+    case PMP_CONFIG:
+      writePmpcfg((num >> 1) & 1, v);
+      break;
+    case PMP_ADDRESS:
+      writePmpaddr(num & 15, v);
+      break;
+    default: // CONSTANT: writes are ignored
   }
-  csrIllegal = true;
+  if ((effects & AFTER_FP_DIRTY) != 0) markFpDirty();
+  if ((effects & AFTER_INTERRUPTS) != 0) signal(EV_INTERRUPTS);
 }
 
 function writeMstatus(v: u64): void {

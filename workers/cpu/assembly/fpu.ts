@@ -5,7 +5,7 @@
  * for every NaN result, §11.3). Values travel as raw bit patterns; nothing here allocates.
  *
  * Method: softfloat style. Unpack to sign / biased exponent / integer significand, compute exactly
- * (or with the discarded bits jammed into a sticky bit), then round once in roundPack32/roundPack64.
+ * (or with the discarded bits jammed into a sticky bit), then round once in roundPack.
  * The `*_soft` functions are that method alone; the public functions put a fast path in front where
  * the host's IEEE arithmetic provably gives the same bits (wasm's f32/f64 ops are correctly rounded
  * to nearest-even and keep subnormals), plus an exact integer check that decides NX or the directed
@@ -35,14 +35,10 @@ const RMM: u32 = 4; // to nearest, ties away from zero (roundTiesToAway)
 
 const F32_SIGN: u32 = 0x8000_0000;
 const F32_INF: u32 = 0x7f80_0000;
-const F32_MAX: u32 = 0x7f7f_ffff;
 const F32_QNAN: u32 = 0x7fc0_0000; // "the canonical NaN" (§11.3)
-const F32_FRAC: u32 = 0x007f_ffff;
-const F32_HIDDEN: u32 = 0x0080_0000;
 
 const F64_SIGN: u64 = 0x8000_0000_0000_0000;
 const F64_INF: u64 = 0x7ff0_0000_0000_0000;
-const F64_MAX: u64 = 0x7fef_ffff_ffff_ffff;
 const F64_QNAN: u64 = 0x7ff8_0000_0000_0000;
 const F64_FRAC: u64 = 0x000f_ffff_ffff_ffff;
 const F64_HIDDEN: u64 = 0x0010_0000_0000_0000;
@@ -122,7 +118,55 @@ function jam128(hi: u64, lo: u64, n: i32): void {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Rounding. Both packers take a significand with its leading one at bit 62 (bit 63 free for the
+// The two formats. What binary32 and binary64 share is written once, generic over the type T of
+// the raw bits: u32 for binary32, u64 for binary64. These give each format's parameters; sizeof<T>()
+// is a compile-time constant, so each instance is as specific as a hand-written copy.
+
+/** Fraction bits: 23 or 52. */
+@inline function fracBits<T>(): i32 {
+  return sizeof<T>() == 4 ? 23 : 52;
+}
+/** The all-ones biased exponent of ∞ and NaN: 0xff or 0x7ff. */
+@inline function expMax<T>(): i32 {
+  return sizeof<T>() == 4 ? 0xff : 0x7ff;
+}
+@inline function bias<T>(): i32 {
+  return sizeof<T>() == 4 ? 127 : 1023;
+}
+@inline export function signBit<T>(): T {
+  return (<T>1) << <T>(sizeof<T>() * 8 - 1);
+}
+@inline function infinity<T>(): T {
+  return (<T>expMax<T>()) << <T>fracBits<T>();
+}
+/** The leading fraction bit, set in a quiet NaN and clear in a signalling one (754 §6.2.1). */
+@inline function quietBit<T>(): T {
+  return (<T>1) << <T>(fracBits<T>() - 1);
+}
+/** "The canonical NaN" (§11.3): positive, quiet, no payload. */
+@inline function canonicalNaN<T>(): T {
+  return infinity<T>() | quietBit<T>();
+}
+@inline function fracMask<T>(): T {
+  return ((<T>1) << <T>fracBits<T>()) - 1;
+}
+@inline function signOf<T>(a: T): u32 {
+  return <u32>(a >> <T>(sizeof<T>() * 8 - 1));
+}
+@inline function biasedExp<T>(a: T): i32 {
+  return <i32>(a >> <T>fracBits<T>()) & expMax<T>();
+}
+/** Whether a is ±0. */
+@inline function isZero<T>(a: T): bool {
+  return a << <T>1 == 0;
+}
+/** Whether a is ±∞. */
+@inline function isInf<T>(a: T): bool {
+  return a << <T>1 == infinity<T>() << <T>1;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rounding. roundPack takes a significand with its leading one at bit 62 (bit 63 free for the
 // rounding carry) and the bits below the format's last fraction bit jammed so that "any nonzero bit
 // below" survives in bit 0. The value is sig / 2^62 · 2^(e − bias).
 
@@ -139,153 +183,111 @@ function jam128(hi: u64, lo: u64, n: i32): void {
   return rm == RTZ || (rm == RDN && sign == 0) || (rm == RUP && sign != 0);
 }
 
-function roundPack32(sign: u32, e: i32, sig: u64, rm: u32): u32 {
-  const MASK: u64 = (<u64>1 << 39) - 1; // 62 − 23 discarded bits
-  const HALF: u64 = <u64>1 << 38;
+/**
+ * Round ±sig · 2^(e − bias) (leading one of sig at bit 62, bit 63 free for the rounding carry, the
+ * bits below the last fraction bit jammed) to the format and pack it, raising NX, UF and OF.
+ */
+function roundPack<T>(sign: u32, e: i32, sig: u64, rm: u32): T {
+  const DISCARD = <u64>(62 - fracBits<T>()); // 39 or 10 bits below the fraction
+  const MASK: u64 = ((<u64>1) << DISCARD) - 1;
+  const HALF: u64 = (<u64>1) << (DISCARD - 1);
   const inc = roundIncrement(rm, sign, MASK);
-  const s = sign << 31;
+  const s = (<u64>sign) << <u64>(sizeof<T>() * 8 - 1);
   if (e <= 0) {
-    // Tiny unless e == 0 and rounding to 24 bits (unbounded exponent) carries up to 2^-126.
+    // Tiny unless e == 0 and rounding to the format's precision (unbounded exponent) carries up to
+    // the smallest normal.
     const tiny = e < 0 || sig + inc < BIT63;
     sig = jam64(sig, 1 - e);
     const rest = sig & MASK;
     if (rest != 0) fflags |= tiny ? UF | NX : NX;
-    sig = (sig + inc) >> 39;
+    sig = (sig + inc) >> DISCARD;
     if (rm == RNE && rest == HALF) sig &= ~(<u64>1);
-    // A carry into bit 23 makes the smallest normal, which the exponent field 1 encodes.
-    return s | <u32>sig;
+    // A carry into the hidden bit makes the smallest normal, which the exponent field 1 encodes.
+    return <T>(s | sig);
   }
-  if (e >= 0xfe && (e > 0xfe || sig + inc >= BIT63)) {
+  if (e >= expMax<T>() - 1 && (e > expMax<T>() - 1 || sig + inc >= BIT63)) {
     fflags |= OF | NX;
-    return s | (overflowGivesMax(rm, sign) ? F32_MAX : F32_INF);
+    return <T>s | (overflowGivesMax(rm, sign) ? infinity<T>() - 1 : infinity<T>());
   }
   const rest = sig & MASK;
   if (rest != 0) fflags |= NX;
-  sig = (sig + inc) >> 39;
+  sig = (sig + inc) >> DISCARD;
   if (rm == RNE && rest == HALF) sig &= ~(<u64>1);
-  // sig includes the hidden bit, which adds one to the exponent field; a carry to 2^24 adds two.
-  return s | ((<u32>(e - 1) << 23) + <u32>sig);
-}
-
-function roundPack64(sign: u32, e: i32, sig: u64, rm: u32): u64 {
-  const MASK: u64 = 0x3ff; // 62 − 52 discarded bits
-  const HALF: u64 = 0x200;
-  const inc = roundIncrement(rm, sign, MASK);
-  const s = <u64>sign << 63;
-  if (e <= 0) {
-    const tiny = e < 0 || sig + inc < BIT63;
-    sig = jam64(sig, 1 - e);
-    const rest = sig & MASK;
-    if (rest != 0) fflags |= tiny ? UF | NX : NX;
-    sig = (sig + inc) >> 10;
-    if (rm == RNE && rest == HALF) sig &= ~(<u64>1);
-    return s | sig;
-  }
-  if (e >= 0x7fe && (e > 0x7fe || sig + inc >= BIT63)) {
-    fflags |= OF | NX;
-    return s | (overflowGivesMax(rm, sign) ? F64_MAX : F64_INF);
-  }
-  const rest = sig & MASK;
-  if (rest != 0) fflags |= NX;
-  sig = (sig + inc) >> 10;
-  if (rm == RNE && rest == HALF) sig &= ~(<u64>1);
-  return s | ((<u64>(e - 1) << 52) + sig);
+  // sig includes the hidden bit, which adds one to the exponent field; a carry past it adds two.
+  return <T>(s | (((<u64>(e - 1)) << <u64>fracBits<T>()) + sig));
 }
 
 // ---------------------------------------------------------------------------------------------
 // Classification helpers.
 
-@inline function isNaN32(a: u32): bool {
-  return (a & 0x7fff_ffff) > F32_INF;
+@inline function isAnyNaN<T>(a: T): bool {
+  return (a & ~signBit<T>()) > infinity<T>();
 }
-@inline function isSNaN32(a: u32): bool {
-  return (a & 0x7fc0_0000) == 0x7f80_0000 && (a & 0x003f_ffff) != 0;
-}
-@inline function isNaN64(a: u64): bool {
-  return (a & 0x7fff_ffff_ffff_ffff) > F64_INF;
-}
-@inline function isSNaN64(a: u64): bool {
-  return (a & 0x7ff8_0000_0000_0000) == F64_INF && (a & 0x0007_ffff_ffff_ffff) != 0;
+@inline function isSignalingNaN<T>(a: T): bool {
+  return (a & (infinity<T>() | quietBit<T>())) == infinity<T>() && (a & (quietBit<T>() - 1)) != 0;
 }
 
 /** NaN result of an operation with a NaN operand: canonical, NV if any operand signals (§11.3). */
-function nanResult32(a: u32, b: u32): u32 {
-  if (isSNaN32(a) || isSNaN32(b)) fflags |= NV;
-  return F32_QNAN;
-}
-function nanResult64(a: u64, b: u64): u64 {
-  if (isSNaN64(a) || isSNaN64(b)) fflags |= NV;
-  return F64_QNAN;
+function nanResult<T>(a: T, b: T): T {
+  if (isSignalingNaN<T>(a) || isSignalingNaN<T>(b)) fflags |= NV;
+  return canonicalNaN<T>();
 }
 
 /** The exact zero sum of two zeros: "x + x = x − (−x) retains the same sign as x" and a zero sum of
  *  opposite signs is +0, or −0 when rounding down (754 §6.3). */
-@inline function zeroSum32(a: u32, b: u32, rm: u32): u32 {
-  return a == b ? a : rm == RDN ? F32_SIGN : 0;
-}
-@inline function zeroSum64(a: u64, b: u64, rm: u32): u64 {
-  return a == b ? a : rm == RDN ? F64_SIGN : 0;
+@inline function zeroSum<T>(a: T, b: T, rm: u32): T {
+  return a == b ? a : rm == RDN ? signBit<T>() : 0;
 }
 
 // Unpacked normalized significands and exponents of finite nonzero operands.
 let unpackSig: u64 = 0;
 let unpackExp: i32 = 0;
 
-/** Significand of a finite nonzero binary32 with the hidden bit at 23 (subnormals normalized, their
- *  exponent then below 1) into unpackSig / unpackExp. */
-@inline function unpack32(a: u32): void {
-  const e = <i32>((a >> 23) & 0xff);
-  const f = a & F32_FRAC;
+/** Significand of a finite nonzero value with the hidden bit at bit fracBits (subnormals normalized,
+ *  their exponent then below 1) into unpackSig / unpackExp. */
+@inline function unpack<T>(a: T): void {
+  const e = biasedExp<T>(a);
+  const f = a & fracMask<T>();
   if (e == 0) {
-    const sh = <i32>clz(f) - 8;
-    unpackSig = <u64>(f << sh);
+    const sh = <i32>clz<T>(f) - (sizeof<T>() * 8 - 1 - fracBits<T>());
+    unpackSig = <u64>(f << <T>sh);
     unpackExp = 1 - sh;
   } else {
-    unpackSig = <u64>(f | F32_HIDDEN);
-    unpackExp = e;
-  }
-}
-/** The same for binary64, hidden bit at 52. */
-@inline function unpack64(a: u64): void {
-  const e = <i32>((a >> 52) & 0x7ff);
-  const f = a & F64_FRAC;
-  if (e == 0) {
-    const sh = <i32>clz(f) - 11;
-    unpackSig = f << <u64>sh;
-    unpackExp = 1 - sh;
-  } else {
-    unpackSig = f | F64_HIDDEN;
+    unpackSig = <u64>(f | (fracMask<T>() + 1));
     unpackExp = e;
   }
 }
 
 // =============================================================================================
-// binary32
+// Arithmetic shared by both formats: addition, and the rules for special operands (NaN, ∞, zero) of
+// the other operations. Their finite cores differ by format (binary64 needs 128-bit intermediates)
+// and follow in the binary32 and binary64 sections.
 
-export function f32_add_soft(a: u32, b: u32, rm: u32): u32 {
-  let ea = <i32>((a >> 23) & 0xff);
-  let eb = <i32>((b >> 23) & 0xff);
-  const sa = a >> 31;
-  const sb = b >> 31;
-  if (ea == 0xff || eb == 0xff) {
-    if (isNaN32(a) || isNaN32(b)) return nanResult32(a, b);
+function addSoft<T>(a: T, b: T, rm: u32): T {
+  let ea = biasedExp<T>(a);
+  let eb = biasedExp<T>(b);
+  const sa = signOf<T>(a);
+  const sb = signOf<T>(b);
+  if (ea == expMax<T>() || eb == expMax<T>()) {
+    if (isAnyNaN<T>(a) || isAnyNaN<T>(b)) return nanResult<T>(a, b);
     if (ea == eb && sa != sb) {
       fflags |= NV; // ∞ − ∞
-      return F32_QNAN;
+      return canonicalNaN<T>();
     }
-    return ea == 0xff ? a : b;
+    return ea == expMax<T>() ? a : b;
   }
-  if ((a << 1) == 0) return (b << 1) == 0 ? zeroSum32(a, b, rm) : b;
-  if ((b << 1) == 0) return a;
-  // Hidden bit at 61, leaving bit 62 for the carry of an addition; 38 guard bits below.
-  let ma = <u64>(a & F32_FRAC);
-  let mb = <u64>(b & F32_FRAC);
+  if (isZero<T>(a)) return isZero<T>(b) ? zeroSum<T>(a, b, rm) : b;
+  if (isZero<T>(b)) return a;
+  // Hidden bit at 61, leaving bit 62 for the carry of an addition; 38 (binary32) or 9 (binary64)
+  // guard bits below.
+  let ma = <u64>(a & fracMask<T>());
+  let mb = <u64>(b & fracMask<T>());
   if (ea == 0) ea = 1;
-  else ma |= F32_HIDDEN;
+  else ma |= <u64>fracMask<T>() + 1;
   if (eb == 0) eb = 1;
-  else mb |= F32_HIDDEN;
-  ma <<= 38;
-  mb <<= 38;
+  else mb |= <u64>fracMask<T>() + 1;
+  ma <<= <u64>(61 - fracBits<T>());
+  mb <<= <u64>(61 - fracBits<T>());
   let sign = sa;
   if (eb > ea || (eb == ea && mb > ma)) {
     const t = ma;
@@ -299,55 +301,149 @@ export function f32_add_soft(a: u32, b: u32, rm: u32): u32 {
   mb = jam64(mb, ea - eb);
   const sum = sa == sb ? ma + mb : ma - mb;
   // Exact cancellation of nonzero operands gives +0, −0 when rounding down (754 §6.3).
-  if (sum == 0) return rm == RDN ? F32_SIGN : 0;
+  if (sum == 0) return rm == RDN ? signBit<T>() : 0;
   const shift = <i32>clz(sum) - 1;
-  return roundPack32(sign, ea + 1 - shift, sum << <u64>shift, rm);
+  return roundPack<T>(sign, ea + 1 - shift, sum << <u64>shift, rm);
 }
 
-export function f32_add(a: u32, b: u32, rm: u32): u32 {
+/** a + b for the format with raw bits T and host type F (f32 or f64). */
+@inline function addFast<T, F>(a: T, b: T, rm: u32): T {
   if (rm == RNE) {
-    const x = reinterpret<f32>(a);
-    const y = reinterpret<f32>(b);
+    const x = reinterpret<F>(a);
+    const y = reinterpret<F>(b);
     const r = x + y;
-    const rb = reinterpret<u32>(r);
-    // Finite and below 2^127: no overflow anywhere, and the host's sum is the RNE result (sums
+    const rb = reinterpret<T>(r);
+    // Finite and below 2^(emax): no overflow anywhere, and the host's sum is the RNE result (sums
     // that land in the subnormal range are exact, so they never underflow). Knuth's TwoSum then
     // gives the exact rounding error.
-    if ((rb & 0x7f00_0000) != 0x7f00_0000) {
+    const top = infinity<T>() ^ ((<T>1) << <T>fracBits<T>()); // all exponent bits but the lowest
+    if ((rb & top) != top) {
       const bb = r - x;
       const err = (x - (r - bb)) + (y - bb);
       if (err != 0) fflags |= NX;
       return rb;
     }
   }
-  return f32_add_soft(a, b, rm);
+  return addSoft<T>(a, b, rm);
 }
 
+/** Set by the *Special functions when their result is the answer: an operand was NaN, ∞ or zero. */
+let special: bool = false;
+
+/** a × b when an operand is NaN, ∞ or zero. */
+function mulSpecial<T>(a: T, b: T): T {
+  special = true;
+  const sign = signBit<T>() & (a ^ b);
+  if (biasedExp<T>(a) == expMax<T>() || biasedExp<T>(b) == expMax<T>()) {
+    if (isAnyNaN<T>(a) || isAnyNaN<T>(b)) return nanResult<T>(a, b);
+    if (isZero<T>(a) || isZero<T>(b)) {
+      fflags |= NV; // ∞ × 0
+      return canonicalNaN<T>();
+    }
+    return sign | infinity<T>();
+  }
+  if (isZero<T>(a) || isZero<T>(b)) return sign;
+  special = false;
+  return 0;
+}
+
+/** a / b when an operand is NaN, ∞ or zero. */
+function divSpecial<T>(a: T, b: T): T {
+  special = true;
+  const sign = signBit<T>() & (a ^ b);
+  if (biasedExp<T>(a) == expMax<T>()) {
+    if (isAnyNaN<T>(a) || isAnyNaN<T>(b)) return nanResult<T>(a, b);
+    if (biasedExp<T>(b) == expMax<T>()) {
+      fflags |= NV; // ∞ / ∞
+      return canonicalNaN<T>();
+    }
+    return sign | infinity<T>();
+  }
+  if (biasedExp<T>(b) == expMax<T>()) {
+    if (isAnyNaN<T>(b)) return nanResult<T>(a, b);
+    return sign; // finite / ∞
+  }
+  if (isZero<T>(b)) {
+    if (isZero<T>(a)) {
+      fflags |= NV; // 0 / 0
+      return canonicalNaN<T>();
+    }
+    fflags |= DZ;
+    return sign | infinity<T>();
+  }
+  if (isZero<T>(a)) return sign;
+  special = false;
+  return 0;
+}
+
+/** sqrt(a) when a is NaN, zero, negative or +∞. */
+function sqrtSpecial<T>(a: T): T {
+  special = true;
+  if (isAnyNaN<T>(a)) return nanResult<T>(a, a);
+  if (isZero<T>(a)) return a; // sqrt(±0) = ±0
+  if (signOf<T>(a) != 0) {
+    fflags |= NV; // negative, including −∞
+    return canonicalNaN<T>();
+  }
+  if (a == infinity<T>()) return a;
+  special = false;
+  return 0;
+}
+
+/** a·b + c when an operand is NaN, ∞ or zero (then c is the result when a·b is zero). */
+function fmaSpecial<T>(a: T, b: T, c: T, rm: u32): T {
+  special = true;
+  // "The fused multiply-add instructions must set the invalid operation exception flag when the
+  // multiplicands are ∞ and zero, even when the addend is a quiet NaN" (§11.6).
+  if ((isInf<T>(a) && isZero<T>(b)) || (isZero<T>(a) && isInf<T>(b))) {
+    fflags |= NV;
+    return canonicalNaN<T>();
+  }
+  if (isAnyNaN<T>(a) || isAnyNaN<T>(b) || isAnyNaN<T>(c)) {
+    if (isSignalingNaN<T>(a) || isSignalingNaN<T>(b) || isSignalingNaN<T>(c)) fflags |= NV;
+    return canonicalNaN<T>();
+  }
+  const productSign = signBit<T>() & (a ^ b);
+  if (isInf<T>(a) || isInf<T>(b)) {
+    if (isInf<T>(c) && (c & signBit<T>()) != productSign) {
+      fflags |= NV; // ∞ − ∞
+      return canonicalNaN<T>();
+    }
+    return productSign | infinity<T>();
+  }
+  if (isInf<T>(c)) return c;
+  if (isZero<T>(a) || isZero<T>(b)) return isZero<T>(c) ? zeroSum<T>(productSign, c, rm) : c;
+  special = false;
+  return 0;
+}
+
+// =============================================================================================
+// binary32
+
+export function f32_add_soft(a: u32, b: u32, rm: u32): u32 {
+  return addSoft<u32>(a, b, rm);
+}
+
+export function f32_add(a: u32, b: u32, rm: u32): u32 {
+  return addFast<u32, f32>(a, b, rm);
+}
+
+// Flipping a NaN's sign changes nothing: NaN results are canonical.
 export function f32_sub_soft(a: u32, b: u32, rm: u32): u32 {
-  return f32_add_soft(a, b ^ F32_SIGN, rm);
+  return addSoft<u32>(a, b ^ F32_SIGN, rm);
 }
 export function f32_sub(a: u32, b: u32, rm: u32): u32 {
-  // Flipping a NaN's sign changes nothing: NaN results are canonical.
-  return f32_add(a, b ^ F32_SIGN, rm);
+  return addFast<u32, f32>(a, b ^ F32_SIGN, rm);
 }
 
 export function f32_mul_soft(a: u32, b: u32, rm: u32): u32 {
-  const ea = (a >> 23) & 0xff;
-  const eb = (b >> 23) & 0xff;
+  const r = mulSpecial<u32>(a, b);
+  if (special) return r;
   const sign = (a ^ b) >> 31;
-  if (ea == 0xff || eb == 0xff) {
-    if (isNaN32(a) || isNaN32(b)) return nanResult32(a, b);
-    if ((a << 1) == 0 || (b << 1) == 0) {
-      fflags |= NV; // ∞ × 0
-      return F32_QNAN;
-    }
-    return (sign << 31) | F32_INF;
-  }
-  if ((a << 1) == 0 || (b << 1) == 0) return sign << 31;
-  unpack32(a);
+  unpack<u32>(a);
   const ma = unpackSig;
   const xa = unpackExp;
-  unpack32(b);
+  unpack<u32>(b);
   const p = ma * unpackSig; // exact, in [2^46, 2^48)
   let e = xa + unpackExp - 126;
   let sig = p << 15;
@@ -355,7 +451,7 @@ export function f32_mul_soft(a: u32, b: u32, rm: u32): u32 {
     sig <<= 1;
     e--;
   }
-  return roundPack32(sign, e, sig, rm);
+  return roundPack<u32>(sign, e, sig, rm);
 }
 
 export function f32_mul(a: u32, b: u32, rm: u32): u32 {
@@ -375,41 +471,20 @@ export function f32_mul(a: u32, b: u32, rm: u32): u32 {
 }
 
 export function f32_div_soft(a: u32, b: u32, rm: u32): u32 {
-  const ea = (a >> 23) & 0xff;
-  const eb = (b >> 23) & 0xff;
+  const r = divSpecial<u32>(a, b);
+  if (special) return r;
   const sign = (a ^ b) >> 31;
-  if (ea == 0xff) {
-    if (isNaN32(a) || isNaN32(b)) return nanResult32(a, b);
-    if (eb == 0xff) {
-      fflags |= NV; // ∞ / ∞
-      return F32_QNAN;
-    }
-    return (sign << 31) | F32_INF;
-  }
-  if (eb == 0xff) {
-    if (isNaN32(b)) return nanResult32(a, b);
-    return sign << 31; // finite / ∞
-  }
-  if ((b << 1) == 0) {
-    if ((a << 1) == 0) {
-      fflags |= NV; // 0 / 0
-      return F32_QNAN;
-    }
-    fflags |= DZ;
-    return (sign << 31) | F32_INF;
-  }
-  if ((a << 1) == 0) return sign << 31;
-  unpack32(a);
+  unpack<u32>(a);
   const ma = unpackSig;
   const xa = unpackExp;
-  unpack32(b);
+  unpack<u32>(b);
   const mb = unpackSig;
   const num = ma << 39;
   const q = num / mb; // in (2^38, 2^40): at least 39 quotient bits
   const rem = num - q * mb;
   const shift = <i32>clz(q) - 1;
   const sig = (q << <u64>shift) | <u64>(rem != 0);
-  return roundPack32(sign, xa - unpackExp + 150 - shift, sig, rm);
+  return roundPack<u32>(sign, xa - unpackExp + 150 - shift, sig, rm);
 }
 
 export function f32_div(a: u32, b: u32, rm: u32): u32 {
@@ -437,14 +512,9 @@ export function f32_div(a: u32, b: u32, rm: u32): u32 {
 }
 
 export function f32_sqrt_soft(a: u32, rm: u32): u32 {
-  if (isNaN32(a)) return nanResult32(a, a);
-  if ((a << 1) == 0) return a; // sqrt(±0) = ±0
-  if ((a >> 31) != 0) {
-    fflags |= NV; // negative, including −∞
-    return F32_QNAN;
-  }
-  if (a == F32_INF) return a;
-  unpack32(a);
+  const r = sqrtSpecial<u32>(a);
+  if (special) return r;
+  unpack<u32>(a);
   const E = unpackExp - 127; // value = m · 2^(E − 23)
   let n: u64;
   let k: i32; // value = n · 2^k with k even
@@ -459,7 +529,7 @@ export function f32_sqrt_soft(a: u32, rm: u32): u32 {
   const rem = n - s * s;
   const lead = 63 - <i32>clz(s);
   const sig = (s << <u64>(62 - lead)) | <u64>(rem != 0);
-  return roundPack32(0, 127 + lead + (k >> 1), sig, rm);
+  return roundPack<u32>(0, 127 + lead + (k >> 1), sig, rm);
 }
 
 export function f32_sqrt(a: u32, rm: u32): u32 {
@@ -513,38 +583,16 @@ export function f32_fma(a: u32, b: u32, c: u32, rm: u32): u32 {
 }
 
 export function f32_fma_soft(a: u32, b: u32, c: u32, rm: u32): u32 {
-  const aInf = (a << 1) == F32_INF << 1;
-  const bInf = (b << 1) == F32_INF << 1;
-  const aZero = (a << 1) == 0;
-  const bZero = (b << 1) == 0;
-  // "The fused multiply-add instructions must set the invalid operation exception flag when the
-  // multiplicands are ∞ and zero, even when the addend is a quiet NaN" (§11.6).
-  if ((aInf && bZero) || (aZero && bInf)) {
-    fflags |= NV;
-    return F32_QNAN;
-  }
-  if (isNaN32(a) || isNaN32(b) || isNaN32(c)) {
-    if (isSNaN32(a) || isSNaN32(b) || isSNaN32(c)) fflags |= NV;
-    return F32_QNAN;
-  }
+  const r = fmaSpecial<u32>(a, b, c, rm);
+  if (special) return r;
   const ps = (a ^ b) >> 31;
   const sc = c >> 31;
-  const cInf = (c << 1) == F32_INF << 1;
-  if (aInf || bInf) {
-    if (cInf && sc != ps) {
-      fflags |= NV; // ∞ − ∞
-      return F32_QNAN;
-    }
-    return (ps << 31) | F32_INF;
-  }
-  if (cInf) return c;
-  const cZero = (c << 1) == 0;
-  if (aZero || bZero) return cZero ? zeroSum32(ps << 31, c, rm) : c;
+  const cZero = isZero<u32>(c);
 
-  unpack32(a);
+  unpack<u32>(a);
   const ma = unpackSig;
   const xa = unpackExp;
-  unpack32(b);
+  unpack<u32>(b);
   const p = ma * unpackSig; // exact, in [2^46, 2^48)
   // Both addends with their leading one at bit 61: value = sig / 2^61 · 2^(e − 127).
   let pSig: u64;
@@ -556,8 +604,8 @@ export function f32_fma_soft(a: u32, b: u32, c: u32, rm: u32): u32 {
     pSig = p << 15;
     pExp = xa + unpackExp - 127;
   }
-  if (cZero) return roundPack32(ps, pExp, pSig << 1, rm); // a·b + 0 is a·b, rounded once
-  unpack32(c);
+  if (cZero) return roundPack<u32>(ps, pExp, pSig << 1, rm); // a·b + 0 is a·b, rounded once
+  unpack<u32>(c);
   let cSig = unpackSig << 38;
   let cExp = unpackExp;
   let sign = ps;
@@ -576,160 +624,36 @@ export function f32_fma_soft(a: u32, b: u32, c: u32, rm: u32): u32 {
   const sum = ps == sc ? pSig + cSig : pSig - cSig;
   if (sum == 0) return rm == RDN ? F32_SIGN : 0;
   const shift = <i32>clz(sum) - 1;
-  return roundPack32(sign, pExp + 1 - shift, sum << <u64>shift, rm);
+  return roundPack<u32>(sign, pExp + 1 - shift, sum << <u64>shift, rm);
 }
 
-/** Total order of non-NaN values with −0 < +0, as minimumNumber/maximumNumber need. */
-@inline function less32(a: u32, b: u32): bool {
-  const sa = a >> 31;
-  if (sa != b >> 31) return sa != 0;
-  return a != b && (a < b) != (sa != 0);
-}
-
-// fmin/fmax are 754-2019 minimumNumber/maximumNumber (§11.6, F 2.2): a single NaN operand yields
-// the other operand, two give the canonical NaN, and any signalling NaN raises NV.
-export function f32_min(a: u32, b: u32): u32 {
-  const an = isNaN32(a);
-  const bn = isNaN32(b);
-  if (an || bn) {
-    if (isSNaN32(a) || isSNaN32(b)) fflags |= NV;
-    return an && bn ? F32_QNAN : an ? b : a;
-  }
-  return less32(a, b) ? a : b;
-}
-export function f32_max(a: u32, b: u32): u32 {
-  const an = isNaN32(a);
-  const bn = isNaN32(b);
-  if (an || bn) {
-    if (isSNaN32(a) || isSNaN32(b)) fflags |= NV;
-    return an && bn ? F32_QNAN : an ? b : a;
-  }
-  return less32(a, b) ? b : a;
-}
-
-/** FEQ is a quiet comparison: NV only for a signalling NaN operand (§11.8). */
-export function f32_eq(a: u32, b: u32): bool {
-  if (isNaN32(a) || isNaN32(b)) {
-    if (isSNaN32(a) || isSNaN32(b)) fflags |= NV;
-    return false;
-  }
-  return a == b || ((a | b) << 1) == 0;
-}
-/** FLT and FLE are signalling comparisons: NV for any NaN operand (§11.8). */
-export function f32_lt(a: u32, b: u32): bool {
-  if (isNaN32(a) || isNaN32(b)) {
-    fflags |= NV;
-    return false;
-  }
-  return ((a | b) << 1) != 0 && less32(a, b);
-}
-export function f32_le(a: u32, b: u32): bool {
-  if (isNaN32(a) || isNaN32(b)) {
-    fflags |= NV;
-    return false;
-  }
-  return ((a | b) << 1) == 0 || a == b || less32(a, b);
-}
-
-/** FCLASS.S: one bit of ten (§11.9, table 11.5). */
-export function f32_classify(a: u32): u32 {
-  const negative = (a >> 31) != 0;
-  const e = (a >> 23) & 0xff;
-  const f = a & F32_FRAC;
-  if (e == 0xff) {
-    if (f == 0) return negative ? 1 << 0 : 1 << 7;
-    return (f & 0x0040_0000) != 0 ? 1 << 9 : 1 << 8;
-  }
-  if (e == 0) {
-    if (f == 0) return negative ? 1 << 3 : 1 << 4;
-    return negative ? 1 << 2 : 1 << 5;
-  }
-  return negative ? 1 << 1 : 1 << 6;
-}
 
 // =============================================================================================
 // binary64
 
 export function f64_add_soft(a: u64, b: u64, rm: u32): u64 {
-  let ea = <i32>((a >> 52) & 0x7ff);
-  let eb = <i32>((b >> 52) & 0x7ff);
-  const sa = <u32>(a >> 63);
-  const sb = <u32>(b >> 63);
-  if (ea == 0x7ff || eb == 0x7ff) {
-    if (isNaN64(a) || isNaN64(b)) return nanResult64(a, b);
-    if (ea == eb && sa != sb) {
-      fflags |= NV; // ∞ − ∞
-      return F64_QNAN;
-    }
-    return ea == 0x7ff ? a : b;
-  }
-  if ((a << 1) == 0) return (b << 1) == 0 ? zeroSum64(a, b, rm) : b;
-  if ((b << 1) == 0) return a;
-  let ma = a & F64_FRAC;
-  let mb = b & F64_FRAC;
-  if (ea == 0) ea = 1;
-  else ma |= F64_HIDDEN;
-  if (eb == 0) eb = 1;
-  else mb |= F64_HIDDEN;
-  ma <<= 9; // hidden bit at 61, 9 guard bits
-  mb <<= 9;
-  let sign = sa;
-  if (eb > ea || (eb == ea && mb > ma)) {
-    const t = ma;
-    ma = mb;
-    mb = t;
-    const te = ea;
-    ea = eb;
-    eb = te;
-    sign = sb;
-  }
-  mb = jam64(mb, ea - eb);
-  const sum = sa == sb ? ma + mb : ma - mb;
-  if (sum == 0) return rm == RDN ? F64_SIGN : 0;
-  const shift = <i32>clz(sum) - 1;
-  return roundPack64(sign, ea + 1 - shift, sum << <u64>shift, rm);
+  return addSoft<u64>(a, b, rm);
 }
 
 export function f64_add(a: u64, b: u64, rm: u32): u64 {
-  if (rm == RNE) {
-    const x = reinterpret<f64>(a);
-    const y = reinterpret<f64>(b);
-    const r = x + y;
-    const rb = reinterpret<u64>(r);
-    if ((rb & 0x7fe0_0000_0000_0000) != 0x7fe0_0000_0000_0000) {
-      const bb = r - x;
-      const err = (x - (r - bb)) + (y - bb);
-      if (err != 0) fflags |= NX;
-      return rb;
-    }
-  }
-  return f64_add_soft(a, b, rm);
+  return addFast<u64, f64>(a, b, rm);
 }
 
 export function f64_sub_soft(a: u64, b: u64, rm: u32): u64 {
-  return f64_add_soft(a, b ^ F64_SIGN, rm);
+  return addSoft<u64>(a, b ^ F64_SIGN, rm);
 }
 export function f64_sub(a: u64, b: u64, rm: u32): u64 {
-  return f64_add(a, b ^ F64_SIGN, rm);
+  return addFast<u64, f64>(a, b ^ F64_SIGN, rm);
 }
 
 export function f64_mul_soft(a: u64, b: u64, rm: u32): u64 {
-  const ea = <u32>(a >> 52) & 0x7ff;
-  const eb = <u32>(b >> 52) & 0x7ff;
+  const r = mulSpecial<u64>(a, b);
+  if (special) return r;
   const sign = <u32>((a ^ b) >> 63);
-  if (ea == 0x7ff || eb == 0x7ff) {
-    if (isNaN64(a) || isNaN64(b)) return nanResult64(a, b);
-    if ((a << 1) == 0 || (b << 1) == 0) {
-      fflags |= NV; // ∞ × 0
-      return F64_QNAN;
-    }
-    return (<u64>sign << 63) | F64_INF;
-  }
-  if ((a << 1) == 0 || (b << 1) == 0) return <u64>sign << 63;
-  unpack64(a);
+  unpack<u64>(a);
   const ma = unpackSig;
   const xa = unpackExp;
-  unpack64(b);
+  unpack<u64>(b);
   // (ma << 10)·(mb << 11) is in [2^125, 2^127): its high half has the leading one at 61 or 62.
   const lo = mul64(ma << 10, unpackSig << 11);
   const hi = wideHi;
@@ -741,7 +665,7 @@ export function f64_mul_soft(a: u64, b: u64, rm: u32): u64 {
   } else {
     sig = hi | <u64>(lo != 0);
   }
-  return roundPack64(sign, e, sig, rm);
+  return roundPack<u64>(sign, e, sig, rm);
 }
 
 export function f64_mul(a: u64, b: u64, rm: u32): u64 {
@@ -769,34 +693,13 @@ export function f64_mul(a: u64, b: u64, rm: u32): u64 {
 }
 
 export function f64_div_soft(a: u64, b: u64, rm: u32): u64 {
-  const ea = <u32>(a >> 52) & 0x7ff;
-  const eb = <u32>(b >> 52) & 0x7ff;
+  const r = divSpecial<u64>(a, b);
+  if (special) return r;
   const sign = <u32>((a ^ b) >> 63);
-  if (ea == 0x7ff) {
-    if (isNaN64(a) || isNaN64(b)) return nanResult64(a, b);
-    if (eb == 0x7ff) {
-      fflags |= NV; // ∞ / ∞
-      return F64_QNAN;
-    }
-    return (<u64>sign << 63) | F64_INF;
-  }
-  if (eb == 0x7ff) {
-    if (isNaN64(b)) return nanResult64(a, b);
-    return <u64>sign << 63;
-  }
-  if ((b << 1) == 0) {
-    if ((a << 1) == 0) {
-      fflags |= NV; // 0 / 0
-      return F64_QNAN;
-    }
-    fflags |= DZ;
-    return (<u64>sign << 63) | F64_INF;
-  }
-  if ((a << 1) == 0) return <u64>sign << 63;
-  unpack64(a);
+  unpack<u64>(a);
   let ma = unpackSig;
   const xa = unpackExp;
-  unpack64(b);
+  unpack<u64>(b);
   const mb = unpackSig;
   let e = xa - unpackExp + 1023;
   if (ma < mb) {
@@ -813,7 +716,7 @@ export function f64_div_soft(a: u64, b: u64, rm: u32): u64 {
     rem -= d * mb;
     q = (q << 11) | d;
   }
-  return roundPack64(sign, e, (q << 7) | <u64>(rem != 0), rm);
+  return roundPack<u64>(sign, e, (q << 7) | <u64>(rem != 0), rm);
 }
 
 export function f64_div(a: u64, b: u64, rm: u32): u64 {
@@ -847,14 +750,9 @@ export function f64_div(a: u64, b: u64, rm: u32): u64 {
 }
 
 export function f64_sqrt_soft(a: u64, rm: u32): u64 {
-  if (isNaN64(a)) return nanResult64(a, a);
-  if ((a << 1) == 0) return a;
-  if ((a >> 63) != 0) {
-    fflags |= NV;
-    return F64_QNAN;
-  }
-  if (a == F64_INF) return a;
-  unpack64(a);
+  const r = sqrtSpecial<u64>(a);
+  if (special) return r;
+  unpack<u64>(a);
   const E = unpackExp - 1023; // value = m · 2^(E − 52)
   // Radicand n = m · 2^s (as hi:lo) with E − 52 − s even, about 117 bits, so the root has 59.
   let nHi: u64;
@@ -886,7 +784,7 @@ export function f64_sqrt_soft(a: u64, rm: u32): u64 {
   }
   const lead = 63 - <i32>clz(root);
   const sig = (root << <u64>(62 - lead)) | <u64>(rem != 0);
-  return roundPack64(0, 1023 + lead + (k >> 1), sig, rm);
+  return roundPack<u64>(0, 1023 + lead + (k >> 1), sig, rm);
 }
 
 export function f64_sqrt(a: u64, rm: u32): u64 {
@@ -894,7 +792,7 @@ export function f64_sqrt(a: u64, rm: u32): u64 {
     // Positive, finite, nonzero: as in f32_sqrt, the host's root and the exact sign of r² − a.
     const r = Math.sqrt(reinterpret<f64>(a));
     let rb = reinterpret<u64>(r);
-    unpack64(a);
+    unpack<u64>(a);
     const mr = (rb & F64_FRAC) | F64_HIDDEN;
     const er = <i32>((rb >> 52) & 0x7ff);
     // r² = mr² · 2^(2er − 2150), a = m · 2^(e − 1075)
@@ -911,37 +809,16 @@ export function f64_sqrt(a: u64, rm: u32): u64 {
 }
 
 export function f64_fma(a: u64, b: u64, c: u64, rm: u32): u64 {
-  const aInf = (a << 1) == F64_INF << 1;
-  const bInf = (b << 1) == F64_INF << 1;
-  const aZero = (a << 1) == 0;
-  const bZero = (b << 1) == 0;
-  // NV for ∞ × 0 even when the addend is a quiet NaN (§11.6).
-  if ((aInf && bZero) || (aZero && bInf)) {
-    fflags |= NV;
-    return F64_QNAN;
-  }
-  if (isNaN64(a) || isNaN64(b) || isNaN64(c)) {
-    if (isSNaN64(a) || isSNaN64(b) || isSNaN64(c)) fflags |= NV;
-    return F64_QNAN;
-  }
+  const r = fmaSpecial<u64>(a, b, c, rm);
+  if (special) return r;
   const ps = <u32>((a ^ b) >> 63);
   const sc = <u32>(c >> 63);
-  const cInf = (c << 1) == F64_INF << 1;
-  if (aInf || bInf) {
-    if (cInf && sc != ps) {
-      fflags |= NV;
-      return F64_QNAN;
-    }
-    return (<u64>ps << 63) | F64_INF;
-  }
-  if (cInf) return c;
-  const cZero = (c << 1) == 0;
-  if (aZero || bZero) return cZero ? zeroSum64(<u64>ps << 63, c, rm) : c;
+  const cZero = isZero<u64>(c);
 
-  unpack64(a);
+  unpack<u64>(a);
   const ma = unpackSig;
   const xa = unpackExp;
-  unpack64(b);
+  unpack<u64>(b);
   // The 106-bit product and the addend as 128-bit numbers with the leading one at bit 125:
   // value = sig / 2^125 · 2^(e − 1023).
   let pLo = mul64(ma, unpackSig);
@@ -956,8 +833,8 @@ export function f64_fma(a: u64, b: u64, c: u64, rm: u32): u64 {
     pLo <<= 21;
     pExp = xa + unpackExp - 1023;
   }
-  if (cZero) return roundPack64(ps, pExp, (pHi << 1) | (pLo >> 63) | <u64>((pLo << 1) != 0), rm);
-  unpack64(c);
+  if (cZero) return roundPack<u64>(ps, pExp, (pHi << 1) | (pLo >> 63) | <u64>((pLo << 1) != 0), rm);
+  unpack<u64>(c);
   let cHi = unpackSig << 9;
   let cLo: u64 = 0;
   let cExp = unpackExp;
@@ -990,63 +867,57 @@ export function f64_fma(a: u64, b: u64, c: u64, rm: u32): u64 {
   // Leading one to bit 126, then fold the low half into the sticky bit.
   const lz = sHi != 0 ? <i32>clz(sHi) : 64 + <i32>clz(sLo);
   shl128(sHi, sLo, lz - 1);
-  return roundPack64(sign, pExp + 2 - lz, wideHi | <u64>(wideLo != 0), rm);
+  return roundPack<u64>(sign, pExp + 2 - lz, wideHi | <u64>(wideLo != 0), rm);
 }
 
-@inline function less64(a: u64, b: u64): bool {
-  const sa = a >> 63;
-  if (sa != b >> 63) return sa != 0;
+// =============================================================================================
+// Comparisons, minimum/maximum and classification (both formats)
+
+/** Total order of non-NaN values with −0 < +0, as minimumNumber/maximumNumber need. */
+@inline function less<T>(a: T, b: T): bool {
+  const sa = signOf<T>(a);
+  if (sa != signOf<T>(b)) return sa != 0;
   return a != b && (a < b) != (sa != 0);
 }
 
-export function f64_min(a: u64, b: u64): u64 {
-  const an = isNaN64(a);
-  const bn = isNaN64(b);
+// fmin/fmax are 754-2019 minimumNumber/maximumNumber (§11.6, F 2.2): a single NaN operand yields
+// the other operand, two give the canonical NaN, and any signalling NaN raises NV.
+function minMax<T>(a: T, b: T, max: bool): T {
+  const an = isAnyNaN<T>(a);
+  const bn = isAnyNaN<T>(b);
   if (an || bn) {
-    if (isSNaN64(a) || isSNaN64(b)) fflags |= NV;
-    return an && bn ? F64_QNAN : an ? b : a;
+    if (isSignalingNaN<T>(a) || isSignalingNaN<T>(b)) fflags |= NV;
+    return an && bn ? canonicalNaN<T>() : an ? b : a;
   }
-  return less64(a, b) ? a : b;
-}
-export function f64_max(a: u64, b: u64): u64 {
-  const an = isNaN64(a);
-  const bn = isNaN64(b);
-  if (an || bn) {
-    if (isSNaN64(a) || isSNaN64(b)) fflags |= NV;
-    return an && bn ? F64_QNAN : an ? b : a;
-  }
-  return less64(a, b) ? b : a;
+  return less<T>(a, b) != max ? a : b;
 }
 
-export function f64_eq(a: u64, b: u64): bool {
-  if (isNaN64(a) || isNaN64(b)) {
-    if (isSNaN64(a) || isSNaN64(b)) fflags |= NV;
+/** FEQ is a quiet comparison: NV only for a signalling NaN operand (§11.8). */
+function equal<T>(a: T, b: T): bool {
+  if (isAnyNaN<T>(a) || isAnyNaN<T>(b)) {
+    if (isSignalingNaN<T>(a) || isSignalingNaN<T>(b)) fflags |= NV;
     return false;
   }
-  return a == b || ((a | b) << 1) == 0;
+  return a == b || isZero<T>(a | b);
 }
-export function f64_lt(a: u64, b: u64): bool {
-  if (isNaN64(a) || isNaN64(b)) {
+/** FLT and FLE are signalling comparisons: NV for any NaN operand (§11.8). */
+function lessThan<T>(a: T, b: T, orEqual: bool): bool {
+  if (isAnyNaN<T>(a) || isAnyNaN<T>(b)) {
     fflags |= NV;
     return false;
   }
-  return ((a | b) << 1) != 0 && less64(a, b);
-}
-export function f64_le(a: u64, b: u64): bool {
-  if (isNaN64(a) || isNaN64(b)) {
-    fflags |= NV;
-    return false;
-  }
-  return ((a | b) << 1) == 0 || a == b || less64(a, b);
+  if (isZero<T>(a | b)) return orEqual;
+  return (orEqual && a == b) || less<T>(a, b);
 }
 
-export function f64_classify(a: u64): u32 {
-  const negative = (a >> 63) != 0;
-  const e = <u32>(a >> 52) & 0x7ff;
-  const f = a & F64_FRAC;
-  if (e == 0x7ff) {
+/** FCLASS: one bit of ten (§11.9, table 11.5). */
+function classify<T>(a: T): u32 {
+  const negative = signOf<T>(a) != 0;
+  const e = biasedExp<T>(a);
+  const f = a & fracMask<T>();
+  if (e == expMax<T>()) {
     if (f == 0) return negative ? 1 << 0 : 1 << 7;
-    return (f & 0x0008_0000_0000_0000) != 0 ? 1 << 9 : 1 << 8;
+    return (f & quietBit<T>()) != 0 ? 1 << 9 : 1 << 8;
   }
   if (e == 0) {
     if (f == 0) return negative ? 1 << 3 : 1 << 4;
@@ -1055,13 +926,51 @@ export function f64_classify(a: u64): u32 {
   return negative ? 1 << 1 : 1 << 6;
 }
 
+export function f32_min(a: u32, b: u32): u32 {
+  return minMax<u32>(a, b, false);
+}
+export function f32_max(a: u32, b: u32): u32 {
+  return minMax<u32>(a, b, true);
+}
+export function f32_eq(a: u32, b: u32): bool {
+  return equal<u32>(a, b);
+}
+export function f32_lt(a: u32, b: u32): bool {
+  return lessThan<u32>(a, b, false);
+}
+export function f32_le(a: u32, b: u32): bool {
+  return lessThan<u32>(a, b, true);
+}
+export function f32_classify(a: u32): u32 {
+  return classify<u32>(a);
+}
+export function f64_min(a: u64, b: u64): u64 {
+  return minMax<u64>(a, b, false);
+}
+export function f64_max(a: u64, b: u64): u64 {
+  return minMax<u64>(a, b, true);
+}
+export function f64_eq(a: u64, b: u64): bool {
+  return equal<u64>(a, b);
+}
+export function f64_lt(a: u64, b: u64): bool {
+  return lessThan<u64>(a, b, false);
+}
+export function f64_le(a: u64, b: u64): bool {
+  return lessThan<u64>(a, b, true);
+}
+export function f64_classify(a: u64): u32 {
+  return classify<u64>(a);
+}
+
+
 // =============================================================================================
 // Conversions between the formats
 
 /** FCVT.D.S is exact; only a NaN needs care (canonical, NV if signalling). */
 export function f32_to_f64(a: u32): u64 {
-  if (isNaN32(a)) {
-    if (isSNaN32(a)) fflags |= NV;
+  if (isAnyNaN<u32>(a)) {
+    if (isSignalingNaN<u32>(a)) fflags |= NV;
     return F64_QNAN;
   }
   return reinterpret<u64>(<f64>reinterpret<f32>(a));
@@ -1071,16 +980,16 @@ export function f64_to_f32_soft(a: u64, rm: u32): u32 {
   const e = <u32>(a >> 52) & 0x7ff;
   const sign = <u32>(a >> 63);
   if (e == 0x7ff) {
-    if (isNaN64(a)) {
-      if (isSNaN64(a)) fflags |= NV;
+    if (isAnyNaN<u64>(a)) {
+      if (isSignalingNaN<u64>(a)) fflags |= NV;
       return F32_QNAN;
     }
     return (sign << 31) | F32_INF;
   }
   if ((a << 1) == 0) return sign << 31;
-  unpack64(a);
+  unpack<u64>(a);
   // Leading one to bit 62; rebias 1023 → 127.
-  return roundPack32(sign, unpackExp - 896, unpackSig << 10, rm);
+  return roundPack<u32>(sign, unpackExp - 896, unpackSig << 10, rm);
 }
 
 export function f64_to_f32(a: u64, rm: u32): u32 {
@@ -1150,28 +1059,16 @@ function toInt(negative: bool, e: i32, sig: u64, rm: u32, kind: i32): u64 {
   return negative ? 0 - int : int;
 }
 
-function f32ToInt(a: u32, rm: u32, kind: i32): u64 {
-  const e = (a >> 23) & 0xff;
-  const negative = (a >> 31) != 0;
-  if (e == 0xff) {
+/** FCVT.{W,WU,L,LU}.{S,D} without the host's help. */
+function toIntSoft<T>(a: T, rm: u32, kind: i32): u64 {
+  const negative = signOf<T>(a) != 0;
+  if (biasedExp<T>(a) == expMax<T>()) {
     fflags |= NV;
-    return saturate(kind, negative && (a & F32_FRAC) == 0); // NaN → largest positive
+    return saturate(kind, negative && (a & fracMask<T>()) == 0); // NaN → largest positive
   }
-  if ((a << 1) == 0) return 0;
-  unpack32(a);
-  return toInt(negative, unpackExp - 127, unpackSig << 40, rm, kind);
-}
-
-function f64ToInt(a: u64, rm: u32, kind: i32): u64 {
-  const e = <u32>(a >> 52) & 0x7ff;
-  const negative = (a >> 63) != 0;
-  if (e == 0x7ff) {
-    fflags |= NV;
-    return saturate(kind, negative && (a & F64_FRAC) == 0);
-  }
-  if ((a << 1) == 0) return 0;
-  unpack64(a);
-  return toInt(negative, unpackExp - 1023, unpackSig << 11, rm, kind);
+  if (isZero<T>(a)) return 0;
+  unpack<T>(a);
+  return toInt(negative, unpackExp - bias<T>(), unpackSig << <u64>(63 - fracBits<T>()), rm, kind);
 }
 
 /** Round to an integral value in the host: exact, for every mode but RMM. */
@@ -1182,162 +1079,173 @@ function f64ToInt(a: u64, rm: u32, kind: i32): u64 {
   return ceil<f64>(x);
 }
 
-// The fast paths round in the host, then convert only what is in range; NaN fails every comparison
-// and so takes the slow path too. t == x decides NX (−0.5 → −0 in RTZ is inexact and in range).
-export function f64_to_i32_soft(a: u64, rm: u32): i32 {
-  return <i32>f64ToInt(a, rm, TO_I32);
-}
-export function f64_to_i32(a: u64, rm: u32): i32 {
-  if (rm != RMM) {
-    const x = reinterpret<f64>(a);
-    const t = roundIntegral(x, rm);
-    if (t >= -2147483648.0 && t <= 2147483647.0) {
-      if (t != x) fflags |= NX;
-      return <i32>t;
-    }
-  }
-  return <i32>f64ToInt(a, rm, TO_I32);
-}
-export function f64_to_u32_soft(a: u64, rm: u32): u32 {
-  return <u32>f64ToInt(a, rm, TO_U32);
-}
-export function f64_to_u32(a: u64, rm: u32): u32 {
-  if (rm != RMM) {
-    const x = reinterpret<f64>(a);
-    const t = roundIntegral(x, rm);
-    if (t >= 0.0 && t <= 4294967295.0) {
-      if (t != x) fflags |= NX;
-      return <u32>t;
-    }
-  }
-  return <u32>f64ToInt(a, rm, TO_U32);
-}
-export function f64_to_i64_soft(a: u64, rm: u32): i64 {
-  return <i64>f64ToInt(a, rm, TO_I64);
-}
-export function f64_to_i64(a: u64, rm: u32): i64 {
-  if (rm != RMM) {
-    const x = reinterpret<f64>(a);
-    const t = roundIntegral(x, rm);
-    if (t >= -9223372036854775808.0 && t < 9223372036854775808.0) {
-      if (t != x) fflags |= NX;
-      return <i64>t;
-    }
-  }
-  return <i64>f64ToInt(a, rm, TO_I64);
-}
-export function f64_to_u64_soft(a: u64, rm: u32): u64 {
-  return f64ToInt(a, rm, TO_U64);
-}
-export function f64_to_u64(a: u64, rm: u32): u64 {
-  if (rm != RMM) {
-    const x = reinterpret<f64>(a);
-    const t = roundIntegral(x, rm);
-    if (t >= 0.0 && t < 18446744073709551616.0) {
-      if (t != x) fflags |= NX;
-      return <u64>t;
-    }
-  }
-  return f64ToInt(a, rm, TO_U64);
+/** The value of a binary32 or binary64 as a host double (exact either way). */
+@inline function hostValue<T>(a: T): f64 {
+  return sizeof<T>() == 4 ? <f64>reinterpret<f32>(<u32>a) : reinterpret<f64>(<u64>a);
 }
 
-// binary32 sources: every binary32 value is exact as a binary64, so the same fast paths apply.
-export function f32_to_i32_soft(a: u32, rm: u32): i32 {
-  return <i32>f32ToInt(a, rm, TO_I32);
-}
-export function f32_to_i32(a: u32, rm: u32): i32 {
+// The fast path rounds in the host, then converts only what is in range; NaN fails every comparison
+// and so takes the slow path too. t == x decides NX (−0.5 → −0 in RTZ is inexact and in range).
+@inline function toIntFast<T>(a: T, rm: u32, kind: i32): u64 {
   if (rm != RMM) {
-    const x = <f64>reinterpret<f32>(a);
+    const x = hostValue<T>(a);
     const t = roundIntegral(x, rm);
-    if (t >= -2147483648.0 && t <= 2147483647.0) {
+    let inRange: bool;
+    if (kind == TO_I32) inRange = t >= -2147483648.0 && t <= 2147483647.0;
+    else if (kind == TO_U32) inRange = t >= 0.0 && t <= 4294967295.0;
+    else if (kind == TO_I64) inRange = t >= -9223372036854775808.0 && t < 9223372036854775808.0;
+    else inRange = t >= 0.0 && t < 18446744073709551616.0;
+    if (inRange) {
       if (t != x) fflags |= NX;
-      return <i32>t;
-    }
-  }
-  return <i32>f32ToInt(a, rm, TO_I32);
-}
-export function f32_to_u32_soft(a: u32, rm: u32): u32 {
-  return <u32>f32ToInt(a, rm, TO_U32);
-}
-export function f32_to_u32(a: u32, rm: u32): u32 {
-  if (rm != RMM) {
-    const x = <f64>reinterpret<f32>(a);
-    const t = roundIntegral(x, rm);
-    if (t >= 0.0 && t <= 4294967295.0) {
-      if (t != x) fflags |= NX;
-      return <u32>t;
-    }
-  }
-  return <u32>f32ToInt(a, rm, TO_U32);
-}
-export function f32_to_i64_soft(a: u32, rm: u32): i64 {
-  return <i64>f32ToInt(a, rm, TO_I64);
-}
-export function f32_to_i64(a: u32, rm: u32): i64 {
-  if (rm != RMM) {
-    const x = <f64>reinterpret<f32>(a);
-    const t = roundIntegral(x, rm);
-    if (t >= -9223372036854775808.0 && t < 9223372036854775808.0) {
-      if (t != x) fflags |= NX;
-      return <i64>t;
-    }
-  }
-  return <i64>f32ToInt(a, rm, TO_I64);
-}
-export function f32_to_u64_soft(a: u32, rm: u32): u64 {
-  return f32ToInt(a, rm, TO_U64);
-}
-export function f32_to_u64(a: u32, rm: u32): u64 {
-  if (rm != RMM) {
-    const x = <f64>reinterpret<f32>(a);
-    const t = roundIntegral(x, rm);
-    if (t >= 0.0 && t < 18446744073709551616.0) {
-      if (t != x) fflags |= NX;
+      if (kind == TO_I32) return <u64>(<i32>t);
+      if (kind == TO_U32) return <u64>(<u32>t);
+      if (kind == TO_I64) return <u64>(<i64>t);
       return <u64>t;
     }
   }
-  return f32ToInt(a, rm, TO_U64);
+  return toIntSoft<T>(a, rm, kind);
+}
+
+export function f32_to_i32_soft(a: u32, rm: u32): i32 {
+  return <i32>toIntSoft<u32>(a, rm, TO_I32);
+}
+export function f32_to_i32(a: u32, rm: u32): i32 {
+  return <i32>toIntFast<u32>(a, rm, TO_I32);
+}
+export function f32_to_u32_soft(a: u32, rm: u32): u32 {
+  return <u32>toIntSoft<u32>(a, rm, TO_U32);
+}
+export function f32_to_u32(a: u32, rm: u32): u32 {
+  return <u32>toIntFast<u32>(a, rm, TO_U32);
+}
+export function f32_to_i64_soft(a: u32, rm: u32): i64 {
+  return <i64>toIntSoft<u32>(a, rm, TO_I64);
+}
+export function f32_to_i64(a: u32, rm: u32): i64 {
+  return <i64>toIntFast<u32>(a, rm, TO_I64);
+}
+export function f32_to_u64_soft(a: u32, rm: u32): u64 {
+  return toIntSoft<u32>(a, rm, TO_U64);
+}
+export function f32_to_u64(a: u32, rm: u32): u64 {
+  return toIntFast<u32>(a, rm, TO_U64);
+}
+export function f64_to_i32_soft(a: u64, rm: u32): i32 {
+  return <i32>toIntSoft<u64>(a, rm, TO_I32);
+}
+export function f64_to_i32(a: u64, rm: u32): i32 {
+  return <i32>toIntFast<u64>(a, rm, TO_I32);
+}
+export function f64_to_u32_soft(a: u64, rm: u32): u32 {
+  return <u32>toIntSoft<u64>(a, rm, TO_U32);
+}
+export function f64_to_u32(a: u64, rm: u32): u32 {
+  return <u32>toIntFast<u64>(a, rm, TO_U32);
+}
+export function f64_to_i64_soft(a: u64, rm: u32): i64 {
+  return <i64>toIntSoft<u64>(a, rm, TO_I64);
+}
+export function f64_to_i64(a: u64, rm: u32): i64 {
+  return <i64>toIntFast<u64>(a, rm, TO_I64);
+}
+export function f64_to_u64_soft(a: u64, rm: u32): u64 {
+  return toIntSoft<u64>(a, rm, TO_U64);
+}
+export function f64_to_u64(a: u64, rm: u32): u64 {
+  return toIntFast<u64>(a, rm, TO_U64);
 }
 
 // =============================================================================================
 // Integer to floating point
 
-/** ±x (x nonzero) to binary32: leading one to bit 62, the rest jammed. */
-function uintToF32(sign: u32, x: u64, rm: u32): u32 {
+/** ±x to the format: leading one to bit 62, the rest jammed. */
+function uintToFloat<T>(sign: u32, x: u64, rm: u32): T {
   if (x == 0) return 0;
   const lz = <i32>clz(x);
   const sig = lz == 0 ? (x >> 1) | (x & 1) : x << <u64>(lz - 1);
-  return roundPack32(sign, 190 - lz, sig, rm); // 127 + (63 − lz)
-}
-function uintToF64(sign: u32, x: u64, rm: u32): u64 {
-  if (x == 0) return 0;
-  const lz = <i32>clz(x);
-  const sig = lz == 0 ? (x >> 1) | (x & 1) : x << <u64>(lz - 1);
-  return roundPack64(sign, 1086 - lz, sig, rm); // 1023 + (63 − lz)
+  return roundPack<T>(sign, bias<T>() + 63 - lz, sig, rm);
 }
 
 export function i32_to_f32(a: i32, rm: u32): u32 {
-  return a < 0 ? uintToF32(1, <u64>(0 - <i64>a), rm) : uintToF32(0, <u64>a, rm);
+  return fromInteger<u32>(<u64>a, rm, 0);
 }
 export function u32_to_f32(a: u32, rm: u32): u32 {
-  return uintToF32(0, <u64>a, rm);
+  return fromInteger<u32>(<u64>a, rm, 1);
 }
 export function i64_to_f32(a: i64, rm: u32): u32 {
-  return a < 0 ? uintToF32(1, 0 - <u64>a, rm) : uintToF32(0, <u64>a, rm);
+  return fromInteger<u32>(<u64>a, rm, 2);
 }
 export function u64_to_f32(a: u64, rm: u32): u32 {
-  return uintToF32(0, a, rm);
+  return fromInteger<u32>(a, rm, 3);
 }
-/** Exact: every 32-bit integer is a binary64. */
 export function i32_to_f64(a: i32, rm: u32): u64 {
-  return reinterpret<u64>(<f64>a);
+  return fromInteger<u64>(<u64>a, rm, 0);
 }
 export function u32_to_f64(a: u32, rm: u32): u64 {
-  return reinterpret<u64>(<f64>a);
+  return fromInteger<u64>(<u64>a, rm, 1);
 }
 export function i64_to_f64(a: i64, rm: u32): u64 {
-  return a < 0 ? uintToF64(1, 0 - <u64>a, rm) : uintToF64(0, <u64>a, rm);
+  return fromInteger<u64>(<u64>a, rm, 2);
 }
 export function u64_to_f64(a: u64, rm: u32): u64 {
-  return uintToF64(0, a, rm);
+  return fromInteger<u64>(a, rm, 3);
+}
+
+// =============================================================================================
+// Entry points by format, for the decoder (fp.ts): T = u32 calls the binary32 function, T = u64 the
+// binary64 one, chosen at compile time.
+
+@inline export function add<T>(a: T, b: T, rm: u32): T {
+  return sizeof<T>() == 4 ? <T>f32_add(<u32>a, <u32>b, rm) : <T>f64_add(<u64>a, <u64>b, rm);
+}
+@inline export function sub<T>(a: T, b: T, rm: u32): T {
+  return sizeof<T>() == 4 ? <T>f32_sub(<u32>a, <u32>b, rm) : <T>f64_sub(<u64>a, <u64>b, rm);
+}
+@inline export function mul<T>(a: T, b: T, rm: u32): T {
+  return sizeof<T>() == 4 ? <T>f32_mul(<u32>a, <u32>b, rm) : <T>f64_mul(<u64>a, <u64>b, rm);
+}
+@inline export function div<T>(a: T, b: T, rm: u32): T {
+  return sizeof<T>() == 4 ? <T>f32_div(<u32>a, <u32>b, rm) : <T>f64_div(<u64>a, <u64>b, rm);
+}
+@inline export function sqrt<T>(a: T, rm: u32): T {
+  return sizeof<T>() == 4 ? <T>f32_sqrt(<u32>a, rm) : <T>f64_sqrt(<u64>a, rm);
+}
+@inline export function fma<T>(a: T, b: T, c: T, rm: u32): T {
+  return sizeof<T>() == 4 ? <T>f32_fma(<u32>a, <u32>b, <u32>c, rm) : <T>f64_fma(<u64>a, <u64>b, <u64>c, rm);
+}
+@inline export function min<T>(a: T, b: T): T {
+  return minMax<T>(a, b, false);
+}
+@inline export function max<T>(a: T, b: T): T {
+  return minMax<T>(a, b, true);
+}
+@inline export function eq<T>(a: T, b: T): bool {
+  return equal<T>(a, b);
+}
+@inline export function lt<T>(a: T, b: T): bool {
+  return lessThan<T>(a, b, false);
+}
+@inline export function le<T>(a: T, b: T): bool {
+  return lessThan<T>(a, b, true);
+}
+@inline export function fclass<T>(a: T): u32 {
+  return classify<T>(a);
+}
+/** FCVT.W/WU/L/LU: rs2 = 0..3 selects i32, u32, i64, u64; a 32-bit result is sign-extended (RV64). */
+@inline export function toInteger<T>(a: T, rm: u32, rs2: u32): u64 {
+  if (rs2 == 0) return <u64>(<i32>toIntFast<T>(a, rm, TO_I32));
+  // "FCVT.WU.S ... sign-extends" its 32-bit result on RV64.
+  if (rs2 == 1) return <u64>(<i32>toIntFast<T>(a, rm, TO_U32));
+  return toIntFast<T>(a, rm, rs2 == 2 ? TO_I64 : TO_U64);
+}
+/** FCVT.S/D.W/WU/L/LU: rs2 = 0..3 selects the source i32, u32, i64, u64. */
+@inline export function fromInteger<T>(x: u64, rm: u32, rs2: u32): T {
+  if (sizeof<T>() == 8 && rs2 < 2) {
+    // Exact: every 32-bit integer is a binary64.
+    return <T>reinterpret<u64>(rs2 == 0 ? <f64>(<i32>x) : <f64>(<u32>x));
+  }
+  if (rs2 == 0) return (<i32>x) < 0 ? uintToFloat<T>(1, <u64>(0 - <i64>(<i32>x)), rm) : uintToFloat<T>(0, <u64>(<u32>x), rm);
+  if (rs2 == 1) return uintToFloat<T>(0, <u64>(<u32>x), rm);
+  if (rs2 == 2) return <i64>x < 0 ? uintToFloat<T>(1, 0 - x, rm) : uintToFloat<T>(0, x, rm);
+  return uintToFloat<T>(0, x, rm);
 }

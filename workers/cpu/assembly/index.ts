@@ -77,6 +77,7 @@ import {
   trapTval,
   clearTrap,
   atomicHost,
+  atomicStored,
   dataHost,
   readSlow,
   writeSlow,
@@ -306,6 +307,7 @@ function executeAmo(insn: u32, rd: u32, rs1: u32, rs2: u32): void {
     if (ok) {
       if (dword) atomic.store<u64>(h, src);
       else atomic.store<u32>(h, <u32>src);
+      atomicStored(h, size);
     }
     setX(rd, ok ? 0 : 1);
     return;
@@ -361,6 +363,7 @@ function executeAmo(insn: u32, rd: u32, rs1: u32, rs2: u32): void {
     }
     old = sext32(<u64>o);
   }
+  atomicStored(h, size);
   setX(rd, old);
 }
 

@@ -13,8 +13,6 @@ import {
   RAM_OFFSET,
   TOHOST_ADDR,
   BUS_ERROR,
-  STOP_REASON,
-  STOP_TOHOST,
 } from '../layout';
 import {
   hart,
@@ -349,10 +347,7 @@ export function writeSlow(va: u64, v: u64, size: i32): void {
       fillTlb(TLB_WRITE, dataKey, va, pa);
     } else if (isTohostPage(pa)) {
       const tohost = csrField(TOHOST_ADDR);
-      if (pa <= tohost + 7 && pa + <u64>size > tohost) {
-        signal(EV_TOHOST);
-        store<u64>(hart + STOP_REASON, STOP_TOHOST);
-      }
+      if (pa <= tohost + 7 && pa + <u64>size > tohost) signal(EV_TOHOST);
     }
     const h = ramHost(pa);
     if (size == 8) store<u64>(h, v);
@@ -403,6 +398,19 @@ export function atomicHost(va: u64, forWrite: bool, size: u64): usize {
   }
   if (translationCacheable) fillTlb(forWrite ? TLB_WRITE : TLB_READ, dataKey, va, pa);
   return ramHost(pa);
+}
+
+/**
+ * After an AMO or a successful SC wrote `size` bytes at wasm address `h` (from atomicHost): signal
+ * EV_TOHOST when they include the tohost word. Plain stores meet it in writeSlow (its page is never in
+ * the write TLB); atomics write through the address atomicHost returned, so they are checked here.
+ */
+@inline export function atomicStored(h: usize, size: u64): void {
+  const tohost = csrField(TOHOST_ADDR);
+  if (tohost != 0 && isRam(tohost)) {
+    const word = ramHost(tohost);
+    if (h < word + 8 && h + <usize>size > word) signal(EV_TOHOST);
+  }
 }
 
 // ---- Instruction fetch --------------------------------------------------------------------------------

@@ -380,4 +380,24 @@ describe('JIT', () => {
     expect(m.csr('instret')).toBe(before + 1n);
     expect(before).toBe(10_000n);
   });
+
+  it('keeps calls and returns inside the region: code rewritten without FENCE.I keeps running translated', async () => {
+    // Zifencei lets a hart run the old code until FENCE.I; the interpreter runs the new code at once. So
+    // after f is patched behind the JIT's back, f runs the old code exactly as long as calls and returns
+    // stay in the region: the interpreter may run at most the few instructions at the slice's end.
+    const program = callLoop(1_000_000);
+    const m = await Machine.boot(program, { jitThreshold: JIT });
+    m.run(10_000);
+    const call = CODE + 4n * BigInt(li('s1', 1_000_000).length);
+    const f = call + 4n + 20n + 4n + 4n;
+    const before = m.x('a0');
+    m.write32(f, BigInt(A.addi('a0', 'a0', 100)));
+    expect(m.run(100_000).retired).toBe(100_000);
+    const calls = m.x('a0') - before;
+    // A pass of the loop is 10.75 instructions on average (the xor is skipped every fourth pass), so
+    // 100 000 instructions make ~9302 calls; the old f adds 1 per call, the new one 100. A few calls at
+    // the slices' ends may run in the interpreter; if every call left the region, a0 would grow ~930 000.
+    expect(calls).toBeGreaterThan(9000n);
+    expect(calls).toBeLessThan(9302n + 5n * 99n);
+  });
 });

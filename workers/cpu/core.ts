@@ -23,11 +23,12 @@ export interface HartOptions {
 }
 
 /**
- * Block heads reached this often are translated. Compiling a block costs about 0.2 ms, so code that runs
- * only a few hundred times (much of boot) is cheaper to interpret; 400 measured better than 64 and 160
- * for boot and no worse for the benchmark's workloads (README, Performance).
+ * Block heads reached this often are translated. A translation is a region of hot code of a page, which
+ * costs more to compile than the single block it replaced, so code that runs only a few hundred times
+ * (much of boot) is cheaper to interpret; with regions 1000 booted faster than 400 and ran the
+ * benchmark's workloads as fast (README, Performance).
  */
-export const JIT_THRESHOLD = 400;
+export const JIT_THRESHOLD = 1000;
 
 /** What the core calls for physical addresses outside RAM. */
 export interface PhysicalBus {
@@ -77,7 +78,8 @@ export class Hart {
       env: {
         memory,
         table,
-        jitCompile: (pc: bigint, host: number, entry: number): void => this.jit.compile(pc, host, entry),
+        jitCompile: (pc: bigint, host: number, entry: number, epoch: number): void =>
+          this.jit.compile(pc, host, entry, epoch),
         jitFlush: (): void => this.jit.flush(),
         jitVerify: (entry: number): boolean => this.jit.verify(entry),
         mmioRead: (addr: bigint, size: number): bigint => {

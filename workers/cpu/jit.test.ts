@@ -119,6 +119,24 @@ const loopProgram: Item[] = [
   ebreak(),
 ];
 
+// A loop in one page that calls a function in the same page (jal in, jalr back: an indirect jump whose
+// target is a block of the region), skips ahead with a forward branch and loops with a backward one.
+// f: addi a0,a0,1 / slli t1,a0,2 / add a3,a3,t1 / ret
+const callee: Item[] = [A.addi('a0', 'a0', 1), A.slli('t1', 'a0', 2), A.add('a3', 'a3', 't1'), A.ret()];
+function callLoop(passes: number): Item[] {
+  const head = li('s1', passes);
+  const loop: Item[] = [
+    A.addi('a1', 'a1', 3),
+    A.andi('t0', 's1', 3),
+    A.beq('t0', 'zero', 8),
+    A.xor('a2', 'a2', 'a0'),
+    A.addi('s1', 's1', -1),
+  ];
+  // jal f (over the rest of the loop, the bne and the ebreak), the loop body, bne back to the jal
+  const toCallee = 4 + A.sizeOf(loop) + 4 + 4;
+  return [...head, A.jal('ra', toCallee), ...loop, A.bne('s1', 'zero', -(A.sizeOf(loop) + 4)), ebreak(), ...callee];
+}
+
 describe('JIT', () => {
   it('leaves the same registers, memory, pc and instret as the interpreter, for any slice budget', async () => {
     const expected = state(await runSliced(loopProgram, INTERPRETER, 1000));
@@ -259,5 +277,127 @@ describe('JIT', () => {
     expect(m.hart.jit.blocks).toBeGreaterThan(0);
     m.hart.reset(CODE);
     expect(m.hart.jit.blocks).toBe(0);
+  });
+
+  it('runs calls, returns and branches inside one region as the interpreter does, for any slice budget', async () => {
+    const program = callLoop(300);
+    const expected = state(await runSliced(program, INTERPRETER, 1000));
+    expect(expected.x[10]).toBe(300n); // a0: f ran once per pass
+    for (const slice of [100_000, 1000, 37, 5, 1]) {
+      const m = await runSliced(program, JIT, slice);
+      expect(state(m), `slices of ${slice}`).toEqual(expected);
+    }
+    // The region entered at the call (the loop's head, which the bne reaches) holds the whole loop: the
+    // call, f and the call's return point, so calls, returns and both branches stay inside it.
+    const m = await runSliced(program, JIT, 100_000);
+    const call = CODE + 4n * BigInt(li('s1', 300).length);
+    const f = call + 4n + 20n + 4n + 4n;
+    expect(m.hart.jit.regionOf(call)).toEqual(expect.arrayContaining([call, call + 4n, f]));
+  });
+
+  it('never retires more than the slice budget in a region that loops through several blocks', async () => {
+    const m = await Machine.boot(callLoop(100_000), { jitThreshold: JIT });
+    let total = 0;
+    for (const budget of [1000, 7, 3, 1, 249, 50_000]) {
+      expect(m.run(budget).retired).toBe(budget);
+      total += budget;
+    }
+    expect(m.csr('instret')).toBe(BigInt(total));
+    expect(m.hart.jit.regions).toBeGreaterThan(0);
+  });
+
+  it('hands a faulting load in a later block of a region to the interpreter: precise pc, instret and registers', async () => {
+    // The loop runs f four times; in the fourth pass f's load (reached by jal, then a taken branch) faults.
+    const results = [];
+    for (const jitThreshold of [INTERPRETER, JIT]) {
+      const program: Item[] = [
+        ...li('s1', 4),
+        ...li('s0', DATA),
+        A.jal('ra', 16), // f
+        A.addi('s1', 's1', -1),
+        A.bne('s1', 'zero', -8),
+        ebreak(),
+        // f: count, and on the fourth call point s0 at nothing before the load
+        A.addi('a0', 'a0', 1),
+        A.addi('t0', 'zero', 4),
+        A.bne('a0', 't0', 8),
+        A.lui('s0', 0x40000),
+        A.ld('a1', 's0', 8),
+        A.ret(),
+      ];
+      const m = await Machine.boot(program, { jitThreshold });
+      const trap = m.runToTrap();
+      expect(trap.cause).toBe(CAUSE.loadAccess);
+      expect(trap.tval).toBe(0x4000_0008n);
+      const ld = CODE + 4n * BigInt(li('s1', 4).length + li('s0', DATA).length + 8);
+      expect(trap.epc).toBe(ld);
+      results.push([m.x('a0'), m.x('s1'), m.x('ra'), m.csr('instret')]);
+    }
+    expect(results[0]![0]).toBe(4n);
+    expect(results[1]).toEqual(results[0]);
+  });
+
+  it('drops a region when code in the middle of it is rewritten (FENCE.I), and translates the new code', async () => {
+    // The loop at loopAt calls f (same page) ten times; the program then patches f's first instruction
+    // (a block the region reaches by its jal, not the region's entry) and runs the loop again.
+    const loopAt = CODE + 0x800n;
+    const f = loopAt + 0x40n;
+    const loop: Item[] = [A.jal('ra', 0x40), A.addi('s1', 's1', -1), A.bne('s1', 'zero', -8), A.jalr('zero', 's2', 0)];
+    const main: Item[] = [
+      ...li('s1', 10),
+      A.jal('s2', Number(loopAt - CODE) - 4 * li('s1', 10).length),
+      ...li('t0', A.addi('a0', 'a0', 100)),
+      ...li('t1', f),
+      A.sw('t0', 't1', 0),
+      A.fence_i(),
+      ...li('s1', 10),
+    ];
+    main.push(A.jal('s2', Number(loopAt - CODE) - A.sizeOf(main)), ebreak());
+    for (const jitThreshold of [INTERPRETER, JIT]) {
+      const m = await Machine.boot(main, { jitThreshold });
+      m.place(loopAt, loop);
+      m.place(f, [A.addi('a0', 'a0', 1), A.ret()]);
+      m.runToEbreak();
+      expect(m.x('a0'), `threshold ${jitThreshold}`).toBe(10n + 1000n);
+      if (jitThreshold === JIT) expect(m.hart.jit.regions).toBeGreaterThan(0);
+    }
+  });
+
+  it('takes an interrupt that arrives while a region loops through several blocks, at the next slice, with exact instret', async () => {
+    const setup = [A.addi('t0', 'zero', 0x80), A.csrs('mie', 't0'), A.csrrsi('zero', 'mstatus', 8)];
+    const m = await Machine.boot([...setup, ...callLoop(1_000_000)], { jitThreshold: JIT });
+    expect(m.run(10_000).retired).toBe(10_000);
+    expect(m.hart.jit.regions).toBeGreaterThan(0);
+    const before = m.csr('instret');
+    const pc = m.pc;
+    const a0 = m.x('a0');
+    m.hart.setPending(MIP_MTIP, true);
+    m.run(1);
+    expect(m.csr('mcause')).toBe(INTERRUPT | IRQ.MTI);
+    expect(m.csr('mepc')).toBe(pc);
+    expect(m.x('a0')).toBe(a0);
+    // The interrupt retires nothing; the handler's first instruction (wfi, not sleeping with MTIP pending) does.
+    expect(m.csr('instret')).toBe(before + 1n);
+    expect(before).toBe(10_000n);
+  });
+
+  it('keeps calls and returns inside the region: code rewritten without FENCE.I keeps running translated', async () => {
+    // Zifencei lets a hart run the old code until FENCE.I; the interpreter runs the new code at once. So
+    // after f is patched behind the JIT's back, f runs the old code exactly as long as calls and returns
+    // stay in the region: the interpreter may run at most the few instructions at the slice's end.
+    const program = callLoop(1_000_000);
+    const m = await Machine.boot(program, { jitThreshold: JIT });
+    m.run(10_000);
+    const call = CODE + 4n * BigInt(li('s1', 1_000_000).length);
+    const f = call + 4n + 20n + 4n + 4n;
+    const before = m.x('a0');
+    m.write32(f, BigInt(A.addi('a0', 'a0', 100)));
+    expect(m.run(100_000).retired).toBe(100_000);
+    const calls = m.x('a0') - before;
+    // A pass of the loop is 10.75 instructions on average (the xor is skipped every fourth pass), so
+    // 100 000 instructions make ~9302 calls; the old f adds 1 per call, the new one 100. A few calls at
+    // the slices' ends may run in the interpreter; if every call left the region, a0 would grow ~930 000.
+    expect(calls).toBeGreaterThan(9000n);
+    expect(calls).toBeLessThan(9302n + 5n * 99n);
   });
 });

@@ -1,44 +1,55 @@
 /**
- * The JIT (DESIGN.md §7): translates a hot guest basic block into a WebAssembly function that the
- * interpreter calls through its function table (workers/cpu/assembly/index.ts, run()).
+ * The JIT (DESIGN.md §7): translates hot guest code into WebAssembly functions that the interpreter
+ * calls through its function table (workers/cpu/assembly/index.ts, run()).
  *
- * A translation covers straight-line code inside one guest page, from a block head to the first jump
- * (conditional branches leave it only when taken); it handles RV64I's integer instructions, M's multiply and divide (not MULH*), loads and
- * stores, and FENCE. Anything else ends the block *before* that instruction, so the interpreter executes
- * it: the generated code never traps and never calls out. Loads and stores take the software TLB's
- * fast path inline; a TLB miss, a page-crossing access or MMIO also leave the block before the access,
- * and the interpreter's slow path then does the access (and raises any fault, with the pc and
+ * A translation is a *region* (after v86): the blocks of one 4 KiB guest page reached from a hot entry
+ * point by direct branches and jumps inside the page, and the return points of the calls it makes —
+ * those the interpreter has executed, so that cold code costs no compile time. A block runs from its
+ * start to a jump, to the start of another block, or to the first instruction the JIT does not
+ * translate (it then leaves *before* that instruction). Translated are RV64I's integer instructions,
+ * M's multiply and divide (not MULH*), loads and stores, and FENCE; the interpreter executes everything
+ * else, so the generated code never traps and never calls out. Loads and stores take the software
+ * TLB's fast path inline; a TLB miss, a page-crossing access or MMIO also leave the region before the
+ * access, and the interpreter's slow path then does it (and raises any fault, with the pc and
  * registers exactly as the interpreter would have them).
  *
- * Calling convention: `run(left: i32, dataKey: i64) -> i32`. `left` is the slice's remaining budget
- * (the interpreter calls only when one pass, JIT_LENGTH instructions, fits); a block that branches back
- * to its own head loops while another pass fits. The function stores the next pc in the hart block and
- * returns how many instructions retired; registers live in wasm locals inside the block and are written
- * back on every exit. `dataKey` is the TLB key for loads and stores (privilege, SUM, MXR), which no
- * instruction inside a block can change.
+ * Inside the function the blocks follow each other in address order, each in a wasm `block` of a nest
+ * around which a loop dispatches with a `br_table` over the blocks' start addresses. A block keeps the
+ * registers it uses in wasm locals and leaves through one way out that stores those it writes, then
+ * goes on to the dispatch (a branch, jump or JALR whose target starts a block of the region) or back
+ * to the interpreter (any other target: code in another page, a pc that starts no block, an
+ * instruction left to the interpreter).
  *
- * Translations are copies of guest code: they are found by guest pc *and* the wasm address of the code
- * (so a changed mapping misses). After a FENCE.I each translation is compared with the code in memory
- * before its next use and dropped if the code changed; a reset or a state load drops them all.
+ * Calling convention: `run(left: i32, dataKey: i64, pc: i64) -> i32`. `pc` is where to start (a block
+ * start); `left` is the slice's remaining budget: every block checks on entry that it fits in what is
+ * left and otherwise returns, so a call never retires more than `left` instructions and a loop inside
+ * the region runs at most to the end of the slice (interrupts are taken between slices). The function
+ * stores the next pc in the hart block and returns how many instructions retired (0: none, the
+ * interpreter carries on at `pc`). `dataKey` is the TLB key for loads and stores (privilege, SUM,
+ * MXR), which no translated instruction can change.
+ *
+ * Translations are copies of guest code: a region is found by the guest page *and* the wasm address
+ * of its code (so a changed mapping misses). After a FENCE.I each region is compared with the code in
+ * memory before its next use and dropped if the code changed; a reset or a state load drops them all.
  */
 import * as L from './layout.ts';
 import { Bytes, I32, I64, Op, VOID, moduleBytes } from './wasm-emitter.ts';
 
-/** Longest block translated, in instructions. */
+/** Longest block, in instructions (a longer straight run is split into blocks that follow each other). */
 const MAX_BLOCK = 64;
-/** Shortest block worth translating unless it loops. */
-const MIN_BLOCK = 3;
 /** Table slots in use before the whole cache is dropped (bounds the memory old translations hold). */
 const MAX_SLOTS = 32768;
+const PAGE = 0x1000;
 
-// Locals of a block function: the two parameters, then scratch, then one per guest register used.
-const LEFT = 0;
-const KEY = 1;
-const N = 2; // i32: instructions retired by earlier passes of a looping block
-const EXIT_PC = 3; // i64: the target of a jalr
-const ADDR = 4; // i64: effective address of a load or store
+// Locals of a region function: the three parameters, then scratch, then one per guest register used.
+const LEFT = 0; // i32: budget left in the slice
+const KEY = 1; // i64: TLB key of loads and stores
+const NEXT = 2; // i64: the pc to start at; then the pc to dispatch to, or to leave at
+const N = 3; // i32: instructions retired so far
+const ADDR = 4; // i64: effective address of a load or store; the dispatch's offset into the page
 const ENTRY = 5; // i32: TLB entry offset (page number bits) for that access
-const FIRST_REG = 6;
+const GO = 6; // i32: where a block's way out leads: 1 = the dispatch (on NEXT), 0 = back to the interpreter
+const FIRST_REG = 7;
 
 const sext32 = (v: number): bigint => BigInt(v | 0);
 
@@ -50,26 +61,50 @@ interface Decoded {
   readonly length: 2 | 4;
 }
 
-/** What translate() makes of a block: the module, how many instructions one pass retires, the code it copies. */
-export interface Translation {
-  readonly bytes: Uint8Array;
-  readonly length: number;
+/** A straight run of a region: from `start` (page offset) through `insns`. */
+interface Block {
+  readonly start: number;
+  readonly insns: readonly Decoded[];
+  /**
+   * What follows the last instruction when it is not a jump: the block starting there (`fall`, a page
+   * offset), or the interpreter at `leave` (the next instruction is not translated or not in the page).
+   */
+  readonly fall?: number;
+  readonly leave?: bigint;
+}
+
+/** What Jit.plan() makes of a page: the blocks (in address order) and the code bytes they copy. */
+interface Plan {
+  readonly blocks: readonly Block[];
+  /** Page offsets of the first byte and one past the last byte translated. */
+  readonly lo: number;
+  readonly hi: number;
+}
+
+interface Region {
+  /** Its page: guest virtual address and wasm address. */
+  readonly key: string;
+  readonly slot: number;
+  readonly pageHost: number;
+  /** Length in instructions of the block at each start (page offset). */
+  readonly starts: ReadonlyMap<number, number>;
+  readonly lo: number;
+  /** The guest code translated: the page's bytes [lo, lo + code.length). */
   readonly code: Uint8Array;
+  /** Block cache entries that point at this region. */
+  readonly entries: Set<number>;
 }
 
 export class Jit {
   private readonly view: DataView;
   private readonly firstSlot: number;
   private nextSlot: number;
-  /** Table slots of translations dropped because their code changed, for reuse. */
+  /** Table slots of dropped regions, for reuse. */
   private readonly freeSlots: number[] = [];
-  /**
-   * Every translation made since the last flush, by pc and code address: its table slot and the guest
-   * code it copies. A block pushed out of the direct-mapped cache and found again is not compiled twice.
-   */
-  private readonly translations = new Map<string, Held>();
-  /** The translation each cache entry holds. */
-  private readonly entries = new Map<number, Held>();
+  /** The regions of each page, by page address and code address. */
+  private readonly pages = new Map<string, Region[]>();
+  /** The region each cache entry points at. */
+  private readonly entries = new Map<number, Region>();
 
   constructor(
     private readonly memory: WebAssembly.Memory,
@@ -83,47 +118,96 @@ export class Jit {
     this.nextSlot = this.firstSlot;
   }
 
-  /** Blocks translated since the last flush (for tests and statistics). */
+  /** Blocks translated (in all regions) since the last flush, for tests and statistics. */
   get blocks(): number {
-    return this.translations.size;
+    let n = 0;
+    for (const regions of this.pages.values()) for (const region of regions) n += region.starts.size;
+    return n;
   }
 
-  /** The core's jitCompile import: translate the block at `pc` (code at wasm address `host`) into `entry`. */
-  compile(pc: bigint, host: number, entry: number): void {
-    this.entries.delete(entry);
-    const key = `${pc}@${host}`;
-    let held = this.translations.get(key);
-    if (held && !this.current(held, host)) {
-      this.translations.delete(key);
-      this.table.set(held.slot, null);
-      this.freeSlots.push(held.slot);
-      held = undefined;
+  /** Regions (compiled functions) in use. */
+  get regions(): number {
+    let n = 0;
+    for (const regions of this.pages.values()) n += regions.length;
+    return n;
+  }
+
+  /** The block starts (guest pcs) of a region of `pc`'s page that starts a block at `pc`, for tests. */
+  regionOf(pc: bigint): bigint[] | undefined {
+    const offset = Number(pc & 0xfffn);
+    for (const [key, regions] of this.pages) {
+      if (!key.startsWith(`${pc - BigInt(offset)}@`)) continue;
+      const region = regions.find((r) => r.starts.has(offset));
+      if (region) return [...region.starts.keys()].map((start) => pc - BigInt(offset) + BigInt(start));
     }
-    if (!held) {
-      const t = this.translate(pc, host);
-      if (!t) return;
+    return undefined;
+  }
+
+  /**
+   * The core's jitCompile import: make `entry` (the block cache entry of `pc`, whose code is at wasm
+   * address `host`) point at a region that starts a block at `pc`, translating one from `pc` if no
+   * region of the page does. `epoch` is the core's FENCE.I count.
+   *
+   * A page may have several regions, one per entry point that was hot before any region started a
+   * block there (a function called from other pages, say): translating the page again instead would
+   * compile the same code many times over while its entry points warm up one by one.
+   */
+  compile(pc: bigint, host: number, entry: number, epoch: number): void {
+    const offset = Number(pc & 0xfffn);
+    const pageVa = pc - BigInt(offset);
+    const pageHost = host - offset;
+    const key = `${pageVa}@${pageHost}`;
+    for (const old of this.pages.get(key) ?? []) if (!this.current(old)) this.drop(old);
+    let region = this.pages.get(key)?.find((r) => r.starts.has(offset));
+    if (!region) {
+      if (!this.decode(pageVa, pageHost, offset)) return;
       if (this.freeSlots.length === 0 && this.nextSlot - this.firstSlot >= MAX_SLOTS) {
         this.flush();
         return;
       }
-      const instance = new WebAssembly.Instance(new WebAssembly.Module(t.bytes as Uint8Array<ArrayBuffer>), {
+      const plan = this.plan(pageVa, pageHost, offset);
+      const bytes = new RegionCompiler(this.hartBase, pageVa, plan.blocks).module(this.sharedMemory);
+      const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes as Uint8Array<ArrayBuffer>), {
         env: { memory: this.memory },
       });
       const slot = this.freeSlots.pop() ?? this.nextSlot++;
       if (slot >= this.table.length) this.table.grow(Math.max(1024, this.table.length >> 1));
       this.table.set(slot, instance.exports.run as WebAssembly.ExportValue as (...args: never[]) => unknown);
-      held = { slot, code: t.code, length: t.length };
-      this.translations.set(key, held);
+      region = {
+        key,
+        slot,
+        pageHost,
+        starts: new Map(plan.blocks.map((b) => [b.start, b.insns.length])),
+        lo: plan.lo,
+        code: new Uint8Array(this.memory.buffer, pageHost + plan.lo, plan.hi - plan.lo).slice(),
+        entries: new Set(),
+      };
+      const regions = this.pages.get(key);
+      if (regions) regions.push(region);
+      else this.pages.set(key, [region]);
+      // Its other block starts that are entry points too (the return point of a call to another page,
+      // a block the interpreter reached) go in the cache now, where their entry holds no translation.
+      for (const start of region.starts.keys()) {
+        const at = pageVa + BigInt(start);
+        const e = this.entryOf(at);
+        if (e === entry || this.view.getUint32(e + L.JIT_FN, true) !== 0) continue;
+        this.view.setBigUint64(e + L.JIT_PC, at, true);
+        this.view.setUint32(e + L.JIT_HOST, pageHost + start, true);
+        this.view.setUint32(e + L.JIT_HITS, 0, true);
+        this.view.setUint32(e + L.JIT_EPOCH, epoch, true);
+        this.point(e, region);
+      }
     }
-    this.entries.set(entry, held);
-    this.view.setUint32(entry + L.JIT_LENGTH, held.length, true);
-    this.view.setUint32(entry + L.JIT_FN, held.slot, true);
+    this.point(entry, region);
   }
 
-  /** The core's jitVerify import: whether the code behind `entry`'s translation is unchanged. */
+  /** The core's jitVerify import: whether the code behind `entry`'s region is unchanged (if not, the region is dropped). */
   verify(entry: number): boolean {
-    const held = this.entries.get(entry);
-    return held !== undefined && this.current(held, this.view.getUint32(entry + L.JIT_HOST, true));
+    const region = this.entries.get(entry);
+    if (region === undefined) return false;
+    if (this.current(region)) return true;
+    this.drop(region);
+    return false;
   }
 
   /** The core's jitFlush import: forget every translation. */
@@ -133,62 +217,147 @@ export class Jit {
     this.nextSlot = this.firstSlot;
     this.freeSlots.length = 0;
     this.entries.clear();
-    this.translations.clear();
+    this.pages.clear();
   }
 
-  /** Whether the guest code at `host` is still what `held` was translated from. */
-  private current(held: Held, host: number): boolean {
-    const now = new Uint8Array(this.memory.buffer, host, held.code.length);
-    for (let i = 0; i < now.length; i++) if (now[i] !== held.code[i]) return false;
+  /** The block cache entry of `pc` (the core's hash, assembly/index.ts run()). */
+  private entryOf(pc: bigint): number {
+    const low = Number(pc & 0xffff_ffffn); // the hash uses bits 1..31 only
+    return this.cacheBase + (((low >>> 1) ^ (low >>> 17)) & (L.JIT_ENTRIES - 1)) * L.JIT_ENTRY_SIZE;
+  }
+
+  /**
+   * Whether the interpreter has reached `pc` as a block head since its cache entry was made (or a
+   * translation starts there): code that never ran stays out of regions, so they hold hot code only.
+   */
+  private reached(pc: bigint): boolean {
+    const e = this.entryOf(pc);
+    return (
+      this.view.getBigUint64(e + L.JIT_PC, true) === pc &&
+      (this.view.getUint32(e + L.JIT_HITS, true) !== 0 || this.view.getUint32(e + L.JIT_FN, true) !== 0)
+    );
+  }
+
+  /** Points cache entry `e` (whose pc starts a block of `region`) at the region. */
+  private point(e: number, region: Region): void {
+    const before = this.entries.get(e);
+    if (before && before !== region) before.entries.delete(e);
+    this.entries.set(e, region);
+    region.entries.add(e);
+    const offset = Number(this.view.getBigUint64(e + L.JIT_PC, true) & 0xfffn);
+    this.view.setUint32(e + L.JIT_LENGTH, region.starts.get(offset)!, true);
+    this.view.setUint32(e + L.JIT_FN, region.slot, true);
+  }
+
+  /** Drops a region whose code changed: no cache entry calls it any more, and its table slot is free. */
+  private drop(region: Region): void {
+    for (const e of region.entries) {
+      this.entries.delete(e);
+      if (this.view.getUint32(e + L.JIT_FN, true) !== region.slot) continue;
+      this.view.setUint32(e + L.JIT_FN, 0, true);
+      this.view.setUint32(e + L.JIT_HITS, 0, true);
+    }
+    region.entries.clear();
+    const rest = this.pages.get(region.key)!.filter((r) => r !== region);
+    if (rest.length > 0) this.pages.set(region.key, rest);
+    else this.pages.delete(region.key);
+    this.table.set(region.slot, null);
+    this.freeSlots.push(region.slot);
+  }
+
+  /** Whether the guest code in memory is still what `region` was translated from. */
+  private current(region: Region): boolean {
+    const now = new Uint8Array(this.memory.buffer, region.pageHost + region.lo, region.code.length);
+    for (let i = 0; i < now.length; i++) if (now[i] !== region.code[i]) return false;
     return true;
   }
 
-  /** Decodes the block at `pc` (bytes at `host`) and generates its module; undefined if its first instruction is not translatable. */
-  translate(pc: bigint, host: number): Translation | undefined {
-    const insns: Decoded[] = [];
-    const pageOffset = Number(pc & 0xfffn);
-    let bytes = 0;
-    let at = pc;
-    let ends = false;
-    // A block stays inside its page: the interpreter checked the mapping of the first byte only.
-    while (insns.length < MAX_BLOCK && pageOffset + bytes + 2 <= 0x1000) {
-      const parcel = this.view.getUint16(host + bytes, true);
-      let insn: number;
-      let length: 2 | 4;
-      if ((parcel & 3) === 3) {
-        if (pageOffset + bytes + 4 > 0x1000) break;
-        insn = this.view.getUint32(host + bytes, true);
-        length = 4;
-      } else {
-        insn = this.view.getUint32(L.RVC_TABLE + parcel * 4, true);
-        length = 2;
-        if (insn === 0) break;
-      }
-      const kind = classify(insn);
-      if (kind === 'unsupported') break;
-      insns.push({ pc: at, insn, length });
-      at = BigInt.asUintN(64, at + BigInt(length));
-      bytes += length;
-      if (kind === 'ends') {
-        ends = true;
-        break;
+  /** The translatable instruction at page offset `offset`, or undefined (not translated, or it crosses the page's end). */
+  private decode(pageVa: bigint, pageHost: number, offset: number): Decoded | undefined {
+    if (offset + 2 > PAGE) return undefined;
+    const parcel = this.view.getUint16(pageHost + offset, true);
+    let insn: number;
+    let length: 2 | 4;
+    if ((parcel & 3) === 3) {
+      if (offset + 4 > PAGE) return undefined;
+      insn = this.view.getUint32(pageHost + offset, true);
+      length = 4;
+    } else {
+      insn = this.view.getUint32(L.RVC_TABLE + parcel * 4, true);
+      length = 2;
+      if (insn === 0) return undefined;
+    }
+    if (classify(insn) === 'unsupported') return undefined;
+    return { pc: pageVa + BigInt(offset), insn, length };
+  }
+
+  /**
+   * The blocks of the region entered at `seed` (the page offset of a translatable instruction): the
+   * block starts reachable from it by direct branches and jumps inside the page, and the return point of
+   * every call, where the interpreter has reached them before (see reached()); then the blocks between
+   * consecutive starts, in address order.
+   */
+  private plan(pageVa: bigint, pageHost: number, seed: number): Plan {
+    const decoded = new Map<number, Decoded | undefined>();
+    const decode = (offset: number): Decoded | undefined => {
+      if (!decoded.has(offset)) decoded.set(offset, this.decode(pageVa, pageHost, offset));
+      return decoded.get(offset);
+    };
+    const inPage = (pc: bigint): number | undefined => (pc >> 12n === pageVa >> 12n ? Number(pc & 0xfffn) : undefined);
+    const starts = new Set<number>();
+    const work: number[] = [];
+    const add = (offset: number | undefined, seed = false): void => {
+      if (offset === undefined || starts.has(offset) || !decode(offset)) return;
+      if (!seed && !this.reached(pageVa + BigInt(offset))) return;
+      starts.add(offset);
+      work.push(offset);
+    };
+    add(seed, true);
+    while (work.length > 0) {
+      let offset = work.pop()!;
+      for (let d = decode(offset); d; d = decode(offset)) {
+        const target = branchTarget(d);
+        if (target !== undefined) add(inPage(target));
+        if (returnsHere(d.insn)) add(offset + d.length);
+        offset += d.length;
+        if (classify(d.insn) === 'ends' || starts.has(offset)) break;
       }
     }
-    // Calling a translation costs about as much as interpreting two instructions: a short block that
-    // does not loop is left to the interpreter.
-    if (insns.length < MIN_BLOCK && !insns.some((d) => branchTarget(d) === pc)) return undefined;
-    return {
-      bytes: new BlockCompiler(this.hartBase, pc, insns, ends ? undefined : at).module(this.sharedMemory),
-      length: insns.length,
-      code: new Uint8Array(this.memory.buffer, host, bytes).slice(),
-    };
+    const order = [...starts].sort((a, b) => a - b);
+    const blocks: Block[] = [];
+    let hi = 0;
+    for (let i = 0; i < order.length; i++) {
+      const start = order[i]!;
+      const insns: Decoded[] = [];
+      let offset = start;
+      let block: Block | undefined;
+      while (!block) {
+        const d = decode(offset);
+        if (!d) {
+          block = { start, insns, leave: pageVa + BigInt(offset) };
+          break;
+        }
+        insns.push(d);
+        offset += d.length;
+        if (classify(d.insn) === 'ends') block = { start, insns };
+        else if (starts.has(offset)) block = { start, insns, fall: offset };
+        else if (insns.length === MAX_BLOCK) {
+          if (!decode(offset)) block = { start, insns, leave: pageVa + BigInt(offset) };
+          else {
+            // A long straight run continues in a block of its own, at its place in address order.
+            starts.add(offset);
+            let at = i + 1;
+            while (at < order.length && order[at]! < offset) at++;
+            order.splice(at, 0, offset);
+            block = { start, insns, fall: offset };
+          }
+        }
+      }
+      hi = Math.max(hi, offset);
+      blocks.push(block);
+    }
+    return { blocks, lo: order[0]!, hi };
   }
-}
-
-interface Held {
-  readonly slot: number;
-  readonly code: Uint8Array;
-  readonly length: number;
 }
 
 type Kind = 'plain' | 'ends' | 'unsupported';
@@ -238,54 +407,73 @@ function classify(insn: number): Kind {
   }
 }
 
-/** Generates one block's function. */
-class BlockCompiler {
+/** Generates one region's function. */
+class RegionCompiler {
   private readonly code = new Bytes();
-  /** Wasm local of each guest register the block touches (x0 never has one). */
+  /** Wasm local of each guest register the region touches (x0 never has one). */
   private readonly local = new Map<number, number>();
-  /** Registers whose local holds the current value at this point of the pass (loaded or written). */
-  private readonly live = new Set<number>();
-  /** Registers an exit at this point must store back: written so far (or, in a loop, anywhere). */
-  private readonly dirty = new Set<number>();
-  /** Structured instructions open inside the loop (the loop's label is `depth`). */
+  /** Block index of each block start (page offset). */
+  private readonly index = new Map<number, number>();
+  /** The block being generated. */
+  private current = 0;
+  /** Structured instructions open inside the current block's code. */
   private depth = 0;
-  private readonly loops: boolean;
 
   constructor(
     private readonly hartBase: number,
-    private readonly start: bigint,
-    private readonly insns: readonly Decoded[],
-    /** pc after the last instruction when the block stops without a control transfer. */
-    private readonly fallthrough: bigint | undefined,
+    private readonly pageVa: bigint,
+    private readonly blocks: readonly Block[],
   ) {
-    for (const { insn } of insns) {
-      for (const r of [...sourcesOf(insn), destinationOf(insn)])
-        if (r !== 0 && !this.local.has(r)) this.local.set(r, FIRST_REG + this.local.size);
+    blocks.forEach((b, i) => this.index.set(b.start, i));
+    for (const b of blocks) {
+      for (const { insn } of b.insns) {
+        for (const r of [...sourcesOf(insn), destinationOf(insn)])
+          if (r !== 0 && !this.local.has(r)) this.local.set(r, FIRST_REG + this.local.size);
+      }
     }
-    this.loops = insns.some((d) => branchTarget(d) === start);
   }
 
   module(sharedMemory: boolean): Uint8Array {
     const c = this.code;
-    // A block that loops keeps every register it touches in its local from the start and stores back
-    // all it writes at any exit (a later pass may exit before an instruction an earlier pass ran). A
-    // straight block loads a register where it is first read and stores back what it has written.
-    if (this.loops) {
-      for (const r of this.local.keys()) this.use(r);
-      for (const { insn } of this.insns) if (destinationOf(insn) !== 0) this.dirty.add(destinationOf(insn));
-    }
-    c.byte(Op.loop).byte(VOID);
-    this.insns.forEach((d, k) => this.instruction(d, k));
-    if (this.fallthrough !== undefined) this.exit(this.fallthrough, this.insns.length);
-    c.byte(Op.end).byte(Op.unreachable);
+    const count = this.blocks.length;
+    c.byte(Op.block).byte(VOID); // the way out
+    c.byte(Op.loop).byte(VOID); // the dispatch
+    for (let i = 0; i < count; i++) c.byte(Op.block).byte(VOID);
+    // Dispatch on NEXT: the block starting there, else out. Labels here: block i is depth i, the loop
+    // `count`, the way out `count + 1`.
+    const first = this.blocks[0]!.start;
+    const slots = ((this.blocks[count - 1]!.start - first) >> 1) + 1;
+    this.op(Op.local_get, NEXT);
+    this.i64(BigInt.asIntN(64, this.pageVa + BigInt(first)));
+    this.op(Op.i64_sub, Op.local_tee, ADDR);
+    this.i64(2 * slots);
+    this.op(Op.i64_ge_u);
+    c.byte(Op.br_if).u32(count + 1);
+    this.op(Op.local_get, ADDR, Op.i32_wrap_i64);
+    this.i32(1);
+    this.op(Op.i32_shr_u);
+    c.byte(Op.br_table).u32(slots);
+    for (let s = 0; s < slots; s++) c.u32(this.index.get(first + 2 * s) ?? count + 1);
+    c.u32(count + 1);
+    this.blocks.forEach((b, i) => {
+      c.byte(Op.end);
+      this.current = i;
+      this.block(b);
+    });
+    c.byte(Op.end); // loop: no block falls off its end
+    c.byte(Op.end);
+    this.i32(this.hartBase + L.PC);
+    this.op(Op.local_get, NEXT);
+    c.byte(Op.i64_store).u32(3).u32(0);
+    this.op(Op.local_get, N);
     return moduleBytes(
       {
-        params: [I32, I64],
+        params: [I32, I64, I64],
         results: [I32],
         locals: [
           [1, I32],
-          [2, I64],
-          [1, I32],
+          [1, I64],
+          [2, I32],
           [this.local.size, I64],
         ].filter(([n]) => n! > 0) as [number, number][],
         body: c,
@@ -294,34 +482,71 @@ class BlockCompiler {
     );
   }
 
-  // ---- emit helpers ----
-
-  /** Makes sure register r's local holds its value (loads it from the hart block on first use). */
-  private use(r: number): void {
-    if (r === 0 || this.live.has(r)) return;
-    this.live.add(r);
-    this.i32(this.hartBase + L.X_REGS + 8 * r);
-    this.code.byte(Op.i64_load).u32(3).u32(0);
-    this.op(Op.local_set, this.local.get(r)!);
+  /**
+   * One block: the budget check, its registers into locals, its instructions, and one way out that
+   * stores the registers it writes and goes on to the dispatch or back to the interpreter (GO). Every
+   * transition leaves through it, so the stores are generated once per block.
+   */
+  private block(b: Block): void {
+    const length = b.insns.length;
+    // The budget: this block must fit in what is left of the slice, else return before it.
+    this.op(Op.local_get, N);
+    this.i32(length);
+    this.op(Op.i32_add, Op.local_get, LEFT, Op.i32_gt_u);
+    this.openIf();
+    this.i64(BigInt.asIntN(64, b.insns[0]!.pc));
+    this.op(Op.local_set, NEXT);
+    this.code.byte(Op.br).u32(this.outDepth);
+    this.closeIf();
+    // Registers live in locals within a block only (no value flows from block to block through a
+    // local, which keeps the function cheap for V8 to compile). Every register the block touches is
+    // loaded at its start, so that the way out can store all it may write whichever instruction it
+    // leaves at: one it did not write yet stores back what was loaded.
+    const written = new Set<number>();
+    const touched = new Set<number>();
+    for (const { insn } of b.insns) {
+      for (const r of sourcesOf(insn)) touched.add(r);
+      touched.add(destinationOf(insn));
+      written.add(destinationOf(insn));
+    }
+    touched.delete(0);
+    written.delete(0);
+    for (const r of touched) {
+      this.i32(this.hartBase + L.X_REGS + 8 * r);
+      this.code.byte(Op.i64_load).u32(3).u32(0);
+      this.op(Op.local_set, this.local.get(r)!);
+    }
+    this.code.byte(Op.block).byte(VOID);
+    this.depth++;
+    b.insns.forEach((d, k) => this.instruction(d, k));
+    if (b.fall !== undefined) this.goTo(this.pageVa + BigInt(b.fall), length);
+    else if (b.leave !== undefined) this.leave(b.leave, length);
+    this.code.byte(Op.end);
+    this.depth--;
+    for (const r of written) {
+      this.i32(this.hartBase + L.X_REGS + 8 * r);
+      this.op(Op.local_get, this.local.get(r)!);
+      this.code.byte(Op.i64_store).u32(3).u32(0);
+    }
+    this.op(Op.local_get, GO);
+    this.code.byte(Op.br_if).u32(this.dispatchDepth);
+    this.code.byte(Op.br).u32(this.outDepth);
   }
 
+  // ---- emit helpers ----
+
   private get(r: number): void {
-    if (r === 0) this.code.byte(Op.i64_const).s64(0n);
+    if (r === 0) this.code.byte(Op.i64_const).s64(0);
     else this.code.byte(Op.local_get).u32(this.local.get(r)!);
   }
 
   /** Stores the value on the stack into rd (x0 discards it). */
   private set(rd: number): void {
-    if (rd === 0) {
-      this.code.byte(Op.drop);
-      return;
-    }
-    this.live.add(rd);
-    this.dirty.add(rd);
-    this.code.byte(Op.local_set).u32(this.local.get(rd)!);
+    if (rd === 0) this.code.byte(Op.drop);
+    else this.code.byte(Op.local_set).u32(this.local.get(rd)!);
   }
 
-  private i64(v: bigint): void {
+  private i64(v: bigint | number): void {
     this.code.byte(Op.i64_const).s64(v);
   }
 
@@ -331,25 +556,6 @@ class BlockCompiler {
 
   private op(...ops: number[]): void {
     this.code.bytes(ops);
-  }
-
-  /**
-   * Leaves the block: registers back to the hart block, then the next pc (`pc`, or the EXIT_PC local),
-   * and returns the instructions retired: earlier passes plus `count`.
-   */
-  private exit(pc: bigint | 'computed', count: number): void {
-    for (const r of this.dirty) {
-      this.i32(this.hartBase + L.X_REGS + 8 * r);
-      this.op(Op.local_get, this.local.get(r)!);
-      this.code.byte(Op.i64_store).u32(3).u32(0);
-    }
-    this.i32(this.hartBase + L.PC);
-    if (pc === 'computed') this.op(Op.local_get, EXIT_PC);
-    else this.i64(BigInt.asIntN(64, pc));
-    this.code.byte(Op.i64_store).u32(3).u32(0);
-    this.op(Op.local_get, N);
-    this.i32(count);
-    this.op(Op.i32_add, Op.return);
   }
 
   private openIf(): void {
@@ -362,30 +568,59 @@ class BlockCompiler {
     this.depth--;
   }
 
-  /** The end of a pass (`count` instructions) that jumps back to the head: loop while another pass fits the budget. */
-  private loopBack(count: number): void {
-    this.op(Op.local_get, N);
-    this.i32(count);
-    this.op(Op.i32_add, Op.local_tee, N);
-    this.i32(this.insns.length);
-    this.op(Op.i32_add, Op.local_get, LEFT, Op.i32_le_u);
-    this.code.byte(Op.br_if).u32(this.depth);
-    this.exit(this.start, 0);
+  /** Label depths from the current block's code: the dispatch loop and the way out. */
+  private get dispatchDepth(): number {
+    return this.blocks.length - 1 - this.current + this.depth;
   }
 
-  /** Jump to `target` after `count` instructions of the pass. */
-  private jumpTo(target: bigint, count: number): void {
-    if (this.loops && target === this.start) this.loopBack(count);
-    else this.exit(target, count);
+  private get outDepth(): number {
+    return this.dispatchDepth + 1;
+  }
+
+  /** Counts `count` more instructions retired. */
+  private retire(count: number): void {
+    if (count === 0) return;
+    this.op(Op.local_get, N);
+    this.i32(count);
+    this.op(Op.i32_add, Op.local_set, N);
+  }
+
+  /** The current block's way out, from inside its instructions. */
+  private get blockOutDepth(): number {
+    return this.depth - 1;
+  }
+
+  /** Returns to the interpreter at `pc` after `count` instructions of the current block. */
+  private leave(pc: bigint, count: number): void {
+    this.retire(count);
+    this.i64(BigInt.asIntN(64, pc));
+    this.op(Op.local_set, NEXT);
+    this.i32(0);
+    this.op(Op.local_set, GO);
+    this.code.byte(Op.br).u32(this.blockOutDepth);
+  }
+
+  /** Continues at `target` after `count` instructions of the current block: in the region if a block starts there, else in the interpreter. */
+  private goTo(target: bigint, count: number): void {
+    if (!(target >> 12n === this.pageVa >> 12n && this.index.has(Number(target & 0xfffn)))) {
+      this.leave(target, count);
+      return;
+    }
+    this.retire(count);
+    this.i64(BigInt.asIntN(64, target));
+    this.op(Op.local_set, NEXT);
+    this.i32(1);
+    this.op(Op.local_set, GO);
+    this.code.byte(Op.br).u32(this.blockOutDepth);
   }
 
   /** rs1 + imm into ADDR, then the TLB check: on a miss or a page-crossing access, leave before instruction k. */
   private tlb(table: number, rs1: number, imm: number, size: number, k: number, pc: bigint): void {
     this.get(rs1);
-    this.i64(BigInt(imm));
+    this.i64(imm);
     this.op(Op.i64_add, Op.local_tee, ADDR);
     // entry = ((va >> 12) & 0xff) << 4, the tag (va >> 12) << 4 | key must match.
-    this.i64(12n);
+    this.i64(12);
     this.op(Op.i64_shr_u, Op.i32_wrap_i64);
     this.i32(0xff);
     this.op(Op.i32_and);
@@ -394,9 +629,9 @@ class BlockCompiler {
     const entryBase = this.hartBase + table;
     this.code.byte(Op.i64_load).u32(3).u32(entryBase);
     this.op(Op.local_get, ADDR);
-    this.i64(12n);
+    this.i64(12);
     this.op(Op.i64_shr_u);
-    this.i64(4n);
+    this.i64(4);
     this.op(Op.i64_shl, Op.local_get, KEY, Op.i64_or, Op.i64_ne);
     if (size > 1) {
       this.op(Op.local_get, ADDR, Op.i32_wrap_i64);
@@ -406,7 +641,7 @@ class BlockCompiler {
       this.op(Op.i32_gt_u, Op.i32_or);
     }
     this.openIf();
-    this.exit(pc, k);
+    this.leave(pc, k);
     this.closeIf();
     // host = va + addend
     this.op(Op.local_get, ENTRY);
@@ -419,7 +654,6 @@ class BlockCompiler {
 
   private instruction(d: Decoded, k: number): void {
     const { insn, pc } = d;
-    for (const r of sourcesOf(insn)) this.use(r);
     const rd = (insn >>> 7) & 31;
     const rs1 = (insn >>> 15) & 31;
     const rs2 = (insn >>> 20) & 31;
@@ -441,18 +675,21 @@ class BlockCompiler {
         const target = branchTarget(d)!;
         this.i64(BigInt.asIntN(64, next));
         this.set(rd);
-        this.jumpTo(target, k + 1);
+        this.goTo(target, k + 1);
         return;
       }
-      case 0x67: // jalr: the target is computed before rd is written (rd may be rs1)
+      case 0x67: // jalr: the target is computed before rd is written (rd may be rs1); the dispatch finds it
         this.get(rs1);
-        this.i64(BigInt(immI));
+        this.i64(immI);
         this.op(Op.i64_add);
-        this.i64(-2n);
-        this.op(Op.i64_and, Op.local_set, EXIT_PC);
+        this.i64(-2);
+        this.op(Op.i64_and, Op.local_set, NEXT);
         this.i64(BigInt.asIntN(64, next));
         this.set(rd);
-        this.exit('computed', k + 1);
+        this.retire(k + 1);
+        this.i32(1);
+        this.op(Op.local_set, GO);
+        this.code.byte(Op.br).u32(this.blockOutDepth);
         return;
       case 0x63: {
         // beq bne blt bge bltu bgeu
@@ -460,7 +697,7 @@ class BlockCompiler {
         this.get(rs2);
         this.op([Op.i64_eq, Op.i64_ne, 0, 0, Op.i64_lt_s, Op.i64_ge_s, Op.i64_lt_u, Op.i64_ge_u][funct3]!);
         this.openIf();
-        this.jumpTo(branchTarget(d)!, k + 1);
+        this.goTo(branchTarget(d)!, k + 1);
         this.closeIf();
         return;
       }
@@ -492,10 +729,10 @@ class BlockCompiler {
       case 0x13: {
         // addi slti sltiu xori ori andi slli srli srai
         this.get(rs1);
-        const shamt = BigInt(immI & 63);
+        const shamt = immI & 63;
         switch (funct3) {
           case 0:
-            this.i64(BigInt(immI));
+            this.i64(immI);
             this.op(Op.i64_add);
             break;
           case 1:
@@ -503,15 +740,15 @@ class BlockCompiler {
             this.op(Op.i64_shl);
             break;
           case 2:
-            this.i64(BigInt(immI));
+            this.i64(immI);
             this.op(Op.i64_lt_s, Op.i64_extend_i32_u);
             break;
           case 3:
-            this.i64(BigInt(immI));
+            this.i64(immI);
             this.op(Op.i64_lt_u, Op.i64_extend_i32_u);
             break;
           case 4:
-            this.i64(BigInt(immI));
+            this.i64(immI);
             this.op(Op.i64_xor);
             break;
           case 5:
@@ -519,11 +756,11 @@ class BlockCompiler {
             this.op(insn >>> 26 === 0 ? Op.i64_shr_u : Op.i64_shr_s);
             break;
           case 6:
-            this.i64(BigInt(immI));
+            this.i64(immI);
             this.op(Op.i64_or);
             break;
           default:
-            this.i64(BigInt(immI));
+            this.i64(immI);
             this.op(Op.i64_and);
         }
         this.set(rd);
@@ -629,7 +866,7 @@ class BlockCompiler {
       this.op(word ? Op.i32_eq : Op.i64_eq);
       b();
       if (word) this.i32(-1);
-      else this.i64(-1n);
+      else this.i64(-1);
       this.op(word ? Op.i32_eq : Op.i64_eq, Op.i32_and);
     };
     const plain = (op32: number, op64: number) => (): void => {
@@ -638,7 +875,7 @@ class BlockCompiler {
       this.op(word ? op32 : op64);
       widen();
     };
-    const allOnes = (): void => this.i64(-1n);
+    const allOnes = (): void => this.i64(-1);
     const dividend = (): void => {
       a();
       widen();
@@ -698,6 +935,12 @@ function destinationOf(insn: number): number {
     default:
       return 0;
   }
+}
+
+/** Whether the instruction is a call (jal or jalr that links): its return point starts a block. */
+function returnsHere(insn: number): boolean {
+  const opcode = insn & 0x7f;
+  return (opcode === 0x6f || opcode === 0x67) && ((insn >>> 7) & 31) !== 0;
 }
 
 /** The static target of a jal or conditional branch; undefined for anything else. */

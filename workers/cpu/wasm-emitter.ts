@@ -5,11 +5,14 @@
 
 export const Op = {
   unreachable: 0x00,
+  block: 0x02,
   loop: 0x03,
   if: 0x04,
   else: 0x05,
   end: 0x0b,
+  br: 0x0c,
   br_if: 0x0d,
+  br_table: 0x0e,
   return: 0x0f,
   drop: 0x1a,
   local_get: 0x20,
@@ -116,9 +119,18 @@ export class Bytes {
     }
   }
 
-  /** Signed LEB128 of a 64-bit value. */
-  s64(v: bigint): this {
+  /** Signed LEB128 of a 64-bit value (a number must be a safe integer: then no BigInt arithmetic is needed). */
+  s64(v: bigint | number): this {
+    if (typeof v === 'number') {
+      for (;;) {
+        const b = v & 0x7f;
+        v = Math.floor(v / 128);
+        if ((v === 0 && (b & 0x40) === 0) || (v === -1 && (b & 0x40) !== 0)) return this.byte(b);
+        this.byte(b | 0x80);
+      }
+    }
     v = BigInt.asIntN(64, v);
+    if (v >= -0x20_0000_0000_0000n && v < 0x20_0000_0000_0000n) return this.s64(Number(v));
     for (;;) {
       const b = Number(v & 0x7fn);
       v >>= 7n;

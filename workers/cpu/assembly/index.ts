@@ -104,8 +104,11 @@ export { flushTlb };
 
 // ---- the JIT's side of the interpreter (translation itself is workers/cpu/jit.ts, in the host) -------
 
-/** The host translates the block at `pc` (its bytes at wasm address `host`) and fills cache entry `entry`. */
-@external('env', 'jitCompile') declare function jitCompile(pc: u64, host: usize, entry: usize): void;
+/**
+ * The host translates the code at `pc` (its bytes at wasm address `host`) and fills cache entry `entry`;
+ * it may fill the entries of other block starts of the same page too, marked current in `epoch`.
+ */
+@external('env', 'jitCompile') declare function jitCompile(pc: u64, host: usize, entry: usize, epoch: u32): void;
 /** The host forgets every translation of this hart and empties its block cache. */
 @external('env', 'jitFlush') declare function jitFlush(): void;
 /**
@@ -530,16 +533,16 @@ export function run(budget: i32): i32 {
         const hits = load<u32>(e, JIT_HITS) + 1;
         store<u32>(e, hits, JIT_HITS);
         if (hits == jitThreshold) {
-          jitCompile(pc, host, e);
+          jitCompile(pc, host, e, jitEpoch);
           store<u32>(e, jitEpoch, JIT_EPOCH);
           fn = load<u32>(e, JIT_FN);
         }
       }
-      // The block retires at most JIT_LENGTH instructions per pass and loops only while the rest of the
-      // budget allows another pass, so the slice never overruns.
+      // A translation runs a block only while it fits in what is left of the budget, so the slice never
+      // overruns; JIT_LENGTH is the first block's length (a call that could not run it is not made).
       const left = budget - steps + 1;
       if (fn != 0 && load<u32>(e, JIT_LENGTH) <= <u32>left) {
-        const n = call_indirect<i32>(fn, left, dataKey);
+        const n = call_indirect<i32>(fn, left, dataKey, pc);
         if (n != 0) {
           retired += n;
           steps += n - 1;

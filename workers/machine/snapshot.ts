@@ -43,6 +43,7 @@ import {
   type SnapshotImageIdentity,
   type SnapshotImageLoad,
 } from '../protocol/snapshot-format.ts';
+import { describeDiskIdentity } from '../protocol/disk-image.ts';
 import { MEMORY_MAP } from './memory-map.ts';
 import { isSnapshotable } from '../host/block/backend.ts';
 import { Machine, type MachineConfig, type MachinePorts, type MachineState } from './machine.ts';
@@ -68,6 +69,8 @@ export interface CapturedDisk {
   /** The parent's blocks no longer in the overlay, ascending (a child only). */
   readonly removed: Uint32Array;
   readonly whole: boolean;
+  /** The identity of the disk image under the overlay, when the backend knows it. */
+  readonly image: string | undefined;
 }
 
 /** A machine's state copied out of it, ready to encode. */
@@ -207,13 +210,13 @@ export function captureSnapshot(machine: Machine, options: CaptureOptions = {}):
   if (parentDisks && parentDisks.length !== exported.length)
     throw new Error('the parent fingerprint is for other disks');
   const disks = exported.map(({ backend, blocks }, d): CapturedDisk => {
-    const { size, blockBytes: blockSize } = backend;
+    const { size, blockBytes: blockSize, image } = backend;
     const before = parentDisks?.[d];
-    if (!before) return { size, blockSize, blocks, removed: new Uint32Array(0), whole: true };
+    if (!before) return { size, blockSize, blocks, removed: new Uint32Array(0), whole: true, image };
     const changed = new Map<number, Uint8Array>();
     for (const [index, bytes] of blocks) if (before.get(index) !== bytes) changed.set(index, bytes);
     const removed = [...before.keys()].filter((index) => !blocks.has(index)).sort((a, b) => a - b);
-    return { size, blockSize, blocks: changed, removed: Uint32Array.from(removed), whole: false };
+    return { size, blockSize, blocks: changed, removed: Uint32Array.from(removed), whole: false, image };
   });
   const ram = machine.ram;
   const words = ramWords(ram);
@@ -297,7 +300,15 @@ function diskSection(disk: CapturedDisk): SnapshotDisk {
   const indices = Uint32Array.from([...disk.blocks.keys()].sort((a, b) => a - b));
   const data = new Uint8Array(indices.length * disk.blockSize);
   indices.forEach((index, j) => data.set(disk.blocks.get(index)!, j * disk.blockSize));
-  return { size: disk.size, blockSize: disk.blockSize, indices, data, removed: disk.removed, whole: disk.whole };
+  return {
+    size: disk.size,
+    blockSize: disk.blockSize,
+    indices,
+    data,
+    removed: disk.removed,
+    whole: disk.whole,
+    ...(disk.image !== undefined ? { image: disk.image } : {}),
+  };
 }
 
 /** Unpacks a chain of snapshot files (full snapshot first, each next one a child of the one before) into one. */
@@ -358,6 +369,13 @@ function restoreChecked(contents: SnapshotContents, options: RestoreOptions, por
     if (backend.size !== disk.size || backend.blockBytes !== disk.blockSize) {
       throw new SnapshotError(
         `snapshot disk ${i} has ${disk.size} bytes in ${disk.blockSize}-byte blocks; the disk given has ${backend.size} in ${backend.blockBytes}`,
+      );
+    }
+    // Its blocks belong to one build of the image: over another (a rebuilt image of the same size) they
+    // would corrupt the file system. A snapshot from before identities were recorded is checked by size only.
+    if (disk.image !== undefined && backend.image !== disk.image) {
+      throw new SnapshotError(
+        `snapshot disk ${i} was taken on a different disk image than the one given (snapshot: ${describeDiskIdentity(disk.image)}, given: ${describeDiskIdentity(backend.image)})`,
       );
     }
     return backend;

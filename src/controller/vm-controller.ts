@@ -21,7 +21,7 @@ import {
   type VmDiskRequest,
   type VmWorkerApi,
 } from '../../workers/protocol/vm-api.ts';
-import type { DiskStatus } from '../../workers/protocol/disk-image.ts';
+import { chunkedDiskIdentity, type DiskStatus } from '../../workers/protocol/disk-image.ts';
 import { customBoot } from './custom-image.ts';
 import { ObservableState } from './observable-state.ts';
 import {
@@ -145,10 +145,11 @@ interface Running {
   superseded?: boolean;
 }
 
-/** A VM's own raw disk (the user's file) and the identity its overlay is saved under. */
+/** A VM's own raw disk (the user's file), the identity its overlay is saved under, and its contents' identity. */
 interface RawDisk {
   readonly disk: Uint8Array;
   readonly identity: string;
+  readonly image: string;
 }
 
 /** The disk a worker boots with, and the identity of the image its overlay is written over. */
@@ -373,7 +374,7 @@ export class VmController {
     if (this.options.image !== CUSTOM_IMAGE_ID) return { images };
     if (this.options.id === undefined) throw new Error("a VM of the user's own files needs an id");
     const boot = await customBoot(this.options.id, images);
-    return { images: boot.images, raw: { disk: boot.disk, identity: boot.identity } };
+    return { images: boot.images, raw: { disk: boot.disk, identity: boot.identity, image: boot.image } };
   }
 
   /**
@@ -406,7 +407,10 @@ export class VmController {
         `the saved disk of this VM was written over another version of image ${images.manifest.name}; Reset disk starts it afresh`,
       );
     }
-    if (raw) return { base, request: { source: { kind: 'raw', bytes: raw.disk }, overlay: restored ?? saved.blocks } };
+    if (raw) {
+      const source = { kind: 'raw', bytes: raw.disk } as const;
+      return { base, request: { source, overlay: restored ?? saved.blocks, image: raw.image } };
+    }
     if (!manifest) return undefined;
     const total = manifest.chunks.reduce((n, c) => n + c.compressedSize, 0);
     this.#update({ disk: { downloadedBytes: 0, totalBytes: total, fetchedChunks: 0 } });
@@ -415,6 +419,7 @@ export class VmController {
       request: {
         source: { kind: 'chunked', baseUrl: imageDirectoryUrl(entry), manifest },
         overlay: restored ?? saved.blocks,
+        image: await chunkedDiskIdentity(manifest),
         ...(manifest.readOnly ? { readOnly: true } : {}),
       },
     };

@@ -45,7 +45,7 @@ import {
 } from '../protocol/snapshot-format.ts';
 import { describeDiskIdentity } from '../protocol/disk-image.ts';
 import { MEMORY_MAP } from './memory-map.ts';
-import { isSnapshotable } from '../host/block/backend.ts';
+import { isSnapshotable, type BlockBackend, type SnapshotableBlockBackend } from '../host/block/backend.ts';
 import { Machine, type MachineConfig, type MachinePorts, type MachineState } from './machine.ts';
 
 export { SnapshotError };
@@ -356,13 +356,18 @@ export async function checkSnapshotImages(header: SnapshotHeader, images: Snapsh
   await checkImage('initrd', header.images.initrd, images.initrd);
 }
 
-function restoreChecked(contents: SnapshotContents, options: RestoreOptions, ports: MachinePorts): RestoredMachine {
-  const { header } = contents;
-  const given = options.disks ?? [];
+/**
+ * The disks' overlays the snapshot's blocks go into, once each is shown to be over the disk the snapshot
+ * was taken with (count, size, block size and the image's identity); refuses otherwise and changes nothing.
+ */
+export function checkSnapshotDisks(
+  contents: SnapshotContents,
+  given: readonly { readonly backend: BlockBackend }[],
+): SnapshotableBlockBackend[] {
   if (given.length !== contents.disks.length) {
     throw new SnapshotError(`snapshot was taken with ${contents.disks.length} disks, ${given.length} were given`);
   }
-  const overlays = contents.disks.map((disk, i) => {
+  return contents.disks.map((disk, i) => {
     const backend = given[i]!.backend;
     if (!isSnapshotable(backend))
       throw new SnapshotError(`disk ${i} has no copy-on-write overlay to restore the snapshot's writes into`);
@@ -380,6 +385,11 @@ function restoreChecked(contents: SnapshotContents, options: RestoreOptions, por
     }
     return backend;
   });
+}
+
+function restoreChecked(contents: SnapshotContents, options: RestoreOptions, ports: MachinePorts): RestoredMachine {
+  const { header } = contents;
+  const overlays = checkSnapshotDisks(contents, options.disks ?? []);
   const config: MachineConfig = { ...options, ramSize: header.machine.ramSize, bootargs: header.machine.bootargs };
   const state = { cpu: contents.cpu, devices: header.devices } as unknown as MachineState;
   let machine: Machine;

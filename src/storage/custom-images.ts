@@ -4,7 +4,7 @@
  * reload without asking for the files again. The disk's sha256 is computed once, when it is added: its
  * snapshots record it (workers/protocol/disk-image.ts), so none is restored over another file.
  */
-import { createStore, del, get, set } from 'idb-keyval';
+import { createStore, del, get, keys, set } from 'idb-keyval';
 import { z } from 'zod';
 
 const store = createStore('tabvm-custom-images', 'files');
@@ -51,6 +51,11 @@ export async function loadCustomImage(vmId: string): Promise<StoredCustomImage> 
   if (!parsed.success)
     throw new Error('the disk image chosen for this VM is no longer in the browser’s storage; create the VM again');
   return parsed.data;
+}
+
+/** The ids of the VMs that have files stored. */
+export async function listCustomImageVmIds(): Promise<Set<string>> {
+  return new Set((await keys(store)).filter((key): key is string => typeof key === 'string'));
 }
 
 export async function deleteCustomImage(vmId: string): Promise<void> {

@@ -264,7 +264,13 @@ describe('VmController with a disk image', () => {
     );
     booted = undefined;
     await expect(controller.restore([snapshot])).rejects.toThrow(
-      /snapshot disk 0 was taken on a different disk image than the one given \(snapshot: chunks-sha256:[0-9a-f]{12}…, given: chunks-sha256:/,
+      /^this snapshot was taken on a different build of the Test image with a disk disk image than this VM runs on \(snapshot: chunks-sha256:[0-9a-f]{12}…, this VM: chunks-sha256:[0-9a-f]{12}…\)$/,
+    );
+    // The worker, should the page not check, refuses it as well.
+    const contents = await decodeSnapshotFile(snapshot);
+    const given = openVmDisk({ ...running.request.disk!, overlay: new Map() }, {});
+    expect(() => checkSnapshotDisks(contents, [{ backend: given }])).toThrow(
+      /snapshot disk 0 was taken on a different disk image than the one given/,
     );
     expect(controller.getView().phase).toBe('running');
     const stored = await loadOverlay('vm-6');

@@ -21,13 +21,14 @@ import {
   type VmDiskRequest,
   type VmWorkerApi,
 } from '../../workers/protocol/vm-api.ts';
-import { chunkedDiskIdentity, type DiskStatus } from '../../workers/protocol/disk-image.ts';
+import { chunkedDiskIdentity, describeDiskIdentity, type DiskStatus } from '../../workers/protocol/disk-image.ts';
 import { customBoot } from './custom-image.ts';
 import { ObservableState } from './observable-state.ts';
 import {
   decodeSnapshotFile,
   flattenChain,
   readSnapshotHeader,
+  SnapshotError,
   type SnapshotContents,
 } from '../../workers/protocol/snapshot-container.ts';
 import {
@@ -509,9 +510,20 @@ export class VmController {
     const { images, raw } = prepared;
     // The disk starts as the snapshot left it; storage is switched to it only once the restore succeeded.
     let restoredDisk: Map<number, Uint8Array> | undefined;
-    if (images.manifest.disk || raw)
-      restoredDisk = snapshotDiskBlocks(flattenChain(await Promise.all(chain.map(decodeSnapshotFile))));
+    let recorded: string | undefined;
+    if (images.manifest.disk || raw) {
+      const contents = flattenChain(await Promise.all(chain.map(decodeSnapshotFile)));
+      restoredDisk = snapshotDiskBlocks(contents);
+      recorded = contents.disks[0]?.image;
+    }
     const disk = await this.#openDisk(images, raw, restoredDisk);
+    // Said here in the image's name; the worker refuses it too (workers/machine/snapshot.ts).
+    const current = disk?.request.image;
+    if (recorded !== undefined && current !== undefined && recorded !== current) {
+      throw new SnapshotError(
+        `this snapshot was taken on a different build of the ${raw ? `disk file ${images.manifest.title}` : `${images.manifest.title} disk image`} than this VM runs on (snapshot: ${describeDiskIdentity(recorded)}, this VM: ${describeDiskIdentity(current)})`,
+      );
+    }
     const wasLive = this.#run !== undefined;
     if (!wasLive) this.#update({ phase: 'starting', progress: undefined, error: undefined, lastHalt: undefined });
     let storageSwitched!: () => void;

@@ -11,6 +11,7 @@ import type { DiskSpec, VmFiles } from './lib/vm-options.ts';
 import type { BlockBackend } from '../workers/host/block/backend.ts';
 import { openVmDisk } from '../workers/host/block/open-disk.ts';
 import { FileDisk } from './lib/file-disk.ts';
+import { chunkedDiskIdentity } from '../workers/protocol/disk-image.ts';
 
 export interface NodeVmWorkerData extends VmFiles {
   readonly corePath: string;
@@ -33,11 +34,15 @@ export type NodeVmWorkerMessage =
 
 const data = workerData as NodeVmWorkerData;
 
-/** A raw file in place, or a chunked image's directory under an overlay kept in memory. */
-function openDisk(disk: DiskSpec): BlockBackend {
+/**
+ * A raw file in place, or a chunked image's directory under an overlay kept in memory, named by its
+ * identity so that a snapshot restored over it must have been taken over the same image.
+ */
+async function openDisk(disk: DiskSpec): Promise<BlockBackend> {
   if (!disk.chunked) return new FileDisk(disk.path, disk.readOnly);
   const source = { kind: 'chunked', baseUrl: pathToFileURL(disk.path).href, manifest: disk.chunked } as const;
-  return openVmDisk({ source, overlay: new Map() }, { fetch: readLocalFile });
+  const image = await chunkedDiskIdentity(disk.chunked);
+  return openVmDisk({ source, overlay: new Map(), image }, { fetch: readLocalFile });
 }
 
 /** fetch() for file: URLs, which Node's fetch does not serve. */
@@ -52,10 +57,12 @@ const post = (message: NodeVmWorkerMessage): void => parentPort!.postMessage(mes
 
 try {
   const output = new RingSink(new ByteRing(data.output));
-  const disks = (data.disks ?? []).map((disk) => ({
-    backend: openDisk(disk),
-    readOnly: disk.readOnly || disk.chunked?.readOnly === true,
-  }));
+  const disks = await Promise.all(
+    (data.disks ?? []).map(async (disk) => ({
+      backend: await openDisk(disk),
+      readOnly: disk.readOnly || disk.chunked?.readOnly === true,
+    })),
+  );
   const spec = { ...data, coreModule: new WebAssembly.Module(readFileSync(data.corePath)), sharedMemory: true, disks };
   const ports = {
     console: output,

@@ -17,6 +17,8 @@ import { MemoryDisk } from '../workers/host/block/memory-disk.ts';
 import { OverlayDisk } from '../workers/host/block/overlay-disk.ts';
 import { decodeSnapshotFile } from '../workers/protocol/snapshot-container.ts';
 import { SnapshotStore } from '../src/storage/snapshot-store.ts';
+import { openVmDisk } from '../workers/host/block/open-disk.ts';
+import { rawDiskIdentityOf } from '../workers/protocol/disk-image.ts';
 
 const { bios, kernel, initrd, bootargs, ramSize } = defaultImage();
 const coreModule = loadCore();
@@ -79,9 +81,13 @@ class Guest {
 }
 
 describe('a snapshot of a guest with a disk', () => {
-  it('restores the overlay as it was when the snapshot was taken', async () => {
+  it('restores the overlay as it was when the snapshot was taken, over that disk image only', async () => {
     const base = ext4Image();
-    const overlay = new OverlayDisk(new MemoryDisk(base.slice(), true));
+    const identity = await rawDiskIdentityOf(base);
+    /** The disk as a worker opens it: the raw image under an empty overlay, with the image's identity. */
+    const open = (bytes: Uint8Array, image: string): OverlayDisk =>
+      openVmDisk({ source: { kind: 'raw', bytes }, overlay: new Map(), image }, {});
+    const overlay = open(base.slice(), identity);
     const guest = new Guest(undefined as unknown as Machine);
     guest.machine = new Machine(
       { ramSize, bios, kernel, initrd, bootargs, sharedMemory: true, coreModule, disks: [{ backend: overlay }] },
@@ -94,7 +100,7 @@ describe('a snapshot of a guest with a disk', () => {
     expect(await guest.command('echo after-snapshot > /mnt/f && sync && cat /mnt/f')).toContain('after-snapshot');
 
     // Another base and overlay, as a fresh worker after a reload would have them.
-    const restoredOverlay = new OverlayDisk(new MemoryDisk(base.slice(), true));
+    const restoredOverlay = open(base.slice(), identity);
     const restored = new Guest(undefined as unknown as Machine);
     restored.machine = (
       await restoreSnapshot(
@@ -107,6 +113,20 @@ describe('a snapshot of a guest with a disk', () => {
     expect(out).toContain('before-snapshot');
     expect(out).not.toContain('after-snapshot');
     expect(restoredOverlay.blockCount).toBeGreaterThan(0);
+
+    expect((await decodeSnapshotFile(snapshot)).disks[0]!.image).toBe(identity);
+    // Over another file system of the same size (mke2fs again: another UUID, other bytes), refused.
+    const rebuilt = ext4Image();
+    expect(rebuilt.length).toBe(base.length);
+    const rebuiltOverlay = open(rebuilt, await rawDiskIdentityOf(rebuilt));
+    await expect(
+      restoreSnapshot(
+        snapshot,
+        { bios, kernel, initrd, sharedMemory: true, coreModule, disks: [{ backend: rebuiltOverlay }] },
+        { console: { write() {} } },
+      ),
+    ).rejects.toThrow(/snapshot disk 0 was taken on a different disk image than the one given/);
+    expect(rebuiltOverlay.blockCount).toBe(0);
 
     // A restore needs the disks the snapshot was taken with.
     await expect(

@@ -3,7 +3,8 @@
  * disk overlay, own image files and snapshots all go; a deletion cut short half way (a forced failure
  * where a closed tab would stop it) is finished at the next start; one whose first step fails removes
  * nothing; other VMs keep everything. Snapshots of a VM that is no longer stored at all (an older
- * tabvm's deletion cut short) are removed at the next start, unless its definition is merely unreadable.
+ * tabvm's deletion cut short) are removed at the next start, unless its definition is merely unreadable;
+ * so are its disk overlay and own image files.
  */
 import 'fake-indexeddb/auto';
 import { afterEach, describe, expect, it, vi } from 'vitest';
@@ -11,8 +12,8 @@ import { createStore, get, set } from 'idb-keyval';
 import { Library } from './library.ts';
 import { SnapshotShelf } from './snapshots.ts';
 import { SnapshotStore } from '../storage/snapshot-store.ts';
-import { loadOverlay, saveOverlayBlocks } from '../storage/disk-overlay.ts';
-import { loadCustomImage } from '../storage/custom-images.ts';
+import { listOverlayVmIds, loadOverlay, saveOverlayBlocks } from '../storage/disk-overlay.ts';
+import { listCustomImageVmIds, loadCustomImage, saveCustomImage } from '../storage/custom-images.ts';
 import { loadDefinitions, loadDeleting } from '../storage/vm-store.ts';
 import { CUSTOM_IMAGE_ID } from '../controller/images.ts';
 
@@ -163,5 +164,66 @@ describe('deleting a VM', () => {
     await set('vms-v1', { damaged: true }, library);
     const third = await start();
     expect((await third.shelf.store.list()).map((r) => r.vmId)).toContain('ghost2');
+  });
+
+  it('removes at the next start the disk and files of a VM no longer stored, not those of a definition it cannot read', async () => {
+    const first = await start();
+    const alive = await vmWithData(first.library, first.shelf, 'alive-disk');
+    const file = (name: string) => ({ disk: new File([new Uint8Array(4096).fill(3)], name) });
+    for (const vmId of ['ghost-disk', 'future-disk']) {
+      await saveOverlayBlocks(vmId, 'custom:x.img:4096', new Map([[2, new Uint8Array(4096).fill(2)]]));
+      await saveCustomImage(vmId, file(`${vmId}.img`));
+    }
+    const library = createStore('tabvm', 'library');
+    const stored: unknown[] = (await get('vms-v1', library)) ?? [];
+    await set('vms-v1', [...stored, { id: 'future-disk', name: 'future-disk', image: 7, ramMiB: 64 }], library);
+    vi.spyOn(console, 'warn').mockImplementation(() => {});
+
+    const second = await start();
+    expect(await listOverlayVmIds()).not.toContain('ghost-disk');
+    expect(await listCustomImageVmIds()).not.toContain('ghost-disk');
+    expect((await loadOverlay('future-disk')).blocks.size).toBe(1);
+    expect((await loadCustomImage('future-disk')).disk.name).toBe('future-disk.img');
+    await expectAllThere(second.shelf, alive);
+
+    // A damaged library list tells nothing about which VMs are gone: nothing is removed.
+    await saveOverlayBlocks('ghost2-disk', 'img', new Map([[2, new Uint8Array(4096)]]));
+    await saveCustomImage('ghost2-disk', file('ghost2.img'));
+    await set('vms-v1', { damaged: true }, library);
+    await start();
+    expect(await listOverlayVmIds()).toContain('ghost2-disk');
+    expect(await listCustomImageVmIds()).toContain('ghost2-disk');
+  });
+
+  it('stores a new VM before its own files, so a start elsewhere never takes them for a deleted VM’s; a failed save stores neither', async () => {
+    const { library } = await start();
+    const order: string[] = [];
+    const put = IDBObjectStore.prototype.put;
+    const spy = vi.spyOn(IDBObjectStore.prototype, 'put').mockImplementation(function (this: IDBObjectStore, ...args) {
+      order.push(this.transaction.db.name);
+      return put.apply(this, args);
+    });
+    const made = await library.create(
+      { name: 'ordered', image: CUSTOM_IMAGE_ID, ramMiB: 64 },
+      { disk: new File([new Uint8Array(4096)], 'o.img') },
+    );
+    expect(order).toEqual(['tabvm', 'tabvm-custom-images']);
+    expect((await loadCustomImage(made.definition.id)).disk.name).toBe('o.img');
+
+    // The browser refuses the files (storage full): the VM is not kept either.
+    spy.mockImplementation(function (this: IDBObjectStore, ...args) {
+      if (this.transaction.db.name === 'tabvm-custom-images') throw new DOMException('full', 'QuotaExceededError');
+      return put.apply(this, args);
+    });
+    const before = (await loadDefinitions()).map((d) => d.name);
+    await expect(
+      library.create(
+        { name: 'too-big', image: CUSTOM_IMAGE_ID, ramMiB: 64 },
+        { disk: new File([new Uint8Array(4096)], 'b.img') },
+      ),
+    ).rejects.toThrow(/full/);
+    expect((await loadDefinitions()).map((d) => d.name)).toEqual(before);
+    expect(names(library)).not.toContain('too-big');
+    expect(before).toContain('ordered');
   });
 });

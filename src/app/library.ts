@@ -4,20 +4,22 @@
  *
  * Deleting a VM removes its definition first (marked as being deleted, src/storage/vm-store.ts), then its
  * data: disk overlay, own image files, and what others registered with onDelete (its snapshots). A
- * deletion that fails or that a closed tab cuts short is finished at the next load().
+ * deletion that fails or that a closed tab cuts short is finished at the next load(). Disk overlays and
+ * own image files of VMs that are not stored at all (left by an older tabvm's deletion) are removed then too.
  */
 import { VmController } from '../controller/vm-controller.ts';
 import { ObservableState } from '../controller/observable-state.ts';
 import {
   beginDeletion,
   finishDeletion,
+  loadDefinitionIds,
   loadDefinitions,
   loadDeleting,
   saveDefinitions,
   type VmDefinition,
 } from '../storage/vm-store.ts';
-import { deleteOverlay } from '../storage/disk-overlay.ts';
-import { deleteCustomImage, saveCustomImage } from '../storage/custom-images.ts';
+import { deleteOverlay, listOverlayVmIds } from '../storage/disk-overlay.ts';
+import { deleteCustomImage, listCustomImageVmIds, saveCustomImage } from '../storage/custom-images.ts';
 import type { CustomImageFiles } from '../controller/custom-image.ts';
 
 export interface VmEntry {
@@ -95,6 +97,7 @@ export class Library {
     }
     try {
       for (const id of await loadDeleting()) await this.#deleteData(id);
+      await removeOrphanedDisks();
     } catch (error) {
       console.warn('tabvm: the data of a deleted VM could not be removed yet; the next start tries again', error);
     }
@@ -113,11 +116,20 @@ export class Library {
       id: crypto.randomUUID(),
       createdAt: Date.now(),
     };
-    if (custom) await saveCustomImage(definition.id, custom);
     const entry = { definition, controller: this.#controllerFor(definition) };
     await this.#serially(async () => {
       const entries = [...this.#snapshot.entries, entry];
+      // The definition is stored before the files, so that a start in another tab, which removes the files
+      // of VMs not in the library, never takes this VM for a deleted one.
       await saveDefinitions(entries.map((e) => e.definition));
+      if (custom) {
+        try {
+          await saveCustomImage(definition.id, custom);
+        } catch (error) {
+          await saveDefinitions(this.#snapshot.entries.map((e) => e.definition)).catch(() => {});
+          throw error;
+        }
+      }
       this.#set({ ...this.#snapshot, entries });
     });
     return entry;
@@ -171,6 +183,22 @@ export class Library {
     for (const deleteData of this.#deleters) await deleteData(id);
     await finishDeletion(id);
   }
+}
+
+/**
+ * Removes the disk overlays and own image files of VMs that are not in the stored library. Records are
+ * listed before the library is read: a VM's definition is stored before any of them, so a VM missing
+ * from the library then has been deleted, not created (here or in another tab). A stored list that is
+ * damaged tells nothing about which VMs are gone, and nothing is removed; ids of definitions that do not
+ * parse count as present.
+ */
+async function removeOrphanedDisks(): Promise<void> {
+  const overlays = await listOverlayVmIds();
+  const files = await listCustomImageVmIds();
+  const vms = await loadDefinitionIds();
+  if (!vms) return;
+  for (const id of overlays) if (!vms.has(id)) await deleteOverlay(id);
+  for (const id of files) if (!vms.has(id)) await deleteCustomImage(id);
 }
 
 function message(error: unknown): string {

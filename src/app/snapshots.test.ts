@@ -9,10 +9,15 @@ import { createStore } from 'idb-keyval';
 import { AUTOSAVE_CHAIN_LENGTH, AUTOSAVE_INTERVAL_MS, SnapshotShelf } from './snapshots.ts';
 import { Library, type VmEntry } from './library.ts';
 import { SnapshotStore } from '../storage/snapshot-store.ts';
-import type { VmController, VmView } from '../controller/vm-controller.ts';
+import { VmController, type VmView } from '../controller/vm-controller.ts';
+import { SnapshotError } from '../../workers/protocol/snapshot-container.ts';
 import type { VmSnapshotResult } from '../../workers/protocol/vm-api.ts';
 import { encodeSnapshotFile } from '../../workers/protocol/snapshot-container.ts';
 import { SNAPSHOT_PAGE_SIZE } from '../../workers/protocol/snapshot-format.ts';
+import { readFileSync } from 'node:fs';
+import { chunkedDiskIdentity, type DiskImageManifest } from '../../workers/protocol/disk-image.ts';
+import { loadDefinitions } from '../storage/vm-store.ts';
+import { loadOverlay } from '../storage/disk-overlay.ts';
 
 /** A VM that answers snapshot() as the worker does: a child when it knows the parent's series, else full. */
 function fakeVm(): { entry: VmEntry; requests: { parent?: string; automatic?: boolean }[] } {
@@ -170,5 +175,91 @@ describe('snapshot shelf', () => {
     await shelf.autosave(entry);
     expect(await store.list()).toEqual([]);
     expect(await store.collectGarbage()).toBe(0);
+  });
+
+  it('imports or clones a Debian snapshot only over the disk image it was taken on; a refusal stores nothing', async () => {
+    // The catalog's manifests as the page fetches them, from public/.
+    vi.stubGlobal('location', { href: 'http://host.test/' });
+    vi.stubGlobal(
+      'fetch',
+      vi.fn(async (input: string | URL | Request) => {
+        const path = new URL(String(input), 'http://host.test/').pathname;
+        const file = new URL(`../../public${path}`, import.meta.url);
+        try {
+          return new Response(readFileSync(file), { headers: { 'content-type': 'application/json' } });
+        } catch {
+          return new Response('missing', { status: 404 });
+        }
+      }),
+    );
+    const debian = JSON.parse(
+      readFileSync(new URL('../../public/images/debian/manifest.json', import.meta.url), 'utf8'),
+    ) as { title: string; files: Record<string, { size: number; sha256: string }>; disk: DiskImageManifest };
+    const current = await chunkedDiskIdentity(debian.disk);
+    const rebuilt = await chunkedDiskIdentity({ ...debian.disk, chunks: debian.disk.chunks.slice(1) });
+    const snapshotFile = async (id: string, image: string | undefined): Promise<File> => {
+      const bytes = await encodeSnapshotFile(
+        {
+          id,
+          parent: null,
+          machine: { ramSize: 1 << 20, harts: 1, bootargs: '' },
+          images: { bios: debian.files.bios!, kernel: debian.files.kernel!, initrd: null },
+          createdAt: new Date(0).toISOString(),
+          devices: {},
+        },
+        {
+          cpu: [new Uint8Array(64)],
+          pages: new Uint32Array(0),
+          zeroed: new Uint32Array(0),
+          pageData: new Uint8Array(0),
+          disks: [
+            {
+              size: debian.disk.size,
+              blockSize: 4096,
+              indices: Uint32Array.of(1),
+              data: new Uint8Array(4096).fill(1),
+              removed: new Uint32Array(0),
+              whole: true,
+              ...(image !== undefined ? { image } : {}),
+            },
+          ],
+        },
+      );
+      return new File([bytes], `${id}.tabvm`);
+    };
+    const store = new SnapshotStore(createStore('test-snapshots-import', 'chunks'));
+    const library = new Library(true);
+    await library.load();
+    const shelf = new SnapshotShelf(library, store);
+    await shelf.load();
+    const before = (await loadDefinitions()).length;
+
+    expect(await shelf.importFile(await snapshotFile('other-build', rebuilt))).toBeUndefined();
+    expect(shelf.getSnapshot().errors.get('')).toBe(
+      `This snapshot cannot be used: it was taken on a different build of the ${debian.title} disk image than the one this tabvm has (snapshot: ${rebuilt.slice(0, 26)}…, here: ${current.slice(0, 26)}…).`,
+    );
+    expect((await loadDefinitions()).length).toBe(before);
+    expect(library.getSnapshot().entries.length).toBe(before);
+    expect(await store.list()).toEqual([]);
+
+    // The same build, and a file from before identities were recorded (size only), are imported.
+    const same = await shelf.importFile(await snapshotFile('same-build', current));
+    expect(same?.definition.image).toBe('debian');
+    const old = await shelf.importFile(await snapshotFile('no-identity', undefined));
+    expect(old?.definition.image).toBe('debian');
+    expect((await store.list()).map((r) => r.id).sort()).toEqual(['no-identity', 'same-build']);
+
+    // A clone whose restore is refused (here, as the worker refuses another disk image) is not kept.
+    vi.spyOn(VmController.prototype, 'restore').mockRejectedValue(
+      new SnapshotError('snapshot disk 0 was taken on a different disk image than the one given'),
+    );
+    const count = library.getSnapshot().entries.length;
+    expect(await shelf.clone(same!, 'same-build')).toBeUndefined();
+    expect(shelf.getSnapshot().errors.get(same!.definition.id)).toMatch(/different disk image/);
+    expect(library.getSnapshot().entries.length).toBe(count);
+    expect((await loadDefinitions()).length).toBe(count);
+    expect((await store.list()).map((r) => r.id).sort()).toEqual(['no-identity', 'same-build']);
+    expect((await loadOverlay(same!.definition.id)).blocks.size).toBe(0);
+    vi.unstubAllGlobals();
   });
 });

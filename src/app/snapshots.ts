@@ -13,6 +13,7 @@ import {
 } from '../../workers/protocol/snapshot-container.ts';
 import { SNAPSHOT_FILE_EXTENSION } from '../../workers/protocol/snapshot-format.ts';
 import { IMAGE_CATALOG, loadManifest } from '../controller/images.ts';
+import { chunkedDiskIdentity, describeDiskIdentity } from '../../workers/protocol/disk-image.ts';
 import { ObservableState } from '../controller/observable-state.ts';
 import type { Library, VmEntry } from './library.ts';
 import { loadDefinitionIds } from '../storage/vm-store.ts';
@@ -226,7 +227,13 @@ export class SnapshotShelf {
         entry.definition.image,
         `from ${source?.name ?? 'a snapshot'} of ${entry.definition.name}`,
       );
-      await clone.entry.controller.restore([clone.file], source?.name);
+      try {
+        await clone.entry.controller.restore([clone.file], source?.name);
+      } catch (error) {
+        // A clone that cannot start (its image changed since the snapshot) is not kept.
+        await this.#library.remove(clone.entry.definition.id);
+        throw error;
+      }
       return clone.entry;
     });
   }
@@ -253,9 +260,13 @@ export class SnapshotShelf {
     });
   }
 
-  /** Which catalog image the snapshot was taken with (by the sha256 of every file). */
+  /**
+   * Which catalog image the snapshot was taken with: by the sha256 of every file, and for an image with
+   * a disk, by the disk's identity when the snapshot records one (one from before that is taken on trust).
+   */
   async #findImage(contents: SnapshotContents): Promise<string> {
     const wanted = contents.header.images;
+    let otherDisk: string | undefined;
     for (const entry of IMAGE_CATALOG) {
       const manifest = await loadManifest(entry);
       const same = (
@@ -268,9 +279,13 @@ export class SnapshotShelf {
         same(manifest.files.kernel, wanted.kernel) &&
         same(manifest.files.initrd, wanted.initrd)
       ) {
-        return entry.id;
+        const recorded = contents.disks[0]?.image;
+        const current = manifest.disk ? await chunkedDiskIdentity(manifest.disk) : undefined;
+        if (recorded === undefined || current === undefined || recorded === current) return entry.id;
+        otherDisk ??= `it was taken on a different build of the ${manifest.title} disk image than the one this tabvm has (snapshot: ${describeDiskIdentity(recorded)}, here: ${describeDiskIdentity(current)})`;
       }
     }
+    if (otherDisk !== undefined) throw new SnapshotError(otherDisk);
     throw new SnapshotError(
       `the snapshot was taken with an image this tabvm does not have (kernel sha256 ${wanted.kernel?.sha256.slice(0, 12) ?? 'none'}…)`,
     );

@@ -1,4 +1,5 @@
 import { loadCustomImage } from '../storage/custom-images.ts';
+import { rawDiskIdentity, rawDiskIdentityOf } from '../../workers/protocol/disk-image.ts';
 import { CUSTOM_IMAGE_ID, type ImageFiles } from './images.ts';
 
 /**
@@ -139,6 +140,8 @@ export interface CustomBoot {
   readonly disk: Uint8Array;
   /** Names the disk the VM's overlay is written over, so an overlay never lands on another file. */
   readonly identity: string;
+  /** The disk's contents identity (its sha256), which snapshots record and restores check. */
+  readonly image: string;
 }
 
 /**
@@ -169,5 +172,7 @@ export async function customBoot(vmId: string, defaults: ImageFiles): Promise<Cu
     },
     disk,
     identity: `${CUSTOM_IMAGE_ID}:${stored.disk.name}:${disk.length}`,
+    // A disk stored before its sha256 was recorded is hashed from the bytes just read.
+    image: stored.disk.sha256 !== undefined ? rawDiskIdentity(stored.disk.sha256) : await rawDiskIdentityOf(disk),
   };
 }

@@ -12,7 +12,10 @@ import * as Comlink from 'comlink';
 import type { VmBootRequest, VmEvents, VmWorkerApi } from '../../workers/protocol/vm-api.ts';
 import { VmController } from './vm-controller.ts';
 import { loadOverlay, saveOverlayBlocks } from '../storage/disk-overlay.ts';
-import { encodeSnapshotFile } from '../../workers/protocol/snapshot-container.ts';
+import { decodeSnapshotFile, encodeSnapshotFile, flattenChain } from '../../workers/protocol/snapshot-container.ts';
+import { chunkedDiskIdentity, type DiskImageManifest } from '../../workers/protocol/disk-image.ts';
+import { checkSnapshotDisks } from '../../workers/machine/snapshot.ts';
+import { openVmDisk } from '../../workers/host/block/open-disk.ts';
 
 const bios = new Uint8Array(1024).fill(1);
 const sha = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
@@ -43,6 +46,11 @@ class FakeWorker {
     this.#port = port1;
     const api: Partial<VmWorkerApi> = {
       boot: async (request, events) => {
+        // A snapshot's disks are checked as the real worker's restore checks them, before anything runs.
+        if (request.snapshot) {
+          const contents = flattenChain(await Promise.all(request.snapshot.map((file) => decodeSnapshotFile(file))));
+          checkSnapshotDisks(contents, request.disk ? [{ backend: openVmDisk(request.disk, {}) }] : []);
+        }
         booted = { request, events: events as unknown as Comlink.Remote<VmEvents> };
       },
       stats: () => ({ state: 'idle', instructions: 0, uptimeMs: 0, guestTimeMs, reboots: 0, sharedMemory: false }),
@@ -197,6 +205,7 @@ describe('VmController with a disk image', () => {
             data: new Uint8Array(4096).fill(1),
             removed: new Uint32Array(0),
             whole: true,
+            image: await chunkedDiskIdentity(disk as DiskImageManifest),
           },
         ],
       },
@@ -208,6 +217,7 @@ describe('VmController with a disk image', () => {
     expect(controller.getView().uptimeMs).toBe(3_723_000);
     await vi.waitFor(() => expect(booted).toBeDefined());
     expect(booted!.request.snapshot).toHaveLength(1);
+    expect(booted!.request.disk!.image).toBe(await chunkedDiskIdentity(disk as DiskImageManifest));
     expect([...booted!.request.disk!.overlay.keys()]).toEqual([5]);
     expect(booted!.request.disk!.overlay.get(5)![0]).toBe(1);
     // Block 7 was written after the snapshot: it is gone from storage, block 5 is the snapshot's.
@@ -217,6 +227,58 @@ describe('VmController with a disk image', () => {
     // The restored VM's own writes are kept on top.
     await booted!.events.diskWrites(new Map([[6, new Uint8Array(4096).fill(6)]]));
     expect([...(await loadOverlay('vm-5')).blocks.keys()]).toEqual([5, 6]);
+    controller.powerOff();
+  });
+
+  it('refuses a snapshot taken on another build of the disk image; the VM runs on and storage keeps its overlay', async () => {
+    const controller = await startedController('vm-6');
+    const running = booted!;
+    await running.events.diskWrites(new Map([[7, new Uint8Array(4096).fill(7)]]));
+    const snapshot = await encodeSnapshotFile(
+      {
+        id: 'snap-other-build',
+        parent: null,
+        machine: { ramSize: 4096, harts: 1, bootargs: '' },
+        images: { bios: { size: bios.length, sha256: sha(bios) }, kernel: null, initrd: null },
+        createdAt: new Date(0).toISOString(),
+        devices: {},
+      },
+      {
+        cpu: [new Uint8Array(64)],
+        pages: new Uint32Array(0),
+        zeroed: new Uint32Array(0),
+        pageData: new Uint8Array(0),
+        disks: [
+          {
+            size: disk.size,
+            blockSize: 4096,
+            indices: Uint32Array.of(5),
+            data: new Uint8Array(4096).fill(1),
+            removed: new Uint32Array(0),
+            whole: true,
+            // The same size and chunking, another chunk: a rebuilt image.
+            image: await chunkedDiskIdentity({ ...(disk as DiskImageManifest), chunks: [] }),
+          },
+        ],
+      },
+    );
+    booted = undefined;
+    await expect(controller.restore([snapshot])).rejects.toThrow(
+      /^this snapshot was taken on a different build of the Test image with a disk disk image than this VM runs on \(snapshot: chunks-sha256:[0-9a-f]{12}…, this VM: chunks-sha256:[0-9a-f]{12}…\)$/,
+    );
+    // The worker, should the page not check, refuses it as well.
+    const contents = await decodeSnapshotFile(snapshot);
+    const given = openVmDisk({ ...running.request.disk!, overlay: new Map() }, {});
+    expect(() => checkSnapshotDisks(contents, [{ backend: given }])).toThrow(
+      /snapshot disk 0 was taken on a different disk image than the one given/,
+    );
+    expect(controller.getView().phase).toBe('running');
+    const stored = await loadOverlay('vm-6');
+    expect([...stored.blocks.keys()]).toEqual([7]);
+    expect(stored.blocks.get(7)![0]).toBe(7);
+    // The running VM's writes still reach storage.
+    await running.events.diskWrites(new Map([[8, new Uint8Array(4096).fill(8)]]));
+    expect([...(await loadOverlay('vm-6')).blocks.keys()]).toEqual([7, 8]);
     controller.powerOff();
   });
 });

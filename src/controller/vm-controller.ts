@@ -21,13 +21,14 @@ import {
   type VmDiskRequest,
   type VmWorkerApi,
 } from '../../workers/protocol/vm-api.ts';
-import type { DiskStatus } from '../../workers/protocol/disk-image.ts';
+import { chunkedDiskIdentity, describeDiskIdentity, type DiskStatus } from '../../workers/protocol/disk-image.ts';
 import { customBoot } from './custom-image.ts';
 import { ObservableState } from './observable-state.ts';
 import {
   decodeSnapshotFile,
   flattenChain,
   readSnapshotHeader,
+  SnapshotError,
   type SnapshotContents,
 } from '../../workers/protocol/snapshot-container.ts';
 import {
@@ -145,10 +146,11 @@ interface Running {
   superseded?: boolean;
 }
 
-/** A VM's own raw disk (the user's file) and the identity its overlay is saved under. */
+/** A VM's own raw disk (the user's file), the identity its overlay is saved under, and its contents' identity. */
 interface RawDisk {
   readonly disk: Uint8Array;
   readonly identity: string;
+  readonly image: string;
 }
 
 /** The disk a worker boots with, and the identity of the image its overlay is written over. */
@@ -373,7 +375,7 @@ export class VmController {
     if (this.options.image !== CUSTOM_IMAGE_ID) return { images };
     if (this.options.id === undefined) throw new Error("a VM of the user's own files needs an id");
     const boot = await customBoot(this.options.id, images);
-    return { images: boot.images, raw: { disk: boot.disk, identity: boot.identity } };
+    return { images: boot.images, raw: { disk: boot.disk, identity: boot.identity, image: boot.image } };
   }
 
   /**
@@ -406,7 +408,10 @@ export class VmController {
         `the saved disk of this VM was written over another version of image ${images.manifest.name}; Reset disk starts it afresh`,
       );
     }
-    if (raw) return { base, request: { source: { kind: 'raw', bytes: raw.disk }, overlay: restored ?? saved.blocks } };
+    if (raw) {
+      const source = { kind: 'raw', bytes: raw.disk } as const;
+      return { base, request: { source, overlay: restored ?? saved.blocks, image: raw.image } };
+    }
     if (!manifest) return undefined;
     const total = manifest.chunks.reduce((n, c) => n + c.compressedSize, 0);
     this.#update({ disk: { downloadedBytes: 0, totalBytes: total, fetchedChunks: 0 } });
@@ -415,6 +420,7 @@ export class VmController {
       request: {
         source: { kind: 'chunked', baseUrl: imageDirectoryUrl(entry), manifest },
         overlay: restored ?? saved.blocks,
+        image: await chunkedDiskIdentity(manifest),
         ...(manifest.readOnly ? { readOnly: true } : {}),
       },
     };
@@ -504,9 +510,20 @@ export class VmController {
     const { images, raw } = prepared;
     // The disk starts as the snapshot left it; storage is switched to it only once the restore succeeded.
     let restoredDisk: Map<number, Uint8Array> | undefined;
-    if (images.manifest.disk || raw)
-      restoredDisk = snapshotDiskBlocks(flattenChain(await Promise.all(chain.map(decodeSnapshotFile))));
+    let recorded: string | undefined;
+    if (images.manifest.disk || raw) {
+      const contents = flattenChain(await Promise.all(chain.map(decodeSnapshotFile)));
+      restoredDisk = snapshotDiskBlocks(contents);
+      recorded = contents.disks[0]?.image;
+    }
     const disk = await this.#openDisk(images, raw, restoredDisk);
+    // Said here in the image's name; the worker refuses it too (workers/machine/snapshot.ts).
+    const current = disk?.request.image;
+    if (recorded !== undefined && current !== undefined && recorded !== current) {
+      throw new SnapshotError(
+        `this snapshot was taken on a different build of the ${raw ? `disk file ${images.manifest.title}` : `${images.manifest.title} disk image`} than this VM runs on (snapshot: ${describeDiskIdentity(recorded)}, this VM: ${describeDiskIdentity(current)})`,
+      );
+    }
     const wasLive = this.#run !== undefined;
     if (!wasLive) this.#update({ phase: 'starting', progress: undefined, error: undefined, lastHalt: undefined });
     let storageSwitched!: () => void;

@@ -4,6 +4,8 @@
  */
 import 'fake-indexeddb/auto';
 import { describe, expect, it } from 'vitest';
+import { createHash } from 'node:crypto';
+import { createStore, set } from 'idb-keyval';
 import { deleteCustomImage, loadCustomImage, saveCustomImage } from './custom-images.ts';
 import { customBoot } from '../controller/custom-image.ts';
 import type { ImageFiles } from '../controller/images.ts';
@@ -38,6 +40,30 @@ describe('a VM of the user’s own files', () => {
     expect(boot.images.manifest.bootargs).toBe('console=ttyS0 root=/dev/vda rw');
     expect(boot.images.manifest.title).toBe('mine.img');
     expect(boot.identity).toBe('custom:mine.img:8192');
+  });
+
+  it('records the disk’s sha256 when it is added; a disk stored before that is hashed when it boots', async () => {
+    const disk = bytes(8192, 29);
+    const sha256 = createHash('sha256').update(disk).digest('hex');
+    await saveCustomImage('vm-d', { disk: new File([disk], 'hashed.img') });
+    expect((await loadCustomImage('vm-d')).disk.sha256).toBe(sha256);
+    expect((await customBoot('vm-d', defaults)).image).toBe(`sha256:${sha256}`);
+    // A record as an older tabvm stored it: no sha256. What boots is named by its bytes all the same.
+    await set(
+      'vm-e',
+      { disk: { name: 'old.img', blob: new Blob([disk]) } },
+      createStore('tabvm-custom-images', 'files'),
+    );
+    expect((await loadCustomImage('vm-e')).disk.sha256).toBeUndefined();
+    expect((await customBoot('vm-e', defaults)).image).toBe(`sha256:${sha256}`);
+    // The recorded sha256 is what names the disk (it is not recomputed at each boot).
+    const other = 'f'.repeat(64);
+    await set(
+      'vm-f',
+      { disk: { name: 'recorded.img', blob: new Blob([disk]), sha256: other } },
+      createStore('tabvm-custom-images', 'files'),
+    );
+    expect((await customBoot('vm-f', defaults)).image).toBe(`sha256:${other}`);
   });
 
   it('boots the user’s kernel and initrd when given', async () => {

@@ -1,7 +1,7 @@
 /** Disk overlays in IndexedDB (fake-indexeddb): blocks come back per VM, saves are all-or-nothing. */
 import 'fake-indexeddb/auto';
 import { describe, expect, it } from 'vitest';
-import { deleteOverlay, loadOverlay, replaceOverlay, saveOverlayBlocks } from './disk-overlay.ts';
+import { deleteOverlay, listOverlayVmIds, loadOverlay, replaceOverlay, saveOverlayBlocks } from './disk-overlay.ts';
 
 const block = (fill: number): Uint8Array => new Uint8Array(4096).fill(fill);
 
@@ -35,6 +35,24 @@ describe('disk overlays in IndexedDB', () => {
     await deleteOverlay('vm-c');
     expect(await loadOverlay('vm-c')).toEqual({ base: undefined, blocks: new Map() });
     expect((await loadOverlay('vm-d')).blocks.size).toBe(1);
+  });
+
+  it('are listed once per VM that has any, also one with no block left', async () => {
+    await saveOverlayBlocks(
+      'list-a',
+      'img',
+      new Map([
+        [0, block(1)],
+        [9, block(1)],
+        [2 ** 40, block(1)],
+      ]),
+    );
+    await saveOverlayBlocks('list-b', 'img', new Map([[5, block(2)]]));
+    await replaceOverlay('list-c', 'img', new Map());
+    await saveOverlayBlocks('list-d', 'img', new Map([[1, block(3)]]));
+    await deleteOverlay('list-d');
+    const ids = [...(await listOverlayVmIds())].filter((id) => id.startsWith('list-'));
+    expect(ids.sort()).toEqual(['list-a', 'list-b', 'list-c']);
   });
 
   it('keep what was saved before when a save fails', async () => {

@@ -93,6 +93,27 @@ async function writeOverlay(
   });
 }
 
+/** The ids of the VMs that have anything of an overlay stored (blocks or the name of their image). */
+export async function listOverlayVmIds(): Promise<Set<string>> {
+  return overlays()(
+    'readonly',
+    (s) =>
+      new Promise<Set<string>>((resolve, reject) => {
+        const ids = new Set<string>();
+        const request = s.openKeyCursor();
+        request.onsuccess = () => {
+          const cursor = request.result;
+          if (!cursor) return resolve(ids);
+          const vmId = (cursor.key as [string, number | string])[0];
+          ids.add(vmId);
+          // On to the next VM: an array sorts after every number and string, so [vmId, []] after all of this one's keys.
+          cursor.continue([vmId, []]);
+        };
+        request.onerror = () => reject(request.error ?? new Error('the disk overlays could not be listed'));
+      }),
+  );
+}
+
 /** Forgets the VM's overlay: its disk reads as the image again (Reset disk, or the VM was deleted). */
 export async function deleteOverlay(vmId: string): Promise<void> {
   await overlays()('readwrite', (s) => {

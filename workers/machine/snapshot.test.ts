@@ -12,6 +12,7 @@ import { decodeSnapshotFile, encodeContents, flattenChain, mergeSnapshots } from
 import { SnapshotError, captureSnapshot, encodeSnapshot, restoreSnapshot, type RestoreOptions } from './snapshot.ts';
 import { MemoryDisk } from '../host/block/memory-disk.ts';
 import { OverlayDisk } from '../host/block/overlay-disk.ts';
+import { rawDiskIdentityOf } from '../protocol/disk-image.ts';
 
 const RAM = 8 << 20;
 /** Bytes of an overlay block. */
@@ -193,6 +194,66 @@ describe('snapshot container', () => {
     const child = captureSnapshot(restored, { parent: fingerprint });
     expect([...child.disks[0]!.blocks.keys()]).toEqual([7]);
     expect(child.disks[0]!.removed.length).toBe(0);
+  });
+
+  it("records the disk image's identity, keeps it through merges, and refuses a restore over another image", async () => {
+    const { options } = await setup();
+    const built = await rawDiskIdentityOf(new Uint8Array(1 << 20).fill(1));
+    const rebuilt = await rawDiskIdentityOf(new Uint8Array(1 << 20).fill(2));
+    expect(built).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect(rebuilt).not.toBe(built);
+    const disk = (image?: string): OverlayDisk =>
+      new OverlayDisk(new MemoryDisk(new Uint8Array(1 << 20), false), image === undefined ? {} : { image });
+    const a = disk(built);
+    const machine = new Machine(
+      { ...options, ramSize: RAM, bootargs: '', disks: [{ backend: a }] },
+      { console: { write() {} } },
+    );
+    await a.write(3 * B, new Uint8Array(B).fill(3));
+    const parent = captureSnapshot(machine, { id: 'p' });
+    await a.write(4 * B, new Uint8Array(B).fill(4));
+    const child = captureSnapshot(machine, { id: 'c', parent: parent.fingerprint });
+    const files = await Promise.all([parent, child].map((c) => encodeSnapshot(c)));
+    const [pc, cc] = await Promise.all(files.map((f) => decodeSnapshotFile(f)));
+    expect([pc!.header.disks[0]!.image, cc!.disks[0]!.image]).toEqual([built, built]);
+    // Export (flatten) and deleting the parent (re-base) keep it.
+    const flat = await decodeSnapshotFile(await encodeContents(flattenChain([pc!, cc!])));
+    expect(flat.disks[0]!.image).toBe(built);
+    expect(mergeSnapshots(pc!, cc!).disks[0]!.image).toBe(built);
+
+    const restore = (backend: OverlayDisk, chain: readonly Uint8Array[] = files) =>
+      restoreSnapshot(chain, { ...options, disks: [{ backend }] }, { console: { write() {} } });
+    const same = disk(built);
+    await restore(same);
+    expect(same.exportBlocks().size).toBe(2);
+    const other = disk(rebuilt);
+    await other.write(7 * B, new Uint8Array(B).fill(7));
+    const message = await refusal(restore(other));
+    expect(message).toMatch(/^snapshot disk 0 was taken on a different disk image than the one given/);
+    expect(message).toContain(`snapshot: ${built.slice(0, 19)}`);
+    expect(message).toContain(`given: ${rebuilt.slice(0, 19)}`);
+    // Nothing changed on the disk refused.
+    expect([...other.exportBlocks().keys()]).toEqual([7]);
+    // A disk whose image is unknown cannot be shown to be the same one.
+    expect(await refusal(restore(disk()))).toContain('given: unknown');
+    // A parent and child over different images do not merge.
+    const forged = { ...cc!, disks: [{ ...cc!.disks[0]!, image: rebuilt }] };
+    expect(() => mergeSnapshots(pc!, forged)).toThrow(/over another disk image than its parent's/);
+
+    // A file from before identities were recorded (no `image`) is checked by size only, over any image.
+    const { image: _image, ...withoutIdentity } = pc!.disks[0]!;
+    const old = await encodeContents({ ...pc!, disks: [withoutIdentity] });
+    const oldHeader = (await decodeSnapshotFile(old)).header.disks[0]!;
+    expect('image' in oldHeader).toBe(false);
+    const anyImage = disk(rebuilt);
+    await restore(anyImage, [old]);
+    expect([...anyImage.exportBlocks().keys()]).toEqual([3]);
+    await expect(restore(new OverlayDisk(new MemoryDisk(new Uint8Array(1 << 19), false)), [old])).rejects.toThrow(
+      /the disk given has/,
+    );
+    // A forged identity that is not one is refused by the header check.
+    const bad = await encodeContents({ ...pc!, disks: [{ ...pc!.disks[0]!, image: 'debian:1234' }] });
+    expect(await refusal(decodeSnapshotFile(bad))).toMatch(/header/);
   });
 
   it('reads format 2 snapshots, whose children hold whole overlays; re-encoded they are format 3', async () => {

@@ -43,8 +43,9 @@ import {
   type SnapshotImageIdentity,
   type SnapshotImageLoad,
 } from '../protocol/snapshot-format.ts';
+import { describeDiskIdentity } from '../protocol/disk-image.ts';
 import { MEMORY_MAP } from './memory-map.ts';
-import { isSnapshotable } from '../host/block/backend.ts';
+import { isSnapshotable, type BlockBackend, type SnapshotableBlockBackend } from '../host/block/backend.ts';
 import { Machine, type MachineConfig, type MachinePorts, type MachineState } from './machine.ts';
 
 export { SnapshotError };
@@ -68,6 +69,8 @@ export interface CapturedDisk {
   /** The parent's blocks no longer in the overlay, ascending (a child only). */
   readonly removed: Uint32Array;
   readonly whole: boolean;
+  /** The identity of the disk image under the overlay, when the backend knows it. */
+  readonly image: string | undefined;
 }
 
 /** A machine's state copied out of it, ready to encode. */
@@ -207,13 +210,13 @@ export function captureSnapshot(machine: Machine, options: CaptureOptions = {}):
   if (parentDisks && parentDisks.length !== exported.length)
     throw new Error('the parent fingerprint is for other disks');
   const disks = exported.map(({ backend, blocks }, d): CapturedDisk => {
-    const { size, blockBytes: blockSize } = backend;
+    const { size, blockBytes: blockSize, image } = backend;
     const before = parentDisks?.[d];
-    if (!before) return { size, blockSize, blocks, removed: new Uint32Array(0), whole: true };
+    if (!before) return { size, blockSize, blocks, removed: new Uint32Array(0), whole: true, image };
     const changed = new Map<number, Uint8Array>();
     for (const [index, bytes] of blocks) if (before.get(index) !== bytes) changed.set(index, bytes);
     const removed = [...before.keys()].filter((index) => !blocks.has(index)).sort((a, b) => a - b);
-    return { size, blockSize, blocks: changed, removed: Uint32Array.from(removed), whole: false };
+    return { size, blockSize, blocks: changed, removed: Uint32Array.from(removed), whole: false, image };
   });
   const ram = machine.ram;
   const words = ramWords(ram);
@@ -297,7 +300,15 @@ function diskSection(disk: CapturedDisk): SnapshotDisk {
   const indices = Uint32Array.from([...disk.blocks.keys()].sort((a, b) => a - b));
   const data = new Uint8Array(indices.length * disk.blockSize);
   indices.forEach((index, j) => data.set(disk.blocks.get(index)!, j * disk.blockSize));
-  return { size: disk.size, blockSize: disk.blockSize, indices, data, removed: disk.removed, whole: disk.whole };
+  return {
+    size: disk.size,
+    blockSize: disk.blockSize,
+    indices,
+    data,
+    removed: disk.removed,
+    whole: disk.whole,
+    ...(disk.image !== undefined ? { image: disk.image } : {}),
+  };
 }
 
 /** Unpacks a chain of snapshot files (full snapshot first, each next one a child of the one before) into one. */
@@ -345,13 +356,18 @@ export async function checkSnapshotImages(header: SnapshotHeader, images: Snapsh
   await checkImage('initrd', header.images.initrd, images.initrd);
 }
 
-function restoreChecked(contents: SnapshotContents, options: RestoreOptions, ports: MachinePorts): RestoredMachine {
-  const { header } = contents;
-  const given = options.disks ?? [];
+/**
+ * The disks' overlays the snapshot's blocks go into, once each is shown to be over the disk the snapshot
+ * was taken with (count, size, block size and the image's identity); refuses otherwise and changes nothing.
+ */
+export function checkSnapshotDisks(
+  contents: SnapshotContents,
+  given: readonly { readonly backend: BlockBackend }[],
+): SnapshotableBlockBackend[] {
   if (given.length !== contents.disks.length) {
     throw new SnapshotError(`snapshot was taken with ${contents.disks.length} disks, ${given.length} were given`);
   }
-  const overlays = contents.disks.map((disk, i) => {
+  return contents.disks.map((disk, i) => {
     const backend = given[i]!.backend;
     if (!isSnapshotable(backend))
       throw new SnapshotError(`disk ${i} has no copy-on-write overlay to restore the snapshot's writes into`);
@@ -360,8 +376,20 @@ function restoreChecked(contents: SnapshotContents, options: RestoreOptions, por
         `snapshot disk ${i} has ${disk.size} bytes in ${disk.blockSize}-byte blocks; the disk given has ${backend.size} in ${backend.blockBytes}`,
       );
     }
+    // Its blocks belong to one build of the image: over another (a rebuilt image of the same size) they
+    // would corrupt the file system. A snapshot from before identities were recorded is checked by size only.
+    if (disk.image !== undefined && backend.image !== disk.image) {
+      throw new SnapshotError(
+        `snapshot disk ${i} was taken on a different disk image than the one given (snapshot: ${describeDiskIdentity(disk.image)}, given: ${describeDiskIdentity(backend.image)})`,
+      );
+    }
     return backend;
   });
+}
+
+function restoreChecked(contents: SnapshotContents, options: RestoreOptions, ports: MachinePorts): RestoredMachine {
+  const { header } = contents;
+  const overlays = checkSnapshotDisks(contents, options.disks ?? []);
   const config: MachineConfig = { ...options, ramSize: header.machine.ramSize, bootargs: header.machine.bootargs };
   const state = { cpu: contents.cpu, devices: header.devices } as unknown as MachineState;
   let machine: Machine;

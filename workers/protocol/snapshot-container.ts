@@ -9,6 +9,7 @@
  * at the size the header announces.
  */
 import { z } from 'zod';
+import { DISK_IMAGE_IDENTITY_PATTERN } from './disk-image.ts';
 import {
   SNAPSHOT_CHECKSUM_BYTES,
   SNAPSHOT_COMPRESSION,
@@ -60,6 +61,8 @@ export interface SnapshotDisk {
   readonly removed: Uint32Array;
   /** Whether `indices` is the entire overlay (every other block reads as the image), not changes against the parent's. */
   readonly whole: boolean;
+  /** The identity of the disk image under the overlay; undefined in files written before it was recorded. */
+  readonly image?: string;
 }
 
 /** What the encoder fills in itself from the sections; a snapshot without image pages need not give their loads. */
@@ -93,6 +96,7 @@ const DiskSchema = z
     blocks: z.number().int().nonnegative(),
     removedBlocks: z.number().int().nonnegative(),
     whole: z.boolean(),
+    image: z.string().regex(DISK_IMAGE_IDENTITY_PATTERN).optional(),
   })
   .refine(fitsDisk, 'blocks that fit the disk')
   .refine(
@@ -189,6 +193,7 @@ export async function encodeSnapshotFile(
       blocks: disk.indices.length,
       removedBlocks: disk.removed.length,
       whole: disk.whole,
+      ...(disk.image !== undefined ? { image: disk.image } : {}),
     })),
     rawPayloadBytes,
   };
@@ -351,7 +356,15 @@ export async function decodeSnapshotFile(file: Uint8Array): Promise<SnapshotCont
     }
     const data = raw.subarray(at, at + disk.blocks * disk.blockSize);
     at += data.length;
-    return { size: disk.size, blockSize: disk.blockSize, indices, data, removed, whole: disk.whole };
+    return {
+      size: disk.size,
+      blockSize: disk.blockSize,
+      indices,
+      data,
+      removed,
+      whole: disk.whole,
+      ...(disk.image !== undefined ? { image: disk.image } : {}),
+    };
   });
   return { header, cpu: blocks, pages, zeroed, imagePages, pageData, disks };
 }
@@ -427,7 +440,11 @@ function mergeDisks(parent: readonly SnapshotDisk[], child: readonly SnapshotDis
     if (next.size !== before.size || next.blockSize !== before.blockSize) {
       throw new SnapshotError(`a child snapshot's disk ${d} has another size than its parent's`);
     }
-    if (next.whole) return next;
+    if (next.image !== undefined && before.image !== undefined && next.image !== before.image)
+      throw new SnapshotError(`a child snapshot's disk ${d} is over another disk image than its parent's`);
+    // A chain of files from before identities were recorded and after keeps the one it knows.
+    const image = next.image ?? before.image;
+    if (next.whole) return { ...next, ...(image !== undefined ? { image } : {}) };
     const { blockSize } = next;
     // Index → where its bytes are, or null: the block left the overlay.
     const source = new Map<number, { from: SnapshotDisk; at: number } | null>();
@@ -452,6 +469,7 @@ function mergeDisks(parent: readonly SnapshotDisk[], child: readonly SnapshotDis
         ? new Uint32Array(0)
         : Uint32Array.from(order.filter((index) => source.get(index) === null)),
       whole: before.whole,
+      ...(image !== undefined ? { image } : {}),
     };
   });
 }

@@ -43,6 +43,10 @@
  * A reader refuses a file whose magic, version, lengths or checksum do not match before it parses
  * anything; the version is checked before the checksum, because a newer format may place it differently.
  *
+ * A disk's `image` (the identity of its base image) is an optional field of format 3, not a new version:
+ * the layout is unchanged, a reader that predates it ignores it (and checks the size, as it always did),
+ * and this reader takes a file without it as one of unknown identity, checked by size only.
+ *
  * History: version 1 (no ids, no child snapshots, no disks) was never stored by a release; it is refused.
  * Version 2 stored every disk whole, also in a child (disk records `v: 1`, no removed list) and had no
  * image pages: it is still read, each of its disks as `whole`, because browsers and exported files hold
@@ -87,6 +91,12 @@ export interface SnapshotDiskHeader {
   readonly removedBlocks: number;
   /** Whether the blocks are the entire overlay rather than changes against the parent's (true in a full snapshot). */
   readonly whole: boolean;
+  /**
+   * The disk image under the overlay (disk-image.ts, DiskImageIdentity): a restore refuses a disk with
+   * another. Absent in snapshots written before tabvm recorded it (format 2, and early format 3 files):
+   * those are checked by size only.
+   */
+  readonly image?: string;
 }
 
 /** Bytes of a boot image the machine loaded into RAM at power-on: [offset, offset + length) of it at `ramOffset`. */

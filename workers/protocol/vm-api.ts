@@ -59,6 +59,11 @@ export interface VmDiskRequest {
   readonly overlay: ReadonlyMap<number, Uint8Array>;
   /** The guest may not write (the virtio-blk RO feature). */
   readonly readOnly?: boolean;
+  /**
+   * The identity of the source's image (disk-image.ts: chunkedDiskIdentity, rawDiskIdentity): snapshots
+   * record it, and restoring one refuses a disk with another.
+   */
+  readonly image?: string;
 }
 
 export interface VmSnapshotRequest {

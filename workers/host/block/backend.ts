@@ -55,6 +55,11 @@ export interface SnapshotableBlockBackend extends BlockBackend {
   /** Bytes per block of `exportBlocks`. */
   readonly blockBytes: number;
   /**
+   * The identity of the disk image under the overlay (workers/protocol/disk-image.ts), recorded in
+   * snapshots so that a restore never lays their blocks over another image; undefined when unknown.
+   */
+  readonly image: string | undefined;
+  /**
    * Every block written over the base, by index. The backend never changes a block in place once it
    * has it (a write puts a new array in its place), so the arrays stay as they are now: a snapshot may
    * keep them without copying, and a block whose array is another than at an earlier export has been

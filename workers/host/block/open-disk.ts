@@ -51,6 +51,7 @@ export function openVmDisk(request: VmDiskRequest, ports: VmDiskPorts): OverlayD
   const persist = ports.diskWrites;
   return new OverlayDisk(base, {
     saved: request.overlay,
+    ...(request.image !== undefined ? { image: request.image } : {}),
     ...(persist ? { persistence: { persist: (blocks) => persist(new Map(blocks)) } } : {}),
   });
 }

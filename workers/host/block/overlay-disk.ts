@@ -32,6 +32,8 @@ export interface OverlayDiskOptions {
   /** How long dirty blocks wait for more writes before they are persisted without a flush; default 1000. */
   readonly persistDelayMs?: number;
   readonly id?: string;
+  /** The identity of `base`'s image (workers/protocol/disk-image.ts), if the caller knows it. */
+  readonly image?: string;
 }
 
 export class OverlayDisk implements SnapshotableBlockBackend {
@@ -39,6 +41,7 @@ export class OverlayDisk implements SnapshotableBlockBackend {
   readonly size: number;
   readonly readOnly = false;
   readonly id: string;
+  readonly image: string | undefined;
   readonly #base: BlockBackend;
   /** Index → bytes. An array here is never written again: a write replaces it (see exportBlocks). */
   readonly #blocks = new Map<number, Uint8Array<ArrayBuffer>>();
@@ -60,6 +63,7 @@ export class OverlayDisk implements SnapshotableBlockBackend {
     this.#base = base;
     this.size = base.size;
     this.id = options.id ?? base.id;
+    this.image = options.image;
     this.#persistence = options.persistence;
     this.#persistDelayMs = options.persistDelayMs ?? 1000;
     for (const [index, bytes] of options.saved ?? []) {

@@ -19,7 +19,7 @@ import {
   type VmDefinition,
 } from '../storage/vm-store.ts';
 import { deleteOverlay, listOverlayVmIds } from '../storage/disk-overlay.ts';
-import { deleteCustomImage, listCustomImageVmIds, saveCustomImage } from '../storage/custom-images.ts';
+import { copyCustomImage, deleteCustomImage, listCustomImageVmIds, saveCustomImage } from '../storage/custom-images.ts';
 import type { CustomImageFiles } from '../controller/custom-image.ts';
 
 export interface VmEntry {
@@ -109,7 +109,14 @@ export class Library {
   }
 
   /** Adds a VM; `custom` are the user's own files for a VM of the custom image, stored first. */
-  async create(fields: Omit<VmDefinition, 'id' | 'createdAt'>, custom?: CustomImageFiles<File>): Promise<VmEntry> {
+  /**
+   * Adds a VM. For one on its own disk image, `custom` is either the person's files or `{ copyOf }`, the
+   * VM whose stored files it shares the contents of (a clone).
+   */
+  async create(
+    fields: Omit<VmDefinition, 'id' | 'createdAt'>,
+    custom?: CustomImageFiles<File> | { readonly copyOf: string },
+  ): Promise<VmEntry> {
     const definition: VmDefinition = {
       ...fields,
       name: fields.name.trim(),
@@ -124,7 +131,9 @@ export class Library {
       await saveDefinitions(entries.map((e) => e.definition));
       if (custom) {
         try {
-          await saveCustomImage(definition.id, custom);
+          await ('copyOf' in custom
+            ? copyCustomImage(custom.copyOf, definition.id)
+            : saveCustomImage(definition.id, custom));
         } catch (error) {
           await saveDefinitions(this.#snapshot.entries.map((e) => e.definition)).catch(() => {});
           throw error;

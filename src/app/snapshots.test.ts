@@ -18,6 +18,8 @@ import { readFileSync } from 'node:fs';
 import { chunkedDiskIdentity, type DiskImageManifest } from '../../workers/protocol/disk-image.ts';
 import { loadDefinitions } from '../storage/vm-store.ts';
 import { loadOverlay } from '../storage/disk-overlay.ts';
+import { loadCustomImage } from '../storage/custom-images.ts';
+import { CUSTOM_IMAGE_ID } from '../controller/images.ts';
 
 /** A VM that answers snapshot() as the worker does: a child when it knows the parent's series, else full. */
 function fakeVm(): { entry: VmEntry; requests: { parent?: string; automatic?: boolean }[] } {
@@ -261,5 +263,70 @@ describe('snapshot shelf', () => {
     expect((await store.list()).map((r) => r.id).sort()).toEqual(['no-identity', 'same-build']);
     expect((await loadOverlay(same!.definition.id)).blocks.size).toBe(0);
     vi.unstubAllGlobals();
+  });
+  it('clones a VM on its own disk image with a copy of its files, and refuses to import its snapshot', async () => {
+    const library = new Library(true);
+    await library.load();
+    const store = new SnapshotStore(createStore('test-snapshots-own-disk', 'chunks'));
+    const shelf = new SnapshotShelf(library, store);
+    await shelf.load();
+    const diskBytes = new Uint8Array(8192).fill(7);
+    const original = await library.create(
+      { name: 'mine', image: CUSTOM_IMAGE_ID, ramMiB: 1 },
+      { disk: new File([diskBytes], 'mine.img') },
+    );
+    const stored = await loadCustomImage(original.definition.id);
+    const bytes = await encodeSnapshotFile(
+      {
+        id: 'own-disk',
+        parent: null,
+        machine: { ramSize: 1 << 20, harts: 1, bootargs: '' },
+        images: { bios: { size: 1, sha256: '0'.repeat(64) }, kernel: null, initrd: null },
+        createdAt: new Date(0).toISOString(),
+        devices: {},
+      },
+      {
+        cpu: [new Uint8Array(64)],
+        pages: new Uint32Array(0),
+        zeroed: new Uint32Array(0),
+        pageData: new Uint8Array(0),
+        disks: [
+          {
+            size: diskBytes.length,
+            blockSize: 4096,
+            indices: Uint32Array.of(1),
+            data: new Uint8Array(4096).fill(1),
+            removed: new Uint32Array(0),
+            whole: true,
+            image: `sha256:${stored.disk.sha256!}`,
+          },
+        ],
+      },
+    );
+    await store.save(
+      { id: 'own-disk', vmId: original.definition.id, parent: null, name: 'P', createdAt: 0, kind: 'manual' },
+      bytes,
+    );
+    await shelf.load();
+    const restore = vi.spyOn(VmController.prototype, 'restore').mockResolvedValue(undefined);
+
+    const clone = await shelf.clone(original, 'own-disk');
+    expect(restore).toHaveBeenCalledTimes(1);
+    expect(clone?.definition.image).toBe(CUSTOM_IMAGE_ID);
+    const copied = await loadCustomImage(clone!.definition.id);
+    expect(copied.disk.name).toBe('mine.img');
+    expect(copied.disk.sha256).toBe(stored.disk.sha256);
+    expect(new Uint8Array(await copied.disk.blob.arrayBuffer())).toEqual(diskBytes);
+    // The clone's files are its own: deleting the original keeps them.
+    await library.remove(original.definition.id);
+    expect((await loadCustomImage(clone!.definition.id)).disk.sha256).toBe(stored.disk.sha256);
+
+    // An exported file cannot hold the person's disk image, so its import is refused and stores nothing.
+    const definitions = (await loadDefinitions()).length;
+    const records = (await store.list()).length;
+    expect(await shelf.importFile(new File([bytes], 'own.tabvm'))).toBeUndefined();
+    expect(shelf.getSnapshot().errors.get('')).toMatch(/own disk image, which an exported file does not hold/);
+    expect((await loadDefinitions()).length).toBe(definitions);
+    expect((await store.list()).length).toBe(records);
   });
 });

@@ -12,7 +12,7 @@ import {
   type SnapshotContents,
 } from '../../workers/protocol/snapshot-container.ts';
 import { SNAPSHOT_FILE_EXTENSION } from '../../workers/protocol/snapshot-format.ts';
-import { IMAGE_CATALOG, loadManifest } from '../controller/images.ts';
+import { CUSTOM_IMAGE_ID, IMAGE_CATALOG, loadManifest } from '../controller/images.ts';
 import { chunkedDiskIdentity, describeDiskIdentity } from '../../workers/protocol/disk-image.ts';
 import { ObservableState } from '../controller/observable-state.ts';
 import type { Library, VmEntry } from './library.ts';
@@ -226,6 +226,8 @@ export class SnapshotShelf {
         `${entry.definition.name}-clone`,
         entry.definition.image,
         `from ${source?.name ?? 'a snapshot'} of ${entry.definition.name}`,
+        undefined,
+        entry.definition.image === CUSTOM_IMAGE_ID ? { copyOf: entry.definition.id } : undefined,
       );
       try {
         await clone.entry.controller.restore([clone.file], source?.name);
@@ -266,6 +268,11 @@ export class SnapshotShelf {
    */
   async #findImage(contents: SnapshotContents): Promise<string> {
     const wanted = contents.header.images;
+    if (contents.disks.some((disk) => disk.image !== undefined && !disk.image.startsWith('chunks-sha256:'))) {
+      throw new SnapshotError(
+        'it is of a VM on its own disk image, which an exported file does not hold; clone that VM in the browser that has its disk instead',
+      );
+    }
     let otherDisk: string | undefined;
     for (const entry of IMAGE_CATALOG) {
       const manifest = await loadManifest(entry);
@@ -281,6 +288,8 @@ export class SnapshotShelf {
       ) {
         const recorded = contents.disks[0]?.image;
         const current = manifest.disk ? await chunkedDiskIdentity(manifest.disk) : undefined;
+        // A snapshot with a disk never matches an image without one (and vice versa).
+        if (contents.disks.length !== (manifest.disk ? 1 : 0)) continue;
         if (recorded === undefined || current === undefined || recorded === current) return entry.id;
         otherDisk ??= `it was taken on a different build of the ${manifest.title} disk image than the one this tabvm has (snapshot: ${describeDiskIdentity(recorded)}, here: ${describeDiskIdentity(current)})`;
       }
@@ -298,6 +307,7 @@ export class SnapshotShelf {
     image: string,
     snapshotName: string,
     bytes?: Uint8Array,
+    custom?: { readonly copyOf: string },
   ): Promise<{ entry: VmEntry; file: Uint8Array }> {
     let file = bytes;
     let id = contents.header.id;
@@ -307,7 +317,7 @@ export class SnapshotShelf {
     }
     let name = baseName;
     for (let n = 2; this.#library.isNameTaken(name); n++) name = `${baseName}-${n}`;
-    const entry = await this.#library.create({ name, image, ramMiB: contents.header.machine.ramSize / MIB });
+    const entry = await this.#library.create({ name, image, ramMiB: contents.header.machine.ramSize / MIB }, custom);
     try {
       await this.store.save(
         { id, vmId: entry.definition.id, parent: null, name: snapshotName, createdAt: Date.now(), kind: 'manual' },

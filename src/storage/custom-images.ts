@@ -53,6 +53,11 @@ export async function loadCustomImage(vmId: string): Promise<StoredCustomImage> 
   return parsed.data;
 }
 
+/** Stores VM `fromVmId`'s files under `toVmId` as well: a clone runs on the same disk image as its original. */
+export async function copyCustomImage(fromVmId: string, toVmId: string): Promise<void> {
+  await set(toVmId, await loadCustomImage(fromVmId), store);
+}
+
 /** The ids of the VMs that have files stored. */
 export async function listCustomImageVmIds(): Promise<Set<string>> {
   return new Set((await keys(store)).filter((key): key is string => typeof key === 'string'));

@@ -12,7 +12,7 @@ import { SnapshotStore } from '../storage/snapshot-store.ts';
 import { VmController, type VmView } from '../controller/vm-controller.ts';
 import { SnapshotError } from '../../workers/protocol/snapshot-container.ts';
 import type { VmSnapshotResult } from '../../workers/protocol/vm-api.ts';
-import { encodeSnapshotFile } from '../../workers/protocol/snapshot-container.ts';
+import { testSnapshotDisk, testSnapshotFile } from '../../workers/protocol/test-snapshot-file.ts';
 import { SNAPSHOT_PAGE_SIZE } from '../../workers/protocol/snapshot-format.ts';
 import { readFileSync } from 'node:fs';
 import { chunkedDiskIdentity, type DiskImageManifest } from '../../workers/protocol/disk-image.ts';
@@ -38,23 +38,13 @@ function fakeVm(): { entry: VmEntry; requests: { parent?: string; automatic?: bo
       const parent = known ? request.parent! : null;
       lastOf.set(request.automatic ? 'automatic' : 'default', id);
       if (!request.automatic) head = id;
-      const bytes = await encodeSnapshotFile(
-        {
-          id,
-          parent,
-          machine: { ramSize: 4 * SNAPSHOT_PAGE_SIZE, harts: 1, bootargs: '' },
-          images: { bios: { size: 1, sha256: '0'.repeat(64) }, kernel: null, initrd: null },
-          createdAt: new Date().toISOString(),
-          devices: {},
-        },
-        {
-          cpu: [new Uint8Array(64)],
-          pages: Uint32Array.of(1),
-          zeroed: new Uint32Array(0),
-          pageData: new Uint8Array(SNAPSHOT_PAGE_SIZE).fill(requests.length),
-          disks: [],
-        },
-      );
+      const bytes = await testSnapshotFile({
+        id,
+        parent,
+        ramSize: 4 * SNAPSHOT_PAGE_SIZE,
+        pages: Uint32Array.of(1),
+        pageData: new Uint8Array(SNAPSHOT_PAGE_SIZE).fill(requests.length),
+      });
       return { bytes, id, parent, pausedMs: 0 };
     },
   } as unknown as VmController;
@@ -200,33 +190,12 @@ describe('snapshot shelf', () => {
     const current = await chunkedDiskIdentity(debian.disk);
     const rebuilt = await chunkedDiskIdentity({ ...debian.disk, chunks: debian.disk.chunks.slice(1) });
     const snapshotFile = async (id: string, image: string | undefined): Promise<File> => {
-      const bytes = await encodeSnapshotFile(
-        {
-          id,
-          parent: null,
-          machine: { ramSize: 1 << 20, harts: 1, bootargs: '' },
-          images: { bios: debian.files.bios!, kernel: debian.files.kernel!, initrd: null },
-          createdAt: new Date(0).toISOString(),
-          devices: {},
-        },
-        {
-          cpu: [new Uint8Array(64)],
-          pages: new Uint32Array(0),
-          zeroed: new Uint32Array(0),
-          pageData: new Uint8Array(0),
-          disks: [
-            {
-              size: debian.disk.size,
-              blockSize: 4096,
-              indices: Uint32Array.of(1),
-              data: new Uint8Array(4096).fill(1),
-              removed: new Uint32Array(0),
-              whole: true,
-              ...(image !== undefined ? { image } : {}),
-            },
-          ],
-        },
-      );
+      const bytes = await testSnapshotFile({
+        id,
+        bios: debian.files.bios!,
+        kernel: debian.files.kernel!,
+        disks: [testSnapshotDisk(debian.disk.size, image, 1)],
+      });
       return new File([bytes], `${id}.tabvm`);
     };
     const store = new SnapshotStore(createStore('test-snapshots-import', 'chunks'));
@@ -276,33 +245,10 @@ describe('snapshot shelf', () => {
       { disk: new File([diskBytes], 'mine.img') },
     );
     const stored = await loadCustomImage(original.definition.id);
-    const bytes = await encodeSnapshotFile(
-      {
-        id: 'own-disk',
-        parent: null,
-        machine: { ramSize: 1 << 20, harts: 1, bootargs: '' },
-        images: { bios: { size: 1, sha256: '0'.repeat(64) }, kernel: null, initrd: null },
-        createdAt: new Date(0).toISOString(),
-        devices: {},
-      },
-      {
-        cpu: [new Uint8Array(64)],
-        pages: new Uint32Array(0),
-        zeroed: new Uint32Array(0),
-        pageData: new Uint8Array(0),
-        disks: [
-          {
-            size: diskBytes.length,
-            blockSize: 4096,
-            indices: Uint32Array.of(1),
-            data: new Uint8Array(4096).fill(1),
-            removed: new Uint32Array(0),
-            whole: true,
-            image: `sha256:${stored.disk.sha256!}`,
-          },
-        ],
-      },
-    );
+    const bytes = await testSnapshotFile({
+      id: 'own-disk',
+      disks: [testSnapshotDisk(diskBytes.length, `sha256:${stored.disk.sha256!}`, 1)],
+    });
     await store.save(
       { id: 'own-disk', vmId: original.definition.id, parent: null, name: 'P', createdAt: 0, kind: 'manual' },
       bytes,

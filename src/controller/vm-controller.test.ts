@@ -12,7 +12,8 @@ import * as Comlink from 'comlink';
 import type { VmBootRequest, VmEvents, VmWorkerApi } from '../../workers/protocol/vm-api.ts';
 import { VmController } from './vm-controller.ts';
 import { loadOverlay, saveOverlayBlocks } from '../storage/disk-overlay.ts';
-import { decodeSnapshotFile, encodeSnapshotFile, flattenChain } from '../../workers/protocol/snapshot-container.ts';
+import { decodeSnapshotFile, flattenChain } from '../../workers/protocol/snapshot-container.ts';
+import { testSnapshotDisk, testSnapshotFile } from '../../workers/protocol/test-snapshot-file.ts';
 import { chunkedDiskIdentity, type DiskImageManifest } from '../../workers/protocol/disk-image.ts';
 import { checkSnapshotDisks } from '../../workers/machine/snapshot.ts';
 import { openVmDisk } from '../../workers/host/block/open-disk.ts';
@@ -183,33 +184,12 @@ describe('VmController with a disk image', () => {
         [7, new Uint8Array(4096).fill(7)],
       ]),
     );
-    const snapshot = await encodeSnapshotFile(
-      {
-        id: 'snap-1',
-        parent: null,
-        machine: { ramSize: 4096, harts: 1, bootargs: '' },
-        images: { bios: { size: bios.length, sha256: sha(bios) }, kernel: null, initrd: null },
-        createdAt: new Date(0).toISOString(),
-        devices: {},
-      },
-      {
-        cpu: [new Uint8Array(64)],
-        pages: new Uint32Array(0),
-        zeroed: new Uint32Array(0),
-        pageData: new Uint8Array(0),
-        disks: [
-          {
-            size: disk.size,
-            blockSize: 4096,
-            indices: Uint32Array.of(5),
-            data: new Uint8Array(4096).fill(1),
-            removed: new Uint32Array(0),
-            whole: true,
-            image: await chunkedDiskIdentity(disk as DiskImageManifest),
-          },
-        ],
-      },
-    );
+    const snapshot = await testSnapshotFile({
+      id: 'snap-1',
+      ramSize: 4096,
+      bios: { size: bios.length, sha256: sha(bios) },
+      disks: [testSnapshotDisk(disk.size, await chunkedDiskIdentity(disk as DiskImageManifest))],
+    });
     booted = undefined;
     // The restored worker's guest clock continues from the snapshot's time: the pane's uptime shows it.
     guestTimeMs = 3_723_000;
@@ -234,34 +214,13 @@ describe('VmController with a disk image', () => {
     const controller = await startedController('vm-6');
     const running = booted!;
     await running.events.diskWrites(new Map([[7, new Uint8Array(4096).fill(7)]]));
-    const snapshot = await encodeSnapshotFile(
-      {
-        id: 'snap-other-build',
-        parent: null,
-        machine: { ramSize: 4096, harts: 1, bootargs: '' },
-        images: { bios: { size: bios.length, sha256: sha(bios) }, kernel: null, initrd: null },
-        createdAt: new Date(0).toISOString(),
-        devices: {},
-      },
-      {
-        cpu: [new Uint8Array(64)],
-        pages: new Uint32Array(0),
-        zeroed: new Uint32Array(0),
-        pageData: new Uint8Array(0),
-        disks: [
-          {
-            size: disk.size,
-            blockSize: 4096,
-            indices: Uint32Array.of(5),
-            data: new Uint8Array(4096).fill(1),
-            removed: new Uint32Array(0),
-            whole: true,
-            // The same size and chunking, another chunk: a rebuilt image.
-            image: await chunkedDiskIdentity({ ...(disk as DiskImageManifest), chunks: [] }),
-          },
-        ],
-      },
-    );
+    const snapshot = await testSnapshotFile({
+      id: 'snap-other-build',
+      ramSize: 4096,
+      bios: { size: bios.length, sha256: sha(bios) },
+      // The same size and chunking, another chunk: a rebuilt image.
+      disks: [testSnapshotDisk(disk.size, await chunkedDiskIdentity({ ...(disk as DiskImageManifest), chunks: [] }))],
+    });
     booted = undefined;
     await expect(controller.restore([snapshot])).rejects.toThrow(
       /^this snapshot was taken on a different build of the Test image with a disk disk image than this VM runs on \(snapshot: chunks-sha256:[0-9a-f]{12}…, this VM: chunks-sha256:[0-9a-f]{12}…\)$/,

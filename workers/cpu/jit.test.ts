@@ -7,7 +7,7 @@ import * as A from './test-support/asm.ts';
 import type { Item } from './test-support/asm.ts';
 import { MIP_MTIP } from './core.ts';
 import * as L from './layout.ts';
-import { CAUSE, CODE, DATA, INTERRUPT, IRQ, Machine } from './test-support/machine.ts';
+import { CAUSE, CODE, DATA, INTERRUPT, IRQ, Machine, PRIV_S, PTE, PageTables } from './test-support/machine.ts';
 
 const { li, addi, ebreak, c } = A;
 const JIT = 1;
@@ -135,6 +135,30 @@ function callLoop(passes: number): Item[] {
   // jal f (over the rest of the loop, the bne and the ebreak), the loop body, bne back to the jal
   const toCallee = 4 + A.sizeOf(loop) + 4 + 4;
   return [...head, A.jal('ra', toCallee), ...loop, A.bne('s1', 'zero', -(A.sizeOf(loop) + 4)), ebreak(), ...callee];
+}
+
+// A loop whose loads and stores alternate between two pages that share a set of the data TLBs (DATA
+// and DATA + 1 MiB: their page numbers are equal in the low 8 bits). In a direct-mapped TLB every one
+// of these accesses missed. The addi on a0 counts passes.
+const conflictAt = DATA + 0x10_0000n;
+const conflictBody: Item[] = [
+  A.ld('a1', 's0', 0),
+  A.ld('a2', 's3', 0),
+  A.add('a1', 'a1', 'a2'),
+  A.sd('a1', 's3', 8),
+  A.sd('a2', 's0', 8),
+  A.addi('a0', 'a0', 1),
+  A.addi('s1', 's1', -1),
+];
+function conflictLoop(passes: number): Item[] {
+  return [
+    ...li('s0', DATA),
+    ...li('s3', conflictAt),
+    ...li('s1', passes),
+    ...conflictBody,
+    A.bne('s1', 'zero', -A.sizeOf(conflictBody)),
+    ebreak(),
+  ];
 }
 
 describe('JIT', () => {
@@ -399,5 +423,88 @@ describe('JIT', () => {
     // the slices' ends may run in the interpreter; if every call left the region, a0 would grow ~930 000.
     expect(calls).toBeGreaterThan(9000n);
     expect(calls).toBeLessThan(9302n + 5n * 99n);
+  });
+  it('stays in the region when its loads and stores alternate between two pages of one TLB set', async () => {
+    // As above, the addi that counts passes is patched behind the JIT's back to add 100: the
+    // interpreter runs the new code, the region the old. If each access missed the TLB and left the
+    // region, the interpreter would run the rest of every pass and a0 would grow by 100 a pass.
+    const program = conflictLoop(1_000_000);
+    const m = await Machine.boot(program, { jitThreshold: JIT });
+    m.run(10_000);
+    expect(m.hart.jit.regions).toBeGreaterThan(0);
+    const count = CODE + BigInt(A.sizeOf(program.slice(0, program.length - 2)) - 8);
+    expect(m.read32(count)).toBe(BigInt(A.addi('a0', 'a0', 1)));
+    m.write32(count, BigInt(A.addi('a0', 'a0', 100)));
+    const before = m.x('a0');
+    expect(m.run(100_000).retired).toBe(100_000);
+    // A pass is 8 instructions: 12 500 passes. A few at the slices' ends may run in the interpreter.
+    const passes = m.x('a0') - before;
+    expect(passes).toBeGreaterThanOrEqual(12_499n);
+    expect(passes).toBeLessThan(12_500n + 5n * 99n);
+  });
+
+  it('leaves the same registers, memory and instret as the interpreter when a region alternates between two pages of one TLB set, for any slice budget', async () => {
+    const results = [];
+    for (const [jitThreshold, slice] of [
+      [INTERPRETER, 100_000],
+      [JIT, 100_000],
+      [JIT, 7],
+      [JIT, 3],
+    ] as const) {
+      const m = await runSliced(conflictLoop(300), jitThreshold, slice);
+      results.push({ ...state(m), far: Buffer.from(m.readBytes(conflictAt, 16)).toString('hex') });
+    }
+    expect(results[0]!.x[10]).toBe(300n);
+    for (const r of results.slice(1)) expect(r).toEqual(results[0]);
+  });
+  it('hands a page fault at a TLB miss in a region to the interpreter (S-mode, Sv39, pages of one TLB set): precise trap, the same A/D bits', async () => {
+    // Two virtual pages sharing a TLB entry, the second without D (the first store through it sets D);
+    // after 300 passes s3 moves to a third such page that is not mapped and its load faults.
+    const VA = 0x4000_0000n;
+    const program: Item[] = [
+      ...li('s0', VA),
+      ...li('s3', VA + 0x10_0000n),
+      ...li('s1', 500),
+      ...li('t6', 200),
+      A.ld('a1', 's0', 0),
+      A.ld('a2', 's3', 0),
+      A.add('a1', 'a1', 'a2'),
+      A.sd('a1', 's3', 8),
+      A.sd('a2', 's0', 8),
+      A.addi('a0', 'a0', 1),
+      A.addi('s1', 's1', -1),
+      A.bne('s1', 't6', 8),
+      A.lui('s3', Number((VA + 0x20_0000n) >> 12n)),
+      A.bne('s1', 'zero', -36),
+      ebreak(),
+    ];
+    const results = [];
+    for (const jitThreshold of [INTERPRETER, JIT]) {
+      const m = await Machine.create(16 << 20, jitThreshold);
+      const pt = new PageTables(m, 'sv39');
+      const { V, R, W, X, A: ACCESSED, D } = PTE;
+      pt.map(0x8000_0000n, 0x8000_0000n, V | R | W | X | ACCESSED | D, 2);
+      pt.map(VA, DATA, V | R | W | ACCESSED | D);
+      pt.map(VA + 0x10_0000n, DATA + 0x1000n, V | R | W | ACCESSED);
+      pt.pteAddress(VA + 0x20_0000n); // its table exists, its PTE is invalid
+      m.boot(program, { priv: PRIV_S });
+      m.setCsr('satp', pt.satp);
+      m.write64(DATA + 0x1000n, 3n);
+      const trap = m.runToTrap();
+      expect(trap.cause).toBe(CAUSE.loadPageFault);
+      expect(trap.tval).toBe(VA + 0x20_0000n);
+      expect(trap.epc).toBe(CODE + BigInt(A.sizeOf(program.slice(0, program.indexOf(A.ld('a2', 's3', 0))))));
+      if (jitThreshold === JIT) expect(m.hart.jit.regions).toBeGreaterThan(0);
+      results.push({
+        ...state(m),
+        pte: pt.pte(VA + 0x10_0000n),
+        pages:
+          Buffer.from(m.readBytes(DATA, 16)).toString('hex') +
+          Buffer.from(m.readBytes(DATA + 0x1000n, 16)).toString('hex'),
+      });
+    }
+    expect(results[0]!.x[10]).toBe(300n);
+    expect(results[0]!.pte & PTE.D).toBe(PTE.D);
+    expect(results[1]).toEqual(results[0]);
   });
 });

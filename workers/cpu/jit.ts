@@ -614,19 +614,46 @@ class RegionCompiler {
     this.code.byte(Op.br).u32(this.blockOutDepth);
   }
 
-  /** rs1 + imm into ADDR, then the TLB check: on a miss or a page-crossing access, leave before instruction k. */
+  /**
+   * rs1 + imm into ADDR, then the TLB check in both ways of the page's set (assembly/mmu.ts tlbHost):
+   * on a miss in both or a page-crossing access, leave before instruction k.
+   */
   private tlb(table: number, rs1: number, imm: number, size: number, k: number, pc: bigint): void {
     this.get(rs1);
     this.i64(imm);
     this.op(Op.i64_add, Op.local_tee, ADDR);
-    // entry = ((va >> 12) & 0xff) << 4, the tag (va >> 12) << 4 | key must match.
+    // entry = ((va >> 12) & 0xff) << 4 in the first way; the tag (va >> 12) << 4 | key must match.
     this.i64(12);
     this.op(Op.i64_shr_u, Op.i32_wrap_i64);
     this.i32(0xff);
     this.op(Op.i32_and);
     this.i32(4);
-    this.op(Op.i32_shl, Op.local_tee, ENTRY);
+    this.op(Op.i32_shl, Op.local_set, ENTRY);
     const entryBase = this.hartBase + table;
+    this.tlbMiss(entryBase, size);
+    this.openIf();
+    // Not in the first way: the second (assembly/mmu.ts). The page that missed last moves there when
+    // the interpreter refills the first way, so two pages used in turn both stay in the TLB.
+    this.op(Op.local_get, ENTRY);
+    this.i32(L.TLB_WAY);
+    this.op(Op.i32_add, Op.local_set, ENTRY);
+    this.tlbMiss(entryBase, size);
+    this.openIf();
+    this.leave(pc, k);
+    this.closeIf();
+    this.closeIf();
+    // host = va + addend
+    this.op(Op.local_get, ENTRY);
+    this.code
+      .byte(Op.i64_load)
+      .u32(3)
+      .u32(entryBase + 8);
+    this.op(Op.local_get, ADDR, Op.i64_add, Op.i32_wrap_i64);
+  }
+
+  /** Whether the TLB entry ENTRY does not map ADDR's page for this key, or a `size`-byte access at ADDR crosses the page. */
+  private tlbMiss(entryBase: number, size: number): void {
+    this.op(Op.local_get, ENTRY);
     this.code.byte(Op.i64_load).u32(3).u32(entryBase);
     this.op(Op.local_get, ADDR);
     this.i64(12);
@@ -640,16 +667,6 @@ class RegionCompiler {
       this.i32(0x1000 - size);
       this.op(Op.i32_gt_u, Op.i32_or);
     }
-    this.openIf();
-    this.leave(pc, k);
-    this.closeIf();
-    // host = va + addend
-    this.op(Op.local_get, ENTRY);
-    this.code
-      .byte(Op.i64_load)
-      .u32(3)
-      .u32(entryBase + 8);
-    this.op(Op.local_get, ADDR, Op.i64_add, Op.i32_wrap_i64);
   }
 
   private instruction(d: Decoded, k: number): void {

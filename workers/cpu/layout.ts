@@ -67,13 +67,15 @@ export const TOHOST_ADDR = 0x3a8; // physical address of a bare-metal program's 
 export const BUS_ERROR = 0x3b0; // set to 1 by the host when an MMIO access hit no device (access fault)
 export const FETCH_RAW = 0x3b8; // the raw bits of the instruction that trapped (for tval and traces)
 
-// Software TLBs: read, write and fetch, each TLB_ENTRIES direct-mapped entries of 16 bytes:
-// tag = virtual page number + 1 (0 = empty), then the addend that turns a virtual address into an
-// offset in the wasm memory.
+// Software TLBs: read, write and fetch, each TLB_ENTRIES entries of 16 bytes: the tag (virtual page
+// number << 4 | the access key; all ones = empty), then the addend that turns a virtual address into
+// an offset in the wasm memory. Two-way set-associative: the page `vpn` is in entry `vpn & 0xff` of
+// its table (the first way) or in the same entry of the table TLB_WAY bytes on (the second way).
 export const TLB_ENTRIES = 256;
 export const TLB_READ = 0x1000;
 export const TLB_WRITE = 0x2000;
 export const TLB_FETCH = 0x3000;
+export const TLB_WAY = 0x3000; // second ways: read at 0x4000, write at 0x5000, fetch at 0x6000
 
 // Reasons run() stops before its budget is spent.
 export const STOP_BUDGET = 0;

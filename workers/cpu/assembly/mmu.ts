@@ -4,6 +4,7 @@
 // leaves through here: it sets `trapCause`/`trapTval` and `trapped`, and the interpreter traps once.
 import {
   TLB_READ,
+  TLB_WAY,
   TLB_WRITE,
   TLB_FETCH,
   SATP,
@@ -268,9 +269,25 @@ export function translate(va: u64, access: i32, priv: u32, size: u64 = 1): u64 {
   return pa;
 }
 
+// Each TLB (layout.ts) is two-way set-associative: the page `vpn` may sit in entry `vpn & 0xff` of the
+// table (its first way) or in the same entry of the table TLB_WAY bytes on (its second way). A
+// direct-mapped TLB let two hot pages whose numbers agree in the low 8 bits (the stack and a data page
+// of the program, say) evict each other on every access: the JIT's regions then left for the
+// interpreter at each of those loads and stores (README, Performance).
+@inline function tlbEntry(table: usize, vpn: u64): usize {
+  return hart + table + ((<usize>vpn & 0xff) << 4);
+}
+@inline function otherWay(e: usize): usize {
+  return e + TLB_WAY;
+}
+
+/** Caches a translation in its first way; the page that was there moves to the second way. */
 @inline function fillTlb(table: usize, key: u64, va: u64, pa: u64): void {
   const vpn = va >> 12;
-  const e = hart + table + ((<usize>vpn & 0xff) << 4);
+  const e = tlbEntry(table, vpn);
+  const second = otherWay(e);
+  store<u64>(second, load<u64>(e));
+  store<u64>(second, load<u64>(e, 8), 8);
   store<u64>(e, (vpn << 4) | key);
   store<u64>(e, <u64>ramHost(pa & ~0xfff) - (va & ~0xfff), 8);
 }
@@ -279,8 +296,11 @@ export function translate(va: u64, access: i32, priv: u32, size: u64 = 1): u64 {
 
 @inline function tlbHost(table: usize, key: u64, va: u64): usize {
   const vpn = va >> 12;
-  const e = hart + table + ((<usize>vpn & 0xff) << 4);
-  if (load<u64>(e) == ((vpn << 4) | key)) return <usize>(va + load<u64>(e, 8));
+  const tag = (vpn << 4) | key;
+  const e = tlbEntry(table, vpn);
+  if (load<u64>(e) == tag) return <usize>(va + load<u64>(e, 8));
+  const second = otherWay(e);
+  if (load<u64>(second) == tag) return <usize>(va + load<u64>(second, 8));
   return 0;
 }
 

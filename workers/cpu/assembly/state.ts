@@ -11,6 +11,7 @@ import {
   TLB_WRITE,
   TLB_FETCH,
   TLB_ENTRIES,
+  TLB_WAY,
 } from '../layout';
 
 /** Base address of the current hart's state block. */
@@ -156,6 +157,9 @@ export function flushTlb(): void {
     store<u64>(hart + TLB_READ + (i << 4), TLB_EMPTY);
     store<u64>(hart + TLB_WRITE + (i << 4), TLB_EMPTY);
     store<u64>(hart + TLB_FETCH + (i << 4), TLB_EMPTY);
+    store<u64>(hart + TLB_READ + TLB_WAY + (i << 4), TLB_EMPTY);
+    store<u64>(hart + TLB_WRITE + TLB_WAY + (i << 4), TLB_EMPTY);
+    store<u64>(hart + TLB_FETCH + TLB_WAY + (i << 4), TLB_EMPTY);
   }
 }
 

@@ -9,16 +9,16 @@
  * to the prompt, medians of the rounds. A benchmark, not a test: it asserts nothing about speed.
  */
 import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir, cpus } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Command } from 'commander';
+import { benchRuns, hostLine, median } from './lib/bench-common.ts';
+import { qemuAvailable } from './lib/qemu.ts';
 import { cpuSeconds } from './lib/cpu-time.ts';
 import { coreModule, repoRoot } from './lib/in-process.ts';
 import { TextConsole } from './lib/console-session.ts';
 import {
   DEBIAN_PROMPT,
   debianImageDir,
-  qemuAvailable,
   qemuDebianSession,
   rawDebianDisk,
   readDebianManifest,
@@ -117,23 +117,11 @@ async function bootQemu(manifest: DebianManifest, diskPath: string): Promise<Boo
   }
 }
 
-const { runs } = new Command()
-  .name('npm run bench:debian --')
-  .option(
-    '--runs <n>',
-    'rounds, alternating tabvm and QEMU; each figure is the median',
-    (v) => Number.parseInt(v, 10),
-    3,
-  )
-  .parse()
-  .opts<{ runs: number }>();
-if (!Number.isInteger(runs) || runs < 1) throw new Error('--runs takes a whole number ≥ 1');
+const runs = benchRuns('npm run bench:debian --');
 
 const manifest = readDebianManifest(repoRoot);
 const diskBytes = manifest.disk.chunks.reduce((sum, chunk) => sum + chunk.compressedSize, 0);
-console.log(
-  `tabvm Debian boot benchmark — ${new Date().toISOString().slice(0, 10)}, ${cpus().length}× ${cpus()[0]?.model ?? 'unknown CPU'}, Node ${process.version}`,
-);
+console.log(hostLine('tabvm Debian boot benchmark'));
 console.log(
   `disk ${(manifest.disk.size / 2 ** 20).toFixed(0)} MiB in ${manifest.disk.chunks.length} chunks of ${manifest.disk.chunkSize / 1024} KiB ` +
     `(${(diskBytes / 2 ** 20).toFixed(1)} MiB compressed), ${manifest.memory.default} MiB RAM, bootargs "${manifest.bootargs}"`,
@@ -151,11 +139,6 @@ try {
   rmSync(tmp, { recursive: true, force: true });
 }
 
-const median = (xs: number[]): number => {
-  const sorted = [...xs].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-};
 const t = { wall: median(tabvm.map((b) => b.wall)), cpu: median(tabvm.map((b) => b.cpu)) };
 const q = haveQemu ? { wall: median(qemu.map((b) => b.wall)), cpu: median(qemu.map((b) => b.cpu)) } : undefined;
 const downloaded = tabvm[0]!.downloaded!;

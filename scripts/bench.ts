@@ -4,12 +4,11 @@
  * the prompt, each workload's host wall time, tabvm's guest MIPS, and every figure as a ratio to QEMU.
  * A benchmark, not a test: it asserts nothing about speed.
  */
-import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { resolve } from 'node:path';
-import { cpus } from 'node:os';
-import { Command } from 'commander';
+import { benchRuns, hostLine, median } from './lib/bench-common.ts';
+import { QEMU_TABVM_CPU, qemuAvailable } from './lib/qemu.ts';
 import { cpuSeconds } from './lib/cpu-time.ts';
 import { resolveVmFiles } from './lib/vm-options.ts';
 import { NodeVm, NodeVmConsole } from './lib/node-vm.ts';
@@ -79,15 +78,6 @@ async function benchTabvm(bootargs: string): Promise<Figures> {
   }
 }
 
-function qemuAvailable(): boolean {
-  try {
-    execFileSync('qemu-system-riscv64', ['--version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 async function benchQemu(bootargs: string): Promise<Figures> {
   const session = new ConsoleSession('qemu-system-riscv64', [
     '-machine',
@@ -98,9 +88,8 @@ async function benchQemu(bootargs: string): Promise<Figures> {
     '1',
     '-nographic',
     '-no-reboot',
-    // The ISA tabvm implements, so that the kernel picks the same code paths (no Zbb string functions…).
     '-cpu',
-    'rv64,h=false,zba=false,zbb=false,zbc=false,zbs=false,sstc=false,Zihintpause=false,mvendorid=0,marchid=0,mimpid=0',
+    QEMU_TABVM_CPU,
     '-bios',
     resolve(imageDir, manifest.files.bios.path),
     '-kernel',
@@ -123,21 +112,9 @@ const bootargs = manifestBootargs.includes('cryptomgr.notests')
   ? manifestBootargs
   : `${manifestBootargs} cryptomgr.notests`;
 
-const { runs } = new Command()
-  .name('npm run bench --')
-  .option(
-    '--runs <n>',
-    'rounds, alternating tabvm and QEMU; each figure is the median',
-    (v) => Number.parseInt(v, 10),
-    3,
-  )
-  .parse()
-  .opts<{ runs: number }>();
-if (!Number.isInteger(runs) || runs < 1) throw new Error('--runs takes a whole number ≥ 1');
+const runs = benchRuns('npm run bench --');
 
-console.log(
-  `tabvm benchmark — ${new Date().toISOString().slice(0, 10)}, ${cpus().length}× ${cpus()[0]?.model ?? 'unknown CPU'}, Node ${process.version}`,
-);
+console.log(hostLine('tabvm benchmark'));
 console.log(
   `image: public/images/default, 256 MiB, bootargs "${bootargs}"; QEMU with tabvm's ISA (rv64imafdc_zicsr_zifencei)`,
 );
@@ -152,11 +129,6 @@ for (let round = 0; round < runs; round++) {
   if (haveQemu) qemuRounds.push(await benchQemu(bootargs));
 }
 
-const median = (xs: number[]): number => {
-  const sorted = [...xs].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-};
 const medianCost = (costs: Cost[]): Cost => ({
   wall: median(costs.map((c) => c.wall)),
   cpu: median(costs.map((c) => c.cpu)),

@@ -12,6 +12,7 @@
  * full snapshot after writing a 1 MiB file and of a child after writing a small one. A measurement,
  * not a test: it asserts nothing about speed.
  */
+import { median } from './lib/bench-common.ts';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -72,11 +73,9 @@ function withoutImagePages(capture: CapturedSnapshot, ram: Uint8Array): Captured
 }
 
 const mib = (bytes: number): string => `${(bytes / 2 ** 20).toFixed(2)} MiB`;
-const sorted = (xs: number[]): number[] => [...xs].sort((a, b) => a - b);
-const median = (xs: number[]): number => sorted(xs)[xs.length >> 1]!;
 /** Median and range in ms. */
 const spread = (xs: number[]): string =>
-  `${median(xs).toFixed(0)} ms (${sorted(xs)[0]!.toFixed(0)}–${sorted(xs).at(-1)!.toFixed(0)})`;
+  `${median(xs).toFixed(0)} ms (${Math.min(...xs).toFixed(0)}–${Math.max(...xs).toFixed(0)})`;
 
 /** Runs `f`, returning its result, wall ms and CPU ms. */
 async function timed<T>(f: () => T | Promise<T>): Promise<{ value: T; wall: number; cpu: number }> {

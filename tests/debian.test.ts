@@ -9,13 +9,13 @@ import { fileURLToPath } from 'node:url';
 import { tabvmSession } from '../scripts/lib/console-session.ts';
 import {
   DEBIAN_PROMPT,
-  qemuAvailable,
   qemuDebianSession,
   rawDebianDisk,
   readDebianManifest,
   runDebianScenario,
   type ScenarioResult,
 } from '../scripts/lib/debian-scenario.ts';
+import { qemuAvailable } from '../scripts/lib/qemu.ts';
 
 const root = resolve(fileURLToPath(import.meta.url), '../..');
 

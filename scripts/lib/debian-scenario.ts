@@ -3,12 +3,12 @@
  * the benchmark run the same steps under both: boot to the prompt, check the system (trixie, apt, python3),
  * write a file, sync, reboot, and find the file again after the reboot.
  */
-import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { DiskImageManifest } from '../../workers/protocol/disk-image.ts';
 import { ConsoleSession, type TextConsole } from './console-session.ts';
 import { assembleDiskImage } from './chunk-disk.ts';
+import { QEMU_TABVM_CPU } from './qemu.ts';
 
 /** bash's prompt in the image (/etc/bash.bashrc's PS1 with hostname `debian`). */
 export const DEBIAN_PROMPT = 'root@debian:~# ';
@@ -94,19 +94,6 @@ export async function runDebianScenario(con: TextConsole, at: number, bootTimeou
     written,
     readBack: readBack.lines,
   };
-}
-
-/** QEMU's `-cpu` with tabvm's ISA, so both machines run the same kernel code paths. */
-export const QEMU_TABVM_CPU =
-  'rv64,h=false,zba=false,zbb=false,zbc=false,zbs=false,sstc=false,Zihintpause=false,mvendorid=0,marchid=0,mimpid=0';
-
-export function qemuAvailable(): boolean {
-  try {
-    execFileSync('qemu-system-riscv64', ['--version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** Writes a raw copy of the image's disk to `diskPath` from its chunks: exactly what the browser downloads. */

@@ -1,0 +1,30 @@
+/** What both benchmarks (`npm run bench`, `npm run bench:debian`) share: their `--runs` option, the host line, medians. */
+import { cpus } from 'node:os';
+import { Command } from 'commander';
+
+/** The benchmark's `--runs N` (rounds alternating tabvm and QEMU), parsed from the command line. */
+export function benchRuns(command: string): number {
+  const { runs } = new Command()
+    .name(command)
+    .option(
+      '--runs <n>',
+      'rounds, alternating tabvm and QEMU; each figure is the median',
+      (v) => Number.parseInt(v, 10),
+      3,
+    )
+    .parse()
+    .opts<{ runs: number }>();
+  if (!Number.isInteger(runs) || runs < 1) throw new Error('--runs takes a whole number ≥ 1');
+  return runs;
+}
+
+/** `title — date, cores× CPU model, Node version`: the first line of a benchmark's output. */
+export function hostLine(title: string): string {
+  return `${title} — ${new Date().toISOString().slice(0, 10)}, ${cpus().length}× ${cpus()[0]?.model ?? 'unknown CPU'}, Node ${process.version}`;
+}
+
+export function median(xs: readonly number[]): number {
+  const sorted = [...xs].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}

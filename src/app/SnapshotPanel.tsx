@@ -70,58 +70,44 @@ export function SnapshotPanel({ entry, shelf, onSelectVm }: Props) {
                 {record.parent !== null ? ' · changes only' : ''}
               </span>
               <span className="snapshot-actions">
-                <button
-                  type="button"
-                  className="button small"
+                <SnapshotAction
+                  action="Restore"
+                  of={record.name}
                   disabled={busy || !idle}
-                  aria-label={`Restore ${record.name}`}
                   onClick={() => void shelf.restore(entry, record.id)}
-                >
-                  Restore
-                </button>
-                <button
-                  type="button"
-                  className="button small"
+                />
+                <SnapshotAction
+                  action="Rename"
+                  of={record.name}
                   disabled={busy}
-                  aria-label={`Rename ${record.name}`}
                   onClick={() => {
                     setRenameText(record.name);
                     setRenaming(record);
                   }}
-                >
-                  Rename
-                </button>
-                <button
-                  type="button"
-                  className="button small"
+                />
+                <SnapshotAction
+                  action="Export"
+                  of={record.name}
                   disabled={busy}
-                  aria-label={`Export ${record.name}`}
                   onClick={() => void exportSnapshot(record)}
-                >
-                  Export
-                </button>
-                <button
-                  type="button"
-                  className="button small"
+                />
+                <SnapshotAction
+                  action="Clone"
+                  of={record.name}
                   disabled={busy}
-                  aria-label={`Clone ${record.name}`}
                   onClick={() =>
                     void shelf.clone(entry, record.id).then((clone) => {
                       if (clone) onSelectVm(clone.definition.id);
                     })
                   }
-                >
-                  Clone
-                </button>
-                <button
-                  type="button"
-                  className="button small danger"
+                />
+                <SnapshotAction
+                  action="Delete"
+                  of={record.name}
                   disabled={busy}
-                  aria-label={`Delete ${record.name}`}
+                  danger
                   onClick={() => setDeleting(record)}
-                >
-                  Delete
-                </button>
+                />
               </span>
             </div>
             {renderLevel(record.id, depth + 1)}
@@ -248,4 +234,25 @@ function formatAge(ms: number): string {
   if (m < 60) return `${m} min ago`;
   const h = Math.round(m / 60);
   return h < 48 ? `${h} h ago` : `${Math.round(h / 24)} days ago`;
+}
+
+/** One of a snapshot's buttons: its text is the action, its accessible name the action and the snapshot's name. */
+function SnapshotAction(props: {
+  action: string;
+  of: string;
+  disabled: boolean;
+  danger?: boolean;
+  onClick: () => void;
+}) {
+  return (
+    <button
+      type="button"
+      className={props.danger ? 'button small danger' : 'button small'}
+      disabled={props.disabled}
+      aria-label={`${props.action} ${props.of}`}
+      onClick={props.onClick}
+    >
+      {props.action}
+    </button>
+  );
 }

@@ -284,12 +284,12 @@ export class SnapshotShelf {
       if (
         same(manifest.files.bios, wanted.bios) &&
         same(manifest.files.kernel, wanted.kernel) &&
-        same(manifest.files.initrd, wanted.initrd)
+        same(manifest.files.initrd, wanted.initrd) &&
+        // A snapshot with a disk never matches an image without one (and vice versa).
+        contents.disks.length === (manifest.disk ? 1 : 0)
       ) {
         const recorded = contents.disks[0]?.image;
         const current = manifest.disk ? await chunkedDiskIdentity(manifest.disk) : undefined;
-        // A snapshot with a disk never matches an image without one (and vice versa).
-        if (contents.disks.length !== (manifest.disk ? 1 : 0)) continue;
         if (recorded === undefined || current === undefined || recorded === current) return entry.id;
         otherDisk ??= `it was taken on a different build of the ${manifest.title} disk image than the one this tabvm has (snapshot: ${describeDiskIdentity(recorded)}, here: ${describeDiskIdentity(current)})`;
       }

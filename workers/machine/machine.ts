@@ -6,7 +6,7 @@
  */
 import { Bus } from '../bus/bus.ts';
 import { GuestErrorLog, type LogSink } from '../bus/guest-log.ts';
-import type { AccessSize, IrqLine } from '../bus/device.ts';
+import type { IrqLine, MmioDevice } from '../bus/device.ts';
 import { Hart, createVmMemory, MIP_MEIP, MIP_MSIP, MIP_MTIP, type PhysicalBus } from '../cpu/core.ts';
 import * as L from '../cpu/layout.ts';
 import { Clint } from '../devices/clint.ts';
@@ -151,12 +151,9 @@ export class Machine {
     this.#tohost = tohost === undefined ? undefined : Number(tohost.value);
 
     const physical: PhysicalBus = {
-      read: (addr, size) => (this.bus.findRegion(addr) ? this.bus.read(addr, size) : undefined),
-      write: (addr, value, size) => {
-        if (!this.bus.findRegion(addr)) return false;
-        this.bus.write(addr, value, size);
-        return true;
-      },
+      read: (addr, size) => this.bus.load(addr, size),
+      write: (addr, value, size) => this.bus.store(addr, value, size),
+      fetch: (addr, size) => this.bus.fetch(addr, size),
     };
     this.hart = new Hart(config.coreModule, this.memory, 0, config.ramSize, physical, () => Number(this.clock.ticks()));
     const hart = this.hart;
@@ -369,10 +366,11 @@ function virtioSlots(config: MachineConfig, io: IoTracker): (VirtioDevice | unde
 }
 
 /** A read-only memory region on the bus (the boot ROM). Writes are guest errors and ignored. */
-function romDevice(bytes: Uint8Array): { accessSizes: readonly AccessSize[]; read(o: number, s: AccessSize): bigint; write(): void } {
+function romDevice(bytes: Uint8Array): MmioDevice {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   return {
     accessSizes: [1, 2, 4, 8],
+    executable: true,
     read(offset, size) {
       switch (size) {
         case 1: return BigInt(view.getUint8(offset));

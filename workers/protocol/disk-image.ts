@@ -8,6 +8,7 @@
  * untrusted: it comes from any web server or directory) and the disk identity they all compute alike.
  */
 import { z } from 'zod';
+import { schemaIssueSentence } from './schema-message.ts';
 
 /** The value of `DiskImageManifest.format` this code reads. */
 export const DISK_IMAGE_FORMAT = 'tabvm-chunked-disk-v1';
@@ -117,10 +118,8 @@ export class ManifestError extends Error {
 }
 
 /** The first issue of a failed parse as one sentence: "manifest field disk.size: ...". */
-export function describeManifestIssue(error: z.ZodError, prefix = ''): string {
-  const issue = error.issues[0]!;
-  const path = [prefix, ...issue.path.map(String)].filter((part) => part !== '').join('.');
-  return `manifest field ${path || '(root)'}: ${issue.message}`;
+export function describeManifestIssue(error: z.ZodError, prefix?: string): string {
+  return schemaIssueSentence(error, 'manifest', prefix === undefined ? [] : [prefix]);
 }
 
 /** Checks a disk manifest from anywhere; throws ManifestError with a plain sentence when it is unsound. */

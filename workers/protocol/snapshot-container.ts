@@ -11,6 +11,7 @@
 import { z } from 'zod';
 import { DISK_IMAGE_IDENTITY_PATTERN } from './disk-image.ts';
 import { DEFLATE_MAX_RATIO, InflateError, inflateBounded } from './inflate.ts';
+import { schemaIssueSentence } from './schema-message.ts';
 import {
   SNAPSHOT_CHECKSUM_BYTES,
   SNAPSHOT_COMPRESSION,
@@ -271,10 +272,7 @@ export async function readSnapshotHeader(file: Uint8Array): Promise<SnapshotHead
     throw new SnapshotError('snapshot header is not valid JSON');
   }
   const parsed = HEADER_SCHEMAS[version]!.safeParse(json);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    throw new SnapshotError(`snapshot header field ${issue.path.join('.') || '(root)'}: ${issue.message}`);
-  }
+  if (!parsed.success) throw new SnapshotError(schemaIssueSentence(parsed.error, 'snapshot header'));
   const header = parsed.data;
   if (header.parent === null && header.ram.zeroedPages !== 0) {
     throw new SnapshotError('snapshot header lists zeroed pages in a full snapshot');

@@ -387,11 +387,24 @@ export async function decodeSnapshotFile(file: Uint8Array): Promise<SnapshotCont
     });
   }
   let received = 0;
+  // Each page number is checked as soon as its 4 bytes are in (in RAM, above the one before it in its
+  // list), so a list of junk is refused at its first bad entry rather than at its end.
+  const listEnds = [ram.pages, ram.pages + ram.zeroedPages, ram.pages + ram.zeroedPages + ram.imagePages];
+  let nextEntry = 0;
+  const checkListEntries = (): void => {
+    for (; nextEntry < listEnds[2]! && pagesAt + (nextEntry + 1) * 4 <= received; nextEntry++) {
+      const page = rawView.getUint32(pagesAt + nextEntry * 4, true);
+      const first = nextEntry === 0 || listEnds.includes(nextEntry);
+      if (page >= ramPages || (!first && page <= rawView.getUint32(pagesAt + (nextEntry - 1) * 4, true)))
+        throw new SnapshotError('snapshot RAM page list is out of order or outside RAM');
+    }
+  };
   const sink = (piece: Uint8Array, offset: number): void => {
     // A piece may run past the lists: the part that fits first, the rest once they passed.
     const head = Math.max(0, Math.min(piece.length, raw.length - offset));
     raw.set(piece.subarray(0, head), offset);
     received = offset + head;
+    checkListEntries();
     while (checks.length > 0 && checks[0]!.end <= received) checks.shift()!.run();
     raw.set(piece.subarray(head), offset + head);
     received = offset + piece.length;

@@ -48,6 +48,7 @@ interface Tally {
   outcomes: Map<string, number>;
   findings: number;
   slowestMs: number;
+  slowestCpuMs: number;
 }
 
 /**
@@ -63,7 +64,7 @@ const tallies = new Map<FuzzTarget, Tally>();
 const seeds = new Map<FuzzTarget, Uint8Array[]>();
 for (const target of targets) {
   seeds.set(target, await target.seeds());
-  tallies.set(target, { inputs: 0, outcomes: new Map(), findings: 0, slowestMs: 0 });
+  tallies.set(target, { inputs: 0, outcomes: new Map(), findings: 0, slowestMs: 0, slowestCpuMs: 0 });
 }
 const deadline = performance.now() + seconds * 1000;
 let findings = 0;
@@ -76,6 +77,7 @@ for (let turn = 0; performance.now() < deadline; turn++) {
   const tally = tallies.get(target)!;
   tally.inputs++;
   tally.slowestMs = Math.max(tally.slowestMs, outcome.ms);
+  tally.slowestCpuMs = Math.max(tally.slowestCpuMs, outcome.cpuMs);
   const key =
     outcome.kind === 'accepted'
       ? `accepted (${outcome.what})`
@@ -98,7 +100,7 @@ const mib = (bytes: number): string => `${(bytes / 2 ** 20).toFixed(0)} MiB`;
 process.stdout.write(`fuzz: seed ${seed}, ${seconds} s, peak RSS ${mib(peakRss())} (started at ${mib(baseline)})\n`);
 for (const [target, tally] of tallies) {
   process.stdout.write(
-    `  ${target.name}: ${tally.inputs} inputs, ${tally.findings} findings, slowest ${tally.slowestMs.toFixed(0)} ms\n`,
+    `  ${target.name}: ${tally.inputs} inputs, ${tally.findings} findings, slowest ${tally.slowestCpuMs.toFixed(0)} ms of CPU (${tally.slowestMs.toFixed(0)} ms wall)\n`,
   );
   const sorted = [...tally.outcomes].sort((a, b) => b[1] - a[1]);
   for (const [what, n] of sorted.slice(0, 12)) process.stdout.write(`    ${String(n).padStart(6)}  ${what}\n`);

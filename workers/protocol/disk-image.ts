@@ -65,7 +65,8 @@ const Sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, '64 lowercase hex digits');
 export const DiskImageManifestSchema = z
   .object({
     format: z.literal(DISK_IMAGE_FORMAT),
-    size: z.number().int().positive().max(MAX_DISK_BYTES),
+    // The bound first: zod's own safe-integer check would otherwise speak of 2^53.
+    size: z.number().max(MAX_DISK_BYTES).int().positive(),
     chunkSize: z
       .number()
       .int()

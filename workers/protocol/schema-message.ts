@@ -28,5 +28,9 @@ function issueWords(issue: z.core.$ZodIssue): string {
     const expected = TYPE_WORDS[issue.expected] ?? issue.expected;
     return /received undefined/.test(issue.message) ? `missing (${expected})` : `not ${expected}`;
   }
+  if (issue.code === 'too_big')
+    return `must be ${issue.inclusive === false ? 'less than' : 'at most'} ${String(issue.maximum)}`;
+  if (issue.code === 'too_small')
+    return `must be ${issue.inclusive === false ? 'more than' : 'at least'} ${String(issue.minimum)}`;
   return issue.message;
 }

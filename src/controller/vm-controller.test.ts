@@ -13,7 +13,7 @@ import type { VmBootRequest, VmEvents, VmWorkerApi } from '../../workers/protoco
 import { VmController } from './vm-controller.ts';
 import { loadOverlay, saveOverlayBlocks } from '../storage/disk-overlay.ts';
 import { decodeSnapshotFile, flattenChain } from '../../workers/protocol/snapshot-container.ts';
-import { testSnapshotDisk, testSnapshotFile } from '../../workers/protocol/test-snapshot-file.ts';
+import { testSnapshotDisk, testSnapshotFile } from '../test-support/test-snapshot-file.ts';
 import { chunkedDiskIdentity, type DiskImageManifest } from '../../workers/protocol/disk-image.ts';
 import { checkSnapshotDisks } from '../../workers/machine/snapshot.ts';
 import { openVmDisk } from '../../workers/host/block/open-disk.ts';

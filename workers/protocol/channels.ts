@@ -193,7 +193,8 @@ class MessageTransport implements Transport {
   #receive(message: LinkMessage): void {
     if (message.bytes) {
       // The sender never exceeds its credit, so the bytes always fit.
-      if (this.#rx.write(message.bytes) !== message.bytes.length) throw new Error('channel: the peer overran its credit');
+      if (this.#rx.write(message.bytes) !== message.bytes.length)
+        throw new Error('channel: the peer overran its credit');
       this.#onIncoming?.();
     }
     if (message.credit) {
@@ -245,7 +246,13 @@ export function createChannel(
     if (!doorbell) throw new Error('channel: the shared mode needs the VM doorbell');
     const toVm = ByteRing.create(spec.toVmBytes, true);
     const fromVm = ByteRing.create(spec.fromVmBytes, true);
-    const host = new ChannelEnd(spec.kind, fromVm, toVm, new SharedTransport(fromVm, toVm, () => doorbell.ring()), true);
+    const host = new ChannelEnd(
+      spec.kind,
+      fromVm,
+      toVm,
+      new SharedTransport(fromVm, toVm, () => doorbell.ring()),
+      true,
+    );
     const wire: ChannelWire = {
       mode,
       kind: spec.kind,
@@ -345,7 +352,10 @@ export class FrameStream {
 
   /** Sends one frame; false when the ring has no room for it now. */
   send(frame: Uint8Array): boolean {
-    if (this.end.room() < FRAME_HEADER_BYTES + frame.length && frame.length + FRAME_HEADER_BYTES <= this.end.tx.capacity)
+    if (
+      this.end.room() < FRAME_HEADER_BYTES + frame.length &&
+      frame.length + FRAME_HEADER_BYTES <= this.end.tx.capacity
+    )
       return false;
     if (!this.end.tx.writeFrame(frame)) return false;
     this.end.written();

@@ -73,7 +73,7 @@ export class ByteRing {
   }
 
   /** Removes and returns up to `max` bytes. */
-  read(max = this.capacity): Uint8Array {
+  read(max = this.capacity): Uint8Array<ArrayBuffer> {
     const tail = Atomics.load(this.header, TAIL);
     const n = Math.min(max, this.available());
     const out = new Uint8Array(n);

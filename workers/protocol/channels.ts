@@ -56,6 +56,8 @@ interface LinkMessage {
 }
 
 interface Transport {
+  /** Whether a writer's room is less than tx's free space (the message mode's credit). */
+  readonly limited: boolean;
   /** Bytes a writer may add to tx now: what the far rx ring can still take, so both modes hold the same. */
   room(): number;
   flush(): void;
@@ -97,6 +99,11 @@ export class ChannelEnd {
     return this.#transport.room();
   }
 
+  /** Whether room() can be less than tx.free(): otherwise a writer may go by the ring alone. */
+  get limited(): boolean {
+    return this.#transport.limited;
+  }
+
   /** After a write: flushed now on a host end; a VM end leaves it to its run loop's turn. */
   written(): void {
     if (this.eager) this.#transport.flush();
@@ -112,6 +119,7 @@ export class ChannelEnd {
 }
 
 class SharedTransport implements Transport {
+  readonly limited = false;
   readonly #rx: ByteRing;
   readonly #tx: ByteRing;
   readonly #wakePeer: (() => void) | undefined;
@@ -168,6 +176,7 @@ class SharedTransport implements Transport {
 }
 
 class MessageTransport implements Transport {
+  readonly limited = true;
   readonly #port: MessagePort;
   readonly #rx: ByteRing;
   readonly #tx: ByteRing;
@@ -304,10 +313,15 @@ function expectKind(end: ChannelEnd, kind: ChannelKind): void {
 /** A byte stream (the console): what is written arrives in order; a full ring takes less than offered. */
 export class ByteStream {
   readonly end: ChannelEnd;
+  /** Cached for writeByte(), which the UART calls for every byte the guest prints. */
+  readonly #limited: boolean;
+  readonly #eager: boolean;
 
   constructor(end: ChannelEnd) {
     expectKind(end, 'bytes');
     this.end = end;
+    this.#limited = end.limited;
+    this.#eager = end.eager;
   }
 
   /** Writes as many bytes as fit now; returns how many. */
@@ -320,8 +334,9 @@ export class ByteStream {
 
   /** One byte, if it fits now (the UART's transmitter, one byte at a time). */
   writeByte(byte: number): boolean {
-    if (this.end.room() === 0 || !this.end.tx.writeByte(byte)) return false;
-    this.end.written();
+    if (this.#limited && this.end.room() === 0) return false;
+    if (!this.end.tx.writeByte(byte)) return false;
+    if (this.#eager) this.end.flush();
     return true;
   }
 

@@ -62,10 +62,11 @@ interface Transport {
   room(): number;
   flush(): void;
   /**
-   * Calls `onIncoming` whenever bytes may have arrived in rx or room may have appeared in the far ring
-   * (it must be cheap when neither happened); returns the way to stop.
+   * Calls `onIncoming` whenever bytes may have arrived in rx, and `onRoom` when room may have appeared
+   * in the far ring for writes held back (the shared mode cannot tell the two apart and calls
+   * `onIncoming` for both: it must be cheap when neither happened); returns the way to stop.
    */
-  listen(onIncoming: () => void): () => void;
+  listen(onIncoming: () => void, onRoom?: () => void): () => void;
   close(): void;
 }
 
@@ -109,8 +110,8 @@ export class ChannelEnd {
     if (this.eager) this.#transport.flush();
   }
 
-  listen(onIncoming: () => void): () => void {
-    return this.#transport.listen(onIncoming);
+  listen(onIncoming: () => void, onRoom?: () => void): () => void {
+    return this.#transport.listen(onIncoming, onRoom);
   }
 
   close(): void {
@@ -185,6 +186,7 @@ class MessageTransport implements Transport {
   /** rx.readCount() when we last returned credit. */
   #granted: number;
   #onIncoming: (() => void) | undefined;
+  #onRoom: (() => void) | undefined;
 
   constructor(port: MessagePort, rx: ByteRing, tx: ByteRing, peerCapacity: number) {
     this.#port = port;
@@ -209,8 +211,7 @@ class MessageTransport implements Transport {
     if (message.credit) {
       this.#credit += message.credit;
       this.flush();
-      // Room appeared: a listener holding back a write tries again.
-      if (!message.bytes) this.#onIncoming?.();
+      this.#onRoom?.();
     }
   }
 
@@ -228,11 +229,13 @@ class MessageTransport implements Transport {
     this.#port.postMessage({ bytes, ...(freed > 0 ? { credit: freed } : {}) } satisfies LinkMessage, [bytes.buffer]);
   }
 
-  listen(onIncoming: () => void): () => void {
+  listen(onIncoming: () => void, onRoom?: () => void): () => void {
     this.#onIncoming = onIncoming;
+    this.#onRoom = onRoom;
     if (this.#rx.available() > 0) onIncoming();
     return () => {
       this.#onIncoming = undefined;
+      this.#onRoom = undefined;
     };
   }
 
@@ -396,10 +399,11 @@ export class FrameStream {
 export function echoFrames(host: FrameStream): () => void {
   const backlog: Uint8Array[] = [];
   // On every wake (frames arrived, or room appeared for the frames held back), not only on a frame.
-  return host.end.listen(() => {
+  const echo = (): void => {
     for (let frame = host.receive(); frame; frame = host.receive()) backlog.push(frame);
     while (backlog.length > 0 && host.send(backlog[0]!)) backlog.shift();
-  });
+  };
+  return host.end.listen(echo, echo);
 }
 
 const REQUEST = 0;
@@ -461,7 +465,8 @@ export class RequestChannel {
 
   /** A host end: services whenever frames arrive. */
   listen(): () => void {
-    return this.end.listen(() => this.service());
+    const service = (): void => this.service();
+    return this.end.listen(service, service);
   }
 
   #handle(message: Uint8Array): void {

@@ -12,6 +12,7 @@ import type { BlockBackend } from '../workers/host/block/backend.ts';
 import { openVmDisk } from '../workers/host/block/open-disk.ts';
 import { FileDisk } from './lib/file-disk.ts';
 import { chunkedDiskIdentity } from '../workers/protocol/disk-image.ts';
+import { PanicWatch } from '../workers/host/panic-watch.ts';
 
 export interface NodeVmWorkerData extends VmFiles {
   readonly corePath: string;
@@ -29,6 +30,8 @@ export interface NodeVmWorkerData extends VmFiles {
 export type NodeVmWorkerMessage =
   | { readonly kind: 'halted'; readonly exitCode: number; readonly reason: string }
   | { readonly kind: 'error'; readonly message: string }
+  /** The guest kernel panicked; `message` is its panic line (workers/host/panic-watch.ts). */
+  | { readonly kind: 'panicked'; readonly message: string }
   | { readonly kind: 'snapshot'; readonly bytes: Uint8Array }
   | { readonly kind: 'snapshot-failed'; readonly message: string };
 
@@ -64,8 +67,9 @@ try {
     })),
   );
   const spec = { ...data, coreModule: new WebAssembly.Module(readFileSync(data.corePath)), sharedMemory: true, disks };
+  const panicWatch = new PanicWatch(output);
   const ports = {
-    console: output,
+    console: panicWatch,
     log: (message: string) => process.stderr.write(`tabvm: guest error: ${message}\r\n`),
   };
   const machine = data.snapshot
@@ -99,6 +103,7 @@ try {
   };
   const loop: RunLoop = new RunLoop(machine, {
     onTurn: () => {
+      if (panicWatch.settled) loop.stop();
       while (snapshotsTaken < Atomics.load(requests, 0)) {
         snapshotsTaken++;
         void takeSnapshot();
@@ -114,7 +119,8 @@ try {
   const halted = await loop.run();
   await machine.io.quiescent();
   for (const disk of disks) await disk.backend.flush();
-  post({ kind: 'halted', exitCode: halted?.exitCode ?? 0, reason: halted?.reason ?? 'stopped' });
+  if (!halted && panicWatch.panic !== undefined) post({ kind: 'panicked', message: panicWatch.panic });
+  else post({ kind: 'halted', exitCode: halted?.exitCode ?? 0, reason: halted?.reason ?? 'stopped' });
 } catch (error) {
   post({ kind: 'error', message: error instanceof Error ? error.message : String(error) });
 }

@@ -13,7 +13,11 @@ import type { NodeVmWorkerData, NodeVmWorkerMessage } from '../vm-node-worker.ts
 
 const root = resolve(fileURLToPath(import.meta.url), '../../..');
 
-export type VmEnd = { readonly kind: 'halted'; readonly exitCode: number } | { readonly kind: 'error'; readonly message: string };
+export type VmEnd =
+  | { readonly kind: 'halted'; readonly exitCode: number }
+  | { readonly kind: 'error'; readonly message: string }
+  /** The guest kernel panicked; `message` is its panic line. */
+  | { readonly kind: 'panicked'; readonly message: string };
 
 export class NodeVm {
   readonly input = ByteRing.create(1 << 12);

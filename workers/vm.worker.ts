@@ -10,6 +10,7 @@ import { openVmDisk } from './host/block/open-disk.ts';
 import { buildMachine, restoreMachine } from './machine/build.ts';
 import { captureSnapshot, encodeSnapshot, type SnapshotFingerprint } from './machine/snapshot.ts';
 import { RunLoop, RingSink } from './machine/run-loop.ts';
+import { PanicWatch } from './host/panic-watch.ts';
 import { TIMEBASE_FREQUENCY } from './machine/memory-map.ts';
 import { ByteRing, Doorbell } from './protocol/ring.ts';
 import {
@@ -31,6 +32,8 @@ interface Session {
   readonly input: ByteRing;
   readonly output: ByteRing;
   readonly sink: RingSink;
+  /** The machine's console: the sink, watched for a kernel panic; a new one for each machine. */
+  panicWatch: PanicWatch;
   readonly doorbell: Doorbell;
   readonly shared: boolean;
   machine: Machine;
@@ -77,21 +80,21 @@ function openDisks(request: VmBootRequest, events: VmEvents): DiskConfig[] {
   return [{ backend, ...(request.disk.readOnly ? { readOnly: true } : {}) }];
 }
 
-function newMachine(s: Pick<Session, 'request' | 'coreModule' | 'sink' | 'shared' | 'disks'>): Machine {
+function newMachine(s: Pick<Session, 'request' | 'coreModule' | 'panicWatch' | 'shared' | 'disks'>): Machine {
   return buildMachine(
     { ...s.request, coreModule: s.coreModule, sharedMemory: s.shared, disks: s.disks },
     machinePorts(s),
   );
 }
 
-function machinePorts(s: Pick<Session, 'sink'>) {
-  return { console: s.sink, log: (message: string) => console.warn(`tabvm guest error: ${message}`) };
+function machinePorts(s: Pick<Session, 'panicWatch'>) {
+  return { console: s.panicWatch, log: (message: string) => console.warn(`tabvm guest error: ${message}`) };
 }
 
 function makeLoop(s: Session): RunLoop {
   const machine = s.machine;
   let resets = machine.resets;
-  return new RunLoop(machine, {
+  const loop: RunLoop = new RunLoop(machine, {
     input: s.input,
     output: s.sink,
     doorbell: s.doorbell,
@@ -102,22 +105,26 @@ function makeLoop(s: Session): RunLoop {
         void s.events.rebooted();
       }
     },
-    onTurn: s.shared
-      ? undefined
-      : () => {
-          if (s.output.available() > 0) void s.events.output(s.output.read());
-        },
+    onTurn: () => {
+      if (!s.shared && s.output.available() > 0) void s.events.output(s.output.read());
+      if (s.panicWatch.settled) loop.stop();
+    },
   });
+  return loop;
 }
 
 function startRunning(s: Session): void {
   stretchStart = performance.now();
   s.running = s.loop.run().then(
     (halt) => {
-      if (halt === undefined) return; // stopped by reset() or powerOff(), which report themselves
+      // Stopped without a halt: by the panic watch (onTurn), or by reset() or powerOff(), which report themselves.
+      const panic = halt === undefined && !s.halted && s.panicWatch.settled ? s.panicWatch.panic : undefined;
+      if (halt === undefined && panic === undefined) return;
       endStretch();
       s.halted = true;
-      void s.events.halted({ reason: 'poweroff', exitCode: halt.exitCode });
+      void s.events.halted(
+        halt ? { reason: 'poweroff', exitCode: halt.exitCode } : { reason: 'panic', message: panic! },
+      );
     },
     (error: unknown) => {
       endStretch();
@@ -150,7 +157,7 @@ const api: VmWorkerApi = {
       channels.mode === 'shared' ? new ByteRing(channels.output) : ByteRing.create(CONSOLE_OUTPUT_BYTES, false);
     const doorbell = channels.mode === 'shared' ? new Doorbell(channels.doorbell) : new Doorbell(new ArrayBuffer(4));
     const sink = new RingSink(output);
-    const base = { request, coreModule, sink, shared, disks: openDisks(request, events) };
+    const base = { request, coreModule, sink, panicWatch: new PanicWatch(sink), shared, disks: openDisks(request, events) };
     let machine: Machine;
     let fingerprint: SnapshotFingerprint | undefined;
     if (request.snapshot) {
@@ -232,6 +239,7 @@ const api: VmWorkerApi = {
     await s.running;
     s.instructionsBefore += Number(s.machine.hart.instret);
     endStretch();
+    s.panicWatch = new PanicWatch(s.sink);
     s.machine = newMachine(s);
     s.loop = makeLoop(s);
     s.halted = false;

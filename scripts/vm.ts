@@ -49,12 +49,13 @@ const program = new Command()
   .option(
     '--disk <file[,ro]>',
     'virtio-blk disk (/dev/vda, then vdb, …): a raw image file, written in place, or a chunked image directory, ' +
-      'whose writes stay in memory; ",ro" makes it read-only; repeatable',
+      'whose writes stay in memory; ",ro" makes it read-only; repeatable (default: the image\'s disk, if it has one)',
     (value: string, previous: string[] = []) => [...previous, value],
   )
   .option('--snapshot <file>', 'start from this snapshot file instead of powering on')
   .option('--save-dir <dir>', 'where Ctrl-A S writes snapshot files (default: the current directory)')
-  .showHelpAfterError();
+  // A usage error is bad input too: commander's one line, then exit status 2 (help exits 0).
+  .exitOverride((error) => process.exit(error.exitCode === 0 ? EXIT_OK : EXIT_BAD_INPUT));
 program.parse();
 
 function fail(message: string): never {

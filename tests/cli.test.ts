@@ -68,6 +68,11 @@ describe('npm run vm refuses bad input', () => {
     expect(await runRefused(['--snapshot', resolve(scratch, 'none.tabvm')])).toMatch(/no such file/);
   });
 
+  it('an option the runner does not know, or one without its value', async () => {
+    expect(await runRefused(['--bogus'])).toMatch(/unknown option '--bogus'/);
+    expect(await runRefused(['--mem'])).toMatch(/option '--mem <size>' argument missing/);
+  });
+
   it('a memory size that is not a size', async () => {
     expect(await runRefused(['--mem', 'lots'])).toMatch(/--mem lots: not a size/);
   });

@@ -102,7 +102,7 @@ describe('npm run vm refuses bad input', () => {
 });
 
 describe("npm run vm exits with the guest's code", () => {
-  const exitElf = (name: string) => resolve(root, `tests/baremetal/bin/exit-${name}.elf`);
+  const exitElf = (name: string) => resolve(root, `tests/baremetal/bin/exit-code/${name}.elf`);
 
   async function run(args: string[]): Promise<{ code: number; output: string }> {
     const vm = tabvmSession(args, root);

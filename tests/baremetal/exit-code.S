@@ -1,6 +1,6 @@
 /*
  * Ends at once by writing one chosen value to tohost, chosen when it is built: -DTOHOST_VALUE=<value>
- * (scripts/build-baremetal.sh builds one exit-<name>.elf per value). It checks how the runner turns a
+ * (scripts/build-baremetal.sh builds one exit-code/<name>.elf per value). It checks how the runner turns a
  * guest exit code into its own exit status (tests/cli.test.ts): by the riscv-tests convention a value
  * (code << 1) | 1 fails with `code`, which may be far beyond what a process exit status holds.
  *

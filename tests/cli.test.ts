@@ -20,7 +20,6 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { ConsoleSession, tabvmSession } from '../scripts/lib/console-session.ts';
-import { DEBIAN_PROMPT, readDebianManifest } from '../scripts/lib/debian-scenario.ts';
 import { resolveVmFiles } from '../scripts/lib/vm-options.ts';
 import { DISK_IMAGE_FORMAT } from '../workers/protocol/disk-image.ts';
 // @ts-expect-error: a plain ES module without types (it runs before anything is compiled)
@@ -244,22 +243,6 @@ describe('npm run vm boots the disk of an image that has one', () => {
   it('the default image has no disk and gets none', () => {
     expect(resolveVmFiles({}, resolve(root, 'public/images')).disks).toBeUndefined();
   });
-});
-
-describe('npm run vm -- --image debian', () => {
-  it("boots with the image's disk as its root file system, with no --disk", async () => {
-    readDebianManifest(root); // says how to build the image when it is missing
-    const vm = tabvmSession(['--image', 'debian'], root);
-    try {
-      const at = await vm.waitFor(DEBIAN_PROMPT, 600_000);
-      vm.type('findmnt -no SOURCE,FSTYPE /\n');
-      await vm.waitFor(/\/dev\/vda\s+ext4/, 60_000, at);
-      vm.type('poweroff\n');
-      expect(await vm.exitCode(120_000)).toBe(0);
-    } finally {
-      vm.kill();
-    }
-  }, 900_000);
 });
 
 describe('npm run build:core compiles only when its inputs changed', () => {

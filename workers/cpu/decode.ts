@@ -403,13 +403,19 @@ const wordKey = (w: number): number => ((w >>> 2) & 31) | ((w >>> 7) & 0xe0);
 const PARCEL_KEY_MASK = 0xe003;
 const parcelKey = (c: number): number => (c & 3) | ((c >>> 11) & 0x1c);
 
-function index(table: readonly Encoding[], size: number, keyMask: number, bitsOf: (key: number) => number): Encoding[][] {
-  const lists: Encoding[][] = Array.from({ length: size }, () => []);
-  for (let key = 0; key < size; key++) {
+/** The rows of one list, with their match and mask side by side for the search. */
+interface Candidates {
+  readonly rows: readonly Encoding[];
+  readonly match: Uint32Array;
+  readonly mask: Uint32Array;
+}
+
+function index(table: readonly Encoding[], size: number, keyMask: number, bitsOf: (key: number) => number): Candidates[] {
+  return Array.from({ length: size }, (_, key) => {
     const bits = bitsOf(key);
-    for (const e of table) if (((bits ^ e.match) & e.mask & keyMask) === 0) lists[key]!.push(e);
-  }
-  return lists;
+    const rows = table.filter((e) => ((bits ^ e.match) & e.mask & keyMask) === 0);
+    return { rows, match: Uint32Array.from(rows, (e) => e.match), mask: Uint32Array.from(rows, (e) => e.mask) };
+  });
 }
 
 const WORD_INDEX = index(WORD_TABLE, 256, WORD_KEY_MASK, (key) => ((key & 31) << 2) | 3 | ((key >> 5) << 12));
@@ -469,10 +475,31 @@ function parcelRegister(from: CompressedRegister | undefined, c: number): number
   }
 }
 
-function find(list: readonly Encoding[], bits: number): Encoding | undefined {
-  for (const e of list) if (((bits ^ e.match) & e.mask) === 0) return e.mnemonic === undefined ? undefined : e;
+function find(list: Candidates, bits: number): Encoding | undefined {
+  const { match, mask } = list;
+  for (let k = 0; k < match.length; k++) {
+    if (((bits ^ match[k]!) & mask[k]!) === 0) {
+      const e = list.rows[k]!;
+      return e.mnemonic === undefined ? undefined : e;
+    }
+  }
   return undefined;
 }
+
+/**
+ * Words decoded lately, direct-mapped on their bits: the JIT decodes the same hot code again for each
+ * region of a page and after every flush, and a hit costs a compare instead of a search. Instructions
+ * are immutable, so callers may share them.
+ */
+const WORD_CACHE_SIZE = 4096;
+const WORDS = new Array<Instruction | undefined>(WORD_CACHE_SIZE);
+
+/**
+ * Parcels decoded so far (null: not an instruction). There are only 2^16 of them and the JIT decodes
+ * the same ones over and over; the interpreter keeps a table of them too (RVC_TABLE, built in
+ * assembly/index.ts attach()).
+ */
+const PARCELS = new Array<Instruction | null | undefined>(0x10000);
 
 /**
  * Decodes one instruction. `insn` holds its bits: if its low two bits are not 0b11 only the low 16 bits
@@ -484,13 +511,26 @@ export function decode(insn: number): Instruction | undefined {
   if ((insn & 3) !== 3) return decodeParcel(insn & 0xffff);
   if ((insn & 0x1c) === 0x1c) return undefined;
   const w = insn >>> 0;
+  const slot = (w ^ (w >>> 15)) & (WORD_CACHE_SIZE - 1);
+  const cached = WORDS[slot];
+  if (cached?.bits === w) return cached;
   const e = find(WORD_INDEX[wordKey(w)]!, w);
   if (!e) return undefined;
-  return new Instruction(e, e.mnemonic!, w, 4, bits(w, 11, 7), bits(w, 19, 15), bits(w, 24, 20), w >>> 27,
+  const i = new Instruction(e, e.mnemonic!, w, 4, bits(w, 11, 7), bits(w, 19, 15), bits(w, 24, 20), w >>> 27,
     wordImmediate(e.immediate, w), bits(w, 14, 12), w >>> 20);
+  WORDS[slot] = i;
+  return i;
 }
 
 function decodeParcel(c: number): Instruction | undefined {
+  const known = PARCELS[c];
+  if (known !== undefined) return known ?? undefined;
+  const i = decodeParcelOnce(c);
+  PARCELS[c] = i ?? null;
+  return i;
+}
+
+function decodeParcelOnce(c: number): Instruction | undefined {
   const e = find(PARCEL_INDEX[parcelKey(c)]!, c);
   if (!e) return undefined;
   const rd = parcelRegister(e.rd, c);

@@ -7,8 +7,9 @@
  * those the interpreter has executed, so that cold code costs no compile time. A block runs from its
  * start to a jump, to the start of another block, or to the first instruction the JIT does not
  * translate (it then leaves *before* that instruction). Translated are RV64I's integer instructions,
- * M's multiply and divide (not MULH*), loads and stores, and FENCE; the interpreter executes everything
- * else, so the generated code never traps and never calls out. Loads and stores take the software
+ * M's multiply and divide (not MULH*), loads and stores, and FENCE — the rows with a `jit` kind in
+ * decode.ts's table, the decoder the disassembler uses too (docs/decoder.md); the interpreter executes
+ * everything else, so the generated code never traps and never calls out. Loads and stores take the software
  * TLB's fast path inline; a TLB miss, a page-crossing access or MMIO also leave the region before the
  * access, and the interpreter's slow path then does it (and raises any fault, with the pc and
  * registers exactly as the interpreter would have them).
@@ -51,7 +52,6 @@ const ADDR = 4; // i64: effective address of a load or store; the dispatch's off
 const ENTRY = 5; // i32: TLB entry offset (page number bits) for that access
 const GO = 6; // i32: where a block's way out leads: 1 = the dispatch (on NEXT), 0 = back to the interpreter
 const FIRST_REG = 7;
-
 
 interface Decoded {
   /** Guest pc of the instruction. */

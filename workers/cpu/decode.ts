@@ -487,17 +487,11 @@ function find(list: Candidates, bits: number): Encoding | undefined {
 }
 
 /**
- * Words decoded lately, direct-mapped on their bits: the JIT decodes the same hot code again for each
- * region of a page and after every flush, and a hit costs a compare instead of a search. Instructions
- * are immutable, so callers may share them.
- */
-const WORD_CACHE_SIZE = 4096;
-const WORDS = new Array<Instruction | undefined>(WORD_CACHE_SIZE);
-
-/**
  * Parcels decoded so far (null: not an instruction). There are only 2^16 of them and the JIT decodes
  * the same ones over and over; the interpreter keeps a table of them too (RVC_TABLE, built in
- * assembly/index.ts attach()).
+ * assembly/index.ts attach()). Instructions are immutable, so callers share them. (Words are not kept:
+ * a cache of recent words measured slower than decoding them again, as every instruction it held
+ * lived long enough to be promoted out of V8's young generation.)
  */
 const PARCELS = new Array<Instruction | null | undefined>(0x10000);
 
@@ -511,15 +505,10 @@ export function decode(insn: number): Instruction | undefined {
   if ((insn & 3) !== 3) return decodeParcel(insn & 0xffff);
   if ((insn & 0x1c) === 0x1c) return undefined;
   const w = insn >>> 0;
-  const slot = (w ^ (w >>> 15)) & (WORD_CACHE_SIZE - 1);
-  const cached = WORDS[slot];
-  if (cached?.bits === w) return cached;
   const e = find(WORD_INDEX[wordKey(w)]!, w);
   if (!e) return undefined;
-  const i = new Instruction(e, e.mnemonic!, w, 4, bits(w, 11, 7), bits(w, 19, 15), bits(w, 24, 20), w >>> 27,
+  return new Instruction(e, e.mnemonic!, w, 4, bits(w, 11, 7), bits(w, 19, 15), bits(w, 24, 20), w >>> 27,
     wordImmediate(e.immediate, w), bits(w, 14, 12), w >>> 20);
-  WORDS[slot] = i;
-  return i;
 }
 
 function decodeParcel(c: number): Instruction | undefined {

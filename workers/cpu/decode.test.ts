@@ -31,8 +31,9 @@ const DATA_WINDOW = 0x1200;
 /**
  * Places the instruction (then an ebreak) at INSN in the machine's state in which the decoder's
  * legality is the whole story (file comment of decode.ts): M-mode, the FPU on, frm = rne (so a dynamic
- * rounding mode is a valid one), and a stale trap that cannot pass for a new one. The machine is reset
- * only when the last instruction left M-mode (mret, sret): a reset per run costs more than the run.
+ * rounding mode is a valid one), and a stale trap that cannot pass for a new one. The interpreter's
+ * machine is reset only when the last instruction left M-mode (mret, sret), since a reset per run costs
+ * more than the run; a JIT machine is reset every time, so that it starts with no translations.
  */
 function prepare(mm: Machine, bytes: Uint8Array, jitThreshold: number): void {
   if (mm.privilege !== PRIV_M || jitThreshold !== INTERPRETER) mm.boot([], { jitThreshold });
@@ -115,7 +116,7 @@ describe('decoder, interpreter and disassembler agree on legality', () => {
     let checked = 0;
     for (let opcode = 3; opcode < 128; opcode += 4) {
       for (let funct3 = 0; funct3 < 8; funct3++) {
-        // a CSR instruction's funct7 is part of its CSR number, whose existence is the CSR table's (next test)
+        // a CSR instruction's funct7 is part of its CSR number, whose existence is the CSR table's (the CSR test below)
         if (opcode === 0x73 && funct3 !== 0 && funct3 !== 4) continue;
         for (let funct7 = 0; funct7 < 128; funct7++) {
           const w = (funct7 << 25) | (12 << 20) | (11 << 15) | (funct3 << 12) | (10 << 7) | opcode;

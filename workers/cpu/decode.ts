@@ -27,7 +27,7 @@
  * auipc, hex), `mem` (imm(rs1)), `addr` ((rs1), for atomics), `target` (pc + imm), `rm` (the rounding
  * mode, not shown when dynamic), `rmExact` (the rounding mode of a conversion that is exact whatever
  * it says, not shown when rne), `csr` and `zimm` (the CSR number and the 5-bit immediate in rs1),
- * `pred` and `succ` (a fence's sets).
+ * `pred` and `succ` (a fence's sets, bits 7:4 and 3:0 of its immediate).
  */
 export type Operand =
   | 'xd' | 'xs1' | 'xs2'
@@ -105,6 +105,11 @@ export class Instruction {
   }
 
   readonly base: Instruction;
+
+  /** An atomic's aq and rl bits (26:25): 0 none, 1 rl, 2 aq, 3 both. */
+  get ordering(): number {
+    return (this.bits >>> 25) & 3;
+  }
 
   /** Whether the hart executes it rather than raise illegal-instruction (see the file comment for what else it checks). */
   get legal(): boolean {
@@ -190,9 +195,9 @@ const WORD_TABLE: readonly Encoding[] = [
   row('fld', 0x3007, F3, 'fd mem', 'I'),
   // MISC-MEM. The named forms have rd = rs1 = 0 (and fence fm = 0); the other forms are the same
   // instructions with reserved fields set, which a hart must accept and objdump does not name.
-  row('fence', 0x000f, 0xf00f_ffff, 'pred succ', 'none', PLAIN),
+  row('fence', 0x000f, 0xf00f_ffff, 'pred succ', 'I', PLAIN),
   row('fence.tso', 0x8330_000f, ALL, '', 'none', PLAIN),
-  row('fence', 0x000f, F3, 'pred succ', 'none', { jit: 'plain', syntax: false }),
+  row('fence', 0x000f, F3, 'pred succ', 'I', { jit: 'plain', syntax: false }),
   // fence.i is left to the interpreter, which drops the translations
   row('fence.i', 0x100f, ALL, ''),
   row('fence.i', 0x100f, F3, '', 'none', { syntax: false }),

@@ -51,7 +51,7 @@ export function disassemble(insn: number, pc?: bigint): string {
   const compressed = (insn & 3) !== 3;
   const i = decode(insn);
   if (i === undefined || !i.encoding.syntax) return compressed ? `.2byte ${hex(insn & 0xffff)}` : `.4byte ${hex(insn)}`;
-  const mnemonic = i.encoding.ordered ? i.mnemonic + ORDERINGS[(insn >>> 25) & 3]! : i.mnemonic;
+  const mnemonic = i.encoding.ordered ? i.mnemonic + ORDERINGS[i.ordering]! : i.mnemonic;
   const operands = i.encoding.operands.map((operand) => text(operand, i, pc)).filter((t) => t !== '');
   return operands.length === 0 ? mnemonic : `${mnemonic} ${operands.join(',')}`;
 }
@@ -85,12 +85,10 @@ function text(operand: Operand, i: Instruction, pc: bigint | undefined): string 
     case 'rmExact': return i.rm === 0 ? '' : ROUNDING_MODES[i.rm]!;
     case 'csr': return csrLabel(i.csr);
     case 'zimm': return `${i.rs1}`;
-    case 'pred': return fenceSet(bits(i.bits, 27, 24));
-    case 'succ': return fenceSet(bits(i.bits, 23, 20));
+    case 'pred': return fenceSet((i.imm >> 4) & 15);
+    case 'succ': return fenceSet(i.imm & 15);
   }
 }
-
-const bits = (w: number, hi: number, lo: number): number => (w >>> lo) & ((1 << (hi - lo + 1)) - 1);
 
 function target(offset: number, pc: bigint | undefined): string {
   if (pc === undefined) return offset < 0 ? `.-${-offset}` : `.+${offset}`;

@@ -29,9 +29,8 @@
  */
 import {
   SnapshotError,
-  decodeSnapshotFile,
+  decodeChain,
   encodeSnapshotFile,
-  flattenChain,
   imageLoadOf,
   sha256,
   type SnapshotContents,
@@ -44,6 +43,7 @@ import {
   type SnapshotImageLoad,
 } from '../protocol/snapshot-format.ts';
 import { describeDiskIdentity } from '../protocol/disk-image.ts';
+import { checkSnapshotMachine } from '../protocol/snapshot-records.ts';
 import { MEMORY_MAP } from './memory-map.ts';
 import { isSnapshotable, type BlockBackend, type SnapshotableBlockBackend } from '../host/block/backend.ts';
 import { Machine, type MachineConfig, type MachinePorts, type MachineState } from './machine.ts';
@@ -311,13 +311,6 @@ function diskSection(disk: CapturedDisk): SnapshotDisk {
   };
 }
 
-/** Unpacks a chain of snapshot files (full snapshot first, each next one a child of the one before) into one. */
-export async function decodeChain(files: readonly Uint8Array[]): Promise<SnapshotContents> {
-  const chain: SnapshotContents[] = [];
-  for (const file of files) chain.push(await decodeSnapshotFile(file));
-  return flattenChain(chain);
-}
-
 /** A machine restored from a snapshot, and its fingerprint as restored (the base for a child of it). */
 export interface RestoredMachine {
   readonly machine: Machine;
@@ -345,8 +338,10 @@ export async function restoreSnapshot(
       `snapshot ${contents.header.id} needs its parent ${contents.header.parent}, which is missing`,
     );
   }
+  // The records first: what the file says of its machine is checked before anything is compared or built.
+  const state: MachineState = { cpu: contents.cpu, devices: checkSnapshotMachine(contents.header) };
   await checkSnapshotImages(contents.header, options);
-  return restoreChecked(contents, options, ports);
+  return restoreChecked(contents, state, options, ports);
 }
 
 /** Refuses images that are not the ones the snapshot was taken with (size and SHA-256 of each). */
@@ -387,11 +382,15 @@ export function checkSnapshotDisks(
   });
 }
 
-function restoreChecked(contents: SnapshotContents, options: RestoreOptions, ports: MachinePorts): RestoredMachine {
+function restoreChecked(
+  contents: SnapshotContents,
+  state: MachineState,
+  options: RestoreOptions,
+  ports: MachinePorts,
+): RestoredMachine {
   const { header } = contents;
   const overlays = checkSnapshotDisks(contents, options.disks ?? []);
   const config: MachineConfig = { ...options, ramSize: header.machine.ramSize, bootargs: header.machine.bootargs };
-  const state = { cpu: contents.cpu, devices: header.devices } as unknown as MachineState;
   let machine: Machine;
   try {
     machine = new Machine(config, ports, state);

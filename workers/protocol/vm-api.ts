@@ -5,6 +5,7 @@
  * do not travel here when the page is cross-origin isolated: they go through the rings in ring.ts.
  */
 import type { DiskImageManifest, DiskStatus } from './disk-image.ts';
+import type { SnapshotContents } from './snapshot-container.ts';
 
 /** Capacity of the host→guest console ring (keystrokes and pastes). */
 export const CONSOLE_INPUT_BYTES = 1 << 12;
@@ -36,11 +37,13 @@ export interface VmBootRequest {
   /** A virtio-blk disk (the guest's /dev/vda); none when absent. */
   readonly disk?: VmDiskRequest;
   /**
-   * Start from this snapshot chain (snapshot files, a full one first, each next one a child of the one
-   * before) instead of powering on. The images must be the ones the snapshot names (by sha256); RAM
-   * size and bootargs then come from the snapshot, and `ramBytes` must agree.
+   * Start from this snapshot instead of powering on: a full snapshot, unpacked by the page (its chain
+   * flattened, its machine records checked: src/controller/snapshot-restore.ts), so the worker decodes
+   * nothing again. The images must be the ones the snapshot names (by sha256); RAM size and bootargs
+   * then come from the snapshot, and `ramBytes` must agree. A disk's `overlay` is then empty: the
+   * restore puts the snapshot's blocks in.
    */
-  readonly snapshot?: readonly Uint8Array[];
+  readonly snapshot?: SnapshotContents;
 }
 
 /** Where a disk's base image comes from; the guest's writes never reach it. */

@@ -15,6 +15,7 @@ import { resolve } from 'node:path';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { decodeSnapshotFile, SnapshotError } from '../workers/protocol/snapshot-container.ts';
 import { SNAPSHOT_FILE_EXTENSION } from '../workers/protocol/snapshot-format.ts';
+import { checkSnapshotMachine } from '../workers/protocol/snapshot-records.ts';
 import { checkSnapshotImages } from '../workers/machine/snapshot.ts';
 import { ImageError } from '../workers/machine/image-error.ts';
 import { prepareVirtBoot } from '../workers/machine/loader.ts';
@@ -73,6 +74,7 @@ if (cli.snapshot !== undefined) {
     snapshot = new Uint8Array(readFileSync(cli.snapshot));
     const { header } = await decodeSnapshotFile(snapshot);
     if (header.parent !== null) throw new SnapshotError('it holds only the changes since another snapshot');
+    checkSnapshotMachine(header);
     await checkSnapshotImages(header, files);
     if (cli.mem !== undefined && header.machine.ramSize !== files.ramSize) {
       throw new SnapshotError(`it has ${header.machine.ramSize >> 20}M of RAM, --mem says ${cli.mem}`);

@@ -5,6 +5,7 @@ import { resolve } from 'node:path';
 import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { ConsoleSession, tabvmSession } from '../scripts/lib/console-session.ts';
+import { brokenSnapshots } from '../workers/protocol/test-snapshot-file.ts';
 
 const root = resolve(fileURLToPath(import.meta.url), '../..');
 const PROMPT = 'root@tabvm:~# ';
@@ -47,6 +48,18 @@ describe('npm run vm refuses bad input', () => {
     writeFileSync(junk, 'this is not a snapshot');
     expect(await runRefused(['--snapshot', junk])).toMatch(/--snapshot .*junk\.tabvm: not a tabvm snapshot/);
     expect(await runRefused(['--snapshot', resolve(scratch, 'none.tabvm')])).toMatch(/no such file/);
+  });
+
+  it('a snapshot file whose machine this tabvm could not build, each defect in one sentence', async () => {
+    const cases = await brokenSnapshots();
+    expect(cases).toHaveLength(7);
+    for (const { defect, file, refusal } of cases) {
+      const path = resolve(scratch, 'broken.tabvm');
+      writeFileSync(path, file);
+      const line = await runRefused(['--snapshot', path]);
+      expect(line, defect).toMatch(/^tabvm: --snapshot \S*broken\.tabvm: /);
+      expect(line.replace(/^tabvm: --snapshot \S*broken\.tabvm: /, ''), defect).toMatch(refusal);
+    }
   });
 
   it('a memory size that is not a size', async () => {

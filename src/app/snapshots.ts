@@ -13,6 +13,7 @@ import {
 } from '../../workers/protocol/snapshot-container.ts';
 import { SNAPSHOT_FILE_EXTENSION } from '../../workers/protocol/snapshot-format.ts';
 import { checkSnapshotMachine } from '../../workers/protocol/snapshot-records.ts';
+import { bootImageMismatch, diskImageMismatch } from '../../workers/protocol/snapshot-identity.ts';
 import { CUSTOM_IMAGE_ID, IMAGE_CATALOG, loadManifest } from '../controller/images.ts';
 import { chunkedDiskIdentity, describeDiskIdentity } from '../../workers/protocol/disk-image.ts';
 import { ObservableState } from '../controller/observable-state.ts';
@@ -274,24 +275,24 @@ export class SnapshotShelf {
       );
     }
     let otherDisk: string | undefined;
+    const identity = (file: { size: number; sha256: string } | undefined) =>
+      file ? { size: file.size, sha256: file.sha256 } : null;
     for (const entry of IMAGE_CATALOG) {
       const manifest = await loadManifest(entry);
-      const same = (
-        file: { size: number; sha256: string } | undefined,
-        id: { size: number; sha256: string } | null,
-      ): boolean =>
-        file === undefined ? id === null : id !== null && file.size === id.size && file.sha256 === id.sha256;
+      const boot = {
+        bios: identity(manifest.files.bios)!,
+        kernel: identity(manifest.files.kernel),
+        initrd: identity(manifest.files.initrd),
+      };
       if (
-        same(manifest.files.bios, wanted.bios) &&
-        same(manifest.files.kernel, wanted.kernel) &&
-        same(manifest.files.initrd, wanted.initrd) &&
+        bootImageMismatch(contents.header, boot) === undefined &&
         // A snapshot with a disk never matches an image without one (and vice versa).
         contents.disks.length === (manifest.disk ? 1 : 0)
       ) {
-        const recorded = contents.disks[0]?.image;
-        const current = manifest.disk ? await chunkedDiskIdentity(manifest.disk) : undefined;
-        if (recorded === undefined || current === undefined || recorded === current) return entry.id;
-        otherDisk ??= `it was taken on a different build of the ${manifest.title} disk image than the one this tabvm has (snapshot: ${describeDiskIdentity(recorded)}, here: ${describeDiskIdentity(current)})`;
+        if (!manifest.disk) return entry.id;
+        const current = await chunkedDiskIdentity(manifest.disk);
+        if (diskImageMismatch(contents.disks, [current]) === undefined) return entry.id;
+        otherDisk ??= `it was taken on a different build of the ${manifest.title} disk image than the one this tabvm has (snapshot: ${describeDiskIdentity(contents.disks[0]!.image!)}, here: ${describeDiskIdentity(current)})`;
       }
     }
     if (otherDisk !== undefined) throw new SnapshotError(otherDisk);

@@ -4,13 +4,10 @@
  * checked, and the unpacked contents go to the worker, which builds the machine from them without
  * decoding anything again; the disk's overlay reaches IndexedDB in one write once the worker has started.
  */
-import {
-  decodeChain,
-  SnapshotError,
-  type SnapshotContents,
-} from '../../workers/protocol/snapshot-container.ts';
+import { decodeChain, SnapshotError, type SnapshotContents } from '../../workers/protocol/snapshot-container.ts';
 import { checkSnapshotMachine } from '../../workers/protocol/snapshot-records.ts';
 import { describeDiskIdentity } from '../../workers/protocol/disk-image.ts';
+import { diskImageMismatch } from '../../workers/protocol/snapshot-identity.ts';
 
 /** A snapshot as a restore takes it: a chain of files (full snapshot first), or already unpacked. */
 export type RestoreSource = readonly Uint8Array[] | SnapshotContents;
@@ -28,7 +25,9 @@ export async function unpackForRestore(source: RestoreSource): Promise<SnapshotC
     contents = await decodeChain(source);
   }
   if (contents.header.parent !== null) {
-    throw new SnapshotError(`snapshot ${contents.header.id} needs its parent ${contents.header.parent}, which is missing`);
+    throw new SnapshotError(
+      `snapshot ${contents.header.id} needs its parent ${contents.header.parent}, which is missing`,
+    );
   }
   checkSnapshotMachine(contents.header);
   return contents;
@@ -43,12 +42,11 @@ function isContents(source: RestoreSource): source is SnapshotContents {
  * `title` (a snapshot from before identities were recorded is taken on trust).
  */
 export function checkRestoreDisk(contents: SnapshotContents, current: string | undefined, title: string): void {
-  const recorded = contents.disks[0]?.image;
-  if (recorded !== undefined && current !== undefined && recorded !== current) {
-    throw new SnapshotError(
-      `this snapshot was taken on a different build of the ${title} than this VM runs on (snapshot: ${describeDiskIdentity(recorded)}, this VM: ${describeDiskIdentity(current)})`,
-    );
-  }
+  // A VM without a disk, or one of unknown identity: the worker refuses what does not fit.
+  if (current === undefined || diskImageMismatch(contents.disks, [current]) === undefined) return;
+  throw new SnapshotError(
+    `this snapshot was taken on a different build of the ${title} than this VM runs on (snapshot: ${describeDiskIdentity(contents.disks[0]!.image!)}, this VM: ${describeDiskIdentity(current)})`,
+  );
 }
 
 /** The overlay of a snapshot's disk (the first: a VM has one), as block index → its own copy of the bytes. */

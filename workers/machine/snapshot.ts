@@ -44,6 +44,7 @@ import {
 } from '../protocol/snapshot-format.ts';
 import { describeDiskIdentity } from '../protocol/disk-image.ts';
 import { checkSnapshotMachine } from '../protocol/snapshot-records.ts';
+import { bootImageMismatch, diskImageMismatch } from '../protocol/snapshot-identity.ts';
 import { MEMORY_MAP } from './memory-map.ts';
 import { isSnapshotable, type BlockBackend, type SnapshotableBlockBackend } from '../host/block/backend.ts';
 import { Machine, type MachineConfig, type MachinePorts, type MachineState } from './machine.ts';
@@ -346,9 +347,23 @@ export async function restoreSnapshot(
 
 /** Refuses images that are not the ones the snapshot was taken with (size and SHA-256 of each). */
 export async function checkSnapshotImages(header: SnapshotHeader, images: SnapshotImages): Promise<void> {
-  await checkImage('firmware', header.images.bios, images.bios);
-  await checkImage('kernel', header.images.kernel, images.kernel);
-  await checkImage('initrd', header.images.initrd, images.initrd);
+  const identity = (bytes: Uint8Array | undefined) => (bytes ? imageIdentity(bytes) : null);
+  const given = {
+    bios: await imageIdentity(images.bios),
+    kernel: await identity(images.kernel),
+    initrd: await identity(images.initrd),
+  };
+  const name = bootImageMismatch(header, given);
+  if (name === undefined) return;
+  const what = name === 'bios' ? 'firmware' : name;
+  const expected = header.images[name];
+  const actual = given[name];
+  if (expected === null) throw new SnapshotError(`snapshot was taken with no ${what} image, but one was given`);
+  if (actual === null)
+    throw new SnapshotError(`snapshot needs its ${what} image (${expected.size} bytes), none was given`);
+  throw new SnapshotError(
+    `snapshot was taken with a different ${what} image (sha256 ${expected.sha256.slice(0, 12)}…, given ${actual.sha256.slice(0, 12)}…)`,
+  );
 }
 
 /**
@@ -362,7 +377,7 @@ export function checkSnapshotDisks(
   if (given.length !== contents.disks.length) {
     throw new SnapshotError(`snapshot was taken with ${contents.disks.length} disks, ${given.length} were given`);
   }
-  return contents.disks.map((disk, i) => {
+  const backends = contents.disks.map((disk, i) => {
     const backend = given[i]!.backend;
     if (!isSnapshotable(backend))
       throw new SnapshotError(`disk ${i} has no copy-on-write overlay to restore the snapshot's writes into`);
@@ -371,15 +386,20 @@ export function checkSnapshotDisks(
         `snapshot disk ${i} has ${disk.size} bytes in ${disk.blockSize}-byte blocks; the disk given has ${backend.size} in ${backend.blockBytes}`,
       );
     }
-    // Its blocks belong to one build of the image: over another (a rebuilt image of the same size) they
-    // would corrupt the file system. A snapshot from before identities were recorded is checked by size only.
-    if (disk.image !== undefined && backend.image !== disk.image) {
-      throw new SnapshotError(
-        `snapshot disk ${i} was taken on a different disk image than the one given (snapshot: ${describeDiskIdentity(disk.image)}, given: ${describeDiskIdentity(backend.image)})`,
-      );
-    }
     return backend;
   });
+  // Its blocks belong to one build of the image: over another (a rebuilt image of the same size) they
+  // would corrupt the file system. A snapshot from before identities were recorded is checked by size only.
+  const other = diskImageMismatch(
+    contents.disks,
+    backends.map((backend) => backend.image),
+  );
+  if (other !== undefined) {
+    throw new SnapshotError(
+      `snapshot disk ${other} was taken on a different disk image than the one given (snapshot: ${describeDiskIdentity(contents.disks[other]!.image!)}, given: ${describeDiskIdentity(backends[other]!.image)})`,
+    );
+  }
+  return backends;
 }
 
 function restoreChecked(
@@ -430,25 +450,6 @@ function restoreChecked(
     machine,
     fingerprint: { id: header.id, hashes, disks: overlays.map((overlay) => overlay.exportBlocks()) },
   };
-}
-
-async function checkImage(
-  what: string,
-  expected: SnapshotImageIdentity | null,
-  bytes: Uint8Array | undefined,
-): Promise<void> {
-  if (expected === null) {
-    if (bytes !== undefined) throw new SnapshotError(`snapshot was taken with no ${what} image, but one was given`);
-    return;
-  }
-  if (bytes === undefined)
-    throw new SnapshotError(`snapshot needs its ${what} image (${expected.size} bytes), none was given`);
-  const actual = await imageIdentity(bytes);
-  if (actual.size !== expected.size || actual.sha256 !== expected.sha256) {
-    throw new SnapshotError(
-      `snapshot was taken with a different ${what} image (sha256 ${expected.sha256.slice(0, 12)}…, given ${actual.sha256.slice(0, 12)}…)`,
-    );
-  }
 }
 
 /** Image identities, cached per byte array: hashing a kernel on every snapshot would be wasted time. */

@@ -22,20 +22,12 @@ import {
   type VmStats,
   type VmWorkerApi,
 } from '../../workers/protocol/vm-api.ts';
-import { customBoot } from './custom-image.ts';
 import { ObservableState } from './observable-state.ts';
 import type { SnapshotContents } from '../../workers/protocol/snapshot-container.ts';
-import {
-  catalogEntry,
-  CUSTOM_IMAGE_ID,
-  fetchImage,
-  ImageDownloadError,
-  type CatalogEntry,
-  type DownloadProgress,
-  type ImageFiles,
-} from './images.ts';
+import type { DownloadProgress, ImageFiles } from './images.ts';
+import { VmImages, type BootFiles } from './vm-images.ts';
 import { ConsoleInput, ConsoleLog } from './console-log.ts';
-import { VmDisk, type DiskPlan, type RawDisk, type VmDiskView } from './vm-disk.ts';
+import { VmDisk, type DiskPlan, type VmDiskView } from './vm-disk.ts';
 import {
   checkRestoreDisk,
   contentsBuffers,
@@ -156,7 +148,7 @@ export class VmController {
   readonly #input = new ConsoleInput(() => this.#run);
   readonly #disk: VmDisk;
   #run: Running | undefined;
-  #images: ImageFiles | undefined;
+  readonly #images: VmImages;
   #disposed = false;
   #head: string | undefined;
   /** Workers started but not booted yet (they become #run once they are). */
@@ -164,6 +156,7 @@ export class VmController {
 
   constructor(options: VmControllerOptions) {
     this.options = options;
+    this.#images = new VmImages(options);
     this.#disk = new VmDisk(options.id, {
       view: () => this.#view.disk,
       setView: (disk) => this.#update({ disk }),
@@ -213,7 +206,7 @@ export class VmController {
       const prepared = await this.#prepare();
       if (!prepared) return;
       images = prepared.images;
-      disk = await this.#disk.open(images, this.#entry()!, prepared.raw);
+      disk = await this.#disk.open(images, this.#images.entry!, prepared.raw);
     } catch (error) {
       if (this.#disposed) return;
       this.#update({ phase: 'error', progress: undefined, error: { kind: 'disk', message: (error as Error).message } });
@@ -243,12 +236,7 @@ export class VmController {
 
   /** The image's files, downloaded or from the cache; on failure the VM shows the download error and this is undefined. */
   async #loadImages(): Promise<ImageFiles | undefined> {
-    if (this.#images) return this.#images;
-    const entry = this.#entry();
-    if (!entry) {
-      this.#update({ phase: 'error', error: { kind: 'download', message: `unknown image "${this.options.image}"` } });
-      return undefined;
-    }
+    if (this.#images.loaded) return this.#images.load();
     const before = this.#view.phase;
     const live = before === 'running' || before === 'paused';
     if (!live)
@@ -258,36 +246,28 @@ export class VmController {
         error: undefined,
         lastHalt: undefined,
       });
+    let files: ImageFiles;
     try {
-      this.#images = await fetchImage(entry, (progress) => {
+      files = await this.#images.load((progress) => {
         if (!live) this.#update({ progress });
       });
     } catch (error) {
       if (this.#disposed) return undefined;
-      const message =
-        error instanceof ImageDownloadError ? error.message : `image ${entry.id}: ${(error as Error).message}`;
-      if (live) throw new Error(message, { cause: error });
-      this.#update({ phase: 'error', progress: undefined, error: { kind: 'download', message } });
+      if (live) throw error;
+      this.#update({
+        phase: 'error',
+        progress: undefined,
+        error: { kind: 'download', message: (error as Error).message },
+      });
       return undefined;
     }
-    return this.#disposed ? undefined : this.#images;
-  }
-
-  #entry(): CatalogEntry | undefined {
-    const { image, manifestUrl } = this.options;
-    if (manifestUrl !== undefined) return { id: image, manifestUrl, title: image };
-    // A VM of the user's own files boots with the default image's firmware and kernel (customBoot).
-    return catalogEntry(image === CUSTOM_IMAGE_ID ? 'default' : image);
+    return this.#disposed ? undefined : files;
   }
 
   /** The files a boot needs: the image's, or for a VM of the user's own files those with its raw disk. */
-  async #prepare(): Promise<{ images: ImageFiles; raw?: RawDisk } | undefined> {
+  async #prepare(): Promise<BootFiles | undefined> {
     const images = await this.#loadImages();
-    if (!images) return undefined;
-    if (this.options.image !== CUSTOM_IMAGE_ID) return { images };
-    if (this.options.id === undefined) throw new Error("a VM of the user's own files needs an id");
-    const boot = await customBoot(this.options.id, images);
-    return { images: boot.images, raw: { disk: boot.disk, identity: boot.identity, image: boot.image } };
+    return images && this.#images.boot(images);
   }
 
   /** Forgets what the guest wrote to its disk: the next start sees the image's disk as shipped. */
@@ -335,7 +315,7 @@ export class VmController {
     if (!prepared) throw new Error(this.#view.error?.message ?? 'the image could not be loaded');
     const { images, raw } = prepared;
     // The worker puts the snapshot's overlay in; storage is switched to it only once the restore succeeded.
-    const disk = await this.#disk.open(images, this.#entry()!, raw, true);
+    const disk = await this.#disk.open(images, this.#images.entry!, raw, true);
     const diskBlocks = disk ? snapshotDiskBlocks(contents) : undefined;
     checkRestoreDisk(
       contents,

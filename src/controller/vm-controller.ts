@@ -7,8 +7,8 @@
  *
  * The controller joins pieces that each do one job and are tested alone: the console that outlives
  * workers (console-log.ts), the disk and its saved overlay (vm-disk.ts), the image's files
- * (images.ts, custom-image.ts) and the page's half of a restore (snapshot-restore.ts). It keeps the
- * worker's life: spawning, the watchdog, halts and failures, and the view.
+ * (vm-images.ts) and the page's half of a restore (snapshot-restore.ts); docs/snapshots-restore.md
+ * describes them. It keeps the worker's life: spawning, the watchdog, halts and failures, and the view.
  */
 import * as Comlink from 'comlink';
 import { ByteRing, Doorbell } from '../../workers/protocol/ring.ts';

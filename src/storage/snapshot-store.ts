@@ -18,6 +18,7 @@ import {
   decodeSnapshotFile,
   encodeContents,
   mergeSnapshots,
+  readSnapshotHeader,
   type SnapshotContents,
 } from '../../workers/protocol/snapshot-container.ts';
 
@@ -148,10 +149,13 @@ export class SnapshotStore {
     return decodeChain(await this.readChain(id));
   }
 
-  /** One self-contained file for the snapshot (its chain merged), for export. */
+  /** One self-contained file for the snapshot (its chain merged), for export; a damaged file is refused, not exported. */
   async flattened(id: string): Promise<Uint8Array<ArrayBuffer>> {
     const files = await this.readChain(id);
-    return files.length === 1 ? files[0]! : encodeContents(await decodeChain(files));
+    if (files.length > 1) return encodeContents(await decodeChain(files));
+    // A full snapshot goes out as stored, once its checksum holds.
+    await readSnapshotHeader(files[0]!);
+    return files[0]!;
   }
 
   async rename(id: string, name: string): Promise<void> {

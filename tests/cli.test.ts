@@ -5,7 +5,7 @@ import { resolve } from 'node:path';
 import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { ConsoleSession, tabvmSession } from '../scripts/lib/console-session.ts';
-import { brokenSnapshots } from '../workers/protocol/test-snapshot-file.ts';
+import { brokenSnapshots } from '../workers/test-support/test-snapshot-file.ts';
 
 const root = resolve(fileURLToPath(import.meta.url), '../..');
 const PROMPT = 'root@tabvm:~# ';

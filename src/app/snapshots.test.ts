@@ -12,7 +12,11 @@ import { SnapshotStore } from '../storage/snapshot-store.ts';
 import { VmController, type VmView } from '../controller/vm-controller.ts';
 import { SnapshotError } from '../../workers/protocol/snapshot-container.ts';
 import type { VmSnapshotResult } from '../../workers/protocol/vm-api.ts';
-import { brokenSnapshots, testSnapshotDisk, testSnapshotFile } from '../../workers/protocol/test-snapshot-file.ts';
+import {
+  brokenSnapshots,
+  testSnapshotDisk,
+  testSnapshotFile,
+} from '../../workers/test-support/test-snapshot-file.ts';
 import { SNAPSHOT_PAGE_SIZE } from '../../workers/protocol/snapshot-format.ts';
 import { readFileSync } from 'node:fs';
 import { chunkedDiskIdentity, type DiskImageManifest } from '../../workers/protocol/disk-image.ts';
@@ -276,7 +280,7 @@ describe('snapshot shelf', () => {
     expect((await store.list()).length).toBe(records);
   });
 
-  it("refuses at Import, with one sentence, a file whose machine this tabvm could not build; nothing is stored", async () => {
+  it('refuses at Import, with one sentence, a file whose machine this tabvm could not build; nothing is stored', async () => {
     vi.stubGlobal('location', { href: 'http://host.test/' });
     vi.stubGlobal(
       'fetch',

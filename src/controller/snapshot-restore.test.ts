@@ -2,7 +2,11 @@
 // checked, a disk of another build refused in the image's name, and the buffers a transfer moves.
 import { describe, expect, it } from 'vitest';
 import { SnapshotError, decodeSnapshotFile } from '../../workers/protocol/snapshot-container.ts';
-import { brokenSnapshots, testSnapshotDisk, testSnapshotFile } from '../../workers/protocol/test-snapshot-file.ts';
+import {
+  brokenSnapshots,
+  testSnapshotDisk,
+  testSnapshotFile,
+} from '../../workers/test-support/test-snapshot-file.ts';
 import { checkRestoreDisk, contentsBuffers, snapshotDiskBlocks, unpackForRestore } from './snapshot-restore.ts';
 
 const SIZE = 1 << 20;

@@ -14,7 +14,11 @@ import * as Comlink from 'comlink';
 import type { VmBootRequest, VmEvents, VmWorkerApi } from '../../workers/protocol/vm-api.ts';
 import { VmController } from './vm-controller.ts';
 import { loadOverlay, saveOverlayBlocks } from '../storage/disk-overlay.ts';
-import { brokenSnapshots, testSnapshotDisk, testSnapshotFile } from '../../workers/protocol/test-snapshot-file.ts';
+import {
+  brokenSnapshots,
+  testSnapshotDisk,
+  testSnapshotFile,
+} from '../../workers/test-support/test-snapshot-file.ts';
 import { chunkedDiskIdentity, type DiskImageManifest } from '../../workers/protocol/disk-image.ts';
 import { MIB } from '../../workers/protocol/machine-limits.ts';
 

@@ -21,7 +21,7 @@ import {
   SNAPSHOT_VIRTQUEUE_MAX_SIZE,
   snapshotDevicesSchema,
 } from '../protocol/snapshot-records.ts';
-import { brokenSnapshots, testSnapshotFile, testVirtioBlkSlot } from '../protocol/test-snapshot-file.ts';
+import { brokenSnapshots, testSnapshotFile, testVirtioBlkSlot } from '../test-support/test-snapshot-file.ts';
 import { MIN_RAM_MIB, MIB } from '../protocol/machine-limits.ts';
 import { Machine } from './machine.ts';
 import { MEMORY_MAP, PLIC_NUM_SOURCES, VIRTIO_MMIO_SLOTS } from './memory-map.ts';

@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { decodeSnapshotFile } from './snapshot-container.ts';
 import { bootImageMismatch, diskImageMismatch } from './snapshot-identity.ts';
-import { testSnapshotDisk, testSnapshotFile } from './test-snapshot-file.ts';
+import { testSnapshotDisk, testSnapshotFile } from '../test-support/test-snapshot-file.ts';
 
 const bios = { size: 10, sha256: 'a'.repeat(64) };
 const kernel = { size: 20, sha256: 'b'.repeat(64) };

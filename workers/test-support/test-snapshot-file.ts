@@ -3,10 +3,14 @@
  * hart, the device records of a machine just powered on, the RAM pages and disks a test gives, and
  * nothing else.
  */
-import { encodeSnapshotFile, type SnapshotDisk } from './snapshot-container.ts';
-import type { SnapshotImageIdentity } from './snapshot-format.ts';
-import { MIB } from './machine-limits.ts';
-import { SNAPSHOT_HART_BLOCK_BYTES, SNAPSHOT_PLIC_SOURCES, type SnapshotDevices } from './snapshot-records.ts';
+import { encodeSnapshotFile, type SnapshotDisk } from '../protocol/snapshot-container.ts';
+import type { SnapshotImageIdentity } from '../protocol/snapshot-format.ts';
+import { MIB } from '../protocol/machine-limits.ts';
+import {
+  SNAPSHOT_HART_BLOCK_BYTES,
+  SNAPSHOT_PLIC_SOURCES,
+  type SnapshotDevices,
+} from '../protocol/snapshot-records.ts';
 
 /** The records a one-hart machine saves right after power-on (its virtio slots left out, as in old snapshots). */
 export const TEST_DEVICE_RECORDS: SnapshotDevices = {

@@ -120,9 +120,9 @@ const layers = [
     ],
   },
   // Tests may reach further than the code they test: a device's test runs it on the machine's real
-  // clock and table, and the page's tests stand in for the worker with the worker's own code (e.g.
-  // vm-controller.test.ts checks snapshot disks and opens disks as the worker does). They still never
-  // cross the page/worker line the other way.
+  // clock and table, and the page's tests may use the worker's own code and test helpers (e.g.
+  // snapshots.test.ts builds snapshot files with workers/test-support). They still never cross the
+  // page/worker line the other way.
   { files: ['src/**/*.test.ts', 'src/test-support/**/*.ts'], patterns: [] },
   {
     files: ['workers/**/*.test.ts', 'workers/**/test-support/**/*.ts', 'workers/devices/test-support.ts'],

@@ -13,7 +13,6 @@ import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { VmRuntime } from '../workers/runtime/vm-runtime.ts';
 import type { VmBootRequest, VmEvents } from '../workers/protocol/vm-api.ts';
-import { readSnapshotHeader } from '../workers/protocol/snapshot-container.ts';
 import { chunkedDiskIdentity } from '../workers/protocol/disk-image.ts';
 import { FileDisk } from './lib/file-disk.ts';
 
@@ -62,8 +61,7 @@ async function completeRequest(request: VmBootRequest): Promise<VmBootRequest> {
         : disk,
     ),
   );
-  const first = request.snapshot?.[0];
-  const ramBytes = first ? (await readSnapshotHeader(first)).machine.ramSize : request.ramBytes;
+  const ramBytes = request.snapshot ? request.snapshot.header.machine.ramSize : request.ramBytes;
   return { ...request, disks, ramBytes };
 }
 

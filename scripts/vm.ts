@@ -18,8 +18,9 @@ import { Command } from 'commander';
 import { fileURLToPath } from 'node:url';
 import { resolve } from 'node:path';
 import { writeFileSync } from 'node:fs';
-import { decodeSnapshotFile, SnapshotError } from '../workers/protocol/snapshot-container.ts';
+import { decodeSnapshotFile, SnapshotError, type SnapshotContents } from '../workers/protocol/snapshot-container.ts';
 import { SNAPSHOT_FILE_EXTENSION } from '../workers/protocol/snapshot-format.ts';
+import { checkSnapshotMachine } from '../workers/protocol/snapshot-records.ts';
 import { checkSnapshotImages } from '../workers/machine/snapshot.ts';
 import { ImageError } from '../workers/machine/image-error.ts';
 import { prepareVirtBoot } from '../workers/machine/loader.ts';
@@ -81,12 +82,14 @@ try {
 }
 
 const cli = program.opts<{ snapshot?: string; saveDir?: string; mem?: string }>();
-let snapshot: Uint8Array | undefined;
+let snapshot: SnapshotContents | undefined;
 if (cli.snapshot !== undefined) {
   try {
-    snapshot = readSnapshotFile(cli.snapshot);
-    const { header } = await decodeSnapshotFile(snapshot);
+    // Decoded here, once: the VM's worker restores from the contents without decoding them again.
+    snapshot = await decodeSnapshotFile(readSnapshotFile(cli.snapshot));
+    const { header } = snapshot;
     if (header.parent !== null) throw new SnapshotError('it holds only the changes since another snapshot');
+    checkSnapshotMachine(header);
     await checkSnapshotImages(header, files);
     if (cli.mem !== undefined && header.machine.ramSize !== files.ramSize) {
       throw new SnapshotError(`it has ${header.machine.ramSize >> 20}M of RAM, --mem says ${cli.mem}`);

@@ -24,6 +24,7 @@ import { resolveVmFiles } from '../scripts/lib/vm-options.ts';
 import { DISK_IMAGE_FORMAT } from '../workers/protocol/disk-image.ts';
 // @ts-expect-error: a plain ES module without types (it runs before anything is compiled)
 import { coreInputsDigest } from '../scripts/build-core.mjs';
+import { brokenSnapshots } from '../workers/test-support/test-snapshot-file.ts';
 
 const root = resolve(fileURLToPath(import.meta.url), '../..');
 const PROMPT = 'root@tabvm:~# ';
@@ -71,6 +72,18 @@ describe('npm run vm refuses bad input', () => {
   it('an option the runner does not know, or one without its value', async () => {
     expect(await runRefused(['--bogus'])).toMatch(/unknown option '--bogus'/);
     expect(await runRefused(['--mem'])).toMatch(/option '--mem <size>' argument missing/);
+  });
+
+  it('a snapshot file whose machine this tabvm could not build, each defect in one sentence', async () => {
+    const cases = await brokenSnapshots();
+    expect(cases).toHaveLength(7);
+    for (const { defect, file, refusal } of cases) {
+      const path = resolve(scratch, 'broken.tabvm');
+      writeFileSync(path, file);
+      const line = await runRefused(['--snapshot', path]);
+      expect(line, defect).toMatch(/^tabvm: --snapshot \S*broken\.tabvm: /);
+      expect(line.replace(/^tabvm: --snapshot \S*broken\.tabvm: /, ''), defect).toMatch(refusal);
+    }
   });
 
   it('a memory size that is not a size', async () => {

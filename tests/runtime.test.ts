@@ -11,6 +11,7 @@ import { VmRuntime } from '../workers/runtime/vm-runtime.ts';
 import { createVmChannels } from '../workers/protocol/vm-channels.ts';
 import type { ByteStream } from '../workers/protocol/channels.ts';
 import type { VmDiskRequest, VmEvents, VmHalt } from '../workers/protocol/vm-api.ts';
+import { decodeChain } from '../workers/protocol/snapshot-container.ts';
 
 const PROMPT = 'root@tabvm:~# ';
 const { bios, kernel, initrd, bootargs } = defaultImage();
@@ -72,7 +73,8 @@ async function boot(disks: VmDiskRequest[], snapshot?: Uint8Array[]) {
       initrd,
       channels: channels.wires,
       disks,
-      ...(snapshot ? { snapshot } : {}),
+      // The page's half of a restore: the chain flattened into one unpacked snapshot.
+      ...(snapshot ? { snapshot: await decodeChain(snapshot) } : {}),
     },
     { coreModule, events, log: () => {}, persistOverlays: false },
   );

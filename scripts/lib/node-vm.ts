@@ -10,6 +10,7 @@ import { resolve } from 'node:path';
 import type { ByteRing } from '../../workers/protocol/ring.ts';
 import { createVmChannels, type HostVmChannels } from '../../workers/protocol/vm-channels.ts';
 import type { VmBootRequest, VmDiskRequest } from '../../workers/protocol/vm-api.ts';
+import type { SnapshotContents } from '../../workers/protocol/snapshot-container.ts';
 import { TextConsole } from './console-session.ts';
 import type { DiskSpec, VmFiles } from './vm-options.ts';
 import type { NodeVmWorkerData, NodeVmWorkerMessage } from '../vm-node-worker.ts';
@@ -41,8 +42,8 @@ export class NodeVm {
 
   #snapshotWaiters: { resolve: (bytes: Uint8Array) => void; reject: (error: Error) => void }[] = [];
 
-  /** `snapshot`: start from this snapshot file (already checked against the images) instead of powering on. */
-  constructor(files: VmFiles, snapshot?: Uint8Array) {
+  /** `snapshot`: start from this full snapshot, decoded and checked against the images, instead of powering on. */
+  constructor(files: VmFiles, snapshot?: SnapshotContents) {
     const request: VmBootRequest = {
       ramBytes: files.ramSize,
       bootargs: files.bootargs,
@@ -51,7 +52,7 @@ export class NodeVm {
       ...(files.initrd ? { initrd: files.initrd } : {}),
       channels: this.#channels.wires,
       disks: (files.disks ?? []).map(diskRequest),
-      ...(snapshot ? { snapshot: [snapshot] } : {}),
+      ...(snapshot ? { snapshot } : {}),
     };
     const workerData: NodeVmWorkerData = {
       request,

@@ -12,6 +12,7 @@ import { FileDisk } from './file-disk.ts';
 import { pathToFileURL } from 'node:url';
 import { ChunkedDisk } from '../../workers/host/block/chunked-disk.ts';
 import type { DiskImageManifest } from '../../workers/protocol/disk-image.ts';
+import { MAX_RAM_MIB, MIB, MIN_RAM_MIB } from '../../workers/protocol/machine-limits.ts';
 
 export interface VmFiles {
   readonly bios: Uint8Array;
@@ -56,16 +57,15 @@ interface ImageManifest {
   readonly disk?: DiskImageManifest;
 }
 
-const MIB = 1024 * 1024;
-
 /** "256M", "1G", "512K", or plain bytes. */
 export function parseMemorySize(text: string): number {
   const match = /^(\d+)([KMG]?)i?B?$/i.exec(text.trim());
   if (!match) throw new ImageError(`--mem ${text}: not a size (examples: 256M, 1G)`);
   const scale: Record<string, number> = { '': 1, K: 1024, M: MIB, G: 1024 * MIB };
   const bytes = Number(match[1]) * scale[match[2]!.toUpperCase()]!;
-  if (bytes < 16 * MIB) throw new ImageError(`--mem ${text}: the VM needs at least 16M of RAM`);
-  if (bytes > 2048 * MIB) throw new ImageError(`--mem ${text}: at most 2G of RAM is supported`);
+  if (bytes < MIN_RAM_MIB * MIB) throw new ImageError(`--mem ${text}: the VM needs at least ${MIN_RAM_MIB}M of RAM`);
+  if (bytes > MAX_RAM_MIB * MIB)
+    throw new ImageError(`--mem ${text}: at most ${MAX_RAM_MIB / 1024}G of RAM is supported`);
   if (bytes % (1024 * 1024) !== 0) throw new ImageError(`--mem ${text}: RAM must be a whole number of MiB`);
   return bytes;
 }

@@ -2,7 +2,9 @@
  * VmController with a disk image, against an in-process stand-in for the VM worker (Comlink over a
  * MessageChannel) and fake-indexeddb: the boot request carries the image's disk and the VM's saved
  * overlay, the guest's writes land in IndexedDB, download status and failures reach the view, an
- * overlay written over another image is refused, and resetDisk() forgets it.
+ * overlay written over another image is refused, and resetDisk() forgets it. A restore unpacks the
+ * snapshot once and writes the overlay once; a snapshot whose machine records are bad never reaches
+ * the worker.
  */
 import 'fake-indexeddb/auto';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -12,11 +14,9 @@ import * as Comlink from 'comlink';
 import type { VmBootRequest, VmEvents, VmWorkerApi } from '../../workers/protocol/vm-api.ts';
 import { VmController } from './vm-controller.ts';
 import { loadOverlay, saveOverlayBlocks } from '../storage/disk-overlay.ts';
-import { decodeSnapshotFile, flattenChain } from '../../workers/protocol/snapshot-container.ts';
-import { testSnapshotDisk, testSnapshotFile } from '../test-support/test-snapshot-file.ts';
+import { brokenSnapshots, testSnapshotDisk, testSnapshotFile } from '../../workers/test-support/test-snapshot-file.ts';
 import { chunkedDiskIdentity, type DiskImageManifest } from '../../workers/protocol/disk-image.ts';
-import { checkSnapshotDisks } from '../../workers/machine/snapshot.ts';
-import { openVmDisk } from '../../workers/host/block/open-disk.ts';
+import { MIB } from '../../workers/protocol/machine-limits.ts';
 
 const bios = new Uint8Array(1024).fill(1);
 const sha = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
@@ -47,11 +47,6 @@ class FakeWorker {
     this.#port = port1;
     const api: Partial<VmWorkerApi> = {
       boot: async (request, events) => {
-        // A snapshot's disks are checked as the real worker's restore checks them, before anything runs.
-        if (request.snapshot) {
-          const contents = flattenChain(await Promise.all(request.snapshot.map((file) => decodeSnapshotFile(file))));
-          checkSnapshotDisks(contents, request.disks.map((disk) => ({ backend: openVmDisk(disk, {}) })));
-        }
         booted = { request, events: events as unknown as Comlink.Remote<VmEvents> };
       },
       stats: () => ({ state: 'idle', instructions: 0, uptimeMs: 0, guestTimeMs, reboots: 0, sharedMemory: false }),
@@ -178,7 +173,8 @@ describe('VmController with a disk image', () => {
 
   it('restoring a snapshot boots with its disk overlay, makes the stored overlay exactly that, and shows its guest time as uptime', async () => {
     const controller = await startedController('vm-5');
-    await booted!.events.diskWrites(0, 
+    await booted!.events.diskWrites(
+      0,
       new Map([
         [5, new Uint8Array(4096).fill(9)],
         [7, new Uint8Array(4096).fill(7)],
@@ -186,7 +182,7 @@ describe('VmController with a disk image', () => {
     );
     const snapshot = await testSnapshotFile({
       id: 'snap-1',
-      ramSize: 4096,
+      ramSize: 64 * MIB,
       bios: { size: bios.length, sha256: sha(bios) },
       disks: [testSnapshotDisk(disk.size, await chunkedDiskIdentity(disk as DiskImageManifest))],
     });
@@ -196,10 +192,13 @@ describe('VmController with a disk image', () => {
     await controller.restore([snapshot]);
     expect(controller.getView().uptimeMs).toBe(3_723_000);
     await vi.waitFor(() => expect(booted).toBeDefined());
-    expect(booted!.request.snapshot).toHaveLength(1);
+    // The worker gets the snapshot unpacked, and puts its overlay in itself: the disk comes without one.
+    const restored = booted!.request.snapshot!;
+    expect(restored.header.id).toBe('snap-1');
     expect(booted!.request.disks[0]!.image).toBe(await chunkedDiskIdentity(disk as DiskImageManifest));
-    expect([...booted!.request.disks[0]!.overlay.keys()]).toEqual([5]);
-    expect(booted!.request.disks[0]!.overlay.get(5)![0]).toBe(1);
+    expect(booted!.request.disks[0]!.overlay.size).toBe(0);
+    expect([...restored.disks[0]!.indices]).toEqual([5]);
+    expect(restored.disks[0]!.data[0]).toBe(1);
     // Block 7 was written after the snapshot: it is gone from storage, block 5 is the snapshot's.
     const stored = await loadOverlay('vm-5');
     expect([...stored.blocks.keys()]).toEqual([5]);
@@ -216,7 +215,7 @@ describe('VmController with a disk image', () => {
     await running.events.diskWrites(0, new Map([[7, new Uint8Array(4096).fill(7)]]));
     const snapshot = await testSnapshotFile({
       id: 'snap-other-build',
-      ramSize: 4096,
+      ramSize: 64 * MIB,
       bios: { size: bios.length, sha256: sha(bios) },
       // The same size and chunking, another chunk: a rebuilt image.
       disks: [testSnapshotDisk(disk.size, await chunkedDiskIdentity({ ...(disk as DiskImageManifest), chunks: [] }))],
@@ -225,12 +224,7 @@ describe('VmController with a disk image', () => {
     await expect(controller.restore([snapshot])).rejects.toThrow(
       /^this snapshot was taken on a different build of the Test image with a disk disk image than this VM runs on \(snapshot: chunks-sha256:[0-9a-f]{12}…, this VM: chunks-sha256:[0-9a-f]{12}…\)$/,
     );
-    // The worker, should the page not check, refuses it as well.
-    const contents = await decodeSnapshotFile(snapshot);
-    const given = openVmDisk({ ...running.request.disks[0]!, overlay: new Map() }, {});
-    expect(() => checkSnapshotDisks(contents, [{ backend: given }])).toThrow(
-      /snapshot disk 0 was taken on a different disk image than the one given/,
-    );
+    expect(booted).toBeUndefined();
     expect(controller.getView().phase).toBe('running');
     const stored = await loadOverlay('vm-6');
     expect([...stored.blocks.keys()]).toEqual([7]);
@@ -238,6 +232,60 @@ describe('VmController with a disk image', () => {
     // The running VM's writes still reach storage.
     await running.events.diskWrites(0, new Map([[8, new Uint8Array(4096).fill(8)]]));
     expect([...(await loadOverlay('vm-6')).blocks.keys()]).toEqual([7, 8]);
+    controller.powerOff();
+  });
+
+  it('restores in one pass: each file of the chain decompressed once, the overlay written once', async () => {
+    const controller = await startedController('vm-7');
+    await booted!.events.diskWrites(0, new Map([[9, new Uint8Array(4096).fill(9)]]));
+    const image = await chunkedDiskIdentity(disk as DiskImageManifest);
+    const common = { ramSize: 64 * MIB, bios: { size: bios.length, sha256: sha(bios) } };
+    const parent = await testSnapshotFile({ ...common, id: 'p', disks: [testSnapshotDisk(disk.size, image, 5, 1)] });
+    const child = await testSnapshotFile({
+      ...common,
+      id: 'c',
+      parent: 'p',
+      disks: [{ ...testSnapshotDisk(disk.size, image, 6, 2), whole: false }],
+    });
+    const Decompression = globalThis.DecompressionStream;
+    const decompressions = vi.fn();
+    vi.stubGlobal(
+      'DecompressionStream',
+      class extends Decompression {
+        constructor(format: CompressionFormat) {
+          super(format);
+          decompressions();
+        }
+      },
+    );
+    const transaction = vi.spyOn(IDBDatabase.prototype, 'transaction');
+    booted = undefined;
+    await controller.restore([parent, child]);
+    await vi.waitFor(() => expect(booted).toBeDefined());
+    expect(decompressions).toHaveBeenCalledTimes(2);
+    const writes = transaction.mock.calls.filter(([, mode]) => mode === 'readwrite');
+    expect(writes).toHaveLength(1);
+    // That one write made the stored overlay the chain's: both blocks, and nothing the VM wrote after.
+    const stored = await loadOverlay('vm-7');
+    expect([...stored.blocks.keys()]).toEqual([5, 6]);
+    expect([stored.blocks.get(5)![0], stored.blocks.get(6)![0]]).toEqual([1, 2]);
+    expect(booted!.request.snapshot!.header).toMatchObject({ id: 'c', parent: null });
+    controller.powerOff();
+  });
+
+  it('refuses at Restore, with one sentence, a snapshot whose machine this tabvm could not build', async () => {
+    const controller = await startedController('vm-8');
+    const running = booted!;
+    await running.events.diskWrites(0, new Map([[3, new Uint8Array(4096).fill(3)]]));
+    booted = undefined;
+    const cases = await brokenSnapshots({ bios: { size: bios.length, sha256: sha(bios) } });
+    expect(cases).toHaveLength(7);
+    for (const { defect, file, refusal } of cases) {
+      await expect(controller.restore([file]), defect).rejects.toThrow(refusal);
+    }
+    expect(booted).toBeUndefined();
+    expect(controller.getView().phase).toBe('running');
+    expect([...(await loadOverlay('vm-8')).blocks.keys()]).toEqual([3]);
     controller.powerOff();
   });
 });
@@ -253,7 +301,8 @@ describe('VmController when the guest kernel panics', () => {
     expect(controller.getView().phase).toBe('error');
     expect(controller.getView().error).toEqual({
       kind: 'panic',
-      message: 'the guest kernel panicked: Kernel panic - not syncing: VFS: Unable to mount root fs on unknown-block(0,0)',
+      message:
+        'the guest kernel panicked: Kernel panic - not syncing: VFS: Unable to mount root fs on unknown-block(0,0)',
     });
     expect(controller.running).toBe(false);
     booted = undefined;

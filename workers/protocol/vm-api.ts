@@ -7,6 +7,7 @@
  */
 import type { DiskImageManifest, DiskStatus } from './disk-image.ts';
 import type { ChannelMode, ChannelWire } from './channels.ts';
+import type { SnapshotContents } from './snapshot-container.ts';
 
 /**
  * The VM's declared channels as they travel to its worker (vm-channels.ts creates and opens them), all
@@ -33,11 +34,13 @@ export interface VmBootRequest {
   /** virtio-blk disks: the first is the guest's /dev/vda, the next /dev/vdb, … */
   readonly disks: readonly VmDiskRequest[];
   /**
-   * Start from this snapshot chain (snapshot files, a full one first, each next one a child of the one
-   * before) instead of powering on. The images must be the ones the snapshot names (by sha256); RAM
-   * size and bootargs then come from the snapshot, and `ramBytes` must agree.
+   * Start from this snapshot instead of powering on: a full snapshot, unpacked by the page (its chain
+   * flattened, its machine records checked: src/controller/snapshot-restore.ts), so the worker decodes
+   * nothing again. The images must be the ones the snapshot names (by sha256); RAM size and bootargs
+   * then come from the snapshot, and `ramBytes` must agree. A disk's `overlay` is then empty: the
+   * restore puts the snapshot's blocks in.
    */
-  readonly snapshot?: readonly Uint8Array[];
+  readonly snapshot?: SnapshotContents;
 }
 
 /** Where a disk's base image comes from; the guest's writes never reach it. */

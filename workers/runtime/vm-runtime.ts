@@ -21,6 +21,7 @@ import { captureSnapshot, encodeSnapshot, type SnapshotFingerprint } from '../ma
 import { RunLoop, type Port } from '../machine/run-loop.ts';
 import { TIMEBASE_FREQUENCY } from '../machine/memory-map.ts';
 import { openVmChannels, type VmChannels } from '../protocol/vm-channels.ts';
+import type { SnapshotContents } from '../protocol/snapshot-container.ts';
 import type {
   VmBootRequest,
   VmDiskRequest,
@@ -309,7 +310,7 @@ function machineSpec(request: VmBootRequest, host: RuntimeHost, disks: readonly 
 }
 
 /** The one place a runtime restores a machine from a snapshot chain. */
-function restore(spec: MachineSpec, snapshot: readonly Uint8Array[], ports: MachinePorts) {
+function restore(spec: MachineSpec, snapshot: SnapshotContents, ports: MachinePorts) {
   return restoreMachine(spec, snapshot, ports);
 }
 

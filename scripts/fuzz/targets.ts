@@ -17,7 +17,7 @@ import {
 import { parseImageManifest } from '../../workers/protocol/image-manifest.ts';
 import { decodeSnapshotFile, encodeContents, SnapshotError } from '../../workers/protocol/snapshot-container.ts';
 import { SNAPSHOT_CHECKSUM_BYTES, SNAPSHOT_PREAMBLE_BYTES } from '../../workers/protocol/snapshot-format.ts';
-import { testSnapshotDisk, testSnapshotFile } from '../../workers/protocol/test-snapshot-file.ts';
+import { testSnapshotDisk, testSnapshotFile } from '../../workers/test-support/test-snapshot-file.ts';
 import { Machine } from '../../workers/machine/machine.ts';
 import { makeElf } from '../../workers/machine/elf-fixture.ts';
 import { addi, assemble, csrr, csrw, li, mret } from '../../workers/cpu/test-support/asm.ts';

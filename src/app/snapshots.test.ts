@@ -12,7 +12,11 @@ import { SnapshotStore } from '../storage/snapshot-store.ts';
 import { VmController, type VmView } from '../controller/vm-controller.ts';
 import { SnapshotError } from '../../workers/protocol/snapshot-container.ts';
 import type { VmSnapshotResult } from '../../workers/protocol/vm-api.ts';
-import { testSnapshotDisk, testSnapshotFile } from '../../workers/protocol/test-snapshot-file.ts';
+import {
+  brokenSnapshots,
+  testSnapshotDisk,
+  testSnapshotFile,
+} from '../../workers/test-support/test-snapshot-file.ts';
 import { SNAPSHOT_PAGE_SIZE } from '../../workers/protocol/snapshot-format.ts';
 import { readFileSync } from 'node:fs';
 import { chunkedDiskIdentity, type DiskImageManifest } from '../../workers/protocol/disk-image.ts';
@@ -274,5 +278,51 @@ describe('snapshot shelf', () => {
     expect(shelf.getSnapshot().errors.get('')).toMatch(/own disk image, which an exported file does not hold/);
     expect((await loadDefinitions()).length).toBe(definitions);
     expect((await store.list()).length).toBe(records);
+  });
+
+  it('refuses at Import, with one sentence, a file whose machine this tabvm could not build; nothing is stored', async () => {
+    vi.stubGlobal('location', { href: 'http://host.test/' });
+    vi.stubGlobal(
+      'fetch',
+      vi.fn(async (input: string | URL | Request) => {
+        const path = new URL(String(input), 'http://host.test/').pathname;
+        try {
+          return new Response(readFileSync(new URL(`../../public${path}`, import.meta.url)));
+        } catch {
+          return new Response('missing', { status: 404 });
+        }
+      }),
+    );
+    const manifest = JSON.parse(
+      readFileSync(new URL('../../public/images/default/manifest.json', import.meta.url), 'utf8'),
+    ) as { files: Record<'bios' | 'kernel' | 'initrd', { size: number; sha256: string }> };
+    const identity = (file: { size: number; sha256: string }) => ({ size: file.size, sha256: file.sha256 });
+    const images = {
+      bios: identity(manifest.files.bios),
+      kernel: identity(manifest.files.kernel),
+      initrd: identity(manifest.files.initrd),
+    };
+    const store = new SnapshotStore(createStore('test-snapshots-import-records', 'chunks'));
+    const library = new Library(true);
+    await library.load();
+    const shelf = new SnapshotShelf(library, store);
+    await shelf.load();
+    const definitions = (await loadDefinitions()).length;
+
+    const cases = await brokenSnapshots(images);
+    expect(cases).toHaveLength(7);
+    for (const { defect, file, refusal } of cases) {
+      expect(await shelf.importFile(new File([file], 'broken.tabvm')), defect).toBeUndefined();
+      const message = shelf.getSnapshot().errors.get('')!;
+      expect(message, defect).toMatch(/^This snapshot cannot be used: [^\n]*\.$/);
+      expect(message.slice('This snapshot cannot be used: '.length, -1), defect).toMatch(refusal);
+    }
+    expect((await loadDefinitions()).length).toBe(definitions);
+    expect(await store.list()).toEqual([]);
+
+    // The same images with a sound machine: imported.
+    const sound = await testSnapshotFile({ id: 'sound', ...images });
+    expect((await shelf.importFile(new File([sound], 'sound.tabvm')))?.definition.image).toBe('default');
+    vi.unstubAllGlobals();
   });
 });

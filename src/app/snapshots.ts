@@ -12,6 +12,8 @@ import {
   type SnapshotContents,
 } from '../../workers/protocol/snapshot-container.ts';
 import { SNAPSHOT_FILE_EXTENSION } from '../../workers/protocol/snapshot-format.ts';
+import { checkSnapshotMachine } from '../../workers/protocol/snapshot-records.ts';
+import { bootImageMismatch, diskImageMismatch } from '../../workers/protocol/snapshot-identity.ts';
 import { CUSTOM_IMAGE_ID, IMAGE_CATALOG, loadManifest } from '../controller/images.ts';
 import { chunkedDiskIdentity, describeDiskIdentity } from '../../workers/protocol/disk-image.ts';
 import { ObservableState } from '../controller/observable-state.ts';
@@ -179,7 +181,7 @@ export class SnapshotShelf {
   restore(entry: VmEntry, id: string): Promise<void> {
     return this.#exclusive(entry.definition.id, async () => {
       const record = await this.store.record(id);
-      await entry.controller.restore(await this.store.readChain(id), record?.name);
+      await entry.controller.restore(await this.store.contents(id), record?.name);
     }).then(() => undefined);
   }
 
@@ -204,7 +206,7 @@ export class SnapshotShelf {
   async exportFile(entry: VmEntry, id: string): Promise<{ blob: Blob; fileName: string } | undefined> {
     return this.#exclusive(entry.definition.id, async () => {
       const record = await this.store.record(id);
-      const { file } = await this.store.flattened(id);
+      const file = await this.store.flattened(id);
       const safe = (text: string): string => text.replace(/[^\w.-]+/g, '-').replace(/^-+|-+$/g, '') || 'snapshot';
       return {
         blob: new Blob([file], { type: 'application/octet-stream' }),
@@ -220,7 +222,7 @@ export class SnapshotShelf {
   clone(entry: VmEntry, id: string): Promise<VmEntry | undefined> {
     return this.#exclusive(entry.definition.id, async () => {
       const source = await this.store.record(id);
-      const { contents } = await this.store.flattened(id);
+      const contents = await this.store.contents(id);
       const clone = await this.#adopt(
         contents,
         `${entry.definition.name}-clone`,
@@ -230,7 +232,7 @@ export class SnapshotShelf {
         entry.definition.image === CUSTOM_IMAGE_ID ? { copyOf: entry.definition.id } : undefined,
       );
       try {
-        await clone.entry.controller.restore([clone.file], source?.name);
+        await clone.entry.controller.restore(clone.contents, source?.name);
       } catch (error) {
         // A clone that cannot start (its image changed since the snapshot) is not kept.
         await this.#library.remove(clone.entry.definition.id);
@@ -252,9 +254,8 @@ export class SnapshotShelf {
       if (contents.header.parent !== null) {
         throw new SnapshotError('this file is an incremental snapshot without its parent; export it again from tabvm');
       }
-      const { ramSize } = contents.header.machine;
-      if (ramSize % MIB !== 0)
-        throw new SnapshotError(`the snapshot's RAM size (${ramSize} bytes) is not a whole number of MiB`);
+      // Its machine is checked now, with the limits of the New VM dialog: a VM it could never start is not created.
+      checkSnapshotMachine(contents.header);
       const image = await this.#findImage(contents);
       const base = file.name.replace(/\.tabvm$/i, '').trim() || 'imported';
       const imported = await this.#adopt(contents, base, image, `imported from ${file.name}`, bytes);
@@ -274,24 +275,24 @@ export class SnapshotShelf {
       );
     }
     let otherDisk: string | undefined;
+    const identity = (file: { size: number; sha256: string } | undefined) =>
+      file ? { size: file.size, sha256: file.sha256 } : null;
     for (const entry of IMAGE_CATALOG) {
       const manifest = await loadManifest(entry);
-      const same = (
-        file: { size: number; sha256: string } | undefined,
-        id: { size: number; sha256: string } | null,
-      ): boolean =>
-        file === undefined ? id === null : id !== null && file.size === id.size && file.sha256 === id.sha256;
+      const boot = {
+        bios: identity(manifest.files.bios)!,
+        kernel: identity(manifest.files.kernel),
+        initrd: identity(manifest.files.initrd),
+      };
       if (
-        same(manifest.files.bios, wanted.bios) &&
-        same(manifest.files.kernel, wanted.kernel) &&
-        same(manifest.files.initrd, wanted.initrd) &&
+        bootImageMismatch(contents.header, boot) === undefined &&
         // A snapshot with a disk never matches an image without one (and vice versa).
         contents.disks.length === (manifest.disk ? 1 : 0)
       ) {
-        const recorded = contents.disks[0]?.image;
-        const current = manifest.disk ? await chunkedDiskIdentity(manifest.disk) : undefined;
-        if (recorded === undefined || current === undefined || recorded === current) return entry.id;
-        otherDisk ??= `it was taken on a different build of the ${manifest.title} disk image than the one this tabvm has (snapshot: ${describeDiskIdentity(recorded)}, here: ${describeDiskIdentity(current)})`;
+        if (!manifest.disk) return entry.id;
+        const current = await chunkedDiskIdentity(manifest.disk);
+        if (diskImageMismatch(contents.disks, [current]) === undefined) return entry.id;
+        otherDisk ??= `it was taken on a different build of the ${manifest.title} disk image than the one this tabvm has (snapshot: ${describeDiskIdentity(contents.disks[0]!.image!)}, here: ${describeDiskIdentity(current)})`;
       }
     }
     if (otherDisk !== undefined) throw new SnapshotError(otherDisk);
@@ -300,7 +301,10 @@ export class SnapshotShelf {
     );
   }
 
-  /** A new VM whose first snapshot is `contents` (re-encoded under a new id when that id is taken). */
+  /**
+   * A new VM whose first snapshot is `contents` (re-encoded under a new id when that id is taken); the
+   * contents returned carry the id stored.
+   */
   async #adopt(
     contents: SnapshotContents,
     baseName: string,
@@ -308,7 +312,7 @@ export class SnapshotShelf {
     snapshotName: string,
     bytes?: Uint8Array,
     custom?: { readonly copyOf: string },
-  ): Promise<{ entry: VmEntry; file: Uint8Array }> {
+  ): Promise<{ entry: VmEntry; contents: SnapshotContents }> {
     let file = bytes;
     let id = contents.header.id;
     if (!file || (await this.store.record(id))) {
@@ -327,7 +331,7 @@ export class SnapshotShelf {
       await this.#library.remove(entry.definition.id);
       throw error;
     }
-    return { entry, file };
+    return { entry, contents: { ...contents, header: { ...contents.header, id } } };
   }
 
   /**

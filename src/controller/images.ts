@@ -12,9 +12,8 @@ import { parseImageManifest, type ImageManifest } from '../../workers/protocol/i
 export { ImageManifestSchema, type ImageManifest } from '../../workers/protocol/image-manifest.ts';
 type FileRole = keyof ImageManifest['files'];
 
-/** The most RAM the app offers a VM, in MiB: a wasm32 memory holds at most 4 GiB, and the tab must find
- * the whole of it as one allocation, which browsers refuse well before that on ordinary machines. */
-export const MAX_RAM_MIB = 2048;
+/** The most RAM the app offers a VM, in MiB (one definition for the dialog, the embed, the CLI and snapshots). */
+export { MAX_RAM_MIB } from '../../workers/protocol/machine-limits.ts';
 
 export interface CatalogEntry {
   readonly id: string;

@@ -2,7 +2,9 @@
  * VmController with a disk image, against an in-process stand-in for the VM worker (Comlink over a
  * MessageChannel) and fake-indexeddb: the boot request carries the image's disk and the VM's saved
  * overlay, the guest's writes land in IndexedDB, download status and failures reach the view, an
- * overlay written over another image is refused, and resetDisk() forgets it.
+ * overlay written over another image is refused, and resetDisk() forgets it. A restore unpacks the
+ * snapshot once and writes the overlay once; a snapshot whose machine records are bad never reaches
+ * the worker.
  */
 import 'fake-indexeddb/auto';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -12,11 +14,9 @@ import * as Comlink from 'comlink';
 import type { VmBootRequest, VmEvents, VmWorkerApi } from '../../workers/protocol/vm-api.ts';
 import { VmController } from './vm-controller.ts';
 import { loadOverlay, saveOverlayBlocks } from '../storage/disk-overlay.ts';
-import { decodeSnapshotFile, flattenChain } from '../../workers/protocol/snapshot-container.ts';
-import { testSnapshotDisk, testSnapshotFile } from '../../workers/protocol/test-snapshot-file.ts';
+import { brokenSnapshots, testSnapshotDisk, testSnapshotFile } from '../../workers/test-support/test-snapshot-file.ts';
 import { chunkedDiskIdentity, type DiskImageManifest } from '../../workers/protocol/disk-image.ts';
-import { checkSnapshotDisks } from '../../workers/machine/snapshot.ts';
-import { openVmDisk } from '../../workers/host/block/open-disk.ts';
+import { MIB } from '../../workers/protocol/machine-limits.ts';
 
 const bios = new Uint8Array(1024).fill(1);
 const sha = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
@@ -47,11 +47,6 @@ class FakeWorker {
     this.#port = port1;
     const api: Partial<VmWorkerApi> = {
       boot: async (request, events) => {
-        // A snapshot's disks are checked as the real worker's restore checks them, before anything runs.
-        if (request.snapshot) {
-          const contents = flattenChain(await Promise.all(request.snapshot.map((file) => decodeSnapshotFile(file))));
-          checkSnapshotDisks(contents, request.disk ? [{ backend: openVmDisk(request.disk, {}) }] : []);
-        }
         booted = { request, events: events as unknown as Comlink.Remote<VmEvents> };
       },
       stats: () => ({ state: 'idle', instructions: 0, uptimeMs: 0, guestTimeMs, reboots: 0, sharedMemory: false }),
@@ -100,18 +95,18 @@ describe('VmController with a disk image', () => {
     const first = await startedController('vm-1');
     expect(first.getView().phase).toBe('running');
     const request = booted!.request;
-    expect(request.disk?.source).toEqual({
+    expect(request.disks[0]?.source).toEqual({
       kind: 'chunked',
       baseUrl: 'http://host.test/images/default/',
       manifest: disk,
     });
-    expect(request.disk?.overlay.size).toBe(0);
+    expect(request.disks[0]?.overlay.size).toBe(0);
     expect(first.getView().disk).toEqual({ downloadedBytes: 0, totalBytes: 4321, fetchedChunks: 0 });
 
-    await booted!.events.diskWrites(new Map([[5, new Uint8Array(4096).fill(9)]]));
-    await booted!.events.diskStatus({ downloadedBytes: 4321, fetchedChunks: 1, totalBytes: 4321 });
+    await booted!.events.diskWrites(0, new Map([[5, new Uint8Array(4096).fill(9)]]));
+    await booted!.events.diskStatus(0, { downloadedBytes: 4321, fetchedChunks: 1, totalBytes: 4321 });
     expect(first.getView().disk).toEqual({ downloadedBytes: 4321, fetchedChunks: 1, totalBytes: 4321 });
-    await booted!.events.diskStatus({
+    await booted!.events.diskStatus(0, {
       downloadedBytes: 4321,
       fetchedChunks: 1,
       totalBytes: 4321,
@@ -122,21 +117,21 @@ describe('VmController with a disk image', () => {
 
     // The next start (a reload would do the same) hands the saved block to the worker.
     const second = await startedController('vm-1');
-    expect([...booted!.request.disk!.overlay.keys()]).toEqual([5]);
-    expect(booted!.request.disk!.overlay.get(5)![0]).toBe(9);
+    expect([...booted!.request.disks[0]!.overlay.keys()]).toEqual([5]);
+    expect(booted!.request.disks[0]!.overlay.get(5)![0]).toBe(9);
     second.powerOff();
   });
 
   it('refuses resetDisk while running; after power-off it forgets the overlay', async () => {
     const controller = await startedController('vm-2');
-    await booted!.events.diskWrites(new Map([[0, new Uint8Array(4096)]]));
+    await booted!.events.diskWrites(0, new Map([[0, new Uint8Array(4096)]]));
     await expect(controller.resetDisk()).rejects.toThrow(/power the VM off/);
     const late = booted!.events;
     controller.powerOff();
     await controller.resetDisk();
     expect((await loadOverlay('vm-2')).blocks.size).toBe(0);
     // Writes the powered-off worker had on their way when the disk was reset do not come back.
-    await late.diskWrites(new Map([[1, new Uint8Array(4096)]]));
+    await late.diskWrites(0, new Map([[1, new Uint8Array(4096)]]));
     expect((await loadOverlay('vm-2')).blocks.size).toBe(0);
   });
 
@@ -159,11 +154,11 @@ describe('VmController with a disk image', () => {
 
   it('reports a save that the browser refuses (storage full), fails it for the guest, and keeps what was saved', async () => {
     const controller = await startedController('vm-4');
-    await booted!.events.diskWrites(new Map([[1, new Uint8Array(4096).fill(1)]]));
+    await booted!.events.diskWrites(0, new Map([[1, new Uint8Array(4096).fill(1)]]));
     const put = vi.spyOn(IDBObjectStore.prototype, 'put').mockImplementation(() => {
       throw new DOMException('the quota has been exceeded', 'QuotaExceededError');
     });
-    await expect(booted!.events.diskWrites(new Map([[1, new Uint8Array(4096).fill(2)]]))).rejects.toThrow(
+    await expect(booted!.events.diskWrites(0, new Map([[1, new Uint8Array(4096).fill(2)]]))).rejects.toThrow(
       /could not be saved/,
     );
     expect(controller.getView().disk?.saveError).toMatch(
@@ -171,7 +166,7 @@ describe('VmController with a disk image', () => {
     );
     put.mockRestore();
     expect((await loadOverlay('vm-4')).blocks.get(1)![0]).toBe(1);
-    await booted!.events.diskWrites(new Map([[1, new Uint8Array(4096).fill(3)]]));
+    await booted!.events.diskWrites(0, new Map([[1, new Uint8Array(4096).fill(3)]]));
     expect(controller.getView().disk?.saveError).toBeUndefined();
     controller.powerOff();
   });
@@ -179,6 +174,7 @@ describe('VmController with a disk image', () => {
   it('restoring a snapshot boots with its disk overlay, makes the stored overlay exactly that, and shows its guest time as uptime', async () => {
     const controller = await startedController('vm-5');
     await booted!.events.diskWrites(
+      0,
       new Map([
         [5, new Uint8Array(4096).fill(9)],
         [7, new Uint8Array(4096).fill(7)],
@@ -186,7 +182,7 @@ describe('VmController with a disk image', () => {
     );
     const snapshot = await testSnapshotFile({
       id: 'snap-1',
-      ramSize: 4096,
+      ramSize: 64 * MIB,
       bios: { size: bios.length, sha256: sha(bios) },
       disks: [testSnapshotDisk(disk.size, await chunkedDiskIdentity(disk as DiskImageManifest))],
     });
@@ -196,16 +192,19 @@ describe('VmController with a disk image', () => {
     await controller.restore([snapshot]);
     expect(controller.getView().uptimeMs).toBe(3_723_000);
     await vi.waitFor(() => expect(booted).toBeDefined());
-    expect(booted!.request.snapshot).toHaveLength(1);
-    expect(booted!.request.disk!.image).toBe(await chunkedDiskIdentity(disk as DiskImageManifest));
-    expect([...booted!.request.disk!.overlay.keys()]).toEqual([5]);
-    expect(booted!.request.disk!.overlay.get(5)![0]).toBe(1);
+    // The worker gets the snapshot unpacked, and puts its overlay in itself: the disk comes without one.
+    const restored = booted!.request.snapshot!;
+    expect(restored.header.id).toBe('snap-1');
+    expect(booted!.request.disks[0]!.image).toBe(await chunkedDiskIdentity(disk as DiskImageManifest));
+    expect(booted!.request.disks[0]!.overlay.size).toBe(0);
+    expect([...restored.disks[0]!.indices]).toEqual([5]);
+    expect(restored.disks[0]!.data[0]).toBe(1);
     // Block 7 was written after the snapshot: it is gone from storage, block 5 is the snapshot's.
     const stored = await loadOverlay('vm-5');
     expect([...stored.blocks.keys()]).toEqual([5]);
     expect(stored.blocks.get(5)![0]).toBe(1);
     // The restored VM's own writes are kept on top.
-    await booted!.events.diskWrites(new Map([[6, new Uint8Array(4096).fill(6)]]));
+    await booted!.events.diskWrites(0, new Map([[6, new Uint8Array(4096).fill(6)]]));
     expect([...(await loadOverlay('vm-5')).blocks.keys()]).toEqual([5, 6]);
     controller.powerOff();
   });
@@ -213,10 +212,10 @@ describe('VmController with a disk image', () => {
   it('refuses a snapshot taken on another build of the disk image; the VM runs on and storage keeps its overlay', async () => {
     const controller = await startedController('vm-6');
     const running = booted!;
-    await running.events.diskWrites(new Map([[7, new Uint8Array(4096).fill(7)]]));
+    await running.events.diskWrites(0, new Map([[7, new Uint8Array(4096).fill(7)]]));
     const snapshot = await testSnapshotFile({
       id: 'snap-other-build',
-      ramSize: 4096,
+      ramSize: 64 * MIB,
       bios: { size: bios.length, sha256: sha(bios) },
       // The same size and chunking, another chunk: a rebuilt image.
       disks: [testSnapshotDisk(disk.size, await chunkedDiskIdentity({ ...(disk as DiskImageManifest), chunks: [] }))],
@@ -225,19 +224,92 @@ describe('VmController with a disk image', () => {
     await expect(controller.restore([snapshot])).rejects.toThrow(
       /^this snapshot was taken on a different build of the Test image with a disk disk image than this VM runs on \(snapshot: chunks-sha256:[0-9a-f]{12}…, this VM: chunks-sha256:[0-9a-f]{12}…\)$/,
     );
-    // The worker, should the page not check, refuses it as well.
-    const contents = await decodeSnapshotFile(snapshot);
-    const given = openVmDisk({ ...running.request.disk!, overlay: new Map() }, {});
-    expect(() => checkSnapshotDisks(contents, [{ backend: given }])).toThrow(
-      /snapshot disk 0 was taken on a different disk image than the one given/,
-    );
+    expect(booted).toBeUndefined();
     expect(controller.getView().phase).toBe('running');
     const stored = await loadOverlay('vm-6');
     expect([...stored.blocks.keys()]).toEqual([7]);
     expect(stored.blocks.get(7)![0]).toBe(7);
     // The running VM's writes still reach storage.
-    await running.events.diskWrites(new Map([[8, new Uint8Array(4096).fill(8)]]));
+    await running.events.diskWrites(0, new Map([[8, new Uint8Array(4096).fill(8)]]));
     expect([...(await loadOverlay('vm-6')).blocks.keys()]).toEqual([7, 8]);
+    controller.powerOff();
+  });
+
+  it('restores in one pass: each file of the chain decompressed once, the overlay written once', async () => {
+    const controller = await startedController('vm-7');
+    await booted!.events.diskWrites(0, new Map([[9, new Uint8Array(4096).fill(9)]]));
+    const image = await chunkedDiskIdentity(disk as DiskImageManifest);
+    const common = { ramSize: 64 * MIB, bios: { size: bios.length, sha256: sha(bios) } };
+    const parent = await testSnapshotFile({ ...common, id: 'p', disks: [testSnapshotDisk(disk.size, image, 5, 1)] });
+    const child = await testSnapshotFile({
+      ...common,
+      id: 'c',
+      parent: 'p',
+      disks: [{ ...testSnapshotDisk(disk.size, image, 6, 2), whole: false }],
+    });
+    const Decompression = globalThis.DecompressionStream;
+    const decompressions = vi.fn();
+    vi.stubGlobal(
+      'DecompressionStream',
+      class extends Decompression {
+        constructor(format: CompressionFormat) {
+          super(format);
+          decompressions();
+        }
+      },
+    );
+    const transaction = vi.spyOn(IDBDatabase.prototype, 'transaction');
+    booted = undefined;
+    await controller.restore([parent, child]);
+    await vi.waitFor(() => expect(booted).toBeDefined());
+    expect(decompressions).toHaveBeenCalledTimes(2);
+    const writes = transaction.mock.calls.filter(([, mode]) => mode === 'readwrite');
+    expect(writes).toHaveLength(1);
+    // That one write made the stored overlay the chain's: both blocks, and nothing the VM wrote after.
+    const stored = await loadOverlay('vm-7');
+    expect([...stored.blocks.keys()]).toEqual([5, 6]);
+    expect([stored.blocks.get(5)![0], stored.blocks.get(6)![0]]).toEqual([1, 2]);
+    expect(booted!.request.snapshot!.header).toMatchObject({ id: 'c', parent: null });
+    controller.powerOff();
+  });
+
+  it('refuses at Restore, with one sentence, a snapshot whose machine this tabvm could not build', async () => {
+    const controller = await startedController('vm-8');
+    const running = booted!;
+    await running.events.diskWrites(0, new Map([[3, new Uint8Array(4096).fill(3)]]));
+    booted = undefined;
+    const cases = await brokenSnapshots({ bios: { size: bios.length, sha256: sha(bios) } });
+    expect(cases).toHaveLength(7);
+    for (const { defect, file, refusal } of cases) {
+      await expect(controller.restore([file]), defect).rejects.toThrow(refusal);
+    }
+    expect(booted).toBeUndefined();
+    expect(controller.getView().phase).toBe('running');
+    expect([...(await loadOverlay('vm-8')).blocks.keys()]).toEqual([3]);
+    controller.powerOff();
+  });
+});
+
+describe('VmController when the guest kernel panics', () => {
+  it('shows the VM as crashed with the panic line, its worker ended, and Restart boots it again', async () => {
+    const controller = await startedController('vm-panic');
+    const panicked = booted!;
+    await panicked.events.halted({
+      reason: 'panic',
+      message: 'Kernel panic - not syncing: VFS: Unable to mount root fs on unknown-block(0,0)',
+    });
+    expect(controller.getView().phase).toBe('error');
+    expect(controller.getView().error).toEqual({
+      kind: 'panic',
+      message:
+        'the guest kernel panicked: Kernel panic - not syncing: VFS: Unable to mount root fs on unknown-block(0,0)',
+    });
+    expect(controller.running).toBe(false);
+    booted = undefined;
+    await controller.restart();
+    await vi.waitFor(() => expect(booted).toBeDefined());
+    expect(booted).not.toBe(panicked);
+    expect(controller.getView().phase).toBe('running');
     controller.powerOff();
   });
 });

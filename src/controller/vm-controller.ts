@@ -5,72 +5,45 @@
  * terminates the worker, which frees its memory. A worker that throws or stops answering puts this VM
  * alone in the `error` phase; other VMs and the page carry on.
  *
- * The console is an endpoint that outlives workers: output is kept (up to SCROLLBACK_BYTES) and replayed
- * to a terminal that attaches later, so switching between VMs loses nothing.
+ * The controller joins pieces that each do one job and are tested alone: the console that outlives
+ * workers (console-log.ts), the disk and its saved overlay (vm-disk.ts), the image's files
+ * (vm-images.ts) and the page's half of a restore (snapshot-restore.ts); docs/snapshots-restore.md
+ * describes them. It keeps the worker's life: spawning, the watchdog, halts and failures, and the view.
  */
 import * as Comlink from 'comlink';
-import { ByteRing, Doorbell } from '../../workers/protocol/ring.ts';
+import { createVmChannels, type HostVmChannels } from '../../workers/protocol/vm-channels.ts';
 import {
-  CONSOLE_INPUT_BYTES,
-  CONSOLE_OUTPUT_BYTES,
-  type ConsoleChannels,
   type VmEvents,
   type VmHalt,
   type VmSnapshotResult,
   type VmStats,
-  type VmDiskRequest,
   type VmWorkerApi,
 } from '../../workers/protocol/vm-api.ts';
-import { chunkedDiskIdentity, describeDiskIdentity, type DiskStatus } from '../../workers/protocol/disk-image.ts';
-import { customBoot } from './custom-image.ts';
 import { ObservableState } from './observable-state.ts';
+import type { SnapshotContents } from '../../workers/protocol/snapshot-container.ts';
+import type { DownloadProgress, ImageFiles } from './images.ts';
+import { VmImages, type BootFiles } from './vm-images.ts';
+import { ConsoleInput, ConsoleLog } from './console-log.ts';
+import { VmDisk, type DiskPlan, type VmDiskView } from './vm-disk.ts';
 import {
-  decodeSnapshotFile,
-  flattenChain,
-  readSnapshotHeader,
-  SnapshotError,
-  type SnapshotContents,
-} from '../../workers/protocol/snapshot-container.ts';
-import {
-  catalogEntry,
-  CUSTOM_IMAGE_ID,
-  diskIdentity,
-  fetchImage,
-  imageDirectoryUrl,
-  ImageDownloadError,
-  type CatalogEntry,
-  type DownloadProgress,
-  type ImageFiles,
-} from './images.ts';
-import {
-  deleteOverlay,
-  loadOverlay,
-  replaceOverlay,
-  saveOverlayBlocks,
-  type SavedOverlay,
-} from '../storage/disk-overlay.ts';
+  checkRestoreDisk,
+  contentsBuffers,
+  snapshotDiskBlocks,
+  unpackForRestore,
+  type RestoreSource,
+} from './snapshot-restore.ts';
+
+export type { VmDiskView } from './vm-disk.ts';
 
 export type VmPhase = 'stopped' | 'downloading' | 'starting' | 'running' | 'paused' | 'error';
 
 export interface VmError {
   /**
    * download: the image could not be fetched or verified (Retry); crash/hang: the worker failed (Restart);
-   * disk: the VM's saved disk cannot be used (Reset disk, then Retry).
+   * panic: the guest kernel panicked (Restart); disk: the VM's saved disk cannot be used (Reset disk, then Retry).
    */
-  readonly kind: 'download' | 'crash' | 'hang' | 'disk';
+  readonly kind: 'download' | 'crash' | 'hang' | 'panic' | 'disk';
   readonly message: string;
-}
-
-/** A VM's disk as the UI shows it (images whose manifest has a `disk`). */
-export interface VmDiskView {
-  /** Compressed bytes of the image's disk downloaded by this run, and what the whole disk would cost. */
-  readonly downloadedBytes: number;
-  readonly totalBytes: number;
-  readonly fetchedChunks: number;
-  /** The latest disk read that failed for the guest (an I/O error there), in words for a person. */
-  readonly error?: string;
-  /** Why the guest's latest writes could not be kept in the browser's storage (e.g. it is full). */
-  readonly saveError?: string;
 }
 
 export interface VmView {
@@ -121,7 +94,6 @@ export interface ConsoleEndpoint {
   subscribe(onOutput: (bytes: Uint8Array) => void): () => void;
 }
 
-const SCROLLBACK_BYTES = 1 << 20;
 const STATS_INTERVAL_MS = 1000;
 /** A worker that has not answered a stats call for this long is hung (its loop yields every ~10 ms). */
 const HANG_TIMEOUT_MS = 15_000;
@@ -129,10 +101,8 @@ const HANG_TIMEOUT_MS = 15_000;
 interface Running {
   readonly worker: Worker;
   readonly remote: Comlink.Remote<VmWorkerApi>;
-  readonly shared: boolean;
-  readonly input?: ByteRing;
-  readonly output?: ByteRing;
-  readonly doorbell?: Doorbell;
+  /** The host ends of the VM's channels, in the page's mode (shared rings or messages). */
+  readonly channels: HostVmChannels;
   alive: boolean;
   /** performance.now() when the worker was created, and whether its boot() has returned. */
   readonly createdAt: number;
@@ -144,19 +114,6 @@ interface Running {
   readonly failBoot: (error: Error) => void;
   /** Set when a restored snapshot replaced this worker: its late disk writes must not reach storage. */
   superseded?: boolean;
-}
-
-/** A VM's own raw disk (the user's file), the identity its overlay is saved under, and its contents' identity. */
-interface RawDisk {
-  readonly disk: Uint8Array;
-  readonly identity: string;
-  readonly image: string;
-}
-
-/** The disk a worker boots with, and the identity of the image its overlay is written over. */
-interface DiskPlan {
-  readonly request: VmDiskRequest;
-  readonly base: string;
 }
 
 /** Why a worker did not finish booting; `cancelled` when the page ended it (power off, delete). */
@@ -180,22 +137,26 @@ export class VmController {
     hasOutput: false,
     restores: 0,
   });
-  readonly #outputListeners = new Set<(bytes: Uint8Array) => void>();
-  #scrollback: Uint8Array[] = [];
-  #scrollbackBytes = 0;
+  readonly #log = new ConsoleLog(() => {
+    if (!this.#view.hasOutput) this.#update({ hasOutput: true });
+  });
+  readonly #input = new ConsoleInput(() => this.#run);
+  readonly #disk: VmDisk;
   #run: Running | undefined;
-  #inputBacklog: Uint8Array[] = [];
-  #inputTimer: ReturnType<typeof setTimeout> | undefined;
-  #images: ImageFiles | undefined;
+  readonly #images: VmImages;
   #disposed = false;
   #head: string | undefined;
-  /** Bumped by resetDisk(): disk writes of workers started before it are dropped. */
-  #diskEpoch = 0;
   /** Workers started but not booted yet (they become #run once they are). */
   readonly #booting = new Set<Running>();
 
   constructor(options: VmControllerOptions) {
     this.options = options;
+    this.#images = new VmImages(options);
+    this.#disk = new VmDisk(options.id, {
+      view: () => this.#view.disk,
+      setView: (disk) => this.#update({ disk }),
+      note: (text) => this.#note(text),
+    });
   }
 
   // --- observable state (useSyncExternalStore) ---
@@ -214,74 +175,13 @@ export class VmController {
   // --- console ---
 
   readonly console: ConsoleEndpoint = {
-    send: (bytes) => this.#send(bytes),
-    subscribe: (onOutput) => {
-      for (const chunk of this.#scrollback) onOutput(chunk);
-      this.#outputListeners.add(onOutput);
-      return () => this.#outputListeners.delete(onOutput);
-    },
+    send: (bytes) => this.#input.send(bytes),
+    subscribe: (onOutput) => this.#log.subscribe(onOutput),
   };
-
-  #emitOutput(bytes: Uint8Array): void {
-    if (bytes.length === 0) return;
-    this.#scrollback.push(bytes);
-    this.#scrollbackBytes += bytes.length;
-    while (this.#scrollbackBytes > SCROLLBACK_BYTES && this.#scrollback.length > 1) {
-      this.#scrollbackBytes -= this.#scrollback.shift()!.length;
-    }
-    for (const listener of this.#outputListeners) listener(bytes);
-    if (!this.#view.hasOutput) this.#update({ hasOutput: true });
-  }
 
   /** A line from the host, not the guest (download progress, halts), in the console's own voice. */
   #note(text: string): void {
-    this.#emitOutput(new TextEncoder().encode(`\r\n\x1b[2m[tabvm] ${text}\x1b[0m\r\n`));
-  }
-
-  #send(bytes: Uint8Array): void {
-    const run = this.#run;
-    if (!run?.alive) return;
-    this.#inputBacklog.push(bytes);
-    this.#flushInput();
-  }
-
-  /** Moves typed bytes to the guest; what the input ring cannot take now is retried shortly, in order. */
-  #flushInput(): void {
-    const run = this.#run;
-    if (!run?.alive) {
-      this.#inputBacklog = [];
-      return;
-    }
-    while (this.#inputBacklog.length > 0) {
-      const chunk = this.#inputBacklog[0]!;
-      if (run.shared) {
-        const n = run.input!.write(chunk);
-        run.doorbell!.ring();
-        if (n < chunk.length) {
-          this.#inputBacklog[0] = chunk.subarray(n);
-          break;
-        }
-        this.#inputBacklog.shift();
-      } else {
-        // Fallback: one message per chunk the terminal produced; the worker's ring takes what fits.
-        this.#inputBacklog.shift();
-        void run.remote.input(chunk).then((n) => {
-          if (n < chunk.length) {
-            this.#inputBacklog.unshift(chunk.subarray(n));
-            this.#scheduleInputRetry();
-          }
-        });
-      }
-    }
-    if (this.#inputBacklog.length > 0) this.#scheduleInputRetry();
-  }
-
-  #scheduleInputRetry(): void {
-    if (this.#inputTimer !== undefined) return;
-    this.#inputTimer = setTimeout(() => {
-      this.#inputTimer = undefined;
-      this.#flushInput();
-    }, 20);
+    this.#log.note(text);
   }
 
   // --- lifecycle ---
@@ -301,7 +201,7 @@ export class VmController {
       const prepared = await this.#prepare();
       if (!prepared) return;
       images = prepared.images;
-      disk = await this.#openDisk(images, prepared.raw);
+      disk = await this.#disk.open(images, this.#images.entry!, prepared.raw);
     } catch (error) {
       if (this.#disposed) return;
       this.#update({ phase: 'error', progress: undefined, error: { kind: 'disk', message: (error as Error).message } });
@@ -331,12 +231,7 @@ export class VmController {
 
   /** The image's files, downloaded or from the cache; on failure the VM shows the download error and this is undefined. */
   async #loadImages(): Promise<ImageFiles | undefined> {
-    if (this.#images) return this.#images;
-    const entry = this.#entry();
-    if (!entry) {
-      this.#update({ phase: 'error', error: { kind: 'download', message: `unknown image "${this.options.image}"` } });
-      return undefined;
-    }
+    if (this.#images.loaded) return this.#images.load();
     const before = this.#view.phase;
     const live = before === 'running' || before === 'paused';
     if (!live)
@@ -346,129 +241,35 @@ export class VmController {
         error: undefined,
         lastHalt: undefined,
       });
+    let files: ImageFiles;
     try {
-      this.#images = await fetchImage(entry, (progress) => {
+      files = await this.#images.load((progress) => {
         if (!live) this.#update({ progress });
       });
     } catch (error) {
       if (this.#disposed) return undefined;
-      const message =
-        error instanceof ImageDownloadError ? error.message : `image ${entry.id}: ${(error as Error).message}`;
-      if (live) throw new Error(message, { cause: error });
-      this.#update({ phase: 'error', progress: undefined, error: { kind: 'download', message } });
+      if (live) throw error;
+      this.#update({
+        phase: 'error',
+        progress: undefined,
+        error: { kind: 'download', message: (error as Error).message },
+      });
       return undefined;
     }
-    return this.#disposed ? undefined : this.#images;
-  }
-
-  #entry(): CatalogEntry | undefined {
-    const { image, manifestUrl } = this.options;
-    if (manifestUrl !== undefined) return { id: image, manifestUrl, title: image };
-    // A VM of the user's own files boots with the default image's firmware and kernel (customBoot).
-    return catalogEntry(image === CUSTOM_IMAGE_ID ? 'default' : image);
+    return this.#disposed ? undefined : files;
   }
 
   /** The files a boot needs: the image's, or for a VM of the user's own files those with its raw disk. */
-  async #prepare(): Promise<{ images: ImageFiles; raw?: RawDisk } | undefined> {
+  async #prepare(): Promise<BootFiles | undefined> {
     const images = await this.#loadImages();
-    if (!images) return undefined;
-    if (this.options.image !== CUSTOM_IMAGE_ID) return { images };
-    if (this.options.id === undefined) throw new Error("a VM of the user's own files needs an id");
-    const boot = await customBoot(this.options.id, images);
-    return { images: boot.images, raw: { disk: boot.disk, identity: boot.identity, image: boot.image } };
-  }
-
-  /**
-   * The image's disk under this VM's saved overlay, or under `restored` (a snapshot's overlay); undefined
-   * for images without a disk.
-   */
-  async #openDisk(
-    images: ImageFiles,
-    raw?: RawDisk,
-    restored?: ReadonlyMap<number, Uint8Array>,
-  ): Promise<DiskPlan | undefined> {
-    const manifest = images.manifest.disk;
-    const base = raw ? raw.identity : await diskIdentity(images.manifest);
-    const entry = this.#entry();
-    if ((!manifest && !raw) || base === undefined || !entry) return undefined;
-    const id = this.options.id;
-    let saved: SavedOverlay = { base: undefined, blocks: new Map() };
-    if (restored === undefined && id !== undefined) {
-      try {
-        saved = await loadOverlay(id);
-      } catch (error) {
-        throw new Error(
-          `the saved disk of this VM could not be read (${(error as Error).message}); Reset disk starts it afresh`,
-          { cause: error },
-        );
-      }
-    }
-    if (saved.base !== undefined && saved.base !== base) {
-      throw new Error(
-        `the saved disk of this VM was written over another version of image ${images.manifest.name}; Reset disk starts it afresh`,
-      );
-    }
-    if (raw) {
-      const source = { kind: 'raw', bytes: raw.disk } as const;
-      return { base, request: { source, overlay: restored ?? saved.blocks, image: raw.image } };
-    }
-    if (!manifest) return undefined;
-    const total = manifest.chunks.reduce((n, c) => n + c.compressedSize, 0);
-    this.#update({ disk: { downloadedBytes: 0, totalBytes: total, fetchedChunks: 0 } });
-    return {
-      base,
-      request: {
-        source: { kind: 'chunked', baseUrl: imageDirectoryUrl(entry), manifest },
-        overlay: restored ?? saved.blocks,
-        image: await chunkedDiskIdentity(manifest),
-        ...(manifest.readOnly ? { readOnly: true } : {}),
-      },
-    };
+    return images && this.#images.boot(images);
   }
 
   /** Forgets what the guest wrote to its disk: the next start sees the image's disk as shipped. */
   async resetDisk(): Promise<void> {
     if (this.#run) throw new Error('power the VM off before resetting its disk');
-    // Writes of a powered-off worker may still be on their way: from now on they are dropped.
-    this.#diskEpoch++;
-    if (this.options.id !== undefined) await deleteOverlay(this.options.id);
-    const disk = this.#view.disk;
-    this.#update({
-      ...(disk
-        ? {
-            disk: {
-              downloadedBytes: disk.downloadedBytes,
-              totalBytes: disk.totalBytes,
-              fetchedChunks: disk.fetchedChunks,
-            },
-          }
-        : {}),
-      ...(this.#view.error?.kind === 'disk' ? { phase: 'stopped' as const, error: undefined } : {}),
-    });
-  }
-
-  #onDiskStatus(run: Running, status: DiskStatus): void {
-    if (!run.alive) return;
-    const { error: _previous, ...rest } = this.#view.disk ?? {};
-    if (status.error !== undefined && status.error !== this.#view.disk?.error)
-      this.#note(`disk error: ${status.error}`);
-    this.#update({ disk: { ...rest, ...status } });
-  }
-
-  async #onDiskWrites(base: string, blocks: Map<number, Uint8Array>): Promise<void> {
-    if (this.options.id === undefined) return;
-    try {
-      await saveOverlayBlocks(this.options.id, base, blocks);
-    } catch (error) {
-      const message = `the disk's changes could not be saved in the browser (${(error as Error).message})`;
-      if (this.#view.disk?.saveError === undefined) this.#note(message);
-      if (this.#view.disk) this.#update({ disk: { ...this.#view.disk, saveError: message } });
-      throw new Error(message, { cause: error });
-    }
-    if (this.#view.disk?.saveError !== undefined) {
-      const { saveError: _cleared, ...rest } = this.#view.disk;
-      this.#update({ disk: rest });
-    }
+    await this.#disk.reset();
+    if (this.#view.error?.kind === 'disk') this.#update({ phase: 'stopped', error: undefined });
   }
 
   /**
@@ -495,42 +296,34 @@ export class VmController {
   }
 
   /**
-   * Replaces the VM with a fresh worker restored from a snapshot chain (full snapshot first). The
-   * running VM, if any, carries on until the restored one has started: a snapshot that cannot be
-   * restored (wrong image, damaged) throws and changes nothing. `label` names it in the console note.
-   * Once it resolves, the view's uptime is the restored guest's.
+   * Replaces the VM with a fresh worker restored from a snapshot: a chain of files (full snapshot
+   * first), or one already unpacked, whose buffers are then transferred to the worker. The snapshot is
+   * unpacked once, here, and checked before anything starts (snapshot-restore.ts). The running VM, if
+   * any, carries on until the restored one has started: a snapshot that cannot be restored (wrong image,
+   * damaged) throws and changes nothing. `label` names it in the console note. Once it resolves, the
+   * view's uptime is the restored guest's.
    */
-  async restore(chain: readonly Uint8Array[], label?: string): Promise<void> {
-    const last = chain.at(-1);
-    if (!last) throw new Error('no snapshot to restore');
-    // The id the VM continues from (the worker checks the whole chain).
-    const { id } = await readSnapshotHeader(last);
+  async restore(snapshot: RestoreSource, label?: string): Promise<void> {
+    const contents = await unpackForRestore(snapshot);
+    const { id } = contents.header;
     const prepared = await this.#prepare();
     if (!prepared) throw new Error(this.#view.error?.message ?? 'the image could not be loaded');
     const { images, raw } = prepared;
-    // The disk starts as the snapshot left it; storage is switched to it only once the restore succeeded.
-    let restoredDisk: Map<number, Uint8Array> | undefined;
-    let recorded: string | undefined;
-    if (images.manifest.disk || raw) {
-      const contents = flattenChain(await Promise.all(chain.map(decodeSnapshotFile)));
-      restoredDisk = snapshotDiskBlocks(contents);
-      recorded = contents.disks[0]?.image;
-    }
-    const disk = await this.#openDisk(images, raw, restoredDisk);
-    // Said here in the image's name; the worker refuses it too (workers/machine/snapshot.ts).
-    const current = disk?.request.image;
-    if (recorded !== undefined && current !== undefined && recorded !== current) {
-      throw new SnapshotError(
-        `this snapshot was taken on a different build of the ${raw ? `disk file ${images.manifest.title}` : `${images.manifest.title} disk image`} than this VM runs on (snapshot: ${describeDiskIdentity(recorded)}, this VM: ${describeDiskIdentity(current)})`,
-      );
-    }
+    // The worker puts the snapshot's overlay in; storage is switched to it only once the restore succeeded.
+    const disk = await this.#disk.open(images, this.#images.entry!, raw, true);
+    const diskBlocks = disk ? snapshotDiskBlocks(contents) : undefined;
+    checkRestoreDisk(
+      contents,
+      disk?.request.image,
+      raw ? `disk file ${images.manifest.title}` : `${images.manifest.title} disk image`,
+    );
     const wasLive = this.#run !== undefined;
     if (!wasLive) this.#update({ phase: 'starting', progress: undefined, error: undefined, lastHalt: undefined });
     let storageSwitched!: () => void;
     const switched = new Promise<void>((resolve) => (storageSwitched = resolve));
     let run: Running;
     try {
-      run = await this.#spawn(images, disk, chain, switched);
+      run = await this.#spawn(images, disk, contents, switched);
     } catch (error) {
       if (error instanceof BootFailure && error.kind === 'cancelled') return;
       if (!wasLive && !this.#disposed) this.#update({ phase: 'stopped' });
@@ -538,17 +331,7 @@ export class VmController {
     }
     if (this.#run) this.#run.superseded = true;
     this.#teardown();
-    if (disk && this.options.id !== undefined) {
-      try {
-        await replaceOverlay(this.options.id, disk.base, disk.request.overlay);
-      } catch (error) {
-        const message = `the restored disk could not be saved in the browser (${(error as Error).message})`;
-        this.#note(message);
-        this.#update({
-          disk: { ...(this.#view.disk ?? { downloadedBytes: 0, totalBytes: 0, fetchedChunks: 0 }), saveError: message },
-        });
-      }
-    }
+    if (disk && diskBlocks) await this.#disk.restored(disk, diskBlocks);
     storageSwitched();
     // From the start the view's uptime is the snapshot's guest time, not the replaced VM's.
     const uptimeMs = await this.#guestTime(run);
@@ -591,14 +374,16 @@ export class VmController {
   #install(run: Running): void {
     this.#run = run;
     this.#update({ phase: 'running' });
-    if (run.shared) void this.#pumpOutput(run);
+    run.channels.console.listen((bytes) => {
+      if (run.alive) this.#log.append(bytes);
+    });
   }
 
-  /** Starts a worker and boots it (from the images, or a snapshot chain); throws if it cannot boot. */
+  /** Starts a worker and boots it (from the images, or an unpacked snapshot); throws if it cannot boot. */
   async #spawn(
     images: ImageFiles,
     disk: DiskPlan | undefined,
-    snapshot?: readonly Uint8Array[],
+    snapshot?: SnapshotContents,
     storageReady?: Promise<void>,
   ): Promise<Running> {
     const shared = this.options.shared;
@@ -607,34 +392,18 @@ export class VmController {
       name: `tabvm-vm`,
     });
     const remote = Comlink.wrap<VmWorkerApi>(worker);
-    let channels: ConsoleChannels;
+    const channels = createVmChannels(shared ? 'shared' : 'message');
     let rejectBoot: (error: Error) => void = () => {};
     const failed = new Promise<never>((_, reject) => (rejectBoot = reject));
-    const base = {
+    const run: Running = {
       worker,
       remote,
-      shared,
+      channels,
       alive: true,
       createdAt: performance.now(),
       booted: false,
       failBoot: (e: Error) => rejectBoot(e),
     };
-    let run: Running;
-    if (shared) {
-      const input = ByteRing.create(CONSOLE_INPUT_BYTES, true);
-      const output = ByteRing.create(CONSOLE_OUTPUT_BYTES, true);
-      const doorbell = new Doorbell(new SharedArrayBuffer(4));
-      channels = {
-        mode: 'shared',
-        input: input.buffer as SharedArrayBuffer,
-        output: output.buffer as SharedArrayBuffer,
-        doorbell: doorbell.buffer as SharedArrayBuffer,
-      };
-      run = { ...base, input, output, doorbell };
-    } else {
-      channels = { mode: 'message' };
-      run = base;
-    }
     this.#booting.add(run);
     // The watchdog runs from the start: a worker stuck while it boots is as hung as one stuck later.
     run.timer = setInterval(() => void this.#pollStats(run), STATS_INTERVAL_MS);
@@ -646,11 +415,8 @@ export class VmController {
       this.#fail(run, 'crash', 'the VM worker sent a message that could not be read'),
     );
 
-    const epoch = this.#diskEpoch;
+    const saveWrites = disk ? this.#disk.writer(disk) : undefined;
     const events: VmEvents = {
-      output: (bytes) => {
-        if (run.alive) this.#emitOutput(bytes);
-      },
       rebooted: () => {
         if (!run.alive) return;
         this.#note('the guest rebooted');
@@ -659,24 +425,26 @@ export class VmController {
       halted: (halt) => this.#onHalt(run, halt),
       // Writes that arrive after a power-off still belong to the VM's disk: keep them, unless a restored
       // snapshot replaced this worker. A restored worker's writes wait until storage holds its disk.
-      diskWrites: async (blocks) => {
-        if (!disk) throw new Error('this VM has no disk');
+      diskWrites: async (_disk, blocks) => {
+        if (!saveWrites) throw new Error('this VM has no disk');
         await storageReady;
-        if (!run.superseded && epoch === this.#diskEpoch) await this.#onDiskWrites(disk.base, blocks);
+        if (!run.superseded) await saveWrites(blocks);
       },
-      diskStatus: (status) => this.#onDiskStatus(run, status),
+      diskStatus: (_disk, status) => {
+        if (run.alive) this.#disk.status(status);
+      },
     };
     try {
       // Each VM gets its own copy: the bytes are transferred, and the cached originals serve the next start.
       const bios = images.bios.slice();
       const kernel = images.kernel?.slice();
       const initrd = images.initrd?.slice();
-      const files = snapshot?.map((f) => f.slice()) ?? [];
       const transfer = [
         bios.buffer,
         ...(kernel ? [kernel.buffer] : []),
         ...(initrd ? [initrd.buffer] : []),
-        ...files.map((f) => f.buffer),
+        ...(snapshot ? contentsBuffers(snapshot) : []),
+        ...channels.transfer,
       ];
       await Promise.race([
         failed,
@@ -688,9 +456,9 @@ export class VmController {
               bios,
               ...(kernel ? { kernel } : {}),
               ...(initrd ? { initrd } : {}),
-              ...(snapshot ? { snapshot: files } : {}),
-              ...(disk ? { disk: disk.request } : {}),
-              channels,
+              ...(snapshot ? { snapshot } : {}),
+              disks: disk ? [disk.request] : [],
+              channels: channels.wires,
             },
             transfer,
           ),
@@ -706,17 +474,6 @@ export class VmController {
     if (!run.alive) throw new BootFailure('cancelled', 'the VM stopped while it started');
     run.booted = true;
     return run;
-  }
-
-  /** Shared mode: moves guest output from the ring to the terminal; sleeps in Atomics.waitAsync meanwhile. */
-  async #pumpOutput(run: Running): Promise<void> {
-    const ring = run.output!;
-    while (run.alive) {
-      const seen = ring.writeCount();
-      const bytes = ring.read();
-      if (bytes.length > 0) this.#emitOutput(bytes);
-      else await ring.waitForData(seen, 250);
-    }
   }
 
   async #pollStats(run: Running): Promise<void> {
@@ -763,6 +520,10 @@ export class VmController {
 
   #onHalt(run: Running, halt: VmHalt): void {
     if (!run.alive) return;
+    if (halt.reason === 'panic') {
+      this.#fail(run, 'panic', `the guest kernel panicked: ${halt.message}`);
+      return;
+    }
     if (run !== this.#run) {
       run.failBoot(
         halt.reason === 'error'
@@ -806,7 +567,7 @@ export class VmController {
     if (!run) return;
     this.#kill(run);
     this.#run = undefined;
-    this.#inputBacklog = [];
+    this.#input.clear();
   }
 
   /** Ends workers still booting (start or restore); their boot fails as cancelled. */
@@ -824,7 +585,7 @@ export class VmController {
     if (run.timer !== undefined) clearInterval(run.timer);
     run.remote[Comlink.releaseProxy]();
     run.worker.terminate();
-    run.doorbell?.ring(); // wakes a pump parked in waitAsync so it sees alive = false
+    run.channels.close();
   }
 
   /** Rings the doorbell after a control call so a worker asleep in Atomics.wait handles it now. */
@@ -832,7 +593,7 @@ export class VmController {
     const run = this.#run;
     if (!run?.alive) return Promise.resolve();
     const done = call(run.remote);
-    run.doorbell?.ring();
+    run.channels.doorbell.ring();
     return done;
   }
 
@@ -873,21 +634,10 @@ export class VmController {
   /** The VM is deleted: its worker ends and nothing more is reported. */
   dispose(): void {
     this.#disposed = true;
-    // Disk writes still on their way from the worker must not bring back the deleted VM's overlay.
-    this.#diskEpoch++;
+    this.#disk.dispose();
     this.#cancelBoots();
     this.#teardown();
     this.#state.clear();
-    this.#outputListeners.clear();
-    this.#scrollback = [];
+    this.#log.clear();
   }
-}
-
-/** The overlay of a snapshot's disk (the first: a VM has one), as block index → bytes. */
-function snapshotDiskBlocks(contents: SnapshotContents): Map<number, Uint8Array> {
-  const blocks = new Map<number, Uint8Array>();
-  const disk = contents.disks[0];
-  if (!disk) return blocks;
-  disk.indices.forEach((index, i) => blocks.set(index, disk.data.slice(i * disk.blockSize, (i + 1) * disk.blockSize)));
-  return blocks;
 }

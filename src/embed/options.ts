@@ -4,10 +4,11 @@
  */
 import { z } from 'zod';
 import { MAX_RAM_MIB } from '../controller/images.ts';
+import { MIN_RAM_MIB } from '../../workers/protocol/machine-limits.ts';
 import type { VmOptions, VmOptionsInput } from './types.ts';
 
 export const DEFAULT_MEMORY_MIB = 256;
-export const MIN_MEMORY_MIB = 16;
+export const MIN_MEMORY_MIB = MIN_RAM_MIB;
 
 export const VmOptionsSchema: z.ZodType<VmOptions, VmOptionsInput> = z.object({
   image: z

@@ -163,8 +163,11 @@ describe('snapshot store', () => {
     const { store } = freshStore();
     await store.save(record('p', null), await file('p', null, { 1: 1, 2: 2 }));
     await store.save(record('c', 'p'), await file('c', 'p', { 2: 0, 5: 5 }));
-    const { contents, file: flat } = await store.flattened('c');
+    const flat = await store.flattened('c');
+    const contents = await store.contents('c');
     expect(contents.header.parent).toBeNull();
+    const exported = (await decodeSnapshotFile(flat)).header;
+    expect([exported.id, exported.parent]).toEqual(['c', null]);
     expect(contents.header.id).toBe('c');
     expect(await ramOf([flat])).toEqual({ 1: 1, 5: 5 });
     await expect(store.readChain('missing')).rejects.toThrow(/missing from storage/);

@@ -14,10 +14,11 @@ import { createStore, del, delMany, get, getMany, keys, set, type UseStore } fro
 import { z } from 'zod';
 import {
   SnapshotError,
+  decodeChain,
   decodeSnapshotFile,
   encodeContents,
-  flattenChain,
   mergeSnapshots,
+  readSnapshotHeader,
   type SnapshotContents,
 } from '../../workers/protocol/snapshot-container.ts';
 
@@ -143,14 +144,18 @@ export class SnapshotStore {
     return chain;
   }
 
-  /** One self-contained file for the snapshot (its chain merged), for export and clones. */
-  async flattened(id: string): Promise<{ contents: SnapshotContents; file: Uint8Array<ArrayBuffer> }> {
+  /** The snapshot unpacked, its chain merged (each file decompressed once): what a restore or a clone starts from. */
+  async contents(id: string): Promise<SnapshotContents> {
+    return decodeChain(await this.readChain(id));
+  }
+
+  /** One self-contained file for the snapshot (its chain merged), for export; a damaged file is refused, not exported. */
+  async flattened(id: string): Promise<Uint8Array<ArrayBuffer>> {
     const files = await this.readChain(id);
-    const chain: SnapshotContents[] = [];
-    for (const file of files) chain.push(await decodeSnapshotFile(file));
-    if (chain.length === 1) return { contents: chain[0]!, file: files[0]! };
-    const contents = flattenChain(chain);
-    return { contents, file: await encodeContents(contents) };
+    if (files.length > 1) return encodeContents(await decodeChain(files));
+    // A full snapshot goes out as stored, once its checksum holds.
+    await readSnapshotHeader(files[0]!);
+    return files[0]!;
   }
 
   async rename(id: string, name: string): Promise<void> {

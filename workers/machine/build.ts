@@ -4,6 +4,7 @@
  */
 import { Machine, type DiskConfig, type MachinePorts } from './machine.ts';
 import { restoreSnapshot, type RestoredMachine } from './snapshot.ts';
+import type { SnapshotContents } from '../protocol/snapshot-container.ts';
 
 export interface MachineSpec {
   readonly ramBytes: number;
@@ -36,12 +37,13 @@ export function buildMachine(spec: MachineSpec, ports: MachinePorts): Machine {
 }
 
 /**
- * A machine in the state of a snapshot chain (full snapshot first): RAM size and bootargs come from the
- * snapshot; the images and disks must be the ones it was taken with (workers/machine/snapshot.ts).
+ * A machine in the state of a snapshot: unpacked contents (the page's restore, which decoded the chain
+ * once) or one full snapshot file (the Node runner). RAM size and bootargs come from the snapshot; the
+ * images and disks must be the ones it was taken with (workers/machine/snapshot.ts).
  */
 export function restoreMachine(
   spec: Omit<MachineSpec, 'ramBytes' | 'bootargs'>,
-  snapshot: Uint8Array | readonly Uint8Array[],
+  snapshot: SnapshotContents | Uint8Array,
   ports: MachinePorts,
 ): Promise<RestoredMachine> {
   return restoreSnapshot(snapshot, hostParts(spec), ports);

@@ -18,6 +18,7 @@ export interface GuestClockState {
 }
 
 export class GuestClock implements GuestTimeSource {
+  readonly frequency = TIMEBASE_FREQUENCY;
   readonly #now: () => number;
   /** Guest ticks at host time #baseMs (or frozen guest time while paused). */
   #baseTicks = 0n;

@@ -26,7 +26,7 @@ import type { ClintState } from '../devices/clint.ts';
 import type { PlicState } from '../devices/plic.ts';
 import type { Uart16550State } from '../devices/uart16550.ts';
 import type { GoldfishRtcState } from '../devices/goldfish-rtc.ts';
-import { IRQ, MEMORY_MAP, VIRTIO_MMIO_SLOTS } from './memory-map.ts';
+import { IRQ, MEMORY_MAP, PLIC_NUM_SOURCES, VIRTIO_MMIO_SLOTS } from './memory-map.ts';
 import { prepareVirtBoot, type MemoryLoad } from './loader.ts';
 import { isElf, parseElf } from './elf.ts';
 
@@ -162,6 +162,7 @@ export class Machine {
     this.clint = new Clint(this.clock, [{ msip: mipLine(MIP_MSIP), mtip: mipLine(MIP_MTIP) }], log.scope('clint'));
     this.plic = new Plic(
       [{ meip: mipLine(MIP_MEIP), seip: { set: (level) => hart.setSupervisorExternal(level) } }],
+      { sources: PLIC_NUM_SOURCES, regionSize: MEMORY_MAP.plic.size },
       log.scope('plic'),
     );
     this.uart = new Uart16550({

@@ -1,7 +1,7 @@
 // The snapshot container on a small machine that never runs: what goes in comes back out byte for byte,
 // all-zero pages stay out of the file, and damaged or foreign files are refused.
 import { readFileSync } from 'node:fs';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { coreModule } from '../cpu/test-support/machine.ts';
 import { CLINT_MTIMECMP } from '../devices/clint.ts';
 import { UART_SCR } from '../devices/uart16550.ts';
@@ -9,12 +9,20 @@ import { SNAPSHOT_FORMAT_VERSION, SNAPSHOT_PAGE_SIZE, SNAPSHOT_PREAMBLE_BYTES } 
 import { Machine } from './machine.ts';
 import { MEMORY_MAP } from './memory-map.ts';
 import { decodeSnapshotFile, encodeContents, flattenChain, mergeSnapshots } from '../protocol/snapshot-container.ts';
-import { SnapshotError, captureSnapshot, encodeSnapshot, restoreSnapshot, type RestoreOptions } from './snapshot.ts';
+import {
+  SnapshotError,
+  captureSnapshot,
+  checkSnapshotDisks,
+  encodeSnapshot,
+  restoreSnapshot,
+  type RestoreOptions,
+} from './snapshot.ts';
+import { openVmDisk } from '../host/block/open-disk.ts';
 import { MemoryDisk } from '../host/block/memory-disk.ts';
 import { OverlayDisk } from '../host/block/overlay-disk.ts';
-import { rawDiskIdentityOf } from '../protocol/disk-image.ts';
+import { chunkedDiskIdentity, rawDiskIdentityOf, type DiskImageManifest } from '../protocol/disk-image.ts';
 
-const RAM = 8 << 20;
+const RAM = 16 << 20;
 /** Bytes of an overlay block. */
 const B = 4096;
 /** Firmware that spins (`j .`); these machines are never run. */
@@ -254,6 +262,61 @@ describe('snapshot container', () => {
     // A forged identity that is not one is refused by the header check.
     const bad = await encodeContents({ ...pc!, disks: [{ ...pc!.disks[0]!, image: 'debian:1234' }] });
     expect(await refusal(decodeSnapshotFile(bad))).toMatch(/header/);
+  });
+
+  it('restores unpacked contents without decompressing again, putting the overlay in once', async () => {
+    const { options } = await setup();
+    const a = new OverlayDisk(new MemoryDisk(new Uint8Array(1 << 20), false));
+    const machine = new Machine(
+      { ...options, ramSize: RAM, bootargs: '', disks: [{ backend: a }] },
+      { console: { write() {} } },
+    );
+    await a.write(3 * B, new Uint8Array(B).fill(3));
+    const contents = await decodeSnapshotFile(await encodeSnapshot(captureSnapshot(machine)));
+    const b = new OverlayDisk(new MemoryDisk(new Uint8Array(1 << 20), false));
+    const restoreBlocks = vi.spyOn(b, 'restoreBlocks');
+    const Decompression = globalThis.DecompressionStream;
+    const decompressions = vi.fn();
+    vi.stubGlobal(
+      'DecompressionStream',
+      class extends Decompression {
+        constructor(format: CompressionFormat) {
+          super(format);
+          decompressions();
+        }
+      },
+    );
+    try {
+      await restoreSnapshot(contents, { ...options, disks: [{ backend: b }] }, { console: { write() {} } });
+    } finally {
+      vi.unstubAllGlobals();
+    }
+    expect(decompressions).not.toHaveBeenCalled();
+    expect(restoreBlocks).toHaveBeenCalledTimes(1);
+    expect([...b.exportBlocks().keys()]).toEqual([3]);
+  });
+
+  it('refuses a chunked disk of another build of the image, as the worker opens it', async () => {
+    const { options } = await setup();
+    const manifest: DiskImageManifest = {
+      format: 'tabvm-chunked-disk-v1',
+      size: 2 * 65536,
+      chunkSize: 65536,
+      chunks: [{ index: 1, sha256: 'a'.repeat(64), compressedSize: 4321 }],
+    };
+    const request = (m: DiskImageManifest) =>
+      ({ source: { kind: 'chunked', baseUrl: 'http://host.test/', manifest: m }, overlay: new Map() }) as const;
+    const built = openVmDisk({ ...request(manifest), image: await chunkedDiskIdentity(manifest) }, {});
+    const machine = new Machine(
+      { ...options, ramSize: RAM, bootargs: '', disks: [{ backend: built }] },
+      { console: { write() {} } },
+    );
+    const contents = await decodeSnapshotFile(await encodeSnapshot(captureSnapshot(machine)));
+    const rebuilt = { ...manifest, chunks: [] };
+    const given = openVmDisk({ ...request(rebuilt), image: await chunkedDiskIdentity(rebuilt) }, {});
+    expect(() => checkSnapshotDisks(contents, [{ backend: given }])).toThrow(
+      /snapshot disk 0 was taken on a different disk image than the one given/,
+    );
   });
 
   it('reads format 2 snapshots, whose children hold whole overlays; re-encoded they are format 3', async () => {

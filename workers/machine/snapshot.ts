@@ -29,9 +29,8 @@
  */
 import {
   SnapshotError,
-  decodeSnapshotFile,
+  decodeChain,
   encodeSnapshotFile,
-  flattenChain,
   imageLoadOf,
   sha256,
   type SnapshotContents,
@@ -44,6 +43,8 @@ import {
   type SnapshotImageLoad,
 } from '../protocol/snapshot-format.ts';
 import { describeDiskIdentity } from '../protocol/disk-image.ts';
+import { checkSnapshotMachine } from '../protocol/snapshot-records.ts';
+import { bootImageMismatch, diskImageMismatch } from '../protocol/snapshot-identity.ts';
 import { MEMORY_MAP } from './memory-map.ts';
 import { isSnapshotable, type BlockBackend, type SnapshotableBlockBackend } from '../host/block/backend.ts';
 import { Machine, type MachineConfig, type MachinePorts, type MachineState } from './machine.ts';
@@ -311,13 +312,6 @@ function diskSection(disk: CapturedDisk): SnapshotDisk {
   };
 }
 
-/** Unpacks a chain of snapshot files (full snapshot first, each next one a child of the one before) into one. */
-export async function decodeChain(files: readonly Uint8Array[]): Promise<SnapshotContents> {
-  const chain: SnapshotContents[] = [];
-  for (const file of files) chain.push(await decodeSnapshotFile(file));
-  return flattenChain(chain);
-}
-
 /** A machine restored from a snapshot, and its fingerprint as restored (the base for a child of it). */
 export interface RestoredMachine {
   readonly machine: Machine;
@@ -345,15 +339,31 @@ export async function restoreSnapshot(
       `snapshot ${contents.header.id} needs its parent ${contents.header.parent}, which is missing`,
     );
   }
+  // The records first: what the file says of its machine is checked before anything is compared or built.
+  const state: MachineState = { cpu: contents.cpu, devices: checkSnapshotMachine(contents.header) };
   await checkSnapshotImages(contents.header, options);
-  return restoreChecked(contents, options, ports);
+  return restoreChecked(contents, state, options, ports);
 }
 
 /** Refuses images that are not the ones the snapshot was taken with (size and SHA-256 of each). */
 export async function checkSnapshotImages(header: SnapshotHeader, images: SnapshotImages): Promise<void> {
-  await checkImage('firmware', header.images.bios, images.bios);
-  await checkImage('kernel', header.images.kernel, images.kernel);
-  await checkImage('initrd', header.images.initrd, images.initrd);
+  const identity = (bytes: Uint8Array | undefined) => (bytes ? imageIdentity(bytes) : null);
+  const given = {
+    bios: await imageIdentity(images.bios),
+    kernel: await identity(images.kernel),
+    initrd: await identity(images.initrd),
+  };
+  const name = bootImageMismatch(header, given);
+  if (name === undefined) return;
+  const what = name === 'bios' ? 'firmware' : name;
+  const expected = header.images[name];
+  const actual = given[name];
+  if (expected === null) throw new SnapshotError(`snapshot was taken with no ${what} image, but one was given`);
+  if (actual === null)
+    throw new SnapshotError(`snapshot needs its ${what} image (${expected.size} bytes), none was given`);
+  throw new SnapshotError(
+    `snapshot was taken with a different ${what} image (sha256 ${expected.sha256.slice(0, 12)}…, given ${actual.sha256.slice(0, 12)}…)`,
+  );
 }
 
 /**
@@ -367,7 +377,7 @@ export function checkSnapshotDisks(
   if (given.length !== contents.disks.length) {
     throw new SnapshotError(`snapshot was taken with ${contents.disks.length} disks, ${given.length} were given`);
   }
-  return contents.disks.map((disk, i) => {
+  const backends = contents.disks.map((disk, i) => {
     const backend = given[i]!.backend;
     if (!isSnapshotable(backend))
       throw new SnapshotError(`disk ${i} has no copy-on-write overlay to restore the snapshot's writes into`);
@@ -376,22 +386,31 @@ export function checkSnapshotDisks(
         `snapshot disk ${i} has ${disk.size} bytes in ${disk.blockSize}-byte blocks; the disk given has ${backend.size} in ${backend.blockBytes}`,
       );
     }
-    // Its blocks belong to one build of the image: over another (a rebuilt image of the same size) they
-    // would corrupt the file system. A snapshot from before identities were recorded is checked by size only.
-    if (disk.image !== undefined && backend.image !== disk.image) {
-      throw new SnapshotError(
-        `snapshot disk ${i} was taken on a different disk image than the one given (snapshot: ${describeDiskIdentity(disk.image)}, given: ${describeDiskIdentity(backend.image)})`,
-      );
-    }
     return backend;
   });
+  // Its blocks belong to one build of the image: over another (a rebuilt image of the same size) they
+  // would corrupt the file system. A snapshot from before identities were recorded is checked by size only.
+  const other = diskImageMismatch(
+    contents.disks,
+    backends.map((backend) => backend.image),
+  );
+  if (other !== undefined) {
+    throw new SnapshotError(
+      `snapshot disk ${other} was taken on a different disk image than the one given (snapshot: ${describeDiskIdentity(contents.disks[other]!.image!)}, given: ${describeDiskIdentity(backends[other]!.image)})`,
+    );
+  }
+  return backends;
 }
 
-function restoreChecked(contents: SnapshotContents, options: RestoreOptions, ports: MachinePorts): RestoredMachine {
+function restoreChecked(
+  contents: SnapshotContents,
+  state: MachineState,
+  options: RestoreOptions,
+  ports: MachinePorts,
+): RestoredMachine {
   const { header } = contents;
   const overlays = checkSnapshotDisks(contents, options.disks ?? []);
   const config: MachineConfig = { ...options, ramSize: header.machine.ramSize, bootargs: header.machine.bootargs };
-  const state = { cpu: contents.cpu, devices: header.devices } as unknown as MachineState;
   let machine: Machine;
   try {
     machine = new Machine(config, ports, state);
@@ -431,25 +450,6 @@ function restoreChecked(contents: SnapshotContents, options: RestoreOptions, por
     machine,
     fingerprint: { id: header.id, hashes, disks: overlays.map((overlay) => overlay.exportBlocks()) },
   };
-}
-
-async function checkImage(
-  what: string,
-  expected: SnapshotImageIdentity | null,
-  bytes: Uint8Array | undefined,
-): Promise<void> {
-  if (expected === null) {
-    if (bytes !== undefined) throw new SnapshotError(`snapshot was taken with no ${what} image, but one was given`);
-    return;
-  }
-  if (bytes === undefined)
-    throw new SnapshotError(`snapshot needs its ${what} image (${expected.size} bytes), none was given`);
-  const actual = await imageIdentity(bytes);
-  if (actual.size !== expected.size || actual.sha256 !== expected.sha256) {
-    throw new SnapshotError(
-      `snapshot was taken with a different ${what} image (sha256 ${expected.sha256.slice(0, 12)}…, given ${actual.sha256.slice(0, 12)}…)`,
-    );
-  }
 }
 
 /** Image identities, cached per byte array: hashing a kernel on every snapshot would be wasted time. */

@@ -57,7 +57,15 @@ describe('image manifests', () => {
     ],
     ['a negative memory', { ...good, memory: { default: -1, minimum: 16 } }, /memory\.default/],
     ['a minimum above the default', { ...good, memory: { default: 64, minimum: 128 } }, /memory\.minimum/],
-    ['boot files larger than the memory', { ...good, memory: { default: 4, minimum: 4 } }, /files: boot files/],
+    [
+      'boot files larger than the memory',
+      {
+        ...good,
+        memory: { default: 16, minimum: 16 },
+        files: { bios: { ...(good.files as { bios: object }).bios, size: 17 * 2 ** 20 } },
+      },
+      /files: boot files/,
+    ],
     [
       'a path with a directory',
       { ...good, files: { bios: { ...(good.files as { bios: object }).bios, path: '../x' } } },

@@ -8,14 +8,10 @@
  */
 import { z } from 'zod';
 import { DiskImageManifestSchema, ManifestError, describeManifestIssue } from './disk-image.ts';
+import { MAX_RAM_MIB, MIB, MIN_RAM_MIB } from './machine-limits.ts';
 
-/**
- * The most RAM an image may ask for, in MiB: a wasm32 memory holds at most 4 GiB, and the guest's
- * RAM shares it with the core's state.
- */
-export const MAX_MANIFEST_MEMORY_MIB = 4095;
 /** The largest boot file: it is loaded into RAM whole. */
-export const MAX_BOOT_FILE_BYTES = MAX_MANIFEST_MEMORY_MIB * 1024 * 1024;
+export const MAX_BOOT_FILE_BYTES = MAX_RAM_MIB * MIB;
 
 const FileEntry = z.object({
   path: z
@@ -28,7 +24,8 @@ const FileEntry = z.object({
   sha256: z.string().regex(/^[0-9a-f]{64}$/, '64 lowercase hex digits'),
 });
 
-const MemoryMib = z.number().int().positive().max(MAX_MANIFEST_MEMORY_MIB);
+/** RAM an image asks for, in MiB: a size a VM may have (machine-limits.ts). */
+const MemoryMib = z.number().int().min(MIN_RAM_MIB).max(MAX_RAM_MIB);
 
 export const ImageManifestSchema = z
   .object({
@@ -47,7 +44,7 @@ export const ImageManifestSchema = z
     }
     const { bios, kernel, initrd } = manifest.files;
     const boot = bios.size + (kernel?.size ?? 0) + (initrd?.size ?? 0);
-    if (boot > manifest.memory.default * 1024 * 1024) {
+    if (boot > manifest.memory.default * MIB) {
       context.addIssue({
         code: 'custom',
         path: ['files'],

@@ -582,6 +582,17 @@ export function flattenChain(chain: readonly SnapshotContents[]): SnapshotConten
   return chain.slice(1).reduce(mergeSnapshots, chain[0]!);
 }
 
+/**
+ * Checks and unpacks a chain of snapshot files (full snapshot first, each next one a child of the one
+ * before) into one full snapshot: each file is decompressed once, here, and the chain flattened here
+ * only, for a restore, an export or a clone alike.
+ */
+export async function decodeChain(files: readonly Uint8Array[]): Promise<SnapshotContents> {
+  const chain: SnapshotContents[] = [];
+  for (const file of files) chain.push(await decodeSnapshotFile(file));
+  return flattenChain(chain);
+}
+
 /** Re-encodes unpacked contents (after a merge) as a file. */
 export function encodeContents(contents: SnapshotContents): Promise<Uint8Array<ArrayBuffer>> {
   const { cpu: _cpu, ram: _ram, disks: _disks, rawPayloadBytes: _raw, ...header } = contents.header;

@@ -131,7 +131,11 @@ export interface SnapshotHeader {
   readonly imageLoads: readonly SnapshotImageLoad[];
   /** ISO 8601 host time of the capture, for people; restore does not use it. */
   readonly createdAt: string;
-  /** Named device state records, each the device's own `saveState()` (JSON-safe, versioned by `v`). */
+  /**
+   * Named device state records, each the device's own `saveState()` (JSON-safe, versioned by `v`). The
+   * container leaves them unparsed; snapshot-records.ts checks each against its schema when a snapshot
+   * is read for Import, Restore or `npm run vm --snapshot`.
+   */
   readonly devices: Readonly<Record<string, unknown>>;
   /** The machine's disks in order (the first is /dev/vda). */
   readonly disks: readonly SnapshotDiskHeader[];

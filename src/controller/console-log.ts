@@ -1,0 +1,108 @@
+/**
+ * A VM's console as the page keeps it, apart from any worker: `ConsoleLog` holds what the guest printed
+ * (up to SCROLLBACK_BYTES) and replays it to each terminal that attaches, so switching between VMs loses
+ * nothing; `ConsoleInput` moves typed bytes to the current worker in order, retrying what its input
+ * channel cannot take yet.
+ */
+import type { ByteStream } from '../../workers/protocol/channels.ts';
+
+/** Output kept for a terminal that attaches later; older output goes first. */
+export const SCROLLBACK_BYTES = 1 << 20;
+/** How soon input the ring could not take is offered again. */
+const INPUT_RETRY_MS = 20;
+
+export class ConsoleLog {
+  readonly #listeners = new Set<(bytes: Uint8Array) => void>();
+  readonly #onOutput: () => void;
+  #chunks: Uint8Array[] = [];
+  #bytes = 0;
+
+  /** `onOutput` is called after each chunk reaches the listeners. */
+  constructor(onOutput: () => void = () => {}) {
+    this.#onOutput = onOutput;
+  }
+
+  /** Receives everything kept so far, then each new chunk; returns the unsubscribe. */
+  subscribe(listener: (bytes: Uint8Array) => void): () => void {
+    for (const chunk of this.#chunks) listener(chunk);
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** Guest output. */
+  append(bytes: Uint8Array): void {
+    if (bytes.length === 0) return;
+    this.#chunks.push(bytes);
+    this.#bytes += bytes.length;
+    while (this.#bytes > SCROLLBACK_BYTES && this.#chunks.length > 1) this.#bytes -= this.#chunks.shift()!.length;
+    for (const listener of this.#listeners) listener(bytes);
+    this.#onOutput();
+  }
+
+  /** A line from the host, not the guest (download progress, halts), in the console's own voice. */
+  note(text: string): void {
+    this.append(new TextEncoder().encode(`\r\n\x1b[2m[tabvm] ${text}\x1b[0m\r\n`));
+  }
+
+  /** The VM is gone: nothing more is kept or delivered. */
+  clear(): void {
+    this.#listeners.clear();
+    this.#chunks = [];
+    this.#bytes = 0;
+  }
+}
+
+/** The worker typed bytes go to: its console channel (either mode; the channel wakes the worker). */
+export interface ConsoleInputTarget {
+  readonly alive: boolean;
+  readonly channels: { readonly console: Pick<ByteStream, 'write'> };
+}
+
+export class ConsoleInput {
+  readonly #target: () => ConsoleInputTarget | undefined;
+  #backlog: Uint8Array[] = [];
+  #timer: ReturnType<typeof setTimeout> | undefined;
+
+  /** `target` gives the current worker, if any (a restore replaces it). */
+  constructor(target: () => ConsoleInputTarget | undefined) {
+    this.#target = target;
+  }
+
+  send(bytes: Uint8Array): void {
+    if (!this.#target()?.alive) return;
+    this.#backlog.push(bytes);
+    this.#flush();
+  }
+
+  /** Drops what has not reached the guest (its worker ended). */
+  clear(): void {
+    this.#backlog = [];
+  }
+
+  /** Moves typed bytes to the guest; what the channel cannot take now is retried shortly, in order. */
+  #flush(): void {
+    const target = this.#target();
+    if (!target?.alive) {
+      this.#backlog = [];
+      return;
+    }
+    while (this.#backlog.length > 0) {
+      const chunk = this.#backlog[0]!;
+      const n = target.channels.console.write(chunk);
+      if (n < chunk.length) {
+        this.#backlog[0] = chunk.subarray(n);
+        break;
+      }
+      this.#backlog.shift();
+    }
+    if (this.#backlog.length > 0) this.#retry();
+  }
+
+  #retry(): void {
+    if (this.#timer !== undefined) return;
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      this.#flush();
+    }, INPUT_RETRY_MS);
+  }
+}

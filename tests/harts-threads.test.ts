@@ -1,7 +1,7 @@
 // The hart apart from the devices (docs/harts.md): the committed default image boots with its one hart in
 // one Node worker thread and the device host in another, over one shared memory — every MMIO access a
 // mailbox round trip, every interrupt an atomic mip update and a wake-up, guest time one shared epoch —
-// to its shell, answers a command, and powers off.
+// to its shell, answers a command, reboots, and powers off.
 import { describe, expect, it } from 'vitest';
 import { Worker } from 'node:worker_threads';
 import { readFileSync } from 'node:fs';
@@ -87,7 +87,7 @@ class TwoThreadVm extends TextConsole {
 }
 
 describe('a hart in one worker thread, the devices in another', () => {
-  it('boots the default image to its shell, answers a command and powers off', async () => {
+  it('boots the default image to its shell, answers a command, reboots and powers off', async () => {
     const vm = new TwoThreadVm();
     try {
       let at = await vm.waitFor(PROMPT, 400_000);
@@ -98,6 +98,11 @@ describe('a hart in one worker thread, the devices in another', () => {
       expect(lines).toContain('42');
       expect(lines).toContain('riscv64');
       at = await vm.waitFor(PROMPT, 10_000, end);
+      // A guest reboot: the device host asks the hart to stop, reloads the images once it has, and the
+      // hart starts again from the boot ROM.
+      vm.type('reboot\n');
+      at = await vm.waitFor('Welcome to tabvm', 400_000, at);
+      at = await vm.waitFor(PROMPT, 400_000, at);
       vm.type('poweroff\n');
       expect(await vm.halted(60_000)).toEqual({ kind: 'halted', exitCode: 0, reason: 'poweroff' });
       expect(vm.failure).toBeUndefined();

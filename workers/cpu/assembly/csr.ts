@@ -134,7 +134,7 @@ export function resetCsrs(hartId: u64): void {
 
 /**
  * The pending bits a hart sees: software-written bits plus the PLIC's supervisor external line. Devices
- * drive both from the device host, possibly in another thread (workers/machine/interrupt-lines.ts), hence
+ * drive both from the device host, possibly in another thread (HartPins in workers/cpu/core.ts), hence
  * the atomic loads.
  */
 @inline export function pendingInterrupts(): u64 {

@@ -98,14 +98,17 @@ export default defineConfig({
     chunkSizeWarningLimit: 800,
     rollupOptions: { input: { main: 'index.html', tutorial: 'tutorial.html', embed: 'embed.html' } },
   },
+  // The test tiers (docs/testing.md), one vitest project each; `npm run test:<tier>` runs one, `npm test`
+  // all of them in this order. A new file under tests/ is a Node boot test unless a tier below claims it.
   test: {
     testTimeout: 20_000,
     projects: [
+      // Unit tests beside the code (and the image chunker's, which needs no guest).
       {
         extends: true,
         test: {
-          name: 'all',
-          include: ['workers/**/*.test.ts', 'scripts/**/*.test.ts', 'src/**/*.test.ts', 'tests/**/*.test.ts'],
+          name: 'unit',
+          include: ['workers/**/*.test.ts', 'scripts/**/*.test.ts', 'src/**/*.test.ts', 'tests/chunk-disk.test.ts'],
         },
       },
       // The CPU's unit tests once more with the JIT translating every block at its first visit (the
@@ -114,6 +117,26 @@ export default defineConfig({
         extends: true,
         test: { name: 'cpu-jit', include: ['workers/cpu/**/*.test.ts'], env: { TABVM_JIT_THRESHOLD: '1' } },
       },
+      // Bare-metal guest programs (tests/baremetal/bin) on the whole machine.
+      { extends: true, test: { name: 'baremetal', include: ['tests/baremetal.test.ts'] } },
+      // Linux (the committed default image) booted in Node: runner, shell, virtio, snapshots.
+      {
+        extends: true,
+        test: {
+          name: 'boot',
+          include: ['tests/**/*.test.ts'],
+          exclude: [
+            'tests/chunk-disk.test.ts',
+            'tests/baremetal.test.ts',
+            'tests/debian.test.ts',
+            'tests/embed-lib.test.ts',
+          ],
+        },
+      },
+      // The Debian image (built by `npm run image:debian`, as root) under tabvm and under QEMU.
+      { extends: true, test: { name: 'debian', include: ['tests/debian.test.ts'] } },
+      // The published library's package (dist-lib/, built by `npm run build:lib`).
+      { extends: true, test: { name: 'lib', include: ['tests/embed-lib.test.ts'] } },
     ],
   },
 });

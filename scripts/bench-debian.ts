@@ -25,8 +25,10 @@ import {
   type DebianManifest,
 } from './lib/debian-scenario.ts';
 import { buildMachine } from '../workers/machine/build.ts';
-import { RingSink, RunLoop } from '../workers/machine/run-loop.ts';
-import { ByteRing, Doorbell } from '../workers/protocol/ring.ts';
+import { RunLoop } from '../workers/machine/run-loop.ts';
+import type { ByteStream } from '../workers/protocol/channels.ts';
+import { createVmChannels, openVmChannels } from '../workers/protocol/vm-channels.ts';
+import { ConsolePort, StreamSink } from '../workers/runtime/console-port.ts';
 import { ChunkedDisk } from '../workers/host/block/chunked-disk.ts';
 import { OverlayDisk } from '../workers/host/block/overlay-disk.ts';
 
@@ -37,27 +39,19 @@ interface Boot {
   readonly downloaded?: { bytes: number; chunks: number };
 }
 
-/** The console of a machine that runs on this thread: the run loop's output ring, read after each turn. */
-class RingConsole extends TextConsole {
+/** The console of a machine that runs on this thread: the host end of its console channel. */
+class StreamConsole extends TextConsole {
   readonly #decoder = new TextDecoder('latin1');
   ended = false;
-  constructor(
-    readonly outputRing: ByteRing,
-    readonly input: ByteRing,
-    readonly doorbell: Doorbell,
-  ) {
+  constructor(readonly stream: ByteStream) {
     super();
+    stream.listen((bytes) => this.append(this.#decoder.decode(bytes)));
   }
   get exited(): boolean {
     return this.ended;
   }
   type(text: string): void {
-    this.input.write(new TextEncoder().encode(text));
-    this.doorbell.ring();
-  }
-  pump(): void {
-    const bytes = this.outputRing.read();
-    if (bytes.length > 0) this.append(this.#decoder.decode(bytes));
+    this.stream.write(new TextEncoder().encode(text));
   }
 }
 
@@ -68,12 +62,12 @@ async function bootTabvm(manifest: DebianManifest): Promise<Boot> {
     baseUrl: `file://${dir}`,
     fetch: async (url) => new Response(readFileSync(join(dir, url.slice(url.indexOf('/disk/') + 1)))),
   });
-  // Non-shared doorbell and rings: the loop then awaits instead of blocking this thread in Atomics.wait,
+  // Channels in the message mode: the loop then awaits instead of blocking this thread in Atomics.wait,
   // so the console is read as soon as the guest prints.
-  const output = ByteRing.create(1 << 16, false);
-  const input = ByteRing.create(1 << 12, false);
-  const doorbell = new Doorbell(new ArrayBuffer(4));
-  const con = new RingConsole(output, input, doorbell);
+  const host = createVmChannels('message');
+  const vm = openVmChannels(host.wires);
+  const sink = new StreamSink(vm.console);
+  const con = new StreamConsole(host.console);
   const wall0 = performance.now();
   const cpu0 = cpuSeconds();
   const machine = buildMachine(
@@ -86,9 +80,9 @@ async function bootTabvm(manifest: DebianManifest): Promise<Boot> {
       sharedMemory: true,
       disks: [{ backend: new OverlayDisk(chunked) }],
     },
-    { console: new RingSink(output) },
+    { console: sink },
   );
-  const loop = new RunLoop(machine, { input, output: new RingSink(output), doorbell, onTurn: () => con.pump() });
+  const loop = new RunLoop(machine, { ports: [new ConsolePort(machine.uart, vm.console, sink)], doorbell: vm.doorbell });
   const running = loop.run().finally(() => {
     con.ended = true;
   });
@@ -102,6 +96,8 @@ async function bootTabvm(manifest: DebianManifest): Promise<Boot> {
   } finally {
     loop.stop();
     await running;
+    host.close();
+    vm.console.end.close();
   }
 }
 

@@ -1,29 +1,30 @@
-/** The VM worker thread of the headless runner (scripts/vm.ts): builds the machine and runs it. */
+/**
+ * The VM worker thread of the headless runner (scripts/vm.ts, scripts/lib/node-vm.ts): it hosts the VM
+ * runtime (workers/runtime/vm-runtime.ts) and adapts it to Node's worker threads. Files are read here
+ * (disk files in place, chunked images from their directory); the runtime's end and snapshots go to
+ * the parent as messages; snapshot requests and the instruction count are counters in shared memory,
+ * seen at the end of each run-loop turn (the loop's zero-delay yields keep Node from delivering
+ * parentPort messages promptly while the guest runs).
+ */
 import { parentPort, workerData } from 'node:worker_threads';
+import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import { buildMachine, restoreMachine } from '../workers/machine/build.ts';
-import { captureSnapshot, encodeSnapshot } from '../workers/machine/snapshot.ts';
-import { RunLoop, RingSink } from '../workers/machine/run-loop.ts';
-import { ByteRing, Doorbell } from '../workers/protocol/ring.ts';
-import type { DiskSpec, VmFiles } from './lib/vm-options.ts';
-import type { BlockBackend } from '../workers/host/block/backend.ts';
-import { openVmDisk } from '../workers/host/block/open-disk.ts';
-import { FileDisk } from './lib/file-disk.ts';
+import { fileURLToPath } from 'node:url';
+import { VmRuntime } from '../workers/runtime/vm-runtime.ts';
+import type { VmBootRequest, VmEvents } from '../workers/protocol/vm-api.ts';
+import { readSnapshotHeader } from '../workers/protocol/snapshot-container.ts';
 import { chunkedDiskIdentity } from '../workers/protocol/disk-image.ts';
+import { FileDisk } from './lib/file-disk.ts';
 
-export interface NodeVmWorkerData extends VmFiles {
+export interface NodeVmWorkerData {
+  /** The boot request, as the browser's worker gets it (its channels are in the shared mode). */
+  readonly request: VmBootRequest;
   readonly corePath: string;
-  readonly input: SharedArrayBuffer;
-  readonly output: SharedArrayBuffer;
-  readonly doorbell: SharedArrayBuffer;
   /** Float64Array: [0] = instructions retired, kept current by the run loop. */
   readonly stats: SharedArrayBuffer;
   /** Int32Array: [0] = snapshots requested so far (the runner adds one and rings the doorbell). */
   readonly snapshotRequests: SharedArrayBuffer;
-  /** Start from this snapshot file (checked by the caller) instead of powering on. */
-  readonly snapshot?: Uint8Array;
 }
 
 export type NodeVmWorkerMessage =
@@ -33,17 +34,9 @@ export type NodeVmWorkerMessage =
   | { readonly kind: 'snapshot-failed'; readonly message: string };
 
 const data = workerData as NodeVmWorkerData;
-
-/**
- * A raw file in place, or a chunked image's directory under an overlay kept in memory, named by its
- * identity so that a snapshot restored over it must have been taken over the same image.
- */
-async function openDisk(disk: DiskSpec): Promise<BlockBackend> {
-  if (!disk.chunked) return new FileDisk(disk.path, disk.readOnly);
-  const source = { kind: 'chunked', baseUrl: pathToFileURL(disk.path).href, manifest: disk.chunked } as const;
-  const image = await chunkedDiskIdentity(disk.chunked);
-  return openVmDisk({ source, overlay: new Map(), image }, { fetch: readLocalFile });
-}
+const post = (message: NodeVmWorkerMessage, transfer: ArrayBuffer[] = []): void =>
+  parentPort!.postMessage(message, transfer);
+const errorMessage = (error: unknown): string => (error instanceof Error ? error.message : String(error));
 
 /** fetch() for file: URLs, which Node's fetch does not serve. */
 async function readLocalFile(url: string): Promise<Response> {
@@ -53,68 +46,68 @@ async function readLocalFile(url: string): Promise<Response> {
     return new Response(String(error), { status: 404 });
   }
 }
-const post = (message: NodeVmWorkerMessage): void => parentPort!.postMessage(message);
+
+/**
+ * What the runner adds to the request: a chunked image's identity (so that a snapshot restored over it
+ * must have been taken over the same image), and a snapshot's own RAM size (scripts/vm.ts checked it
+ * against --mem).
+ */
+async function completeRequest(request: VmBootRequest): Promise<VmBootRequest> {
+  const disks = await Promise.all(
+    request.disks.map(async (disk) =>
+      disk.source.kind === 'chunked' && disk.image === undefined
+        ? { ...disk, image: await chunkedDiskIdentity(disk.source.manifest) }
+        : disk,
+    ),
+  );
+  const first = request.snapshot?.[0];
+  const ramBytes = first ? (await readSnapshotHeader(first)).machine.ramSize : request.ramBytes;
+  return { ...request, disks, ramBytes };
+}
+
+let runtime: VmRuntime | undefined;
+const stats = new Float64Array(data.stats);
+const requests = new Int32Array(data.snapshotRequests);
+let snapshotsTaken = 0;
+
+/** A full snapshot (the file must stand alone); guest time stands still for the copy. */
+function takeSnapshot(vm: VmRuntime): void {
+  vm.snapshot({ id: randomUUID() }).then(
+    ({ bytes }) => post({ kind: 'snapshot', bytes }, [bytes.buffer]),
+    (error: unknown) => post({ kind: 'snapshot-failed', message: errorMessage(error) }),
+  );
+}
+
+const events: VmEvents = {
+  rebooted() {},
+  halted(halt) {
+    if (runtime) stats[0] = runtime.instructions;
+    if (halt.reason === 'error') post({ kind: 'error', message: halt.message });
+    else post({ kind: 'halted', exitCode: halt.reason === 'poweroff' ? halt.exitCode : 0, reason: halt.reason });
+  },
+  // Overlays of chunked images live in memory for the run; disk files are written in place.
+  diskWrites: () => Promise.resolve(),
+  diskStatus() {},
+};
 
 try {
-  const output = new RingSink(new ByteRing(data.output));
-  const disks = await Promise.all(
-    (data.disks ?? []).map(async (disk) => ({
-      backend: await openDisk(disk),
-      readOnly: disk.readOnly || disk.chunked?.readOnly === true,
-    })),
-  );
-  const spec = { ...data, coreModule: new WebAssembly.Module(readFileSync(data.corePath)), sharedMemory: true, disks };
-  const ports = {
-    console: output,
-    log: (message: string) => process.stderr.write(`tabvm: guest error: ${message}\r\n`),
-  };
-  const machine = data.snapshot
-    ? (await restoreMachine(spec, data.snapshot, ports)).machine
-    : buildMachine({ ...spec, ramBytes: data.ramSize }, ports);
-  const stats = new Float64Array(data.stats);
-  const requests = new Int32Array(data.snapshotRequests);
-  let snapshotsTaken = 0;
-  // Snapshots on request (Ctrl-A S), at the end of a run-loop turn, where no slice is in progress; guest
-  // time stands still for the copy. Always full: the file must stand alone. (A counter in shared memory,
-  // not a message: the run loop's zero-delay yields keep Node from delivering parentPort messages.)
-  const takeSnapshot = async (): Promise<void> => {
-    const wasPaused = loop.paused;
-    loop.pause();
-    let capture;
-    try {
-      // Block requests in flight complete first, so the disks' overlays agree with RAM.
-      await machine.io.quiescent();
-      capture = captureSnapshot(machine);
-    } catch (error) {
-      post({ kind: 'snapshot-failed', message: error instanceof Error ? error.message : String(error) });
-      return;
-    } finally {
-      if (!wasPaused) loop.resume();
-    }
-    void encodeSnapshot(capture).then(
-      (bytes) => parentPort!.postMessage({ kind: 'snapshot', bytes } satisfies NodeVmWorkerMessage, [bytes.buffer]),
-      (error: unknown) =>
-        post({ kind: 'snapshot-failed', message: error instanceof Error ? error.message : String(error) }),
-    );
-  };
-  const loop: RunLoop = new RunLoop(machine, {
+  runtime = await VmRuntime.boot(await completeRequest(data.request), {
+    coreModule: new WebAssembly.Module(readFileSync(data.corePath)),
+    events,
+    log: (message) => process.stderr.write(`tabvm: guest error: ${message}\r\n`),
+    persistOverlays: false,
+    fetch: readLocalFile,
+    openFile: (path, readOnly) => new FileDisk(path, readOnly),
     onTurn: () => {
+      const vm = runtime;
+      if (!vm) return; // the first turn runs before boot() returns
+      stats[0] = vm.instructions;
       while (snapshotsTaken < Atomics.load(requests, 0)) {
         snapshotsTaken++;
-        void takeSnapshot();
+        takeSnapshot(vm);
       }
     },
-    input: new ByteRing(data.input),
-    output,
-    doorbell: new Doorbell(data.doorbell),
-    onSlice: () => {
-      stats[0] = Number(machine.hart.instret);
-    },
   });
-  const halted = await loop.run();
-  await machine.io.quiescent();
-  for (const disk of disks) await disk.backend.flush();
-  post({ kind: 'halted', exitCode: halted?.exitCode ?? 0, reason: halted?.reason ?? 'stopped' });
 } catch (error) {
-  post({ kind: 'error', message: error instanceof Error ? error.message : String(error) });
+  post({ kind: 'error', message: errorMessage(error) });
 }

@@ -1,24 +1,35 @@
 /**
- * A VM in a Node worker thread, as the headless runner and the benchmark use it: the worker owns the
- * machine; this side holds the console rings, the doorbell and a small stats block the worker keeps
- * current (instructions retired), and learns of the guest's halt by message.
+ * A VM in a Node worker thread, as the headless runner and the benchmark use it: the worker hosts the
+ * VM runtime; this side sends it the same boot request the browser's worker gets, holds the host ends
+ * of its channels (shared mode) and a small stats block the worker keeps current (instructions
+ * retired), and learns of the guest's halt by message.
  */
 import { Worker } from 'node:worker_threads';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { resolve } from 'node:path';
-import { ByteRing, Doorbell } from '../../workers/protocol/ring.ts';
+import type { ByteRing } from '../../workers/protocol/ring.ts';
+import { createVmChannels, type HostVmChannels } from '../../workers/protocol/vm-channels.ts';
+import type { VmBootRequest, VmDiskRequest } from '../../workers/protocol/vm-api.ts';
 import { TextConsole } from './console-session.ts';
-import type { VmFiles } from './vm-options.ts';
+import type { DiskSpec, VmFiles } from './vm-options.ts';
 import type { NodeVmWorkerData, NodeVmWorkerMessage } from '../vm-node-worker.ts';
 
 const root = resolve(fileURLToPath(import.meta.url), '../../..');
 
 export type VmEnd = { readonly kind: 'halted'; readonly exitCode: number } | { readonly kind: 'error'; readonly message: string };
 
+/** A `--disk`: a raw file in place, or a chunked image's directory under an overlay kept in memory. */
+function diskRequest(disk: DiskSpec): VmDiskRequest {
+  if (!disk.chunked) return { source: { kind: 'file', path: disk.path }, overlay: new Map(), readOnly: disk.readOnly };
+  return {
+    source: { kind: 'chunked', baseUrl: pathToFileURL(disk.path).href, manifest: disk.chunked },
+    overlay: new Map(),
+    readOnly: disk.readOnly || disk.chunked.readOnly === true,
+  };
+}
+
 export class NodeVm {
-  readonly input = ByteRing.create(1 << 12);
-  readonly output = ByteRing.create(1 << 16);
-  readonly doorbell = new Doorbell();
+  readonly #channels: HostVmChannels = createVmChannels('shared');
   readonly #stats = new Float64Array(new SharedArrayBuffer(8));
   readonly #snapshotRequests = new Int32Array(new SharedArrayBuffer(4));
   readonly #worker: Worker;
@@ -28,13 +39,19 @@ export class NodeVm {
 
   /** `snapshot`: start from this snapshot file (already checked against the images) instead of powering on. */
   constructor(files: VmFiles, snapshot?: Uint8Array) {
+    const request: VmBootRequest = {
+      ramBytes: files.ramSize,
+      bootargs: files.bootargs,
+      bios: files.bios,
+      ...(files.kernel ? { kernel: files.kernel } : {}),
+      ...(files.initrd ? { initrd: files.initrd } : {}),
+      channels: this.#channels.wires,
+      disks: (files.disks ?? []).map(diskRequest),
+      ...(snapshot ? { snapshot: [snapshot] } : {}),
+    };
     const workerData: NodeVmWorkerData = {
-      ...files,
-      ...(snapshot ? { snapshot } : {}),
+      request,
       corePath: resolve(root, 'workers/cpu/build/core.wasm'),
-      input: this.input.buffer as SharedArrayBuffer,
-      output: this.output.buffer as SharedArrayBuffer,
-      doorbell: this.doorbell.buffer as SharedArrayBuffer,
       stats: this.#stats.buffer as SharedArrayBuffer,
       snapshotRequests: this.#snapshotRequests.buffer as SharedArrayBuffer,
     };
@@ -51,6 +68,11 @@ export class NodeVm {
     });
   }
 
+  /** The console's guest→host ring, read directly (the shared mode needs no listener). */
+  get output(): ByteRing {
+    return this.#channels.console.end.rx;
+  }
+
   /** Guest instructions retired so far. */
   get instructions(): number {
     return this.#stats[0]!;
@@ -58,8 +80,7 @@ export class NodeVm {
 
   /** Console input; bytes the ring cannot take now are dropped, as on a serial line without flow control. */
   send(bytes: Uint8Array): void {
-    this.input.write(bytes);
-    this.doorbell.ring();
+    this.#channels.console.write(bytes);
   }
 
   /** A full snapshot file of the running VM (the guest stands still only for the capture). */
@@ -67,7 +88,7 @@ export class NodeVm {
     return new Promise((resolve, reject) => {
       this.#snapshotWaiters.push({ resolve, reject });
       Atomics.add(this.#snapshotRequests, 0, 1);
-      this.doorbell.ring();
+      this.#channels.doorbell.ring();
     });
   }
 

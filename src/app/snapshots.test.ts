@@ -12,7 +12,7 @@ import { SnapshotStore } from '../storage/snapshot-store.ts';
 import { VmController, type VmView } from '../controller/vm-controller.ts';
 import { SnapshotError } from '../../workers/protocol/snapshot-container.ts';
 import type { VmSnapshotResult } from '../../workers/protocol/vm-api.ts';
-import { testSnapshotDisk, testSnapshotFile } from '../../workers/protocol/test-snapshot-file.ts';
+import { testSnapshotDisk, testSnapshotFile } from '../test-support/test-snapshot-file.ts';
 import { SNAPSHOT_PAGE_SIZE } from '../../workers/protocol/snapshot-format.ts';
 import { readFileSync } from 'node:fs';
 import { chunkedDiskIdentity, type DiskImageManifest } from '../../workers/protocol/disk-image.ts';

@@ -13,7 +13,7 @@ import type { VmBootRequest, VmEvents, VmWorkerApi } from '../../workers/protoco
 import { VmController } from './vm-controller.ts';
 import { loadOverlay, saveOverlayBlocks } from '../storage/disk-overlay.ts';
 import { decodeSnapshotFile, flattenChain } from '../../workers/protocol/snapshot-container.ts';
-import { testSnapshotDisk, testSnapshotFile } from '../../workers/protocol/test-snapshot-file.ts';
+import { testSnapshotDisk, testSnapshotFile } from '../test-support/test-snapshot-file.ts';
 import { chunkedDiskIdentity, type DiskImageManifest } from '../../workers/protocol/disk-image.ts';
 import { checkSnapshotDisks } from '../../workers/machine/snapshot.ts';
 import { openVmDisk } from '../../workers/host/block/open-disk.ts';
@@ -50,7 +50,7 @@ class FakeWorker {
         // A snapshot's disks are checked as the real worker's restore checks them, before anything runs.
         if (request.snapshot) {
           const contents = flattenChain(await Promise.all(request.snapshot.map((file) => decodeSnapshotFile(file))));
-          checkSnapshotDisks(contents, request.disk ? [{ backend: openVmDisk(request.disk, {}) }] : []);
+          checkSnapshotDisks(contents, request.disks.map((disk) => ({ backend: openVmDisk(disk, {}) })));
         }
         booted = { request, events: events as unknown as Comlink.Remote<VmEvents> };
       },
@@ -100,18 +100,18 @@ describe('VmController with a disk image', () => {
     const first = await startedController('vm-1');
     expect(first.getView().phase).toBe('running');
     const request = booted!.request;
-    expect(request.disk?.source).toEqual({
+    expect(request.disks[0]?.source).toEqual({
       kind: 'chunked',
       baseUrl: 'http://host.test/images/default/',
       manifest: disk,
     });
-    expect(request.disk?.overlay.size).toBe(0);
+    expect(request.disks[0]?.overlay.size).toBe(0);
     expect(first.getView().disk).toEqual({ downloadedBytes: 0, totalBytes: 4321, fetchedChunks: 0 });
 
-    await booted!.events.diskWrites(new Map([[5, new Uint8Array(4096).fill(9)]]));
-    await booted!.events.diskStatus({ downloadedBytes: 4321, fetchedChunks: 1, totalBytes: 4321 });
+    await booted!.events.diskWrites(0, new Map([[5, new Uint8Array(4096).fill(9)]]));
+    await booted!.events.diskStatus(0, { downloadedBytes: 4321, fetchedChunks: 1, totalBytes: 4321 });
     expect(first.getView().disk).toEqual({ downloadedBytes: 4321, fetchedChunks: 1, totalBytes: 4321 });
-    await booted!.events.diskStatus({
+    await booted!.events.diskStatus(0, {
       downloadedBytes: 4321,
       fetchedChunks: 1,
       totalBytes: 4321,
@@ -122,21 +122,21 @@ describe('VmController with a disk image', () => {
 
     // The next start (a reload would do the same) hands the saved block to the worker.
     const second = await startedController('vm-1');
-    expect([...booted!.request.disk!.overlay.keys()]).toEqual([5]);
-    expect(booted!.request.disk!.overlay.get(5)![0]).toBe(9);
+    expect([...booted!.request.disks[0]!.overlay.keys()]).toEqual([5]);
+    expect(booted!.request.disks[0]!.overlay.get(5)![0]).toBe(9);
     second.powerOff();
   });
 
   it('refuses resetDisk while running; after power-off it forgets the overlay', async () => {
     const controller = await startedController('vm-2');
-    await booted!.events.diskWrites(new Map([[0, new Uint8Array(4096)]]));
+    await booted!.events.diskWrites(0, new Map([[0, new Uint8Array(4096)]]));
     await expect(controller.resetDisk()).rejects.toThrow(/power the VM off/);
     const late = booted!.events;
     controller.powerOff();
     await controller.resetDisk();
     expect((await loadOverlay('vm-2')).blocks.size).toBe(0);
     // Writes the powered-off worker had on their way when the disk was reset do not come back.
-    await late.diskWrites(new Map([[1, new Uint8Array(4096)]]));
+    await late.diskWrites(0, new Map([[1, new Uint8Array(4096)]]));
     expect((await loadOverlay('vm-2')).blocks.size).toBe(0);
   });
 
@@ -159,11 +159,11 @@ describe('VmController with a disk image', () => {
 
   it('reports a save that the browser refuses (storage full), fails it for the guest, and keeps what was saved', async () => {
     const controller = await startedController('vm-4');
-    await booted!.events.diskWrites(new Map([[1, new Uint8Array(4096).fill(1)]]));
+    await booted!.events.diskWrites(0, new Map([[1, new Uint8Array(4096).fill(1)]]));
     const put = vi.spyOn(IDBObjectStore.prototype, 'put').mockImplementation(() => {
       throw new DOMException('the quota has been exceeded', 'QuotaExceededError');
     });
-    await expect(booted!.events.diskWrites(new Map([[1, new Uint8Array(4096).fill(2)]]))).rejects.toThrow(
+    await expect(booted!.events.diskWrites(0, new Map([[1, new Uint8Array(4096).fill(2)]]))).rejects.toThrow(
       /could not be saved/,
     );
     expect(controller.getView().disk?.saveError).toMatch(
@@ -171,14 +171,14 @@ describe('VmController with a disk image', () => {
     );
     put.mockRestore();
     expect((await loadOverlay('vm-4')).blocks.get(1)![0]).toBe(1);
-    await booted!.events.diskWrites(new Map([[1, new Uint8Array(4096).fill(3)]]));
+    await booted!.events.diskWrites(0, new Map([[1, new Uint8Array(4096).fill(3)]]));
     expect(controller.getView().disk?.saveError).toBeUndefined();
     controller.powerOff();
   });
 
   it('restoring a snapshot boots with its disk overlay, makes the stored overlay exactly that, and shows its guest time as uptime', async () => {
     const controller = await startedController('vm-5');
-    await booted!.events.diskWrites(
+    await booted!.events.diskWrites(0, 
       new Map([
         [5, new Uint8Array(4096).fill(9)],
         [7, new Uint8Array(4096).fill(7)],
@@ -197,15 +197,15 @@ describe('VmController with a disk image', () => {
     expect(controller.getView().uptimeMs).toBe(3_723_000);
     await vi.waitFor(() => expect(booted).toBeDefined());
     expect(booted!.request.snapshot).toHaveLength(1);
-    expect(booted!.request.disk!.image).toBe(await chunkedDiskIdentity(disk as DiskImageManifest));
-    expect([...booted!.request.disk!.overlay.keys()]).toEqual([5]);
-    expect(booted!.request.disk!.overlay.get(5)![0]).toBe(1);
+    expect(booted!.request.disks[0]!.image).toBe(await chunkedDiskIdentity(disk as DiskImageManifest));
+    expect([...booted!.request.disks[0]!.overlay.keys()]).toEqual([5]);
+    expect(booted!.request.disks[0]!.overlay.get(5)![0]).toBe(1);
     // Block 7 was written after the snapshot: it is gone from storage, block 5 is the snapshot's.
     const stored = await loadOverlay('vm-5');
     expect([...stored.blocks.keys()]).toEqual([5]);
     expect(stored.blocks.get(5)![0]).toBe(1);
     // The restored VM's own writes are kept on top.
-    await booted!.events.diskWrites(new Map([[6, new Uint8Array(4096).fill(6)]]));
+    await booted!.events.diskWrites(0, new Map([[6, new Uint8Array(4096).fill(6)]]));
     expect([...(await loadOverlay('vm-5')).blocks.keys()]).toEqual([5, 6]);
     controller.powerOff();
   });
@@ -213,7 +213,7 @@ describe('VmController with a disk image', () => {
   it('refuses a snapshot taken on another build of the disk image; the VM runs on and storage keeps its overlay', async () => {
     const controller = await startedController('vm-6');
     const running = booted!;
-    await running.events.diskWrites(new Map([[7, new Uint8Array(4096).fill(7)]]));
+    await running.events.diskWrites(0, new Map([[7, new Uint8Array(4096).fill(7)]]));
     const snapshot = await testSnapshotFile({
       id: 'snap-other-build',
       ramSize: 4096,
@@ -227,7 +227,7 @@ describe('VmController with a disk image', () => {
     );
     // The worker, should the page not check, refuses it as well.
     const contents = await decodeSnapshotFile(snapshot);
-    const given = openVmDisk({ ...running.request.disk!, overlay: new Map() }, {});
+    const given = openVmDisk({ ...running.request.disks[0]!, overlay: new Map() }, {});
     expect(() => checkSnapshotDisks(contents, [{ backend: given }])).toThrow(
       /snapshot disk 0 was taken on a different disk image than the one given/,
     );
@@ -236,7 +236,7 @@ describe('VmController with a disk image', () => {
     expect([...stored.blocks.keys()]).toEqual([7]);
     expect(stored.blocks.get(7)![0]).toBe(7);
     // The running VM's writes still reach storage.
-    await running.events.diskWrites(new Map([[8, new Uint8Array(4096).fill(8)]]));
+    await running.events.diskWrites(0, new Map([[8, new Uint8Array(4096).fill(8)]]));
     expect([...(await loadOverlay('vm-6')).blocks.keys()]).toEqual([7, 8]);
     controller.powerOff();
   });

@@ -9,11 +9,8 @@
  * to a terminal that attaches later, so switching between VMs loses nothing.
  */
 import * as Comlink from 'comlink';
-import { ByteRing, Doorbell } from '../../workers/protocol/ring.ts';
+import { createVmChannels, type HostVmChannels } from '../../workers/protocol/vm-channels.ts';
 import {
-  CONSOLE_INPUT_BYTES,
-  CONSOLE_OUTPUT_BYTES,
-  type ConsoleChannels,
   type VmEvents,
   type VmHalt,
   type VmSnapshotResult,
@@ -129,10 +126,8 @@ const HANG_TIMEOUT_MS = 15_000;
 interface Running {
   readonly worker: Worker;
   readonly remote: Comlink.Remote<VmWorkerApi>;
-  readonly shared: boolean;
-  readonly input?: ByteRing;
-  readonly output?: ByteRing;
-  readonly doorbell?: Doorbell;
+  /** The host ends of the VM's channels, in the page's mode (shared rings or messages). */
+  readonly channels: HostVmChannels;
   alive: boolean;
   /** performance.now() when the worker was created, and whether its boot() has returned. */
   readonly createdAt: number;
@@ -254,24 +249,12 @@ export class VmController {
     }
     while (this.#inputBacklog.length > 0) {
       const chunk = this.#inputBacklog[0]!;
-      if (run.shared) {
-        const n = run.input!.write(chunk);
-        run.doorbell!.ring();
-        if (n < chunk.length) {
-          this.#inputBacklog[0] = chunk.subarray(n);
-          break;
-        }
-        this.#inputBacklog.shift();
-      } else {
-        // Fallback: one message per chunk the terminal produced; the worker's ring takes what fits.
-        this.#inputBacklog.shift();
-        void run.remote.input(chunk).then((n) => {
-          if (n < chunk.length) {
-            this.#inputBacklog.unshift(chunk.subarray(n));
-            this.#scheduleInputRetry();
-          }
-        });
+      const n = run.channels.console.write(chunk);
+      if (n < chunk.length) {
+        this.#inputBacklog[0] = chunk.subarray(n);
+        break;
       }
+      this.#inputBacklog.shift();
     }
     if (this.#inputBacklog.length > 0) this.#scheduleInputRetry();
   }
@@ -591,7 +574,9 @@ export class VmController {
   #install(run: Running): void {
     this.#run = run;
     this.#update({ phase: 'running' });
-    if (run.shared) void this.#pumpOutput(run);
+    run.channels.console.listen((bytes) => {
+      if (run.alive) this.#emitOutput(bytes);
+    });
   }
 
   /** Starts a worker and boots it (from the images, or a snapshot chain); throws if it cannot boot. */
@@ -607,34 +592,18 @@ export class VmController {
       name: `tabvm-vm`,
     });
     const remote = Comlink.wrap<VmWorkerApi>(worker);
-    let channels: ConsoleChannels;
+    const channels = createVmChannels(shared ? 'shared' : 'message');
     let rejectBoot: (error: Error) => void = () => {};
     const failed = new Promise<never>((_, reject) => (rejectBoot = reject));
-    const base = {
+    const run: Running = {
       worker,
       remote,
-      shared,
+      channels,
       alive: true,
       createdAt: performance.now(),
       booted: false,
       failBoot: (e: Error) => rejectBoot(e),
     };
-    let run: Running;
-    if (shared) {
-      const input = ByteRing.create(CONSOLE_INPUT_BYTES, true);
-      const output = ByteRing.create(CONSOLE_OUTPUT_BYTES, true);
-      const doorbell = new Doorbell(new SharedArrayBuffer(4));
-      channels = {
-        mode: 'shared',
-        input: input.buffer as SharedArrayBuffer,
-        output: output.buffer as SharedArrayBuffer,
-        doorbell: doorbell.buffer as SharedArrayBuffer,
-      };
-      run = { ...base, input, output, doorbell };
-    } else {
-      channels = { mode: 'message' };
-      run = base;
-    }
     this.#booting.add(run);
     // The watchdog runs from the start: a worker stuck while it boots is as hung as one stuck later.
     run.timer = setInterval(() => void this.#pollStats(run), STATS_INTERVAL_MS);
@@ -648,9 +617,6 @@ export class VmController {
 
     const epoch = this.#diskEpoch;
     const events: VmEvents = {
-      output: (bytes) => {
-        if (run.alive) this.#emitOutput(bytes);
-      },
       rebooted: () => {
         if (!run.alive) return;
         this.#note('the guest rebooted');
@@ -659,12 +625,12 @@ export class VmController {
       halted: (halt) => this.#onHalt(run, halt),
       // Writes that arrive after a power-off still belong to the VM's disk: keep them, unless a restored
       // snapshot replaced this worker. A restored worker's writes wait until storage holds its disk.
-      diskWrites: async (blocks) => {
+      diskWrites: async (_disk, blocks) => {
         if (!disk) throw new Error('this VM has no disk');
         await storageReady;
         if (!run.superseded && epoch === this.#diskEpoch) await this.#onDiskWrites(disk.base, blocks);
       },
-      diskStatus: (status) => this.#onDiskStatus(run, status),
+      diskStatus: (_disk, status) => this.#onDiskStatus(run, status),
     };
     try {
       // Each VM gets its own copy: the bytes are transferred, and the cached originals serve the next start.
@@ -677,6 +643,7 @@ export class VmController {
         ...(kernel ? [kernel.buffer] : []),
         ...(initrd ? [initrd.buffer] : []),
         ...files.map((f) => f.buffer),
+        ...channels.transfer,
       ];
       await Promise.race([
         failed,
@@ -689,8 +656,8 @@ export class VmController {
               ...(kernel ? { kernel } : {}),
               ...(initrd ? { initrd } : {}),
               ...(snapshot ? { snapshot: files } : {}),
-              ...(disk ? { disk: disk.request } : {}),
-              channels,
+              disks: disk ? [disk.request] : [],
+              channels: channels.wires,
             },
             transfer,
           ),
@@ -706,17 +673,6 @@ export class VmController {
     if (!run.alive) throw new BootFailure('cancelled', 'the VM stopped while it started');
     run.booted = true;
     return run;
-  }
-
-  /** Shared mode: moves guest output from the ring to the terminal; sleeps in Atomics.waitAsync meanwhile. */
-  async #pumpOutput(run: Running): Promise<void> {
-    const ring = run.output!;
-    while (run.alive) {
-      const seen = ring.writeCount();
-      const bytes = ring.read();
-      if (bytes.length > 0) this.#emitOutput(bytes);
-      else await ring.waitForData(seen, 250);
-    }
   }
 
   async #pollStats(run: Running): Promise<void> {
@@ -824,7 +780,7 @@ export class VmController {
     if (run.timer !== undefined) clearInterval(run.timer);
     run.remote[Comlink.releaseProxy]();
     run.worker.terminate();
-    run.doorbell?.ring(); // wakes a pump parked in waitAsync so it sees alive = false
+    run.channels.close();
   }
 
   /** Rings the doorbell after a control call so a worker asleep in Atomics.wait handles it now. */
@@ -832,7 +788,7 @@ export class VmController {
     const run = this.#run;
     if (!run?.alive) return Promise.resolve();
     const done = call(run.remote);
-    run.doorbell?.ring();
+    run.channels.doorbell.ring();
     return done;
   }
 

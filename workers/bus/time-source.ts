@@ -4,7 +4,9 @@
  * workers/devices imports nothing but workers/bus (STYLE.md layout table).
  */
 export interface GuestTimeSource {
-  /** Guest time in ticks of TIMEBASE_FREQUENCY (the CLINT's mtime). */
+  /** Ticks per second: the board's timebase (TIMEBASE_FREQUENCY in workers/machine/memory-map.ts). */
+  readonly frequency: number;
+  /** Guest time in ticks of `frequency` (the CLINT's mtime). */
   ticks(): bigint;
   /** Sets guest time (a guest write to mtime, a snapshot restore); time continues from `ticks`. */
   setTicks(ticks: bigint): void;

@@ -22,7 +22,6 @@
 import type { AccessSize, IrqLine, MmioDevice } from '../bus/device.ts';
 import { GuestErrorLog, hex } from '../bus/guest-log.ts';
 import type { GuestTimeSource } from '../bus/time-source.ts';
-import { TIMEBASE_FREQUENCY } from '../machine/memory-map.ts';
 
 export const RTC_TIME_LOW = 0x00;
 export const RTC_TIME_HIGH = 0x04;
@@ -33,7 +32,6 @@ export const RTC_CLEAR_ALARM = 0x14;
 export const RTC_ALARM_STATUS = 0x18;
 export const RTC_CLEAR_INTERRUPT = 0x1c;
 
-const NS_PER_TICK = BigInt(1_000_000_000 / TIMEBASE_FREQUENCY);
 const LOW_32 = 0xffff_ffffn;
 const U64_MAX = 0xffff_ffff_ffff_ffffn;
 
@@ -63,6 +61,7 @@ export interface GoldfishRtcState {
 export class GoldfishRtc implements MmioDevice {
   readonly accessSizes: readonly AccessSize[] = [4];
   readonly #clock: GuestTimeSource;
+  readonly #nsPerTick: bigint;
   readonly #irq: IrqLine;
   readonly #log: GuestErrorLog;
   #offsetNs: bigint;
@@ -76,6 +75,7 @@ export class GoldfishRtc implements MmioDevice {
 
   constructor(options: GoldfishRtcOptions) {
     this.#clock = options.clock;
+    this.#nsPerTick = BigInt(1_000_000_000 / options.clock.frequency);
     this.#irq = options.irq;
     this.#log = options.log ?? new GuestErrorLog();
     const wallNs = BigInt(Math.floor(options.wallClockMs ?? Date.now())) * 1_000_000n;
@@ -163,7 +163,7 @@ export class GoldfishRtc implements MmioDevice {
     if (!this.#alarmArmed) return null;
     const ns = this.#alarmNs - this.#offsetNs;
     if (ns <= 0n) return 0n;
-    const ticks = (ns + NS_PER_TICK - 1n) / NS_PER_TICK;
+    const ticks = (ns + this.#nsPerTick - 1n) / this.#nsPerTick;
     return ticks > U64_MAX ? U64_MAX : ticks;
   }
 
@@ -195,7 +195,7 @@ export class GoldfishRtc implements MmioDevice {
   }
 
   #guestNs(): bigint {
-    return this.#clock.ticks() * NS_PER_TICK;
+    return this.#clock.ticks() * this.#nsPerTick;
   }
 
   #drive(): void {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { GuestErrorLog } from '../bus/guest-log.ts';
+import { MEMORY_MAP, PLIC_NUM_SOURCES } from '../machine/memory-map.ts';
 import { Plic } from './plic.ts';
 import { RecordingIrqLine, throughJson } from './test-support.ts';
 
@@ -10,10 +11,13 @@ const ENABLE = (context: number, word: number): number => 0x2000 + 0x80 * contex
 const THRESHOLD = (context: number): number => 0x20_0000 + 0x1000 * context;
 const CLAIM = (context: number): number => 0x20_0004 + 0x1000 * context;
 
+/** QEMU virt's PLIC, from the board's table. */
+const VIRT_PLIC = { sources: PLIC_NUM_SOURCES, regionSize: MEMORY_MAP.plic.size };
+
 function setup(harts = 2) {
   const lines = Array.from({ length: harts }, () => ({ meip: new RecordingIrqLine(), seip: new RecordingIrqLine() }));
   const messages: string[] = [];
-  const plic = new Plic(lines, new GuestErrorLog((m) => messages.push(m)));
+  const plic = new Plic(lines, VIRT_PLIC, new GuestErrorLog((m) => messages.push(m)));
   /** Context c's output: M mode of hart c/2 for even c, S mode for odd c. */
   const output = (context: number): boolean => {
     const hart = lines[context >> 1]!;
@@ -193,6 +197,16 @@ describe('PLIC', () => {
     expect(() => plic.irqLine(0)).toThrow(RangeError);
     expect(() => plic.irqLine(96)).toThrow(RangeError);
     expect(plic.irqLine(95)).toBe(plic.irqLine(95));
+  });
+
+  it('takes its number of sources and its region from the board', () => {
+    const hart = { meip: new RecordingIrqLine(), seip: new RecordingIrqLine() };
+    const small = new Plic([hart], { sources: 32, regionSize: MEMORY_MAP.plic.size });
+    expect(() => small.irqLine(32)).toThrow(RangeError);
+    expect(small.irqLine(31)).toBe(small.irqLine(31));
+    // Two contexts need the region to reach past the second context's threshold and claim registers.
+    expect(() => new Plic([hart], { sources: 32, regionSize: 0x20_1000 })).toThrow(/do not fit/);
+    expect(new Plic([hart], { sources: 32, regionSize: 0x20_2000 })).toBeInstanceOf(Plic);
   });
 
   it('saves and restores through JSON into a PLIC that behaves identically', () => {

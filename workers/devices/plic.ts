@@ -1,6 +1,6 @@
 /**
  * The platform-level interrupt controller, following the RISC-V PLIC Specification 1.0.0 with QEMU
- * virt's parameters: PLIC_NUM_SOURCES sources (source 0 does not exist), 7 priority levels, and two
+ * virt's parameters: the board's number of sources (source 0 does not exist), 7 priority levels, and two
  * contexts per hart in QEMU's order — context 2·hart is the hart's M mode (drives MEIP), 2·hart + 1
  * its S mode (drives SEIP).
  *
@@ -21,7 +21,6 @@
  */
 import type { AccessSize, IrqLine, MmioDevice } from '../bus/device.ts';
 import { GuestErrorLog, hex } from '../bus/guest-log.ts';
-import { MEMORY_MAP, PLIC_NUM_SOURCES } from '../machine/memory-map.ts';
 
 export const PLIC_PRIORITY_BASE = 0x00_0000;
 export const PLIC_PENDING_BASE = 0x00_1000;
@@ -34,14 +33,19 @@ export const PLIC_CONTEXT_CLAIM = 0x4;
 /** QEMU virt's VIRT_PLIC_NUM_PRIORITIES; priority and threshold registers are WARL over 0..7. */
 export const PLIC_MAX_PRIORITY = 7;
 
-/** 32-bit words of pending / enable bits covering the sources. */
-const WORDS = Math.ceil(PLIC_NUM_SOURCES / 32);
-
 export interface PlicHartLines {
   /** Machine external interrupt (mip.MEIP), driven by context 2·hart. */
   readonly meip: IrqLine;
   /** Supervisor external interrupt (mip.SEIP), driven by context 2·hart + 1. */
   readonly seip: IrqLine;
+}
+
+/** The board's PLIC parameters (QEMU hands its PLIC the same as properties: num-sources, aperture-size). */
+export interface PlicGeometry {
+  /** Interrupt sources, counting the nonexistent source 0 (virt: PLIC_NUM_SOURCES). */
+  readonly sources: number;
+  /** Size of the PLIC's MMIO region, which every context's registers must fit. */
+  readonly regionSize: number;
 }
 
 export interface PlicState {
@@ -67,32 +71,41 @@ export class Plic implements MmioDevice {
   readonly #outputs: IrqLine[];
   readonly #outputLevel: boolean[];
   readonly #contexts: number;
-  readonly #priority = new Uint8Array(PLIC_NUM_SOURCES);
-  readonly #pending = new Uint32Array(WORDS);
-  readonly #awaitingCompletion = new Uint32Array(WORDS);
-  readonly #level = new Uint32Array(WORDS);
-  /** Context c's enable words at [c·WORDS, (c + 1)·WORDS). */
+  readonly #sources: number;
+  /** 32-bit words of pending / enable bits covering the sources. */
+  readonly #words: number;
+  readonly #priority: Uint8Array;
+  readonly #pending: Uint32Array;
+  readonly #awaitingCompletion: Uint32Array;
+  readonly #level: Uint32Array;
+  /** Context c's enable words at [c·#words, (c + 1)·#words). */
   readonly #enable: Uint32Array;
   readonly #threshold: Uint8Array;
   readonly #lines = new Map<number, IrqLine>();
 
-  constructor(harts: readonly PlicHartLines[], log: GuestErrorLog = new GuestErrorLog()) {
+  constructor(harts: readonly PlicHartLines[], geometry: PlicGeometry, log: GuestErrorLog = new GuestErrorLog()) {
     if (harts.length === 0) throw new RangeError('plic: no harts');
     this.#log = log;
+    this.#sources = geometry.sources;
+    this.#words = Math.ceil(geometry.sources / 32);
+    this.#priority = new Uint8Array(this.#sources);
+    this.#pending = new Uint32Array(this.#words);
+    this.#awaitingCompletion = new Uint32Array(this.#words);
+    this.#level = new Uint32Array(this.#words);
     this.#outputs = harts.flatMap((h) => [h.meip, h.seip]);
     this.#contexts = this.#outputs.length;
-    if (PLIC_CONTEXT_BASE + this.#contexts * PLIC_CONTEXT_STRIDE > MEMORY_MAP.plic.size) {
+    if (PLIC_CONTEXT_BASE + this.#contexts * PLIC_CONTEXT_STRIDE > geometry.regionSize) {
       throw new RangeError(`plic: ${this.#contexts} contexts do not fit the PLIC's region`);
     }
     this.#outputLevel = this.#outputs.map(() => false);
-    this.#enable = new Uint32Array(this.#contexts * WORDS);
+    this.#enable = new Uint32Array(this.#contexts * this.#words);
     this.#threshold = new Uint8Array(this.#contexts);
     this.#driveOutputs(true);
   }
 
-  /** The wire of interrupt source `source` (1 ≤ source < PLIC_NUM_SOURCES), to hand to a device. */
+  /** The wire of interrupt source `source` (1 ≤ source < the number of sources), to hand to a device. */
   irqLine(source: number): IrqLine {
-    if (!Number.isInteger(source) || source < 1 || source >= PLIC_NUM_SOURCES) {
+    if (!Number.isInteger(source) || source < 1 || source >= this.#sources) {
       throw new RangeError(`plic: no interrupt source ${source}`);
     }
     let line = this.#lines.get(source);
@@ -106,12 +119,12 @@ export class Plic implements MmioDevice {
   read(offset: number, _size: AccessSize): bigint {
     if (offset < PLIC_PENDING_BASE) {
       const source = offset >>> 2;
-      if (source >= PLIC_NUM_SOURCES) return this.#reserved('read', offset);
+      if (source >= this.#sources) return this.#reserved('read', offset);
       return BigInt(this.#priority[source]!);
     }
     if (offset < PLIC_ENABLE_BASE) {
       const word = (offset - PLIC_PENDING_BASE) >>> 2;
-      if (word >= WORDS) return this.#reserved('read', offset);
+      if (word >= this.#words) return this.#reserved('read', offset);
       return BigInt(this.#pending[word]!);
     }
     if (offset < PLIC_CONTEXT_BASE) {
@@ -131,7 +144,7 @@ export class Plic implements MmioDevice {
     const v = Number(value & 0xffff_ffffn);
     if (offset < PLIC_PENDING_BASE) {
       const source = offset >>> 2;
-      if (source >= PLIC_NUM_SOURCES) return void this.#reserved('write', offset);
+      if (source >= this.#sources) return void this.#reserved('write', offset);
       // Source 0 does not exist: its priority is hardwired to 0.
       if (source === 0) return;
       this.#priority[source] = v & PLIC_MAX_PRIORITY;
@@ -147,7 +160,7 @@ export class Plic implements MmioDevice {
       const at = this.#enableIndex(offset);
       if (at === undefined) return void this.#reserved('write', offset);
       // Bit 0 of word 0 is source 0, which does not exist.
-      this.#enable[at] = at % WORDS === 0 ? v & ~1 : v;
+      this.#enable[at] = at % this.#words === 0 ? v & ~1 : v;
       this.#driveOutputs(false);
       return;
     }
@@ -166,7 +179,8 @@ export class Plic implements MmioDevice {
 
   saveState(): PlicState {
     const enable: number[][] = [];
-    for (let c = 0; c < this.#contexts; c++) enable.push(sourcesOf(this.#enable.subarray(c * WORDS, (c + 1) * WORDS)));
+    for (let c = 0; c < this.#contexts; c++)
+      enable.push(sourcesOf(this.#enable.subarray(c * this.#words, (c + 1) * this.#words)));
     return {
       v: 1,
       priority: Array.from(this.#priority),
@@ -184,16 +198,16 @@ export class Plic implements MmioDevice {
     if (state.enable.length !== this.#contexts || state.threshold.length !== this.#contexts) {
       throw new Error(`plic: state has ${state.enable.length} contexts, this machine has ${this.#contexts}`);
     }
-    if (state.priority.length > PLIC_NUM_SOURCES) throw new Error('plic: state has more sources than this PLIC');
+    if (state.priority.length > this.#sources) throw new Error('plic: state has more sources than this PLIC');
     this.#priority.fill(0);
     state.priority.forEach((p, source) => {
       if (source !== 0) this.#priority[source] = p & PLIC_MAX_PRIORITY;
     });
-    setSources(this.#pending, state.pending);
-    setSources(this.#awaitingCompletion, state.awaitingCompletion);
-    setSources(this.#level, state.level);
+    setSources(this.#pending, state.pending, this.#sources);
+    setSources(this.#awaitingCompletion, state.awaitingCompletion, this.#sources);
+    setSources(this.#level, state.level, this.#sources);
     for (let c = 0; c < this.#contexts; c++)
-      setSources(this.#enable.subarray(c * WORDS, (c + 1) * WORDS), state.enable[c]!);
+      setSources(this.#enable.subarray(c * this.#words, (c + 1) * this.#words), state.enable[c]!, this.#sources);
     state.threshold.forEach((t, c) => (this.#threshold[c] = t & PLIC_MAX_PRIORITY));
     this.#driveOutputs(true);
   }
@@ -240,13 +254,13 @@ export class Plic implements MmioDevice {
    * source around its completion write.)
    */
   #complete(context: number, source: number): void {
-    if (source === 0 || source >= PLIC_NUM_SOURCES) {
+    if (source === 0 || source >= this.#sources) {
       this.#log.once(`complete ${source}`, `PLIC: completion of nonexistent source ${source}`);
       return;
     }
     const word = source >>> 5;
     const bit = 1 << (source & 31);
-    if ((this.#enable[context * WORDS + word]! & bit) === 0) return;
+    if ((this.#enable[context * this.#words + word]! & bit) === 0) return;
     this.#awaitingCompletion[word]! &= ~bit;
     if ((this.#level[word]! & bit) !== 0) this.#forward(word, bit);
   }
@@ -255,8 +269,8 @@ export class Plic implements MmioDevice {
   #best(context: number, floor: number): number {
     let best = 0;
     let bestPriority = floor;
-    for (let word = 0; word < WORDS; word++) {
-      let bits = this.#pending[word]! & this.#enable[context * WORDS + word]!;
+    for (let word = 0; word < this.#words; word++) {
+      let bits = this.#pending[word]! & this.#enable[context * this.#words + word]!;
       while (bits !== 0) {
         const low = 31 - Math.clz32(bits & -bits);
         bits &= bits - 1;
@@ -288,8 +302,8 @@ export class Plic implements MmioDevice {
     const relative = offset - PLIC_ENABLE_BASE;
     const context = Math.floor(relative / PLIC_ENABLE_STRIDE);
     const word = (relative % PLIC_ENABLE_STRIDE) >>> 2;
-    if (context >= this.#contexts || word >= WORDS) return undefined;
-    return context * WORDS + word;
+    if (context >= this.#contexts || word >= this.#words) return undefined;
+    return context * this.#words + word;
   }
 
   #reserved(kind: 'read' | 'write', offset: number): bigint {
@@ -307,10 +321,10 @@ function sourcesOf(words: Uint32Array): number[] {
   return sources;
 }
 
-function setSources(words: Uint32Array, sources: readonly number[]): void {
+function setSources(words: Uint32Array, sources: readonly number[], count: number): void {
   words.fill(0);
   for (const source of sources) {
-    if (!Number.isInteger(source) || source < 1 || source >= PLIC_NUM_SOURCES) {
+    if (!Number.isInteger(source) || source < 1 || source >= count) {
       throw new Error(`plic: state names nonexistent source ${source}`);
     }
     words[source >>> 5]! |= 1 << (source & 31);

@@ -22,7 +22,6 @@ import type { AccessSize, IrqLine, MmioDevice } from '../bus/device.ts';
 import { GuestErrorLog, hex } from '../bus/guest-log.ts';
 import type { GuestTimeSource } from '../bus/time-source.ts';
 import type { CharSink } from '../host/char-port.ts';
-import { TIMEBASE_FREQUENCY } from '../machine/memory-map.ts';
 
 /** The input clock of QEMU virt's UART (its device tree's clock-frequency): 16 × 230400 baud. */
 export const UART_CLOCK_FREQUENCY = 3_686_400;
@@ -465,6 +464,6 @@ export class Uart16550 implements MmioDevice {
     const stopBits = this.#lcr & UART_LCR_STOP ? (dataBits === 5 ? 1.5 : 2) : 1;
     const frameBits = 1 + dataBits + (this.#lcr & UART_LCR_PARITY ? 1 : 0) + stopBits;
     const baud = this.#divisor === 0 ? DEFAULT_BAUD : UART_CLOCK_FREQUENCY / (16 * this.#divisor);
-    return Math.ceil((frameBits * TIMEBASE_FREQUENCY) / baud);
+    return Math.ceil((frameBits * this.#clock.frequency) / baud);
   }
 }

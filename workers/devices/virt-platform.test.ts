@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { Bus } from '../bus/bus.ts';
 import { GuestErrorLog } from '../bus/guest-log.ts';
 import { GuestClock } from '../machine/clock.ts';
-import { IRQ, MEMORY_MAP, VIRTIO_MMIO_SLOTS } from '../machine/memory-map.ts';
+import { IRQ, MEMORY_MAP, PLIC_NUM_SOURCES, VIRTIO_MMIO_SLOTS } from '../machine/memory-map.ts';
 import { Clint } from './clint.ts';
 import { GoldfishRtc } from './goldfish-rtc.ts';
 import { Plic } from './plic.ts';
@@ -25,7 +25,7 @@ function virtBoard() {
     meip: new RecordingIrqLine(),
     seip: new RecordingIrqLine(),
   };
-  const plic = new Plic([hart], log.scope('plic'));
+  const plic = new Plic([hart], { sources: PLIC_NUM_SOURCES, regionSize: MEMORY_MAP.plic.size }, log.scope('plic'));
   const sent: number[] = [];
   const uart = new Uart16550({
     irq: plic.irqLine(IRQ.uart0),

@@ -39,6 +39,7 @@ const BASE_TICKS = 2; // BigInt64Array index (byte 16)
 const BASE_MS = 3; // Float64Array index (byte 24)
 
 export class GuestClock implements GuestTimeSource {
+  readonly frequency = TIMEBASE_FREQUENCY;
   readonly #now: () => number;
   readonly #words: Int32Array;
   readonly #ticks: BigInt64Array;

@@ -27,7 +27,7 @@ import { IoTracker } from '../bus/io-tracker.ts';
 import type { BlockBackend } from '../host/block/backend.ts';
 import type { CharSink } from '../host/char-port.ts';
 import { GuestClock, type GuestClockState } from './clock.ts';
-import { IRQ, MEMORY_MAP, VIRTIO_MMIO_SLOTS } from './memory-map.ts';
+import { IRQ, MEMORY_MAP, PLIC_NUM_SOURCES, VIRTIO_MMIO_SLOTS } from './memory-map.ts';
 import { prepareVirtBoot, type MemoryLoad } from './loader.ts';
 import { isElf, parseElf } from './elf.ts';
 
@@ -172,6 +172,7 @@ export class DeviceHost {
         meip: { set: (level: boolean) => pins.setPending(MIP_MEIP, level) },
         seip: { set: (level: boolean) => pins.setSupervisorExternal(level) },
       })),
+      { sources: PLIC_NUM_SOURCES, regionSize: MEMORY_MAP.plic.size },
       log.scope('plic'),
     );
     this.uart = new Uart16550({

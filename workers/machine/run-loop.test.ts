@@ -1,13 +1,25 @@
 /**
  * The run loop's idle behaviour over an unshared doorbell (the browser fallback): an idle guest must not
  * make the loop spin, and input must still wake it at once. The machine is a stand-in that reports
- * idle (WFI with no timer) until the UART has received a byte.
+ * idle (WFI with no timer) until the UART has received a byte. Its host ports are the real console
+ * port over the VM's channels, and a loopback frame channel whose far end echoes (both modes).
  */
 import { describe, expect, it } from 'vitest';
-import { ByteRing, Doorbell } from '../protocol/ring.ts';
-import { RingSink, RunLoop } from './run-loop.ts';
+import { Doorbell } from '../protocol/ring.ts';
+import { FrameStream, createChannel, echoFrames, openChannel, vmDoorbell, type ChannelMode } from '../protocol/channels.ts';
+import { createVmChannels, openVmChannels } from '../protocol/vm-channels.ts';
+import { ConsolePort, StreamSink } from '../runtime/console-port.ts';
+import { RunLoop, type Port } from './run-loop.ts';
 import type { Machine, MachineStatus } from './machine.ts';
 import { IoTracker } from '../bus/io-tracker.ts';
+
+/** The VM's declared channels with their host ends on this thread, and the console port over them. */
+function consoleOn(mode: ChannelMode, uart: Machine['uart']) {
+  const host = createVmChannels(mode);
+  const vm = openVmChannels(host.wires);
+  const port = new ConsolePort(uart, vm.console, new StreamSink(vm.console));
+  return { host, vm, port, doorbell: vm.doorbell };
+}
 
 function idleMachine() {
   const received: number[] = [];
@@ -37,15 +49,10 @@ function idleMachine() {
 describe('RunLoop without shared memory', () => {
   it('waits instead of spinning while the guest idles, and wakes for input', async () => {
     const fake = idleMachine();
-    const input = ByteRing.create(64, false);
-    const doorbell = new Doorbell(new ArrayBuffer(4));
+    const { host, port, doorbell } = consoleOn('message', fake.machine.uart);
+    expect(doorbell.canBlock).toBe(false);
     let turns = 0;
-    const loop = new RunLoop(fake.machine, {
-      input,
-      output: new RingSink(ByteRing.create(64, false)),
-      doorbell,
-      onTurn: () => turns++,
-    });
+    const loop = new RunLoop(fake.machine, { ports: [port], doorbell, onTurn: () => turns++ });
     const done = loop.run();
     await new Promise((r) => setTimeout(r, 300));
     // One slice per 50 ms wait at most (plus the first); a spinning loop runs thousands.
@@ -53,8 +60,7 @@ describe('RunLoop without shared memory', () => {
     expect(turns).toBeGreaterThan(0);
 
     const before = performance.now();
-    input.write(Uint8Array.of(0x61));
-    doorbell.ring();
+    expect(host.console.write(Uint8Array.of(0x61))).toBe(1);
     while (fake.received.length === 0 && performance.now() - before < 1000) await new Promise((r) => setTimeout(r, 1));
     expect(fake.received).toEqual([0x61]);
     expect(performance.now() - before).toBeLessThan(40);
@@ -66,15 +72,13 @@ describe('RunLoop without shared memory', () => {
 
   it('while paused, leaves input in the ring and does not run the guest', async () => {
     const fake = idleMachine();
-    const input = ByteRing.create(64, false);
-    const doorbell = new Doorbell(new ArrayBuffer(4));
-    const loop = new RunLoop(fake.machine, { input, output: new RingSink(ByteRing.create(64, false)), doorbell });
+    const { host, port, doorbell } = consoleOn('message', fake.machine.uart);
+    const loop = new RunLoop(fake.machine, { ports: [port], doorbell });
     loop.pause();
     const done = loop.run();
     await new Promise((r) => setTimeout(r, 50));
     const slicesWhilePaused = fake.slices();
-    input.write(Uint8Array.of(0x62));
-    doorbell.ring();
+    expect(host.console.write(Uint8Array.of(0x62))).toBe(1);
     await new Promise((r) => setTimeout(r, 120));
     expect(fake.slices()).toBe(slicesWhilePaused);
     expect(fake.received).toEqual([]);
@@ -89,7 +93,8 @@ describe('RunLoop without shared memory', () => {
 describe('RunLoop with block I/O in flight', () => {
   it('never blocks in Atomics.wait while a request is pending, and runs the guest once it completes', async () => {
     const fake = idleMachine();
-    const doorbell = new Doorbell(new SharedArrayBuffer(4));
+    const { port, doorbell } = consoleOn('shared', fake.machine.uart);
+    expect(doorbell.canBlock).toBe(true);
     const sleptWhilePending: number[] = [];
     const sleep = doorbell.sleep.bind(doorbell);
     doorbell.sleep = (seen, ms) => {
@@ -99,16 +104,47 @@ describe('RunLoop with block I/O in flight', () => {
     let complete!: () => void;
     // The guest (a stand-in) idles until its request completes, then powers off.
     fake.io.track(new Promise<void>((resolve) => (complete = resolve)).then(() => fake.halt()));
-    const loop = new RunLoop(fake.machine, {
-      input: ByteRing.create(64),
-      output: new RingSink(ByteRing.create(64)),
-      doorbell,
-    });
+    const loop = new RunLoop(fake.machine, { ports: [port], doorbell });
     const done = loop.run();
     await new Promise((r) => setTimeout(r, 100));
     expect(fake.slices()).toBeGreaterThan(0);
     complete();
     await expect(done).resolves.toEqual({ kind: 'halted', exitCode: 0, reason: 'poweroff' });
     expect(sleptWhilePending).toEqual([]);
+  });
+});
+
+describe.each(['shared', 'message'] as const)('RunLoop with a loopback frame channel (%s mode)', (mode) => {
+  it('services the port from its list: frames go out, their echoes wake the idle loop and come back', async () => {
+    const fake = idleMachine();
+    const doorbell = vmDoorbell(mode === 'shared' ? (new Doorbell().buffer as SharedArrayBuffer) : undefined);
+    const { host, wire } = createChannel(mode, { kind: 'frames', toVmBytes: 256, fromVmBytes: 256 }, doorbell);
+    const stopEcho = echoFrames(new FrameStream(host));
+    const frames = new FrameStream(openChannel(wire, doorbell));
+    const sent = Array.from({ length: 12 }, (_, i) => Uint8Array.from({ length: 20 + i }, (_, j) => (i * 31 + j) & 0xff));
+    const echoed: Uint8Array[] = [];
+    let next = 0;
+    // A stand-in device (virtio-net to be): sends what fits, takes what came back, powers off when all did.
+    const device: Port = {
+      service() {
+        while (next < sent.length && frames.send(sent[next]!)) next++;
+        for (let frame = frames.receive(); frame; frame = frames.receive()) echoed.push(frame);
+        if (echoed.length === sent.length) fake.halt();
+      },
+      busy: () => false,
+      flush: () => frames.end.flush(),
+    };
+    const loop = new RunLoop(fake.machine, { ports: [device], doorbell });
+    const done = loop.run();
+    const timeout = setTimeout(() => loop.stop(), 5000);
+    try {
+      await expect(done).resolves.toEqual({ kind: 'halted', exitCode: 0, reason: 'poweroff' });
+    } finally {
+      clearTimeout(timeout);
+      stopEcho();
+      host.close();
+      frames.end.close();
+    }
+    expect(echoed).toEqual(sent);
   });
 });

@@ -1,7 +1,8 @@
 /**
- * Drives a Machine inside its worker: runs instruction slices, moves console bytes between the rings and
- * the UART, and sleeps in Atomics.wait while the guest idles in WFI, so an idle VM costs no CPU. It
- * returns to the worker's event loop every few milliseconds so that control messages get through.
+ * Drives a Machine inside its worker: runs instruction slices, services the VM's host ports between
+ * slices (the console, and any device that talks to the host through a channel), and sleeps in
+ * Atomics.wait while the guest idles in WFI, so an idle VM costs no CPU. It returns to the worker's
+ * event loop every few milliseconds so that control messages get through.
  *
  * Without shared memory (a page that is not cross-origin isolated) Atomics.wait cannot be woken by
  * anyone, so the loop instead ends its turn and awaits the doorbell asynchronously: input then arrives
@@ -9,8 +10,7 @@
  * are in flight: their backends complete them on this event loop, so the loop awaits the first of the
  * doorbell and a completion.
  */
-import type { CharSink } from '../host/char-port.ts';
-import type { ByteRing, Doorbell } from '../protocol/ring.ts';
+import type { Doorbell } from '../protocol/ring.ts';
 import type { Machine, MachineStatus } from './machine.ts';
 
 /** How long the loop runs before it lets the worker's event loop breathe. */
@@ -18,38 +18,28 @@ const TURN_MS = 10;
 /** The longest single Atomics.wait, so that control messages are seen even when nobody rings. */
 const MAX_SLEEP_MS = 50;
 
-/** The guest→host console: bytes go into the output ring; what does not fit waits here, in order. */
-export class RingSink implements CharSink {
-  readonly #ring: ByteRing;
-  readonly #backlog: number[] = [];
-
-  constructor(ring: ByteRing) {
-    this.#ring = ring;
-  }
-
-  write(byte: number): void {
-    if (this.#backlog.length > 0 || !this.#ring.writeByte(byte)) this.#backlog.push(byte);
-  }
-
-  /** Moves the backlog into the ring as room appears. */
-  flush(): void {
-    if (this.#backlog.length === 0) return;
-    const n = this.#ring.write(Uint8Array.from(this.#backlog));
-    this.#backlog.splice(0, n);
-  }
-
-  get pending(): number {
-    return this.#backlog.length;
-  }
+/**
+ * A host port as the run loop sees it: a device's end of a channel (workers/protocol/channels.ts). The
+ * loop names no device; a new device adds a port to the list. All three are called on the hot path, so
+ * they must not allocate when there is nothing to move.
+ */
+export interface Port {
+  /** Before every slice: moves what has arrived to the device, and what the device produced to the channel. */
+  service(): void;
+  /** Whether the device has input waiting that it has not taken yet: the loop does not sleep then. */
+  busy(): boolean;
+  /** At the end of every turn and before a halt: makes the port's output visible to the host. */
+  flush(): void;
 }
 
-export interface RunLoopPorts {
-  readonly input: ByteRing;
-  readonly output: RingSink;
+export interface RunLoopOptions {
+  /** The host ports, serviced in order. */
+  readonly ports: readonly Port[];
+  /** What the host (or an arriving message) rings for input: the loop sleeps on it. */
   readonly doorbell: Doorbell;
   /** Called after every slice (statistics). */
   readonly onSlice?: () => void;
-  /** Called at the end of every turn, before the loop yields (fallback mode ships the output ring). */
+  /** Called at the end of every turn, before the loop yields. */
   readonly onTurn?: () => void;
 }
 
@@ -57,14 +47,20 @@ export type HaltedStatus = Extract<MachineStatus, { kind: 'halted' }>;
 
 export class RunLoop {
   readonly #machine: Machine;
-  readonly #ports: RunLoopPorts;
+  readonly #ports: readonly Port[];
+  readonly #doorbell: Doorbell;
+  readonly #onSlice: (() => void) | undefined;
+  readonly #onTurn: (() => void) | undefined;
   #paused = false;
   #stopped = false;
   #yield: () => Promise<void>;
 
-  constructor(machine: Machine, ports: RunLoopPorts) {
+  constructor(machine: Machine, options: RunLoopOptions) {
     this.#machine = machine;
-    this.#ports = ports;
+    this.#ports = options.ports;
+    this.#doorbell = options.doorbell;
+    this.#onSlice = options.onSlice;
+    this.#onTurn = options.onTurn;
     this.#yield = makeYield();
   }
 
@@ -78,7 +74,7 @@ export class RunLoop {
     if (!this.#paused) return;
     this.#paused = false;
     this.#machine.clock.resume();
-    this.#ports.doorbell.ring();
+    this.#doorbell.ring();
   }
 
   get paused(): boolean {
@@ -88,13 +84,14 @@ export class RunLoop {
   /** Ends run() at the next turn without a guest halt. */
   stop(): void {
     this.#stopped = true;
-    this.#ports.doorbell.ring();
+    this.#doorbell.ring();
   }
 
   /** Runs until the guest halts (or stop()); resolves with the halt, or undefined when stopped. */
   async run(): Promise<HaltedStatus | undefined> {
     const machine = this.#machine;
-    const { input, output, doorbell } = this.#ports;
+    const ports = this.#ports;
+    const doorbell = this.#doorbell;
     while (!this.#stopped) {
       const turnEnd = performance.now() + TURN_MS;
       // Set when the guest idles (or the VM is paused) and the doorbell cannot block: wait asynchronously.
@@ -105,21 +102,15 @@ export class RunLoop {
           else idle = { seen: doorbell.value(), ms: MAX_SLEEP_MS };
           break;
         }
-        output.flush();
         const seen = doorbell.value();
-        while (machine.uart.rxSpace() > 0) {
-          const byte = input.readByte();
-          if (byte < 0) break;
-          machine.uart.receive(byte);
-        }
+        for (let i = 0; i < ports.length; i++) ports[i]!.service();
         const status = machine.runSlice();
-        this.#ports.onSlice?.();
+        this.#onSlice?.();
         if (status.kind === 'halted') {
-          output.flush();
-          this.#ports.onTurn?.();
+          this.#endTurn();
           return status;
         }
-        if (status.kind === 'idle' && input.available() === 0) {
+        if (status.kind === 'idle' && !this.#busy()) {
           const ms = Math.min(status.wakeInMs ?? MAX_SLEEP_MS, MAX_SLEEP_MS);
           if (ms > 0) {
             // Block completions arrive on this thread's event loop, which Atomics.wait would hold up.
@@ -131,13 +122,25 @@ export class RunLoop {
           }
         }
       }
-      this.#ports.onTurn?.();
+      this.#endTurn();
       if (idle && !this.#stopped) {
         const wake = doorbell.wait(idle.seen, idle.ms);
         await (machine.io.pending > 0 ? Promise.race([wake, machine.io.nextCompletion()]) : wake);
       } else await this.#yield();
     }
     return undefined;
+  }
+
+  #busy(): boolean {
+    const ports = this.#ports;
+    for (let i = 0; i < ports.length; i++) if (ports[i]!.busy()) return true;
+    return false;
+  }
+
+  #endTurn(): void {
+    const ports = this.#ports;
+    for (let i = 0; i < ports.length; i++) ports[i]!.flush();
+    this.#onTurn?.();
   }
 }
 

@@ -11,6 +11,8 @@
 const HEAD = 0; // total bytes ever written (producer-owned)
 const TAIL = 1; // total bytes ever read (consumer-owned)
 const HEADER_BYTES = 8;
+/** A frame record's length prefix (writeFrame/readFrame). */
+export const FRAME_HEADER_BYTES = 4;
 
 export class ByteRing {
   readonly buffer: SharedArrayBuffer | ArrayBuffer;
@@ -71,7 +73,7 @@ export class ByteRing {
   }
 
   /** Removes and returns up to `max` bytes. */
-  read(max = this.capacity): Uint8Array {
+  read(max = this.capacity): Uint8Array<ArrayBuffer> {
     const tail = Atomics.load(this.header, TAIL);
     const n = Math.min(max, this.available());
     const out = new Uint8Array(n);
@@ -79,6 +81,55 @@ export class ByteRing {
     for (let i = 0; i < n; i++) out[i] = this.data[(tail + i) & mask]!;
     Atomics.store(this.header, TAIL, (tail + n) | 0);
     return out;
+  }
+
+  /**
+   * Writes one frame as a record (a u32 little-endian length, then the bytes), all or nothing, and
+   * publishes it at once, so a reader on another thread never sees half a record. False when it does not
+   * fit now; a frame larger than the ring could ever hold is an error.
+   */
+  writeFrame(frame: Uint8Array): boolean {
+    const size = FRAME_HEADER_BYTES + frame.length;
+    if (size > this.capacity) throw new RangeError(`a ${frame.length}-byte frame cannot fit a ${this.capacity}-byte ring`);
+    if (this.free() < size) return false;
+    const head = Atomics.load(this.header, HEAD);
+    const mask = this.capacity - 1;
+    for (let i = 0; i < FRAME_HEADER_BYTES; i++) this.data[(head + i) & mask] = (frame.length >>> (8 * i)) & 0xff;
+    for (let i = 0; i < frame.length; i++) this.data[(head + FRAME_HEADER_BYTES + i) & mask] = frame[i]!;
+    Atomics.store(this.header, HEAD, (head + size) | 0);
+    if (this.isShared()) Atomics.notify(this.header, HEAD);
+    return true;
+  }
+
+  /**
+   * Removes and returns the next whole frame record, or undefined while none is complete (records may
+   * arrive in pieces in the message mode). A length the ring could never hold means the ring does not
+   * hold records: an error, not a read past the data.
+   */
+  readFrame(): Uint8Array | undefined {
+    const available = this.available();
+    if (available < FRAME_HEADER_BYTES) return undefined;
+    const tail = Atomics.load(this.header, TAIL);
+    const mask = this.capacity - 1;
+    let length = 0;
+    for (let i = 0; i < FRAME_HEADER_BYTES; i++) length |= this.data[(tail + i) & mask]! << (8 * i);
+    length >>>= 0;
+    if (length > this.capacity - FRAME_HEADER_BYTES) throw new Error(`ring: a frame record claims ${length} bytes`);
+    if (available < FRAME_HEADER_BYTES + length) return undefined;
+    const frame = new Uint8Array(length);
+    for (let i = 0; i < length; i++) frame[i] = this.data[(tail + FRAME_HEADER_BYTES + i) & mask]!;
+    Atomics.store(this.header, TAIL, (tail + FRAME_HEADER_BYTES + length) | 0);
+    return frame;
+  }
+
+  /** Wakes a reader waiting in waitForData() without new data (the other direction's reader made room). */
+  wakeReader(): void {
+    if (this.isShared()) Atomics.notify(this.header, HEAD);
+  }
+
+  /** The consumer's counter: total bytes ever read (free-running, 32 bits). */
+  readCount(): number {
+    return Atomics.load(this.header, TAIL);
   }
 
   /** The producer's counter, to pass to waitAsync/wait: they return once it moves past this value. */

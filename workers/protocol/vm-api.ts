@@ -1,29 +1,26 @@
 /**
  * The control plane between the page and a VM worker (DESIGN.md §1, STYLE.md habit 11). The worker
  * implements `VmWorkerApi` and exposes it with Comlink; the page wraps the worker with
- * `Comlink.wrap<VmWorkerApi>()`, so both sides are typed from this one definition. Bulk console bytes
- * do not travel here when the page is cross-origin isolated: they go through the rings in ring.ts.
+ * `Comlink.wrap<VmWorkerApi>()`, so both sides are typed from this one definition. Bulk bytes (the
+ * console, and later network frames and 9p) never travel here: they go through the VM's declared
+ * channels (channels.ts, vm-channels.ts), over SharedArrayBuffer rings or messages.
  */
 import type { DiskImageManifest, DiskStatus } from './disk-image.ts';
-
-/** Capacity of the host→guest console ring (keystrokes and pastes). */
-export const CONSOLE_INPUT_BYTES = 1 << 12;
-/** Capacity of the guest→host console ring: a boot log burst fits without back-pressure. */
-export const CONSOLE_OUTPUT_BYTES = 1 << 16;
+import type { ChannelMode, ChannelWire } from './channels.ts';
 
 /**
- * How console bytes travel. `shared`: SharedArrayBuffer rings and a doorbell, with Atomics (the page is
- * cross-origin isolated). `message`: the fallback, where input arrives through `input()` and output
- * leaves in batches through `VmEvents.output` (one message per run-loop turn, never one per byte).
+ * The VM's declared channels as they travel to its worker (vm-channels.ts creates and opens them), all
+ * in one mode: `shared` (SharedArrayBuffer rings and a doorbell, with Atomics; the page is cross-origin
+ * isolated, or Node) or `message` (the fallback: each channel is a MessagePort, one message per run-loop
+ * turn, never one per byte).
  */
-export type ConsoleChannels =
-  | {
-      readonly mode: 'shared';
-      readonly input: SharedArrayBuffer;
-      readonly output: SharedArrayBuffer;
-      readonly doorbell: SharedArrayBuffer;
-    }
-  | { readonly mode: 'message' };
+export interface VmChannelWires {
+  readonly mode: ChannelMode;
+  /** The VM's doorbell, which the host rings for input (shared mode; in the message mode the worker has its own). */
+  readonly doorbell?: SharedArrayBuffer;
+  /** The serial console: a byte stream. */
+  readonly console: ChannelWire;
+}
 
 export interface VmBootRequest {
   /** Bytes of guest RAM. */
@@ -32,9 +29,9 @@ export interface VmBootRequest {
   readonly bios: Uint8Array;
   readonly kernel?: Uint8Array;
   readonly initrd?: Uint8Array;
-  readonly channels: ConsoleChannels;
-  /** A virtio-blk disk (the guest's /dev/vda); none when absent. */
-  readonly disk?: VmDiskRequest;
+  readonly channels: VmChannelWires;
+  /** virtio-blk disks: the first is the guest's /dev/vda, the next /dev/vdb, … */
+  readonly disks: readonly VmDiskRequest[];
   /**
    * Start from this snapshot chain (snapshot files, a full one first, each next one a child of the one
    * before) instead of powering on. The images must be the ones the snapshot names (by sha256); RAM
@@ -48,7 +45,12 @@ export type VmDiskSource =
   /** A chunked image on a web server; `baseUrl` is the absolute URL of the directory of its manifest. */
   | { readonly kind: 'chunked'; readonly baseUrl: string; readonly manifest: DiskImageManifest }
   /** A raw image in memory (a file the user chose), a multiple of 4 KiB. */
-  | { readonly kind: 'raw'; readonly bytes: Uint8Array };
+  | { readonly kind: 'raw'; readonly bytes: Uint8Array }
+  /**
+   * A raw image file on the host, read and written in place (the Node runner: only a runner that can
+   * open files accepts it); its overlay must be empty.
+   */
+  | { readonly kind: 'file'; readonly path: string };
 
 export interface VmDiskRequest {
   readonly source: VmDiskSource;
@@ -120,19 +122,18 @@ export type VmHalt =
 
 /** Calls from the worker to the page (passed to boot() as a Comlink proxy; results are not awaited). */
 export interface VmEvents {
-  /** Console output in the `message` mode. */
-  output(bytes: Uint8Array): unknown;
   /** The guest rebooted itself (SBI system reset → the SiFive test device). */
   rebooted(): unknown;
   /** The run loop ended: guest poweroff, powerOff() from the page, or an emulator error. */
   halted(halt: VmHalt): unknown;
   /**
-   * Overlay blocks the guest wrote (index → 4 KiB), to be kept for the next boot. The guest's flush
-   * completes when the returned promise resolves; a rejection (storage full) is an I/O error for the guest.
+   * Overlay blocks the guest wrote to disk number `disk` (the request's order; index → 4 KiB), to be kept
+   * for the next boot. The guest's flush completes when the returned promise resolves; a rejection
+   * (storage full) is an I/O error for the guest.
    */
-  diskWrites(blocks: Map<number, Uint8Array>): Promise<void>;
-  /** Download progress and failures of a chunked disk. */
-  diskStatus(status: DiskStatus): unknown;
+  diskWrites(disk: number, blocks: Map<number, Uint8Array>): Promise<void>;
+  /** Download progress and failures of chunked disk number `disk`. */
+  diskStatus(disk: number, status: DiskStatus): unknown;
 }
 
 export interface VmWorkerApi {
@@ -147,6 +148,4 @@ export interface VmWorkerApi {
   /** Pulls the plug: the run loop ends and `halted({ reason: 'host' })` follows. */
   powerOff(): void;
   stats(): VmStats;
-  /** Console input in the `message` mode; returns how many bytes the input ring took. */
-  input(bytes: Uint8Array): number;
 }

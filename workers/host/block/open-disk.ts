@@ -25,7 +25,9 @@ export const STATUS_INTERVAL_MS = 250;
 export function openVmDisk(request: VmDiskRequest, ports: VmDiskPorts): OverlayDisk {
   let base: BlockBackend;
   const source = request.source;
-  if (source.kind === 'raw') {
+  if (source.kind === 'file') {
+    throw new Error(`the disk file ${source.path} is opened by the runner, not under an overlay`);
+  } else if (source.kind === 'raw') {
     base = new MemoryDisk(source.bytes, true, 'tabvm-upload');
   } else {
     let latest: DiskStatus | undefined;

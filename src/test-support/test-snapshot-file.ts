@@ -2,8 +2,8 @@
  * Small snapshot files for tests of the code that stores, restores, imports and clones them: a blank
  * hart, the RAM pages and disks a test gives, and nothing else.
  */
-import { encodeSnapshotFile, type SnapshotDisk } from './snapshot-container.ts';
-import type { SnapshotImageIdentity } from './snapshot-format.ts';
+import { encodeSnapshotFile, type SnapshotDisk } from '../../workers/protocol/snapshot-container.ts';
+import type { SnapshotImageIdentity } from '../../workers/protocol/snapshot-format.ts';
 
 export interface TestSnapshotOptions {
   readonly id: string;

@@ -1,0 +1,118 @@
+// The VM runtime hosted on this thread as a runner hosts it, with its channels in the message mode (the
+// browser's compatibility mode; the Node runner's tests cover the shared one): the default image boots
+// with two disks, a full and a child snapshot are taken, and a second runtime restored from the chain
+// has the child's files, the same disks and a live shell, and reports the guest's poweroff.
+import { describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { defaultImage, repoRoot } from '../scripts/lib/in-process.ts';
+import { TextConsole } from '../scripts/lib/console-session.ts';
+import { VmRuntime } from '../workers/runtime/vm-runtime.ts';
+import { createVmChannels } from '../workers/protocol/vm-channels.ts';
+import type { ByteStream } from '../workers/protocol/channels.ts';
+import type { VmDiskRequest, VmEvents, VmHalt } from '../workers/protocol/vm-api.ts';
+
+const PROMPT = 'root@tabvm:~# ';
+const { bios, kernel, initrd, bootargs } = defaultImage();
+// Guest RAM is not shared in the message mode, so the core is the build whose memory import is not.
+const coreModule = new WebAssembly.Module(readFileSync(resolve(repoRoot, 'workers/cpu/build/core-unshared.wasm')));
+
+class ChannelConsole extends TextConsole {
+  ended = false;
+  constructor(readonly stream: ByteStream) {
+    super();
+    const decoder = new TextDecoder('latin1');
+    stream.listen((bytes) => this.append(decoder.decode(bytes)));
+  }
+  get exited(): boolean {
+    return this.ended;
+  }
+  type(text: string): void {
+    expect(this.stream.write(new TextEncoder().encode(text))).toBe(text.length);
+  }
+  /** Types a command and returns the lines it printed (the marker is computed by the shell). */
+  async command(line: string): Promise<string[]> {
+    const from = this.output.length;
+    this.type(`${line}; echo END-$((20+1))\n`);
+    const end = await this.waitFor('END-21', 120_000, from);
+    const lines = this.output.slice(from, end - 'END-21'.length).split(/\r?\n/);
+    return lines
+      .slice(1)
+      .map((l) => l.trim())
+      .filter((l) => l !== '');
+  }
+}
+
+function rawDisk(bytes: number, text: string): VmDiskRequest {
+  const data = new Uint8Array(bytes);
+  data.set(new TextEncoder().encode(text));
+  return { source: { kind: 'raw', bytes: data }, overlay: new Map() };
+}
+
+async function boot(disks: VmDiskRequest[], snapshot?: Uint8Array[]) {
+  const channels = createVmChannels('message');
+  const console = new ChannelConsole(channels.console);
+  let halted!: (halt: VmHalt) => void;
+  const halt = new Promise<VmHalt>((r) => (halted = r));
+  const events: VmEvents = {
+    rebooted() {},
+    halted: (h) => {
+      console.ended = true;
+      halted(h);
+    },
+    diskWrites: () => Promise.resolve(),
+    diskStatus() {},
+  };
+  const runtime = await VmRuntime.boot(
+    {
+      ramBytes: 128 << 20,
+      bootargs,
+      bios,
+      kernel,
+      initrd,
+      channels: channels.wires,
+      disks,
+      ...(snapshot ? { snapshot } : {}),
+    },
+    { coreModule, events, log: () => {}, persistOverlays: false },
+  );
+  return { runtime, console, halt, close: () => channels.close() };
+}
+
+describe('the VM runtime in the message mode', () => {
+  it('boots with two disks, snapshots a child, and restores the chain into a new runtime', async () => {
+    const disks = [rawDisk(64 << 10, 'FIRST'), rawDisk(128 << 10, 'SECOND')];
+    const a = await boot(disks);
+    try {
+      await a.console.waitFor(PROMPT, 300_000);
+      expect(await a.console.command('cat /sys/block/vda/size /sys/block/vdb/size')).toEqual(['128', '256']);
+      expect(await a.console.command('head -c 6 /dev/vdb; echo')).toEqual(['SECOND']);
+      await a.console.command('echo full > /tmp/f');
+      const full = await a.runtime.snapshot({ id: 'full' });
+      expect(full.parent).toBeNull();
+      await a.console.command('echo child > /tmp/f');
+      const child = await a.runtime.snapshot({ id: 'child', parent: 'full' });
+      expect(child.parent).toBe('full');
+      expect(child.bytes.length).toBeLessThan(full.bytes.length);
+      expect(a.runtime.stats()).toMatchObject({ sharedMemory: false, reboots: 0 });
+      a.runtime.powerOff();
+      expect(await a.halt).toEqual({ reason: 'host' });
+
+      const b = await boot(disks, [full.bytes, child.bytes]);
+      try {
+        expect(await b.console.command('cat /tmp/f')).toEqual(['child']);
+        expect(await b.console.command('head -c 5 /dev/vda; echo')).toEqual(['FIRST']);
+        expect(b.runtime.stats().state).not.toBe('halted');
+        b.console.type('poweroff\n');
+        expect(await b.halt).toEqual({ reason: 'poweroff', exitCode: 0 });
+        expect(b.runtime.stats().state).toBe('halted');
+      } finally {
+        b.runtime.powerOff();
+        b.close();
+      }
+    } finally {
+      a.runtime.powerOff();
+      a.close();
+    }
+  }, 900_000);
+});

@@ -1,0 +1,313 @@
+/**
+ * The VM runtime (DESIGN.md §7, "one VM runtime, two runners"): everything a VM's thread does with its
+ * machine — boot from the images or a snapshot chain, run, pause, capture, restore, reset, power off,
+ * statistics, and the host ports — in one place that both runners host:
+ *
+ *   browser:  page ──Comlink──▶ workers/vm.worker.ts ──┐
+ *                                                      ├──▶ VmRuntime ──▶ Machine + RunLoop + ports
+ *   Node:     scripts/vm.ts ──parentPort──▶ scripts/vm-node-worker.ts ──┘        │
+ *                                                                                 └─ channels (rings or messages)
+ *
+ * A runner only adapts it to its thread API: it loads the CPU core, says how files are read, and turns
+ * the runtime's events into its own messages. Nothing here branches on the mode: the channels chose
+ * their implementation when they were opened (workers/protocol/vm-channels.ts).
+ */
+import type { BlockBackend } from '../host/block/backend.ts';
+import { openVmDisk } from '../host/block/open-disk.ts';
+import type { LogSink } from '../bus/guest-log.ts';
+import type { DiskConfig, Machine, MachinePorts } from '../machine/machine.ts';
+import { buildMachine, restoreMachine, type MachineSpec } from '../machine/build.ts';
+import { captureSnapshot, encodeSnapshot, type SnapshotFingerprint } from '../machine/snapshot.ts';
+import { RunLoop, type Port } from '../machine/run-loop.ts';
+import { TIMEBASE_FREQUENCY } from '../machine/memory-map.ts';
+import { openVmChannels, type VmChannels } from '../protocol/vm-channels.ts';
+import type {
+  VmBootRequest,
+  VmDiskRequest,
+  VmEvents,
+  VmSnapshotRequest,
+  VmSnapshotResult,
+  VmStats,
+} from '../protocol/vm-api.ts';
+import { ConsolePort, StreamSink } from './console-port.ts';
+
+/** What a runner gives the runtime. */
+export interface RuntimeHost {
+  /** The compiled CPU core for the boot request's mode (a shared memory needs the shared build). */
+  readonly coreModule: WebAssembly.Module;
+  /** Where the runtime reports (the page's Comlink proxy, or the Node runner's messages). */
+  readonly events: VmEvents;
+  /** Guest errors (bad MMIO, …), each logged once. */
+  readonly log: LogSink;
+  /** Whether disk overlays go to the host through `events.diskWrites` (the browser), or live in memory. */
+  readonly persistOverlays: boolean;
+  /** How chunked disks fetch their chunks (default: the global fetch). */
+  readonly fetch?: (url: string) => Promise<Response>;
+  /** Opens a disk file in place (`file` disks); a runner without files leaves it out and refuses them. */
+  readonly openFile?: (path: string, readOnly: boolean) => BlockBackend;
+  /** Called at the end of every run-loop turn, on the VM's thread (the Node runner's shared counters). */
+  readonly onTurn?: () => void;
+}
+
+const DEFAULT_SERIES = 'default';
+const TICKS_PER_MS = TIMEBASE_FREQUENCY / 1000;
+
+export class VmRuntime {
+  readonly #host: RuntimeHost;
+  readonly #channels: VmChannels;
+  /** The console's sink outlives machines: a reset keeps what the guest printed but has not been sent. */
+  readonly #consoleSink: StreamSink;
+  /** The disks outlive machines too: a reset keeps what the guest wrote. */
+  readonly #disks: readonly DiskConfig[];
+  readonly #shared: boolean;
+  /** What a reset rebuilds the machine from: the images, with a restored snapshot's RAM size and bootargs. */
+  #powerOn: VmBootRequest;
+  #machine: Machine;
+  #loop: RunLoop;
+  /** The run() in progress; reset() waits for it before building the next machine. */
+  #running: Promise<void> = Promise.resolve();
+  #instructionsBefore = 0;
+  #reboots = 0;
+  #halted = false;
+  /** Uptime bookkeeping: ms run before the current stretch, and when the current stretch began. */
+  #uptimeBefore = 0;
+  #stretchStart: number | undefined;
+  /**
+   * RAM's page fingerprints and the disks' overlay blocks at the last snapshot of each series
+   * (VmSnapshotRequest.series; a restore counts as the default series): the bases a child snapshot can
+   * have. A runtime started from the images has none, so its first snapshot is full.
+   */
+  readonly #fingerprints = new Map<string, SnapshotFingerprint>();
+
+  private constructor(
+    host: RuntimeHost,
+    request: VmBootRequest,
+    parts: { channels: VmChannels; sink: StreamSink; disks: readonly DiskConfig[]; machine: Machine },
+  ) {
+    this.#host = host;
+    this.#shared = request.channels.mode === 'shared';
+    this.#channels = parts.channels;
+    this.#consoleSink = parts.sink;
+    this.#disks = parts.disks;
+    this.#machine = parts.machine;
+    this.#powerOn = {
+      ...request,
+      ramBytes: parts.machine.config.ramSize,
+      bootargs: parts.machine.config.bootargs,
+      snapshot: undefined,
+    };
+    this.#loop = this.#makeLoop();
+  }
+
+  /** Builds the machine from the images (or the snapshot chain) and starts running it. */
+  static async boot(request: VmBootRequest, host: RuntimeHost): Promise<VmRuntime> {
+    const channels = openVmChannels(request.channels);
+    const sink = new StreamSink(channels.console);
+    const disks = request.disks.map((disk, index) => openDisk(disk, index, host));
+    const spec = machineSpec(request, host, disks);
+    const ports: MachinePorts = { console: sink, log: host.log };
+    let machine: Machine;
+    let fingerprint: SnapshotFingerprint | undefined;
+    if (request.snapshot) {
+      ({ machine, fingerprint } = await restore(spec, request.snapshot, ports));
+      if (machine.config.ramSize !== request.ramBytes) {
+        throw new Error(
+          `the snapshot has ${machine.config.ramSize >> 20} MiB of RAM, the VM ${request.ramBytes >> 20} MiB`,
+        );
+      }
+    } else machine = buildMachine(spec, ports);
+    const runtime = new VmRuntime(host, request, { channels, sink, disks, machine });
+    if (fingerprint) runtime.#fingerprints.set(DEFAULT_SERIES, fingerprint);
+    runtime.#start();
+    return runtime;
+  }
+
+  /** The host ports of the current machine, serviced by its run loop in this order. */
+  #ports(): Port[] {
+    return [new ConsolePort(this.#machine.uart, this.#channels.console, this.#consoleSink)];
+  }
+
+  #makeLoop(): RunLoop {
+    const machine = this.#machine;
+    let resets = machine.resets;
+    return new RunLoop(machine, {
+      ports: this.#ports(),
+      doorbell: this.#channels.doorbell,
+      onSlice: () => {
+        if (machine.resets !== resets) {
+          resets = machine.resets;
+          this.#reboots++;
+          void this.#host.events.rebooted();
+        }
+      },
+      ...(this.#host.onTurn ? { onTurn: this.#host.onTurn } : {}),
+    });
+  }
+
+  #start(): void {
+    this.#stretchStart = performance.now();
+    this.#running = this.#loop.run().then(
+      async (halt) => {
+        if (halt === undefined) return; // stopped by reset() or powerOff(), which report themselves
+        this.#endStretch();
+        this.#halted = true;
+        await this.#settleDisks();
+        void this.#host.events.halted({ reason: 'poweroff', exitCode: halt.exitCode });
+      },
+      (error: unknown) => {
+        this.#endStretch();
+        this.#halted = true;
+        const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+        void this.#host.events.halted({ reason: 'error', message });
+      },
+    );
+  }
+
+  /** After a halt: requests in flight complete, and what the disks hold back is written (a file, an overlay). */
+  async #settleDisks(): Promise<void> {
+    try {
+      await this.#machine.io.quiescent();
+      for (const disk of this.#disks) await disk.backend.flush();
+    } catch (error) {
+      this.#host.log(
+        `a disk could not be flushed at poweroff: ${error instanceof Error ? error.message : String(error)}`,
+      );
+    }
+  }
+
+  #endStretch(): void {
+    if (this.#stretchStart !== undefined) this.#uptimeBefore += performance.now() - this.#stretchStart;
+    this.#stretchStart = undefined;
+  }
+
+  get machine(): Machine {
+    return this.#machine;
+  }
+
+  get halted(): boolean {
+    return this.#halted;
+  }
+
+  /** Guest instructions retired since power-on (all machines of this runtime). */
+  get instructions(): number {
+    return this.#instructionsBefore + Number(this.#machine.hart.instret);
+  }
+
+  /**
+   * Pauses the guest, captures it, resumes it (unless it was paused), then compresses the capture. Call
+   * it between run-loop turns (this thread runs one or the other), so no slice is in progress.
+   */
+  async snapshot(request: VmSnapshotRequest): Promise<VmSnapshotResult> {
+    if (this.#halted) throw new Error('the VM has stopped; there is nothing to snapshot');
+    // Pausing stops guest time for the copy, so the guest does not see it.
+    const loop = this.#loop;
+    const wasPaused = loop.paused;
+    const started = performance.now();
+    loop.pause();
+    let capture;
+    try {
+      // Block requests in flight complete first, so the disks' overlays agree with RAM.
+      await this.#machine.io.quiescent();
+      const parent = [...this.#fingerprints.values()].find((f) => f.id === request.parent);
+      capture = captureSnapshot(this.#machine, { id: request.id, ...(parent ? { parent } : {}) });
+    } finally {
+      if (!wasPaused) loop.resume();
+    }
+    const pausedMs = performance.now() - started;
+    this.#fingerprints.set(request.series ?? DEFAULT_SERIES, capture.fingerprint);
+    const bytes = await encodeSnapshot(capture);
+    return { bytes, id: capture.id, parent: capture.parent, pausedMs };
+  }
+
+  pause(): void {
+    if (this.#halted || this.#loop.paused) return;
+    this.#loop.pause();
+    this.#endStretch();
+  }
+
+  resume(): void {
+    if (this.#halted || !this.#loop.paused) return;
+    this.#loop.resume();
+    this.#stretchStart = performance.now();
+  }
+
+  /** A hardware reset: the images are reloaded and the hart starts again at the boot ROM. */
+  async reset(): Promise<void> {
+    const wasPaused = this.#loop.paused;
+    this.#loop.stop();
+    await this.#running;
+    this.#instructionsBefore += Number(this.#machine.hart.instret);
+    this.#endStretch();
+    this.#machine = buildMachine(machineSpec(this.#powerOn, this.#host, this.#disks), {
+      console: this.#consoleSink,
+      log: this.#host.log,
+    });
+    this.#loop = this.#makeLoop();
+    this.#halted = false;
+    if (wasPaused) this.#loop.pause();
+    this.#start();
+    if (wasPaused) this.#endStretch();
+  }
+
+  /** Pulls the plug: the run loop ends and `halted({ reason: 'host' })` follows. */
+  powerOff(): void {
+    if (this.#halted) return;
+    this.#halted = true;
+    this.#loop.stop();
+    this.#endStretch();
+    void this.#running.then(() => this.#host.events.halted({ reason: 'host' }));
+  }
+
+  stats(): VmStats {
+    const machine = this.#machine;
+    const state = this.#halted ? 'halted' : this.#loop.paused ? 'paused' : machine.hart.waiting ? 'idle' : 'running';
+    const uptimeMs =
+      this.#uptimeBefore + (this.#stretchStart === undefined ? 0 : performance.now() - this.#stretchStart);
+    return {
+      state,
+      instructions: this.instructions,
+      uptimeMs,
+      guestTimeMs: Number(machine.clock.ticks()) / TICKS_PER_MS,
+      reboots: this.#reboots,
+      sharedMemory: this.#shared,
+    };
+  }
+}
+
+function machineSpec(request: VmBootRequest, host: RuntimeHost, disks: readonly DiskConfig[]): MachineSpec {
+  return {
+    ramBytes: request.ramBytes,
+    bootargs: request.bootargs,
+    bios: request.bios,
+    ...(request.kernel ? { kernel: request.kernel } : {}),
+    ...(request.initrd ? { initrd: request.initrd } : {}),
+    coreModule: host.coreModule,
+    sharedMemory: request.channels.mode === 'shared',
+    disks,
+  };
+}
+
+/** The one place a runtime restores a machine from a snapshot chain. */
+function restore(spec: MachineSpec, snapshot: readonly Uint8Array[], ports: MachinePorts) {
+  return restoreMachine(spec, snapshot, ports);
+}
+
+/** Disk number `index` of the boot request: a file in place, or a base image under a copy-on-write overlay. */
+function openDisk(request: VmDiskRequest, index: number, host: RuntimeHost): DiskConfig {
+  const readOnly = request.readOnly === true ? { readOnly: true } : {};
+  const source = request.source;
+  if (source.kind === 'file') {
+    if (!host.openFile) throw new Error(`disk ${index}: this runner cannot open the file ${source.path}`);
+    if (request.overlay.size > 0) throw new Error(`disk ${index}: a disk file is written in place and has no overlay`);
+    return { backend: host.openFile(source.path, request.readOnly === true), ...readOnly };
+  }
+  const events = host.events;
+  const backend = openVmDisk(request, {
+    ...(host.persistOverlays
+      ? { diskWrites: (blocks: Map<number, Uint8Array>) => events.diskWrites(index, blocks) }
+      : {}),
+    diskStatus: (status) => void events.diskStatus(index, status),
+    ...(host.fetch ? { fetch: host.fetch } : {}),
+  });
+  return { backend, ...readOnly };
+}

@@ -1,7 +1,7 @@
 /** The device host's worker thread of tests/harts-threads.test.ts: the devices of the machine, no hart. */
 import { parentPort, workerData } from 'node:worker_threads';
 import { DeviceHost } from '../../workers/machine/device-host.ts';
-import { serveDeviceHost, sharedGuestClock } from '../../workers/machine/threads.ts';
+import { DeviceHostLoop, sharedGuestClock } from '../../workers/machine/threads.ts';
 import { ByteRing } from '../../workers/protocol/ring.ts';
 import type { ThreadData, ThreadMessage } from './thread-data.ts';
 
@@ -17,7 +17,7 @@ const host = new DeviceHost({
 host.loadImages();
 host.clock.resume();
 post({ kind: 'ready' });
-const status = await serveDeviceHost(host, {
+const loop = new DeviceHostLoop(host, {
   input: new ByteRing(data.input),
   onTurn: () => {
     if (output.length === 0) return;
@@ -25,4 +25,9 @@ const status = await serveDeviceHost(host, {
     output = [];
   },
 });
+parentPort!.on('message', (request: 'save') => {
+  if (request === 'save') void loop.pauseAndSave().then((saved) => post({ kind: 'saved', saved }));
+});
+const status = await loop.run();
 post({ kind: 'halted', status });
+// The thread ends when the test terminates it (the message listener keeps it alive).

@@ -1,5 +1,6 @@
 /** What the two-thread test hands its worker threads, and what they send back. */
 import type { MachineStatus } from '../../workers/machine/device-host.ts';
+import type { SavedThreadedMachine } from '../../workers/machine/threads.ts';
 
 export interface ThreadData {
   /** The program the thread runs (entry.mjs imports it). */
@@ -21,4 +22,5 @@ export type ThreadMessage =
   | { readonly kind: 'ready' }
   | { readonly kind: 'console'; readonly bytes: Uint8Array }
   | { readonly kind: 'halted'; readonly status: MachineStatus }
+  | { readonly kind: 'saved'; readonly saved: SavedThreadedMachine }
   | { readonly kind: 'hart-stopped'; readonly instret: bigint };

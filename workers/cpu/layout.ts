@@ -111,3 +111,5 @@ export const CONTROL_RUN = 0;
 export const CONTROL_HALT = 1; // powered off or tohost: harts stop for good
 export const CONTROL_RESET = 2; // the guest asked for a reboot: harts stop at the end of their slice and ack
 export const CONTROL_RESET_ACK = 3; // the hart stopped; the device host reloads the images and sets CONTROL_RUN
+export const CONTROL_PAUSE = 4; // save requested: harts stop at the end of their slice and ack
+export const CONTROL_PAUSED = 5; // the hart is parked between slices; the device host saves, then sets CONTROL_RUN

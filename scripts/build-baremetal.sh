@@ -17,6 +17,10 @@ programs=(${PROGRAMS:-traps interrupts pmp vm atomics})
 # tohost.S is built once per kind of store that ends it (tohost-<kind>.elf, -DSTORE_<kind with _ for .>).
 tohost_kinds=(${TOHOST_KINDS:-sd sw sh sb fsd fsw c.sd c.sw c.sdsp c.swsp c.fsd c.fsdsp amoswap.d amoswap.w
   amoadd.d amoadd.w amoor.w amoxor.d amomax.w amomaxu.d sc.d sc.w loop})
+# exit-code.S is built once per tohost value (exit-code/<name>.elf, -DTOHOST_VALUE=<value>), in a
+# directory of its own: these programs fail on purpose, so neither tests/baremetal.test.ts nor --qemu
+# runs them. 7: exit code 7; 256: exit code 256; all-ones: every bit set.
+exit_values=(${EXIT_VALUES:-7=15 256=0x201 all-ones=-1})
 
 if ! command -v "$CC" >/dev/null 2>&1; then
   echo "build-baremetal: $CC not found; installing gcc-riscv64-linux-gnu" >&2
@@ -62,6 +66,14 @@ for kind in "${tohost_kinds[@]}"; do
   "$CC" "${flags[@]}" -o "$out/tohost-$kind.elf" "$objs/tohost-$kind.o"
   check_size "tohost-$kind"
   programs+=("tohost-$kind")
+done
+
+mkdir -p "$out/exit-code"
+for entry in "${exit_values[@]}"; do
+  name=${entry%%=*}
+  "$CC" "${flags[@]}" "-DTOHOST_VALUE=${entry#*=}" -c -o "$objs/exit-$name.o" "$src/exit-code.S"
+  "$CC" "${flags[@]}" -o "$out/exit-code/$name.elf" "$objs/exit-$name.o"
+  check_size "exit-code/$name"
 done
 
 if [[ "${1:-}" == "--qemu" ]]; then

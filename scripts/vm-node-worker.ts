@@ -30,6 +30,8 @@ export interface NodeVmWorkerData {
 export type NodeVmWorkerMessage =
   | { readonly kind: 'halted'; readonly exitCode: number; readonly reason: string }
   | { readonly kind: 'error'; readonly message: string }
+  /** The guest kernel panicked; `message` is its panic line (workers/host/panic-watch.ts). */
+  | { readonly kind: 'panicked'; readonly message: string }
   | { readonly kind: 'snapshot'; readonly bytes: Uint8Array }
   | { readonly kind: 'snapshot-failed'; readonly message: string };
 
@@ -83,6 +85,7 @@ const events: VmEvents = {
   halted(halt) {
     if (runtime) stats[0] = runtime.instructions;
     if (halt.reason === 'error') post({ kind: 'error', message: halt.message });
+    else if (halt.reason === 'panic') post({ kind: 'panicked', message: halt.message });
     else post({ kind: 'halted', exitCode: halt.reason === 'poweroff' ? halt.exitCode : 0, reason: halt.reason });
   },
   // Overlays of chunked images live in memory for the run; disk files are written in place.

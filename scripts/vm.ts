@@ -5,21 +5,34 @@
  * Boots a VM in a Node worker thread with its serial console on this terminal (raw mode; Ctrl-A X quits,
  * as in QEMU). Ctrl-A S writes a snapshot file to --save-dir (default: the current directory), as
  * QEMU's monitor `savevm` does; --snapshot starts from such a file (exported from the browser app too)
- * instead of powering on: the images must be the ones it was taken with, RAM and bootargs are its own. The exit code follows the guest: 0 after a clean poweroff, the guest's code otherwise.
+ * instead of powering on: the images must be the ones it was taken with, RAM and bootargs are its own.
+ * An image whose manifest has a disk (--image debian) boots with it unless --disk says otherwise.
  * A bare-metal ELF given as --bios runs in M-mode until it writes its `tohost` word (1 = pass, else the
- * exit code is the value >> 1). Bad input is one line on stderr and exit code 2.
+ * guest's exit code is the value >> 1).
+ *
+ * The exit status (scripts/lib/exit-status.ts, docs/cli.md): 0 after a clean poweroff, the guest's exit
+ * code otherwise (255 for codes above it); 2 for bad input (one line on stderr); 3 when the emulator
+ * fails; 4 when the guest kernel panics (stderr gives its panic line).
  */
 import { Command } from 'commander';
 import { fileURLToPath } from 'node:url';
 import { resolve } from 'node:path';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { decodeSnapshotFile, SnapshotError } from '../workers/protocol/snapshot-container.ts';
 import { SNAPSHOT_FILE_EXTENSION } from '../workers/protocol/snapshot-format.ts';
 import { checkSnapshotImages } from '../workers/machine/snapshot.ts';
 import { ImageError } from '../workers/machine/image-error.ts';
 import { prepareVirtBoot } from '../workers/machine/loader.ts';
-import { resolveVmFiles, type VmCommandLine, type VmFiles } from './lib/vm-options.ts';
+import { readSnapshotFile, resolveVmFiles, type VmCommandLine, type VmFiles } from './lib/vm-options.ts';
 import { NodeVm } from './lib/node-vm.ts';
+import {
+  EXIT_BAD_INPUT,
+  EXIT_EMULATOR_ERROR,
+  EXIT_GUEST_PANIC,
+  EXIT_OK,
+  EXIT_STATUS_MAX,
+  guestExitStatus,
+} from './lib/exit-status.ts';
 
 const CTRL_A = 0x01;
 const root = resolve(fileURLToPath(import.meta.url), '../..');
@@ -36,17 +49,18 @@ const program = new Command()
   .option(
     '--disk <file[,ro]>',
     'virtio-blk disk (/dev/vda, then vdb, …): a raw image file, written in place, or a chunked image directory, ' +
-      'whose writes stay in memory; ",ro" makes it read-only; repeatable',
+      'whose writes stay in memory; ",ro" makes it read-only; repeatable (default: the image\'s disk, if it has one)',
     (value: string, previous: string[] = []) => [...previous, value],
   )
   .option('--snapshot <file>', 'start from this snapshot file instead of powering on')
   .option('--save-dir <dir>', 'where Ctrl-A S writes snapshot files (default: the current directory)')
-  .showHelpAfterError();
+  // A usage error is bad input too: commander's one line, then exit status 2 (help exits 0).
+  .exitOverride((error) => process.exit(error.exitCode === 0 ? EXIT_OK : EXIT_BAD_INPUT));
 program.parse();
 
 function fail(message: string): never {
   process.stderr.write(`tabvm: ${message}\n`);
-  process.exit(2);
+  process.exit(EXIT_BAD_INPUT);
 }
 
 let files: VmFiles;
@@ -70,7 +84,7 @@ const cli = program.opts<{ snapshot?: string; saveDir?: string; mem?: string }>(
 let snapshot: Uint8Array | undefined;
 if (cli.snapshot !== undefined) {
   try {
-    snapshot = new Uint8Array(readFileSync(cli.snapshot));
+    snapshot = readSnapshotFile(cli.snapshot);
     const { header } = await decodeSnapshotFile(snapshot);
     if (header.parent !== null) throw new SnapshotError('it holds only the changes since another snapshot');
     await checkSnapshotImages(header, files);
@@ -79,8 +93,7 @@ if (cli.snapshot !== undefined) {
     }
   } catch (error) {
     if (error instanceof SnapshotError) fail(`--snapshot ${cli.snapshot}: ${error.message}`);
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') fail(`--snapshot ${cli.snapshot}: no such file`);
+    if (error instanceof ImageError) fail(error.message);
     throw error;
   }
 }
@@ -92,12 +105,16 @@ const interactive = stdin.isTTY === true;
 if (interactive) stdin.setRawMode(true);
 let done = false;
 
-function finish(code: number): void {
+/** Ends the run with exit status `code`; `message` goes to stderr after the guest's last output. */
+function finish(code: number, message?: string): void {
   if (done) return;
   done = true;
   if (interactive) stdin.setRawMode(false);
   stdin.pause();
   void drainOutput()
+    .then(() => {
+      if (message !== undefined) process.stderr.write(`\r\ntabvm: ${message}\r\n`);
+    })
     .then(() => vm.terminate())
     .then(() => process.exit(code));
 }
@@ -110,7 +127,7 @@ stdin.on('data', (chunk: Buffer) => {
       escape = false;
       if (byte === 0x78 || byte === 0x58) {
         process.stdout.write('\r\ntabvm: terminated (Ctrl-A X)\r\n');
-        finish(0);
+        finish(EXIT_OK);
         return;
       }
       if (byte === 0x73 || byte === 0x53) {
@@ -157,9 +174,15 @@ async function pumpOutput(): Promise<void> {
 void pumpOutput();
 
 void vm.ended.then((end) => {
-  if (end.kind === 'halted') finish(end.exitCode);
-  else {
-    process.stderr.write(`\r\ntabvm: ${end.message}\r\n`);
-    finish(3);
-  }
+  if (end.kind === 'halted') {
+    const status = guestExitStatus(end.exitCode);
+    const code = Number.isSafeInteger(end.exitCode) ? `${end.exitCode}` : 'above 2^53';
+    finish(
+      status,
+      status === EXIT_STATUS_MAX && end.exitCode !== EXIT_STATUS_MAX
+        ? `the guest's exit code ${code} does not fit in an exit status: exit status ${status}`
+        : undefined,
+    );
+  } else if (end.kind === 'panicked') finish(EXIT_GUEST_PANIC, `the guest kernel panicked: ${end.message}`);
+  else finish(EXIT_EMULATOR_ERROR, end.message);
 });

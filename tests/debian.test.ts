@@ -35,6 +35,20 @@ describe('the Debian image', () => {
     expect(manifest.disk.size % manifest.disk.chunkSize).toBe(0);
   });
 
+  it("npm run vm -- --image debian boots with the image's disk as / (no --disk needed)", async () => {
+    readDebianManifest(root); // says how to build the image when it is missing
+    const vm = tabvmSession(['--image', 'debian'], root);
+    try {
+      const at = await vm.waitFor(DEBIAN_PROMPT, 600_000);
+      vm.type('findmnt -no SOURCE,FSTYPE /\n');
+      await vm.waitFor(/\/dev\/vda\s+ext4/, 60_000, at);
+      vm.type('poweroff\n');
+      expect(await vm.exitCode(120_000)).toBe(0);
+    } finally {
+      vm.kill();
+    }
+  }, 900_000);
+
   it('under tabvm: trixie, apt, python3, and a file written before a reboot is there after it', async () => {
     const manifest = readDebianManifest(root);
     const dir = mkdtempSync(join(tmpdir(), 'tabvm-debian-'));

@@ -16,7 +16,11 @@ import type { NodeVmWorkerData, NodeVmWorkerMessage } from '../vm-node-worker.ts
 
 const root = resolve(fileURLToPath(import.meta.url), '../../..');
 
-export type VmEnd = { readonly kind: 'halted'; readonly exitCode: number } | { readonly kind: 'error'; readonly message: string };
+export type VmEnd =
+  | { readonly kind: 'halted'; readonly exitCode: number }
+  | { readonly kind: 'error'; readonly message: string }
+  /** The guest kernel panicked; `message` is its panic line. */
+  | { readonly kind: 'panicked'; readonly message: string };
 
 /** A `--disk`: a raw file in place, or a chunked image's directory under an overlay kept in memory. */
 function diskRequest(disk: DiskSpec): VmDiskRequest {

@@ -52,6 +52,8 @@ interface ImageManifest {
   readonly files: { readonly bios: ManifestFile; readonly kernel?: ManifestFile; readonly initrd?: ManifestFile };
   readonly bootargs: string;
   readonly memory?: { readonly default?: number };
+  /** A chunked disk in the image's directory, which its bootargs mount as the root file system. */
+  readonly disk?: DiskImageManifest;
 }
 
 const MIB = 1024 * 1024;
@@ -117,14 +119,69 @@ export function resolveVmFiles(options: VmCommandLine, imagesDir: string): VmFil
   const firmware = bios ?? fromImage(image?.manifest.files.bios, 'bios');
   if (!firmware) throw new ImageError('no firmware: pass --bios or an --image whose manifest has one');
   const defaultMemory = image?.manifest.memory?.default;
+  // --disk replaces the image's disk; without it an image that has one boots with it, as the app does.
+  const disks =
+    options.disk && options.disk.length > 0
+      ? options.disk.map(parseDiskOption)
+      : image?.manifest.disk !== undefined
+        ? [imageDisk(image.dir, options.image ?? 'default')]
+        : [];
   return {
     bios: firmware,
     ...(kernel ? { kernel } : {}),
     ...(initrd ? { initrd } : {}),
     bootargs: options.append ?? image?.manifest.bootargs ?? '',
     ramSize: parseMemorySize(options.mem ?? (defaultMemory ? `${defaultMemory}M` : '256M')),
-    ...(options.disk && options.disk.length > 0 ? { disks: options.disk.map(parseDiskOption) } : {}),
+    ...(disks.length > 0 ? { disks } : {}),
   };
+}
+
+/** The disk of image `name`, in directory `dir`: read lazily from its chunks, its writes kept in memory for the run. */
+function imageDisk(dir: string, name: string): DiskSpec {
+  return { path: dir, readOnly: false, chunked: readChunkedManifest(dir, `disk of image ${name}`) };
+}
+
+/**
+ * The largest snapshot file the runner reads: Node reads a file into one buffer of at most 2 GiB, and
+ * a snapshot (compressed RAM of at most 2 GiB plus disk blocks) is far smaller in practice.
+ */
+export const MAX_SNAPSHOT_FILE_BYTES = 2 ** 31 - 1;
+
+/**
+ * The bytes of `--snapshot path`: a regular file no larger than MAX_SNAPSHOT_FILE_BYTES. Asked before
+ * reading, so a directory, a device (endless /dev/zero) or a FIFO (whose open waits for a writer) is
+ * refused in one line instead of failing, filling memory or hanging.
+ */
+export function readSnapshotFile(path: string): Uint8Array {
+  const what = `--snapshot ${path}`;
+  let stats;
+  try {
+    stats = statSync(path);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') throw new ImageError(`${what}: no such file`);
+    throw new ImageError(`${what}: ${(error as Error).message}`);
+  }
+  if (stats.isDirectory()) throw new ImageError(`${what}: a directory, not a snapshot file`);
+  if (!stats.isFile()) {
+    const kind = stats.isFIFO()
+      ? 'a FIFO'
+      : stats.isCharacterDevice()
+        ? 'a character device'
+        : stats.isBlockDevice()
+          ? 'a block device'
+          : 'a socket';
+    throw new ImageError(`${what}: ${kind}, not a snapshot file`);
+  }
+  if (stats.size > MAX_SNAPSHOT_FILE_BYTES) {
+    throw new ImageError(`${what}: ${(stats.size / 2 ** 30).toFixed(1)} GiB, larger than the 2 GiB the runner can read`);
+  }
+  try {
+    const bytes = readFileSync(path);
+    return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length);
+  } catch (error) {
+    throw new ImageError(`${what}: ${(error as Error).message}`);
+  }
 }
 
 /** `path` or `path,ro`; the file must be a usable disk image (checked by opening it). */
@@ -133,25 +190,26 @@ export function parseDiskOption(text: string): DiskSpec {
   if (match[1] === '') throw new ImageError(`--disk ${text}: no file named`);
   const path = resolve(match[1]!);
   const readOnly = match[2] !== undefined;
-  if (existsSync(path) && statSync(path).isDirectory()) return { path, readOnly, chunked: readChunkedManifest(path, text) };
+  if (existsSync(path) && statSync(path).isDirectory()) return { path, readOnly, chunked: readChunkedManifest(path, `--disk ${text}`) };
   new FileDisk(path, readOnly).close();
   return { path, readOnly };
 }
 
-function readChunkedManifest(dir: string, option: string): DiskImageManifest {
+/** `what` names the disk in messages: `--disk <option>`, or `disk of image <name>`. */
+function readChunkedManifest(dir: string, what: string): DiskImageManifest {
   const path = resolve(dir, 'manifest.json');
-  if (!existsSync(path)) throw new ImageError(`--disk ${option}: a directory, but it has no manifest.json`);
+  if (!existsSync(path)) throw new ImageError(`${what}: a directory, but it has no manifest.json`);
   let manifest: { disk?: DiskImageManifest };
   try {
     manifest = JSON.parse(readFileSync(path, 'utf8')) as { disk?: DiskImageManifest };
   } catch (error) {
-    throw new ImageError(`--disk ${option}: ${path} is not valid JSON (${(error as Error).message})`);
+    throw new ImageError(`${what}: ${path} is not valid JSON (${(error as Error).message})`);
   }
-  if (typeof manifest.disk !== 'object' || manifest.disk === null) throw new ImageError(`--disk ${option}: ${path} has no "disk" field`);
+  if (typeof manifest.disk !== 'object' || manifest.disk === null) throw new ImageError(`${what}: ${path} has no "disk" field`);
   try {
     new ChunkedDisk({ manifest: manifest.disk, baseUrl: pathToFileURL(dir).href });
   } catch (error) {
-    throw new ImageError(`--disk ${option}: ${(error as Error).message}`);
+    throw new ImageError(`${what}: ${(error as Error).message}`);
   }
   return manifest.disk;
 }

@@ -166,7 +166,11 @@ export function VmPane({ entry, onDelete, onStarted, shelf, onSelectVm }: Props)
         <div className="banner error" role="alert" data-testid="vm-error">
           <div>
             <strong>
-              {view.error.kind === 'download' ? 'The image could not be downloaded.' : 'This VM stopped with an error.'}
+              {view.error.kind === 'download'
+                ? 'The image could not be downloaded.'
+                : view.error.kind === 'panic'
+                  ? 'The guest crashed: its kernel panicked.'
+                  : 'This VM stopped with an error.'}
             </strong>
             <p>{view.error.message}</p>
           </div>

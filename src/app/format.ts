@@ -29,7 +29,7 @@ export function stateLabel(view: VmView, now = performance.now()): { text: strin
     case 'paused':
       return { text: 'Paused', tone: 'paused' };
     case 'error':
-      return { text: 'Error', tone: 'error' };
+      return { text: view.error?.kind === 'panic' ? 'Crashed' : 'Error', tone: 'error' };
     case 'running':
       if (view.rebootedAt !== undefined && now - view.rebootedAt < REBOOT_LABEL_MS) return { text: 'Rebooting', tone: 'busy' };
       return { text: view.idle ? 'Running · idle' : 'Running', tone: 'on' };

@@ -241,3 +241,26 @@ describe('VmController with a disk image', () => {
     controller.powerOff();
   });
 });
+
+describe('VmController when the guest kernel panics', () => {
+  it('shows the VM as crashed with the panic line, its worker ended, and Restart boots it again', async () => {
+    const controller = await startedController('vm-panic');
+    const panicked = booted!;
+    await panicked.events.halted({
+      reason: 'panic',
+      message: 'Kernel panic - not syncing: VFS: Unable to mount root fs on unknown-block(0,0)',
+    });
+    expect(controller.getView().phase).toBe('error');
+    expect(controller.getView().error).toEqual({
+      kind: 'panic',
+      message: 'the guest kernel panicked: Kernel panic - not syncing: VFS: Unable to mount root fs on unknown-block(0,0)',
+    });
+    expect(controller.running).toBe(false);
+    booted = undefined;
+    await controller.restart();
+    await vi.waitFor(() => expect(booted).toBeDefined());
+    expect(booted).not.toBe(panicked);
+    expect(controller.getView().phase).toBe('running');
+    controller.powerOff();
+  });
+});

@@ -52,9 +52,9 @@ export type VmPhase = 'stopped' | 'downloading' | 'starting' | 'running' | 'paus
 export interface VmError {
   /**
    * download: the image could not be fetched or verified (Retry); crash/hang: the worker failed (Restart);
-   * disk: the VM's saved disk cannot be used (Reset disk, then Retry).
+   * panic: the guest kernel panicked (Restart); disk: the VM's saved disk cannot be used (Reset disk, then Retry).
    */
-  readonly kind: 'download' | 'crash' | 'hang' | 'disk';
+  readonly kind: 'download' | 'crash' | 'hang' | 'panic' | 'disk';
   readonly message: string;
 }
 
@@ -719,6 +719,10 @@ export class VmController {
 
   #onHalt(run: Running, halt: VmHalt): void {
     if (!run.alive) return;
+    if (halt.reason === 'panic') {
+      this.#fail(run, 'panic', `the guest kernel panicked: ${halt.message}`);
+      return;
+    }
     if (run !== this.#run) {
       run.failBoot(
         halt.reason === 'error'

@@ -7,8 +7,9 @@
  * those the interpreter has executed, so that cold code costs no compile time. A block runs from its
  * start to a jump, to the start of another block, or to the first instruction the JIT does not
  * translate (it then leaves *before* that instruction). Translated are RV64I's integer instructions,
- * M's multiply and divide (not MULH*), loads and stores, and FENCE; the interpreter executes everything
- * else, so the generated code never traps and never calls out. Loads and stores take the software
+ * M's multiply and divide (not MULH*), loads and stores, and FENCE — the rows with a `jit` kind in
+ * decode.ts's table, the decoder the disassembler uses too (docs/decoder.md); the interpreter executes
+ * everything else, so the generated code never traps and never calls out. Loads and stores take the software
  * TLB's fast path inline; a TLB miss, a page-crossing access or MMIO also leave the region before the
  * access, and the interpreter's slow path then does it (and raises any fault, with the pc and
  * registers exactly as the interpreter would have them).
@@ -33,6 +34,7 @@
  * memory before its next use and dropped if the code changed; a reset or a state load drops them all.
  */
 import * as L from './layout.ts';
+import { decode, relativeTarget, xDestination, xSources, type Instruction } from './decode.ts';
 import { Bytes, I32, I64, Op, VOID, moduleBytes } from './wasm-emitter.ts';
 
 /** Longest block, in instructions (a longer straight run is split into blocks that follow each other). */
@@ -51,13 +53,11 @@ const ENTRY = 5; // i32: TLB entry offset (page number bits) for that access
 const GO = 6; // i32: where a block's way out leads: 1 = the dispatch (on NEXT), 0 = back to the interpreter
 const FIRST_REG = 7;
 
-const sext32 = (v: number): bigint => BigInt(v | 0);
-
 interface Decoded {
   /** Guest pc of the instruction. */
   readonly pc: bigint;
-  /** The 32-bit instruction (compressed ones expanded). */
-  readonly insn: number;
+  /** The 32-bit instruction (a compressed one's base, the instruction it expands to). */
+  readonly insn: Instruction;
   readonly length: 2 | 4;
 }
 
@@ -276,18 +276,10 @@ export class Jit {
   private decode(pageVa: bigint, pageHost: number, offset: number): Decoded | undefined {
     if (offset + 2 > PAGE) return undefined;
     const parcel = this.view.getUint16(pageHost + offset, true);
-    let insn: number;
-    let length: 2 | 4;
-    if ((parcel & 3) === 3) {
-      if (offset + 4 > PAGE) return undefined;
-      insn = this.view.getUint32(pageHost + offset, true);
-      length = 4;
-    } else {
-      insn = this.view.getUint32(L.RVC_TABLE + parcel * 4, true);
-      length = 2;
-      if (insn === 0) return undefined;
-    }
-    if (classify(insn) === 'unsupported') return undefined;
+    const length = (parcel & 3) === 3 ? 4 : 2;
+    if (offset + length > PAGE) return undefined;
+    const insn = decode(length === 4 ? this.view.getUint32(pageHost + offset, true) : parcel)?.base;
+    if (insn?.encoding.jit === undefined || !insn.legal) return undefined;
     return { pc: pageVa + BigInt(offset), insn, length };
   }
 
@@ -316,11 +308,11 @@ export class Jit {
     while (work.length > 0) {
       let offset = work.pop()!;
       for (let d = decode(offset); d; d = decode(offset)) {
-        const target = branchTarget(d);
+        const target = relativeTarget(d.insn, d.pc);
         if (target !== undefined) add(inPage(target));
         if (returnsHere(d.insn)) add(offset + d.length);
         offset += d.length;
-        if (classify(d.insn) === 'ends' || starts.has(offset)) break;
+        if (d.insn.encoding.jit === 'ends' || starts.has(offset)) break;
       }
     }
     const order = [...starts].sort((a, b) => a - b);
@@ -339,7 +331,7 @@ export class Jit {
         }
         insns.push(d);
         offset += d.length;
-        if (classify(d.insn) === 'ends') block = { start, insns };
+        if (d.insn.encoding.jit === 'ends') block = { start, insns };
         else if (starts.has(offset)) block = { start, insns, fall: offset };
         else if (insns.length === MAX_BLOCK) {
           if (!decode(offset)) block = { start, insns, leave: pageVa + BigInt(offset) };
@@ -360,52 +352,59 @@ export class Jit {
   }
 }
 
-type Kind = 'plain' | 'ends' | 'unsupported';
+/** The wasm comparison of each branch. */
+const BRANCH = { beq: Op.i64_eq, bne: Op.i64_ne, blt: Op.i64_lt_s, bge: Op.i64_ge_s, bltu: Op.i64_lt_u, bgeu: Op.i64_ge_u };
 
-/** Whether the block can hold `insn`, and whether it ends the block. Mirrors the interpreter's legality checks. */
-function classify(insn: number): Kind {
-  const funct3 = (insn >>> 12) & 7;
-  const funct7 = insn >>> 25;
-  switch (insn & 0x7f) {
-    case 0x37: // lui
-    case 0x17: // auipc
-      return 'plain';
-    case 0x6f: // jal
-      return 'ends';
-    case 0x67: // jalr
-      return funct3 === 0 ? 'ends' : 'unsupported';
-    case 0x63: // branches
-      return funct3 === 2 || funct3 === 3 ? 'unsupported' : 'plain';
-    case 0x03: // loads
-      return funct3 === 7 ? 'unsupported' : 'plain';
-    case 0x23: // stores
-      return funct3 > 3 ? 'unsupported' : 'plain';
-    case 0x13: // op-imm
-      if (funct3 === 1) return insn >>> 26 === 0 ? 'plain' : 'unsupported';
-      if (funct3 === 5) return insn >>> 26 === 0 || insn >>> 26 === 0x10 ? 'plain' : 'unsupported';
-      return 'plain';
-    case 0x1b: // op-imm-32
-      if (funct3 === 0) return 'plain';
-      if (funct3 === 1) return funct7 === 0 ? 'plain' : 'unsupported';
-      if (funct3 === 5) return funct7 === 0 || funct7 === 0x20 ? 'plain' : 'unsupported';
-      return 'unsupported';
-    case 0x33: // op
-      if (funct7 === 0) return 'plain';
-      if (funct7 === 0x20) return funct3 === 0 || funct3 === 5 ? 'plain' : 'unsupported';
-      // M: mul, div, divu, rem, remu (mulh, mulhsu, mulhu are left to the interpreter)
-      if (funct7 === 1) return funct3 === 0 || funct3 >= 4 ? 'plain' : 'unsupported';
-      return 'unsupported';
-    case 0x3b: // op-32
-      if (funct7 === 0) return funct3 === 0 || funct3 === 1 || funct3 === 5 ? 'plain' : 'unsupported';
-      if (funct7 === 0x20) return funct3 === 0 || funct3 === 5 ? 'plain' : 'unsupported';
-      if (funct7 === 1) return funct3 === 0 || funct3 >= 4 ? 'plain' : 'unsupported';
-      return 'unsupported';
-    case 0x0f: // fence (fence.i is left to the interpreter, which drops the translations)
-      return funct3 === 0 ? 'plain' : 'unsupported';
-    default:
-      return 'unsupported';
-  }
-}
+/** The wasm load or store of each width, and the width. */
+const LOAD = {
+  lb: [Op.i64_load8_s, 1],
+  lh: [Op.i64_load16_s, 2],
+  lw: [Op.i64_load32_s, 4],
+  ld: [Op.i64_load, 8],
+  lbu: [Op.i64_load8_u, 1],
+  lhu: [Op.i64_load16_u, 2],
+  lwu: [Op.i64_load32_u, 4],
+} as const;
+const STORE = { sb: [Op.i64_store8, 1], sh: [Op.i64_store16, 2], sw: [Op.i64_store32, 4], sd: [Op.i64_store, 8] } as const;
+
+/** What an integer instruction does to its two i64 operands (register or immediate). */
+const ALU = {
+  add: [Op.i64_add],
+  addi: [Op.i64_add],
+  sub: [Op.i64_sub],
+  sll: [Op.i64_shl],
+  slli: [Op.i64_shl],
+  slt: [Op.i64_lt_s, Op.i64_extend_i32_u],
+  slti: [Op.i64_lt_s, Op.i64_extend_i32_u],
+  sltu: [Op.i64_lt_u, Op.i64_extend_i32_u],
+  sltiu: [Op.i64_lt_u, Op.i64_extend_i32_u],
+  xor: [Op.i64_xor],
+  xori: [Op.i64_xor],
+  srl: [Op.i64_shr_u],
+  srli: [Op.i64_shr_u],
+  sra: [Op.i64_shr_s],
+  srai: [Op.i64_shr_s],
+  or: [Op.i64_or],
+  ori: [Op.i64_or],
+  and: [Op.i64_and],
+  andi: [Op.i64_and],
+} as const;
+
+/** What a 32-bit (…w) instruction does to its two i32 operands. */
+const ALU_WORD = {
+  addw: Op.i32_add,
+  addiw: Op.i32_add,
+  subw: Op.i32_sub,
+  sllw: Op.i32_shl,
+  slliw: Op.i32_shl,
+  srlw: Op.i32_shr_u,
+  srliw: Op.i32_shr_u,
+  sraw: Op.i32_shr_s,
+  sraiw: Op.i32_shr_s,
+} as const;
+
+type Divide = 'mul' | 'div' | 'divu' | 'rem' | 'remu';
+const DIVIDE_WORD = { mulw: 'mul', divw: 'div', divuw: 'divu', remw: 'rem', remuw: 'remu' } as const;
 
 /** Generates one region's function. */
 class RegionCompiler {
@@ -427,7 +426,7 @@ class RegionCompiler {
     blocks.forEach((b, i) => this.index.set(b.start, i));
     for (const b of blocks) {
       for (const { insn } of b.insns) {
-        for (const r of [...sourcesOf(insn), destinationOf(insn)])
+        for (const r of [...xSources(insn), xDestination(insn)])
           if (r !== 0 && !this.local.has(r)) this.local.set(r, FIRST_REG + this.local.size);
       }
     }
@@ -505,9 +504,9 @@ class RegionCompiler {
     const written = new Set<number>();
     const touched = new Set<number>();
     for (const { insn } of b.insns) {
-      for (const r of sourcesOf(insn)) touched.add(r);
-      touched.add(destinationOf(insn));
-      written.add(destinationOf(insn));
+      for (const r of xSources(insn)) touched.add(r);
+      touched.add(xDestination(insn));
+      written.add(xDestination(insn));
     }
     touched.delete(0);
     written.delete(0);
@@ -671,33 +670,26 @@ class RegionCompiler {
 
   private instruction(d: Decoded, k: number): void {
     const { insn, pc } = d;
-    const rd = (insn >>> 7) & 31;
-    const rs1 = (insn >>> 15) & 31;
-    const rs2 = (insn >>> 20) & 31;
-    const funct3 = (insn >>> 12) & 7;
-    const funct7 = insn >>> 25;
-    const immI = insn >> 20;
+    const { rd, rs1, rs2, imm } = insn;
     const next = BigInt.asUintN(64, pc + BigInt(d.length));
-    switch (insn & 0x7f) {
-      case 0x37: // lui
-        this.i64(sext32(insn & 0xfffff000));
+    const m = insn.mnemonic;
+    switch (m) {
+      case 'lui':
+        this.i64(imm);
         this.set(rd);
         return;
-      case 0x17: // auipc
-        this.i64(BigInt.asIntN(64, pc + sext32(insn & 0xfffff000)));
+      case 'auipc':
+        this.i64(BigInt.asIntN(64, pc + BigInt(imm)));
         this.set(rd);
         return;
-      case 0x6f: {
-        // jal
-        const target = branchTarget(d)!;
+      case 'jal':
         this.i64(BigInt.asIntN(64, next));
         this.set(rd);
-        this.goTo(target, k + 1);
+        this.goTo(relativeTarget(insn, pc)!, k + 1);
         return;
-      }
-      case 0x67: // jalr: the target is computed before rd is written (rd may be rs1); the dispatch finds it
+      case 'jalr': // the target is computed before rd is written (rd may be rs1); the dispatch finds it
         this.get(rs1);
-        this.i64(immI);
+        this.i64(imm);
         this.op(Op.i64_add);
         this.i64(-2);
         this.op(Op.i64_and, Op.local_set, NEXT);
@@ -708,139 +700,115 @@ class RegionCompiler {
         this.op(Op.local_set, GO);
         this.code.byte(Op.br).u32(this.blockOutDepth);
         return;
-      case 0x63: {
-        // beq bne blt bge bltu bgeu
+      case 'beq':
+      case 'bne':
+      case 'blt':
+      case 'bge':
+      case 'bltu':
+      case 'bgeu':
         this.get(rs1);
         this.get(rs2);
-        this.op([Op.i64_eq, Op.i64_ne, 0, 0, Op.i64_lt_s, Op.i64_ge_s, Op.i64_lt_u, Op.i64_ge_u][funct3]!);
+        this.op(BRANCH[m]);
         this.openIf();
-        this.goTo(branchTarget(d)!, k + 1);
+        this.goTo(relativeTarget(insn, pc)!, k + 1);
         this.closeIf();
         return;
-      }
-      case 0x03: {
-        // lb lh lw ld lbu lhu lwu
-        const size = 1 << (funct3 & 3);
-        this.tlb(L.TLB_READ, rs1, immI, size, k, pc);
-        const load = [
-          Op.i64_load8_s,
-          Op.i64_load16_s,
-          Op.i64_load32_s,
-          Op.i64_load,
-          Op.i64_load8_u,
-          Op.i64_load16_u,
-          Op.i64_load32_u,
-        ][funct3]!;
+      case 'lb':
+      case 'lh':
+      case 'lw':
+      case 'ld':
+      case 'lbu':
+      case 'lhu':
+      case 'lwu': {
+        const [load, size] = LOAD[m];
+        this.tlb(L.TLB_READ, rs1, imm, size, k, pc);
         this.code.byte(load).u32(0).u32(0);
         this.set(rd);
         return;
       }
-      case 0x23: {
-        // sb sh sw sd
-        const imm = ((insn >> 20) & ~31) | ((insn >>> 7) & 31);
-        this.tlb(L.TLB_WRITE, rs1, imm, 1 << funct3, k, pc);
+      case 'sb':
+      case 'sh':
+      case 'sw':
+      case 'sd': {
+        const [store, size] = STORE[m];
+        this.tlb(L.TLB_WRITE, rs1, imm, size, k, pc);
         this.get(rs2);
-        this.code.byte([Op.i64_store8, Op.i64_store16, Op.i64_store32, Op.i64_store][funct3]!).u32(0).u32(0);
+        this.code.byte(store).u32(0).u32(0);
         return;
       }
-      case 0x13: {
-        // addi slti sltiu xori ori andi slli srli srai
+      case 'addi':
+      case 'slti':
+      case 'sltiu':
+      case 'xori':
+      case 'ori':
+      case 'andi':
+      case 'slli':
+      case 'srli':
+      case 'srai':
         this.get(rs1);
-        const shamt = immI & 63;
-        switch (funct3) {
-          case 0:
-            this.i64(immI);
-            this.op(Op.i64_add);
-            break;
-          case 1:
-            this.i64(shamt);
-            this.op(Op.i64_shl);
-            break;
-          case 2:
-            this.i64(immI);
-            this.op(Op.i64_lt_s, Op.i64_extend_i32_u);
-            break;
-          case 3:
-            this.i64(immI);
-            this.op(Op.i64_lt_u, Op.i64_extend_i32_u);
-            break;
-          case 4:
-            this.i64(immI);
-            this.op(Op.i64_xor);
-            break;
-          case 5:
-            this.i64(shamt);
-            this.op(insn >>> 26 === 0 ? Op.i64_shr_u : Op.i64_shr_s);
-            break;
-          case 6:
-            this.i64(immI);
-            this.op(Op.i64_or);
-            break;
-          default:
-            this.i64(immI);
-            this.op(Op.i64_and);
-        }
+        this.i64(imm);
+        this.op(...ALU[m]);
         this.set(rd);
         return;
-      }
-      case 0x1b: {
-        // addiw slliw srliw sraiw
+      case 'addiw':
+      case 'slliw':
+      case 'srliw':
+      case 'sraiw':
         this.get(rs1);
         this.op(Op.i32_wrap_i64);
-        if (funct3 === 0) {
-          this.i32(immI);
-          this.op(Op.i32_add);
-        } else {
-          this.i32(rs2);
-          this.op(funct3 === 1 ? Op.i32_shl : funct7 === 0 ? Op.i32_shr_u : Op.i32_shr_s);
-        }
-        this.op(Op.i64_extend_i32_s);
+        this.i32(imm);
+        this.op(ALU_WORD[m], Op.i64_extend_i32_s);
         this.set(rd);
         return;
-      }
-      case 0x33:
-        if (funct7 === 1) this.divide(funct3, rs1, rs2, false);
-        else {
-          this.get(rs1);
-          this.get(rs2);
-          if (funct7 === 0x20) this.op(funct3 === 0 ? Op.i64_sub : Op.i64_shr_s);
-          else {
-            // wasm shifts take the count mod 64, as RV64 does (rs2[5:0])
-            const ops = [
-              Op.i64_add,
-              Op.i64_shl,
-              Op.i64_lt_s,
-              Op.i64_lt_u,
-              Op.i64_xor,
-              Op.i64_shr_u,
-              Op.i64_or,
-              Op.i64_and,
-            ];
-            this.op(ops[funct3]!);
-            if (funct3 === 2 || funct3 === 3) this.op(Op.i64_extend_i32_u);
-          }
-        }
+      // wasm shifts take the count mod 64, as RV64 does (rs2[5:0])
+      case 'add':
+      case 'sub':
+      case 'sll':
+      case 'slt':
+      case 'sltu':
+      case 'xor':
+      case 'srl':
+      case 'sra':
+      case 'or':
+      case 'and':
+        this.get(rs1);
+        this.get(rs2);
+        this.op(...ALU[m]);
         this.set(rd);
         return;
-      case 0x3b:
-        if (funct7 === 1) this.divide(funct3, rs1, rs2, true);
-        else {
-          this.get(rs1);
-          this.op(Op.i32_wrap_i64);
-          this.get(rs2);
-          this.op(Op.i32_wrap_i64);
-          // 32-bit shifts take the count mod 32 (rs2[4:0])
-          if (funct3 === 0) this.op(funct7 === 0 ? Op.i32_add : Op.i32_sub);
-          else if (funct3 === 1) this.op(Op.i32_shl);
-          else this.op(funct7 === 0 ? Op.i32_shr_u : Op.i32_shr_s);
-          this.op(Op.i64_extend_i32_s);
-        }
+      // 32-bit shifts take the count mod 32 (rs2[4:0])
+      case 'addw':
+      case 'subw':
+      case 'sllw':
+      case 'srlw':
+      case 'sraw':
+        this.get(rs1);
+        this.op(Op.i32_wrap_i64);
+        this.get(rs2);
+        this.op(Op.i32_wrap_i64, ALU_WORD[m], Op.i64_extend_i32_s);
         this.set(rd);
         return;
-      case 0x0f: // fence: one hart, memory is coherent
+      case 'mul':
+      case 'div':
+      case 'divu':
+      case 'rem':
+      case 'remu':
+        this.divide(m, rs1, rs2, false);
+        this.set(rd);
+        return;
+      case 'mulw':
+      case 'divw':
+      case 'divuw':
+      case 'remw':
+      case 'remuw':
+        this.divide(DIVIDE_WORD[m], rs1, rs2, true);
+        this.set(rd);
+        return;
+      case 'fence': // one hart, memory is coherent
+      case 'fence.tso':
         return;
       default:
-        throw new Error(`jit: no translation for 0x${insn.toString(16)} (classify let it through)`);
+        throw new Error(`jit: no translation for ${m} (decode.ts marks it translatable)`);
     }
   }
 
@@ -849,7 +817,7 @@ class RegionCompiler {
    * spec §7.2, table 7.1): x/0 = all ones, x%0 = x, MIN/-1 = MIN with remainder 0. wasm's div_s traps on
    * both, rem_s only on 0 (MIN rem_s -1 is 0 in wasm), so the guards come first.
    */
-  private divide(funct3: number, rs1: number, rs2: number, word: boolean): void {
+  private divide(op: Divide, rs1: number, rs2: number, word: boolean): void {
     const a = (): void => {
       this.get(rs1);
       if (word) this.op(Op.i32_wrap_i64);
@@ -897,79 +865,26 @@ class RegionCompiler {
       a();
       widen();
     };
-    switch (funct3) {
-      case 0: // mul, mulw
+    switch (op) {
+      case 'mul':
         plain(Op.i32_mul, Op.i64_mul)();
         return;
-      case 4: // div, divw
+      case 'div':
         ifElse(bZero, allOnes, () => ifElse(overflow, dividend, plain(Op.i32_div_s, Op.i64_div_s)));
         return;
-      case 5: // divu, divuw
+      case 'divu':
         ifElse(bZero, allOnes, plain(Op.i32_div_u, Op.i64_div_u));
         return;
-      case 6: // rem, remw
+      case 'rem':
         ifElse(bZero, dividend, plain(Op.i32_rem_s, Op.i64_rem_s));
         return;
-      default: // remu, remuw
+      case 'remu':
         ifElse(bZero, dividend, plain(Op.i32_rem_u, Op.i64_rem_u));
     }
   }
 }
 
-/** The registers an instruction reads (x0 included; the caller skips it). */
-function sourcesOf(insn: number): number[] {
-  const rs1 = (insn >>> 15) & 31;
-  const rs2 = (insn >>> 20) & 31;
-  switch (insn & 0x7f) {
-    case 0x67:
-    case 0x03:
-    case 0x13:
-    case 0x1b:
-      return [rs1];
-    case 0x63:
-    case 0x23:
-    case 0x33:
-    case 0x3b:
-      return [rs1, rs2];
-    default:
-      return [];
-  }
-}
-
-/** The register an instruction writes, or 0. */
-function destinationOf(insn: number): number {
-  switch (insn & 0x7f) {
-    case 0x37:
-    case 0x17:
-    case 0x6f:
-    case 0x67:
-    case 0x03:
-    case 0x13:
-    case 0x1b:
-    case 0x33:
-    case 0x3b:
-      return (insn >>> 7) & 31;
-    default:
-      return 0;
-  }
-}
-
 /** Whether the instruction is a call (jal or jalr that links): its return point starts a block. */
-function returnsHere(insn: number): boolean {
-  const opcode = insn & 0x7f;
-  return (opcode === 0x6f || opcode === 0x67) && ((insn >>> 7) & 31) !== 0;
-}
-
-/** The static target of a jal or conditional branch; undefined for anything else. */
-function branchTarget(d: Decoded): bigint | undefined {
-  const insn = d.insn;
-  if ((insn & 0x7f) === 0x6f) {
-    const imm = ((insn & 0x8000_0000) >> 11) | (insn & 0xff000) | ((insn >>> 9) & 0x800) | ((insn >>> 20) & 0x7fe);
-    return BigInt.asUintN(64, d.pc + BigInt(imm));
-  }
-  if ((insn & 0x7f) === 0x63) {
-    const imm = ((insn & 0x8000_0000) >> 19) | ((insn & 0x80) << 4) | ((insn >>> 20) & 0x7e0) | ((insn >>> 7) & 0x1e);
-    return BigInt.asUintN(64, d.pc + BigInt(imm));
-  }
-  return undefined;
+function returnsHere(insn: Instruction): boolean {
+  return (insn.mnemonic === 'jal' || insn.mnemonic === 'jalr') && insn.rd !== 0;
 }

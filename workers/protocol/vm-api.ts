@@ -118,13 +118,15 @@ export interface VmStats {
 export type VmHalt =
   | { readonly reason: 'poweroff'; readonly exitCode: number }
   | { readonly reason: 'host' }
-  | { readonly reason: 'error'; readonly message: string };
+  | { readonly reason: 'error'; readonly message: string }
+  /** The guest kernel panicked (workers/host/panic-watch.ts); `message` is its panic line. */
+  | { readonly reason: 'panic'; readonly message: string };
 
 /** Calls from the worker to the page (passed to boot() as a Comlink proxy; results are not awaited). */
 export interface VmEvents {
   /** The guest rebooted itself (SBI system reset → the SiFive test device). */
   rebooted(): unknown;
-  /** The run loop ended: guest poweroff, powerOff() from the page, or an emulator error. */
+  /** The run loop ended: guest poweroff, powerOff() from the page, a guest kernel panic, or an emulator error. */
   halted(halt: VmHalt): unknown;
   /**
    * Overlay blocks the guest wrote to disk number `disk` (the request's order; index → 4 KiB), to be kept

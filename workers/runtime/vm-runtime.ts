@@ -30,6 +30,7 @@ import type {
   VmStats,
 } from '../protocol/vm-api.ts';
 import { ConsolePort, StreamSink } from './console-port.ts';
+import { PanicWatch } from '../host/panic-watch.ts';
 
 /** What a runner gives the runtime. */
 export interface RuntimeHost {
@@ -57,6 +58,8 @@ export class VmRuntime {
   readonly #channels: VmChannels;
   /** The console's sink outlives machines: a reset keeps what the guest printed but has not been sent. */
   readonly #consoleSink: StreamSink;
+  /** The machine's console: the sink, watched for a kernel panic (a new watch for each machine). */
+  #panicWatch: PanicWatch;
   /** The disks outlive machines too: a reset keeps what the guest wrote. */
   readonly #disks: readonly DiskConfig[];
   readonly #shared: boolean;
@@ -82,12 +85,19 @@ export class VmRuntime {
   private constructor(
     host: RuntimeHost,
     request: VmBootRequest,
-    parts: { channels: VmChannels; sink: StreamSink; disks: readonly DiskConfig[]; machine: Machine },
+    parts: {
+      channels: VmChannels;
+      sink: StreamSink;
+      panicWatch: PanicWatch;
+      disks: readonly DiskConfig[];
+      machine: Machine;
+    },
   ) {
     this.#host = host;
     this.#shared = request.channels.mode === 'shared';
     this.#channels = parts.channels;
     this.#consoleSink = parts.sink;
+    this.#panicWatch = parts.panicWatch;
     this.#disks = parts.disks;
     this.#machine = parts.machine;
     this.#powerOn = {
@@ -103,9 +113,10 @@ export class VmRuntime {
   static async boot(request: VmBootRequest, host: RuntimeHost): Promise<VmRuntime> {
     const channels = openVmChannels(request.channels);
     const sink = new StreamSink(channels.console);
+    const panicWatch = new PanicWatch(sink);
     const disks = request.disks.map((disk, index) => openDisk(disk, index, host));
     const spec = machineSpec(request, host, disks);
-    const ports: MachinePorts = { console: sink, log: host.log };
+    const ports: MachinePorts = { console: panicWatch, log: host.log };
     let machine: Machine;
     let fingerprint: SnapshotFingerprint | undefined;
     if (request.snapshot) {
@@ -116,7 +127,7 @@ export class VmRuntime {
         );
       }
     } else machine = buildMachine(spec, ports);
-    const runtime = new VmRuntime(host, request, { channels, sink, disks, machine });
+    const runtime = new VmRuntime(host, request, { channels, sink, panicWatch, disks, machine });
     if (fingerprint) runtime.#fingerprints.set(DEFAULT_SERIES, fingerprint);
     runtime.#start();
     return runtime;
@@ -129,8 +140,9 @@ export class VmRuntime {
 
   #makeLoop(): RunLoop {
     const machine = this.#machine;
+    const panicWatch = this.#panicWatch;
     let resets = machine.resets;
-    return new RunLoop(machine, {
+    const loop: RunLoop = new RunLoop(machine, {
       ports: this.#ports(),
       doorbell: this.#channels.doorbell,
       onSlice: () => {
@@ -140,19 +152,27 @@ export class VmRuntime {
           void this.#host.events.rebooted();
         }
       },
-      ...(this.#host.onTurn ? { onTurn: this.#host.onTurn } : {}),
+      onTurn: () => {
+        this.#host.onTurn?.();
+        if (panicWatch.settled) loop.stop();
+      },
     });
+    return loop;
   }
 
   #start(): void {
     this.#stretchStart = performance.now();
     this.#running = this.#loop.run().then(
       async (halt) => {
-        if (halt === undefined) return; // stopped by reset() or powerOff(), which report themselves
+        // Stopped without a halt: by the panic watch (onTurn), or by reset() or powerOff(), which report themselves.
+        const panic = halt === undefined && !this.#halted ? this.#panicWatch.panic : undefined;
+        if (halt === undefined && panic === undefined) return;
         this.#endStretch();
         this.#halted = true;
         await this.#settleDisks();
-        void this.#host.events.halted({ reason: 'poweroff', exitCode: halt.exitCode });
+        void this.#host.events.halted(
+          halt ? { reason: 'poweroff', exitCode: halt.exitCode } : { reason: 'panic', message: panic! },
+        );
       },
       (error: unknown) => {
         this.#endStretch();
@@ -238,8 +258,9 @@ export class VmRuntime {
     await this.#running;
     this.#instructionsBefore += Number(this.#machine.hart.instret);
     this.#endStretch();
+    this.#panicWatch = new PanicWatch(this.#consoleSink);
     this.#machine = buildMachine(machineSpec(this.#powerOn, this.#host, this.#disks), {
-      console: this.#consoleSink,
+      console: this.#panicWatch,
       log: this.#host.log,
     });
     this.#loop = this.#makeLoop();

@@ -69,6 +69,28 @@ describe('LR/SC', () => {
     expect(m.read64(DATA)).toBe(0x5555_6666_1234_5678n);
   });
 
+  // "The SC must fail if a store to the reservation set from another hart can be observed to occur
+  // between the LR and the SC" (§8.2): the test plays the other hart (or a device's DMA) by storing to
+  // the word while the hart stands between its lr and its sc.
+  for (const width of ['d', 'w'] as const) {
+    it(`sc.${width} fails when another hart stored to the reserved word after the lr`, async () => {
+      const lr = width === 'd' ? A.lr_d('a0', 's0') : A.lr_w('a0', 's0');
+      const sc = width === 'd' ? A.sc_d('a1', 'a2', 's0') : A.sc_w('a1', 'a2', 's0');
+      const head = [li('s0', DATA), li('a2', 5), lr];
+      const m = await Machine.create();
+      m.boot([...head, sc, ebreak()]);
+      m.write64(DATA, 0x10n);
+      const scAt = CODE + BigInt(A.sizeOf(head));
+      for (let steps = 0; m.pc !== scAt && steps < 100; steps++) m.run(1);
+      expect(m.pc).toBe(scAt);
+      m.write64(DATA, 0x11n);
+      m.runToEbreak();
+      expect(m.x('a0')).toBe(0x10n);
+      expect(m.x('a1')).toBe(1n);
+      expect(m.read64(DATA)).toBe(0x11n);
+    });
+  }
+
   it('a trap between lr and sc drops the reservation', async () => {
     // The ecall's handler steps over it (mepc += 4), points mtvec back at the harness and returns; the sc
     // after it must fail.

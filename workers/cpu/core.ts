@@ -12,6 +12,7 @@ export interface CoreExports {
   flushTlb(): void;
   afterStateLoad(): void;
   setJit(threshold: number): void;
+  setHartCount(count: number): void;
 }
 
 export interface HartOptions {
@@ -20,6 +21,8 @@ export interface HartOptions {
    * times; 0 = interpreter only. Default JIT_THRESHOLD.
    */
   readonly jitThreshold?: number;
+  /** How many harts share the memory; above 1, FENCE orders memory across threads. Default 1. */
+  readonly harts?: number;
 }
 
 /**
@@ -50,12 +53,78 @@ export const MIP_MSIP = 1n << 3n;
 export const MIP_MTIP = 1n << 7n;
 export const MIP_MEIP = 1n << 11n;
 
+/**
+ * A hart's interrupt inputs as devices drive them: the device-owned mip bits (MSIP, MTIP, MEIP) and the
+ * PLIC's SEIP line in the hart's state block, and the hart's wake word (layout.ts HART_WAKE). It needs
+ * only the memory, not the core, so the device host can drive a hart that runs in another thread. Each
+ * change is one atomic step (the core changes the software-writable mip bits atomically too, so neither
+ * side loses the other's update), then the wake word is bumped and notified so that a hart asleep in
+ * WFI (HartRunner.sleep) sees it.
+ */
+export class HartPins {
+  readonly #words: BigUint64Array;
+  readonly #mip: number;
+  readonly #seip: number;
+  readonly #shared: Int32Array;
+  readonly #wake: number;
+
+  constructor(memory: WebAssembly.Memory, hartId: number) {
+    if (!Number.isInteger(hartId) || hartId < 0 || hartId >= L.MAX_HARTS) throw new RangeError(`hart ${hartId} does not exist`);
+    const base = L.HART_BASE + hartId * L.HART_STRIDE;
+    this.#words = new BigUint64Array(memory.buffer);
+    this.#mip = (base + L.MIP) / 8;
+    this.#seip = (base + L.SEIP_LINE) / 8;
+    this.#shared = new Int32Array(memory.buffer, L.SHARED_BLOCK, 0x1000 / 4);
+    this.#wake = (L.HART_WAKE + 4 * hartId) / 4;
+  }
+
+  /** Drives one of the mip bits owned by devices: MSIP, MTIP, MEIP. */
+  setPending(bit: bigint, level: boolean): void {
+    if (level) Atomics.or(this.#words, this.#mip, bit);
+    else Atomics.and(this.#words, this.#mip, ~bit & 0xffff_ffff_ffff_ffffn);
+    this.#notify();
+  }
+
+  /** The PLIC's supervisor external interrupt line: ORed into mip.SEIP as software sees it. */
+  setSupervisorExternal(level: boolean): void {
+    Atomics.store(this.#words, this.#seip, level ? 1n : 0n);
+    this.#notify();
+  }
+
+  /** The wake word's value: read it before run(), sleep on it only while it is unchanged. */
+  get wakeCount(): number {
+    return Atomics.load(this.#shared, this.#wake);
+  }
+
+  /** The wake word, to sleep on with Atomics.wait (index `wakeIndex`). */
+  get wakeWord(): Int32Array {
+    return this.#shared;
+  }
+
+  get wakeIndex(): number {
+    return this.#wake;
+  }
+
+  /** Wakes the hart from a WFI sleep without changing a line (a halt, a reset, a pause). */
+  kick(): void {
+    this.#notify();
+  }
+
+  #notify(): void {
+    Atomics.add(this.#shared, this.#wake, 1);
+    // notify on unshared memory (compatibility mode) is allowed and wakes no one: there is no other thread.
+    Atomics.notify(this.#shared, this.#wake);
+  }
+}
+
 export class Hart {
   private readonly core: CoreExports;
   private readonly words: BigUint64Array;
   private readonly base: number;
   /** The hart's translator; its `blocks` counts the translations in use. */
   readonly jit: Jit;
+  /** The hart's interrupt inputs and wake word. */
+  readonly pins: HartPins;
 
   constructor(
     module: WebAssembly.Module,
@@ -73,6 +142,7 @@ export class Hart {
     const shared = typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
     this.jit = new Jit(memory, table, this.base, L.JIT_CACHE + hartId * L.JIT_CACHE_STRIDE, shared);
     this.words = new BigUint64Array(memory.buffer, this.base, L.HART_STRIDE / 8);
+    this.pins = new HartPins(memory, hartId);
     const busError = (): void => {
       this.words[L.BUS_ERROR / 8] = 1n;
     };
@@ -109,6 +179,7 @@ export class Hart {
     this.core = instance.exports as unknown as CoreExports;
     this.core.attach(this.base, BigInt(ramSize));
     this.core.setJit(options.jitThreshold ?? JIT_THRESHOLD);
+    this.core.setHartCount(options.harts ?? 1);
   }
 
   /** Resets the hart into M-mode at `pc`. */
@@ -160,13 +231,12 @@ export class Hart {
 
   /** Drives one of the mip bits owned by devices: MSIP, MTIP, MEIP. */
   setPending(bit: bigint, level: boolean): void {
-    const mip = this.field(L.MIP);
-    this.setField(L.MIP, level ? mip | bit : mip & ~bit);
+    this.pins.setPending(bit, level);
   }
 
   /** The PLIC's supervisor external interrupt line: ORed into mip.SEIP as software sees it. */
   setSupervisorExternal(level: boolean): void {
-    this.setField(L.SEIP_LINE, level ? 1n : 0n);
+    this.pins.setSupervisorExternal(level);
   }
 
   set mtime(ticks: bigint) {

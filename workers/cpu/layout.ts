@@ -9,6 +9,7 @@
  *                instance of the core)
  *   HART_BASE    one flat state block per hart (registers, CSRs, TLBs)
  *   JIT_CACHE    per hart: the block cache of the JIT (workers/cpu/jit.ts); derived state, never saved
+ *   SHARED_BLOCK words the harts and the device host share across threads (docs/harts.md); never saved
  *   RAM_OFFSET   guest DRAM; guest physical DRAM_BASE maps here
  */
 
@@ -20,6 +21,7 @@ export const HART_STRIDE = 0x0002_0000;
 export const MAX_HARTS = 8;
 export const JIT_CACHE = 0x0020_0000;
 export const JIT_CACHE_STRIDE = 0x0010_0000; // one hart's cache: JIT_ENTRIES entries
+export const SHARED_BLOCK = 0x00f0_0000;
 export const RAM_OFFSET = 0x0100_0000;
 export const DRAM_BASE = 0x8000_0000;
 
@@ -66,6 +68,7 @@ export const TRAP_CAUSE = 0x3a0;
 export const TOHOST_ADDR = 0x3a8; // physical address of a bare-metal program's tohost word, or 0
 export const BUS_ERROR = 0x3b0; // set to 1 by the host when an MMIO access hit no device (access fault)
 export const FETCH_RAW = 0x3b8; // the raw bits of the instruction that trapped (for tval and traces)
+export const RESERVED_VALUE = 0x3c0; // what LR loaded at RESERVATION: SC stores only if memory still holds it
 
 // Software TLBs: read, write and fetch, each TLB_ENTRIES entries of 16 bytes: the tag (virtual page
 // number << 4 | the access key; all ones = empty), then the addend that turns a virtual address into
@@ -93,3 +96,20 @@ export const JIT_FN = 12; // u32: function table index of the translation, 0 = n
 export const JIT_LENGTH = 16; // u32: instructions one pass through the block retires at most
 export const JIT_HITS = 20; // u32: times the interpreter reached this pc as a block head
 export const JIT_EPOCH = 24; // u32: the FENCE.I epoch in which the translation was last known current
+
+// The shared block (SHARED_BLOCK + these offsets): what crosses threads when a hart runs in another worker
+// than the devices (workers/machine/{hart-runner,device-host,mmio-mailbox}.ts). Plain integers, read and
+// written only with atomics.
+export const CLOCK_EPOCH = 0x000; // the guest clock (workers/machine/clock.ts): seqlock i32, running i32, ticks i64, host ms f64
+export const DEVICE_DOORBELL = 0x040; // i32 counter the device host sleeps on: an MMIO request or host input arrived
+export const MACHINE_CONTROL = 0x044; // i32: CONTROL_* below, set by the device host, read by every hart runner
+export const HART_WAKE = 0x080; // per hart an i32 counter, bumped with Atomics.notify when its interrupt lines change
+export const MMIO_MAILBOX = 0x100; // per hart MMIO_MAILBOX_STRIDE bytes: one MMIO request and its answer
+export const MMIO_MAILBOX_STRIDE = 0x40;
+
+export const CONTROL_RUN = 0;
+export const CONTROL_HALT = 1; // powered off or tohost: harts stop for good
+export const CONTROL_RESET = 2; // the guest asked for a reboot: harts stop at the end of their slice and ack
+export const CONTROL_RESET_ACK = 3; // the hart stopped; the device host reloads the images and sets CONTROL_RUN
+export const CONTROL_PAUSE = 4; // save requested: harts stop at the end of their slice and ack
+export const CONTROL_PAUSED = 5; // the hart is parked between slices; the device host saves, then sets CONTROL_RUN

@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import * as A from './test-support/asm.ts';
 import { CODE, DATA, Machine, PRIV_M, PRIV_S } from './test-support/machine.ts';
 import * as L from './layout.ts';
+import { MIP_MSIP, MIP_MTIP } from './core.ts';
 
 const { li, ebreak } = A;
 const ONE = 0x3ff0_0000_0000_0000n; // 1.0
@@ -87,5 +88,30 @@ describe('hart saveState / loadState', () => {
     expect(b.hart.waiting).toBe(true);
     expect(b.pc).toBe(a.pc);
     expect(b.run(10).stop).toBe(L.STOP_WFI);
+  });
+});
+
+describe('hart reset', () => {
+  it('clears the software-writable mip bits but keeps the lines the CLINT and the PLIC drive', async () => {
+    // The lines are wires from devices that a hart's reset does not touch (and that the device host may
+    // drive from another thread while the hart resets); mip.SSIP and mip.STIP are the hart's own.
+    const m = await Machine.create();
+    m.hart.setPending(MIP_MTIP, true);
+    m.hart.setSupervisorExternal(true);
+    m.hart.setField(L.MIP, m.hart.field(L.MIP) | (1n << 1n) | (1n << 5n)); // SSIP, STIP
+    m.hart.reset(BigInt(L.DRAM_BASE));
+    expect(m.hart.field(L.MIP)).toBe(MIP_MTIP);
+    expect(m.hart.field(L.SEIP_LINE)).toBe(1n);
+    expect(m.hart.field(L.X_REGS + 8)).toBe(0n);
+  });
+
+  it('counts every line change on the hart\'s wake word', async () => {
+    const m = await Machine.create();
+    const before = m.hart.pins.wakeCount;
+    m.hart.setPending(MIP_MSIP, true);
+    m.hart.setPending(MIP_MSIP, false);
+    m.hart.setSupervisorExternal(true);
+    expect(m.hart.pins.wakeCount - before).toBe(3);
+    expect(m.hart.field(L.MIP) & MIP_MSIP).toBe(0n);
   });
 });

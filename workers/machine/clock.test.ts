@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { FakeHostTime, throughJson } from '../devices/test-support.ts';
-import { GuestClock } from './clock.ts';
+import { CLOCK_EPOCH_BYTES, GuestClock, hostEpochNow } from './clock.ts';
 
 // 10 MHz: one host millisecond is 10 000 ticks (written out, not derived from the constant under test).
 const TICKS_PER_MS = 10_000n;
@@ -103,5 +103,48 @@ describe('GuestClock', () => {
     const clock = new GuestClock();
     clock.resume();
     expect(clock.ticks()).toBeGreaterThanOrEqual(0n);
+  });
+
+  describe('over a shared epoch (the device host and each hart in its own thread)', () => {
+    function pair(): { host: FakeHostTime; writer: GuestClock; reader: GuestClock } {
+      const host = new FakeHostTime();
+      host.ms = 5_000;
+      const epoch = { buffer: new SharedArrayBuffer(8 + CLOCK_EPOCH_BYTES), byteOffset: 8 };
+      return { host, writer: new GuestClock(host.now, epoch), reader: new GuestClock(host.now, epoch) };
+    }
+
+    it('every clock over the epoch follows the one that pauses, resumes and sets it', () => {
+      const { host, writer, reader } = pair();
+      expect(reader.running).toBe(false);
+      writer.resume();
+      expect(reader.running).toBe(true);
+      host.ms += 3;
+      expect(reader.ticks()).toBe(3n * TICKS_PER_MS);
+      writer.pause();
+      host.ms += 100;
+      expect(reader.ticks()).toBe(3n * TICKS_PER_MS);
+      expect(reader.msUntil(4n * TICKS_PER_MS)).toBe(Infinity);
+      writer.resume();
+      host.ms += 1;
+      expect(reader.ticks()).toBe(writer.ticks());
+      expect(reader.ticks()).toBe(4n * TICKS_PER_MS);
+    });
+
+    it('a reader follows a set backwards, although its own floor was higher', () => {
+      const { host, writer, reader } = pair();
+      writer.resume();
+      host.ms += 50;
+      expect(reader.ticks()).toBe(50n * TICKS_PER_MS);
+      writer.setTicks(9n);
+      expect(reader.ticks()).toBe(9n);
+      host.ms += 1;
+      expect(reader.ticks()).toBe(9n + TICKS_PER_MS);
+    });
+
+    it('hostEpochNow counts from the process-wide time origin', () => {
+      const before = Date.now();
+      const now = hostEpochNow();
+      expect(Math.abs(now - before)).toBeLessThan(1_000);
+    });
   });
 });

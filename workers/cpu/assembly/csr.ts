@@ -132,9 +132,13 @@ export function resetCsrs(hartId: u64): void {
   flushTlb();
 }
 
-/** The pending bits a hart sees: software-written bits plus the PLIC's supervisor external line. */
+/**
+ * The pending bits a hart sees: software-written bits plus the PLIC's supervisor external line. Devices
+ * drive both from the device host, possibly in another thread (HartPins in workers/cpu/core.ts), hence
+ * the atomic loads.
+ */
 @inline export function pendingInterrupts(): u64 {
-  return csrField(MIP) | (csrField(SEIP_LINE) != 0 ? <u64>(1 << IRQ_SEI) : 0);
+  return atomic.load<u64>(hart + MIP) | (atomic.load<u64>(hart + SEIP_LINE) != 0 ? <u64>(1 << IRQ_SEI) : 0);
 }
 
 export function markFpDirty(): void {
@@ -378,9 +382,14 @@ export function csrWrite(num: u32, v: u64): void {
   if ((effects & DELEGATED_ONLY) != 0) mask &= csrField(MIDELEG);
   switch (<u32>info & 0xff) {
     case FIELD:
-    case PENDING:
-      setCsrField(field, (csrField(field) & ~mask) | ((v << shift) & mask));
+    case PENDING: {
+      // Devices set and clear the other mip bits at any time, from any thread: clear and set only the
+      // software-writable bits, each with one atomic step, so no device update is lost.
+      const bits = (v << shift) & mask;
+      atomic.and<u64>(hart + field, ~(mask & ~bits));
+      atomic.or<u64>(hart + field, bits);
       break;
+    }
     case TVEC:
       setCsrField(field, (v & 3) >= 2 ? v & ~3 : v);
       break;

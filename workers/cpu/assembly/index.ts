@@ -8,6 +8,7 @@ import {
   INSTRET,
   MTIME,
   RESERVATION,
+  RESERVED_VALUE,
   STOP_REASON,
   STOP_BUDGET,
   STOP_WFI,
@@ -15,6 +16,7 @@ import {
   WFI_STATE,
   MIE,
   MIP,
+  SEIP_LINE,
   FETCH_RAW,
   TRAP_CAUSE,
   TRAP_TVAL,
@@ -50,6 +52,9 @@ import {
   PRIV_M,
   PRIV_S,
   PRIV_U,
+  IRQ_MSI,
+  IRQ_MTI,
+  IRQ_MEI,
   MSTATUS_FS,
   MSTATUS_TVM,
   MSTATUS_TW,
@@ -124,6 +129,14 @@ let jitCache: usize = JIT_CACHE;
 /** Counts FENCE.I instructions: a translation from an earlier epoch is checked against memory before use. */
 let jitEpoch: u32 = 0;
 
+/** Whether FENCE must order memory for other threads: more than one hart shares the memory. */
+let fencesOrder = false;
+
+/** Tell the core how many harts share its memory (1 unless set). */
+export function setHartCount(count: u32): void {
+  fencesOrder = count > 1;
+}
+
 /** Turn the JIT on (translate a block once its head was reached `threshold` times) or off (0). */
 export function setJit(threshold: u32): void {
   jitThreshold = threshold;
@@ -146,7 +159,13 @@ export function attach(base: usize, ram: u64): void {
 
 /** Reset the attached hart: M-mode at `pc`, CSRs at their reset values, empty TLBs. */
 export function reset(hartId: u64, pc: u64): void {
-  for (let i: usize = 0; i < 0x400; i += 8) store<u64>(hart + i, 0);
+  // mip's MSIP, MTIP and MEIP and the SEIP line are wires from the CLINT and the PLIC, which a hart's
+  // reset does not change, and which the device host may drive at this moment from another thread:
+  // leave them, and clear only the software-writable mip bits, atomically.
+  for (let i: usize = 0; i < 0x400; i += 8) {
+    if (i != MIP && i != SEIP_LINE) store<u64>(hart + i, 0);
+  }
+  atomic.and<u64>(hart + MIP, (1 << IRQ_MSI) | (1 << IRQ_MTI) | (1 << IRQ_MEI));
   resetCsrs(hartId);
   store<u64>(hart, pc, PC);
   jitFlush();
@@ -296,21 +315,28 @@ function executeAmo(insn: u32, rd: u32, rs1: u32, rs2: u32): void {
     }
     const h = atomicHost(addr, false, size);
     if (trapped) return;
-    const v = dword ? atomic.load<u64>(h) : sext32(<u64>atomic.load<u32>(h));
+    const loaded = dword ? atomic.load<u64>(h) : <u64>atomic.load<u32>(h);
     setCsrField(RESERVATION, <u64>h);
-    setX(rd, v);
+    setCsrField(RESERVED_VALUE, loaded);
+    setX(rd, dword ? loaded : sext32(loaded));
     return;
   }
   const h = atomicHost(addr, true, size);
   if (trapped) return;
   const src = getX(rs2);
   if (funct5 == AMO_SC) {
-    const ok = csrField(RESERVATION) == <u64>h;
+    // "The SC must fail if a store to the reservation set from another hart can be observed to occur
+    // between the LR and the SC" (unprivileged spec §8.2). The reservation is kept as the value LR loaded,
+    // and SC is a compare-and-swap against it, as QEMU does: a store by another hart (or a device's DMA)
+    // that changed the word fails the SC. One that wrote back the same value goes unseen (ABA), which
+    // LR/SC sequences that only retry on failure cannot tell apart from no store at all.
+    let ok = csrField(RESERVATION) == <u64>h;
     setCsrField(RESERVATION, 0xffff_ffff_ffff_ffff);
     if (ok) {
-      if (dword) atomic.store<u64>(h, src);
-      else atomic.store<u32>(h, <u32>src);
-      atomicStored(h, size);
+      const expected = csrField(RESERVED_VALUE);
+      if (dword) ok = atomic.cmpxchg<u64>(h, expected, src) == expected;
+      else ok = atomic.cmpxchg<u32>(h, <u32>expected, <u32>src) == <u32>expected;
+      if (ok) atomicStored(h, size);
     }
     setX(rd, ok ? 0 : 1);
     return;
@@ -452,7 +478,7 @@ function executeSystem(insn: u32, pc: u64): i32 {
   if (op == 1 || rs1 != 0) {
     // mip.SEIP reads as the software bit ORed with the PLIC's line, but "only the software-writable SEIP
     // bit participates in the read-modify-write sequence of a CSRRS or CSRRC instruction" (§3.1.9).
-    const base = csr == 0x344 ? csrField(MIP) : old;
+    const base = csr == 0x344 ? atomic.load<u64>(hart + MIP) : old;
     const v = op == 1 ? operand : op == 2 ? base | operand : base & ~operand;
     csrWrite(csr, v);
     if (csrIllegal) {
@@ -769,7 +795,7 @@ export function run(budget: i32): i32 {
         if (!illegal) wx(h, rd, v);
         break;
       }
-      case 0x0f: // fence, fence.i: one hart, memory is coherent and the interpreter fetches from memory.
+      case 0x0f: // fence, fence.i: the interpreter fetches from memory.
         // Translated blocks are copies of code, so FENCE.I drops them: "FENCE.I ... ensures that a
         // subsequent instruction fetch on a RISC-V hart will see any previous data stores already
         // visible to the same RISC-V hart" (unprivileged spec, Zifencei) — and only FENCE.I promises it.
@@ -777,6 +803,11 @@ export function run(budget: i32): i32 {
           fetchVpn = 0xffff_ffff_ffff_ffff;
           jitEpoch++;
         } else if (funct3 != 0) illegal = true;
+        // Guest loads and stores are plain wasm accesses, which wasm may reorder as seen from another
+        // thread; a sequentially consistent atomic orders them as any FENCE asks. (An atomic add of 0 to
+        // x0's slot, which always holds 0: this asc's Binaryen rejects atomic.fence as "unordered".)
+        // With one hart, memory is coherent in program order and the fence would only cost time.
+        else if (fencesOrder) atomic.add<u64>(h + X_REGS, 0);
         break;
       case 0x2f: // AMO
         executeAmo(insn, rd, rs1, rs2);

@@ -22,3 +22,11 @@ export function ramSizeProblem(bytes: number): string | undefined {
   if (bytes > MAX_RAM_MIB * MIB) return `at most ${MAX_RAM_MIB} MiB of RAM is supported`;
   return undefined;
 }
+
+/** Why a snapshot's machine with `bytes` of RAM cannot be restored (one sentence), or undefined if it can. */
+export function snapshotRamProblem(bytes: number): string | undefined {
+  const problem = ramSizeProblem(bytes);
+  if (problem === undefined) return undefined;
+  const size = bytes % MIB === 0 ? `${bytes / MIB} MiB` : `${bytes} bytes`;
+  return `the snapshot's machine has ${size} of RAM: ${problem}`;
+}

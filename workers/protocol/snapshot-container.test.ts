@@ -42,6 +42,15 @@ describe('snapshot decompression bombs', () => {
     expect(rise).toBeLessThan(64 * MIB);
   });
 
+  it('refuses a machine with more RAM than any VM may have from its header, before inflating anything', async () => {
+    // 4 GiB of RAM would let a consistent payload inflate to 4 GiB; the dialog's and --mem's limit is 2 GiB.
+    const file = frameSnapshot(snapshotHeader({ ramSize: 4096 * MIB, pages: 2 ** 20 - 1 }), zerosBomb());
+    const { message, ms, rise } = await refusal(file);
+    expect(message).toBe("the snapshot's machine has 4096 MiB of RAM: at most 2048 MiB of RAM is supported");
+    expect(ms).toBeLessThan(500);
+    expect(rise).toBeLessThan(64 * MIB);
+  });
+
   it('stops at the first byte past the size the header gives', async () => {
     const file = frameSnapshot(snapshotHeader({ ramSize: MIB, pages: 0 }), zerosBomb());
     const { message, ms, rise } = await refusal(file);

@@ -12,6 +12,7 @@ import { z } from 'zod';
 import { DISK_IMAGE_IDENTITY_PATTERN } from './disk-image.ts';
 import { DEFLATE_MAX_RATIO, InflateError, inflateBounded } from './inflate.ts';
 import { schemaIssueSentence } from './schema-message.ts';
+import { MAX_RAM_MIB, MIB, snapshotRamProblem } from './machine-limits.ts';
 import {
   SNAPSHOT_CHECKSUM_BYTES,
   SNAPSHOT_COMPRESSION,
@@ -236,7 +237,7 @@ function u32List(...lists: Uint32Array[]): Uint8Array {
 export async function readSnapshotHeader(file: Uint8Array): Promise<SnapshotHeader> {
   const magic = encoder.encode(SNAPSHOT_MAGIC);
   if (file.length < magic.length || magic.some((b, i) => file[i] !== b)) {
-    throw new SnapshotError('not a tabvm snapshot (wrong magic bytes)');
+    throw new SnapshotError('this file is not a tabvm snapshot');
   }
   if (file.length < SNAPSHOT_PREAMBLE_BYTES) throw new SnapshotError(`snapshot is truncated (${file.length} bytes)`);
   const view = new DataView(file.buffer, file.byteOffset, file.byteLength);
@@ -274,6 +275,9 @@ export async function readSnapshotHeader(file: Uint8Array): Promise<SnapshotHead
   const parsed = HEADER_SCHEMAS[version]!.safeParse(json);
   if (!parsed.success) throw new SnapshotError(schemaIssueSentence(parsed.error, 'snapshot header'));
   const header = parsed.data;
+  // The RAM size bounds how far the payload may inflate: a machine larger than any VM may have is refused
+  // before anything inflates (its other limits are checked with the device records, snapshot-records.ts).
+  if (header.machine.ramSize > MAX_RAM_MIB * MIB) throw new SnapshotError(snapshotRamProblem(header.machine.ramSize)!);
   if (header.parent === null && header.ram.zeroedPages !== 0) {
     throw new SnapshotError('snapshot header lists zeroed pages in a full snapshot');
   }

@@ -15,7 +15,7 @@
 import { z } from 'zod';
 import { SnapshotError } from './snapshot-container.ts';
 import type { SnapshotHeader } from './snapshot-format.ts';
-import { ramSizeProblem } from './machine-limits.ts';
+import { snapshotRamProblem } from './machine-limits.ts';
 
 /** Bytes of one hart's state block (workers/cpu/layout.ts HART_STRIDE): the CPU record of each hart. */
 export const SNAPSHOT_HART_BLOCK_BYTES = 0x2_0000;
@@ -43,11 +43,7 @@ const I64_MAX = (1n << 63n) - 1n;
 const version = <V extends number>(v: V) =>
   z.literal(v, { error: (issue) => `unknown state version ${JSON.stringify(issue.input)}` });
 const unsigned = (max: number) =>
-  z
-    .number({ error: 'not a number' })
-    .int('not a whole number')
-    .min(0, 'negative')
-    .max(max, `above ${max}`);
+  z.number({ error: 'not a number' }).int('not a whole number').min(0, 'negative').max(max, `above ${max}`);
 const u8 = unsigned(0xff);
 const u16 = unsigned(0xffff);
 const u32 = unsigned(0xffff_ffff);
@@ -180,10 +176,8 @@ const RECORD_NAMES: Readonly<Record<string, string>> = {
  */
 export function checkSnapshotMachine(header: SnapshotHeader): SnapshotDevices {
   const { ramSize, harts } = header.machine;
-  const ram = ramSizeProblem(ramSize);
-  if (ram !== undefined) {
-    throw new SnapshotError(`the snapshot's machine has ${describeBytes(ramSize)} of RAM: ${ram}`);
-  }
+  const ram = snapshotRamProblem(ramSize);
+  if (ram !== undefined) throw new SnapshotError(ram);
   if (header.cpu.blockSize !== SNAPSHOT_HART_BLOCK_BYTES) {
     throw new SnapshotError(
       `the snapshot's CPU record is ${header.cpu.blockSize} bytes per hart, this tabvm's is ${SNAPSHOT_HART_BLOCK_BYTES}`,
@@ -228,9 +222,4 @@ export function checkSnapshotMachine(header: SnapshotHeader): SnapshotDevices {
     }),
   );
   return devices;
-}
-
-function describeBytes(bytes: number): string {
-  if (bytes % (1024 * 1024) === 0) return `${bytes / (1024 * 1024)} MiB`;
-  return `${bytes} bytes`;
 }

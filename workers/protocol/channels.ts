@@ -425,7 +425,8 @@ export class RemoteRequestError extends Error {}
  * Requests and replies over a frame channel, either way: `request()` resolves with the far end's reply;
  * `serve()` answers the far end's requests. Replies may come in any order (a 9p server answers a slow
  * read after a quick stat). Frames that find the ring full wait in an outbox, sent as room appears;
- * `service()` (the VM end's port, each slice; a host end on arrival) handles what has arrived.
+ * `service()` (a VM end's port, each slice; a host end, or a VM end of its own, on arrival: `listen()`)
+ * handles what has arrived.
  */
 export class RequestChannel {
   readonly end: ChannelEnd;
@@ -467,7 +468,7 @@ export class RequestChannel {
     this.end.written();
   }
 
-  /** A host end: services whenever frames arrive. */
+  /** A host end, or a VM end of its own (openChannel without a doorbell): services whenever frames arrive. */
   listen(): () => void {
     const service = (): void => this.service();
     return this.end.listen(service, service);

@@ -86,9 +86,6 @@ const events: VmEvents = {
     else if (halt.reason === 'panic') post({ kind: 'panicked', message: halt.message });
     else post({ kind: 'halted', exitCode: halt.reason === 'poweroff' ? halt.exitCode : 0, reason: halt.reason });
   },
-  // Overlays of chunked images live in memory for the run; disk files are written in place.
-  diskWrites: () => Promise.resolve(),
-  diskStatus() {},
 };
 
 try {
@@ -96,7 +93,6 @@ try {
     coreModule: new WebAssembly.Module(readFileSync(data.corePath)),
     events,
     log: (message) => process.stderr.write(`tabvm: guest error: ${message}\r\n`),
-    persistOverlays: false,
     fetch: readLocalFile,
     openFile: (path, readOnly) => new FileDisk(path, readOnly),
     onTurn: () => {

@@ -9,6 +9,7 @@ import { defaultImage, repoRoot } from '../scripts/lib/in-process.ts';
 import { TextConsole } from '../scripts/lib/console-session.ts';
 import { VmRuntime } from '../workers/runtime/vm-runtime.ts';
 import { createVmChannels } from '../workers/protocol/vm-channels.ts';
+import { serveDisks, type DiskHost } from '../workers/protocol/disk-channel.ts';
 import type { ByteStream } from '../workers/protocol/channels.ts';
 import type { VmDiskRequest, VmEvents, VmHalt } from '../workers/protocol/vm-api.ts';
 import { decodeChain } from '../workers/protocol/snapshot-container.ts';
@@ -50,7 +51,9 @@ function rawDisk(bytes: number, text: string): VmDiskRequest {
   return { source: { kind: 'raw', bytes: data }, overlay: new Map() };
 }
 
-async function boot(disks: VmDiskRequest[], snapshot?: Uint8Array[]) {
+const acknowledge: DiskHost = { writes: () => Promise.resolve(), status() {} };
+
+async function boot(disks: VmDiskRequest[], snapshot?: Uint8Array[], diskHost = acknowledge) {
   const channels = createVmChannels('message');
   const console = new ChannelConsole(channels.console);
   let halted!: (halt: VmHalt) => void;
@@ -61,9 +64,9 @@ async function boot(disks: VmDiskRequest[], snapshot?: Uint8Array[]) {
       console.ended = true;
       halted(h);
     },
-    diskWrites: () => Promise.resolve(),
-    diskStatus() {},
   };
+  // The overlays live in the runtime's memory; their writes come over the disks channel to `diskHost`.
+  serveDisks(channels.disks, diskHost);
   const runtime = await VmRuntime.boot(
     {
       ramBytes: 128 << 20,
@@ -76,7 +79,7 @@ async function boot(disks: VmDiskRequest[], snapshot?: Uint8Array[]) {
       // The page's half of a restore: the chain flattened into one unpacked snapshot.
       ...(snapshot ? { snapshot: await decodeChain(snapshot) } : {}),
     },
-    { coreModule, events, log: () => {}, persistOverlays: false },
+    { coreModule, events, log: () => {} },
   );
   return { runtime, console, halt, close: () => channels.close() };
 }
@@ -115,6 +118,41 @@ describe('the VM runtime in the message mode', () => {
     } finally {
       a.runtime.powerOff();
       a.close();
+    }
+  }, 900_000);
+
+  it("sends the guest's disk writes to the host over the disks channel; a refusal is the guest's I/O error", async () => {
+    const kept = new Map<number, Uint8Array>();
+    let refusing = false;
+    const vm = await boot([rawDisk(64 << 10, 'FIRST'), rawDisk(1 << 20, 'SECOND')], undefined, {
+      async writes(disk, blocks) {
+        expect(disk).toBe(1);
+        if (refusing) throw new Error('the quota has been exceeded');
+        for (const [index, bytes] of blocks) kept.set(index, bytes);
+      },
+      status() {},
+    });
+    try {
+      await vm.console.waitFor(PROMPT, 300_000);
+      // 512 KiB written and synced: more than one request of the channel, all of it kept, in place.
+      await vm.console.command('yes tabvm | head -c 524288 | dd of=/dev/vdb bs=4096 conv=fsync 2>/dev/null');
+      expect([...kept.keys()].sort((x, y) => x - y)).toEqual(Array.from({ length: 128 }, (_, i) => i));
+      expect(new TextDecoder().decode(kept.get(0)!.subarray(0, 12))).toBe('tabvm\ntabvm\n');
+      refusing = true;
+      expect(
+        (await vm.console.command('echo again | dd of=/dev/vdb bs=4096 seek=200 conv=fsync 2>&1 || echo REFUSED')).join(
+          '\n',
+        ),
+      ).toMatch(/REFUSED/);
+      expect(kept.has(200)).toBe(false);
+      // Storage has room again: the guest's next flush keeps the block the refused one held back too.
+      refusing = false;
+      await vm.console.command('echo more | dd of=/dev/vdb bs=4096 seek=250 conv=fsync 2>/dev/null');
+      expect(new TextDecoder().decode(kept.get(250)!.subarray(0, 5))).toBe('more\n');
+      expect(new TextDecoder().decode(kept.get(200)!.subarray(0, 6))).toBe('again\n');
+    } finally {
+      vm.runtime.powerOff();
+      vm.close();
     }
   }, 900_000);
 });

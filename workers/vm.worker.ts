@@ -35,7 +35,6 @@ const api: VmWorkerApi = {
         coreModule: await loadCore(request.channels.mode === 'shared'),
         events,
         log: (message) => console.warn(`tabvm guest error: ${message}`),
-        persistOverlays: true,
       });
     } finally {
       booting = false;

@@ -9,6 +9,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { resolve } from 'node:path';
 import type { ByteRing } from '../../workers/protocol/ring.ts';
 import { createVmChannels, type HostVmChannels } from '../../workers/protocol/vm-channels.ts';
+import { serveDisks } from '../../workers/protocol/disk-channel.ts';
 import type { VmBootRequest, VmDiskRequest } from '../../workers/protocol/vm-api.ts';
 import type { SnapshotContents } from '../../workers/protocol/snapshot-container.ts';
 import { TextConsole } from './console-session.ts';
@@ -61,6 +62,9 @@ export class NodeVm {
       snapshotRequests: this.#snapshotRequests.buffer as SharedArrayBuffer,
     };
     this.#worker = new Worker(new URL('../vm-node-worker.mjs', import.meta.url), { workerData });
+    // The overlays of chunked images live in the worker's memory for the run (disk files are written in
+    // place): their writes come over the disks channel as in the browser, and are acknowledged.
+    const stopDisks = serveDisks(this.#channels.disks, { writes: () => Promise.resolve(), status() {} });
     this.ended = new Promise((resolveEnd) => {
       this.#worker.on('message', (message: NodeVmWorkerMessage) => {
         if (message.kind === 'snapshot') this.#snapshotWaiters.shift()?.resolve(message.bytes);
@@ -71,6 +75,8 @@ export class NodeVm {
         resolveEnd({ kind: 'error', message: `the VM worker crashed: ${error.stack ?? error.message}` });
       });
     });
+    // The runtime settles its disks before it reports the halt: nothing more comes.
+    void this.ended.then(stopDisks);
   }
 
   /** The console's guest→host ring, read directly (the shared mode needs no listener). */
@@ -98,6 +104,7 @@ export class NodeVm {
   }
 
   terminate(): Promise<number> {
+    this.#channels.close();
     return this.#worker.terminate();
   }
 }

@@ -17,6 +17,8 @@ import { loadOverlay, saveOverlayBlocks } from '../storage/disk-overlay.ts';
 import { brokenSnapshots, testSnapshotDisk, testSnapshotFile } from '../../workers/test-support/test-snapshot-file.ts';
 import { chunkedDiskIdentity, type DiskImageManifest } from '../../workers/protocol/disk-image.ts';
 import { MIB } from '../../workers/protocol/machine-limits.ts';
+import { RequestChannel, openChannel } from '../../workers/protocol/channels.ts';
+import { DiskClient } from '../../workers/protocol/disk-channel.ts';
 
 const bios = new Uint8Array(1024).fill(1);
 const sha = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
@@ -35,8 +37,8 @@ const manifest = {
   disk,
 };
 
-/** What the stand-in worker saw, and the events it was given. */
-let booted: { request: VmBootRequest; events: Comlink.Remote<VmEvents> } | undefined;
+/** What the stand-in worker saw, the events it was given, and its end of the disks channel. */
+let booted: { request: VmBootRequest; events: Comlink.Remote<VmEvents>; disks: DiskClient } | undefined;
 /** The guest clock the stand-in worker reports. */
 let guestTimeMs = 0;
 
@@ -47,7 +49,9 @@ class FakeWorker {
     this.#port = port1;
     const api: Partial<VmWorkerApi> = {
       boot: async (request, events) => {
-        booted = { request, events: events as unknown as Comlink.Remote<VmEvents> };
+        const disks = new RequestChannel(openChannel(request.channels.disks));
+        disks.listen();
+        booted = { request, events: events as unknown as Comlink.Remote<VmEvents>, disks: new DiskClient(disks) };
       },
       stats: () => ({ state: 'idle', instructions: 0, uptimeMs: 0, guestTimeMs, reboots: 0, sharedMemory: false }),
     };
@@ -103,10 +107,10 @@ describe('VmController with a disk image', () => {
     expect(request.disks[0]?.overlay.size).toBe(0);
     expect(first.getView().disk).toEqual({ downloadedBytes: 0, totalBytes: 4321, fetchedChunks: 0 });
 
-    await booted!.events.diskWrites(0, new Map([[5, new Uint8Array(4096).fill(9)]]));
-    await booted!.events.diskStatus(0, { downloadedBytes: 4321, fetchedChunks: 1, totalBytes: 4321 });
+    await booted!.disks.writes(0, new Map([[5, new Uint8Array(4096).fill(9)]]));
+    await booted!.disks.status(0, { downloadedBytes: 4321, fetchedChunks: 1, totalBytes: 4321 });
     expect(first.getView().disk).toEqual({ downloadedBytes: 4321, fetchedChunks: 1, totalBytes: 4321 });
-    await booted!.events.diskStatus(0, {
+    await booted!.disks.status(0, {
       downloadedBytes: 4321,
       fetchedChunks: 1,
       totalBytes: 4321,
@@ -124,14 +128,15 @@ describe('VmController with a disk image', () => {
 
   it('refuses resetDisk while running; after power-off it forgets the overlay', async () => {
     const controller = await startedController('vm-2');
-    await booted!.events.diskWrites(0, new Map([[0, new Uint8Array(4096)]]));
+    await booted!.disks.writes(0, new Map([[0, new Uint8Array(4096)]]));
     await expect(controller.resetDisk()).rejects.toThrow(/power the VM off/);
-    const late = booted!.events;
+    const late = booted!.disks;
     controller.powerOff();
     await controller.resetDisk();
     expect((await loadOverlay('vm-2')).blocks.size).toBe(0);
-    // Writes the powered-off worker had on their way when the disk was reset do not come back.
-    await late.diskWrites(0, new Map([[1, new Uint8Array(4096)]]));
+    // Writes the powered-off worker sends after the disk was reset do not come back (nobody answers them).
+    void late.writes(0, new Map([[1, new Uint8Array(4096)]]));
+    await new Promise((resolve) => setTimeout(resolve, 50));
     expect((await loadOverlay('vm-2')).blocks.size).toBe(0);
   });
 
@@ -154,11 +159,11 @@ describe('VmController with a disk image', () => {
 
   it('reports a save that the browser refuses (storage full), fails it for the guest, and keeps what was saved', async () => {
     const controller = await startedController('vm-4');
-    await booted!.events.diskWrites(0, new Map([[1, new Uint8Array(4096).fill(1)]]));
+    await booted!.disks.writes(0, new Map([[1, new Uint8Array(4096).fill(1)]]));
     const put = vi.spyOn(IDBObjectStore.prototype, 'put').mockImplementation(() => {
       throw new DOMException('the quota has been exceeded', 'QuotaExceededError');
     });
-    await expect(booted!.events.diskWrites(0, new Map([[1, new Uint8Array(4096).fill(2)]]))).rejects.toThrow(
+    await expect(booted!.disks.writes(0, new Map([[1, new Uint8Array(4096).fill(2)]]))).rejects.toThrow(
       /could not be saved/,
     );
     expect(controller.getView().disk?.saveError).toMatch(
@@ -166,14 +171,14 @@ describe('VmController with a disk image', () => {
     );
     put.mockRestore();
     expect((await loadOverlay('vm-4')).blocks.get(1)![0]).toBe(1);
-    await booted!.events.diskWrites(0, new Map([[1, new Uint8Array(4096).fill(3)]]));
+    await booted!.disks.writes(0, new Map([[1, new Uint8Array(4096).fill(3)]]));
     expect(controller.getView().disk?.saveError).toBeUndefined();
     controller.powerOff();
   });
 
   it('restoring a snapshot boots with its disk overlay, makes the stored overlay exactly that, and shows its guest time as uptime', async () => {
     const controller = await startedController('vm-5');
-    await booted!.events.diskWrites(
+    await booted!.disks.writes(
       0,
       new Map([
         [5, new Uint8Array(4096).fill(9)],
@@ -204,7 +209,7 @@ describe('VmController with a disk image', () => {
     expect([...stored.blocks.keys()]).toEqual([5]);
     expect(stored.blocks.get(5)![0]).toBe(1);
     // The restored VM's own writes are kept on top.
-    await booted!.events.diskWrites(0, new Map([[6, new Uint8Array(4096).fill(6)]]));
+    await booted!.disks.writes(0, new Map([[6, new Uint8Array(4096).fill(6)]]));
     expect([...(await loadOverlay('vm-5')).blocks.keys()]).toEqual([5, 6]);
     controller.powerOff();
   });
@@ -212,7 +217,7 @@ describe('VmController with a disk image', () => {
   it('refuses a snapshot taken on another build of the disk image; the VM runs on and storage keeps its overlay', async () => {
     const controller = await startedController('vm-6');
     const running = booted!;
-    await running.events.diskWrites(0, new Map([[7, new Uint8Array(4096).fill(7)]]));
+    await running.disks.writes(0, new Map([[7, new Uint8Array(4096).fill(7)]]));
     const snapshot = await testSnapshotFile({
       id: 'snap-other-build',
       ramSize: 64 * MIB,
@@ -230,14 +235,14 @@ describe('VmController with a disk image', () => {
     expect([...stored.blocks.keys()]).toEqual([7]);
     expect(stored.blocks.get(7)![0]).toBe(7);
     // The running VM's writes still reach storage.
-    await running.events.diskWrites(0, new Map([[8, new Uint8Array(4096).fill(8)]]));
+    await running.disks.writes(0, new Map([[8, new Uint8Array(4096).fill(8)]]));
     expect([...(await loadOverlay('vm-6')).blocks.keys()]).toEqual([7, 8]);
     controller.powerOff();
   });
 
   it('restores in one pass: each file of the chain decompressed once, the overlay written once', async () => {
     const controller = await startedController('vm-7');
-    await booted!.events.diskWrites(0, new Map([[9, new Uint8Array(4096).fill(9)]]));
+    await booted!.disks.writes(0, new Map([[9, new Uint8Array(4096).fill(9)]]));
     const image = await chunkedDiskIdentity(disk as DiskImageManifest);
     const common = { ramSize: 64 * MIB, bios: { size: bios.length, sha256: sha(bios) } };
     const parent = await testSnapshotFile({ ...common, id: 'p', disks: [testSnapshotDisk(disk.size, image, 5, 1)] });
@@ -276,7 +281,7 @@ describe('VmController with a disk image', () => {
   it('refuses at Restore, with one sentence, a snapshot whose machine this tabvm could not build', async () => {
     const controller = await startedController('vm-8');
     const running = booted!;
-    await running.events.diskWrites(0, new Map([[3, new Uint8Array(4096).fill(3)]]));
+    await running.disks.writes(0, new Map([[3, new Uint8Array(4096).fill(3)]]));
     booted = undefined;
     const cases = await brokenSnapshots({ bios: { size: bios.length, sha256: sha(bios) } });
     expect(cases).toHaveLength(7);

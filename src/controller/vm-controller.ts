@@ -12,6 +12,7 @@
  */
 import * as Comlink from 'comlink';
 import { createVmChannels, type HostVmChannels } from '../../workers/protocol/vm-channels.ts';
+import { serveDisks } from '../../workers/protocol/disk-channel.ts';
 import {
   type VmEvents,
   type VmHalt,
@@ -416,6 +417,19 @@ export class VmController {
     );
 
     const saveWrites = disk ? this.#disk.writer(disk) : undefined;
+    // The disks' writes and status come over their channel until the worker is gone (#kill closes it).
+    serveDisks(channels.disks, {
+      // Writes that arrive after the guest powered off still belong to the VM's disk: keep them, unless a
+      // restored snapshot replaced this worker. A restored worker's writes wait until storage holds its disk.
+      writes: async (_disk, blocks) => {
+        if (!saveWrites) throw new Error('this VM has no disk');
+        await storageReady;
+        if (!run.superseded) await saveWrites(blocks);
+      },
+      status: (_disk, status) => {
+        if (run.alive) this.#disk.status(status);
+      },
+    });
     const events: VmEvents = {
       rebooted: () => {
         if (!run.alive) return;
@@ -423,16 +437,6 @@ export class VmController {
         this.#update({ reboots: this.#view.reboots + 1, rebootedAt: performance.now() });
       },
       halted: (halt) => this.#onHalt(run, halt),
-      // Writes that arrive after a power-off still belong to the VM's disk: keep them, unless a restored
-      // snapshot replaced this worker. A restored worker's writes wait until storage holds its disk.
-      diskWrites: async (_disk, blocks) => {
-        if (!saveWrites) throw new Error('this VM has no disk');
-        await storageReady;
-        if (!run.superseded) await saveWrites(blocks);
-      },
-      diskStatus: (_disk, status) => {
-        if (run.alive) this.#disk.status(status);
-      },
     };
     try {
       // Each VM gets its own copy: the bytes are transferred, and the cached originals serve the next start.

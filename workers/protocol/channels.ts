@@ -141,15 +141,15 @@ class SharedTransport implements Transport {
   }
 
   flush(): void {
-    if (!this.#wakePeer) {
-      // The VM end: the ring's own Atomics.notify wakes a host waiting for data; room the VM made by
-      // reading wakes it too, so a host holding back a write (a full ring) tries again.
-      const read = this.#rx.readCount();
-      if (read === this.#read) return;
+    // The ring's own Atomics.notify wakes a reader waiting for data; room made by reading wakes the far
+    // end's listener too, so an end holding back a write (a full ring) tries again.
+    const read = this.#rx.readCount();
+    if (read !== this.#read) {
       this.#read = read;
       this.#tx.wakeReader();
-      return;
     }
+    // A VM end serviced by its run loop needs its doorbell rung for what the host wrote.
+    if (!this.#wakePeer) return;
     const head = this.#tx.writeCount();
     if (head === this.#published) return;
     this.#published = head;
@@ -288,19 +288,23 @@ export function createChannel(
 }
 
 /**
- * The VM end of a channel from its wire. Input for the VM rings `doorbell`: in the shared mode the host
- * does, in the message mode the arriving message does (on the worker's own event loop).
+ * The VM end of a channel from its wire. With a `doorbell`, the end is serviced by the run loop: input
+ * for the VM rings the doorbell (in the shared mode the host does, in the message mode the arriving
+ * message does, on the worker's own event loop), and writes are flushed at the end of the loop's turn.
+ * Without one, the end is its own: it flushes after each write and its owner listens, as a host end
+ * does (the disks, whose requests come from the worker's event loop, not from the run loop's slices).
  */
-export function openChannel(wire: ChannelWire, doorbell: Doorbell): ChannelEnd {
+export function openChannel(wire: ChannelWire, doorbell?: Doorbell): ChannelEnd {
+  const eager = doorbell === undefined;
   if (wire.mode === 'shared') {
     const rx = new ByteRing(wire.toVm);
     const tx = new ByteRing(wire.fromVm);
-    return new ChannelEnd(wire.kind, rx, tx, new SharedTransport(rx, tx, undefined), false);
+    return new ChannelEnd(wire.kind, rx, tx, new SharedTransport(rx, tx, undefined), eager);
   }
   const rx = ByteRing.create(wire.toVmBytes, false);
   const tx = ByteRing.create(wire.fromVmBytes, false);
-  const end = new ChannelEnd(wire.kind, rx, tx, new MessageTransport(wire.port, rx, tx, wire.fromVmBytes), false);
-  end.listen(() => doorbell.ring());
+  const end = new ChannelEnd(wire.kind, rx, tx, new MessageTransport(wire.port, rx, tx, wire.fromVmBytes), eager);
+  if (doorbell) end.listen(() => doorbell.ring());
   return end;
 }
 
@@ -410,7 +414,7 @@ const REQUEST = 0;
 const REPLY = 1;
 const FAILURE = 2;
 /** A request frame's header: u32 id, u8 type. */
-const REQUEST_HEADER_BYTES = 5;
+export const REQUEST_HEADER_BYTES = 5;
 
 export type RequestHandler = (payload: Uint8Array) => Uint8Array | Promise<Uint8Array>;
 
@@ -421,7 +425,8 @@ export class RemoteRequestError extends Error {}
  * Requests and replies over a frame channel, either way: `request()` resolves with the far end's reply;
  * `serve()` answers the far end's requests. Replies may come in any order (a 9p server answers a slow
  * read after a quick stat). Frames that find the ring full wait in an outbox, sent as room appears;
- * `service()` (the VM end's port, each slice; a host end on arrival) handles what has arrived.
+ * `service()` (a VM end's port, each slice; a host end, or a VM end of its own, on arrival: `listen()`)
+ * handles what has arrived.
  */
 export class RequestChannel {
   readonly end: ChannelEnd;
@@ -463,7 +468,7 @@ export class RequestChannel {
     this.end.written();
   }
 
-  /** A host end: services whenever frames arrive. */
+  /** A host end, or a VM end of its own (openChannel without a doorbell): services whenever frames arrive. */
   listen(): () => void {
     const service = (): void => this.service();
     return this.end.listen(service, service);

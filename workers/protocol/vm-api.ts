@@ -2,10 +2,11 @@
  * The control plane between the page and a VM worker (DESIGN.md §1, STYLE.md habit 11). The worker
  * implements `VmWorkerApi` and exposes it with Comlink; the page wraps the worker with
  * `Comlink.wrap<VmWorkerApi>()`, so both sides are typed from this one definition. Bulk bytes (the
- * console, and later network frames and 9p) never travel here: they go through the VM's declared
- * channels (channels.ts, vm-channels.ts), over SharedArrayBuffer rings or messages.
+ * console, the disks' overlay writes, and later network frames and 9p) never travel here: they go
+ * through the VM's declared channels (channels.ts, vm-channels.ts), over SharedArrayBuffer rings or
+ * messages.
  */
-import type { DiskImageManifest, DiskStatus } from './disk-image.ts';
+import type { DiskImageManifest } from './disk-image.ts';
 import type { ChannelMode, ChannelWire } from './channels.ts';
 import type { SnapshotContents } from './snapshot-container.ts';
 
@@ -21,6 +22,8 @@ export interface VmChannelWires {
   readonly doorbell?: SharedArrayBuffer;
   /** The serial console: a byte stream. */
   readonly console: ChannelWire;
+  /** The disks' overlay writes and download status (disk-channel.ts): requests from the VM to the host. */
+  readonly disks: ChannelWire;
 }
 
 export interface VmBootRequest {
@@ -59,7 +62,7 @@ export interface VmDiskRequest {
   readonly source: VmDiskSource;
   /**
    * The VM's copy-on-write overlay as saved before: block index → OVERLAY_BLOCK_BYTES (4 KiB) bytes.
-   * The guest's writes add blocks, reported through `VmEvents.diskWrites`.
+   * The guest's writes add blocks, sent to the host over the VM's `disks` channel (disk-channel.ts).
    */
   readonly overlay: ReadonlyMap<number, Uint8Array>;
   /** The guest may not write (the virtio-blk RO feature). */
@@ -125,20 +128,15 @@ export type VmHalt =
   /** The guest kernel panicked (workers/host/panic-watch.ts); `message` is its panic line. */
   | { readonly reason: 'panic'; readonly message: string };
 
-/** Calls from the worker to the page (passed to boot() as a Comlink proxy; results are not awaited). */
+/**
+ * Calls from the worker to the page (passed to boot() as a Comlink proxy; results are not awaited).
+ * Only control: the disks' writes and status travel over the `disks` channel.
+ */
 export interface VmEvents {
   /** The guest rebooted itself (SBI system reset → the SiFive test device). */
   rebooted(): unknown;
   /** The run loop ended: guest poweroff, powerOff() from the page, a guest kernel panic, or an emulator error. */
   halted(halt: VmHalt): unknown;
-  /**
-   * Overlay blocks the guest wrote to disk number `disk` (the request's order; index → 4 KiB), to be kept
-   * for the next boot. The guest's flush completes when the returned promise resolves; a rejection
-   * (storage full) is an I/O error for the guest.
-   */
-  diskWrites(disk: number, blocks: Map<number, Uint8Array>): Promise<void>;
-  /** Download progress and failures of chunked disk number `disk`. */
-  diskStatus(disk: number, status: DiskStatus): unknown;
 }
 
 export interface VmWorkerApi {

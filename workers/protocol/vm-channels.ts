@@ -3,7 +3,16 @@
  * and sends their wires in the boot request; the worker opens them there. A new device's channel is one
  * more entry here, one more wire in VmChannelWires, and one more port in the runtime.
  */
-import { ByteStream, createChannel, openChannel, vmDoorbell, type ChannelMode, type ChannelSpec } from './channels.ts';
+import {
+  ByteStream,
+  RequestChannel,
+  createChannel,
+  openChannel,
+  vmDoorbell,
+  type ChannelMode,
+  type ChannelSpec,
+} from './channels.ts';
+import { DISK_REQUEST_BLOCKS, diskWriteRequestBytes } from './disk-channel.ts';
 import type { Doorbell } from './ring.ts';
 import type { VmChannelWires } from './vm-api.ts';
 
@@ -12,8 +21,17 @@ export const CONSOLE_INPUT_BYTES = 1 << 12;
 /** Capacity of the guest→host console ring: a boot log burst fits without back-pressure. */
 export const CONSOLE_OUTPUT_BYTES = 1 << 16;
 
+/** Capacity of the disks' requests ring (overlay writes): four write requests of DISK_REQUEST_BLOCKS blocks. */
+export const DISK_REQUESTS_BYTES = 1 << 19;
+/** Capacity of the disks' replies ring: empty replies, or a refusal's sentence. */
+export const DISK_REPLIES_BYTES = 1 << 12;
+if (diskWriteRequestBytes(DISK_REQUEST_BLOCKS) > DISK_REQUESTS_BYTES)
+  throw new Error('vm-channels: a disk write request cannot fit the disks channel');
+
 export const VM_CHANNELS = {
   console: { kind: 'bytes', toVmBytes: CONSOLE_INPUT_BYTES, fromVmBytes: CONSOLE_OUTPUT_BYTES },
+  /** The disks' overlay writes and status (disk-channel.ts), from the VM to the host. */
+  disks: { kind: 'requests', toVmBytes: DISK_REPLIES_BYTES, fromVmBytes: DISK_REQUESTS_BYTES },
 } as const satisfies Record<string, ChannelSpec>;
 
 /** The host's side of a VM's channels. */
@@ -25,6 +43,8 @@ export interface HostVmChannels {
   /** The VM's doorbell (shared mode: the host rings it after each write). */
   readonly doorbell: Doorbell;
   readonly console: ByteStream;
+  /** The disks' requests: served with serveDisks (disk-channel.ts). */
+  readonly disks: RequestChannel;
   /** Stops listening and closes the ports (the worker is gone). */
   close(): void;
 }
@@ -32,17 +52,23 @@ export interface HostVmChannels {
 export function createVmChannels(mode: ChannelMode): HostVmChannels {
   const doorbell = vmDoorbell(mode === 'shared' ? new SharedArrayBuffer(4) : undefined);
   const console = createChannel(mode, VM_CHANNELS.console, doorbell);
+  const disks = createChannel(mode, VM_CHANNELS.disks, doorbell);
   return {
     mode,
     wires: {
       mode,
       ...(mode === 'shared' ? { doorbell: doorbell.buffer as SharedArrayBuffer } : {}),
       console: console.wire,
+      disks: disks.wire,
     },
-    transfer: [...console.transfer],
+    transfer: [...console.transfer, ...disks.transfer],
     doorbell,
     console: new ByteStream(console.host),
-    close: () => console.host.close(),
+    disks: new RequestChannel(disks.host),
+    close: () => {
+      console.host.close();
+      disks.host.close();
+    },
   };
 }
 
@@ -51,9 +77,17 @@ export interface VmChannels {
   /** What the run loop sleeps on: the host rings it (shared mode), or an arriving message does. */
   readonly doorbell: Doorbell;
   readonly console: ByteStream;
+  /**
+   * The disks' requests (DiskClient, disk-channel.ts): an end of its own, not the run loop's, since the
+   * disks send from the worker's event loop (a flush in progress, a timer), also while the loop is
+   * paused or has stopped; it listens for replies there.
+   */
+  readonly disks: RequestChannel;
 }
 
 export function openVmChannels(wires: VmChannelWires): VmChannels {
   const doorbell = vmDoorbell(wires.doorbell);
-  return { doorbell, console: new ByteStream(openChannel(wires.console, doorbell)) };
+  const disks = new RequestChannel(openChannel(wires.disks));
+  disks.listen();
+  return { doorbell, console: new ByteStream(openChannel(wires.console, doorbell)), disks };
 }

@@ -21,6 +21,7 @@ import { captureSnapshot, encodeSnapshot, type SnapshotFingerprint } from '../ma
 import { RunLoop, type Port } from '../machine/run-loop.ts';
 import { TIMEBASE_FREQUENCY } from '../machine/memory-map.ts';
 import { openVmChannels, type VmChannels } from '../protocol/vm-channels.ts';
+import { DiskClient } from '../protocol/disk-channel.ts';
 import type { SnapshotContents } from '../protocol/snapshot-container.ts';
 import type {
   VmBootRequest,
@@ -41,8 +42,6 @@ export interface RuntimeHost {
   readonly events: VmEvents;
   /** Guest errors (bad MMIO, …), each logged once. */
   readonly log: LogSink;
-  /** Whether disk overlays go to the host through `events.diskWrites` (the browser), or live in memory. */
-  readonly persistOverlays: boolean;
   /** How chunked disks fetch their chunks (default: the global fetch). */
   readonly fetch?: (url: string) => Promise<Response>;
   /** Opens a disk file in place (`file` disks); a runner without files leaves it out and refuses them. */
@@ -115,7 +114,8 @@ export class VmRuntime {
     const channels = openVmChannels(request.channels);
     const sink = new StreamSink(channels.console);
     const panicWatch = new PanicWatch(sink);
-    const disks = request.disks.map((disk, index) => openDisk(disk, index, host));
+    const diskClient = new DiskClient(channels.disks);
+    const disks = request.disks.map((disk, index) => openDisk(disk, index, host, diskClient));
     const spec = machineSpec(request, host, disks);
     const ports: MachinePorts = { console: panicWatch, log: host.log };
     let machine: Machine;
@@ -314,8 +314,11 @@ function restore(spec: MachineSpec, snapshot: SnapshotContents, ports: MachinePo
   return restoreMachine(spec, snapshot, ports);
 }
 
-/** Disk number `index` of the boot request: a file in place, or a base image under a copy-on-write overlay. */
-function openDisk(request: VmDiskRequest, index: number, host: RuntimeHost): DiskConfig {
+/**
+ * Disk number `index` of the boot request: a file in place, or a base image under a copy-on-write
+ * overlay whose writes and status go to the host over the `disks` channel.
+ */
+function openDisk(request: VmDiskRequest, index: number, host: RuntimeHost, client: DiskClient): DiskConfig {
   const readOnly = request.readOnly === true ? { readOnly: true } : {};
   const source = request.source;
   if (source.kind === 'file') {
@@ -323,12 +326,9 @@ function openDisk(request: VmDiskRequest, index: number, host: RuntimeHost): Dis
     if (request.overlay.size > 0) throw new Error(`disk ${index}: a disk file is written in place and has no overlay`);
     return { backend: host.openFile(source.path, request.readOnly === true), ...readOnly };
   }
-  const events = host.events;
   const backend = openVmDisk(request, {
-    ...(host.persistOverlays
-      ? { diskWrites: (blocks: Map<number, Uint8Array>) => events.diskWrites(index, blocks) }
-      : {}),
-    diskStatus: (status) => void events.diskStatus(index, status),
+    diskWrites: (blocks) => client.writes(index, blocks),
+    diskStatus: (status) => void client.status(index, status),
     ...(host.fetch ? { fetch: host.fetch } : {}),
   });
   return { backend, ...readOnly };

@@ -7,7 +7,7 @@ import { openVmDisk } from './open-disk.ts';
 describe('openVmDisk', () => {
   it('puts a raw image under an overlay that starts from the saved blocks and hands new ones to the host', async () => {
     const raw = new Uint8Array(4 * 4096).fill(1);
-    const stored: Map<number, Uint8Array>[] = [];
+    const stored: ReadonlyMap<number, Uint8Array>[] = [];
     const disk = openVmDisk(
       { source: { kind: 'raw', bytes: raw }, overlay: new Map([[2, new Uint8Array(4096).fill(2)]]) },
       {

@@ -11,8 +11,8 @@ import { MemoryDisk } from './memory-disk.ts';
 import { OverlayDisk } from './overlay-disk.ts';
 
 export interface VmDiskPorts {
-  /** Keeps written overlay blocks; without it the overlay lives in memory only. */
-  readonly diskWrites?: (blocks: Map<number, Uint8Array>) => Promise<void>;
+  /** Keeps written overlay blocks (the host, over the disks channel); without it the overlay lives in memory only. */
+  readonly diskWrites?: (blocks: ReadonlyMap<number, Uint8Array>) => Promise<void>;
   /** Download progress and failures, at most every STATUS_INTERVAL_MS. */
   readonly diskStatus?: (status: DiskStatus) => void;
   /** How chunk files are fetched (default: the global fetch). */
@@ -54,6 +54,6 @@ export function openVmDisk(request: VmDiskRequest, ports: VmDiskPorts): OverlayD
   return new OverlayDisk(base, {
     saved: request.overlay,
     ...(request.image !== undefined ? { image: request.image } : {}),
-    ...(persist ? { persistence: { persist: (blocks) => persist(new Map(blocks)) } } : {}),
+    ...(persist ? { persistence: { persist } } : {}),
   });
 }

@@ -1,15 +1,16 @@
 /**
  * A copy-on-write overlay over any disk: the guest writes into blocks the overlay keeps, reads see
  * those blocks over the base, and the base is never written. Dirty blocks go to a persistence port
- * (the page keeps them in IndexedDB, src/storage/disk-overlay.ts) after a short delay and on every
- * guest flush, which completes only once they are stored; at boot the overlay starts from the saved
- * blocks. `exportBlocks` hands a snapshot the overlay's blocks, `discard` forgets them (Reset disk).
+ * (the VM's disks channel to the host, workers/protocol/disk-channel.ts: the page keeps them in
+ * IndexedDB, src/storage/disk-overlay.ts) after a short delay and on every guest flush, which completes
+ * only once they are stored; at boot the overlay starts from the saved blocks. `exportBlocks` hands a snapshot the overlay's blocks, `discard` forgets them (Reset disk).
  *
  * Blocks are 4 KiB: Linux's page cache and ext4 write whole, aligned 4 KiB pages, so almost every guest
  * write replaces whole blocks (no read-modify-write against a base that may sit behind HTTP), and a
  * small file change stores 4 KiB rather than a whole image chunk.
  */
 import { DISK_SECTOR_BYTES } from '../../protocol/disk-image.ts';
+import { OVERLAY_BLOCK_BYTES } from '../../protocol/disk-channel.ts';
 import {
   BlockIoError,
   checkBlockRange,
@@ -18,7 +19,7 @@ import {
   type SnapshotableBlockBackend,
 } from './backend.ts';
 
-export const OVERLAY_BLOCK_BYTES = 4096;
+export { OVERLAY_BLOCK_BYTES };
 
 export interface OverlayPersistence {
   /** Stores these blocks (index → OVERLAY_BLOCK_BYTES bytes, copies the port may keep); rejects if it cannot. */

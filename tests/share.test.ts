@@ -1,0 +1,108 @@
+// A host directory shared with the default image over virtio-9p (`npm run vm -- --share DIR`): a guest
+// script changes the share in every way a program does and the host directory shows it; a snapshot
+// taken with a file open in the guest restores with that file still readable.
+import { describe, expect, it } from 'vitest';
+import { fileURLToPath } from 'node:url';
+import { resolve } from 'node:path';
+import * as fs from 'node:fs';
+import { tmpdir } from 'node:os';
+import { tabvmSession } from '../scripts/lib/console-session.ts';
+import { NodeVm, NodeVmConsole } from '../scripts/lib/node-vm.ts';
+import { resolveVmFiles } from '../scripts/lib/vm-options.ts';
+import { decodeSnapshotFile } from '../workers/protocol/snapshot-container.ts';
+
+const root = resolve(fileURLToPath(import.meta.url), '../..');
+const PROMPT = 'root@tabvm:~# ';
+const MOUNT = 'mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 shared /mnt/shared';
+/** Mounts the share unless the image's init did. */
+const ENSURE_MOUNTED = `grep -q ' /mnt/shared 9p ' /proc/mounts || { mkdir -p /mnt/shared; ${MOUNT}; }`;
+
+/** The guest's side: each step a program takes on files, then what the guest sees. */
+const GUEST_SCRIPT = [
+  'cd /mnt/shared',
+  'cat from-host.txt',
+  'echo one > made.txt',
+  'echo two >> made.txt',
+  'mv made.txt renamed.txt',
+  'mkdir -p dir/sub',
+  'echo nested > dir/sub/n.txt',
+  'ln -s renamed.txt link',
+  'ln renamed.txt hard',
+  'chmod 640 renamed.txt',
+  'touch -d "2001-02-03 04:05:06" renamed.txt',
+  'rm remove-me.txt',
+  'rmdir empty-dir',
+  'dd if=/dev/zero of=big bs=1024 count=1536 2>/dev/null',
+  'echo LINK=$(readlink link) VIA=$(cat link | tr "\\n" +) SIZE=$(wc -c < big) N=$(ls | wc -l)',
+  'cd',
+].join('; ');
+
+describe('a shared folder (--share DIR)', () => {
+  it('shows the guest its files and the host every change the guest makes', async () => {
+    const dir = fs.mkdtempSync(resolve(tmpdir(), 'tabvm-share-'));
+    fs.writeFileSync(resolve(dir, 'from-host.txt'), 'written by the host\n');
+    fs.writeFileSync(resolve(dir, 'remove-me.txt'), 'x');
+    fs.mkdirSync(resolve(dir, 'empty-dir'));
+    const vm = tabvmSession(['--share', dir], root);
+    try {
+      let at = await vm.waitFor(PROMPT, 240_000);
+      vm.type(`${ENSURE_MOUNTED}; ${GUEST_SCRIPT}; echo DONE-$((40+2))\n`);
+      const end = await vm.waitFor('DONE-42', 120_000, at);
+      const output = vm.output.slice(at, end);
+      expect(output).toContain('written by the host');
+      expect(output).toMatch(/LINK=renamed.txt VIA=one\+two\+ SIZE=1572864 N=6/);
+      expect(fs.readFileSync(resolve(dir, 'renamed.txt'), 'utf8')).toBe('one\ntwo\n');
+      expect(fs.existsSync(resolve(dir, 'made.txt'))).toBe(false);
+      expect(fs.readFileSync(resolve(dir, 'dir/sub/n.txt'), 'utf8')).toBe('nested\n');
+      expect(fs.readlinkSync(resolve(dir, 'link'))).toBe('renamed.txt');
+      const renamed = fs.statSync(resolve(dir, 'renamed.txt'));
+      expect(renamed.ino).toBe(fs.statSync(resolve(dir, 'hard')).ino);
+      expect(renamed.mode & 0o777).toBe(0o640);
+      expect(renamed.mtime.toISOString()).toBe('2001-02-03T04:05:06.000Z');
+      expect(fs.existsSync(resolve(dir, 'remove-me.txt'))).toBe(false);
+      expect(fs.existsSync(resolve(dir, 'empty-dir'))).toBe(false);
+      expect(fs.statSync(resolve(dir, 'big')).size).toBe(1536 * 1024);
+      expect(fs.readdirSync(dir).sort()).toEqual(['big', 'dir', 'from-host.txt', 'hard', 'link', 'renamed.txt']);
+      at = await vm.waitFor(PROMPT, 10_000, end);
+      vm.type('poweroff\n');
+      expect(await vm.exitCode(60_000)).toBe(0);
+    } finally {
+      vm.kill();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }, 400_000);
+
+  it('keeps a file opened before a snapshot readable after the restore; the share is not rolled back', async () => {
+    const dir = fs.mkdtempSync(resolve(tmpdir(), 'tabvm-share-snap-'));
+    fs.writeFileSync(resolve(dir, 'f'), 'before the snapshot\n');
+    const files = resolveVmFiles({ share: [dir], mem: '128M' }, resolve(root, 'public/images'));
+    let snapshot: Uint8Array;
+    const first = new NodeVm(files);
+    try {
+      const con = new NodeVmConsole(first);
+      let at = await con.waitFor(PROMPT, 240_000);
+      con.type(`${ENSURE_MOUNTED}; exec 3</mnt/shared/f; exec 4>>/mnt/shared/log; echo OPENED-$((1+1))\n`);
+      at = await con.waitFor('OPENED-2', 60_000, at);
+      await con.waitFor(PROMPT, 10_000, at);
+      snapshot = await first.snapshot();
+    } finally {
+      await first.terminate();
+    }
+    // The host changes the share in the meantime: the guest sees it as it is now.
+    fs.appendFileSync(resolve(dir, 'f'), 'after it\n');
+    fs.writeFileSync(resolve(dir, 'new-on-host'), '');
+    const second = new NodeVm(files, await decodeSnapshotFile(snapshot));
+    try {
+      const con = new NodeVmConsole(second);
+      con.type('cat <&3; echo via-fd-4 >&4; ls /mnt/shared | tr "\\n" " "; echo; echo RESTORED-$((2+2))\n');
+      const end = await con.waitFor('RESTORED-4', 120_000);
+      const output = con.output.slice(0, end);
+      expect(output).toContain('before the snapshot\r\nafter it');
+      expect(output).toMatch(/f log new-on-host/);
+      expect(fs.readFileSync(resolve(dir, 'log'), 'utf8')).toBe('via-fd-4\n');
+    } finally {
+      await second.terminate();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }, 400_000);
+});

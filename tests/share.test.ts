@@ -1,6 +1,7 @@
 // A host directory shared with the default image over virtio-9p (`npm run vm -- --share DIR`): a guest
 // script changes the share in every way a program does and the host directory shows it; a snapshot
-// taken with a file open in the guest restores with that file still readable.
+// taken with a file open in the guest restores with that file still readable. Without --share the
+// image boots as before (tests/boot.test.ts) and mounts nothing.
 import { describe, expect, it } from 'vitest';
 import { fileURLToPath } from 'node:url';
 import { resolve } from 'node:path';
@@ -13,9 +14,8 @@ import { decodeSnapshotFile } from '../workers/protocol/snapshot-container.ts';
 
 const root = resolve(fileURLToPath(import.meta.url), '../..');
 const PROMPT = 'root@tabvm:~# ';
-const MOUNT = 'mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 shared /mnt/shared';
-/** Mounts the share unless the image's init did. */
-const ENSURE_MOUNTED = `grep -q ' /mnt/shared 9p ' /proc/mounts || { mkdir -p /mnt/shared; ${MOUNT}; }`;
+/** The default image's init mounts the share tagged "shared" at /mnt/shared (scripts/image/rootfs/init). */
+const CHECK_MOUNTED = `grep -q '^shared /mnt/shared 9p ' /proc/mounts && echo MOUNTED-AT-BOOT`;
 
 /** The guest's side: each step a program takes on files, then what the guest sees. */
 const GUEST_SCRIPT = [
@@ -46,9 +46,10 @@ describe('a shared folder (--share DIR)', () => {
     const vm = tabvmSession(['--share', dir], root);
     try {
       let at = await vm.waitFor(PROMPT, 240_000);
-      vm.type(`${ENSURE_MOUNTED}; ${GUEST_SCRIPT}; echo DONE-$((40+2))\n`);
+      vm.type(`${CHECK_MOUNTED}; ${GUEST_SCRIPT}; echo DONE-$((40+2))\n`);
       const end = await vm.waitFor('DONE-42', 120_000, at);
       const output = vm.output.slice(at, end);
+      expect(output).toContain('\nMOUNTED-AT-BOOT');
       expect(output).toContain('written by the host');
       expect(output).toMatch(/LINK=renamed.txt VIA=one\+two\+ SIZE=1572864 N=6/);
       expect(fs.readFileSync(resolve(dir, 'renamed.txt'), 'utf8')).toBe('one\ntwo\n');
@@ -81,7 +82,7 @@ describe('a shared folder (--share DIR)', () => {
     try {
       const con = new NodeVmConsole(first);
       let at = await con.waitFor(PROMPT, 240_000);
-      con.type(`${ENSURE_MOUNTED}; exec 3</mnt/shared/f; exec 4>>/mnt/shared/log; echo OPENED-$((1+1))\n`);
+      con.type(`exec 3</mnt/shared/f; exec 4>>/mnt/shared/log; echo OPENED-$((1+1))\n`);
       at = await con.waitFor('OPENED-2', 60_000, at);
       await con.waitFor(PROMPT, 10_000, at);
       snapshot = await first.snapshot();

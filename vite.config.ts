@@ -119,6 +119,9 @@ export default defineConfig({
       },
       // Bare-metal guest programs (tests/baremetal/bin) on the whole machine.
       { extends: true, test: { name: 'baremetal', include: ['tests/baremetal.test.ts'] } },
+      // Untrusted input (docs/fuzzing.md): the fuzzer's regressions replayed, and the CLI's refusals of
+      // bombs and bad manifests measured; `npm run test:fuzz` then runs the seeded fuzzer for 60 s.
+      { extends: true, test: { name: 'fuzz', include: ['tests/fuzz/**/*.test.ts'] } },
       // Linux (the committed default image) booted in Node: runner, shell, virtio, snapshots.
       {
         extends: true,
@@ -130,6 +133,7 @@ export default defineConfig({
             'tests/baremetal.test.ts',
             'tests/debian.test.ts',
             'tests/embed-lib.test.ts',
+            'tests/fuzz/**',
           ],
         },
       },

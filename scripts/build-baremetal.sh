@@ -13,7 +13,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 src=$root/tests/baremetal
 out=$src/bin
 CC=${CROSS_COMPILE:-riscv64-linux-gnu-}gcc
-programs=(${PROGRAMS:-traps interrupts pmp vm atomics})
+programs=(${PROGRAMS:-traps interrupts pmp vm atomics pma})
 # tohost.S is built once per kind of store that ends it (tohost-<kind>.elf, -DSTORE_<kind with _ for .>).
 tohost_kinds=(${TOHOST_KINDS:-sd sw sh sb fsd fsw c.sd c.sw c.sdsp c.swsp c.fsd c.fsdsp amoswap.d amoswap.w
   amoadd.d amoadd.w amoor.w amoxor.d amomax.w amomaxu.d sc.d sc.w loop})

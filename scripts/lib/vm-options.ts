@@ -11,7 +11,8 @@ import { detectImageKind } from '../../workers/machine/loader.ts';
 import { FileDisk } from './file-disk.ts';
 import { pathToFileURL } from 'node:url';
 import { ChunkedDisk } from '../../workers/host/block/chunked-disk.ts';
-import type { DiskImageManifest } from '../../workers/protocol/disk-image.ts';
+import { ManifestError, parseDiskImageManifest, type DiskImageManifest } from '../../workers/protocol/disk-image.ts';
+import { parseImageManifest, type ImageManifest } from '../../workers/protocol/image-manifest.ts';
 import { MAX_RAM_MIB, MIB, MIN_RAM_MIB } from '../../workers/protocol/machine-limits.ts';
 
 export interface VmFiles {
@@ -57,18 +58,7 @@ export interface VmCommandLine {
   readonly share?: readonly string[];
 }
 
-interface ManifestFile {
-  readonly path: string;
-  readonly size: number;
-}
-
-interface ImageManifest {
-  readonly files: { readonly bios: ManifestFile; readonly kernel?: ManifestFile; readonly initrd?: ManifestFile };
-  readonly bootargs: string;
-  readonly memory?: { readonly default?: number };
-  /** A chunked disk in the image's directory, which its bootargs mount as the root file system. */
-  readonly disk?: DiskImageManifest;
-}
+type ManifestFile = ImageManifest['files']['bios'];
 
 /** "256M", "1G", "512K", or plain bytes. */
 export function parseMemorySize(text: string): number {
@@ -104,10 +94,17 @@ function readManifest(imagesDir: string, name: string): { dir: string; manifest:
   const dir = resolve(imagesDir, name);
   const path = resolve(dir, 'manifest.json');
   if (!existsSync(path)) throw new ImageError(`image ${name}: no ${path} (build it, or pass --kernel/--bios)`);
+  let json: unknown;
   try {
-    return { dir, manifest: JSON.parse(readFileSync(path, 'utf8')) as ImageManifest };
+    json = JSON.parse(readFileSync(path, 'utf8'));
   } catch (error) {
     throw new ImageError(`image ${name}: ${path} is not valid JSON (${(error as Error).message})`);
+  }
+  try {
+    return { dir, manifest: parseImageManifest(json) };
+  } catch (error) {
+    if (error instanceof ManifestError) throw new ImageError(`image ${name}: ${path}: ${error.message}`);
+    throw error;
   }
 }
 
@@ -241,17 +238,19 @@ export function parseDiskOption(text: string): DiskSpec {
 function readChunkedManifest(dir: string, what: string): DiskImageManifest {
   const path = resolve(dir, 'manifest.json');
   if (!existsSync(path)) throw new ImageError(`${what}: a directory, but it has no manifest.json`);
-  let manifest: { disk?: DiskImageManifest };
+  let manifest: { disk?: unknown };
   try {
-    manifest = JSON.parse(readFileSync(path, 'utf8')) as { disk?: DiskImageManifest };
+    manifest = JSON.parse(readFileSync(path, 'utf8')) as { disk?: unknown };
   } catch (error) {
     throw new ImageError(`${what}: ${path} is not valid JSON (${(error as Error).message})`);
   }
   if (typeof manifest.disk !== 'object' || manifest.disk === null) throw new ImageError(`${what}: ${path} has no "disk" field`);
+  let disk: DiskImageManifest;
   try {
-    new ChunkedDisk({ manifest: manifest.disk, baseUrl: pathToFileURL(dir).href });
+    disk = parseDiskImageManifest(manifest.disk);
+    new ChunkedDisk({ manifest: disk, baseUrl: pathToFileURL(dir).href });
   } catch (error) {
     throw new ImageError(`${what}: ${(error as Error).message}`);
   }
-  return manifest.disk;
+  return disk;
 }

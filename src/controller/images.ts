@@ -5,72 +5,11 @@
  * manifest's size and sha256 (crypto.subtle) before a VM may use it: a failed or truncated download is an
  * ImageDownloadError, never a VM booted on a partial image.
  */
-import { z } from 'zod';
-import { DISK_IMAGE_FORMAT, DISK_SECTOR_BYTES, type DiskImageManifest } from '../../workers/protocol/disk-image.ts';
+import { ManifestError } from '../../workers/protocol/disk-image.ts';
+import { parseImageManifest, type ImageManifest } from '../../workers/protocol/image-manifest.ts';
 
-const Sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, '64 lowercase hex digits');
-/** The overlay keeps 4 KiB blocks (workers/host/block/overlay-disk.ts), so a disk is whole blocks of it. */
-const OVERLAY_BLOCK_BYTES = 4096;
-
-/** The `disk` field of a manifest: workers/protocol/disk-image.ts's DiskImageManifest, checked. */
-export const DiskImageManifestSchema = z
-  .object({
-    format: z.literal(DISK_IMAGE_FORMAT),
-    size: z.number().int().positive(),
-    chunkSize: z
-      .number()
-      .int()
-      .positive()
-      .refine((n) => (n & (n - 1)) === 0 && n % DISK_SECTOR_BYTES === 0, 'a power of two, a multiple of 512'),
-    chunks: z.array(
-      z.object({
-        index: z.number().int().nonnegative(),
-        sha256: Sha256Hex,
-        compressedSize: z.number().int().positive(),
-      }),
-    ),
-    readOnly: z.boolean().optional(),
-  })
-  .superRefine((disk, context) => {
-    if (disk.size % disk.chunkSize !== 0 || disk.size % OVERLAY_BLOCK_BYTES !== 0) {
-      context.addIssue({
-        code: 'custom',
-        path: ['size'],
-        message: `a multiple of the chunk size and of ${OVERLAY_BLOCK_BYTES}`,
-      });
-    }
-    const count = disk.size / disk.chunkSize;
-    disk.chunks.forEach((chunk, i) => {
-      if (chunk.index >= count || (i > 0 && chunk.index <= disk.chunks[i - 1]!.index)) {
-        context.addIssue({
-          code: 'custom',
-          path: ['chunks', i, 'index'],
-          message: 'chunk indices must increase and lie inside the disk',
-        });
-      }
-    });
-  }) satisfies z.ZodType<DiskImageManifest>;
-
-const FileEntry = z.object({
-  path: z
-    .string()
-    .min(1)
-    .regex(/^[^/\\]+$/, 'a file name without directories'),
-  size: z.number().int().positive(),
-  sha256: z.string().regex(/^[0-9a-f]{64}$/, '64 lowercase hex digits'),
-});
-
-export const ImageManifestSchema = z.object({
-  name: z.string().min(1),
-  title: z.string().min(1),
-  files: z.object({ bios: FileEntry, kernel: FileEntry.optional(), initrd: FileEntry.optional() }),
-  bootargs: z.string(),
-  memory: z.object({ default: z.number().int().positive(), minimum: z.number().int().positive() }),
-  kernelRelease: z.string().optional(),
-  /** A chunked virtio-blk disk whose files sit beside the manifest (disk/NNNNNN.gz); the guest's /dev/vda. */
-  disk: DiskImageManifestSchema.optional(),
-});
-export type ImageManifest = z.infer<typeof ImageManifestSchema>;
+// The schema is the one the worker and the command line use too.
+export { ImageManifestSchema, type ImageManifest } from '../../workers/protocol/image-manifest.ts';
 type FileRole = keyof ImageManifest['files'];
 
 /** The most RAM the app offers a VM, in MiB (one definition for the dialog, the embed, the CLI and snapshots). */
@@ -155,14 +94,12 @@ export async function loadManifest(entry: CatalogEntry): Promise<ImageManifest> 
   } catch {
     throw new ImageDownloadError(`image ${entry.id}: the manifest is not JSON`);
   }
-  const parsed = ImageManifestSchema.safeParse(json);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    throw new ImageDownloadError(
-      `image ${entry.id}: manifest field ${issue.path.join('.') || '(root)'}: ${issue.message}`,
-    );
+  try {
+    return parseImageManifest(json);
+  } catch (error) {
+    if (error instanceof ManifestError) throw new ImageDownloadError(`image ${entry.id}: ${error.message}`);
+    throw error;
   }
-  return parsed.data;
 }
 
 export function catalogEntry(id: string): CatalogEntry | undefined {

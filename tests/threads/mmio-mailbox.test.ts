@@ -26,6 +26,8 @@ function registerBus(): { bus: PhysicalBus; log: string[] } {
         registers.setBigUint64(addr - 0x1000_0000, value, true);
         return true;
       },
+      // Registers hold no code: a fetch is refused (an instruction access fault).
+      fetch: () => undefined,
     },
   };
 }

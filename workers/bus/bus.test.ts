@@ -153,3 +153,51 @@ describe('GuestErrorLog', () => {
     expect(messages[3]).toMatch(/not logging new ones/);
   });
 });
+
+describe('Bus, as the CPU sees it', () => {
+  // Issue 12 part 5: what the CPU calls refuses what QEMU's memory core refuses, so the CPU faults.
+  it('refuses a CPU access of an undeclared width, per range, where read/write only log it', () => {
+    const { bus, messages } = busWithLog();
+    const clint = Object.assign(new ProbeDevice([4, 8]), {
+      accessRanges: [{ start: 0, end: 0x4000, sizes: [4] as AccessSize[] }],
+    });
+    bus.map('clint', 0x0200_0000, 0x1_0000, clint);
+    expect(bus.load(0x0200_0000, 8)).toBeUndefined();
+    expect(bus.load(0x0200_0000, 4)).toBe(0x1000n);
+    expect(bus.load(0x0200_bff8, 8)).toBe(0xcff8n);
+    expect(bus.store(0x0200_0000, 1n, 2)).toBe(false);
+    expect(bus.store(0x0200_4000, 1n, 8)).toBe(true);
+    expect(bus.load(0x0200_4001, 4)).toBeUndefined(); // misaligned
+    expect(bus.load(0x3000_0000, 4)).toBeUndefined(); // unmapped
+    expect(bus.read(0x0200_0000, 8)).toBe(0n);
+    expect(clint.accesses.map((a) => a.offset)).toEqual([0, 0xbff8, 0x4000]);
+    expect(messages.length).toBeGreaterThan(0);
+  });
+
+  it('splits a wide access into the pieces a device handles, lowest address first', () => {
+    const { bus } = busWithLog();
+    const virtio = Object.assign(new ProbeDevice([1, 2, 4, 8]), { splitTo: 4 as AccessSize });
+    bus.map('virtio', 0x1000_1000, 0x1000, virtio);
+    expect(bus.load(0x1000_1000, 8)).toBe((0x1004n << 32n) | 0x1000n);
+    expect(bus.store(0x1000_1010, 0x1111_2222_3333_4444n, 8)).toBe(true);
+    expect(virtio.accesses).toEqual([
+      { kind: 'read', offset: 0, size: 4 },
+      { kind: 'read', offset: 4, size: 4 },
+      { kind: 'write', offset: 0x10, size: 4, value: 0x3333_4444n },
+      { kind: 'write', offset: 0x14, size: 4, value: 0x1111_2222n },
+    ]);
+  });
+
+  it('fetches instructions only from executable regions', () => {
+    const { bus, messages } = busWithLog();
+    const rom = Object.assign(new ProbeDevice(), { executable: true });
+    const uart = new ProbeDevice();
+    bus.map('rom', 0x1000, 0x1000, rom);
+    bus.map('uart', 0x1000_0000, 0x100, uart);
+    expect(bus.fetch(0x1004, 2)).toBe(0x1004n);
+    expect(bus.fetch(0x1000_0000, 2)).toBeUndefined();
+    expect(bus.fetch(0x3000_0000, 2)).toBeUndefined();
+    expect(uart.accesses).toEqual([]);
+    expect(messages.some((m) => /holds no code/.test(m))).toBe(true);
+  });
+});

@@ -39,6 +39,8 @@ export interface PhysicalBus {
   read(addr: number, size: 1 | 2 | 4 | 8): bigint | undefined;
   /** Returns false when no device answers at `addr`. */
   write(addr: number, value: bigint, size: 1 | 2 | 4 | 8): boolean;
+  /** An instruction fetch; undefined outside memory that holds code (the CPU raises an instruction access fault). */
+  fetch(addr: number, size: 1 | 2 | 4 | 8): bigint | undefined;
 }
 
 /** Creates the VM's memory: the core's state area plus `ramSize` bytes of DRAM. */
@@ -154,6 +156,14 @@ export class Hart {
         jitVerify: (entry: number): boolean => this.jit.verify(entry),
         mmioRead: (addr: bigint, size: number): bigint => {
           const v = bus.read(Number(addr), size as 1 | 2 | 4 | 8);
+          if (v === undefined) {
+            busError();
+            return 0n;
+          }
+          return v;
+        },
+        mmioFetch: (addr: bigint, size: number): bigint => {
+          const v = bus.fetch(Number(addr), size as 1 | 2 | 4 | 8);
           if (v === undefined) {
             busError();
             return 0n;

@@ -755,6 +755,7 @@ describe('physical accesses outside RAM go to the bus', () => {
     const m = await Machine.create();
     const rom = A.assemble([A.addi('a0', 0, 42), li('t0', CODE + 4n), A.jalr(0, 't0', 0)]);
     m.bus.map(0x1000, 0x100, {
+      executable: true,
       read: (off, size) => {
         let v = 0n;
         for (let i = size - 1; i >= 0; i--) v = (v << 8n) | BigInt(rom[off + i] ?? 0);
@@ -766,6 +767,15 @@ describe('physical accesses outside RAM go to the bus', () => {
     m.runToEbreak();
     expect(m.x('a0')).toBe(42n);
     expect(m.csr('mepc')).toBe(CODE + 4n);
+  });
+
+  it('fetching from a device that holds no code is an instruction access fault; loading from it is not', async () => {
+    // QEMU's virt raises an instruction access fault for a jump into the CLINT; the register still reads.
+    const m = await Machine.create();
+    m.bus.map(0x200_0000, 0x1_0000, { read: () => 0x13n });
+    m.boot([li('t0', 0x200_0000n), A.lw('a0', 't0', 0), A.jalr(0, 't0', 0)]);
+    expect(m.runToTrap()).toEqual({ level: 'M', cause: CAUSE.fetchAccess, epc: 0x200_0000n, tval: 0x200_0000n });
+    expect(m.x('a0')).toBe(0x13n);
   });
 
   it('fetching where nothing answers is an instruction access fault', async () => {

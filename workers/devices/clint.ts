@@ -41,6 +41,8 @@ export interface ClintState {
 
 export class Clint implements MmioDevice {
   readonly accessSizes: readonly AccessSize[] = [4, 8];
+  /** QEMU's MSWI part takes 4-byte accesses only (riscv_aclint.c); its MTIMER part 4 or 8. */
+  readonly accessRanges = [{ start: CLINT_MSIP, end: CLINT_MTIMECMP, sizes: [4] as const }];
   readonly #clock: GuestTimeSource;
   readonly #harts: readonly ClintHartLines[];
   readonly #log: GuestErrorLog;

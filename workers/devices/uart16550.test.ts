@@ -285,9 +285,10 @@ describe('16550 UART', () => {
     expect(uart.rxSpace()).toBe(1);
   });
 
-  it('declares byte accesses only and logs absent registers', () => {
+  it("declares QEMU serial_mm's widths (1 to 8 bytes, each the one byte register) and logs absent registers", () => {
     const { uart, messages } = setup();
-    expect(uart.accessSizes).toEqual([1]);
+    expect(uart.accessSizes).toEqual([1, 2, 4, 8]);
+    expect(uart.read(LSR, 4)).toBe(uart.read(LSR, 1));
     expect(uart.read(8, 1)).toBe(0n);
     uart.write(0x10, 1n, 1);
     uart.write(LSR, 0n, 1);

@@ -134,7 +134,8 @@ export interface Uart16550State {
 }
 
 export class Uart16550 implements MmioDevice {
-  readonly accessSizes: readonly AccessSize[] = [1];
+  /** QEMU's serial_mm accepts 1 to 8 bytes; a wider access reads or writes the one byte register. */
+  readonly accessSizes: readonly AccessSize[] = [1, 2, 4, 8];
   readonly #irq: IrqLine;
   readonly #sink: CharSink;
   readonly #clock: GuestTimeSource;

@@ -11,7 +11,7 @@
  */
 import { Bus } from '../bus/bus.ts';
 import { GuestErrorLog, type LogSink } from '../bus/guest-log.ts';
-import type { AccessSize } from '../bus/device.ts';
+import type { MmioDevice } from '../bus/device.ts';
 import { HartPins, MIP_MEIP, MIP_MSIP, MIP_MTIP, type PhysicalBus } from '../cpu/core.ts';
 import * as L from '../cpu/layout.ts';
 import { Clint, type ClintState } from '../devices/clint.ts';
@@ -160,13 +160,11 @@ export class DeviceHost {
     this.tohost = tohost === undefined ? undefined : Number(tohost.value);
 
     const bus = this.bus;
+    // The bus refuses what QEMU's virt refuses (bus.ts): the hart then takes an access fault.
     this.physicalBus = {
-      read: (addr, size) => (bus.findRegion(addr) ? bus.read(addr, size) : undefined),
-      write: (addr, value, size) => {
-        if (!bus.findRegion(addr)) return false;
-        bus.write(addr, value, size);
-        return true;
-      },
+      read: (addr, size) => bus.load(addr, size),
+      write: (addr, value, size) => bus.store(addr, value, size),
+      fetch: (addr, size) => bus.fetch(addr, size),
     };
 
     this.pins = Array.from({ length: harts }, (_, hart) => new HartPins(memory, hart));
@@ -365,10 +363,11 @@ function virtioSlots(config: DeviceHostConfig, io: IoTracker): (VirtioDevice | u
 }
 
 /** A read-only memory region on the bus (the boot ROM). Writes are guest errors and ignored. */
-function romDevice(bytes: Uint8Array): { accessSizes: readonly AccessSize[]; read(o: number, s: AccessSize): bigint; write(): void } {
+function romDevice(bytes: Uint8Array): MmioDevice {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   return {
     accessSizes: [1, 2, 4, 8],
+    executable: true,
     read(offset, size) {
       switch (size) {
         case 1: return BigInt(view.getUint8(offset));

@@ -9,7 +9,7 @@
  *
  * A mailbox, all fields read and written with atomics:
  *   +0  state  i32: MAILBOX_IDLE, MAILBOX_REQUEST (hart → host), MAILBOX_ANSWER (host → hart)
- *   +4  kind   i32: MAILBOX_READ or MAILBOX_WRITE
+ *   +4  kind   i32: MAILBOX_READ, MAILBOX_WRITE or MAILBOX_FETCH (an instruction fetch outside RAM)
  *   +8  size   i32: 1, 2, 4 or 8
  *   +12 found  i32: 1 when a device answered at the address, 0 for an access fault
  *   +16 addr   u64 (physical)
@@ -23,6 +23,7 @@ const MAILBOX_REQUEST = 1;
 const MAILBOX_ANSWER = 2;
 const MAILBOX_READ = 1;
 const MAILBOX_WRITE = 2;
+const MAILBOX_FETCH = 3;
 
 const STATE = 0;
 const KIND = 1;
@@ -78,6 +79,11 @@ export class MailboxBus implements PhysicalBus {
     return Atomics.load(this.#box.words, FOUND) === 1;
   }
 
+  fetch(addr: number, size: 1 | 2 | 4 | 8): bigint | undefined {
+    this.#request(MAILBOX_FETCH, addr, 0n, size);
+    return Atomics.load(this.#box.words, FOUND) === 1 ? Atomics.load(this.#box.wide, VALUE) : undefined;
+  }
+
   #request(kind: number, addr: number, value: bigint, size: number): void {
     const { words, wide } = this.#box;
     Atomics.store(words, KIND, kind);
@@ -126,8 +132,9 @@ export class MailboxServer {
       const addr = Number(Atomics.load(wide, ADDR));
       const size = Atomics.load(words, SIZE) as 1 | 2 | 4 | 8;
       let found: boolean;
-      if (Atomics.load(words, KIND) === MAILBOX_READ) {
-        const value = bus.read(addr, size);
+      const kind = Atomics.load(words, KIND);
+      if (kind === MAILBOX_READ || kind === MAILBOX_FETCH) {
+        const value = kind === MAILBOX_READ ? bus.read(addr, size) : bus.fetch(addr, size);
         found = value !== undefined;
         Atomics.store(wide, VALUE, value ?? 0n);
       } else {

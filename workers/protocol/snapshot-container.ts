@@ -5,11 +5,13 @@
  * header, the hart blocks and RAM pages.
  *
  * Every refusal is a SnapshotError with a one-line message a person can act on. Files come from
- * anywhere (import), so the header is validated with zod after the checksum, and decompression stops
- * at the size the header announces.
+ * anywhere (import), so the header is validated with zod after the checksum and bounded by the RAM it
+ * describes, and decompression stops at the first byte past the size the header announces.
  */
 import { z } from 'zod';
 import { DISK_IMAGE_IDENTITY_PATTERN } from './disk-image.ts';
+import { DEFLATE_MAX_RATIO, InflateError, inflateBounded } from './inflate.ts';
+import { schemaIssueSentence } from './schema-message.ts';
 import {
   SNAPSHOT_CHECKSUM_BYTES,
   SNAPSHOT_COMPRESSION,
@@ -270,10 +272,7 @@ export async function readSnapshotHeader(file: Uint8Array): Promise<SnapshotHead
     throw new SnapshotError('snapshot header is not valid JSON');
   }
   const parsed = HEADER_SCHEMAS[version]!.safeParse(json);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    throw new SnapshotError(`snapshot header field ${issue.path.join('.') || '(root)'}: ${issue.message}`);
-  }
+  if (!parsed.success) throw new SnapshotError(schemaIssueSentence(parsed.error, 'snapshot header'));
   const header = parsed.data;
   if (header.parent === null && header.ram.zeroedPages !== 0) {
     throw new SnapshotError('snapshot header lists zeroed pages in a full snapshot');
@@ -290,6 +289,11 @@ export async function readSnapshotHeader(file: Uint8Array): Promise<SnapshotHead
       throw new SnapshotError(`snapshot header places ${load.image} bytes outside the image or RAM`);
     }
   }
+  const ramPages = header.machine.ramSize / SNAPSHOT_PAGE_SIZE;
+  if (header.ram.pages + header.ram.zeroedPages + header.ram.imagePages > ramPages)
+    throw new SnapshotError(
+      `snapshot header lists more pages than its ${header.machine.ramSize >> 20} MiB of RAM hold`,
+    );
   if (header.cpu.harts !== header.machine.harts)
     throw new SnapshotError('snapshot header disagrees on the number of harts');
   const expectedRaw =
@@ -299,74 +303,167 @@ export async function readSnapshotHeader(file: Uint8Array): Promise<SnapshotHead
     header.disks.reduce((n, disk) => n + disk.blocks * (4 + disk.blockSize) + disk.removedBlocks * 4, 0);
   if (header.rawPayloadBytes !== expectedRaw)
     throw new SnapshotError('snapshot payload size does not match its header');
+  // No deflate stream expands more than this: a header that announces more is lying about its payload.
+  if (header.rawPayloadBytes > Number(payloadLength) * DEFLATE_MAX_RATIO + 1024)
+    throw new SnapshotError('snapshot header announces more data than its payload can hold');
   return header;
 }
 
-/** Checks and unpacks a snapshot file; throws SnapshotError for anything that is not a sound snapshot of ours. */
+/**
+ * Checks and unpacks a snapshot file; throws SnapshotError for anything that is not a sound snapshot of
+ * ours. The payload is inflated as a stream into an array of the size the validated header gives, and
+ * each section is checked as soon as its bytes are in: the page lists before any page arrives, each
+ * stored page (never all zeroes: zero pages are not stored) as it completes. Inflation stops at the first
+ * byte past the header's size, so a bomb costs at most that size, which the header bounds by the RAM.
+ */
 export async function decodeSnapshotFile(file: Uint8Array): Promise<SnapshotContents> {
   const header = await readSnapshotHeader(file);
   const view = new DataView(file.buffer, file.byteOffset, file.byteLength);
   const payloadStart = SNAPSHOT_PREAMBLE_BYTES + view.getUint32(12, true);
-  let raw: Uint8Array;
-  try {
-    raw = await transform(
-      [file.subarray(payloadStart, file.length - SNAPSHOT_CHECKSUM_BYTES)],
-      new DecompressionStream(SNAPSHOT_COMPRESSION),
-      header.rawPayloadBytes,
-    );
-  } catch {
-    throw new SnapshotError('snapshot payload does not decompress to the size its header gives');
-  }
-  if (raw.length !== header.rawPayloadBytes) throw new SnapshotError('snapshot payload does not match its header');
   const { cpu, ram } = header;
-  const blocks: Uint8Array[] = [];
-  for (let h = 0; h < cpu.harts; h++) blocks.push(raw.slice(h * cpu.blockSize, (h + 1) * cpu.blockSize));
-  let at = cpu.harts * cpu.blockSize;
-  const rawView = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
-  const readList = (n: number): Uint32Array => {
+  const pagesAt = cpu.harts * cpu.blockSize;
+  const pageDataAt = pagesAt + (ram.pages + ram.zeroedPages + ram.imagePages) * 4;
+  // The harts and the page lists first; room for the rest once the lists have passed their checks.
+  let raw = new Uint8Array(pageDataAt);
+  let rawView = new DataView(raw.buffer);
+  const growToWhole = (): void => {
+    let whole: Uint8Array<ArrayBuffer>;
+    try {
+      whole = new Uint8Array(header.rawPayloadBytes);
+    } catch {
+      throw new SnapshotError(`snapshot is too large to unpack here (${header.rawPayloadBytes} bytes)`);
+    }
+    whole.set(raw);
+    raw = whole;
+    rawView = new DataView(raw.buffer);
+  };
+  const ramPages = header.machine.ramSize / SNAPSHOT_PAGE_SIZE;
+  const readList = (at: number, n: number): Uint32Array => {
     const list = new Uint32Array(n);
-    for (let i = 0; i < n; i++, at += 4) list[i] = rawView.getUint32(at, true);
+    for (let i = 0; i < n; i++) list[i] = rawView.getUint32(at + 4 * i, true);
     return list;
   };
-  const pages = readList(ram.pages);
-  const zeroed = readList(ram.zeroedPages);
-  const imagePages = readList(ram.imagePages);
-  const ramPages = header.machine.ramSize / SNAPSHOT_PAGE_SIZE;
-  for (const list of [pages, zeroed, imagePages]) {
+  const checkAscending = (list: Uint32Array, bound: number, what: string): void => {
     for (let i = 0; i < list.length; i++) {
-      if (list[i]! >= ramPages || (i > 0 && list[i]! <= list[i - 1]!)) {
-        throw new SnapshotError('snapshot RAM page list is out of order or outside RAM');
-      }
+      if (list[i]! >= bound || (i > 0 && list[i]! <= list[i - 1]!)) throw new SnapshotError(what);
     }
-  }
-  for (const page of imagePages) {
-    if (!imageLoadOf(header.imageLoads, page)) throw new SnapshotError(`snapshot image page ${page} is in no image`);
-  }
-  const pageData = raw.subarray(at, at + ram.pages * SNAPSHOT_PAGE_SIZE);
-  at += pageData.length;
-  const disks = header.disks.map((disk): SnapshotDisk => {
-    const indices = readList(disk.blocks);
-    const removed = readList(disk.removedBlocks);
-    for (const list of [indices, removed]) {
-      for (let i = 0; i < list.length; i++) {
-        if (list[i]! >= disk.size / disk.blockSize || (i > 0 && list[i]! <= list[i - 1]!)) {
-          throw new SnapshotError('snapshot disk block list is out of order or outside the disk');
+  };
+
+  // The sections in payload order; a check runs once the bytes up to its section's end have arrived.
+  const pageDataEnd = pageDataAt + ram.pages * SNAPSHOT_PAGE_SIZE;
+  const lists: { pages?: Uint32Array; zeroed?: Uint32Array; imagePages?: Uint32Array } = {};
+  const checks: { end: number; run: () => void }[] = [
+    {
+      end: pageDataAt,
+      run: () => {
+        lists.pages = readList(pagesAt, ram.pages);
+        lists.zeroed = readList(pagesAt + ram.pages * 4, ram.zeroedPages);
+        lists.imagePages = readList(pagesAt + (ram.pages + ram.zeroedPages) * 4, ram.imagePages);
+        const what = 'snapshot RAM page list is out of order or outside RAM';
+        for (const list of [lists.pages, lists.zeroed, lists.imagePages]) checkAscending(list, ramPages, what);
+        for (const page of lists.imagePages) {
+          if (!imageLoadOf(header.imageLoads, page))
+            throw new SnapshotError(`snapshot image page ${page} is in no image`);
         }
+        growToWhole();
+      },
+    },
+  ];
+  let nextPage = 0;
+  const diskLayout: { indicesAt: number; dataAt: number; end: number }[] = [];
+  let at = pageDataEnd;
+  for (const disk of header.disks) {
+    const indicesAt = at;
+    const dataAt = indicesAt + (disk.blocks + disk.removedBlocks) * 4;
+    at = dataAt + disk.blocks * disk.blockSize;
+    diskLayout.push({ indicesAt, dataAt, end: at });
+    checks.push({
+      end: dataAt,
+      run: () => {
+        const what = 'snapshot disk block list is out of order or outside the disk';
+        checkAscending(readList(indicesAt, disk.blocks), disk.size / disk.blockSize, what);
+        checkAscending(readList(indicesAt + disk.blocks * 4, disk.removedBlocks), disk.size / disk.blockSize, what);
+      },
+    });
+  }
+  let received = 0;
+  // Each page number is checked as soon as its 4 bytes are in (in RAM, above the one before it in its
+  // list), so a list of junk is refused at its first bad entry rather than at its end.
+  const listEnds = [ram.pages, ram.pages + ram.zeroedPages, ram.pages + ram.zeroedPages + ram.imagePages];
+  let nextEntry = 0;
+  const checkListEntries = (): void => {
+    for (; nextEntry < listEnds[2]! && pagesAt + (nextEntry + 1) * 4 <= received; nextEntry++) {
+      const page = rawView.getUint32(pagesAt + nextEntry * 4, true);
+      const first = nextEntry === 0 || listEnds.includes(nextEntry);
+      if (page >= ramPages || (!first && page <= rawView.getUint32(pagesAt + (nextEntry - 1) * 4, true)))
+        throw new SnapshotError('snapshot RAM page list is out of order or outside RAM');
+    }
+  };
+  const sink = (piece: Uint8Array, offset: number): void => {
+    // A piece may run past the lists: the part that fits first, the rest once they passed.
+    const head = Math.max(0, Math.min(piece.length, raw.length - offset));
+    raw.set(piece.subarray(0, head), offset);
+    received = offset + head;
+    checkListEntries();
+    while (checks.length > 0 && checks[0]!.end <= received) checks.shift()!.run();
+    raw.set(piece.subarray(head), offset + head);
+    received = offset + piece.length;
+    while (checks.length > 0 && checks[0]!.end <= received) checks.shift()!.run();
+    // Stored pages are never all zeroes (capture leaves them out): a run of zeroes there is a bomb.
+    for (; nextPage < ram.pages && pageDataAt + (nextPage + 1) * SNAPSHOT_PAGE_SIZE <= received; nextPage++) {
+      if (isZero(raw, pageDataAt + nextPage * SNAPSHOT_PAGE_SIZE, SNAPSHOT_PAGE_SIZE)) {
+        throw new SnapshotError(
+          `snapshot stores RAM page ${lists.pages![nextPage]} as all zeroes, which tabvm never writes`,
+        );
       }
     }
-    const data = raw.subarray(at, at + disk.blocks * disk.blockSize);
-    at += data.length;
+  };
+  try {
+    const length = await inflateBounded(
+      file.subarray(payloadStart, file.length - SNAPSHOT_CHECKSUM_BYTES),
+      SNAPSHOT_COMPRESSION,
+      header.rawPayloadBytes,
+      sink,
+    );
+    if (length !== header.rawPayloadBytes) throw new InflateError('limit');
+  } catch (error) {
+    if (error instanceof SnapshotError) throw error;
+    if (error instanceof InflateError && error.reason === 'corrupt')
+      throw new SnapshotError('snapshot payload is not a valid compressed stream');
+    throw new SnapshotError('snapshot payload does not decompress to the size its header gives');
+  }
+  // An empty section has no bytes to wait for: its checks run now.
+  for (const check of checks) check.run();
+
+  const blocks: Uint8Array[] = [];
+  for (let h = 0; h < cpu.harts; h++) blocks.push(raw.slice(h * cpu.blockSize, (h + 1) * cpu.blockSize));
+  const disks = header.disks.map((disk, d): SnapshotDisk => {
+    const { indicesAt, dataAt, end } = diskLayout[d]!;
     return {
       size: disk.size,
       blockSize: disk.blockSize,
-      indices,
-      data,
-      removed,
+      indices: readList(indicesAt, disk.blocks),
+      data: raw.subarray(dataAt, end),
+      removed: readList(indicesAt + disk.blocks * 4, disk.removedBlocks),
       whole: disk.whole,
       ...(disk.image !== undefined ? { image: disk.image } : {}),
     };
   });
-  return { header, cpu: blocks, pages, zeroed, imagePages, pageData, disks };
+  return {
+    header,
+    cpu: blocks,
+    pages: lists.pages!,
+    zeroed: lists.zeroed!,
+    imagePages: lists.imagePages!,
+    pageData: raw.subarray(pageDataAt, pageDataEnd),
+    disks,
+  };
+}
+
+/** Whether bytes [start, start + length) of `bytes` are all zero (a stored page nearly always ends this early). */
+function isZero(bytes: Uint8Array, start: number, length: number): boolean {
+  for (let i = start; i < start + length; i++) if (bytes[i] !== 0) return false;
+  return true;
 }
 
 /** The image load that covers RAM page `page` entirely, if any. */

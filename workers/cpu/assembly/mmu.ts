@@ -42,6 +42,8 @@ import {
 
 @external('env', 'mmioRead') declare function mmioRead(addr: u64, size: i32): u64;
 @external('env', 'mmioWrite') declare function mmioWrite(addr: u64, value: u64, size: i32): void;
+/** An instruction fetch outside RAM: the bus answers only from memory that holds code (the boot ROM). */
+@external('env', 'mmioFetch') declare function mmioFetch(addr: u64, size: i32): u64;
 
 export const ACCESS_READ: i32 = 0;
 export const ACCESS_WRITE: i32 = 1;
@@ -446,9 +448,10 @@ export function fetch16(va: u64): u32 {
     if (translationCacheable) fillTlb(TLB_FETCH, fetchKey, va, pa);
     return <u32>load<u16>(ramHost(pa));
   }
-  // Code outside RAM (the boot ROM) is fetched through the bus, slowly; it runs a handful of times.
+  // Code outside RAM (the boot ROM) is fetched through the bus, slowly; it runs a handful of times. A
+  // device's registers are not memory that holds code: the bus refuses the fetch (an access fault).
   store<u64>(hart + BUS_ERROR, 0);
-  const v = <u32>mmioRead(pa, 2);
+  const v = <u32>mmioFetch(pa, 2);
   if (load<u64>(hart + BUS_ERROR) != 0) {
     fault(CAUSE_FETCH_ACCESS, va);
     return 0;

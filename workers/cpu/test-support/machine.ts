@@ -112,6 +112,7 @@ export interface BusAccess {
 }
 
 export interface FakeDevice {
+  readonly executable?: boolean;
   read?(offset: number, size: number): bigint;
   write?(offset: number, value: bigint, size: number): void;
 }
@@ -147,6 +148,11 @@ export class FakeBus implements PhysicalBus {
     const value = region?.device.read?.(addr - region.base, size);
     if (value !== undefined) this.accesses.push({ kind: 'read', addr, size, value });
     return value;
+  }
+
+  /** Fetches come only from regions mapped with an `executable` device, as from the boot ROM on the real bus. */
+  fetch(addr: number, size: 1 | 2 | 4 | 8): bigint | undefined {
+    return this.find(addr, size)?.device.executable === true ? this.read(addr, size) : undefined;
   }
 
   write(addr: number, value: bigint, size: 1 | 2 | 4 | 8): boolean {

@@ -133,7 +133,9 @@ export interface VirtioMmioState {
 }
 
 export class VirtioMmioTransport implements MmioDevice {
-  readonly accessSizes: readonly AccessSize[] = [1, 2, 4];
+  /** QEMU's virtio-mmio declares no valid sizes (all are), and its memory core splits 8 bytes into two 4. */
+  readonly accessSizes: readonly AccessSize[] = [1, 2, 4, 8];
+  readonly splitTo: AccessSize = 4;
   readonly deviceId: number;
   readonly device: VirtioDevice | undefined;
   readonly queues: readonly Virtqueue[];

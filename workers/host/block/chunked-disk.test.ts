@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import {
   DISK_IMAGE_FORMAT,
   diskChunkPath,
+  maxCompressedChunkBytes,
   type DiskImageManifest,
   type DiskStatus,
 } from '../../protocol/disk-image.ts';
@@ -22,7 +23,7 @@ function fixture() {
     disk[i] = chunk === 2 || chunk === 5 ? 0 : (i * 13 + chunk) & 0xff;
   }
   const files = new Map<string, Uint8Array<ArrayBuffer>>();
-  const chunks = [];
+  const chunks: { index: number; sha256: string; compressedSize: number }[] = [];
   for (let index = 0; index < 8; index++) {
     if (index === 2 || index === 5) continue;
     const bytes = disk.subarray(index * CHUNK, (index + 1) * CHUNK);
@@ -58,7 +59,12 @@ function fixture() {
       onStatus: (s) => statuses.push(s),
       ...(cacheBytes ? { cacheBytes } : {}),
     });
-  return { disk, files, manifest, fetched, failures, statuses, sleeps, make };
+  /** Serves other bytes for chunk `index`, the manifest giving their length (as a rebuilt file would). */
+  const serve = (index: number, gz: Uint8Array<ArrayBuffer>): void => {
+    files.set(`${BASE}/${diskChunkPath(index)}`, gz);
+    chunks.find((chunk) => chunk.index === index)!.compressedSize = gz.length;
+  };
+  return { disk, files, manifest, fetched, failures, statuses, sleeps, make, serve };
 }
 
 describe('ChunkedDisk', () => {
@@ -128,7 +134,7 @@ describe('ChunkedDisk', () => {
     const f = fixture();
     const url = `${BASE}/disk/000004.gz`;
     const tampered = new Uint8Array(CHUNK);
-    f.files.set(url, gzip(tampered));
+    f.serve(4, gzip(tampered));
     const backend = f.make();
     await expect(backend.read(4 * CHUNK, new Uint8Array(CHUNK))).rejects.toThrow(/fails its sha256 check/);
     expect(f.fetched).toEqual([url]);
@@ -137,8 +143,8 @@ describe('ChunkedDisk', () => {
 
   it('fails a chunk that is not gzip, or of the wrong length', async () => {
     const f = fixture();
-    f.files.set(`${BASE}/disk/000006.gz`, Uint8Array.of(1, 2, 3));
-    f.files.set(`${BASE}/disk/000007.gz`, gzip(new Uint8Array(100)));
+    f.serve(6, Uint8Array.of(1, 2, 3));
+    f.serve(7, gzip(new Uint8Array(100)));
     const backend = f.make();
     await expect(backend.read(6 * CHUNK, new Uint8Array(512))).rejects.toThrow(/not valid gzip/);
     await expect(backend.read(7 * CHUNK, new Uint8Array(512))).rejects.toThrow(/holds 100 bytes/);
@@ -168,13 +174,58 @@ describe('ChunkedDisk', () => {
 
   it('refuses a malformed manifest', () => {
     const { manifest } = fixture();
-    expect(() => new ChunkedDisk({ manifest: { ...manifest, chunkSize: 3000 }, baseUrl: BASE })).toThrow(/malformed/);
+    expect(() => new ChunkedDisk({ manifest: { ...manifest, chunkSize: 3000 }, baseUrl: BASE })).toThrow(
+      /disk\.chunkSize: a power of two/,
+    );
     expect(
       () =>
         new ChunkedDisk({
           manifest: { ...manifest, chunks: [{ index: 9, sha256: '', compressedSize: 1 }] },
           baseUrl: BASE,
         }),
-    ).toThrow(/past its end/);
+    ).toThrow(/disk\.chunks\.0\.sha256/);
+    expect(
+      () =>
+        new ChunkedDisk({
+          manifest: { ...manifest, chunks: [{ index: 9, sha256: 'a'.repeat(64), compressedSize: 1 }] },
+          baseUrl: BASE,
+        }),
+    ).toThrow(/chunk indices must increase and lie inside the disk/);
+  });
+
+  // Issue 12: a chunk index of 0.5, a size of 2^60 or given as a string were taken; each is refused,
+  // with the manifest's field named, before anything is fetched.
+  it.each([
+    [
+      'a fractional chunk index',
+      (m: DiskImageManifest) => ({ ...m, chunks: [{ ...m.chunks[0]!, index: 0.5 }] }),
+      /disk\.chunks\.0\.index/,
+    ],
+    ['a disk of 2^60 bytes', (m: DiskImageManifest) => ({ ...m, size: 2 ** 60 }), /disk\.size/],
+    ['a size given as a string', (m: DiskImageManifest) => ({ ...m, size: String(m.size) }), /disk\.size/],
+    ['chunks that are not a list', (m: DiskImageManifest) => ({ ...m, chunks: {} }), /disk\.chunks/],
+    [
+      'a chunk larger than gzip can make it',
+      (m: DiskImageManifest) => ({ ...m, chunks: [{ ...m.chunks[0]!, compressedSize: 2 * CHUNK }] }),
+      /disk\.chunks\.0\.compressedSize/,
+    ],
+    ['a chunk of 1 GiB', (m: DiskImageManifest) => ({ ...m, chunkSize: 2 ** 30, size: 2 ** 30 }), /disk\.chunkSize/],
+  ])('refuses %s', (_what, change, message) => {
+    const { manifest } = fixture();
+    const bad = change(manifest) as unknown as DiskImageManifest;
+    expect(() => new ChunkedDisk({ manifest: bad, baseUrl: BASE })).toThrow(BlockIoError);
+    expect(() => new ChunkedDisk({ manifest: bad, baseUrl: BASE })).toThrow(message);
+  });
+
+  it('stops inflating a gzip bomb at the chunk size, and refuses a body longer than the manifest says', async () => {
+    const f = fixture();
+    // 4 MiB of zeros gzip to less than the largest gzip file a 4 KiB chunk may have.
+    const bomb = gzip(new Uint8Array(4 * 1024 * 1024));
+    expect(bomb.length).toBeLessThan(maxCompressedChunkBytes(CHUNK));
+    f.serve(3, bomb);
+    const backend = f.make();
+    await expect(backend.read(3 * CHUNK, new Uint8Array(512))).rejects.toThrow(/inflates to more than 4096 bytes/);
+    f.files.set(`${BASE}/${diskChunkPath(0)}`, new Uint8Array(f.manifest.chunks[0]!.compressedSize + 1));
+    await expect(backend.read(0, new Uint8Array(512))).rejects.toThrow(/larger than the manifest's/);
   });
 });

@@ -8,13 +8,14 @@
  * and are never fetched. Recently used chunks stay in a bounded cache.
  */
 import {
-  DISK_IMAGE_FORMAT,
-  DISK_SECTOR_BYTES,
   diskChunkPath,
+  ManifestError,
+  parseDiskImageManifest,
   type DiskChunkEntry,
   type DiskImageManifest,
   type DiskStatus,
 } from '../../protocol/disk-image.ts';
+import { InflateError, inflateToArray } from '../../protocol/inflate.ts';
 import { BlockIoError, checkBlockRange, forEachBlock, type BlockBackend } from './backend.ts';
 
 export interface ChunkedDiskOptions {
@@ -52,23 +53,16 @@ export class ChunkedDisk implements BlockBackend {
   #status: DiskStatus;
 
   constructor(options: ChunkedDiskOptions) {
-    const { manifest } = options;
-    if (manifest.format !== DISK_IMAGE_FORMAT)
-      throw new BlockIoError(`unknown disk image format ${String(manifest.format)}`);
+    // The manifest crossed a thread or came from a file: checked here again, by the page's own schema.
+    let manifest: DiskImageManifest;
+    try {
+      manifest = parseDiskImageManifest(options.manifest);
+    } catch (error) {
+      if (error instanceof ManifestError) throw new BlockIoError(`disk image refused: ${error.message}`);
+      throw error;
+    }
     const { size, chunkSize } = manifest;
-    if (
-      chunkSize <= 0 ||
-      chunkSize % DISK_SECTOR_BYTES !== 0 ||
-      (chunkSize & (chunkSize - 1)) !== 0 ||
-      size % chunkSize !== 0
-    ) {
-      throw new BlockIoError(`disk image of ${size} bytes in chunks of ${chunkSize} is malformed`);
-    }
-    for (const entry of manifest.chunks) {
-      if (entry.index < 0 || entry.index >= size / chunkSize)
-        throw new BlockIoError(`disk image lists chunk ${entry.index}, past its end`);
-      this.#entries.set(entry.index, entry);
-    }
+    for (const entry of manifest.chunks) this.#entries.set(entry.index, entry);
     this.size = size;
     this.#chunkSize = chunkSize;
     this.id = options.id ?? 'tabvm-disk';
@@ -145,15 +139,22 @@ export class ChunkedDisk implements BlockBackend {
   async #fetchVerified(url: string, entry: DiskChunkEntry): Promise<Uint8Array> {
     const response = await this.#fetch(url);
     if (!response.ok) throw new Error(`HTTP ${response.status} for ${url}`);
-    const compressed = new Uint8Array(await response.arrayBuffer());
+    const compressed = await readAtMost(response, entry.compressedSize);
     this.#update({ downloadedBytes: this.#status.downloadedBytes + compressed.length });
+    // Fewer bytes may be a broken transfer (tried again); more is the wrong file.
+    if (compressed.length < entry.compressedSize)
+      throw new Error(`${url} broke off after ${compressed.length} of ${entry.compressedSize} bytes`);
+    if (compressed.length > entry.compressedSize)
+      throw new ChunkCorrupt(`${url} is larger than the manifest's ${entry.compressedSize} bytes`);
     let bytes: Uint8Array<ArrayBuffer>;
     try {
-      bytes = new Uint8Array(
-        await new Response(new Blob([compressed]).stream().pipeThrough(new DecompressionStream('gzip'))).arrayBuffer(),
+      // A chunk inflates to its size and not a byte more: a gzip bomb stops there.
+      bytes = await inflateToArray(compressed, 'gzip', this.#chunkSize);
+    } catch (error) {
+      if (!(error instanceof InflateError)) throw error;
+      throw new ChunkCorrupt(
+        error.reason === 'limit' ? `${url} inflates to more than ${this.#chunkSize} bytes` : `${url} is not valid gzip`,
       );
-    } catch {
-      throw new ChunkCorrupt(`${url} is not valid gzip`);
     }
     if (bytes.length !== this.#chunkSize)
       throw new ChunkCorrupt(`${url} holds ${bytes.length} bytes, not ${this.#chunkSize}`);
@@ -167,4 +168,24 @@ export class ChunkedDisk implements BlockBackend {
     this.#status = { ...this.#status, ...change };
     this.#options.onStatus?.(this.#status);
   }
+}
+
+/** The body of `response`, read until `limit` + 1 bytes at most (one byte more tells that there was more). */
+async function readAtMost(response: Response, limit: number): Promise<Uint8Array> {
+  if (!response.body) return new Uint8Array(0);
+  const out = new Uint8Array(limit + 1);
+  let length = 0;
+  const reader = response.body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    const take = Math.min(value.length, out.length - length);
+    out.set(value.subarray(0, take), length);
+    length += take;
+    if (length === out.length) {
+      await reader.cancel();
+      break;
+    }
+  }
+  return out.subarray(0, length);
 }

@@ -1,0 +1,62 @@
+/**
+ * An image's manifest.json (scripts/build-default-image.sh, scripts/build-debian-image.sh): the boot
+ * files with their sizes and sha256, the kernel command line, the memory it wants and, for an image on a
+ * disk, the chunked disk (disk-image.ts). One schema for every reader: the page's catalog
+ * (src/controller/images.ts), the worker (through the disk manifest it is handed) and the command line
+ * (scripts/lib/vm-options.ts). A manifest comes from any server or directory: every number is checked to
+ * be an integer in range, and the sizes agree with each other, before anything is fetched or allocated.
+ */
+import { z } from 'zod';
+import { DiskImageManifestSchema, ManifestError, describeManifestIssue } from './disk-image.ts';
+import { MAX_RAM_MIB, MIB, MIN_RAM_MIB } from './machine-limits.ts';
+
+/** The largest boot file: it is loaded into RAM whole. */
+export const MAX_BOOT_FILE_BYTES = MAX_RAM_MIB * MIB;
+
+const FileEntry = z.object({
+  path: z
+    .string()
+    .min(1)
+    .max(255)
+    .regex(/^[^/\\]+$/, 'a file name without directories')
+    .refine((name) => name !== '.' && name !== '..', 'a file name without directories'),
+  size: z.number().int().positive().max(MAX_BOOT_FILE_BYTES),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/, '64 lowercase hex digits'),
+});
+
+/** RAM an image asks for, in MiB: a size a VM may have (machine-limits.ts). */
+const MemoryMib = z.number().int().min(MIN_RAM_MIB).max(MAX_RAM_MIB);
+
+export const ImageManifestSchema = z
+  .object({
+    name: z.string().min(1).max(200),
+    title: z.string().min(1).max(200),
+    files: z.object({ bios: FileEntry, kernel: FileEntry.optional(), initrd: FileEntry.optional() }),
+    bootargs: z.string().max(4096),
+    memory: z.object({ default: MemoryMib, minimum: MemoryMib }),
+    kernelRelease: z.string().max(200).optional(),
+    /** A chunked virtio-blk disk whose files sit beside the manifest (disk/NNNNNN.gz); the guest's /dev/vda. */
+    disk: DiskImageManifestSchema.optional(),
+  })
+  .superRefine((manifest, context) => {
+    if (manifest.memory.minimum > manifest.memory.default) {
+      context.addIssue({ code: 'custom', path: ['memory', 'minimum'], message: 'at most memory.default' });
+    }
+    const { bios, kernel, initrd } = manifest.files;
+    const boot = bios.size + (kernel?.size ?? 0) + (initrd?.size ?? 0);
+    if (boot > manifest.memory.default * MIB) {
+      context.addIssue({
+        code: 'custom',
+        path: ['files'],
+        message: `boot files of ${boot} bytes do not fit in memory.default (${manifest.memory.default} MiB)`,
+      });
+    }
+  });
+export type ImageManifest = z.infer<typeof ImageManifestSchema>;
+
+/** Checks a manifest from anywhere; throws ManifestError with a plain sentence when it is unsound. */
+export function parseImageManifest(json: unknown): ImageManifest {
+  const parsed = ImageManifestSchema.safeParse(json);
+  if (!parsed.success) throw new ManifestError(describeManifestIssue(parsed.error));
+  return parsed.data;
+}

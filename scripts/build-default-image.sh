@@ -5,8 +5,11 @@
 #   initramfs       trixie riscv64 `busybox-static` + scripts/image/rootfs (/init, /etc)
 # into public/images/default/ with a manifest.json (sizes, sha256, package versions).
 #
-# Usage: scripts/build-default-image.sh [--check] [--check-only] [--clean] [--jobs N]
+# Usage: scripts/build-default-image.sh [--check] [--check-only] [--initramfs-only] [--clean] [--jobs N]
 #   --check       after building, boot the result under qemu-system-riscv64 (scripts/image/smoke-test.py)
+#   --initramfs-only  rebuild only the initramfs (after a change to scripts/image/rootfs): the committed
+#                 Image and fw_dynamic.bin stay, and so do their manifest entries; gen_init_cpio is
+#                 compiled alone from the linux-source package the manifest names, no kernel tree
 #   --check-only  only run that check on the files already in public/images/default/
 #   --clean       throw away the kernel build tree first (otherwise the rebuild is incremental)
 #   --jobs N      make -j N for the kernel (default 2: the build machine is shared)
@@ -40,9 +43,10 @@ while [ $# -gt 0 ]; do
 	case "$1" in
 	--check) check=yes ;;
 	--check-only) check=yes build=no ;;
+	--initramfs-only) build=initramfs ;;
 	--clean) clean=yes ;;
 	--jobs) jobs=$2; shift ;;
-	-h | --help) sed -n '2,16p' "$0"; exit 0 ;;
+	-h | --help) sed -n '2,19p' "$0"; exit 0 ;;
 	*) echo "unknown argument: $1" >&2; exit 2 ;;
 	esac
 	shift
@@ -233,14 +237,17 @@ build_initramfs() {
 		done
 	} >"$list"
 	# gen_init_cpio is built with the kernel tree's host tools (usr/gen_init_cpio); build it alone.
-	kmake -s usr/gen_init_cpio
+	[ -n "${GEN_INIT_CPIO:-}" ] || {
+		kmake -s usr/gen_init_cpio
+		GEN_INIT_CPIO="$KERNEL_TREE/usr/gen_init_cpio"
+	}
 	# One fixed time for every entry, so the same inputs give the same archive: -t covers
 	# directories, links and nodes; regular files keep their own mtime, so set those too. The
 	# default is the date busybox-static's binary carries (dpkg -x keeps it).
 	local epoch
 	epoch=${SOURCE_DATE_EPOCH:-$(stat -c %Y "$busybox")}
 	find "$root" -exec touch -h -d "@$epoch" {} +
-	"$KERNEL_TREE/usr/gen_init_cpio" -t "$epoch" "$list" >"$WORK/initramfs.cpio"
+	"$GEN_INIT_CPIO" -t "$epoch" "$list" >"$WORK/initramfs.cpio"
 	# gzip rather than zstd, because every guest instruction is emulated: measured under QEMU with
 	# -icount shift=0 (1 ns of guest time per instruction), Linux 6.1 reaches /init after ~33 M
 	# instructions with this archive uncompressed, ~65 M gzip'ed (-6 or -9 alike), ~88 M with
@@ -302,6 +309,48 @@ run_check() {
 	mkdir -p "$WORK"
 	python3 "$IMAGE_SOURCES/smoke-test.py" --manifest "$OUT/manifest.json" --log "$WORK/smoke-test.log"
 }
+
+# --- initramfs only ------------------------------------------------------------------------------------
+# gen_init_cpio is one C file with no kernel headers: compile it from the tarball of the linux-source
+# package that built the committed Image (the manifest names it), downloaded into $WORK.
+build_gen_init_cpio() {
+	local package deb tarball
+	package=$(jq -r '.packages[] | select(.name | startswith("linux-source-")) | "\(.name)=\(.version)"' "$OUT/manifest.json")
+	[ -n "$package" ] || die "the manifest names no linux-source-X.Y package"
+	log "gen_init_cpio from $package"
+	mkdir -p "$WORK/linux-source"
+	rm -f "$WORK/linux-source"/*.deb
+	(cd "$WORK/linux-source" && apt-get download "$package")
+	deb=$(ls "$WORK/linux-source"/*.deb)
+	tarball=$(dpkg-deb -c "$deb" | grep -o './usr/src/linux-source-.*\.tar\.xz$')
+	dpkg-deb --fsys-tarfile "$deb" | tar -xO "$tarball" | tar -xJO --wildcards '*/usr/gen_init_cpio.c' >"$WORK/gen_init_cpio.c"
+	gcc -O2 -o "$WORK/gen_init_cpio" "$WORK/gen_init_cpio.c"
+	GEN_INIT_CPIO="$WORK/gen_init_cpio"
+}
+
+# The manifest as it was, with the new initramfs and the busybox-static it holds.
+update_manifest_initramfs() {
+	log "manifest.json (initramfs)"
+	local busybox
+	busybox=$(grep '^busybox-static ' "$WORK/trixie-packages.txt")
+	jq --argjson initrd "$(file_entry "$INITRD_NAME")" \
+		--argjson busybox "$(package_entry $busybox)" \
+		--arg built "$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
+		'.files.initrd = $initrd
+		| .packages = [.packages[] | if .name == "busybox-static" then $busybox else . end]
+		| .built = $built' "$OUT/manifest.json" >"$WORK/manifest.json"
+	mv "$WORK/manifest.json" "$OUT/manifest.json"
+	cat "$OUT/manifest.json"
+}
+
+if [ "$build" = initramfs ]; then
+	[ -f "$OUT/manifest.json" ] && [ -f "$OUT/Image" ] || die "--initramfs-only needs a built image in $OUT"
+	mkdir -p "$WORK"
+	fetch_trixie_packages
+	build_gen_init_cpio
+	build_initramfs
+	update_manifest_initramfs
+fi
 
 if [ "$build" = yes ]; then
 	install_host_tools

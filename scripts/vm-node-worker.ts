@@ -15,6 +15,7 @@ import { VmRuntime } from '../workers/runtime/vm-runtime.ts';
 import type { VmBootRequest, VmEvents } from '../workers/protocol/vm-api.ts';
 import { chunkedDiskIdentity } from '../workers/protocol/disk-image.ts';
 import { FileDisk } from './lib/file-disk.ts';
+import { HostDirectoryTree } from './lib/host-directory-tree.ts';
 
 export interface NodeVmWorkerData {
   /** The boot request, as the browser's worker gets it (its channels are in the shared mode). */
@@ -95,6 +96,7 @@ try {
     log: (message) => process.stderr.write(`tabvm: guest error: ${message}\r\n`),
     fetch: readLocalFile,
     openFile: (path, readOnly) => new FileDisk(path, readOnly),
+    openDirectory: (path, readOnly) => new HostDirectoryTree(path, readOnly),
     onTurn: () => {
       const vm = runtime;
       if (!vm) return; // the first turn runs before boot() returns

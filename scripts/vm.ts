@@ -1,12 +1,14 @@
 /**
  * `npm run vm -- [--image default] [--kernel F] [--initrd F] [--bios F] [--append "..."] [--mem 256M]
- *                [--disk F[,ro]] [--snapshot F] [--save-dir D]`
+ *                [--disk F[,ro]] [--share DIR[,ro][,tag=NAME]] [--snapshot F] [--save-dir D]`
  *
  * Boots a VM in a Node worker thread with its serial console on this terminal (raw mode; Ctrl-A X quits,
  * as in QEMU). Ctrl-A S writes a snapshot file to --save-dir (default: the current directory), as
  * QEMU's monitor `savevm` does; --snapshot starts from such a file (exported from the browser app too)
  * instead of powering on: the images must be the ones it was taken with, RAM and bootargs are its own.
  * An image whose manifest has a disk (--image debian) boots with it unless --disk says otherwise.
+ * --share DIR gives the guest DIR over virtio-9p (docs/shared-folders.md); the default image mounts the
+ * tag `shared` at /mnt/shared.
  * A bare-metal ELF given as --bios runs in M-mode until it writes its `tohost` word (1 = pass, else the
  * guest's exit code is the value >> 1).
  *
@@ -51,6 +53,12 @@ const program = new Command()
     '--disk <file[,ro]>',
     'virtio-blk disk (/dev/vda, then vdb, …): a raw image file, written in place, or a chunked image directory, ' +
       'whose writes stay in memory; ",ro" makes it read-only; repeatable (default: the image\'s disk, if it has one)',
+    (value: string, previous: string[] = []) => [...previous, value],
+  )
+  .option(
+    '--share <dir[,ro][,tag=NAME]>',
+    'share a host directory with the guest over virtio-9p, tag "shared" unless tag=NAME (the default image ' +
+      'mounts "shared" at /mnt/shared); ",ro" refuses guest writes; repeatable',
     (value: string, previous: string[] = []) => [...previous, value],
   )
   .option('--snapshot <file>', 'start from this snapshot file instead of powering on')

@@ -62,6 +62,11 @@ describe('npm run vm refuses bad input', () => {
     expect(await runRefused(['--initrd', big, '--mem', '32M'])).toMatch(/RAM|fit|too small/i);
   });
 
+  it('a share that is not a directory, or has a bad option', async () => {
+    expect(await runRefused(['--share', '/nonexistent/dir'])).toMatch(/--share \/nonexistent\/dir: no such directory/);
+    expect(await runRefused(['--share', `${scratch},rw`])).toMatch(/unknown option "rw"/);
+  });
+
   it('a snapshot file that is damaged or not a snapshot', async () => {
     const junk = resolve(scratch, 'junk.tabvm');
     writeFileSync(junk, 'this is not a snapshot');

@@ -53,6 +53,15 @@ export class NodeVm {
       ...(files.initrd ? { initrd: files.initrd } : {}),
       channels: this.#channels.wires,
       disks: (files.disks ?? []).map(diskRequest),
+      ...(files.shares
+        ? {
+            shares: files.shares.map((share) => ({
+              tag: share.tag,
+              source: { kind: 'directory' as const, path: share.path },
+              readOnly: share.readOnly,
+            })),
+          }
+        : {}),
       ...(snapshot ? { snapshot } : {}),
     };
     const workerData: NodeVmWorkerData = {

@@ -23,7 +23,19 @@ export interface VmFiles {
   readonly ramSize: number;
   /** virtio-blk disks in order (/dev/vda first). */
   readonly disks?: readonly DiskSpec[];
+  /** Shared folders (virtio-9p), from --share. */
+  readonly shares?: readonly ShareSpec[];
 }
+
+/** A shared folder from `--share DIR[,ro][,tag=NAME]`: a host directory the guest mounts by its tag. */
+export interface ShareSpec {
+  readonly path: string;
+  readonly readOnly: boolean;
+  readonly tag: string;
+}
+
+/** The tag a share has without `tag=`: the one the default image mounts at /mnt/shared. */
+export const DEFAULT_SHARE_TAG = 'shared';
 
 /**
  * A disk from `--disk path[,ro]`: a raw image file, used in place; or a chunked image's directory (its
@@ -43,6 +55,7 @@ export interface VmCommandLine {
   readonly append?: string;
   readonly mem?: string;
   readonly disk?: readonly string[];
+  readonly share?: readonly string[];
 }
 
 type ManifestFile = ImageManifest['files']['bios'];
@@ -123,6 +136,12 @@ export function resolveVmFiles(options: VmCommandLine, imagesDir: string): VmFil
       : image?.manifest.disk !== undefined
         ? [imageDisk(image.dir, options.image ?? 'default')]
         : [];
+  const shares = (options.share ?? []).map(parseShareOption);
+  const tags = new Set<string>();
+  for (const share of shares) {
+    if (tags.has(share.tag)) throw new ImageError(`--share: two shares have the tag ${share.tag} (give one tag=NAME)`);
+    tags.add(share.tag);
+  }
   return {
     bios: firmware,
     ...(kernel ? { kernel } : {}),
@@ -130,7 +149,30 @@ export function resolveVmFiles(options: VmCommandLine, imagesDir: string): VmFil
     bootargs: options.append ?? image?.manifest.bootargs ?? '',
     ramSize: parseMemorySize(options.mem ?? (defaultMemory ? `${defaultMemory}M` : '256M')),
     ...(disks.length > 0 ? { disks } : {}),
+    ...(shares.length > 0 ? { shares } : {}),
   };
+}
+
+/**
+ * `DIR`, `DIR,ro`, `DIR,tag=NAME` or both (QEMU's `-virtfs local,path=…,mount_tag=…,readonly=on` in
+ * one word); DIR must be a directory. A tag is what `mount -t 9p` names: letters, digits, '_', '.', '-'.
+ */
+export function parseShareOption(text: string): ShareSpec {
+  const [dir = '', ...options] = text.split(',');
+  if (dir === '') throw new ImageError(`--share ${text}: no directory named`);
+  let readOnly = false;
+  let tag = DEFAULT_SHARE_TAG;
+  for (const option of options) {
+    if (option === 'ro') readOnly = true;
+    else if (option.startsWith('tag=')) tag = option.slice(4);
+    else throw new ImageError(`--share ${text}: unknown option "${option}" (ro and tag=NAME are known)`);
+  }
+  if (!/^[\w.-]{1,64}$/.test(tag))
+    throw new ImageError(`--share ${text}: a tag has 1 to 64 letters, digits, '_', '.' or '-'`);
+  const path = resolve(dir);
+  if (!existsSync(path)) throw new ImageError(`--share ${text}: no such directory`);
+  if (!statSync(path).isDirectory()) throw new ImageError(`--share ${text}: not a directory`);
+  return { path, readOnly, tag };
 }
 
 /** The disk of image `name`, in directory `dir`: read lazily from its chunks, its writes kept in memory for the run. */

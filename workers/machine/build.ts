@@ -3,6 +3,7 @@
  * (workers/vm.worker.ts) and the Node runner's worker thread (scripts/vm-node-worker.ts) alike.
  */
 import { Machine, type DiskConfig, type MachinePorts } from './machine.ts';
+import type { ShareConfig } from './device-host.ts';
 import { restoreSnapshot, type RestoredMachine } from './snapshot.ts';
 import type { SnapshotContents } from '../protocol/snapshot-container.ts';
 
@@ -16,6 +17,8 @@ export interface MachineSpec {
   /** Whether guest RAM is shared (cross-origin isolated pages, Node). */
   readonly sharedMemory: boolean;
   readonly disks?: readonly DiskConfig[];
+  /** Shared folders (virtio-9p). */
+  readonly shares?: readonly ShareConfig[];
 }
 
 /** What a machine is built from besides its RAM size and bootargs (which a snapshot brings along). */
@@ -28,6 +31,7 @@ function hostParts(spec: Omit<MachineSpec, 'ramBytes' | 'bootargs'>) {
     coreModule: spec.coreModule,
     rngSeed: crypto.getRandomValues(new Uint8Array(32)),
     ...(spec.disks ? { disks: spec.disks } : {}),
+    ...(spec.shares ? { shares: spec.shares } : {}),
   };
 }
 

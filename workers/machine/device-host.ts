@@ -23,6 +23,8 @@ import { VirtioMmioTransport, type VirtioDevice, type VirtioMmioState } from '..
 import { GuestMemory } from '../devices/virtio/queue.ts';
 import { VirtioBlk } from '../devices/virtio/blk.ts';
 import { VirtioRng } from '../devices/virtio/rng.ts';
+import { Virtio9p } from '../devices/virtio/9p.ts';
+import type { NinePPort } from '../host/9p/server.ts';
 import { IoTracker } from '../bus/io-tracker.ts';
 import type { BlockBackend } from '../host/block/backend.ts';
 import type { CharSink } from '../host/char-port.ts';
@@ -50,6 +52,15 @@ export interface DeviceHostConfig {
   readonly disks?: readonly DiskConfig[];
   /** A virtio-rng device fed by crypto.getRandomValues; default true. */
   readonly rng?: boolean;
+  /** Shared folders: one virtio-9p device each, after the disks and the entropy device. */
+  readonly shares?: readonly ShareConfig[];
+}
+
+export interface ShareConfig {
+  /** The mount tag the guest names (`mount -t 9p -o trans=virtio TAG DIR`). */
+  readonly tag: string;
+  /** The 9p server that answers for the share (workers/host/9p/server.ts). */
+  readonly port: NinePPort;
 }
 
 export interface DiskConfig {
@@ -335,11 +346,13 @@ export class DeviceHost {
 
 /**
  * What sits in each virtio-mmio slot: disks from the highest slot down (the FDT lists that slot first,
- * so the first disk is /dev/vda, as with QEMU), then the entropy device; the rest are empty.
+ * so the first disk is /dev/vda, as with QEMU), then the entropy device, then the shares; the rest
+ * are empty.
  */
 function virtioSlots(config: DeviceHostConfig, io: IoTracker): (VirtioDevice | undefined)[] {
   const wanted: VirtioDevice[] = (config.disks ?? []).map((disk) => new VirtioBlk(disk.backend, io, disk.readOnly));
   if (config.rng ?? true) wanted.push(new VirtioRng());
+  for (const share of config.shares ?? []) wanted.push(new Virtio9p(share.tag, share.port, io));
   if (wanted.length > VIRTIO_MMIO_SLOTS)
     throw new Error(`machine: ${wanted.length} virtio devices, but only ${VIRTIO_MMIO_SLOTS} slots`);
   const slots: (VirtioDevice | undefined)[] = new Array<VirtioDevice | undefined>(VIRTIO_MMIO_SLOTS).fill(undefined);

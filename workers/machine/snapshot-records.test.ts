@@ -9,9 +9,12 @@ import { UART_FIFO_SIZE } from '../devices/uart16550.ts';
 import { VIRTQUEUE_MAX_SIZE } from '../devices/virtio/queue.ts';
 import { MemoryDisk } from '../host/block/memory-disk.ts';
 import { OverlayDisk } from '../host/block/overlay-disk.ts';
+import { MemoryTree } from '../host/9p/memory-tree.ts';
+import { NINEP_MAX_FIDS, NinePServer } from '../host/9p/server.ts';
 import { decodeSnapshotFile, SnapshotError } from '../protocol/snapshot-container.ts';
 import {
   checkSnapshotMachine,
+  SNAPSHOT_9P_MAX_FIDS,
   SNAPSHOT_HART_BLOCK_BYTES,
   SNAPSHOT_PLIC_MAX_PRIORITY,
   SNAPSHOT_PLIC_SOURCES,
@@ -38,9 +41,10 @@ describe('snapshot machine records', () => {
     expect(SNAPSHOT_UART_FIFO_BYTES).toBe(UART_FIFO_SIZE);
     expect(SNAPSHOT_VIRTQUEUE_MAX_SIZE).toBe(VIRTQUEUE_MAX_SIZE);
     expect(SNAPSHOT_VIRTIO_SLOTS).toBe(VIRTIO_MMIO_SLOTS);
+    expect(SNAPSHOT_9P_MAX_FIDS).toBe(NINEP_MAX_FIDS);
   });
 
-  it('accept every record a machine with a disk saves, and the test files', async () => {
+  it('accept every record a machine with a disk and a share saves, and the test files', async () => {
     const disk = new OverlayDisk(new MemoryDisk(new Uint8Array(1 << 20), false));
     const machine = new Machine(
       {
@@ -50,11 +54,13 @@ describe('snapshot machine records', () => {
         sharedMemory: true,
         coreModule: await coreModule(),
         disks: [{ backend: disk }],
+        shares: [{ tag: 'shared', port: new NinePServer(new MemoryTree()) }],
       },
       { console: { write() {} } },
     );
     const { header } = await decodeSnapshotFile(await encodeSnapshot(captureSnapshot(machine)));
     expect(header.devices.virtio).toHaveLength(VIRTIO_MMIO_SLOTS);
+    expect(checkSnapshotMachine(header).virtio!.map((slot) => slot.deviceId)).toContain(9);
     expect(checkSnapshotMachine(header)).toEqual(header.devices);
     const test = await decodeSnapshotFile(
       await testSnapshotFile({ id: 't', devices: { ...header.devices, virtio: [testVirtioBlkSlot()] } }),

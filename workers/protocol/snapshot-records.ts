@@ -35,6 +35,9 @@ export const SNAPSHOT_VIRTIO_SLOTS = 8;
 const VIRTIO_ID_NONE = 0;
 const VIRTIO_ID_BLOCK = 2;
 const VIRTIO_ID_ENTROPY = 4;
+const VIRTIO_ID_9P = 9;
+/** Fids a 9p server holds at most (workers/host/9p/server.ts NINEP_MAX_FIDS). */
+export const SNAPSHOT_9P_MAX_FIDS = 65536;
 
 const U64_MAX = (1n << 64n) - 1n;
 const I64_MIN = -(1n << 63n);
@@ -122,6 +125,31 @@ export const virtqueueStateSchema = z.object({
 });
 export const virtioBlkStateSchema = z.object({ v: version(1), capacity: decimalU64, readOnly: flag });
 export const virtioRngStateSchema = z.object({ v: version(1) });
+/** A 9p name as the server keeps it in a fid's path: what it accepts from the guest, no more. */
+const ninePName = z
+  .string()
+  .min(1, 'an empty name')
+  .max(255, 'a name longer than 255 characters')
+  .refine((name) => !name.includes('/') && !name.includes('\0') && name !== '.' && name !== '..', 'an illegal name');
+export const virtio9pStateSchema = z.object({
+  v: version(1),
+  tag: z.string().min(1).max(255),
+  server: z.object({
+    v: version(1),
+    msize: u32,
+    fids: z
+      .array(
+        z.object({
+          fid: u32,
+          path: z.array(ninePName).max(4096, 'a path deeper than 4096 names'),
+          kind: z.enum(['file', 'directory', 'symlink']),
+          openFlags: u32.nullable(),
+          xattr: z.literal(true).optional(),
+        }),
+      )
+      .max(SNAPSHOT_9P_MAX_FIDS, `more than ${SNAPSHOT_9P_MAX_FIDS} fids`),
+  }),
+});
 
 const transportFields = {
   v: version(2),
@@ -141,6 +169,7 @@ export const virtioMmioStateSchema = z.discriminatedUnion(
     z.object({ ...transportFields, deviceId: z.literal(VIRTIO_ID_NONE), device: z.null() }),
     z.object({ ...transportFields, deviceId: z.literal(VIRTIO_ID_BLOCK), device: virtioBlkStateSchema }),
     z.object({ ...transportFields, deviceId: z.literal(VIRTIO_ID_ENTROPY), device: virtioRngStateSchema }),
+    z.object({ ...transportFields, deviceId: z.literal(VIRTIO_ID_9P), device: virtio9pStateSchema }),
   ],
   { error: 'not a virtio device this tabvm has' },
 );

@@ -36,6 +36,8 @@ export interface VmBootRequest {
   readonly channels: VmChannelWires;
   /** virtio-blk disks: the first is the guest's /dev/vda, the next /dev/vdb, … */
   readonly disks: readonly VmDiskRequest[];
+  /** Shared folders, each a virtio-9p device the guest mounts by its tag (docs/shared-folders.md). */
+  readonly shares?: readonly VmShareRequest[];
   /**
    * Start from this snapshot instead of powering on: a full snapshot, unpacked by the page (its chain
    * flattened, its machine records checked: src/controller/snapshot-restore.ts), so the worker decodes
@@ -57,6 +59,21 @@ export type VmDiskSource =
    * open files accepts it); its overlay must be empty.
    */
   | { readonly kind: 'file'; readonly path: string };
+
+/** A shared folder's files. */
+export type VmShareSource =
+  /** A directory on the host, shared in place (the Node runner: only a runner that can open one accepts it). */
+  | { readonly kind: 'directory'; readonly path: string }
+  /** An empty tree in the worker's memory, gone with the VM. */
+  | { readonly kind: 'memory' };
+
+export interface VmShareRequest {
+  /** The mount tag (`mount -t 9p -o trans=virtio TAG DIR`). */
+  readonly tag: string;
+  readonly source: VmShareSource;
+  /** The guest may not write (every change gets EROFS). */
+  readonly readOnly?: boolean;
+}
 
 export interface VmDiskRequest {
   readonly source: VmDiskSource;

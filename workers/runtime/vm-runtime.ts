@@ -23,9 +23,14 @@ import { TIMEBASE_FREQUENCY } from '../machine/memory-map.ts';
 import { openVmChannels, type VmChannels } from '../protocol/vm-channels.ts';
 import { DiskClient } from '../protocol/disk-channel.ts';
 import type { SnapshotContents } from '../protocol/snapshot-container.ts';
+import type { ShareConfig } from '../machine/device-host.ts';
+import type { FileTree } from '../host/9p/file-tree.ts';
+import { MemoryTree } from '../host/9p/memory-tree.ts';
+import { NinePServer } from '../host/9p/server.ts';
 import type {
   VmBootRequest,
   VmDiskRequest,
+  VmShareRequest,
   VmEvents,
   VmSnapshotRequest,
   VmSnapshotResult,
@@ -46,6 +51,8 @@ export interface RuntimeHost {
   readonly fetch?: (url: string) => Promise<Response>;
   /** Opens a disk file in place (`file` disks); a runner without files leaves it out and refuses them. */
   readonly openFile?: (path: string, readOnly: boolean) => BlockBackend;
+  /** Opens a host directory as a share's tree (`directory` shares); a runner without one refuses them. */
+  readonly openDirectory?: (path: string, readOnly: boolean) => FileTree;
   /** Called at the end of every run-loop turn, on the VM's thread (the Node runner's shared counters). */
   readonly onTurn?: () => void;
 }
@@ -62,6 +69,8 @@ export class VmRuntime {
   #panicWatch: PanicWatch;
   /** The disks outlive machines too: a reset keeps what the guest wrote. */
   readonly #disks: readonly DiskConfig[];
+  /** And the shares' trees: each machine gets its own 9p servers over them (fids are the guest's). */
+  readonly #shares: readonly OpenShare[];
   readonly #shared: boolean;
   /** What a reset rebuilds the machine from: the images, with a restored snapshot's RAM size and bootargs. */
   #powerOn: VmBootRequest;
@@ -90,6 +99,7 @@ export class VmRuntime {
       sink: StreamSink;
       panicWatch: PanicWatch;
       disks: readonly DiskConfig[];
+      shares: readonly OpenShare[];
       machine: Machine;
     },
   ) {
@@ -99,6 +109,7 @@ export class VmRuntime {
     this.#consoleSink = parts.sink;
     this.#panicWatch = parts.panicWatch;
     this.#disks = parts.disks;
+    this.#shares = parts.shares;
     this.#machine = parts.machine;
     this.#powerOn = {
       ...request,
@@ -116,7 +127,8 @@ export class VmRuntime {
     const panicWatch = new PanicWatch(sink);
     const diskClient = new DiskClient(channels.disks);
     const disks = request.disks.map((disk, index) => openDisk(disk, index, host, diskClient));
-    const spec = machineSpec(request, host, disks);
+    const shares = (request.shares ?? []).map((share) => openShare(share, host));
+    const spec = machineSpec(request, host, disks, shares);
     const ports: MachinePorts = { console: panicWatch, log: host.log };
     let machine: Machine;
     let fingerprint: SnapshotFingerprint | undefined;
@@ -128,7 +140,7 @@ export class VmRuntime {
         );
       }
     } else machine = buildMachine(spec, ports);
-    const runtime = new VmRuntime(host, request, { channels, sink, panicWatch, disks, machine });
+    const runtime = new VmRuntime(host, request, { channels, sink, panicWatch, disks, shares, machine });
     if (fingerprint) runtime.#fingerprints.set(DEFAULT_SERIES, fingerprint);
     runtime.#start();
     return runtime;
@@ -260,7 +272,7 @@ export class VmRuntime {
     this.#instructionsBefore += Number(this.#machine.hart.instret);
     this.#endStretch();
     this.#panicWatch = new PanicWatch(this.#consoleSink);
-    this.#machine = buildMachine(machineSpec(this.#powerOn, this.#host, this.#disks), {
+    this.#machine = buildMachine(machineSpec(this.#powerOn, this.#host, this.#disks, this.#shares), {
       console: this.#panicWatch,
       log: this.#host.log,
     });
@@ -296,7 +308,12 @@ export class VmRuntime {
   }
 }
 
-function machineSpec(request: VmBootRequest, host: RuntimeHost, disks: readonly DiskConfig[]): MachineSpec {
+function machineSpec(
+  request: VmBootRequest,
+  host: RuntimeHost,
+  disks: readonly DiskConfig[],
+  shares: readonly OpenShare[],
+): MachineSpec {
   return {
     ramBytes: request.ramBytes,
     bootargs: request.bootargs,
@@ -306,7 +323,22 @@ function machineSpec(request: VmBootRequest, host: RuntimeHost, disks: readonly 
     coreModule: host.coreModule,
     sharedMemory: request.channels.mode === 'shared',
     disks,
+    shares: shares.map(({ tag, tree }): ShareConfig => ({ tag, port: new NinePServer(tree) })),
   };
+}
+
+interface OpenShare {
+  readonly tag: string;
+  readonly tree: FileTree;
+}
+
+/** A share of the boot request: a host directory in place, or a tree in memory. */
+function openShare(request: VmShareRequest, host: RuntimeHost): OpenShare {
+  const readOnly = request.readOnly === true;
+  const source = request.source;
+  if (source.kind === 'memory') return { tag: request.tag, tree: new MemoryTree({ readOnly }) };
+  if (!host.openDirectory) throw new Error(`share ${request.tag}: this runner cannot open the directory ${source.path}`);
+  return { tag: request.tag, tree: host.openDirectory(source.path, readOnly) };
 }
 
 /** The one place a runtime restores a machine from a snapshot chain. */

@@ -23,6 +23,10 @@ import { makeElf } from '../../workers/machine/elf-fixture.ts';
 import { addi, assemble, csrr, csrw, li, mret } from '../../workers/cpu/test-support/asm.ts';
 import { coreModule } from '../lib/in-process.ts';
 import { frameSnapshot, headerJsonOf } from '../../tests/fuzz/snapshot-frame.ts';
+import { MemoryTree } from '../../workers/host/9p/memory-tree.ts';
+import { NinePServer } from '../../workers/host/9p/server.ts';
+import { HEADER_BYTES, NOFID, O_CREAT, O_RDWR, P9 } from '../../workers/host/9p/protocol.ts';
+import { ScriptedClient, type Field } from '../../workers/host/9p/test-support/client.ts';
 import { mutateBytes, mutateJson } from './mutate.ts';
 import type { Random } from './random.ts';
 
@@ -258,4 +262,208 @@ const instructionTarget: FuzzTarget = {
   },
 };
 
-export const FUZZ_TARGETS: readonly FuzzTarget[] = [snapshotTarget, manifestTarget, chunkTarget, instructionTarget];
+// ---- 9p messages ------------------------------------------------------------------------------------
+
+/** Messages in one input at most, and the reply room each gets (a guest's descriptor chain). */
+const NINEP_MESSAGES = 64;
+const NINEP_REPLY_LIMIT = 8192;
+
+/** A session as Linux's client opens it: version, attach, then files made, written, read and listed. */
+function ninepSession(): Uint8Array {
+  const messages: [number, readonly Field[]][] = [
+    [
+      P9.Tversion,
+      [
+        ['u32', 8192],
+        ['s', '9P2000.L'],
+      ],
+    ],
+    [
+      P9.Tattach,
+      [
+        ['u32', 0],
+        ['u32', NOFID],
+        ['s', 'root'],
+        ['s', ''],
+        ['u32', 0],
+      ],
+    ],
+    [
+      P9.Twalk,
+      [
+        ['u32', 0],
+        ['u32', 1],
+        ['u16', 0],
+      ],
+    ],
+    [
+      P9.Tlcreate,
+      [
+        ['u32', 1],
+        ['s', 'f'],
+        ['u32', O_RDWR | O_CREAT],
+        ['u32', 0o644],
+        ['u32', 0],
+      ],
+    ],
+    [
+      P9.Twrite,
+      [
+        ['u32', 1],
+        ['u64', 0n],
+        ['data', encoder.encode('hello, share')],
+      ],
+    ],
+    [
+      P9.Tread,
+      [
+        ['u32', 1],
+        ['u64', 0n],
+        ['u32', 100],
+      ],
+    ],
+    [
+      P9.Tmkdir,
+      [
+        ['u32', 0],
+        ['s', 'd'],
+        ['u32', 0o755],
+        ['u32', 0],
+      ],
+    ],
+    [
+      P9.Twalk,
+      [
+        ['u32', 0],
+        ['u32', 2],
+        ['u16', 1],
+        ['s', 'd'],
+      ],
+    ],
+    [
+      P9.Tsymlink,
+      [
+        ['u32', 2],
+        ['s', 'link'],
+        ['s', '../f'],
+        ['u32', 0],
+      ],
+    ],
+    [
+      P9.Tgetattr,
+      [
+        ['u32', 1],
+        ['u64', 0x3fffn],
+      ],
+    ],
+    [
+      P9.Tlopen,
+      [
+        ['u32', 2],
+        ['u32', 0],
+      ],
+    ],
+    [
+      P9.Treaddir,
+      [
+        ['u32', 2],
+        ['u64', 0n],
+        ['u32', 4096],
+      ],
+    ],
+    [
+      P9.Trenameat,
+      [
+        ['u32', 0],
+        ['s', 'f'],
+        ['u32', 2],
+        ['s', 'g'],
+      ],
+    ],
+    [
+      P9.Tunlinkat,
+      [
+        ['u32', 2],
+        ['s', 'link'],
+        ['u32', 0],
+      ],
+    ],
+    [P9.Tclunk, [['u32', 1]]],
+  ];
+  return concatBytes(messages.map(([type, fields], i) => ScriptedClient.encode(type, i + 1, fields)));
+}
+
+function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
+}
+
+/** The input's messages by their size fields; a size that does not fit ends the list with the rest. */
+function splitMessages(input: Uint8Array): Uint8Array[] {
+  const messages: Uint8Array[] = [];
+  let at = 0;
+  while (at < input.length && messages.length < NINEP_MESSAGES) {
+    const size = at + 4 <= input.length ? new DataView(input.buffer, input.byteOffset + at).getUint32(0, true) : 0;
+    const end = size >= HEADER_BYTES && at + size <= input.length ? at + size : input.length;
+    messages.push(input.subarray(at, end));
+    at = end;
+  }
+  return messages;
+}
+
+/** A message's body mutated with its size field kept true, so the mutation reaches the handlers. */
+function mutateOneMessage(random: Random, input: Uint8Array): Uint8Array {
+  const messages = splitMessages(input);
+  const i = random.below(messages.length);
+  const body = mutateBytes(random, messages[i]!.subarray(4));
+  const message = new Uint8Array(4 + body.length);
+  new DataView(message.buffer).setUint32(0, message.length, true);
+  message.set(body, 4);
+  messages[i] = message;
+  return concatBytes(messages);
+}
+
+/** A server's reply broke the protocol: a bug, never a refusal. */
+class NinePReplyBroken extends Error {
+  override readonly name = 'NinePReplyBroken';
+}
+
+const ninepTarget: FuzzTarget = {
+  name: '9p',
+  seeds: () => Promise.resolve([ninepSession()]),
+  mutate(random, seed, seeds) {
+    return Promise.resolve(random.chance(0.6) ? mutateOneMessage(random, seed) : mutateBytes(random, seed, seeds));
+  },
+  // The server never refuses: every failure is an Rlerror. Anything thrown is a bug.
+  refusals: [],
+  async run(input) {
+    const server = new NinePServer(new MemoryTree({ maxBytes: 1 << 20 }));
+    let errors = 0;
+    for (const request of splitMessages(input)) {
+      const reply = await server.handle(request, NINEP_REPLY_LIMIT);
+      const view = new DataView(reply.buffer, reply.byteOffset, reply.byteLength);
+      if (reply.length < HEADER_BYTES || reply.length > NINEP_REPLY_LIMIT || view.getUint32(0, true) !== reply.length)
+        throw new NinePReplyBroken(`a reply of ${reply.length} bytes is not framed within its room`);
+      const type = reply[4]!;
+      if (type === P9.Rlerror) errors++;
+      else if (request.length >= HEADER_BYTES && type !== request[4]! + 1)
+        throw new NinePReplyBroken(`T-message ${request[4]} was answered with type ${type}`);
+      if (request.length >= HEADER_BYTES && view.getUint16(5, true) !== request[5]! + (request[6]! << 8))
+        throw new NinePReplyBroken("a reply does not carry its request's tag");
+    }
+    return errors > 0 ? 'answered with errors' : 'answered';
+  },
+};
+
+export const FUZZ_TARGETS: readonly FuzzTarget[] = [
+  snapshotTarget,
+  manifestTarget,
+  chunkTarget,
+  instructionTarget,
+  ninepTarget,
+];

@@ -27,7 +27,7 @@ import { MemoryTree } from '../../workers/host/9p/memory-tree.ts';
 import { NinePServer } from '../../workers/host/9p/server.ts';
 import { HEADER_BYTES, NOFID, O_CREAT, O_RDWR, P9 } from '../../workers/host/9p/protocol.ts';
 import { ScriptedClient, type Field } from '../../workers/host/9p/test-support/client.ts';
-import { mutateBytes, mutateJson } from './mutate.ts';
+import { concat, mutateBytes, mutateJson } from './mutate.ts';
 import type { Random } from './random.ts';
 
 type ErrorClass = abstract new (...args: never[]) => Error;
@@ -390,17 +390,7 @@ function ninepSession(): Uint8Array {
     ],
     [P9.Tclunk, [['u32', 1]]],
   ];
-  return concatBytes(messages.map(([type, fields], i) => ScriptedClient.encode(type, i + 1, fields)));
-}
-
-function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
+  return concat(...messages.map(([type, fields], i) => ScriptedClient.encode(type, i + 1, fields)));
 }
 
 /** The input's messages by their size fields; a size that does not fit ends the list with the rest. */
@@ -425,7 +415,7 @@ function mutateOneMessage(random: Random, input: Uint8Array): Uint8Array {
   new DataView(message.buffer).setUint32(0, message.length, true);
   message.set(body, 4);
   messages[i] = message;
-  return concatBytes(messages);
+  return concat(...messages);
 }
 
 /** A server's reply broke the protocol: a bug, never a refusal. */

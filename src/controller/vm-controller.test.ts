@@ -19,6 +19,7 @@ import { chunkedDiskIdentity, type DiskImageManifest } from '../../workers/proto
 import { MIB } from '../../workers/protocol/machine-limits.ts';
 import { RequestChannel, openChannel } from '../../workers/protocol/channels.ts';
 import { DiskClient } from '../../workers/protocol/disk-channel.ts';
+import { countDecompressions } from '../../workers/test-support/count-decompressions.ts';
 
 const bios = new Uint8Array(1024).fill(1);
 const sha = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
@@ -252,22 +253,12 @@ describe('VmController with a disk image', () => {
       parent: 'p',
       disks: [{ ...testSnapshotDisk(disk.size, image, 6, 2), whole: false }],
     });
-    const Decompression = globalThis.DecompressionStream;
-    const decompressions = vi.fn();
-    vi.stubGlobal(
-      'DecompressionStream',
-      class extends Decompression {
-        constructor(format: CompressionFormat) {
-          super(format);
-          decompressions();
-        }
-      },
-    );
+    const decompressions = countDecompressions();
     const transaction = vi.spyOn(IDBDatabase.prototype, 'transaction');
     booted = undefined;
     await controller.restore([parent, child]);
     await vi.waitFor(() => expect(booted).toBeDefined());
-    expect(decompressions).toHaveBeenCalledTimes(2);
+    expect(decompressions()).toBe(2);
     const writes = transaction.mock.calls.filter(([, mode]) => mode === 'readwrite');
     expect(writes).toHaveLength(1);
     // That one write made the stored overlay the chain's: both blocks, and nothing the VM wrote after.

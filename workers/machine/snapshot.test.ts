@@ -21,6 +21,7 @@ import { openVmDisk } from '../host/block/open-disk.ts';
 import { MemoryDisk } from '../host/block/memory-disk.ts';
 import { OverlayDisk } from '../host/block/overlay-disk.ts';
 import { chunkedDiskIdentity, rawDiskIdentityOf, type DiskImageManifest } from '../protocol/disk-image.ts';
+import { countDecompressions } from '../test-support/count-decompressions.ts';
 
 const RAM = 16 << 20;
 /** Bytes of an overlay block. */
@@ -275,23 +276,13 @@ describe('snapshot container', () => {
     const contents = await decodeSnapshotFile(await encodeSnapshot(captureSnapshot(machine)));
     const b = new OverlayDisk(new MemoryDisk(new Uint8Array(1 << 20), false));
     const restoreBlocks = vi.spyOn(b, 'restoreBlocks');
-    const Decompression = globalThis.DecompressionStream;
-    const decompressions = vi.fn();
-    vi.stubGlobal(
-      'DecompressionStream',
-      class extends Decompression {
-        constructor(format: CompressionFormat) {
-          super(format);
-          decompressions();
-        }
-      },
-    );
+    const decompressions = countDecompressions();
     try {
       await restoreSnapshot(contents, { ...options, disks: [{ backend: b }] }, { console: { write() {} } });
     } finally {
       vi.unstubAllGlobals();
     }
-    expect(decompressions).not.toHaveBeenCalled();
+    expect(decompressions()).toBe(0);
     expect(restoreBlocks).toHaveBeenCalledTimes(1);
     expect([...b.exportBlocks().keys()]).toEqual([3]);
   });

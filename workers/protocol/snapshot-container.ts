@@ -237,7 +237,7 @@ function u32List(...lists: Uint32Array[]): Uint8Array {
 export async function readSnapshotHeader(file: Uint8Array): Promise<SnapshotHeader> {
   const magic = encoder.encode(SNAPSHOT_MAGIC);
   if (file.length < magic.length || magic.some((b, i) => file[i] !== b)) {
-    throw new SnapshotError('this file is not a tabvm snapshot');
+    throw new SnapshotError('not a tabvm snapshot');
   }
   if (file.length < SNAPSHOT_PREAMBLE_BYTES) throw new SnapshotError(`snapshot is truncated (${file.length} bytes)`);
   const view = new DataView(file.buffer, file.byteOffset, file.byteLength);

@@ -23,7 +23,7 @@ import { writeFileSync } from 'node:fs';
 import { decodeSnapshotFile, SnapshotError, type SnapshotContents } from '../workers/protocol/snapshot-container.ts';
 import { SNAPSHOT_FILE_EXTENSION } from '../workers/protocol/snapshot-format.ts';
 import { checkSnapshotMachine } from '../workers/protocol/snapshot-records.ts';
-import { checkSnapshotImages } from '../workers/machine/snapshot.ts';
+import { checkSnapshotImages, checkSnapshotShares } from '../workers/machine/snapshot.ts';
 import { ImageError } from '../workers/machine/image-error.ts';
 import { prepareVirtBoot } from '../workers/machine/loader.ts';
 import { readSnapshotFile, resolveVmFiles, type VmCommandLine, type VmFiles } from './lib/vm-options.ts';
@@ -98,6 +98,7 @@ if (cli.snapshot !== undefined) {
     const { header } = snapshot;
     if (header.parent !== null) throw new SnapshotError('it holds only the changes since another snapshot');
     checkSnapshotMachine(header);
+    checkSnapshotShares(header, files.shares ?? []);
     await checkSnapshotImages(header, files);
     if (cli.mem !== undefined && header.machine.ramSize !== files.ramSize) {
       throw new SnapshotError(`it has ${header.machine.ramSize >> 20}M of RAM, --mem says ${cli.mem}`);

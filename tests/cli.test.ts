@@ -24,7 +24,13 @@ import { resolveVmFiles } from '../scripts/lib/vm-options.ts';
 import { DISK_IMAGE_FORMAT } from '../workers/protocol/disk-image.ts';
 // @ts-expect-error: a plain ES module without types (it runs before anything is compiled)
 import { coreInputsDigest } from '../scripts/build-core.mjs';
-import { brokenSnapshots } from '../workers/test-support/test-snapshot-file.ts';
+import { brokenSnapshots, testSnapshotFile } from '../workers/test-support/test-snapshot-file.ts';
+import { coreModule } from '../workers/cpu/test-support/machine.ts';
+import { Machine } from '../workers/machine/machine.ts';
+import { captureSnapshot, encodeSnapshot } from '../workers/machine/snapshot.ts';
+import { decodeSnapshotFile } from '../workers/protocol/snapshot-container.ts';
+import { MemoryTree } from '../workers/host/9p/memory-tree.ts';
+import { NinePServer } from '../workers/host/9p/server.ts';
 
 const root = resolve(fileURLToPath(import.meta.url), '../..');
 const PROMPT = 'root@tabvm:~# ';
@@ -89,6 +95,26 @@ describe('npm run vm refuses bad input', () => {
       expect(line, defect).toMatch(/^tabvm: --snapshot \S*broken\.tabvm: /);
       expect(line.replace(/^tabvm: --snapshot \S*broken\.tabvm: /, ''), defect).toMatch(refusal);
     }
+  });
+
+  it("a snapshot that had a share, started without it, naming the share's tag", async () => {
+    const machine = new Machine(
+      {
+        bios: new Uint8Array(256),
+        ramSize: 16 << 20,
+        bootargs: '',
+        sharedMemory: true,
+        coreModule: await coreModule(),
+        shares: [{ tag: 'shared', port: new NinePServer(new MemoryTree()) }],
+      },
+      { console: { write() {} } },
+    );
+    const { header } = await decodeSnapshotFile(await encodeSnapshot(captureSnapshot(machine)));
+    const path = resolve(scratch, 'shared.tabvm');
+    writeFileSync(path, await testSnapshotFile({ id: 'shared', devices: header.devices }));
+    expect(await runRefused(['--snapshot', path])).toMatch(
+      /^tabvm: --snapshot \S*shared\.tabvm: the snapshot's VM had a shared folder tagged "shared"; start it with --share DIR,tag=shared$/,
+    );
   });
 
   it('a memory size that is not a size', async () => {

@@ -9,6 +9,16 @@
  * (rename, unlink, rmdir, mkdir, readlink, link). Each operation checks and acts in one synchronous
  * run, so no other guest request can change the tree between its check and its use; only a host
  * process racing the guest could, and the host's own processes are the host's business.
+ *
+ * Open files: while a fid holds a regular file open (`hold` … `release`), its reads and writes go
+ * through a descriptor opened once, on the first read or write, with the same checks (parent realpath,
+ * O_NOFOLLOW, a regular file), instead of an open, check and close per request. Such a descriptor
+ * names the file that was inside DIR when it was opened, and nothing else, ever: it stays valid while
+ * the guest's own operations leave that file at its path. A guest rename moves it with the fids (it
+ * still names the same file, still inside DIR); a rename onto its path or a remove of it closes it (the
+ * path now names another file, or none, and the next read opens that path again). A host process that
+ * replaces or moves the file meanwhile is not seen through the open fid, as with QEMU's fd per fid.
+ * At most MAX_HELD_DESCRIPTORS are open at once; past that, requests open and close as before.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -25,10 +35,23 @@ import {
 
 const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
 
+/** Descriptors the tree keeps open for held files at most (Node's default limit is far higher). */
+export const MAX_HELD_DESCRIPTORS = 128;
+
+/** A file fids hold open: how many holds, and the descriptors opened for it so far. */
+interface HeldFile {
+  holds: number;
+  reader?: number;
+  writer?: number;
+}
+
 export class HostDirectoryTree implements FileTree {
   readonly readOnly: boolean;
   /** DIR with every symlink in it resolved: the prefix every path this tree touches has. */
   readonly root: string;
+  /** Held files by path (names joined by '/', which no name contains). */
+  readonly #held = new Map<string, HeldFile>();
+  #descriptors = 0;
 
   /** Throws a plain sentence when DIR is missing or not a directory. */
   constructor(directory: string, readOnly = false) {
@@ -98,28 +121,93 @@ export class HostDirectoryTree implements FileTree {
   }
 
   async read(names: readonly string[], offset: number, length: number): Promise<Uint8Array> {
-    return host(() =>
-      withRegularFile(this.#resolve(names), O_RDONLY, (fd) => {
-        const buffer = new Uint8Array(length);
-        let done = 0;
-        while (done < length) {
-          const n = fs.readSync(fd, buffer, done, length - done, offset + done);
-          if (n === 0) break;
-          done += n;
-        }
-        return buffer.subarray(0, done);
-      }),
-    );
+    const read = (fd: number) => {
+      const buffer = new Uint8Array(length);
+      let done = 0;
+      while (done < length) {
+        const n = fs.readSync(fd, buffer, done, length - done, offset + done);
+        if (n === 0) break;
+        done += n;
+      }
+      return buffer.subarray(0, done);
+    };
+    return host(() => {
+      const fd = this.#heldDescriptor(names, 'reader');
+      return fd === undefined ? withRegularFile(this.#resolve(names), O_RDONLY, read) : read(fd);
+    });
   }
 
   async write(names: readonly string[], offset: number, data: Uint8Array): Promise<void> {
     this.#writable();
-    host(() =>
-      withRegularFile(this.#resolve(names), O_WRONLY, (fd) => {
-        let done = 0;
-        while (done < data.length) done += fs.writeSync(fd, data, done, data.length - done, offset + done);
-      }),
-    );
+    const write = (fd: number) => {
+      let done = 0;
+      while (done < data.length) done += fs.writeSync(fd, data, done, data.length - done, offset + done);
+    };
+    host(() => {
+      const fd = this.#heldDescriptor(names, 'writer');
+      if (fd === undefined) withRegularFile(this.#resolve(names), O_WRONLY, write);
+      else write(fd);
+    });
+  }
+
+  hold(names: readonly string[]): void {
+    const key = names.join('/');
+    const held = this.#held.get(key);
+    if (held) held.holds++;
+    else this.#held.set(key, { holds: 1 });
+  }
+
+  release(names: readonly string[]): void {
+    const key = names.join('/');
+    const held = this.#held.get(key);
+    if (!held) return;
+    if (--held.holds > 0) return;
+    this.#close(held);
+    this.#held.delete(key);
+  }
+
+  /** The descriptor a held file reads or writes through, opened now if need be; undefined when not held. */
+  #heldDescriptor(names: readonly string[], use: 'reader' | 'writer'): number | undefined {
+    const held = this.#held.get(names.join('/'));
+    if (!held) return undefined;
+    const open = held[use];
+    if (open !== undefined) return open;
+    if (this.#descriptors >= MAX_HELD_DESCRIPTORS) return undefined;
+    const fd = openRegularFile(this.#resolve(names), use === 'reader' ? O_RDONLY : O_WRONLY);
+    held[use] = fd;
+    this.#descriptors++;
+    return fd;
+  }
+
+  #close(held: HeldFile): void {
+    for (const use of ['reader', 'writer'] as const) {
+      const fd = held[use];
+      if (fd === undefined) continue;
+      fs.closeSync(fd);
+      delete held[use];
+      this.#descriptors--;
+    }
+  }
+
+  /**
+   * After the guest renamed `from` to `to`: descriptors at `to` close (it names another file now), and
+   * the held files at or under `from` move to the same place under `to`, with their holds (the server's
+   * fids moved the same way).
+   */
+  #moveHeld(from: readonly string[], to: readonly string[]): void {
+    const under = (key: string, prefix: string) => key === prefix || key.startsWith(`${prefix}/`);
+    const fromKey = from.join('/');
+    const toKey = to.join('/');
+    for (const [key, held] of this.#held) if (under(key, toKey)) this.#close(held);
+    const moving = [...this.#held].filter(([key]) => under(key, fromKey));
+    for (const [key] of moving) this.#held.delete(key);
+    for (const [key, held] of moving) {
+      const moved = toKey + key.slice(fromKey.length);
+      const there = this.#held.get(moved);
+      // Fids that stayed at `to` name the moved file now, as the moved fids do: one entry for them all.
+      if (there) held.holds += there.holds;
+      this.#held.set(moved, held);
+    }
   }
 
   async create(names: readonly string[], mode: number): Promise<void> {
@@ -153,6 +241,7 @@ export class HostDirectoryTree implements FileTree {
   async rename(from: readonly string[], to: readonly string[]): Promise<void> {
     this.#writable();
     host(() => fs.renameSync(this.#resolve(from), this.#resolve(to)));
+    this.#moveHeld(from, to);
   }
 
   async remove(names: readonly string[], directory: boolean): Promise<void> {
@@ -162,6 +251,9 @@ export class HostDirectoryTree implements FileTree {
       if (directory) fs.rmdirSync(file);
       else fs.unlinkSync(file);
     });
+    // The path names no file now: a fid still holding it opens the path again, as before.
+    const held = this.#held.get(names.join('/'));
+    if (held) this.#close(held);
   }
 
   async statfs(): Promise<FsStats> {
@@ -194,13 +286,24 @@ function host<T>(work: () => T): T {
   }
 }
 
-/** Opens a regular file without following a symlink or blocking on a fifo, and runs `use` on it. */
-function withRegularFile<T>(file: string, access: number, use: (fd: number) => T): T {
+/** Opens a regular file without following a symlink or blocking on a fifo; EISDIR or EINVAL for anything else. */
+function openRegularFile(file: string, access: number): number {
   const fd = fs.openSync(file, access | O_NOFOLLOW | O_NONBLOCK);
   try {
     const stat = fs.fstatSync(fd);
     if (stat.isDirectory()) throw new FsError(E.EISDIR);
     if (!stat.isFile()) throw new FsError(E.EINVAL);
+    return fd;
+  } catch (error) {
+    fs.closeSync(fd);
+    throw error;
+  }
+}
+
+/** Opens a regular file as `openRegularFile` does, runs `use` on it, and closes it. */
+function withRegularFile<T>(file: string, access: number, use: (fd: number) => T): T {
+  const fd = openRegularFile(file, access);
+  try {
     return use(fd);
   } finally {
     fs.closeSync(fd);

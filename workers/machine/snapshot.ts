@@ -367,6 +367,31 @@ export async function checkSnapshotImages(header: SnapshotHeader, images: Snapsh
 }
 
 /**
+ * Refuses shares that are not the snapshot's: the guest's fids name files in each share by its tag, and
+ * each share sits in the virtio slot it had (after the disks and the entropy device), so the tags must be
+ * the same ones in the same order. Said in one sentence naming the tag, before any device is built.
+ */
+export function checkSnapshotShares(header: SnapshotHeader, given: readonly { readonly tag: string }[]): void {
+  // Devices fill the slots from the highest down (device-host.ts virtioSlots): the shares in order.
+  const saved = (checkSnapshotMachine(header).virtio ?? [])
+    .flatMap((slot) => (slot.deviceId === 9 ? [slot.device.tag] : []))
+    .reverse();
+  const tags = given.map((share) => share.tag);
+  const missing = saved.find((tag) => !tags.includes(tag));
+  if (missing !== undefined)
+    throw new SnapshotError(
+      `the snapshot's VM had a shared folder tagged "${missing}"; start it with --share DIR,tag=${missing}`,
+    );
+  const extra = tags.find((tag) => !saved.includes(tag));
+  if (extra !== undefined)
+    throw new SnapshotError(`the snapshot's VM had no shared folder tagged "${extra}"; start it without that --share`);
+  if (saved.some((tag, i) => tags[i] !== tag))
+    throw new SnapshotError(
+      `the snapshot's VM had its shared folders in the order ${saved.map((tag) => `"${tag}"`).join(', ')}; give --share in that order`,
+    );
+}
+
+/**
  * The disks' overlays the snapshot's blocks go into, once each is shown to be over the disk the snapshot
  * was taken with (count, size, block size and the image's identity); refuses otherwise and changes nothing.
  */
@@ -410,6 +435,7 @@ function restoreChecked(
 ): RestoredMachine {
   const { header } = contents;
   const overlays = checkSnapshotDisks(contents, options.disks ?? []);
+  checkSnapshotShares(header, options.shares ?? []);
   const config: MachineConfig = { ...options, ramSize: header.machine.ramSize, bootargs: header.machine.bootargs };
   let machine: Machine;
   try {

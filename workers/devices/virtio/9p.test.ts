@@ -14,6 +14,10 @@ import { MessageReader, O_CREAT, O_RDWR, P9 } from '../../host/9p/protocol.ts';
 import { ScriptedClient, type Field } from '../../host/9p/test-support/client.ts';
 import { virtio9pStateSchema } from '../../protocol/snapshot-records.ts';
 import { throughJson } from '../test-support.ts';
+import { coreModule } from '../../cpu/test-support/machine.ts';
+import { Machine } from '../../machine/machine.ts';
+import { captureSnapshot, encodeSnapshot, restoreSnapshot } from '../../machine/snapshot.ts';
+import { MIB, MIN_RAM_MIB } from '../../protocol/machine-limits.ts';
 
 function setup(tag = 'shared') {
   const tree = new MemoryTree();
@@ -194,5 +198,35 @@ describe('virtio-9p', () => {
     expect(() => device.saveState()).toThrow(/in flight/);
     await io.quiescent();
     expect(device.saveState().v).toBe(1);
+  });
+
+  it("refuses a restore without the snapshot's shares in one sentence naming the tag", async () => {
+    const bios = new Uint8Array(new Uint32Array(64).fill(0x0000006f).buffer);
+    const base = { bios, sharedMemory: true, coreModule: await coreModule() };
+    const share = (tag: string) => ({ tag, port: new NinePServer(new MemoryTree()) });
+    const ports = { console: { write() {} } };
+    const machine = new Machine(
+      { ...base, ramSize: MIN_RAM_MIB * MIB, bootargs: '', shares: [share('shared'), share('data')] },
+      ports,
+    );
+    const file = await encodeSnapshot(captureSnapshot(machine));
+    await expect(restoreSnapshot(file, base, ports)).rejects.toThrow(
+      /^the snapshot's VM had a shared folder tagged "shared"; start it with --share DIR,tag=shared$/,
+    );
+    await expect(restoreSnapshot(file, { ...base, shares: [share('shared')] }, ports)).rejects.toThrow(
+      /^the snapshot's VM had a shared folder tagged "data"; start it with --share DIR,tag=data$/,
+    );
+    await expect(
+      restoreSnapshot(file, { ...base, shares: [share('shared'), share('data'), share('more')] }, ports),
+    ).rejects.toThrow(/^the snapshot's VM had no shared folder tagged "more"; start it without that --share$/);
+    await expect(restoreSnapshot(file, { ...base, shares: [share('data'), share('shared')] }, ports)).rejects.toThrow(
+      /^the snapshot's VM had its shared folders in the order "shared", "data"; give --share in that order$/,
+    );
+    const { machine: restored } = await restoreSnapshot(
+      file,
+      { ...base, shares: [share('shared'), share('data')] },
+      ports,
+    );
+    expect(restored.ram.length).toBe(MIN_RAM_MIB * MIB);
   });
 });

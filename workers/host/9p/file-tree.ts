@@ -73,6 +73,14 @@ export interface FileTree {
   /** unlink(2), or rmdir(2) when `directory`. */
   remove(path: readonly string[], directory: boolean): Promise<void>;
   statfs(): Promise<FsStats>;
+  /**
+   * A fid opened the regular file at `path` (Tlopen, Tlcreate, or a restored open fid); each hold is
+   * matched by one `release` (Tclunk, Tremove, Tversion, a reset). Between the two a backend may keep
+   * the file open for `read` and `write` at `path`; the server's fids follow `rename` as the backend's
+   * paths do, so holds move with it. Optional: a backend without handles leaves both out.
+   */
+  hold?(path: readonly string[]): void;
+  release?(path: readonly string[]): void;
 }
 
 /** A failure with the Linux errno the guest gets (protocol.ts `E`). */

@@ -278,9 +278,10 @@ export class MessageWriter {
     this.#view.setUint32(at, value >>> 0, true);
   }
 
+  /** The message, a view of the writer's own buffer (no copy: a large Rread is copied once, into the guest). */
   finish(): Uint8Array {
     this.#view.setUint32(0, this.#at, true);
-    return this.#bytes.slice(0, this.#at);
+    return this.#bytes.subarray(0, this.#at);
   }
 }
 

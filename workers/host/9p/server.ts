@@ -102,6 +102,8 @@ interface Fid {
   kind: FileKind;
   openFlags: number | null;
   xattr: boolean;
+  /** The tree holds the open file for this fid (FileTree.hold) until it is clunked. */
+  held?: true;
   /** A directory's listing from Treaddir at offset 0, so later offsets index the same list. */
   listing?: { name: string; kind: FileKind; id: bigint }[];
 }
@@ -193,7 +195,7 @@ export class NinePServer implements NinePPort {
   }
 
   reset(): void {
-    this.#fids.clear();
+    this.#clunkAll();
     this.#msize = 8192;
   }
 
@@ -213,12 +215,29 @@ export class NinePServer implements NinePPort {
 
   loadState(state: NinePServerState): void {
     if (state.v !== 1) throw new Error(`9p server: unknown state version ${String(state.v)}`);
-    this.#fids.clear();
+    this.#clunkAll();
     this.#msize = Math.min(Math.max(state.msize, NINEP_MIN_MSIZE), NINEP_MAX_MSIZE);
     for (const f of state.fids.slice(0, NINEP_MAX_FIDS)) {
       const path = f.path.map((name) => checkName(name));
-      this.#fids.set(f.fid >>> 0, { path, kind: f.kind, openFlags: f.openFlags, xattr: f.xattr === true });
+      const fid: Fid = { path, kind: f.kind, openFlags: f.openFlags, xattr: f.xattr === true };
+      this.#fids.set(f.fid >>> 0, fid);
+      if (f.kind === 'file' && f.openFlags !== null) this.#hold(fid);
     }
+  }
+
+  /** Forgets fid `number`, telling the tree when an open file is let go of. */
+  #clunkFid(number: number, fid: Fid): void {
+    this.#fids.delete(number);
+    if (fid.held) this.#tree.release?.(fid.path);
+  }
+
+  #hold(fid: Fid): void {
+    fid.held = true;
+    this.#tree.hold?.(fid.path);
+  }
+
+  #clunkAll(): void {
+    for (const [number, fid] of this.#fids) this.#clunkFid(number, fid);
   }
 
   // ---- fids and names ----
@@ -257,7 +276,7 @@ export class NinePServer implements NinePPort {
     const version = r.string();
     if (msize < NINEP_MIN_MSIZE) throw new FsError(E.EINVAL, `msize ${msize} below ${NINEP_MIN_MSIZE}`);
     // Tversion "aborts all outstanding I/O" and clunks every fid (version(5)).
-    this.#fids.clear();
+    this.#clunkAll();
     this.#msize = Math.min(msize, NINEP_MAX_MSIZE);
     w.u32(this.#msize).string(version.startsWith(VERSION_9P2000_L) ? VERSION_9P2000_L : 'unknown');
   }
@@ -361,6 +380,7 @@ export class NinePServer implements NinePPort {
     if (attr.kind === 'file' && flags & O_TRUNC && (flags & O_ACCMODE) !== O_RDONLY)
       await this.#tree.setattr(fid.path, { size: 0 });
     fid.openFlags = flags;
+    if (attr.kind === 'file') this.#hold(fid);
     delete fid.listing;
     w.qid(qid).u32(0);
   }
@@ -388,6 +408,7 @@ export class NinePServer implements NinePPort {
     dir.path = path;
     dir.kind = 'file';
     dir.openFlags = flags;
+    this.#hold(dir);
     delete dir.listing;
     w.qid(qid).u32(0);
   }
@@ -539,7 +560,7 @@ export class NinePServer implements NinePPort {
     const number = r.u32();
     const fid = this.#fid(number);
     // remove(5): the fid is clunked "even if the remove fails".
-    this.#fids.delete(number);
+    this.#clunkFid(number, fid);
     this.#writable();
     if (fid.path.length === 0) throw new FsError(E.EBUSY);
     await this.#tree.remove(fid.path, fid.kind === 'directory');
@@ -559,8 +580,7 @@ export class NinePServer implements NinePPort {
 
   async #clunk(r: MessageReader): Promise<void> {
     const number = r.u32();
-    this.#fid(number);
-    this.#fids.delete(number);
+    this.#clunkFid(number, this.#fid(number));
   }
 
   async #flush(r: MessageReader): Promise<void> {

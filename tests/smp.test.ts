@@ -1,7 +1,7 @@
 // Several harts (npm run vm -- --smp N, docs/harts.md): the default image boots with its devices in one
 // worker thread and each hart in a worker thread of its own, over one shared memory. OpenSBI brings the
 // secondary harts up (HSM through IPIs: a CLINT msip write wakes a hart asleep in WFI), Linux counts
-// them, and its scheduler spreads busy shell jobs over all of them. Ctrl-A S refuses in one line rather
+// them, and its scheduler spreads busy shell jobs over all of them; a reboot waits for every hart. Ctrl-A S refuses in one line rather
 // than write a file that holds one hart; bad --smp values are refused in one line with exit status 2.
 import { describe, expect, it } from 'vitest';
 import { fileURLToPath } from 'node:url';
@@ -18,7 +18,8 @@ function userTicks(text: string): number[] {
   return [...text.matchAll(/^cpu(\d+) (\d+)/gm)].map((m) => Number(m[2]));
 }
 
-async function bootSmp(harts: number): Promise<void> {
+/** `reboot`: also reboot the guest, which every hart must acknowledge before the images load again. */
+async function bootSmp(harts: number, reboot: boolean): Promise<void> {
   const saveDir = mkdtempSync(resolve(tmpdir(), 'tabvm-smp-'));
   // `script` gives the runner a pseudo-terminal, so Ctrl-A reaches its escape handling.
   const vm = new ConsoleSession(
@@ -52,6 +53,15 @@ async function bootSmp(harts: number): Promise<void> {
     vm.type('\x01s');
     at = await vm.waitFor('snapshots of a VM with more than one CPU are not supported yet', 10_000, at);
     expect(readdirSync(saveDir)).toEqual([]);
+    if (reboot) {
+      vm.type('reboot\r');
+      at = await vm.waitFor('Welcome to tabvm', 500_000, at);
+      at = await vm.waitFor(PROMPT, 100_000, at);
+      vm.type('nproc; echo AGAIN-$((1+1))\r');
+      end = await vm.waitFor('AGAIN-2', 60_000, at);
+      expect(vm.output.slice(at, end).split(/\r?\n/).map((l) => l.trim())).toContain(String(harts));
+      at = await vm.waitFor(PROMPT, 10_000, end);
+    }
     vm.type('poweroff\r');
     await vm.waitFor('reboot: Power down', 60_000, at);
     expect(await vm.exitCode(30_000)).toBe(0);
@@ -61,9 +71,9 @@ async function bootSmp(harts: number): Promise<void> {
 }
 
 describe('npm run vm -- --smp N', () => {
-  it('boots the default image on 2 harts, each running a shell job', () => bootSmp(2), 900_000);
+  it('boots the default image on 2 harts, each running a shell job, and reboots with both', () => bootSmp(2, true), 900_000);
 
-  it('boots the default image on 4 harts, each running a shell job', () => bootSmp(4), 900_000);
+  it('boots the default image on 4 harts, each running a shell job', () => bootSmp(4, false), 900_000);
 
   it.each(['0', '9', 'two', '2.5', 'cpus=12'])('refuses --smp %s in one line with exit status 2', async (value) => {
     const vm = tabvmSession(['--smp', value], root);

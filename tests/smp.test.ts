@@ -82,6 +82,11 @@ describe('npm run vm -- --smp N', () => {
     expect(lines).toEqual([`tabvm: --smp ${value}: 1 to 8 CPUs`]);
   }, 90_000);
 
+  it('runs a bare-metal program on hart 0 (the others parked) to its tohost exit code', async () => {
+    const vm = tabvmSession(['--smp', '2', '--bios', 'tests/baremetal/bin/exit-code/7.elf'], root);
+    expect(await vm.exitCode(120_000)).toBe(7);
+  }, 150_000);
+
   it('refuses more than one hart with a disk, which the multi-hart runner does not attach yet', async () => {
     const disk = resolve(mkdtempSync(resolve(tmpdir(), 'tabvm-smp-disk-')), 'disk.img');
     writeFileSync(disk, new Uint8Array(1 << 20));

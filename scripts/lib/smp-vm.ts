@@ -48,8 +48,10 @@ export class SmpNodeVm {
         this.#workers.push(worker);
         worker.on('message', (message: SmpThreadMessage) => {
           // The harts start once the device host has put the images in RAM.
-          if (message.kind === 'ready')
-            for (let hartId = 0; hartId < harts; hartId++) start({ ...common, hartId, program: program('hart-thread.ts') });
+          if (message.kind === 'ready') {
+            const tohost = message.tohost === undefined ? {} : { tohost: message.tohost };
+            for (let hartId = 0; hartId < harts; hartId++) start({ ...common, ...tohost, hartId, program: program('hart-thread.ts') });
+          }
           else if (message.kind === 'halted') end({ kind: 'halted', exitCode: message.status.exitCode });
           else if (message.kind === 'panicked') end(message);
         });

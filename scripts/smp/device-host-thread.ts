@@ -31,7 +31,7 @@ function flush(): void {
 
 host.loadImages();
 host.clock.resume();
-post({ kind: 'ready' });
+post({ kind: 'ready', tohost: host.tohost });
 let panicked = false;
 const loop = new DeviceHostLoop(host, {
   input: new ByteRing(data.input),

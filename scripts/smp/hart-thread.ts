@@ -17,6 +17,6 @@ const runner = new HartRunner({
   clock: sharedGuestClock(data.memory),
   harts: data.harts,
 });
-runner.reset(BigInt(MEMORY_MAP.bootRom.base), undefined);
-runHart(runner, data.memory, undefined, SLICE_INSTRUCTIONS, data.harts);
+runner.reset(BigInt(MEMORY_MAP.bootRom.base), data.tohost);
+runHart(runner, data.memory, data.tohost, SLICE_INSTRUCTIONS, data.harts);
 parentPort!.postMessage({ kind: 'hart-stopped', hartId: data.hartId } satisfies SmpThreadMessage);

@@ -9,6 +9,8 @@ export interface SmpThreadData {
   readonly harts: number;
   /** The hart this thread runs (hart threads only). */
   readonly hartId: number;
+  /** A bare-metal program's tohost word, as the device host found it (hart threads only). */
+  readonly tohost?: number;
   readonly files: {
     readonly bios: Uint8Array;
     readonly kernel?: Uint8Array;
@@ -22,7 +24,8 @@ export interface SmpThreadData {
 }
 
 export type SmpThreadMessage =
-  | { readonly kind: 'ready' }
+  /** The images are in RAM; `tohost`: a bare-metal program's tohost word, if it has one. */
+  | { readonly kind: 'ready'; readonly tohost: number | undefined }
   | { readonly kind: 'halted'; readonly status: MachineStatus & { readonly kind: 'halted' } }
   /** The guest kernel panicked; `message` is its panic line (workers/host/panic-watch.ts). */
   | { readonly kind: 'panicked'; readonly message: string }

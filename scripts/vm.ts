@@ -1,6 +1,6 @@
 /**
  * `npm run vm -- [--image default] [--kernel F] [--initrd F] [--bios F] [--append "..."] [--mem 256M]
- *                [--disk F[,ro]] [--share DIR[,ro][,tag=NAME]] [--snapshot F] [--save-dir D]`
+ *                [--disk F[,ro]] [--share DIR[,ro][,tag=NAME]] [--snapshot F] [--save-dir D] [--smp N]`
  *
  * Boots a VM in a Node worker thread with its serial console on this terminal (raw mode; Ctrl-A X quits,
  * as in QEMU). Ctrl-A S writes a snapshot file to --save-dir (default: the current directory), as
@@ -9,6 +9,8 @@
  * An image whose manifest has a disk (--image debian) boots with it unless --disk says otherwise.
  * --share DIR gives the guest DIR over virtio-9p (docs/shared-folders.md); the default image mounts the
  * tag `shared` at /mnt/shared.
+ * --smp N (1 to 8) gives the guest N harts, each in a worker thread of its own, the devices in another
+ * (docs/harts.md); with more than one, disks, shares and snapshots are not supported yet.
  * A bare-metal ELF given as --bios runs in M-mode until it writes its `tohost` word (1 = pass, else the
  * guest's exit code is the value >> 1).
  *
@@ -26,8 +28,9 @@ import { checkSnapshotMachine } from '../workers/protocol/snapshot-records.ts';
 import { checkSnapshotImages, checkSnapshotShares } from '../workers/machine/snapshot.ts';
 import { ImageError } from '../workers/machine/image-error.ts';
 import { prepareVirtBoot } from '../workers/machine/loader.ts';
-import { readSnapshotFile, resolveVmFiles, type VmCommandLine, type VmFiles } from './lib/vm-options.ts';
+import { parseSmp, readSnapshotFile, resolveVmFiles, type VmCommandLine, type VmFiles } from './lib/vm-options.ts';
 import { NodeVm } from './lib/node-vm.ts';
+import { SMP_SNAPSHOT_REFUSAL, SmpNodeVm } from './lib/smp-vm.ts';
 import {
   EXIT_BAD_INPUT,
   EXIT_EMULATOR_ERROR,
@@ -63,6 +66,7 @@ const program = new Command()
   )
   .option('--snapshot <file>', 'start from this snapshot file instead of powering on')
   .option('--save-dir <dir>', 'where Ctrl-A S writes snapshot files (default: the current directory)')
+  .option('--smp <n>', 'CPUs (harts), 1 to 8, each in a worker thread of its own (default 1)')
   // A usage error is bad input too: commander's one line, then exit status 2 (help exits 0).
   .exitOverride((error) => process.exit(error.exitCode === 0 ? EXIT_OK : EXIT_BAD_INPUT));
 program.parse();
@@ -73,11 +77,14 @@ function fail(message: string): never {
 }
 
 let files: VmFiles;
+let harts: number;
 try {
-  files = resolveVmFiles(program.opts<VmCommandLine>(), resolve(root, 'public/images'));
+  const options = program.opts<VmCommandLine & { snapshot?: string }>();
+  files = resolveVmFiles(options, resolve(root, 'public/images'));
+  harts = parseSmp(options.smp, files, options.snapshot !== undefined);
   // Plan the boot here too, so that images that cannot boot are refused before anything starts.
   prepareVirtBoot({
-    harts: 1,
+    harts,
     ramSize: files.ramSize,
     bootargs: files.bootargs,
     bios: files.bios,
@@ -111,7 +118,7 @@ if (cli.snapshot !== undefined) {
 }
 const saveDir = resolve(cli.saveDir ?? '.');
 
-const vm = new NodeVm(files, snapshot);
+const vm = harts > 1 ? new SmpNodeVm(files, harts) : new NodeVm(files, snapshot);
 const stdin = process.stdin;
 const interactive = stdin.isTTY === true;
 if (interactive) stdin.setRawMode(true);
@@ -127,7 +134,9 @@ function finish(code: number, message?: string): void {
     .then(() => {
       if (message !== undefined) process.stderr.write(`\r\ntabvm: ${message}\r\n`);
     })
-    .then(() => vm.terminate())
+    .then(async () => {
+      await vm.terminate();
+    })
     .then(() => process.exit(code));
 }
 
@@ -158,6 +167,10 @@ stdin.on('data', (chunk: Buffer) => {
 });
 
 async function saveSnapshot(): Promise<void> {
+  if (harts > 1) {
+    process.stdout.write(`\r\ntabvm: ${SMP_SNAPSHOT_REFUSAL}\r\n`);
+    return;
+  }
   try {
     const bytes = await vm.snapshot();
     const path = resolve(saveDir, `tabvm-${new Date().toISOString().replace(/[:.]/g, '-')}${SNAPSHOT_FILE_EXTENSION}`);

@@ -14,6 +14,7 @@ import { ChunkedDisk } from '../../workers/host/block/chunked-disk.ts';
 import { ManifestError, parseDiskImageManifest, type DiskImageManifest } from '../../workers/protocol/disk-image.ts';
 import { parseImageManifest, type ImageManifest } from '../../workers/protocol/image-manifest.ts';
 import { MAX_RAM_MIB, MIB, MIN_RAM_MIB } from '../../workers/protocol/machine-limits.ts';
+import { MAX_HARTS } from '../../workers/cpu/layout.ts';
 
 export interface VmFiles {
   readonly bios: Uint8Array;
@@ -56,6 +57,26 @@ export interface VmCommandLine {
   readonly mem?: string;
   readonly disk?: readonly string[];
   readonly share?: readonly string[];
+  readonly smp?: string;
+}
+
+/** The most harts a VM has (layout.ts MAX_HARTS: a state block, JIT cache, wake word and mailbox each). */
+export const MAX_SMP = MAX_HARTS;
+
+/**
+ * `--smp N` or `--smp cpus=N` (QEMU's spellings): how many harts, 1 to MAX_SMP. More than one needs
+ * what the multi-hart runner has: no disks, shares or snapshots yet (docs/harts.md).
+ */
+export function parseSmp(text: string | undefined, files: VmFiles, snapshot: boolean): number {
+  if (text === undefined) return 1;
+  const match = /^(?:cpus=)?(\d+)$/.exec(text.trim());
+  const harts = match ? Number(match[1]) : NaN;
+  if (!Number.isInteger(harts) || harts < 1 || harts > MAX_SMP) throw new ImageError(`--smp ${text}: 1 to ${MAX_SMP} CPUs`);
+  if (harts > 1) {
+    const missing = snapshot ? 'snapshots' : files.disks ? 'disks' : files.shares ? 'shared folders' : undefined;
+    if (missing) throw new ImageError(`--smp ${text}: ${missing} are not supported with more than one CPU yet`);
+  }
+  return harts;
 }
 
 type ManifestFile = ImageManifest['files']['bios'];

@@ -140,7 +140,7 @@ export class Hart {
     // The core calls translations through this table (call_indirect); its own functions need 1 slot.
     const table = new WebAssembly.Table({ element: 'anyfunc', initial: 1 });
     const shared = typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
-    this.jit = new Jit(memory, table, this.base, L.JIT_CACHE + hartId * L.JIT_CACHE_STRIDE, shared);
+    this.jit = new Jit(memory, table, this.base, L.JIT_CACHE + hartId * L.JIT_CACHE_STRIDE, shared, (options.harts ?? 1) > 1);
     this.words = new BigUint64Array(memory.buffer, this.base, L.HART_STRIDE / 8);
     this.pins = new HartPins(memory, hartId);
     const busError = (): void => {

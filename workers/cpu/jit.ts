@@ -53,6 +53,10 @@ const ENTRY = 5; // i32: TLB entry offset (page number bits) for that access
 const GO = 6; // i32: where a block's way out leads: 1 = the dispatch (on NEXT), 0 = back to the interpreter
 const FIRST_REG = 7;
 
+// The threads proposal's i64.atomic.rmw.add (prefix 0xfe, then the opcode as a LEB128 u32).
+const ATOMIC_PREFIX = 0xfe;
+const I64_ATOMIC_RMW_ADD = 0x1f;
+
 interface Decoded {
   /** Guest pc of the instruction. */
   readonly pc: bigint;
@@ -112,6 +116,8 @@ export class Jit {
     private readonly hartBase: number,
     private readonly cacheBase: number,
     private readonly sharedMemory: boolean,
+    /** More than one hart shares the memory: FENCE then orders memory as the interpreter's does. */
+    private readonly orderFences = false,
   ) {
     this.view = new DataView(memory.buffer);
     this.firstSlot = table.length;
@@ -166,7 +172,7 @@ export class Jit {
         return;
       }
       const plan = this.plan(pageVa, pageHost, offset);
-      const bytes = new RegionCompiler(this.hartBase, pageVa, plan.blocks).module(this.sharedMemory);
+      const bytes = new RegionCompiler(this.hartBase, pageVa, plan.blocks, this.orderFences).module(this.sharedMemory);
       const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes as Uint8Array<ArrayBuffer>), {
         env: { memory: this.memory },
       });
@@ -422,6 +428,7 @@ class RegionCompiler {
     private readonly hartBase: number,
     private readonly pageVa: bigint,
     private readonly blocks: readonly Block[],
+    private readonly orderFences: boolean,
   ) {
     blocks.forEach((b, i) => this.index.set(b.start, i));
     for (const b of blocks) {
@@ -804,8 +811,15 @@ class RegionCompiler {
         this.divide(DIVIDE_WORD[m], rs1, rs2, true);
         this.set(rd);
         return;
-      case 'fence': // one hart, memory is coherent
+      case 'fence':
       case 'fence.tso':
+        // With one hart memory is coherent in program order. With more, the interpreter's fence
+        // (docs/harts.md "Memory model"): a sequentially consistent atomic add of 0 to x0's slot.
+        if (!this.orderFences) return;
+        this.i32(this.hartBase + L.X_REGS);
+        this.i64(0);
+        this.code.byte(ATOMIC_PREFIX).u32(I64_ATOMIC_RMW_ADD).u32(3).u32(0);
+        this.op(Op.drop);
         return;
       default:
         throw new Error(`jit: no translation for ${m} (decode.ts marks it translatable)`);

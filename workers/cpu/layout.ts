@@ -103,6 +103,7 @@ export const JIT_EPOCH = 24; // u32: the FENCE.I epoch in which the translation 
 export const CLOCK_EPOCH = 0x000; // the guest clock (workers/machine/clock.ts): seqlock i32, running i32, ticks i64, host ms f64
 export const DEVICE_DOORBELL = 0x040; // i32 counter the device host sleeps on: an MMIO request or host input arrived
 export const MACHINE_CONTROL = 0x044; // i32: CONTROL_* below, set by the device host, read by every hart runner
+export const CONTROL_ACKS = 0x048; // i32: harts stopped for a reset or pause; the last one to stop acknowledges it
 export const HART_WAKE = 0x080; // per hart an i32 counter, bumped with Atomics.notify when its interrupt lines change
 export const MMIO_MAILBOX = 0x100; // per hart MMIO_MAILBOX_STRIDE bytes: one MMIO request and its answer
 export const MMIO_MAILBOX_STRIDE = 0x40;

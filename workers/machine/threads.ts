@@ -28,6 +28,16 @@ function controlWord(memory: WebAssembly.Memory): { words: Int32Array; index: nu
   return { words: new Int32Array(memory.buffer, L.SHARED_BLOCK, 0x1000 / 4), index: L.MACHINE_CONTROL / 4 };
 }
 
+/**
+ * Asks every hart to stop for a reset or a pause (`request`): the harts count themselves in the acks
+ * word as they stop, and the last one sets the acknowledgement.
+ */
+function requestStop(control: { words: Int32Array; index: number }, request: number, pins: DeviceHost['pins']): void {
+  Atomics.store(control.words, L.CONTROL_ACKS / 4, 0);
+  setControl(control, request);
+  for (const hart of pins) hart.kick();
+}
+
 export interface DeviceHostThreadOptions {
   /** Host console input; the sender rings the device host's doorbell (ringDeviceHost) after writing. */
   readonly input?: ByteRing;
@@ -93,17 +103,15 @@ export class DeviceHostLoop {
         return status;
       }
       if (host.takeResetRequest()) {
-        // The hart stops at the end of its slice and acknowledges; until then it may still need MMIO.
-        setControl(control, L.CONTROL_RESET);
-        for (const pins of host.pins) pins.kick();
+        // The harts stop at the end of their slices and acknowledge; until then they may still need MMIO.
+        requestStop(control, L.CONTROL_RESET, host.pins);
       }
       const state = Atomics.load(control.words, control.index);
       if (state === L.CONTROL_RESET_ACK) {
         host.reboot();
         setControl(control, L.CONTROL_RUN);
       } else if (state === L.CONTROL_RUN && this.#saves.length > 0) {
-        setControl(control, L.CONTROL_PAUSE);
-        for (const pins of host.pins) pins.kick();
+        requestStop(control, L.CONTROL_PAUSE, host.pins);
       } else if (state === L.CONTROL_PAUSED) {
         this.#save();
         setControl(control, L.CONTROL_RUN);
@@ -138,27 +146,40 @@ function setControl(control: { words: Int32Array; index: number }, value: number
  * A hart's thread: runs the hart in slices until the device host halts the machine. Blocks the thread
  * (MMIO round trips, WFI sleeps), so it must run in a worker of its own. On a guest reboot it stops,
  * acknowledges, waits for the device host to load the images again and resets to the boot ROM; asked to
- * pause, it parks between slices until the device host has saved the machine.
+ * pause, it parks between slices until the device host has saved the machine. With several harts
+ * (`harts`, each in its own thread), the last to stop acknowledges for all.
  * Call after the device host loaded the images and `runner` was reset.
  */
-export function runHart(runner: HartRunner, memory: WebAssembly.Memory, tohost?: number, budget = SLICE_INSTRUCTIONS): void {
+export function runHart(
+  runner: HartRunner,
+  memory: WebAssembly.Memory,
+  tohost?: number,
+  budget = SLICE_INSTRUCTIONS,
+  harts = 1,
+): void {
   const control = controlWord(memory);
+  /** Counts this hart in; the last hart to stop for `request` acknowledges it, then every hart parks. */
+  const stopFor = (request: number, ack: number): void => {
+    if (Atomics.add(control.words, L.CONTROL_ACKS / 4, 1) + 1 === harts) {
+      Atomics.store(control.words, control.index, ack);
+      ringDeviceHost(memory);
+    }
+    for (;;) {
+      const state = Atomics.load(control.words, control.index);
+      if (state !== request && state !== ack) return;
+      Atomics.wait(control.words, control.index, state);
+    }
+  };
   for (;;) {
     const state = Atomics.load(control.words, control.index);
     if (state === L.CONTROL_HALT) return;
     if (state === L.CONTROL_PAUSE) {
       // Between slices the state block is complete (pc, instret): the device host copies it now.
-      Atomics.store(control.words, control.index, L.CONTROL_PAUSED);
-      ringDeviceHost(memory);
-      while (Atomics.load(control.words, control.index) === L.CONTROL_PAUSED)
-        Atomics.wait(control.words, control.index, L.CONTROL_PAUSED);
+      stopFor(L.CONTROL_PAUSE, L.CONTROL_PAUSED);
       continue;
     }
     if (state === L.CONTROL_RESET) {
-      Atomics.store(control.words, control.index, L.CONTROL_RESET_ACK);
-      ringDeviceHost(memory);
-      while (Atomics.load(control.words, control.index) === L.CONTROL_RESET_ACK)
-        Atomics.wait(control.words, control.index, L.CONTROL_RESET_ACK);
+      stopFor(L.CONTROL_RESET, L.CONTROL_RESET_ACK);
       runner.reset(BigInt(MEMORY_MAP.bootRom.base), tohost);
       continue;
     }

@@ -192,6 +192,8 @@ export interface BootOptions {
   readonly at?: bigint;
   /** JIT threshold of the machine (core.ts HartOptions); default from TABVM_JIT_THRESHOLD, else 0. */
   readonly jitThreshold?: number;
+  /** Harts the core believes share its memory (core.ts HartOptions.harts); default 1. */
+  readonly harts?: number;
 }
 
 const CSR_FIELDS = {
@@ -229,19 +231,20 @@ export class Machine {
     module: WebAssembly.Module,
     readonly ramSize: number,
     jitThreshold: number,
+    harts: number,
   ) {
     this.memory = createVmMemory(ramSize, true);
-    this.hart = new Hart(module, this.memory, 0, ramSize, this.bus, undefined, { jitThreshold });
+    this.hart = new Hart(module, this.memory, 0, ramSize, this.bus, undefined, { jitThreshold, harts });
     this.view = new DataView(this.memory.buffer, L.RAM_OFFSET, ramSize);
   }
 
-  static async create(ramSize = 4 << 20, jit = jitThreshold): Promise<Machine> {
-    return new Machine(await coreModule(), ramSize, jit);
+  static async create(ramSize = 4 << 20, jit = jitThreshold, harts = 1): Promise<Machine> {
+    return new Machine(await coreModule(), ramSize, jit, harts);
   }
 
   /** A fresh machine with `code` at CODE (see BootOptions), reset and ready to run. */
   static async boot(code: readonly Item[], options: BootOptions = {}): Promise<Machine> {
-    const m = await Machine.create(undefined, options.jitThreshold);
+    const m = await Machine.create(undefined, options.jitThreshold, options.harts);
     m.boot(code, options);
     return m;
   }

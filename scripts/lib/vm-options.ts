@@ -16,12 +16,16 @@ import { parseImageManifest, type ImageManifest } from '../../workers/protocol/i
 import { MAX_RAM_MIB, MIB, MIN_RAM_MIB } from '../../workers/protocol/machine-limits.ts';
 import { MAX_HARTS } from '../../workers/cpu/layout.ts';
 
-export interface VmFiles {
+/** What a machine boots from: the firmware, kernel and initrd, the kernel command line and the RAM size. */
+export interface VmBootFiles {
   readonly bios: Uint8Array;
   readonly kernel?: Uint8Array;
   readonly initrd?: Uint8Array;
   readonly bootargs: string;
   readonly ramSize: number;
+}
+
+export interface VmFiles extends VmBootFiles {
   /** virtio-blk disks in order (/dev/vda first). */
   readonly disks?: readonly DiskSpec[];
   /** Shared folders (virtio-9p), from --share. */

@@ -1,5 +1,6 @@
 /** What the multi-hart runner (scripts/lib/smp-vm.ts) hands its worker threads, and what they send back. */
 import type { MachineStatus } from '../../workers/machine/device-host.ts';
+import type { VmBootFiles } from '../lib/vm-options.ts';
 
 export interface SmpThreadData {
   /** The program the thread runs (thread-entry.mjs imports it). */
@@ -11,13 +12,7 @@ export interface SmpThreadData {
   readonly hartId: number;
   /** A bare-metal program's tohost word, as the device host found it (hart threads only). */
   readonly tohost?: number;
-  readonly files: {
-    readonly bios: Uint8Array;
-    readonly kernel?: Uint8Array;
-    readonly initrd?: Uint8Array;
-    readonly bootargs: string;
-    readonly ramSize: number;
-  };
+  readonly files: VmBootFiles;
   /** ByteRing buffers of the console: input (host to guest) and output (guest to host). */
   readonly input: SharedArrayBuffer;
   readonly output: SharedArrayBuffer;

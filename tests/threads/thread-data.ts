@@ -1,19 +1,14 @@
 /** What the two-thread test hands its worker threads, and what they send back. */
 import type { MachineStatus } from '../../workers/machine/device-host.ts';
 import type { SavedThreadedMachine } from '../../workers/machine/threads.ts';
+import type { VmBootFiles } from '../../scripts/lib/vm-options.ts';
 
 export interface ThreadData {
   /** The program the thread runs (entry.mjs imports it). */
   readonly program: string;
   readonly memory: WebAssembly.Memory;
   readonly coreModule: WebAssembly.Module;
-  readonly files: {
-    readonly bios: Uint8Array;
-    readonly kernel?: Uint8Array;
-    readonly initrd?: Uint8Array;
-    readonly bootargs: string;
-    readonly ramSize: number;
-  };
+  readonly files: VmBootFiles;
   /** A ByteRing's buffer: console input, host to guest. */
   readonly input: SharedArrayBuffer;
 }

@@ -6,12 +6,13 @@
  * seen at the end of each run-loop turn (the loop's zero-delay yields keep Node from delivering
  * parentPort messages promptly while the guest runs).
  */
-import { parentPort, workerData } from 'node:worker_threads';
+import { Worker, parentPort, workerData } from 'node:worker_threads';
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { VmRuntime } from '../workers/runtime/vm-runtime.ts';
+import type { SpawnHart } from '../workers/runtime/hart-threads.ts';
 import type { VmBootRequest, VmEvents } from '../workers/protocol/vm-api.ts';
 import { chunkedDiskIdentity } from '../workers/protocol/disk-image.ts';
 import { FileDisk } from './lib/file-disk.ts';
@@ -89,6 +90,13 @@ const events: VmEvents = {
   },
 };
 
+/** A hart's worker thread (scripts/smp/hart-thread.ts, through its entry that loads TypeScript). */
+const spawnHart: SpawnHart = (hart, onError) => {
+  const worker = new Worker(new URL('./smp/hart-thread.mjs', import.meta.url), { workerData: hart });
+  worker.on('error', (error: Error) => onError(error.stack ?? error.message));
+  return { terminate: () => void worker.terminate() };
+};
+
 try {
   runtime = await VmRuntime.boot(await completeRequest(data.request), {
     coreModule: new WebAssembly.Module(readFileSync(data.corePath)),
@@ -97,6 +105,7 @@ try {
     fetch: readLocalFile,
     openFile: (path, readOnly) => new FileDisk(path, readOnly),
     openDirectory: (path, readOnly) => new HostDirectoryTree(path, readOnly),
+    spawnHart,
     onTurn: () => {
       const vm = runtime;
       if (!vm) return; // the first turn runs before boot() returns

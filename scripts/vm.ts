@@ -9,8 +9,8 @@
  * An image whose manifest has a disk (--image debian) boots with it unless --disk says otherwise.
  * --share DIR gives the guest DIR over virtio-9p (docs/shared-folders.md); the default image mounts the
  * tag `shared` at /mnt/shared.
- * --smp N (1 to 8) gives the guest N harts, each in a worker thread of its own, the devices in another
- * (docs/harts.md); with more than one, disks, shares and snapshots are not supported yet.
+ * --smp N (1 to 8) gives the guest N harts, each in a worker thread of its own beside the VM's thread,
+ * which keeps the devices (docs/harts.md); a snapshot restores with the count it was taken with.
  * A bare-metal ELF given as --bios runs in M-mode until it writes its `tohost` word (1 = pass, else the
  * guest's exit code is the value >> 1).
  *
@@ -30,7 +30,6 @@ import { ImageError } from '../workers/machine/image-error.ts';
 import { prepareVirtBoot } from '../workers/machine/loader.ts';
 import { parseSmp, readSnapshotFile, resolveVmFiles, type VmCommandLine, type VmFiles } from './lib/vm-options.ts';
 import { NodeVm } from './lib/node-vm.ts';
-import { SMP_SNAPSHOT_REFUSAL, SmpNodeVm } from './lib/smp-vm.ts';
 import {
   EXIT_BAD_INPUT,
   EXIT_EMULATOR_ERROR,
@@ -81,7 +80,7 @@ let harts: number;
 try {
   const options = program.opts<VmCommandLine & { snapshot?: string }>();
   files = resolveVmFiles(options, resolve(root, 'public/images'));
-  harts = parseSmp(options.smp, files, options.snapshot !== undefined);
+  harts = parseSmp(options.smp);
   // Plan the boot here too, so that images that cannot boot are refused before anything starts.
   prepareVirtBoot({
     harts,
@@ -105,6 +104,10 @@ if (cli.snapshot !== undefined) {
     const { header } = snapshot;
     if (header.parent !== null) throw new SnapshotError('it holds only the changes since another snapshot');
     checkSnapshotMachine(header);
+    if (header.machine.harts !== harts) {
+      const cpus = (n: number): string => (n === 1 ? '1 CPU' : `${n} CPUs`);
+      throw new SnapshotError(`it was taken with ${cpus(header.machine.harts)}; start it with --smp ${header.machine.harts}`);
+    }
     checkSnapshotShares(header, files.shares ?? []);
     await checkSnapshotImages(header, files);
     if (cli.mem !== undefined && header.machine.ramSize !== files.ramSize) {
@@ -118,7 +121,7 @@ if (cli.snapshot !== undefined) {
 }
 const saveDir = resolve(cli.saveDir ?? '.');
 
-const vm = harts > 1 ? new SmpNodeVm(files, harts) : new NodeVm(files, snapshot);
+const vm = new NodeVm(files, snapshot, harts);
 const stdin = process.stdin;
 const interactive = stdin.isTTY === true;
 if (interactive) stdin.setRawMode(true);
@@ -167,10 +170,6 @@ stdin.on('data', (chunk: Buffer) => {
 });
 
 async function saveSnapshot(): Promise<void> {
-  if (harts > 1) {
-    process.stdout.write(`\r\ntabvm: ${SMP_SNAPSHOT_REFUSAL}\r\n`);
-    return;
-  }
   try {
     const bytes = await vm.snapshot();
     const path = resolve(saveDir, `tabvm-${new Date().toISOString().replace(/[:.]/g, '-')}${SNAPSHOT_FILE_EXTENSION}`);

@@ -1,12 +1,14 @@
-// Several harts (npm run vm -- --smp N, docs/harts.md): the default image boots with its devices in one
-// worker thread and each hart in a worker thread of its own, over one shared memory. OpenSBI brings the
-// secondary harts up (HSM through IPIs: a CLINT msip write wakes a hart asleep in WFI), Linux counts
-// them, and its scheduler spreads busy shell jobs over all of them; a reboot waits for every hart. Ctrl-A S refuses in one line rather
-// than write a file that holds one hart; bad --smp values are refused in one line with exit status 2.
+// Several harts (npm run vm -- --smp N, docs/harts.md): the default image boots with its devices in the VM
+// runtime's worker thread and each hart in a worker thread of its own, over one shared memory. OpenSBI
+// brings the secondary harts up (HSM through IPIs: a CLINT msip write wakes a hart asleep in WFI), Linux
+// counts them, and its scheduler spreads busy shell jobs over all of them; a reboot waits for every hart.
+// Disks and shared folders work with several harts; a snapshot stops every hart, records them all and
+// restores with as many (another count is refused in one line); bad --smp values are refused in one line
+// with exit status 2.
 import { describe, expect, it } from 'vitest';
 import { fileURLToPath } from 'node:url';
 import { resolve } from 'node:path';
-import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { ConsoleSession, tabvmSession } from '../scripts/lib/console-session.ts';
 
@@ -50,9 +52,6 @@ async function bootSmp(harts: number, reboot: boolean): Promise<void> {
     expect(ticksAfter).toHaveLength(harts);
     for (let cpu = 0; cpu < harts; cpu++) expect(ticksAfter[cpu]!).toBeGreaterThan(ticksBefore[cpu]!);
     at = await vm.waitFor(PROMPT, 10_000, end);
-    vm.type('\x01s');
-    at = await vm.waitFor('snapshots of a VM with more than one CPU are not supported yet', 10_000, at);
-    expect(readdirSync(saveDir)).toEqual([]);
     if (reboot) {
       vm.type('reboot\r');
       at = await vm.waitFor('Welcome to tabvm', 500_000, at);
@@ -70,10 +69,89 @@ async function bootSmp(harts: number, reboot: boolean): Promise<void> {
   }
 }
 
+/** Each shell counter's value, from the `C<j>=<n>` lines between `from` and `to`. */
+function counters(text: string): number[] {
+  return [...text.matchAll(/^C(\d)=(\d+)\r?$/gm)].sort((a, b) => Number(a[1]) - Number(b[1])).map((m) => Number(m[2]));
+}
+
+/** Prints every counter as C<j>=<n> (each file is replaced by a rename, so a read never sees it half written). */
+const PRINT_COUNTERS = 'for f in /tmp/c?; do read v < $f; echo "C${f#/tmp/c}=$v"; done';
+
+/**
+ * A snapshot with `harts` harts while one shell counter per hart runs: every hart stops for it, the file
+ * records them all, a restore with as many continues every counter from where it stood (and each hart
+ * runs again), and a restore with another count is refused in one line.
+ */
+async function snapshotSmp(harts: number): Promise<void> {
+  const saveDir = mkdtempSync(resolve(tmpdir(), 'tabvm-smp-snap-'));
+  const vm = new ConsoleSession(
+    'script',
+    ['-qfec', `${process.execPath} --import tsx scripts/vm.ts --smp ${harts} --save-dir ${saveDir}`, '/dev/null'],
+    { cwd: root },
+  );
+  let file: string;
+  let before: number[];
+  try {
+    let at = await vm.waitFor(PROMPT, 500_000);
+    vm.type(
+      `for j in $(seq ${harts}); do (i=0; while true; do i=$((i+1)); echo $i > /tmp/t$j; mv /tmp/t$j /tmp/c$j; done) & done; ` +
+        `sleep 3; ${PRINT_COUNTERS}; echo BEFORE-$((1+1))\r`,
+    );
+    const end = await vm.waitFor('BEFORE-2', 120_000, at);
+    before = counters(vm.output.slice(at, end));
+    expect(before).toHaveLength(harts);
+    at = await vm.waitFor(PROMPT, 10_000, end);
+    vm.type('\x01s');
+    at = await vm.waitFor(/snapshot saved to (\S+) /, 120_000, at);
+    file = /snapshot saved to (\S+) /.exec(vm.output.slice(0, at))![1]!;
+    expect(readdirSync(saveDir)).toHaveLength(1);
+    vm.type('\x01x');
+    expect(await vm.exitCode(30_000)).toBe(0);
+  } finally {
+    vm.kill();
+  }
+  const other = harts === 2 ? 4 : 2;
+  const refused = tabvmSession(['--snapshot', file, '--smp', String(other)], root);
+  expect(await refused.exitCode(60_000)).toBe(2);
+  expect(refused.output.trim().split('\n')).toEqual([
+    `tabvm: --snapshot ${file}: it was taken with ${harts} CPUs; start it with --smp ${harts}`,
+  ]);
+  const restored = tabvmSession(['--snapshot', file, '--smp', String(harts)], root);
+  try {
+    restored.type(`nproc; grep ^cpu /proc/stat; ${PRINT_COUNTERS}; echo FIRST-$((1+1))\r`);
+    let at = await restored.waitFor('FIRST-2', 300_000);
+    const first = restored.output.slice(0, at);
+    const ticksFirst = userTicks(first);
+    const continued = counters(first);
+    expect(first.split(/\r?\n/).map((l) => l.trim())).toContain(String(harts));
+    expect(continued).toHaveLength(harts);
+    // From where each counter stood when the snapshot was taken (after `before`), not from zero.
+    for (let j = 0; j < harts; j++) expect(continued[j]!).toBeGreaterThanOrEqual(before[j]!);
+    restored.type(`sleep 3; grep ^cpu /proc/stat; ${PRINT_COUNTERS}; echo SECOND-$((2+2))\r`);
+    const end = await restored.waitFor('SECOND-4', 300_000, at);
+    const second = restored.output.slice(at, end);
+    const later = counters(second);
+    const ticksLater = userTicks(second);
+    expect(later).toHaveLength(harts);
+    for (let j = 0; j < harts; j++) expect(later[j]!).toBeGreaterThan(continued[j]!);
+    expect(ticksFirst).toHaveLength(harts);
+    expect(ticksLater).toHaveLength(harts);
+    for (let cpu = 0; cpu < harts; cpu++) expect(ticksLater[cpu]!).toBeGreaterThan(ticksFirst[cpu]!);
+    at = await restored.waitFor(PROMPT, 10_000, end);
+    restored.type('poweroff\r');
+    await restored.waitFor('reboot: Power down', 120_000, at);
+    expect(await restored.exitCode(30_000)).toBe(0);
+  } finally {
+    restored.kill();
+  }
+}
+
 describe('npm run vm -- --smp N', () => {
   it('boots the default image on 2 harts, each running a shell job, and reboots with both', () => bootSmp(2, true), 900_000);
 
   it('boots the default image on 4 harts, each running a shell job', () => bootSmp(4, false), 900_000);
+
+  it.each([2, 4])('snapshots %i harts while a counter runs on each, and restores them all', (harts) => snapshotSmp(harts), 900_000);
 
   it.each(['0', '9', 'two', '2.5', 'cpus=12'])('refuses --smp %s in one line with exit status 2', async (value) => {
     const vm = tabvmSession(['--smp', value], root);
@@ -87,11 +165,35 @@ describe('npm run vm -- --smp N', () => {
     expect(await vm.exitCode(120_000)).toBe(7);
   }, 150_000);
 
-  it('refuses more than one hart with a disk, which the multi-hart runner does not attach yet', async () => {
-    const disk = resolve(mkdtempSync(resolve(tmpdir(), 'tabvm-smp-disk-')), 'disk.img');
-    writeFileSync(disk, new Uint8Array(1 << 20));
-    const vm = tabvmSession(['--smp', '2', '--disk', disk], root);
-    expect(await vm.exitCode(60_000)).toBe(2);
-    expect(vm.output.trim().split('\n')).toEqual(['tabvm: --smp 2: disks are not supported with more than one CPU yet']);
-  }, 90_000);
+  it('reads and writes a disk and a shared folder on 2 harts', async () => {
+    const dir = mkdtempSync(resolve(tmpdir(), 'tabvm-smp-disk-'));
+    const disk = resolve(dir, 'disk.img');
+    const bytes = new Uint8Array(1 << 20);
+    bytes.set(new TextEncoder().encode('DISK-SECTOR-ZERO'));
+    writeFileSync(disk, bytes);
+    const share = resolve(dir, 'share');
+    mkdirSync(share);
+    writeFileSync(resolve(share, 'hello.txt'), 'hello from the host\n');
+    const vm = tabvmSession(['--smp', '2', '--disk', disk, '--share', share], root);
+    try {
+      let at = await vm.waitFor(PROMPT, 500_000);
+      vm.type(
+        'nproc; head -c 16 /dev/vda; echo; cat /mnt/shared/hello.txt; echo guest-wrote > /mnt/shared/out.txt; ' +
+          'echo WRITTEN-BY-GUEST | dd of=/dev/vda bs=512 seek=1 conv=sync 2>/dev/null; sync; echo DONE-$((40+2))\r',
+      );
+      const end = await vm.waitFor('DONE-42', 120_000, at);
+      const lines = vm.output.slice(at, end).split(/\r?\n/).map((l) => l.trim());
+      expect(lines).toContain('2');
+      expect(lines).toContain('DISK-SECTOR-ZERO');
+      expect(lines).toContain('hello from the host');
+      at = await vm.waitFor(PROMPT, 10_000, end);
+      expect(readFileSync(resolve(share, 'out.txt'), 'utf8')).toBe('guest-wrote\n');
+      expect(new TextDecoder().decode(readFileSync(disk).subarray(512, 528))).toBe('WRITTEN-BY-GUEST');
+      vm.type('poweroff\r');
+      await vm.waitFor('reboot: Power down', 60_000, at);
+      expect(await vm.exitCode(30_000)).toBe(0);
+    } finally {
+      vm.kill();
+    }
+  }, 900_000);
 });

@@ -43,8 +43,11 @@ export class NodeVm {
 
   #snapshotWaiters: { resolve: (bytes: Uint8Array) => void; reject: (error: Error) => void }[] = [];
 
-  /** `snapshot`: start from this full snapshot, decoded and checked against the images, instead of powering on. */
-  constructor(files: VmFiles, snapshot?: SnapshotContents) {
+  /**
+   * `snapshot`: start from this full snapshot, decoded and checked against the images, instead of powering
+   * on. `harts`: the guest's CPUs, each beyond one in a worker thread of its own.
+   */
+  constructor(files: VmFiles, snapshot?: SnapshotContents, harts = 1) {
     const request: VmBootRequest = {
       ramBytes: files.ramSize,
       bootargs: files.bootargs,
@@ -63,6 +66,7 @@ export class NodeVm {
           }
         : {}),
       ...(snapshot ? { snapshot } : {}),
+      ...(harts > 1 ? { harts } : {}),
     };
     const workerData: NodeVmWorkerData = {
       request,

@@ -2,7 +2,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { parseShareOption, resolveVmFiles } from './vm-options.ts';
+import { MAX_SMP, parseShareOption, parseSmp, resolveVmFiles } from './vm-options.ts';
+import { MAX_CPUS } from '../../workers/protocol/machine-limits.ts';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tabvm-share-option-'));
 const file = path.join(dir, 'file');
@@ -27,5 +28,15 @@ describe('--share DIR[,ro][,tag=NAME]', () => {
     fs.writeFileSync(bios, new Uint8Array(64));
     expect(() => resolveVmFiles({ bios, share: [dir, dir] }, dir)).toThrow(/two shares have the tag shared/);
     expect(resolveVmFiles({ bios, share: [dir, `${dir},tag=b`] }, dir).shares).toHaveLength(2);
+  });
+});
+
+describe('--smp N', () => {
+  it('takes QEMU\'s spellings, 1 to the most CPUs the page and the snapshot reader accept too', () => {
+    expect(parseSmp(undefined)).toBe(1);
+    expect(parseSmp('3')).toBe(3);
+    expect(parseSmp('cpus=8')).toBe(8);
+    expect(MAX_SMP).toBe(MAX_CPUS);
+    expect(() => parseSmp(String(MAX_CPUS + 1))).toThrow(`--smp ${MAX_CPUS + 1}: 1 to ${MAX_CPUS} CPUs`);
   });
 });

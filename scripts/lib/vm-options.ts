@@ -67,19 +67,12 @@ export interface VmCommandLine {
 /** The most harts a VM has (layout.ts MAX_HARTS: a state block, JIT cache, wake word and mailbox each). */
 export const MAX_SMP = MAX_HARTS;
 
-/**
- * `--smp N` or `--smp cpus=N` (QEMU's spellings): how many harts, 1 to MAX_SMP. More than one needs
- * what the multi-hart runner has: no disks, shares or snapshots yet (docs/harts.md).
- */
-export function parseSmp(text: string | undefined, files: VmFiles, snapshot: boolean): number {
+/** `--smp N` or `--smp cpus=N` (QEMU's spellings): how many harts, 1 to MAX_SMP (docs/harts.md). */
+export function parseSmp(text: string | undefined): number {
   if (text === undefined) return 1;
   const match = /^(?:cpus=)?(\d+)$/.exec(text.trim());
   const harts = match ? Number(match[1]) : NaN;
   if (!Number.isInteger(harts) || harts < 1 || harts > MAX_SMP) throw new ImageError(`--smp ${text}: 1 to ${MAX_SMP} CPUs`);
-  if (harts > 1) {
-    const missing = snapshot ? 'snapshots' : files.disks ? 'disks' : files.shares ? 'shared folders' : undefined;
-    if (missing) throw new ImageError(`--smp ${text}: ${missing} are not supported with more than one CPU yet`);
-  }
   return harts;
 }
 

@@ -54,7 +54,7 @@ class FakeWorker {
         disks.listen();
         booted = { request, events: events as unknown as Comlink.Remote<VmEvents>, disks: new DiskClient(disks) };
       },
-      stats: () => ({ state: 'idle', instructions: 0, uptimeMs: 0, guestTimeMs, reboots: 0, sharedMemory: false }),
+      stats: () => ({ state: 'idle', instructions: 0, uptimeMs: 0, guestTimeMs, reboots: 0, sharedMemory: false, harts: 1 }),
     };
     Comlink.expose(api, port2 as unknown as Comlink.Endpoint);
   }

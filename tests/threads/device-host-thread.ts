@@ -29,5 +29,5 @@ parentPort!.on('message', (request: 'save') => {
   if (request === 'save') void loop.pauseAndSave().then((saved) => post({ kind: 'saved', saved }));
 });
 const status = await loop.run();
-post({ kind: 'halted', status });
+if (status) post({ kind: 'halted', status });
 // The thread ends when the test terminates it (the message listener keeps it alive).

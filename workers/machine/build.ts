@@ -2,9 +2,9 @@
  * The one place a VM's machine is put together from what its host hands over, for the browser worker
  * (workers/vm.worker.ts) and the Node runner's worker thread (scripts/vm-node-worker.ts) alike.
  */
-import { Machine, type DiskConfig, type MachinePorts } from './machine.ts';
+import { Machine, type DiskConfig, type MachineConfig, type MachinePorts } from './machine.ts';
 import type { ShareConfig } from './device-host.ts';
-import { restoreSnapshot, type RestoredMachine } from './snapshot.ts';
+import { restoreSnapshot, type BuildRestored, type RestorableMachine, type RestoredMachine } from './snapshot.ts';
 import type { SnapshotContents } from '../protocol/snapshot-container.ts';
 
 export interface MachineSpec {
@@ -35,9 +35,14 @@ function hostParts(spec: Omit<MachineSpec, 'ramBytes' | 'bootargs'>) {
   };
 }
 
+/** The configuration of a machine built from `spec` (its rng-seed drawn now). */
+export function machineConfig(spec: MachineSpec): MachineConfig {
+  return { ...hostParts(spec), ramSize: spec.ramBytes, bootargs: spec.bootargs };
+}
+
 /** A powered-on machine; the device tree's rng-seed and the virtio-rng device draw on crypto.getRandomValues. */
 export function buildMachine(spec: MachineSpec, ports: MachinePorts): Machine {
-  return new Machine({ ...hostParts(spec), ramSize: spec.ramBytes, bootargs: spec.bootargs }, ports);
+  return new Machine(machineConfig(spec), ports);
 }
 
 /**
@@ -45,10 +50,11 @@ export function buildMachine(spec: MachineSpec, ports: MachinePorts): Machine {
  * once) or one full snapshot file (the Node runner). RAM size and bootargs come from the snapshot; the
  * images and disks must be the ones it was taken with (workers/machine/snapshot.ts).
  */
-export function restoreMachine(
+export function restoreMachine<M extends RestorableMachine = Machine>(
   spec: Omit<MachineSpec, 'ramBytes' | 'bootargs'>,
   snapshot: SnapshotContents | Uint8Array,
   ports: MachinePorts,
-): Promise<RestoredMachine> {
-  return restoreSnapshot(snapshot, hostParts(spec), ports);
+  build?: BuildRestored<M>,
+): Promise<RestoredMachine<M>> {
+  return restoreSnapshot(snapshot, hostParts(spec), ports, build);
 }

@@ -153,8 +153,14 @@ function bootImages(images: SnapshotImages): Record<SnapshotImageLoad['image'], 
   return { bios: images.bios, kernel: images.kernel, initrd: images.initrd };
 }
 
+/**
+ * What a capture reads of a machine: a one-thread Machine, or the device host of a machine whose harts
+ * run in other threads (workers/runtime/hart-threads.ts), with every hart parked.
+ */
+export type SnapshotSubject = Pick<Machine, 'status' | 'io' | 'config' | 'ram' | 'bootLoads' | 'saveState'>;
+
 /** The machine's power-on loads that copy a boot image's bytes (not the device tree), as a header records them. */
-function imageLoadsOf(machine: Machine): SnapshotImageLoad[] {
+function imageLoadsOf(machine: SnapshotSubject): SnapshotImageLoad[] {
   const images = Object.entries(bootImages(machine.config)) as [SnapshotImageLoad['image'], Uint8Array | undefined][];
   const loads: SnapshotImageLoad[] = [];
   for (const { address, data } of machine.bootLoads) {
@@ -193,7 +199,7 @@ function ramWords(ram: Uint8Array): Int32Array {
  * progress) and awaited `machine.io.quiescent()`, so that no block request is half done and the disks'
  * overlays agree with RAM; the machine is not changed and may run again as soon as this returns.
  */
-export function captureSnapshot(machine: Machine, options: CaptureOptions = {}): CapturedSnapshot {
+export function captureSnapshot(machine: SnapshotSubject, options: CaptureOptions = {}): CapturedSnapshot {
   const status = machine.status;
   if (status.kind === 'halted') throw new SnapshotError('the machine has halted; there is nothing to snapshot');
   if (machine.io.pending > 0) {
@@ -313,21 +319,32 @@ function diskSection(disk: CapturedDisk): SnapshotDisk {
 }
 
 /** A machine restored from a snapshot, and its fingerprint as restored (the base for a child of it). */
-export interface RestoredMachine {
-  readonly machine: Machine;
+export interface RestoredMachine<M extends RestorableMachine = Machine> {
+  readonly machine: M;
   readonly fingerprint: SnapshotFingerprint;
 }
+
+/** What a restore builds: a machine in a saved state, whose RAM it then fills. */
+export interface RestorableMachine {
+  readonly ram: Uint8Array;
+}
+
+/** Builds the machine a restore fills (default: a one-thread Machine); it throws when it refuses the state. */
+export type BuildRestored<M extends RestorableMachine> = (config: MachineConfig, ports: MachinePorts, state: MachineState) => M;
+
+const buildOneThread: BuildRestored<Machine> = (config, ports, state) => new Machine(config, ports, state);
 
 /**
  * Builds a fresh machine in the snapshot's state. The images must be the ones the snapshot was taken
  * with (checked by size and SHA-256); RAM comes from the snapshot, not from the images. The machine's
  * guest time continues from the saved value, and it is ready for `runSlice()`.
  */
-export async function restoreSnapshot(
+export async function restoreSnapshot<M extends RestorableMachine = Machine>(
   snapshot: Uint8Array | readonly Uint8Array[] | SnapshotContents,
   options: RestoreOptions,
   ports: MachinePorts,
-): Promise<RestoredMachine> {
+  build: BuildRestored<M> = buildOneThread as unknown as BuildRestored<M>,
+): Promise<RestoredMachine<M>> {
   const contents =
     snapshot instanceof Uint8Array
       ? await decodeChain([snapshot])
@@ -342,7 +359,7 @@ export async function restoreSnapshot(
   // The records first: what the file says of its machine is checked before anything is compared or built.
   const state: MachineState = { cpu: contents.cpu, devices: checkSnapshotMachine(contents.header) };
   await checkSnapshotImages(contents.header, options);
-  return restoreChecked(contents, state, options, ports);
+  return restoreChecked(contents, state, options, ports, build);
 }
 
 /** Refuses images that are not the ones the snapshot was taken with (size and SHA-256 of each). */
@@ -427,19 +444,20 @@ export function checkSnapshotDisks(
   return backends;
 }
 
-function restoreChecked(
+function restoreChecked<M extends RestorableMachine>(
   contents: SnapshotContents,
   state: MachineState,
   options: RestoreOptions,
   ports: MachinePorts,
-): RestoredMachine {
+  build: BuildRestored<M>,
+): RestoredMachine<M> {
   const { header } = contents;
   const overlays = checkSnapshotDisks(contents, options.disks ?? []);
   checkSnapshotShares(header, options.shares ?? []);
   const config: MachineConfig = { ...options, ramSize: header.machine.ramSize, bootargs: header.machine.bootargs };
-  let machine: Machine;
+  let machine: M;
   try {
-    machine = new Machine(config, ports, state);
+    machine = build(config, ports, state);
   } catch (e) {
     // A device refusing its record (unknown version, wrong hart count, missing) is a snapshot we cannot use.
     throw new SnapshotError(`snapshot state cannot be restored: ${e instanceof Error ? e.message : String(e)}`);

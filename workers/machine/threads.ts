@@ -6,12 +6,13 @@
  * this is the base the SMP work builds on (today: one hart).
  */
 import * as L from '../cpu/layout.ts';
-import type { ByteRing } from '../protocol/ring.ts';
+import type { ByteRing, Doorbell } from '../protocol/ring.ts';
+import type { Port } from './run-loop.ts';
 import { GuestClock, hostEpochNow } from './clock.ts';
 import type { DeviceHost, MachineStatus } from './device-host.ts';
 import type { MachineState } from './machine.ts';
-import type { HartRunner } from './hart-runner.ts';
-import { MailboxServer, ringDeviceHost } from './mmio-mailbox.ts';
+import { HartRunner } from './hart-runner.ts';
+import { MailboxBus, MailboxServer, ringDeviceHost } from './mmio-mailbox.ts';
 import { MEMORY_MAP } from './memory-map.ts';
 import { SLICE_INSTRUCTIONS } from './machine.ts';
 
@@ -41,6 +42,10 @@ function requestStop(control: { words: Int32Array; index: number }, request: num
 export interface DeviceHostThreadOptions {
   /** Host console input; the sender rings the device host's doorbell (ringDeviceHost) after writing. */
   readonly input?: ByteRing;
+  /** Host ports (the VM runtime's channels), serviced every turn and flushed at its end, as the run loop does. */
+  readonly ports?: readonly Port[];
+  /** Another doorbell the loop also wakes for (the VM's channels' doorbell, which the host rings for input). */
+  readonly wake?: Doorbell;
   /** Called once per turn of the loop, e.g. to pass the console's output on. */
   readonly onTurn?: () => void;
 }
@@ -53,41 +58,83 @@ export interface SavedThreadedMachine {
 
 /**
  * The device host's thread: answers the harts' MMIO, keeps timers and interrupt lines current, feeds
- * console input to the UART, handles the guest's poweroff and reboot, and saves the machine on request,
- * until the machine halts. Sleeps in Atomics.waitAsync between events, so the thread's event loop (block
- * I/O, messages) keeps running. Run it with the images loaded and the clock running; the harts may
- * start before or after.
+ * console input to the UART, handles the guest's poweroff and reboot, and pauses the machine on request,
+ * until the machine halts or stop() is called. Sleeps in Atomics.waitAsync between events, so the
+ * thread's event loop (block I/O, messages) keeps running. Run it with the images loaded and the clock
+ * running; the harts may start before or after.
  */
 export class DeviceHostLoop {
   readonly #host: DeviceHost;
   readonly #options: DeviceHostThreadOptions;
   readonly #control: { words: Int32Array; index: number };
-  #saves: ((saved: SavedThreadedMachine) => void)[] = [];
+  readonly #server: MailboxServer;
+  /** Whether the owner wants the harts parked (pause()); `#paused` once they are, with guest time stopped. */
+  #pauseWanted = false;
+  #paused = false;
+  #pauseWaiters: (() => void)[] = [];
+  #stopped = false;
 
   constructor(host: DeviceHost, options: DeviceHostThreadOptions = {}) {
     this.#host = host;
     this.#options = options;
     this.#control = controlWord(host.memory);
+    this.#server = new MailboxServer(host.memory, host.pins.length);
+  }
+
+  /** Whether the harts are parked and guest time stands still. */
+  get paused(): boolean {
+    return this.#paused;
   }
 
   /**
-   * Stops every hart at the end of its slice (a hart asleep in WFI is woken to stop), copies its state
-   * block, the devices' records and RAM with guest time standing still, and lets the harts go on: the
-   * same MachineState a one-thread Machine saves, so a Machine can be built from it.
+   * Stops every hart at the end of its slice (a hart asleep in WFI is woken to stop) and guest time;
+   * resolves once all are parked, each with its state block complete. They stay parked until resume().
    */
-  pauseAndSave(): Promise<SavedThreadedMachine> {
-    const saved = new Promise<SavedThreadedMachine>((resolve) => this.#saves.push(resolve));
+  pause(): Promise<void> {
+    this.#pauseWanted = true;
+    if (this.#paused) return Promise.resolve();
+    const parked = new Promise<void>((resolve) => this.#pauseWaiters.push(resolve));
     ringDeviceHost(this.#host.memory);
+    return parked;
+  }
+
+  /** Lets paused harts run on (or cancels a pause not yet reached). */
+  resume(): void {
+    this.#pauseWanted = false;
+    ringDeviceHost(this.#host.memory);
+  }
+
+  /** Ends run() at its next turn without a guest halt: the harts are told to halt. */
+  stop(): void {
+    this.#stopped = true;
+    ringDeviceHost(this.#host.memory);
+  }
+
+  /**
+   * Pauses, copies every hart's state block, the devices' records and RAM, and resumes: the same
+   * MachineState a one-thread Machine saves, so a Machine can be built from it.
+   */
+  async pauseAndSave(): Promise<SavedThreadedMachine> {
+    await this.pause();
+    const host = this.#host;
+    const cpu = host.pins.map((_, hart) => hartStateBlock(host.memory, hart).slice());
+    const saved = { state: { cpu, devices: host.saveState() }, ram: host.ram.slice() };
+    this.resume();
     return saved;
   }
 
-  async run(): Promise<MachineStatus> {
+  /** Runs until the guest halts (resolves with the halt) or stop() (resolves with undefined). */
+  async run(): Promise<Extract<MachineStatus, { kind: 'halted' }> | undefined> {
     const host = this.#host;
     const control = this.#control;
-    const server = new MailboxServer(host.memory, host.pins.length);
+    const server = this.#server;
+    const ports = this.#options.ports ?? [];
+    const wake = this.#options.wake;
     let pending: Uint8Array = new Uint8Array(0);
     for (;;) {
       const seen = server.doorbell;
+      const seenWake = wake?.value() ?? 0;
+      for (const port of ports) port.service();
       server.serve(host.physicalBus);
       host.update();
       if (this.#options.input) {
@@ -95,12 +142,13 @@ export class DeviceHostLoop {
         pending = pending.subarray(host.receiveInput(pending));
       }
       host.checkTohost();
+      for (const port of ports) port.flush();
       this.#options.onTurn?.();
       const status = host.status;
-      if (status.kind === 'halted') {
+      if (status.kind === 'halted' || this.#stopped) {
         setControl(control, L.CONTROL_HALT);
         for (const pins of host.pins) pins.kick();
-        return status;
+        return status.kind === 'halted' ? status : undefined;
       }
       if (host.takeResetRequest()) {
         // The harts stop at the end of their slices and acknowledge; until then they may still need MMIO.
@@ -110,31 +158,35 @@ export class DeviceHostLoop {
       if (state === L.CONTROL_RESET_ACK) {
         host.reboot();
         setControl(control, L.CONTROL_RUN);
-      } else if (state === L.CONTROL_RUN && this.#saves.length > 0) {
+      } else if (state === L.CONTROL_RUN && this.#pauseWanted) {
         requestStop(control, L.CONTROL_PAUSE, host.pins);
-      } else if (state === L.CONTROL_PAUSED) {
-        this.#save();
+      } else if (state === L.CONTROL_PAUSED && !this.#paused && this.#pauseWanted) {
+        host.clock.pause();
+        this.#paused = true;
+        const waiters = this.#pauseWaiters;
+        this.#pauseWaiters = [];
+        for (const resolve of waiters) resolve();
+      } else if ((state === L.CONTROL_PAUSED || state === L.CONTROL_PAUSE) && !this.#pauseWanted) {
+        // Resumed, or a pause cancelled before every hart stopped: the parked harts go on.
+        if (this.#paused) host.clock.resume();
+        this.#paused = false;
         setControl(control, L.CONTROL_RUN);
       }
       // A byte the UART's full FIFO refused is offered again when the guest reads one: that read is an
       // MMIO request, which rings the doorbell.
-      const ms = host.msUntilNextEvent();
-      await server.sleep(seen, Math.min(ms ?? MAX_DEVICE_SLEEP_MS, MAX_DEVICE_SLEEP_MS));
+      const ms = Math.min(host.msUntilNextEvent() ?? MAX_DEVICE_SLEEP_MS, MAX_DEVICE_SLEEP_MS);
+      const sleep = server.sleep(seen, ms);
+      const waits = [sleep];
+      if (wake) waits.push(wake.wait(seenWake, ms));
+      if (host.io.pending > 0) waits.push(host.io.nextCompletion());
+      await (waits.length === 1 ? sleep : Promise.race(waits));
     }
   }
+}
 
-  #save(): void {
-    const host = this.#host;
-    host.clock.pause();
-    const cpu = host.pins.map((_, hart) =>
-      new Uint8Array(host.memory.buffer, L.HART_BASE + hart * L.HART_STRIDE, L.HART_STRIDE).slice(),
-    );
-    const saved = { state: { cpu, devices: host.saveState() }, ram: host.ram.slice() };
-    host.clock.resume();
-    const saves = this.#saves;
-    this.#saves = [];
-    for (const resolve of saves) resolve(saved);
-  }
+/** Hart `hart`'s state block in the VM memory (registers, CSRs, TLBs): what a snapshot copies. */
+export function hartStateBlock(memory: WebAssembly.Memory, hart: number): Uint8Array {
+  return new Uint8Array(memory.buffer, L.HART_BASE + hart * L.HART_STRIDE, L.HART_STRIDE);
 }
 
 function setControl(control: { words: Int32Array; index: number }, value: number): void {
@@ -191,4 +243,40 @@ export function runHart(
     // `seen` was read (before run() looked at mip), the sleep returns at once.
     if (reason === L.STOP_WFI && runner.waiting) runner.sleep(seen);
   }
+}
+
+/** What a hart's worker gets (workers/hart.worker.ts in the browser, scripts/smp/hart-thread.ts in Node). */
+export interface HartThreadData {
+  readonly memory: WebAssembly.Memory;
+  /** The CPU core's shared-memory build. */
+  readonly coreModule: WebAssembly.Module;
+  readonly hartId: number;
+  /** How many harts the machine has. */
+  readonly harts: number;
+  /** Bytes of guest RAM. */
+  readonly ramSize: number;
+  /** A bare-metal program's tohost word, as the device host found it. */
+  readonly tohost?: number;
+  /** Continue from the state block as it stands in the memory (a restored snapshot) instead of the boot ROM. */
+  readonly restored: boolean;
+}
+
+/**
+ * A hart's worker: builds its runner over a mailbox to the device host and runs it until the machine
+ * halts. The core runs afterStateLoad in this thread for a restored hart: the JIT's translations and the
+ * core's own caches belong to the thread that runs it.
+ */
+export function runHartThread(data: HartThreadData): void {
+  const runner = new HartRunner({
+    coreModule: data.coreModule,
+    memory: data.memory,
+    hartId: data.hartId,
+    ramSize: data.ramSize,
+    bus: new MailboxBus(data.memory, data.hartId),
+    clock: sharedGuestClock(data.memory),
+    harts: data.harts,
+  });
+  if (data.restored) runner.hart.loadState(hartStateBlock(data.memory, data.hartId).slice());
+  else runner.reset(BigInt(MEMORY_MAP.bootRom.base), data.tohost);
+  runHart(runner, data.memory, data.tohost, SLICE_INSTRUCTIONS, data.harts);
 }

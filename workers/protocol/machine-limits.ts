@@ -15,6 +15,12 @@ export const MIN_RAM_MIB = 16;
  */
 export const MAX_RAM_MIB = 2048;
 
+/**
+ * The most CPUs (harts) a VM gets: the VM memory has room for this many state blocks, JIT caches, wake
+ * words and MMIO mailboxes (workers/cpu/layout.ts MAX_HARTS, the same number: that file holds only literals for the wasm build, scripts/lib/vm-options.test.ts checks they agree).
+ */
+export const MAX_CPUS = 8;
+
 /** Why `bytes` of RAM is not a size a VM may have (a phrase to follow "RAM: "), or undefined if it is. */
 export function ramSizeProblem(bytes: number): string | undefined {
   if (!Number.isSafeInteger(bytes) || bytes <= 0 || bytes % MIB !== 0) return 'RAM must be a whole number of MiB';

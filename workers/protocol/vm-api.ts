@@ -46,6 +46,12 @@ export interface VmBootRequest {
    * restore puts the snapshot's blocks in.
    */
   readonly snapshot?: SnapshotContents;
+  /**
+   * CPUs (harts), 1 to 8 (default 1); with more than one, each runs in a worker of its own over the shared
+   * memory (docs/harts.md). Without a shared memory (the `message` mode) the VM has one. A snapshot must
+   * have been taken with as many.
+   */
+  readonly harts?: number;
 }
 
 /** Where a disk's base image comes from; the guest's writes never reach it. */
@@ -136,6 +142,8 @@ export interface VmStats {
   readonly reboots: number;
   /** Whether guest RAM is a shared WebAssembly.Memory. */
   readonly sharedMemory: boolean;
+  /** The guest's CPUs (harts): one without a shared memory, whatever the boot request asked for. */
+  readonly harts: number;
 }
 
 export type VmHalt =

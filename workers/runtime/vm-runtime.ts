@@ -16,10 +16,11 @@ import type { BlockBackend } from '../host/block/backend.ts';
 import { openVmDisk } from '../host/block/open-disk.ts';
 import type { LogSink } from '../bus/guest-log.ts';
 import type { DiskConfig, Machine, MachinePorts } from '../machine/machine.ts';
-import { buildMachine, restoreMachine, type MachineSpec } from '../machine/build.ts';
+import { buildMachine, machineConfig, restoreMachine, type MachineSpec } from '../machine/build.ts';
 import { captureSnapshot, encodeSnapshot, type SnapshotFingerprint } from '../machine/snapshot.ts';
-import { RunLoop, type Port } from '../machine/run-loop.ts';
+import { RunLoop, type Port, type RunLoopOptions } from '../machine/run-loop.ts';
 import { TIMEBASE_FREQUENCY } from '../machine/memory-map.ts';
+import { MAX_HARTS } from '../cpu/layout.ts';
 import { openVmChannels, type VmChannels } from '../protocol/vm-channels.ts';
 import { DiskClient } from '../protocol/disk-channel.ts';
 import type { SnapshotContents } from '../protocol/snapshot-container.ts';
@@ -37,6 +38,7 @@ import type {
   VmStats,
 } from '../protocol/vm-api.ts';
 import { ConsolePort, StreamSink } from './console-port.ts';
+import { ThreadedMachine, type SpawnHart, type ThreadedRunLoop } from './hart-threads.ts';
 import { PanicWatch } from '../host/panic-watch.ts';
 
 /** What a runner gives the runtime. */
@@ -55,7 +57,12 @@ export interface RuntimeHost {
   readonly openDirectory?: (path: string, readOnly: boolean) => FileTree;
   /** Called at the end of every run-loop turn, on the VM's thread (the Node runner's shared counters). */
   readonly onTurn?: () => void;
+  /** Starts a hart's worker (VMs of more than one hart); a runner without workers leaves it out and refuses them. */
+  readonly spawnHart?: SpawnHart;
 }
+
+/** The machine a runtime runs: one hart in this thread, or the device host of harts in workers of their own. */
+type RuntimeMachine = Machine | ThreadedMachine;
 
 const DEFAULT_SERIES = 'default';
 const TICKS_PER_MS = TIMEBASE_FREQUENCY / 1000;
@@ -74,8 +81,10 @@ export class VmRuntime {
   readonly #shared: boolean;
   /** What a reset rebuilds the machine from: the images, with a restored snapshot's RAM size and bootargs. */
   #powerOn: VmBootRequest;
-  #machine: Machine;
-  #loop: RunLoop;
+  #machine: RuntimeMachine;
+  #loop: RunLoop | ThreadedRunLoop;
+  /** The guest's CPUs: each machine of this runtime has as many. */
+  readonly #harts: number;
   /** The run() in progress; reset() waits for it before building the next machine. */
   #running: Promise<void> = Promise.resolve();
   #instructionsBefore = 0;
@@ -100,7 +109,8 @@ export class VmRuntime {
       panicWatch: PanicWatch;
       disks: readonly DiskConfig[];
       shares: readonly OpenShare[];
-      machine: Machine;
+      machine: RuntimeMachine;
+      harts: number;
     },
   ) {
     this.#host = host;
@@ -111,6 +121,7 @@ export class VmRuntime {
     this.#disks = parts.disks;
     this.#shares = parts.shares;
     this.#machine = parts.machine;
+    this.#harts = parts.harts;
     this.#powerOn = {
       ...request,
       ramBytes: parts.machine.config.ramSize,
@@ -130,17 +141,18 @@ export class VmRuntime {
     const shares = (request.shares ?? []).map((share) => openShare(share, host));
     const spec = machineSpec(request, host, disks, shares);
     const ports: MachinePorts = { console: panicWatch, log: host.log };
-    let machine: Machine;
+    const harts = hartCount(request, host);
+    let machine: RuntimeMachine;
     let fingerprint: SnapshotFingerprint | undefined;
     if (request.snapshot) {
-      ({ machine, fingerprint } = await restore(spec, request.snapshot, ports));
+      ({ machine, fingerprint } = await restore(spec, request.snapshot, ports, harts, host));
       if (machine.config.ramSize !== request.ramBytes) {
         throw new Error(
           `the snapshot has ${machine.config.ramSize >> 20} MiB of RAM, the VM ${request.ramBytes >> 20} MiB`,
         );
       }
-    } else machine = buildMachine(spec, ports);
-    const runtime = new VmRuntime(host, request, { channels, sink, panicWatch, disks, shares, machine });
+    } else machine = powerOn(spec, ports, harts, host);
+    const runtime = new VmRuntime(host, request, { channels, sink, panicWatch, disks, shares, machine, harts });
     if (fingerprint) runtime.#fingerprints.set(DEFAULT_SERIES, fingerprint);
     runtime.#start();
     return runtime;
@@ -151,11 +163,11 @@ export class VmRuntime {
     return [new ConsolePort(this.#machine.uart, this.#channels.console, this.#consoleSink)];
   }
 
-  #makeLoop(): RunLoop {
+  #makeLoop(): RunLoop | ThreadedRunLoop {
     const machine = this.#machine;
     const panicWatch = this.#panicWatch;
     let resets = machine.resets;
-    const loop: RunLoop = new RunLoop(machine, {
+    const options: RunLoopOptions = {
       ports: this.#ports(),
       doorbell: this.#channels.doorbell,
       onSlice: () => {
@@ -169,7 +181,8 @@ export class VmRuntime {
         this.#host.onTurn?.();
         if (panicWatch.settled) loop.stop();
       },
-    });
+    };
+    const loop = machine instanceof ThreadedMachine ? machine.loop(options) : new RunLoop(machine, options);
     return loop;
   }
 
@@ -213,7 +226,7 @@ export class VmRuntime {
     this.#stretchStart = undefined;
   }
 
-  get machine(): Machine {
+  get machine(): RuntimeMachine {
     return this.#machine;
   }
 
@@ -236,9 +249,10 @@ export class VmRuntime {
     const loop = this.#loop;
     const wasPaused = loop.paused;
     const started = performance.now();
-    loop.pause();
     let capture;
     try {
+      // With harts in workers, this waits until every one is parked at the end of its slice.
+      await loop.pause();
       // Block requests in flight complete first, so the disks' overlays agree with RAM.
       await this.#machine.io.quiescent();
       const parent = [...this.#fingerprints.values()].find((f) => f.id === request.parent);
@@ -272,10 +286,12 @@ export class VmRuntime {
     this.#instructionsBefore += Number(this.#machine.hart.instret);
     this.#endStretch();
     this.#panicWatch = new PanicWatch(this.#consoleSink);
-    this.#machine = buildMachine(machineSpec(this.#powerOn, this.#host, this.#disks, this.#shares), {
-      console: this.#panicWatch,
-      log: this.#host.log,
-    });
+    this.#machine = powerOn(
+      machineSpec(this.#powerOn, this.#host, this.#disks, this.#shares),
+      { console: this.#panicWatch, log: this.#host.log },
+      this.#harts,
+      this.#host,
+    );
     this.#loop = this.#makeLoop();
     this.#halted = false;
     if (wasPaused) this.#loop.pause();
@@ -304,6 +320,7 @@ export class VmRuntime {
       guestTimeMs: Number(machine.clock.ticks()) / TICKS_PER_MS,
       reboots: this.#reboots,
       sharedMemory: this.#shared,
+      harts: this.#harts,
     };
   }
 }
@@ -341,9 +358,34 @@ function openShare(request: VmShareRequest, host: RuntimeHost): OpenShare {
   return { tag: request.tag, tree: host.openDirectory(source.path, readOnly) };
 }
 
-/** The one place a runtime restores a machine from a snapshot chain. */
-function restore(spec: MachineSpec, snapshot: SnapshotContents, ports: MachinePorts) {
-  return restoreMachine(spec, snapshot, ports);
+/** The one place a runtime restores a machine from a snapshot chain, with as many harts as it was taken with. */
+function restore(spec: MachineSpec, snapshot: SnapshotContents, ports: MachinePorts, harts: number, host: RuntimeHost) {
+  const taken = snapshot.header.machine.harts;
+  if (taken !== harts)
+    throw new Error(`the snapshot was taken with ${cpus(taken)} and cannot be restored with ${cpus(harts)}`);
+  if (harts === 1) return restoreMachine<RuntimeMachine>(spec, snapshot, ports);
+  return restoreMachine<RuntimeMachine>(spec, snapshot, ports, (config, machinePorts, state) =>
+    new ThreadedMachine(config, machinePorts, harts, host.spawnHart!, state),
+  );
+}
+
+function cpus(count: number): string {
+  return count === 1 ? '1 CPU' : `${count} CPUs`;
+}
+
+/** The boot request's harts, which a VM without shared memory cannot run apart: it gets one. */
+function hartCount(request: VmBootRequest, host: RuntimeHost): number {
+  const harts = request.harts ?? 1;
+  if (!Number.isInteger(harts) || harts < 1 || harts > MAX_HARTS) throw new Error(`a VM has 1 to ${MAX_HARTS} CPUs, not ${harts}`);
+  if (harts === 1 || request.channels.mode !== 'shared') return 1;
+  if (!host.spawnHart) throw new Error('this runner cannot start a VM with more than one CPU');
+  return harts;
+}
+
+/** A powered-on machine: one hart in this thread, or `harts` in workers of their own. */
+function powerOn(spec: MachineSpec, ports: MachinePorts, harts: number, host: RuntimeHost): RuntimeMachine {
+  if (harts === 1) return buildMachine(spec, ports);
+  return new ThreadedMachine(machineConfig(spec), ports, harts, host.spawnHart!);
 }
 
 /**

@@ -7,6 +7,7 @@
 import * as Comlink from 'comlink';
 import { VmRuntime } from './runtime/vm-runtime.ts';
 import type { VmWorkerApi } from './protocol/vm-api.ts';
+import type { SpawnHart } from './runtime/hart-threads.ts';
 
 let runtime: VmRuntime | undefined;
 let booting = false;
@@ -20,6 +21,21 @@ async function loadCore(shared: boolean): Promise<WebAssembly.Module> {
   if (!response.ok) throw new Error(`the CPU core ${url.pathname} could not be loaded (HTTP ${response.status})`);
   return WebAssembly.compile(await response.arrayBuffer());
 }
+
+/**
+ * A hart's Worker, nested in this one (VMs of more than one CPU, docs/harts.md): it blocks in Atomics.wait,
+ * which this worker's own event loop must not, and the page never sees it.
+ */
+const spawnHart: SpawnHart = (data, onError) => {
+  const worker = new Worker(new URL('./hart.worker.ts', import.meta.url), { type: 'module', name: `tabvm CPU ${data.hartId}` });
+  worker.onerror = (event) => {
+    event.preventDefault();
+    onError(event.message || 'its worker failed to load');
+  };
+  worker.onmessageerror = () => onError('its start message could not be read');
+  worker.postMessage(data);
+  return worker;
+};
 
 function current(): VmRuntime {
   if (!runtime) throw new Error('the VM has not been booted');
@@ -35,6 +51,7 @@ const api: VmWorkerApi = {
         coreModule: await loadCore(request.channels.mode === 'shared'),
         events,
         log: (message) => console.warn(`tabvm guest error: ${message}`),
+        spawnHart,
       });
     } finally {
       booting = false;

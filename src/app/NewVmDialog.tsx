@@ -14,14 +14,22 @@ import {
   type ImageManifest,
 } from '../controller/images.ts';
 import { customImageProblems, type CustomImageFiles } from '../controller/custom-image.ts';
+import { MAX_CPUS } from '../../workers/protocol/machine-limits.ts';
 
 /** The least RAM offered for the user's own disk: what a small Debian needs. */
 const CUSTOM_MEMORY = { default: 512, minimum: 64 };
+
+/** What fits this machine: two CPUs where the host has at least four cores to share, else one. */
+export function defaultCpus(hardwareConcurrency: number | undefined): number {
+  return (hardwareConcurrency ?? 1) >= 4 ? 2 : 1;
+}
 
 export interface NewVmFields {
   readonly name: string;
   readonly image: string;
   readonly ramMiB: number;
+  /** CPUs (harts), 1 to MAX_CPUS. */
+  readonly cpus: number;
   /** Only for CUSTOM_IMAGE_ID. */
   readonly custom?: CustomImageFiles<File>;
 }
@@ -55,6 +63,7 @@ export function NewVmDialog({ open, onClose, isNameTaken, onCreate, suggestedNam
   const [name, setName] = useState('');
   const [image, setImage] = useState(IMAGE_CATALOG[0]!.id);
   const [ram, setRam] = useState('');
+  const [cpus, setCpus] = useState(() => String(defaultCpus(navigator.hardwareConcurrency)));
   const [probes, setProbes] = useState<Record<string, Probe>>({});
   const [disk, setDisk] = useState<File | null>(null);
   const [kernel, setKernel] = useState<File | null>(null);
@@ -70,6 +79,7 @@ export function NewVmDialog({ open, onClose, isNameTaken, onCreate, suggestedNam
     if (!open) return;
     ramTypedFor.current = null;
     setName(suggestedName);
+    setCpus(String(defaultCpus(navigator.hardwareConcurrency)));
     setSubmitted(false);
     setBusy(false);
   }, [open, suggestedName]);
@@ -120,6 +130,12 @@ export function NewVmDialog({ open, onClose, isNameTaken, onCreate, suggestedNam
           ? `At most ${MAX_RAM_MIB} MiB.`
           : null;
 
+  const cpuValue = Number(cpus);
+  const cpuError =
+    !Number.isInteger(cpuValue) || cpuValue < 1 || cpuValue > MAX_CPUS ? `1 to ${MAX_CPUS} CPUs.` : null;
+  // Without cross-origin isolation there is no shared memory for harts in several workers.
+  const oneCpuOnly = !globalThis.crossOriginIsolated;
+
   // The user's files are checked whenever they or the RAM change.
   useEffect(() => {
     if (!custom || !disk) {
@@ -137,7 +153,7 @@ export function NewVmDialog({ open, onClose, isNameTaken, onCreate, suggestedNam
   }, [custom, disk, kernel, initrd, ramValue]);
 
   const customReady = custom && disk !== null && fileProblems !== null && fileProblems.length === 0;
-  const valid = !nameError && !ramError && (custom ? customReady : manifest !== null);
+  const valid = !nameError && !ramError && !cpuError && (custom ? customReady : manifest !== null);
 
   const submit = async (event: FormEvent) => {
     event.preventDefault();
@@ -149,6 +165,7 @@ export function NewVmDialog({ open, onClose, isNameTaken, onCreate, suggestedNam
         name: trimmed,
         image,
         ramMiB: ramValue,
+        cpus: cpuValue,
         ...(custom && disk ? { custom: { disk, ...(kernel ? { kernel } : {}), ...(initrd ? { initrd } : {}) } } : {}),
       });
     } finally {
@@ -272,6 +289,28 @@ export function NewVmDialog({ open, onClose, isNameTaken, onCreate, suggestedNam
           />
           <p id="vm-ram-error" className={submitted && ramError ? 'field-error' : 'field-hint'}>
             {submitted && ramError ? ramError : `${minRam}–${MAX_RAM_MIB} MiB`}
+          </p>
+        </div>
+        <div className="field">
+          <label htmlFor="vm-cpus">CPUs</label>
+          <input
+            id="vm-cpus"
+            type="number"
+            inputMode="numeric"
+            min={1}
+            max={MAX_CPUS}
+            step={1}
+            value={cpus}
+            onChange={(e) => setCpus(e.target.value)}
+            aria-invalid={submitted && cpuError !== null}
+            aria-describedby="vm-cpus-hint"
+          />
+          <p id="vm-cpus-hint" className={submitted && cpuError ? 'field-error' : 'field-hint'} data-testid="cpus-hint">
+            {submitted && cpuError
+              ? cpuError
+              : oneCpuOnly
+                ? 'This page is not cross-origin isolated, so the VM runs on one CPU.'
+                : `1–${MAX_CPUS}, each a worker of its own`}
           </p>
         </div>
         <div className="dialog-actions">

@@ -60,7 +60,7 @@ export function VmPane({ entry, onDelete, onStarted, shelf, onSelectVm }: Props)
             {state.text}
           </span>
           <span className="vm-meta">
-            {definition.image} · {definition.ramMiB} MiB
+            {definition.image} · {definition.ramMiB} MiB · <CpuCount cpus={definition.cpus ?? 1} />
             {(phase === 'running' || phase === 'paused') && (
               <>
                 {' '}
@@ -205,5 +205,20 @@ export function VmPane({ entry, onDelete, onStarted, shelf, onSelectVm }: Props)
         {phase !== 'stopped' && phase !== 'error' ? ' The VM is powered off first.' : ''} This cannot be undone.
       </ConfirmDialog>
     </section>
+  );
+}
+
+/** The VM's CPUs; without cross-origin isolation (no shared memory for harts in several workers) it runs one. */
+function CpuCount({ cpus }: { readonly cpus: number }) {
+  const runs = globalThis.crossOriginIsolated ? cpus : 1;
+  return (
+    <span
+      data-testid="cpus"
+      data-cpus={runs}
+      title={runs < cpus ? `Asked for ${cpus} CPUs; this page is not cross-origin isolated, so the VM runs on one.` : undefined}
+    >
+      {runs === 1 ? '1 CPU' : `${runs} CPUs`}
+      {runs < cpus ? ' (compatibility mode)' : ''}
+    </span>
   );
 }

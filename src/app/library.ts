@@ -67,6 +67,7 @@ export class Library {
       id: definition.id,
       image: definition.image,
       ramMiB: definition.ramMiB,
+      ...(definition.cpus !== undefined ? { cpus: definition.cpus } : {}),
       shared: this.shared,
     });
   }

@@ -321,7 +321,8 @@ export class SnapshotShelf {
     }
     let name = baseName;
     for (let n = 2; this.#library.isNameTaken(name); n++) name = `${baseName}-${n}`;
-    const entry = await this.#library.create({ name, image, ramMiB: contents.header.machine.ramSize / MIB }, custom);
+    const { ramSize, harts } = contents.header.machine;
+    const entry = await this.#library.create({ name, image, ramMiB: ramSize / MIB, ...(harts > 1 ? { cpus: harts } : {}) }, custom);
     try {
       await this.store.save(
         { id, vmId: entry.definition.id, parent: null, name: snapshotName, createdAt: Date.now(), kind: 'manual' },

@@ -83,6 +83,8 @@ export interface VmControllerOptions {
   /** An image outside the catalog (the embed library): the URL of its manifest. */
   readonly manifestUrl?: string;
   readonly ramMiB: number;
+  /** CPUs (harts), 1 to 8 (default 1); the message fallback runs one. A restored snapshot brings its own count. */
+  readonly cpus?: number;
   /** Shared memory and SAB rings when the page is cross-origin isolated; the message fallback otherwise. */
   readonly shared: boolean;
 }
@@ -463,6 +465,7 @@ export class VmController {
               ...(snapshot ? { snapshot } : {}),
               disks: disk ? [disk.request] : [],
               channels: channels.wires,
+              harts: snapshot ? snapshot.header.machine.harts : (this.options.cpus ?? 1),
             },
             transfer,
           ),

@@ -1,5 +1,5 @@
 /**
- * <tabvm-terminal image="…" snapshot="…" memory="…" autostart>: a VM with its terminal, for pages that
+ * <tabvm-terminal image="…" snapshot="…" memory="…" cpus="…" autostart>: a VM with its terminal, for pages that
  * would rather write HTML than JavaScript. The attributes are read when the element is first connected.
  * `snapshot` (optional) is the URL of a snapshot file to start from instead of booting. Without
  * `autostart` the reader starts the VM with a button (or the page calls start() or run()).
@@ -75,6 +75,7 @@ export class TabvmTerminalElement extends HTMLElement {
         image: this.getAttribute('image') ?? '',
         snapshotUrl: this.getAttribute('snapshot') ?? undefined,
         memory: optionalNumber(this.getAttribute('memory')),
+        cpus: optionalNumber(this.getAttribute('cpus')),
         container: terminal,
       });
     } catch (error) {

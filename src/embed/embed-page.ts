@@ -1,7 +1,7 @@
 /**
  * embed.html: a VM with its terminal filling the page, for tutorials that embed it in an iframe.
  * URL parameters: `image` (manifest URL; the default image if absent), `snapshot` (URL of a snapshot
- * file to start from), `memory` (MiB), `autostart`
+ * file to start from), `memory` (MiB), `cpus`, `autostart`
  * (any value but 0), `allow` (comma-separated origins whose messages are obeyed; see messages.ts).
  *
  * STYLE.md habit 18: only named origins are trusted. A message from any other origin is ignored (and
@@ -23,6 +23,8 @@ const snapshot = params.get('snapshot');
 if (snapshot !== null) element.setAttribute('snapshot', snapshot);
 const memory = optionalNumber(params.get('memory'));
 if (memory !== undefined) element.setAttribute('memory', String(memory));
+const cpus = optionalNumber(params.get('cpus'));
+if (cpus !== undefined) element.setAttribute('cpus', String(cpus));
 const autostart = params.get('autostart');
 if (autostart !== null && autostart !== '0') element.setAttribute('autostart', '');
 document.body.append(element);

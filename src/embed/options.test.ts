@@ -20,11 +20,19 @@ describe('the iframe allow list', () => {
 });
 
 describe('createVM options', () => {
-  it('defaults the memory and the prompt', () => {
-    expect(VmOptionsSchema.parse({ image: 'm.json' })).toEqual({ image: 'm.json', memory: 256, prompt: /[#$] $/ });
+  it('defaults the memory, the CPUs and the prompt', () => {
+    expect(VmOptionsSchema.parse({ image: 'm.json' })).toEqual({ image: 'm.json', memory: 256, cpus: 1, prompt: /[#$] $/ });
     expect(VmOptionsSchema.parse({ image: 'm.json', snapshotUrl: 's.tabvm' })).toMatchObject({
       snapshotUrl: 's.tabvm',
     });
+  });
+
+  it('takes 1 to 8 CPUs and names the option otherwise', () => {
+    expect(VmOptionsSchema.parse({ image: 'm.json', cpus: 8 }).cpus).toBe(8);
+    const tooMany = VmOptionsSchema.safeParse({ image: 'm.json', cpus: 9 });
+    expect(tooMany.success).toBe(false);
+    expect(describeIssue(tooMany.error!, 'createVM')).toMatch(/^createVM option "cpus": /);
+    expect(VmOptionsSchema.safeParse({ image: 'm.json', cpus: 1.5 }).success).toBe(false);
   });
 
   it('names the option that is wrong', () => {

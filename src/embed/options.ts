@@ -4,7 +4,7 @@
  */
 import { z } from 'zod';
 import { MAX_RAM_MIB } from '../controller/images.ts';
-import { MIN_RAM_MIB } from '../../workers/protocol/machine-limits.ts';
+import { MAX_CPUS, MIN_RAM_MIB } from '../../workers/protocol/machine-limits.ts';
 import type { VmOptions, VmOptionsInput } from './types.ts';
 
 export const DEFAULT_MEMORY_MIB = 256;
@@ -21,6 +21,7 @@ export const VmOptionsSchema: z.ZodType<VmOptions, VmOptionsInput> = z.object({
     .min(1, 'the URL of an image manifest'),
   snapshotUrl: z.string().min(1, 'the URL of a snapshot file').optional(),
   memory: z.number().int().min(MIN_MEMORY_MIB).max(MAX_RAM_MIB).default(DEFAULT_MEMORY_MIB),
+  cpus: z.number().int().min(1).max(MAX_CPUS).default(1),
   prompt: z.instanceof(RegExp).default(/[#$] $/),
 });
 

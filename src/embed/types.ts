@@ -18,6 +18,11 @@ export interface VmOptionsInput {
   readonly snapshotUrl?: string | undefined;
   /** Guest RAM in MiB (16 to 2048; 256 if not given). */
   readonly memory?: number | undefined;
+  /**
+   * CPUs (harts), 1 to 8 (1 if not given), each in a worker of its own. A page that is not cross-origin
+   * isolated runs one (mode `fallback`). With `snapshotUrl` the snapshot's own count is used.
+   */
+  readonly cpus?: number | undefined;
   /** The end of the shell prompt; the VM is ready once its console output ends with this. Default `/[#$] $/`. */
   readonly prompt?: RegExp | undefined;
 }
@@ -26,6 +31,7 @@ export interface VmOptions {
   readonly image: string;
   readonly snapshotUrl?: string | undefined;
   readonly memory: number;
+  readonly cpus: number;
   readonly prompt: RegExp;
 }
 

@@ -113,6 +113,7 @@ export class TabVm {
       image: this.options.image,
       manifestUrl,
       ramMiB: this.options.memory,
+      cpus: this.options.cpus,
       shared: this.mode === 'shared',
     });
     this.#controller.console.subscribe((bytes) => this.#onConsole(bytes));

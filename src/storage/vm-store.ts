@@ -10,12 +10,15 @@
  */
 import { createStore, get, promisifyRequest, set } from 'idb-keyval';
 import { z } from 'zod';
+import { MAX_CPUS } from '../../workers/protocol/machine-limits.ts';
 
 export const VmDefinitionSchema = z.object({
   id: z.string().min(1),
   name: z.string().min(1),
   image: z.string().min(1),
   ramMiB: z.number().int().positive(),
+  /** CPUs (harts), 1 to 8; absent in definitions from before SMP, which have one. */
+  cpus: z.number().int().min(1).max(MAX_CPUS).optional(),
   createdAt: z.number(),
 });
 

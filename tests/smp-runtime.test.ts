@@ -1,0 +1,92 @@
+// The VM runtime with several harts, hosted on this thread as a runner hosts it, its harts' workers
+// from a spawnHart of the test's own: a hart worker that dies halts the VM with an error naming the CPU
+// (the page shows it with Restart); a hart that never stops makes a snapshot fail in one sentence while
+// the VM stays answerable; and a snapshot of two harts is refused, in one sentence, by a runtime that
+// would restore it with one (the compatibility mode, which has no shared memory for harts apart).
+import { describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { defaultImage, repoRoot } from '../scripts/lib/in-process.ts';
+import { VmRuntime, type RuntimeHost } from '../workers/runtime/vm-runtime.ts';
+import type { SpawnHart } from '../workers/runtime/hart-threads.ts';
+import { createVmChannels } from '../workers/protocol/vm-channels.ts';
+import type { ChannelMode } from '../workers/protocol/channels.ts';
+import type { VmEvents, VmHalt } from '../workers/protocol/vm-api.ts';
+import { decodeChain } from '../workers/protocol/snapshot-container.ts';
+
+const { bios, kernel, initrd, bootargs } = defaultImage();
+const core = (name: string) => new WebAssembly.Module(readFileSync(resolve(repoRoot, `workers/cpu/build/${name}`)));
+
+/** Real hart worker threads, as the Node runner starts them. */
+const threads: SpawnHart = (data, onError) => {
+  const worker = new Worker(resolve(repoRoot, 'scripts/smp/hart-thread.mjs'), { workerData: data });
+  worker.on('error', (error: Error) => onError(error.message));
+  return { terminate: () => void worker.terminate() };
+};
+
+async function boot(mode: ChannelMode, harts: number, spawnHart: SpawnHart, snapshot?: Uint8Array) {
+  const channels = createVmChannels(mode);
+  let halted!: (halt: VmHalt) => void;
+  const halt = new Promise<VmHalt>((r) => (halted = r));
+  const events: VmEvents = { rebooted() {}, halted };
+  const host: RuntimeHost = {
+    coreModule: core(mode === 'shared' ? 'core.wasm' : 'core-unshared.wasm'),
+    events,
+    log: () => {},
+    spawnHart,
+  };
+  const runtime = await VmRuntime.boot(
+    {
+      ramBytes: 128 << 20,
+      bootargs,
+      bios,
+      kernel,
+      initrd,
+      channels: channels.wires,
+      disks: [],
+      harts,
+      ...(snapshot ? { snapshot: await decodeChain([snapshot]) } : {}),
+    },
+    host,
+  );
+  return { runtime, halt, channels };
+}
+
+describe('VmRuntime with several harts', () => {
+  it('halts with an error naming the CPU whose worker died', async () => {
+    const spawnHart: SpawnHart = (data, onError) => {
+      if (data.hartId === 1) setTimeout(() => onError('RuntimeError: unreachable'), 100);
+      return { terminate() {} };
+    };
+    const { runtime, halt } = await boot('shared', 2, spawnHart);
+    expect(await halt).toEqual({ reason: 'error', message: 'Error: CPU 1 stopped: RuntimeError: unreachable' });
+    expect(runtime.halted).toBe(true);
+    expect(runtime.stats()).toMatchObject({ state: 'halted', harts: 2 });
+  });
+
+  it('refuses a snapshot in one sentence when a CPU never stops, and keeps answering', async () => {
+    // Workers that never run their hart: none ever parks for the pause.
+    const { runtime, halt } = await boot('shared', 2, () => ({ terminate() {} }));
+    await expect(runtime.snapshot({ id: 'stuck' })).rejects.toThrow('a CPU did not stop within 20 s');
+    expect(runtime.stats()).toMatchObject({ state: 'running', harts: 2 });
+    runtime.powerOff();
+    expect(await halt).toEqual({ reason: 'host' });
+  }, 60_000);
+
+  it('snapshots two harts in their threads, and a runtime with one CPU refuses the file in one sentence', async () => {
+    const { runtime, halt } = await boot('shared', 2, threads);
+    await new Promise((r) => setTimeout(r, 1000));
+    const { bytes } = await runtime.snapshot({ id: 'two' });
+    runtime.powerOff();
+    await halt;
+    expect((await decodeChain([bytes])).header.machine.harts).toBe(2);
+    await expect(boot('message', 2, threads, bytes)).rejects.toThrow(
+      'the snapshot was taken with 2 CPUs and cannot be restored with 1 CPU',
+    );
+    const restored = await boot('shared', 2, threads, bytes);
+    expect(restored.runtime.stats()).toMatchObject({ harts: 2, sharedMemory: true });
+    restored.runtime.powerOff();
+    expect(await restored.halt).toEqual({ reason: 'host' });
+  }, 120_000);
+});

@@ -1,7 +1,7 @@
 // The VM runtime with several harts, hosted on this thread as a runner hosts it, its harts' workers
 // from a spawnHart of the test's own: a hart worker that dies halts the VM with an error naming the CPU
 // (the page shows it with Restart); a hart that never stops makes a snapshot fail in one sentence while
-// the VM stays answerable; and a snapshot of two harts is refused, in one sentence, by a runtime that
+// the VM stays answerable; pause parks every hart and reset starts them again; and a snapshot of two harts is refused, in one sentence, by a runtime that
 // would restore it with one (the compatibility mode, which has no shared memory for harts apart).
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
@@ -73,6 +73,30 @@ describe('VmRuntime with several harts', () => {
     runtime.powerOff();
     expect(await halt).toEqual({ reason: 'host' });
   }, 60_000);
+
+  it('pauses every hart and resumes them, and a reset powers on a new machine with both harts', async () => {
+    const { runtime, halt } = await boot('shared', 2, threads);
+    const until = async (done: () => boolean): Promise<void> => {
+      while (!done()) await new Promise((r) => setTimeout(r, 50));
+    };
+    await until(() => runtime.instructions > 1_000_000);
+    runtime.pause();
+    await until(() => runtime.stats().state === 'paused');
+    // Parked: the count stands still once the slices in progress ended.
+    await new Promise((r) => setTimeout(r, 500));
+    const parked = runtime.instructions;
+    await new Promise((r) => setTimeout(r, 500));
+    expect(runtime.instructions).toBe(parked);
+    runtime.resume();
+    await until(() => runtime.instructions > parked);
+    const beforeReset = runtime.instructions;
+    await runtime.reset();
+    expect(runtime.stats()).toMatchObject({ harts: 2, reboots: 0 });
+    // The count carries the machines before the reset, and grows again with the new one.
+    await until(() => runtime.instructions > beforeReset + 1_000_000);
+    runtime.powerOff();
+    expect(await halt).toEqual({ reason: 'host' });
+  }, 120_000);
 
   it('snapshots two harts in their threads, and a runtime with one CPU refuses the file in one sentence', async () => {
     const { runtime, halt } = await boot('shared', 2, threads);

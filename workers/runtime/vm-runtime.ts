@@ -268,7 +268,10 @@ export class VmRuntime {
 
   pause(): void {
     if (this.#halted || this.#loop.paused) return;
-    this.#loop.pause();
+    // Harts in workers park asynchronously; one that never does is said, and the VM stays as it is.
+    this.#loop.pause()?.catch((error: unknown) =>
+      this.#host.log(`the VM could not pause: ${error instanceof Error ? error.message : String(error)}`),
+    );
     this.#endStretch();
   }
 

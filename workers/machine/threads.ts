@@ -1,9 +1,9 @@
 /**
- * A machine whose hart runs in another thread than its devices, over one shared VM memory: the device
- * host's thread (DeviceHostLoop) and each hart's thread (runHart) find each other only through the
- * memory's shared block (layout.ts): the MMIO mailboxes, the device host's doorbell, each hart's wake
- * word, the machine control word and the guest clock's epoch. docs/harts.md describes the protocol;
- * this is the base the SMP work builds on (today: one hart).
+ * A machine whose harts run in other threads than its devices, over one shared VM memory: the device
+ * host's thread (DeviceHostLoop) and each hart's thread (runHart, runHartThread) find each other only
+ * through the memory's shared block (layout.ts): the MMIO mailboxes, the device host's doorbell, each
+ * hart's wake word, the machine control word and the guest clock's epoch. docs/harts.md describes the
+ * protocol; the VM runtime runs VMs of several harts this way (workers/runtime/hart-threads.ts).
  */
 import * as L from '../cpu/layout.ts';
 import type { ByteRing, Doorbell } from '../protocol/ring.ts';

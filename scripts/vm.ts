@@ -10,7 +10,8 @@
  * --share DIR gives the guest DIR over virtio-9p (docs/shared-folders.md); the default image mounts the
  * tag `shared` at /mnt/shared.
  * --smp N (1 to 8) gives the guest N harts, each in a worker thread of its own beside the VM's thread,
- * which keeps the devices (docs/harts.md); a snapshot restores with the count it was taken with.
+ * which keeps the devices (docs/harts.md); --snapshot restores with the count it was taken with (without
+ * --smp, or with --smp of that count; another count is refused).
  * A bare-metal ELF given as --bios runs in M-mode until it writes its `tohost` word (1 = pass, else the
  * guest's exit code is the value >> 1).
  *
@@ -65,7 +66,7 @@ const program = new Command()
   )
   .option('--snapshot <file>', 'start from this snapshot file instead of powering on')
   .option('--save-dir <dir>', 'where Ctrl-A S writes snapshot files (default: the current directory)')
-  .option('--smp <n>', 'CPUs (harts), 1 to 8, each in a worker thread of its own (default 1)')
+  .option('--smp <n>', "CPUs (harts), 1 to 8, each in a worker thread of its own (default 1, or a --snapshot's count)")
   // A usage error is bad input too: commander's one line, then exit status 2 (help exits 0).
   .exitOverride((error) => process.exit(error.exitCode === 0 ? EXIT_OK : EXIT_BAD_INPUT));
 program.parse();
@@ -95,7 +96,7 @@ try {
   throw error;
 }
 
-const cli = program.opts<{ snapshot?: string; saveDir?: string; mem?: string }>();
+const cli = program.opts<{ snapshot?: string; saveDir?: string; mem?: string; smp?: string }>();
 let snapshot: SnapshotContents | undefined;
 if (cli.snapshot !== undefined) {
   try {
@@ -104,7 +105,8 @@ if (cli.snapshot !== undefined) {
     const { header } = snapshot;
     if (header.parent !== null) throw new SnapshotError('it holds only the changes since another snapshot');
     checkSnapshotMachine(header);
-    if (header.machine.harts !== harts) {
+    if (cli.smp === undefined) harts = header.machine.harts;
+    else if (header.machine.harts !== harts) {
       const cpus = (n: number): string => (n === 1 ? '1 CPU' : `${n} CPUs`);
       throw new SnapshotError(`it was taken with ${cpus(header.machine.harts)}; start it with --smp ${header.machine.harts}`);
     }

@@ -16,6 +16,8 @@ test.beforeEach(async ({ page }) => {
   await expect(page.getByTestId('mode')).toHaveText(/Isolated mode/);
 });
 
+const shot = (name: string) => ({ path: `e2e/screenshots/${name}.png` });
+
 function panel(page: Page) {
   return page.getByTestId('files');
 }
@@ -73,6 +75,7 @@ test('files and folders go in by Upload, come out as the same bytes and as a zip
   await uploadFiles(page, [{ name: 'hello.txt', content: 'second hello\n' }]);
   const clash = page.getByRole('dialog', { name: '“hello.txt” is already here' });
   await expect(clash).toBeVisible();
+  await page.screenshot(shot('31-files-clash'));
   await clash.getByRole('button', { name: 'Keep both' }).click();
   await expect(row(page, 'hello (1).txt')).toBeVisible();
   const second = await downloadBytes(page, 'hello (1).txt');
@@ -90,6 +93,11 @@ test('files and folders go in by Upload, come out as the same bytes and as a zip
   await (await choosing).setFiles(join(local, 'project'));
   await expect(row(page, 'project')).toBeVisible();
   await expect(page.getByTestId('files-notice')).toHaveText(/^Copied 2 files/);
+  await page.screenshot(shot('30-files-panel'));
+  await page.setViewportSize({ width: 800, height: 600 });
+  await expect(row(page, 'project')).toBeVisible();
+  await page.screenshot(shot('32-files-panel-800x600'));
+  await page.setViewportSize({ width: 1280, height: 800 });
 
   // Into the folder, a new folder there, and back by the breadcrumb.
   await panel(page).getByRole('button', { name: 'Open folder project' }).click();

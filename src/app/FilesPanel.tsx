@@ -147,7 +147,7 @@ export function FilesPanel({ session, vmName }: Props) {
       )}
       {view.preparing !== null && (
         <p className="vm-meta" role="status">
-          Preparing {view.preparing}…
+          Preparing {view.preparing.fileName}: {formatBytes(view.preparing.doneBytes)} read…
         </p>
       )}
       {view.error !== null && (

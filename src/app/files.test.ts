@@ -148,6 +148,7 @@ describe('copying in', () => {
     await tree.mkdir(['inbox'], 0o755);
     const big = noise(10_000);
     const progress: CopyProgress[] = [];
+    const listedMeanwhile: string[][] = [];
     const result = await copyIn(
       tree,
       ['inbox'],
@@ -155,7 +156,17 @@ describe('copying in', () => {
         file('big.bin', big),
         folder('docs', [file('a.txt', 'alpha'), folder('empty', []), folder('deep', [file('b.txt', 'beta')])]),
       ],
-      { ask: never, chunkBytes: 4096, onProgress: (p) => progress.push(p) },
+      {
+        ask: never,
+        chunkBytes: 4096,
+        onProgress: (p) => {
+          progress.push(p);
+          if (p.doneBytes === 4096) {
+            void names(tree, ['inbox']).then((all) => listedMeanwhile.push(all));
+            void listFolder(tree, ['inbox']).then((shown) => listedMeanwhile.push(shown.map((e) => e.name)));
+          }
+        },
+      },
     );
     expect(result).toEqual({ copied: ['big.bin', 'docs'], skipped: [], files: 3, bytes: 10_009 });
     expect(writes).toEqual([4096, 4096, 1808, 5, 4]);
@@ -163,6 +174,8 @@ describe('copying in', () => {
     expect(await contents(tree, ['inbox', 'docs', 'deep', 'b.txt'])).toBe('beta');
     expect(await names(tree, ['inbox', 'docs'])).toEqual(['a.txt', 'deep', 'empty']);
     expect(await names(tree, ['inbox'])).toEqual(['big.bin', 'docs']);
+    // While big.bin was copied it had a temporary name, which the listing leaves out.
+    expect(listedMeanwhile).toEqual([[expect.stringMatching(/^\.tabvm-copy-/)], []]);
     const done = progress.map((p) => p.doneBytes);
     expect(done).toEqual([...done].sort((a, b) => a - b));
     expect(progress.at(-1)).toMatchObject({ doneBytes: 10_009, totalBytes: 10_009, doneFiles: 3, totalFiles: 3 });
@@ -481,7 +494,11 @@ describe('the session', () => {
     await put(tree, ['d', 'out.txt'], 'hi\n');
     const s = session(tree);
     await s.refresh();
+    const preparing: unknown[] = [];
+    const unsubscribe = s.subscribe(() => preparing.push(s.getView().preparing));
     const zipped = await s.download(s.getView().entries![0]!);
+    unsubscribe();
+    expect(preparing).toEqual([{ fileName: 'd.zip', doneBytes: 0 }, { fileName: 'd.zip', doneBytes: 3 }, null]);
     expect(zipped?.fileName).toBe('d.zip');
     expect(Object.keys(unzipSync(new Uint8Array(await zipped!.blob.arrayBuffer())))).toEqual(['out.txt']);
     await s.open('d');

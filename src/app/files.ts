@@ -58,10 +58,17 @@ export function sortEntries(entries: readonly FolderEntry[]): FolderEntry[] {
   );
 }
 
-/** The folder's entries with their size and time; one the guest removes meanwhile is left out. */
+/** How the name of an item being copied in starts; the listing leaves such items out. */
+const TEMPORARY_PREFIX = '.tabvm-copy-';
+
+/**
+ * The folder's entries with their size and time; one the guest removes meanwhile is left out, and so
+ * are items still being copied in.
+ */
 export async function listFolder(tree: FileTree, dir: readonly string[]): Promise<FolderEntry[]> {
   const entries: FolderEntry[] = [];
   for (const { name } of await tree.readdir(dir)) {
+    if (name.startsWith(TEMPORARY_PREFIX)) continue;
     try {
       const attr = await tree.getattr([...dir, name]);
       entries.push({
@@ -347,7 +354,7 @@ export async function copyIn(
 /** A name for an item while it is copied: hidden in `ls`, and not one the folder has. */
 function temporaryName(present: ReadonlyMap<string, FileKind>): string {
   for (;;) {
-    const name = `.tabvm-copy-${crypto.randomUUID().slice(0, 8)}`;
+    const name = `${TEMPORARY_PREFIX}${crypto.randomUUID().slice(0, 8)}`;
     if (!present.has(name)) return name;
   }
 }
@@ -595,8 +602,8 @@ export interface FilesView {
   readonly copy: CopyProgress | null;
   /** A name clash waiting for the user's answer. */
   readonly clash: Clash | null;
-  /** A download being prepared (its name), or null. */
-  readonly preparing: string | null;
+  /** A download being prepared: the name it is saved under and the bytes read so far. */
+  readonly preparing: { readonly fileName: string; readonly doneBytes: number } | null;
 }
 
 /** A VM's shared folder as the session reaches it: its tree, and the storage's faster paths where it has them. */
@@ -779,11 +786,13 @@ export class FilesSession {
   async download(entry: FolderEntry): Promise<{ blob: Blob; fileName: string } | null> {
     const path = [...this.#view.dir, entry.name];
     const fileName = entry.kind === 'directory' ? `${entry.name}.zip` : entry.name;
-    this.#state.update({ preparing: fileName, error: null });
+    this.#state.update({ preparing: { fileName, doneBytes: 0 }, error: null });
     try {
       const share = await this.#openShare();
       if (entry.kind === 'directory') {
-        const zipped = await zipFolder(share.tree, path);
+        const zipped = await zipFolder(share.tree, path, {
+          onProgress: (doneBytes) => this.#state.update({ preparing: { fileName, doneBytes } }),
+        });
         if (zipped.skipped.length > 0) {
           this.#state.update({ notice: `Symlinks are not in ${fileName}: ${zipped.skipped.join(', ')}.` });
         }

@@ -26,6 +26,7 @@ import type { DownloadProgress, ImageFiles } from './images.ts';
 import { VmImages, type BootFiles } from './vm-images.ts';
 import { ConsoleInput, ConsoleLog } from './console-log.ts';
 import { VmDisk, type DiskPlan, type VmDiskView } from './vm-disk.ts';
+import { VmShare } from './vm-share.ts';
 import {
   checkRestoreDisk,
   contentsBuffers,
@@ -143,6 +144,8 @@ export class VmController {
   });
   readonly #input = new ConsoleInput(() => this.#run);
   readonly #disk: VmDisk;
+  /** The VM's shared folder: given to every boot, and the page's way to its files. */
+  readonly share: VmShare;
   #run: Running | undefined;
   readonly #images: VmImages;
   #disposed = false;
@@ -158,6 +161,7 @@ export class VmController {
       setView: (disk) => this.#update({ disk }),
       note: (text) => this.#note(text),
     });
+    this.share = new VmShare(options.id, (text) => this.#note(text));
   }
 
   // --- observable state (useSyncExternalStore) ---
@@ -388,6 +392,7 @@ export class VmController {
     storageReady?: Promise<void>,
   ): Promise<Running> {
     const shared = this.options.shared;
+    const shares = await this.share.requests(snapshot?.header);
     const worker = new Worker(new URL('../../workers/vm.worker.ts', import.meta.url), {
       type: 'module',
       name: `tabvm-vm`,
@@ -462,6 +467,7 @@ export class VmController {
               ...(initrd ? { initrd } : {}),
               ...(snapshot ? { snapshot } : {}),
               disks: disk ? [disk.request] : [],
+              shares,
               channels: channels.wires,
             },
             transfer,
@@ -639,6 +645,7 @@ export class VmController {
   dispose(): void {
     this.#disposed = true;
     this.#disk.dispose();
+    void this.share.dispose();
     this.#cancelBoots();
     this.#teardown();
     this.#state.clear();

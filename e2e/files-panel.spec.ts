@@ -9,7 +9,7 @@ import { mkdtempSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { unzipSync } from 'fflate';
-import { createVm } from './helpers.ts';
+import { consoleOf, createVm, run, startVm, waitForPrompt } from './helpers.ts';
 
 test.beforeEach(async ({ page }) => {
   await page.goto('/');
@@ -144,4 +144,61 @@ test('files and folders go in by Upload, come out as the same bytes and as a zip
   await expect(panel(page).locator('tbody tr')).toHaveCount(3);
   for (const name of ['project', 'hello.txt', 'second.txt']) await expect(row(page, name)).toBeVisible();
   expect((await downloadBytes(page, 'second.txt')).bytes.toString()).toBe('second hello\n');
+});
+
+test('a file dropped on the console is in the guest, and what the guest writes shows up, downloads, renames and goes', async ({
+  page,
+}) => {
+  await createVm(page, 'files-guest');
+  await startVm(page, 'files-guest');
+  await waitForPrompt(page, 'files-guest');
+  await showFiles(page);
+
+  // A synthetic drop, as the browser makes one for a file dragged from the desktop.
+  const dataTransfer = await page.evaluateHandle(() => {
+    const data = new DataTransfer();
+    data.items.add(new File(['dropped on the console\n'], 'dropped.txt', { type: 'text/plain' }));
+    return data;
+  });
+  await consoleOf(page, 'files-guest').dispatchEvent('dragover', { dataTransfer });
+  await consoleOf(page, 'files-guest').dispatchEvent('drop', { dataTransfer });
+  await expect(page.getByTestId('files-notice')).toHaveText('Copied 1 file (23 B) to /mnt/shared.');
+  await run(page, 'files-guest', 'cat /mnt/shared/dropped.txt', 'dropped on the console');
+
+  // What the guest writes appears without a reload (the panel lists the folder again while shown).
+  await run(
+    page,
+    'files-guest',
+    'echo hi > /mnt/shared/out.txt; mkdir -p /mnt/shared/dir/sub; echo a > /mnt/shared/dir/a.txt; echo b > /mnt/shared/dir/sub/b.txt; echo wr""ote',
+    'wrote',
+  );
+  await expect(row(page, 'out.txt')).toContainText('3 B');
+  const out = await downloadBytes(page, 'out.txt');
+  expect(out.bytes.toString()).toBe('hi\n');
+  const zipped = unzipSync(new Uint8Array((await downloadBytes(page, 'dir')).bytes));
+  expect(Object.keys(zipped).sort()).toEqual(['a.txt', 'sub/', 'sub/b.txt']);
+  expect(Buffer.from(zipped['a.txt']!).toString()).toBe('a\n');
+  expect(Buffer.from(zipped['sub/b.txt']!).toString()).toBe('b\n');
+
+  // Renamed and deleted in the panel: the guest sees it at once.
+  await panel(page).getByRole('button', { name: 'Rename out.txt' }).click();
+  const rename = page.getByRole('dialog', { name: 'Rename out.txt' });
+  await rename.getByLabel('New name').fill('result.txt');
+  await rename.getByRole('button', { name: 'Rename' }).click();
+  await expect(row(page, 'result.txt')).toBeVisible();
+  await run(
+    page,
+    'files-guest',
+    'cat /mnt/shared/result.txt; ls /mnt/shared | tr "\\n" " "; echo END',
+    /hi\s*dir dropped\.txt result\.txt END/,
+  );
+  await panel(page).getByRole('button', { name: 'Delete dir' }).click();
+  await page.getByRole('dialog', { name: 'Delete dir?' }).getByRole('button', { name: 'Delete' }).click();
+  await expect(row(page, 'dir')).toHaveCount(0);
+  await run(page, 'files-guest', 'ls /mnt/shared | tr "\\n" " "; echo END2', /dropped\.txt result\.txt END2/);
+
+  // The guest removes a file: it leaves the panel.
+  await run(page, 'files-guest', 'rm /mnt/shared/dropped.txt; echo g""one', 'gone');
+  await expect(row(page, 'dropped.txt')).toHaveCount(0);
+  await expect(row(page, 'result.txt')).toBeVisible();
 });

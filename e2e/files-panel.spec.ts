@@ -201,4 +201,22 @@ test('a file dropped on the console is in the guest, and what the guest writes s
   await run(page, 'files-guest', 'rm /mnt/shared/dropped.txt; echo g""one', 'gone');
   await expect(row(page, 'dropped.txt')).toHaveCount(0);
   await expect(row(page, 'result.txt')).toBeVisible();
+
+  // A file the guest holds open for writing downloads as it is; deleting it is refused in one sentence,
+  // and the guest writes on.
+  await run(page, 'files-guest', 'exec 3>>/mnt/shared/held.txt; echo one >&3; echo h""eld', 'held');
+  await expect(row(page, 'held.txt')).toContainText('4 B');
+  expect((await downloadBytes(page, 'held.txt')).bytes.toString()).toBe('one\n');
+  await panel(page).getByRole('button', { name: 'Delete held.txt' }).click();
+  await page.getByRole('dialog', { name: 'Delete held.txt?' }).getByRole('button', { name: 'Delete' }).click();
+  await expect(page.getByTestId('files-error')).toHaveText(
+    /The guest has that file open for writing; try again once it has closed it\./,
+  );
+  await run(
+    page,
+    'files-guest',
+    'echo two >&3; exec 3>&-; cat /mnt/shared/held.txt | tr "\\n" " "; echo E""ND3',
+    'one two END3',
+  );
+  await expect(row(page, 'held.txt')).toContainText('8 B');
 });

@@ -204,7 +204,7 @@ test('a file dropped on the console is in the guest, and what the guest writes s
 
   // A file the guest holds open for writing downloads as it is; deleting it is refused in one sentence,
   // and the guest writes on.
-  await run(page, 'files-guest', 'exec 3>>/mnt/shared/held.txt; echo one >&3; echo h""eld', 'held');
+  await run(page, 'files-guest', 'exec 3>>/mnt/shared/held.txt; echo one >&3; echo o""pened', 'opened');
   await expect(row(page, 'held.txt')).toContainText('4 B');
   expect((await downloadBytes(page, 'held.txt')).bytes.toString()).toBe('one\n');
   await panel(page).getByRole('button', { name: 'Delete held.txt' }).click();

@@ -49,7 +49,7 @@ export function FilesPanel({ session, vmName }: Props) {
     if (!open) return;
     void session.refresh();
     const timer = setInterval(() => {
-      if (document.visibilityState === 'visible') void session.refresh();
+      if (document.visibilityState === 'visible') void session.poll();
     }, REFRESH_MS);
     return () => clearInterval(timer);
   }, [open, session]);

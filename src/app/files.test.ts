@@ -430,6 +430,33 @@ describe('the session', () => {
     expect(s.getView().entries?.map((e) => [e.name, e.size])).toEqual([['from-guest.txt', 3]]);
   });
 
+  it('never lets a slow listing replace a later one, and polls one at a time', async () => {
+    const gates: (() => void)[] = [];
+    let listings = 0;
+    class SlowTree extends MemoryTree {
+      override async readdir(path: readonly string[]) {
+        const entries = await super.readdir(path);
+        listings++;
+        if (gates.length < 1) await new Promise<void>((resolve) => gates.push(resolve));
+        return entries;
+      }
+    }
+    const tree = new SlowTree();
+    const s = session(tree);
+    const slow = s.refresh(); // lists an empty folder, then waits
+    await expect.poll(() => gates.length).toBe(1);
+    await put(tree, ['new.txt'], 'x');
+    await s.refresh();
+    expect(s.getView().entries?.map((e) => e.name)).toEqual(['new.txt']);
+    gates[0]!();
+    await slow;
+    expect(s.getView().entries?.map((e) => e.name)).toEqual(['new.txt']);
+
+    const before = listings;
+    await Promise.all([s.poll(), s.poll(), s.poll()]);
+    expect(listings).toBe(before + 1);
+  });
+
   it('opens folders, goes back by the breadcrumb, and falls back to a parent that still exists', async () => {
     const tree = new MemoryTree();
     await tree.mkdir(['a'], 0o755);

@@ -643,6 +643,10 @@ export class FilesSession {
   #copies: Promise<void> = Promise.resolve();
   #abort: AbortController | undefined;
   #answer: ((choice: ClashChoice) => void) | undefined;
+  /** Refreshes are numbered, so a slow one never replaces what a later one showed. */
+  #refreshesStarted = 0;
+  #refreshShown = 0;
+  #polling: Promise<void> | undefined;
   /** "Do this for every clash" for the rest of the current copy. */
   #answerForAll: ClashChoice | undefined;
 
@@ -668,6 +672,7 @@ export class FilesSession {
    */
   async refresh(): Promise<void> {
     const dir = this.#view.dir;
+    const ticket = ++this.#refreshesStarted;
     try {
       const tree = await this.#getTree();
       let shown = dir;
@@ -681,11 +686,21 @@ export class FilesSession {
           shown = shown.slice(0, -1);
         }
       }
-      if (this.#view.dir !== dir) return; // the user went elsewhere meanwhile
+      // The user went elsewhere meanwhile, or a listing started later has been shown already.
+      if (this.#view.dir !== dir || ticket < this.#refreshShown) return;
+      this.#refreshShown = ticket;
       if (shown !== dir || !sameEntries(this.#view.entries, entries)) this.#state.update({ dir: shown, entries });
     } catch (error) {
       this.#fail(error);
     }
+  }
+
+  /** A refresh for the timer: none while the last one is still listing (a large folder, a busy machine). */
+  poll(): Promise<void> {
+    this.#polling ??= this.refresh().finally(() => {
+      this.#polling = undefined;
+    });
+    return this.#polling;
   }
 
   /** Shows a subfolder of the folder shown. */

@@ -20,6 +20,7 @@ import {
   readFileBlob,
   removeEntry,
   renameEntry,
+  sourcesFromDataTransfer,
   sourcesFromFiles,
   zipFolder,
   type Clash,
@@ -132,6 +133,68 @@ describe('names', () => {
       sources.map((s) => (s.kind === 'file' ? s.name : { [s.name]: shape(s.children) }));
     expect(shape(sourcesFromFiles(chosen))).toEqual([{ top: [{ sub: ['b.txt', 'c.txt'] }, 'a.txt'] }]);
     expect(shape(sourcesFromFiles([new File(['x'], 'x.bin'), new File(['y'], 'y.bin')]))).toEqual(['x.bin', 'y.bin']);
+  });
+});
+
+describe('a drop', () => {
+  /** Stand-ins for the entries a drop of a folder from the desktop gives (FileSystemEntry). */
+  const fileEntry = (name: string, content: string) => ({
+    name,
+    isFile: true,
+    isDirectory: false,
+    file: (resolve: (file: File) => void) => resolve(new File([content], name)),
+  });
+  /** readEntries hands out at most two entries per call here, as Chromium does in batches of 100. */
+  const folderEntry = (name: string, children: object[]) => ({
+    name,
+    isFile: false,
+    isDirectory: true,
+    createReader: () => {
+      let next = 0;
+      return {
+        readEntries: (resolve: (batch: object[]) => void) => {
+          resolve(children.slice(next, next + 2));
+          next += 2;
+        },
+      };
+    },
+  });
+  const item = (entry: object | null, file: File | null) => ({
+    kind: 'file',
+    webkitGetAsEntry: () => entry,
+    getAsFile: () => file,
+  });
+
+  it('walks dropped folders batch by batch, takes files as they are, and ignores text', async () => {
+    const folder = folderEntry('photos', [
+      fileEntry('a.jpg', 'a'),
+      fileEntry('b.jpg', 'b'),
+      fileEntry('c.jpg', 'c'),
+      folderEntry('raw', [fileEntry('d.raw', 'd')]),
+      folderEntry('empty', []),
+    ]);
+    const plain = new File(['note'], 'note.txt');
+    const data = {
+      items: [
+        item(folder, null),
+        item(fileEntry('note.txt', 'note'), plain),
+        item(null, new File(['synthetic'], 'synthetic.txt')),
+        { kind: 'string', webkitGetAsEntry: () => null, getAsFile: () => null },
+      ],
+    } as unknown as DataTransfer;
+    const sources = await sourcesFromDataTransfer(data);
+    const shape = (list: readonly CopySource[]): unknown =>
+      list.map((s) => (s.kind === 'file' ? s.name : { [s.name]: shape(s.children) }));
+    expect(shape(sources)).toEqual([
+      { photos: ['a.jpg', 'b.jpg', 'c.jpg', { raw: ['d.raw'] }, { empty: [] }] },
+      'note.txt',
+      'synthetic.txt',
+    ]);
+    expect(sources[1]).toMatchObject({ kind: 'file', blob: plain });
+    const tree = new MemoryTree();
+    await copyIn(tree, [], sources, { ask: never });
+    expect(await contents(tree, ['photos', 'raw', 'd.raw'])).toBe('d');
+    expect(await names(tree, ['photos'])).toEqual(['a.jpg', 'b.jpg', 'c.jpg', 'empty', 'raw']);
   });
 });
 

@@ -292,10 +292,10 @@ export function FilesPanel({ session, vmName }: Props) {
           <button type="button" className="button" onClick={() => answer('skip')}>
             Skip
           </button>
-          <button type="button" className="button" onClick={() => answer('keep-both')}>
+          <button type="button" className="button primary" autoFocus onClick={() => answer('keep-both')}>
             Keep both
           </button>
-          <button type="button" className="button danger-solid" autoFocus onClick={() => answer('replace')}>
+          <button type="button" className="button danger-solid" onClick={() => answer('replace')}>
             Replace
           </button>
         </div>

@@ -59,6 +59,16 @@ test('files and folders go in by Upload, come out as the same bytes and as a zip
   await expect(panel(page)).toContainText('Empty.');
   await expect(page.getByTestId('files-note')).toContainText('snapshots do not roll it back');
 
+  // A file dropped beside the targets is refused (the browser would otherwise open it in place of the page).
+  const stray = await page.evaluate(() => {
+    const data = new DataTransfer();
+    data.items.add(new File(['x'], 'stray.txt'));
+    const drop = new DragEvent('drop', { dataTransfer: data, bubbles: true, cancelable: true });
+    document.querySelector('.sidebar')!.dispatchEvent(drop);
+    return drop.defaultPrevented;
+  });
+  expect(stray).toBe(true);
+
   // Two files by the file chooser; 3 MiB of a pattern so the copy takes several chunks.
   const big = Buffer.alloc(3 * 1048576 + 123);
   for (let i = 0; i < big.length; i++) big[i] = (i * 7 + (i >> 11)) & 0xff;

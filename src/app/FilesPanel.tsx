@@ -54,6 +54,22 @@ export function FilesPanel({ session, vmName }: Props) {
     return () => clearInterval(timer);
   }, [open, session]);
 
+  // A file dropped next to the panel or the console would make the browser open it in place of the
+  // page, and its VMs with it: elsewhere on the page a drop of files does nothing.
+  useEffect(() => {
+    const refuse = (event: globalThis.DragEvent) => {
+      if (!event.dataTransfer?.types.includes('Files') || event.defaultPrevented) return;
+      event.preventDefault();
+      event.dataTransfer.dropEffect = 'none';
+    };
+    window.addEventListener('dragover', refuse);
+    window.addEventListener('drop', refuse);
+    return () => {
+      window.removeEventListener('dragover', refuse);
+      window.removeEventListener('drop', refuse);
+    };
+  }, []);
+
   const download = async (entry: FolderEntry) => {
     const file = await session.download(entry);
     if (!file) return;

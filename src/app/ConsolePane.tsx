@@ -11,6 +11,8 @@ import '@xterm/xterm/css/xterm.css';
 import { VmConsoleAddon } from '../console/vm-console-addon.ts';
 import { CONSOLE_TERMINAL_OPTIONS } from '../console/terminal-options.ts';
 import type { VmController } from '../controller/vm-controller.ts';
+import { useFileDrop } from './FilesPanel.tsx';
+import { filesSessionFor } from './files.ts';
 
 interface Props {
   readonly name: string;
@@ -62,5 +64,16 @@ export function ConsolePane({ name, controller, visible, focusToken, screenReade
     terminal.current?.focus();
   }, [visible, focusToken]);
 
-  return <div className="console" data-testid={`console-${name}`} ref={host} />;
+  // Files dropped on the console go to the VM's shared folder (the library's VMs all have an id).
+  const vmId = controller.options.id;
+  const drop = useFileDrop(vmId === undefined ? null : filesSessionFor(vmId));
+  return (
+    <div
+      className="console"
+      data-testid={`console-${name}`}
+      data-dropping={drop.over || undefined}
+      ref={host}
+      {...drop.handlers}
+    />
+  );
 }

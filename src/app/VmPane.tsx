@@ -4,6 +4,8 @@ import type { VmEntry } from './library.ts';
 import { ConfirmDialog } from './Dialog.tsx';
 import { formatMiB, formatUptime, stateLabel } from './format.ts';
 import { SnapshotPanel } from './SnapshotPanel.tsx';
+import { FilesPanel } from './FilesPanel.tsx';
+import { filesSessionFor } from './files.ts';
 import type { SnapshotShelf } from './snapshots.ts';
 import { imageHasDisk } from '../controller/images.ts';
 
@@ -192,6 +194,7 @@ export function VmPane({ entry, onDelete, onStarted, shelf, onSelectVm }: Props)
         </div>
       )}
       <SnapshotPanel entry={entry} shelf={shelf} onSelectVm={onSelectVm} />
+      <FilesPanel session={filesSessionFor(definition.id)} vmName={definition.name} />
       <ConfirmDialog
         open={confirmReset}
         title={`Reset the disk of ${definition.name}?`}

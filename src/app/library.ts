@@ -19,6 +19,7 @@ import {
   type VmDefinition,
 } from '../storage/vm-store.ts';
 import { deleteOverlay, listOverlayVmIds } from '../storage/disk-overlay.ts';
+import { deleteVmShare, listVmShareIds } from '../storage/vm-share.ts';
 import { copyCustomImage, deleteCustomImage, listCustomImageVmIds, saveCustomImage } from '../storage/custom-images.ts';
 import type { CustomImageFiles } from '../controller/custom-image.ts';
 
@@ -190,6 +191,7 @@ export class Library {
   async #deleteData(id: string): Promise<void> {
     await deleteOverlay(id);
     await deleteCustomImage(id);
+    await deleteVmShare(id);
     for (const deleteData of this.#deleters) await deleteData(id);
     await finishDeletion(id);
   }
@@ -205,10 +207,12 @@ export class Library {
 async function removeOrphanedDisks(): Promise<void> {
   const overlays = await listOverlayVmIds();
   const files = await listCustomImageVmIds();
+  const shares = await listVmShareIds();
   const vms = await loadDefinitionIds();
   if (!vms) return;
   for (const id of overlays) if (!vms.has(id)) await deleteOverlay(id);
   for (const id of files) if (!vms.has(id)) await deleteCustomImage(id);
+  for (const id of shares) if (!vms.has(id)) await deleteVmShare(id);
 }
 
 function message(error: unknown): string {

@@ -26,6 +26,7 @@ import type { DownloadProgress, ImageFiles } from './images.ts';
 import { VmImages, type BootFiles } from './vm-images.ts';
 import { ConsoleInput, ConsoleLog } from './console-log.ts';
 import { VmDisk, type DiskPlan, type VmDiskView } from './vm-disk.ts';
+import { VmShare } from './vm-share.ts';
 import {
   checkRestoreDisk,
   contentsBuffers,
@@ -145,6 +146,8 @@ export class VmController {
   });
   readonly #input = new ConsoleInput(() => this.#run);
   readonly #disk: VmDisk;
+  /** The VM's shared folder: given to every boot, and the page's way to its files. */
+  readonly share: VmShare;
   #run: Running | undefined;
   readonly #images: VmImages;
   #disposed = false;
@@ -160,6 +163,7 @@ export class VmController {
       setView: (disk) => this.#update({ disk }),
       note: (text) => this.#note(text),
     });
+    this.share = new VmShare(options.id, (text) => this.#note(text));
   }
 
   // --- observable state (useSyncExternalStore) ---
@@ -390,6 +394,7 @@ export class VmController {
     storageReady?: Promise<void>,
   ): Promise<Running> {
     const shared = this.options.shared;
+    const shares = await this.share.requests(snapshot?.header);
     const worker = new Worker(new URL('../../workers/vm.worker.ts', import.meta.url), {
       type: 'module',
       name: `tabvm-vm`,
@@ -464,6 +469,7 @@ export class VmController {
               ...(initrd ? { initrd } : {}),
               ...(snapshot ? { snapshot } : {}),
               disks: disk ? [disk.request] : [],
+              shares,
               channels: channels.wires,
               harts: snapshot ? snapshot.header.machine.harts : (this.options.cpus ?? 1),
             },
@@ -642,6 +648,7 @@ export class VmController {
   dispose(): void {
     this.#disposed = true;
     this.#disk.dispose();
+    void this.share.dispose();
     this.#cancelBoots();
     this.#teardown();
     this.#state.clear();

@@ -71,7 +71,12 @@ export type VmShareSource =
   /** A directory on the host, shared in place (the Node runner: only a runner that can open one accepts it). */
   | { readonly kind: 'directory'; readonly path: string }
   /** An empty tree in the worker's memory, gone with the VM. */
-  | { readonly kind: 'memory' };
+  | { readonly kind: 'memory' }
+  /**
+   * A folder in the browser (workers/host/9p/handle-tree.ts): the VM's folder in the Origin Private File
+   * System, or one the user picked with showDirectoryPicker, whose permission the page has asked for.
+   */
+  | { readonly kind: 'handle'; readonly handle: FileSystemDirectoryHandle };
 
 export interface VmShareRequest {
   /** The mount tag (`mount -t 9p -o trans=virtio TAG DIR`). */

@@ -27,6 +27,7 @@ import type { SnapshotContents } from '../protocol/snapshot-container.ts';
 import type { ShareConfig } from '../machine/device-host.ts';
 import type { FileTree } from '../host/9p/file-tree.ts';
 import { MemoryTree } from '../host/9p/memory-tree.ts';
+import { DirectoryHandleTree } from '../host/9p/handle-tree.ts';
 import { NinePServer } from '../host/9p/server.ts';
 import type {
   VmBootRequest,
@@ -352,12 +353,14 @@ interface OpenShare {
   readonly tree: FileTree;
 }
 
-/** A share of the boot request: a host directory in place, or a tree in memory. */
+/** A share of the boot request: a host directory in place, a tree in memory, or a browser folder's handle. */
 function openShare(request: VmShareRequest, host: RuntimeHost): OpenShare {
   const readOnly = request.readOnly === true;
   const source = request.source;
   if (source.kind === 'memory') return { tag: request.tag, tree: new MemoryTree({ readOnly }) };
-  if (!host.openDirectory) throw new Error(`share ${request.tag}: this runner cannot open the directory ${source.path}`);
+  if (source.kind === 'handle') return { tag: request.tag, tree: new DirectoryHandleTree(source.handle, { readOnly }) };
+  if (!host.openDirectory)
+    throw new Error(`share ${request.tag}: this runner cannot open the directory ${source.path}`);
   return { tag: request.tag, tree: host.openDirectory(source.path, readOnly) };
 }
 

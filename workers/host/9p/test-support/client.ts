@@ -139,9 +139,7 @@ export class ScriptedClient {
     return r.u32();
   }
 
-  async getattr(
-    fid: number,
-  ): Promise<{
+  async getattr(fid: number): Promise<{
     qid: Qid;
     mode: number;
     size: bigint;

@@ -126,6 +126,7 @@ export class TabVm {
             this.#display.add(onOutput);
             return () => this.#display.delete(onOutput);
           },
+          resize: (cols, rows) => this.#controller.console.resize(cols, rows),
         },
         'Console of the virtual machine',
       );

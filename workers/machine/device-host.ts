@@ -287,6 +287,7 @@ export class DeviceHost {
    * UART; returns how many bytes it took.
    */
   receiveInput(bytes: Uint8Array): number {
+    if (bytes.length === 0) return 0;
     if (this.console?.open) {
       let taken = 0;
       this.console.receive({

@@ -26,6 +26,11 @@ export interface NodeVmWorkerData {
   readonly stats: SharedArrayBuffer;
   /** Int32Array: [0] = snapshots requested so far (the runner adds one and rings the doorbell). */
   readonly snapshotRequests: SharedArrayBuffer;
+  /**
+   * Int32Array: [0] = the terminal's resizes so far, [1] = its columns, [2] = its rows (the runner writes
+   * the size, adds one and rings the doorbell).
+   */
+  readonly consoleSize: SharedArrayBuffer;
 }
 
 export type NodeVmWorkerMessage =
@@ -71,6 +76,8 @@ let runtime: VmRuntime | undefined;
 const stats = new Float64Array(data.stats);
 const requests = new Int32Array(data.snapshotRequests);
 let snapshotsTaken = 0;
+const consoleSize = new Int32Array(data.consoleSize);
+let resizesSeen = 0;
 
 /** A full snapshot (the file must stand alone); guest time stands still for the copy. */
 function takeSnapshot(vm: VmRuntime): void {
@@ -113,6 +120,11 @@ try {
       while (snapshotsTaken < Atomics.load(requests, 0)) {
         snapshotsTaken++;
         takeSnapshot(vm);
+      }
+      const resizes = Atomics.load(consoleSize, 0);
+      if (resizes !== resizesSeen) {
+        resizesSeen = resizes;
+        vm.resize(Atomics.load(consoleSize, 1), Atomics.load(consoleSize, 2));
       }
     },
   });

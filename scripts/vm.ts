@@ -24,6 +24,7 @@ import { fileURLToPath } from 'node:url';
 import { resolve } from 'node:path';
 import { writeFileSync } from 'node:fs';
 import { decodeSnapshotFile, SnapshotError, type SnapshotContents } from '../workers/protocol/snapshot-container.ts';
+import type { ConsoleSize } from '../workers/protocol/vm-api.ts';
 import { SNAPSHOT_FILE_EXTENSION } from '../workers/protocol/snapshot-format.ts';
 import { checkSnapshotMachine } from '../workers/protocol/snapshot-records.ts';
 import { checkSnapshotImages, checkSnapshotShares } from '../workers/machine/snapshot.ts';
@@ -123,10 +124,18 @@ if (cli.snapshot !== undefined) {
 }
 const saveDir = resolve(cli.saveDir ?? '.');
 
-const vm = new NodeVm(files, snapshot, harts);
+/** The host terminal's size, which the guest's virtio console follows (docs/console.md); none from a pipe. */
+const terminalSize = (): ConsoleSize | undefined =>
+  process.stdout.isTTY ? { cols: process.stdout.columns, rows: process.stdout.rows } : undefined;
+const vm = new NodeVm(files, snapshot, harts, terminalSize());
 const stdin = process.stdin;
 const interactive = stdin.isTTY === true;
 if (interactive) stdin.setRawMode(true);
+// Node emits 'resize' on a terminal's stdout at SIGWINCH.
+process.stdout.on('resize', () => {
+  const size = terminalSize();
+  if (size) vm.resize(size.cols, size.rows);
+});
 let done = false;
 
 /** Ends the run with exit status `code`; `message` goes to stderr after the guest's last output. */

@@ -12,10 +12,13 @@ import {
   qemuDebianSession,
   rawDebianDisk,
   readDebianManifest,
+  runAtPrompt,
   runDebianScenario,
   type ScenarioResult,
 } from '../scripts/lib/debian-scenario.ts';
 import { qemuAvailable } from '../scripts/lib/qemu.ts';
+import { NodeVm, NodeVmConsole } from '../scripts/lib/node-vm.ts';
+import { resolveVmFiles } from '../scripts/lib/vm-options.ts';
 
 const root = resolve(fileURLToPath(import.meta.url), '../..');
 
@@ -46,6 +49,29 @@ describe('the Debian image', () => {
       expect(await vm.exitCode(120_000)).toBe(0);
     } finally {
       vm.kill();
+    }
+  }, 900_000);
+
+  it("logs in on hvc0 with the terminal's size, and follows a resize", async () => {
+    readDebianManifest(root);
+    const files = resolveVmFiles({ image: 'debian' }, resolve(root, 'public/images'));
+    const vm = new NodeVm(files, undefined, 1, { cols: 100, rows: 30 });
+    try {
+      const con = new NodeVmConsole(vm);
+      const at = await con.waitFor(DEBIAN_PROMPT, 600_000);
+      const first = await runAtPrompt(con, 'tty; stty size', at, 60_000);
+      expect(first.lines).toEqual(['/dev/hvc0', '30 100']);
+      vm.resize(120, 40);
+      // The guest learns it from a configuration change interrupt, handled by a kernel worker soon after.
+      const resized = await runAtPrompt(
+        con,
+        'for i in 1 2 3 4 5; do [ "$(stty size)" = "40 120" ] && break; sleep 1; done; stty size',
+        first.at,
+        60_000,
+      );
+      expect(resized.lines).toEqual(['40 120']);
+    } finally {
+      await vm.terminate();
     }
   }, 900_000);
 

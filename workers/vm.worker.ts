@@ -65,6 +65,7 @@ const api: VmWorkerApi = {
 
   pause: () => current().pause(),
   resume: () => current().resume(),
+  resize: (cols: number, rows: number) => current().resize(cols, rows),
   reset: () => current().reset(),
   powerOff: () => current().powerOff(),
   stats: () => current().stats(),

@@ -10,7 +10,7 @@ import { resolve } from 'node:path';
 import type { ByteRing } from '../../workers/protocol/ring.ts';
 import { createVmChannels, type HostVmChannels } from '../../workers/protocol/vm-channels.ts';
 import { serveDisks } from '../../workers/protocol/disk-channel.ts';
-import type { VmBootRequest, VmDiskRequest } from '../../workers/protocol/vm-api.ts';
+import type { ConsoleSize, VmBootRequest, VmDiskRequest } from '../../workers/protocol/vm-api.ts';
 import type { SnapshotContents } from '../../workers/protocol/snapshot-container.ts';
 import { TextConsole } from './console-session.ts';
 import type { DiskSpec, VmFiles } from './vm-options.ts';
@@ -38,6 +38,8 @@ export class NodeVm {
   readonly #channels: HostVmChannels = createVmChannels('shared');
   readonly #stats = new Float64Array(new SharedArrayBuffer(8));
   readonly #snapshotRequests = new Int32Array(new SharedArrayBuffer(4));
+  /** [resizes so far, cols, rows] (NodeVmWorkerData.consoleSize). */
+  readonly #consoleSize = new Int32Array(new SharedArrayBuffer(12));
   readonly #worker: Worker;
   readonly ended: Promise<VmEnd>;
 
@@ -45,9 +47,10 @@ export class NodeVm {
 
   /**
    * `snapshot`: start from this full snapshot, decoded and checked against the images, instead of powering
-   * on. `harts`: the guest's CPUs, each beyond one in a worker thread of its own.
+   * on. `harts`: the guest's CPUs, each beyond one in a worker thread of its own. `consoleSize`: the
+   * terminal's size at power-on (or after the restore), for the guest's virtio console.
    */
-  constructor(files: VmFiles, snapshot?: SnapshotContents, harts = 1) {
+  constructor(files: VmFiles, snapshot?: SnapshotContents, harts = 1, consoleSize?: ConsoleSize) {
     const request: VmBootRequest = {
       ramBytes: files.ramSize,
       bootargs: files.bootargs,
@@ -67,12 +70,14 @@ export class NodeVm {
         : {}),
       ...(snapshot ? { snapshot } : {}),
       ...(harts > 1 ? { harts } : {}),
+      ...(consoleSize ? { consoleSize } : {}),
     };
     const workerData: NodeVmWorkerData = {
       request,
       corePath: resolve(root, 'workers/cpu/build/core.wasm'),
       stats: this.#stats.buffer as SharedArrayBuffer,
       snapshotRequests: this.#snapshotRequests.buffer as SharedArrayBuffer,
+      consoleSize: this.#consoleSize.buffer as SharedArrayBuffer,
     };
     this.#worker = new Worker(new URL('../vm-node-worker.mjs', import.meta.url), { workerData });
     // The overlays of chunked images live in the worker's memory for the run (disk files are written in
@@ -105,6 +110,14 @@ export class NodeVm {
   /** Console input; bytes the ring cannot take now are dropped, as on a serial line without flow control. */
   send(bytes: Uint8Array): void {
     this.#channels.console.write(bytes);
+  }
+
+  /** The terminal now has `cols` × `rows` cells: the guest's virtio console is told. */
+  resize(cols: number, rows: number): void {
+    Atomics.store(this.#consoleSize, 1, cols);
+    Atomics.store(this.#consoleSize, 2, rows);
+    Atomics.add(this.#consoleSize, 0, 1);
+    this.#channels.doorbell.ring();
   }
 
   /** A full snapshot file of the running VM (the guest stands still only for the capture). */

@@ -1,7 +1,9 @@
 /**
  * The console as an xterm addon (STYLE.md habit 15): activate() joins a terminal to a VM's console
  * endpoint both ways and keeps the disposables; dispose() unjoins them. The endpoint replays what the
- * guest printed before the terminal attached, so a terminal opened late shows the whole boot log.
+ * guest printed before the terminal attached, so a terminal opened late shows the whole boot log. The
+ * terminal's size goes to the endpoint at activation and on each resize, so the guest's `stty size` is
+ * the terminal's (docs/console.md).
  *
  * Copy and paste: Ctrl+Shift+C copies the selection and Ctrl+Shift+V pastes (plain Ctrl+C must stay the
  * guest's interrupt); the browser's own paste (context menu, Shift+Insert) goes through xterm's onData.
@@ -12,6 +14,8 @@ import type { IDisposable, ITerminalAddon, Terminal } from '@xterm/xterm';
 export interface ConsoleEndpoint {
   send(bytes: Uint8Array): void;
   subscribe(onOutput: (bytes: Uint8Array) => void): () => void;
+  /** The terminal's size in cells, at activation and after each resize (the guest's virtio console follows it). */
+  resize(cols: number, rows: number): void;
 }
 
 export class VmConsoleAddon implements ITerminalAddon {
@@ -31,6 +35,8 @@ export class VmConsoleAddon implements ITerminalAddon {
     );
     const unsubscribe = this.#endpoint.subscribe((bytes) => terminal.write(bytes));
     this.#disposables.push({ dispose: unsubscribe });
+    this.#endpoint.resize(terminal.cols, terminal.rows);
+    this.#disposables.push(terminal.onResize(({ cols, rows }) => this.#endpoint.resize(cols, rows)));
     terminal.attachCustomKeyEventHandler((event) => {
       if (event.type !== 'keydown' || !event.ctrlKey || !event.shiftKey) return true;
       if (event.code === 'KeyC') {

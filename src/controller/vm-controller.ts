@@ -14,6 +14,7 @@ import * as Comlink from 'comlink';
 import { createVmChannels, type HostVmChannels } from '../../workers/protocol/vm-channels.ts';
 import { serveDisks } from '../../workers/protocol/disk-channel.ts';
 import {
+  type ConsoleSize,
   type VmEvents,
   type VmHalt,
   type VmSnapshotResult,
@@ -96,6 +97,8 @@ export interface ConsoleEndpoint {
   send(bytes: Uint8Array): void;
   /** Receives everything the guest printed so far, then each new chunk; returns the unsubscribe. */
   subscribe(onOutput: (bytes: Uint8Array) => void): () => void;
+  /** The terminal shows `cols` × `rows` cells: the guest's console gets that size (docs/console.md). */
+  resize(cols: number, rows: number): void;
 }
 
 const STATS_INTERVAL_MS = 1000;
@@ -145,6 +148,8 @@ export class VmController {
     if (!this.#view.hasOutput) this.#update({ hasOutput: true });
   });
   readonly #input = new ConsoleInput(() => this.#run);
+  /** The terminal's size, from its last resize: every boot request carries it, and a running worker gets it. */
+  #consoleSize: ConsoleSize | undefined;
   readonly #disk: VmDisk;
   /** The VM's shared folder: given to every boot, and the page's way to its files. */
   readonly share: VmShare;
@@ -184,6 +189,12 @@ export class VmController {
   readonly console: ConsoleEndpoint = {
     send: (bytes) => this.#input.send(bytes),
     subscribe: (onOutput) => this.#log.subscribe(onOutput),
+    resize: (cols, rows) => {
+      if (this.#consoleSize?.cols === cols && this.#consoleSize.rows === rows) return;
+      this.#consoleSize = { cols, rows };
+      // A worker still booting gets the size when its boot() returns (#boot).
+      if (this.#run?.booted) void this.#control((remote) => remote.resize(cols, rows));
+    },
   };
 
   /** A line from the host, not the guest (download progress, halts), in the console's own voice. */
@@ -472,6 +483,7 @@ export class VmController {
               shares,
               channels: channels.wires,
               harts: snapshot ? snapshot.header.machine.harts : (this.options.cpus ?? 1),
+              ...(this.#consoleSize ? { consoleSize: this.#consoleSize } : {}),
             },
             transfer,
           ),
@@ -486,6 +498,12 @@ export class VmController {
     }
     if (!run.alive) throw new BootFailure('cancelled', 'the VM stopped while it started');
     run.booted = true;
+    // The terminal may have changed size while the worker booted.
+    const size = this.#consoleSize;
+    if (size) {
+      void run.remote.resize(size.cols, size.rows);
+      run.channels.doorbell.ring();
+    }
     return run;
   }
 

@@ -81,9 +81,13 @@ export class TabVm {
   /**
    * While the prompt marker is set up, the reader sees neither the setup line (`echo`: until its status
    * marker) nor the prompt that follows it (`prompt`: a copy of the one already on the screen). After a
-   * restore no prompt is on the screen (a restored shell prints none), so the echo's end goes to `none`.
+   * restore no prompt is on the screen, so the echo's end goes to `none`; and from the restore until the
+   * setup line is typed the reader sees nothing of the guest (`restore`): a restored shell told a new
+   * terminal size (the virtio console, docs/console.md) redraws its prompt, which the setup shows anyway.
    */
-  #hiding: 'none' | 'echo' | 'prompt' = 'none';
+  #hiding: 'none' | 'restore' | 'echo' | 'prompt' = 'none';
+  /** The controller's restore count before a restore of ours; its change says the restored VM is in. */
+  #restoresBefore: number | undefined;
   #afterEcho: 'none' | 'prompt' = 'prompt';
   #hiddenPrompt = '';
   /** options.prompt without the flags that make a RegExp stateful. */
@@ -127,6 +131,7 @@ export class TabVm {
             this.#display.add(onOutput);
             return () => this.#display.delete(onOutput);
           },
+          resize: (cols, rows) => this.#controller.console.resize(cols, rows),
         },
         'Console of the virtual machine',
       );
@@ -167,6 +172,11 @@ export class TabVm {
 
   #onView(view: VmView): void {
     if (this.#state === 'destroyed') return;
+    if (this.#restoresBefore !== undefined && view.restores !== this.#restoresBefore) {
+      // The restored VM's output starts after this (its note is out already): hidden until the setup line.
+      this.#restoresBefore = undefined;
+      this.#hiding = 'restore';
+    }
     switch (view.phase) {
       case 'downloading':
         return this.#setState('downloading');
@@ -200,7 +210,9 @@ export class TabVm {
     if (text === '') return;
     this.#raw.append(text);
     let visible = withoutMarkers(text);
-    if (this.#hiding === 'echo') {
+    if (this.#hiding === 'restore') {
+      visible = '';
+    } else if (this.#hiding === 'echo') {
       STATUS_MARKER.lastIndex = 0;
       const marker = STATUS_MARKER.exec(text);
       if (marker) {
@@ -362,10 +374,12 @@ export class TabVm {
     // The restored VM counts reboots from 0; a reboot seen before is not one of its own.
     const reboots = this.#reboots;
     this.#reboots = 0;
+    this.#restoresBefore = this.#controller.getView().restores;
     try {
       await this.#controller.restore([bytes], label);
     } catch (error) {
       this.#reboots = reboots;
+      this.#restoresBefore = undefined;
       throw error;
     }
     // destroy() during the restore cancels it quietly in the controller.

@@ -4,6 +4,7 @@
  */
 import { Machine, type DiskConfig, type MachineConfig, type MachinePorts } from './machine.ts';
 import type { ShareConfig } from './device-host.ts';
+import type { ConsoleSize } from '../devices/virtio/console.ts';
 import { restoreSnapshot, type BuildRestored, type RestorableMachine, type RestoredMachine } from './snapshot.ts';
 import type { SnapshotContents } from '../protocol/snapshot-container.ts';
 
@@ -19,6 +20,8 @@ export interface MachineSpec {
   readonly disks?: readonly DiskConfig[];
   /** Shared folders (virtio-9p). */
   readonly shares?: readonly ShareConfig[];
+  /** The terminal's size at power-on, for the virtio console (docs/console.md). */
+  readonly consoleSize?: ConsoleSize;
 }
 
 /** What a machine is built from besides its RAM size and bootargs (which a snapshot brings along). */
@@ -32,6 +35,7 @@ function hostParts(spec: Omit<MachineSpec, 'ramBytes' | 'bootargs'>) {
     rngSeed: crypto.getRandomValues(new Uint8Array(32)),
     ...(spec.disks ? { disks: spec.disks } : {}),
     ...(spec.shares ? { shares: spec.shares } : {}),
+    ...(spec.consoleSize ? { consoleSize: spec.consoleSize } : {}),
   };
 }
 

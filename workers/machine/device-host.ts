@@ -19,11 +19,17 @@ import { Plic, type PlicState } from '../devices/plic.ts';
 import { Uart16550, type Uart16550State } from '../devices/uart16550.ts';
 import { GoldfishRtc, type GoldfishRtcState } from '../devices/goldfish-rtc.ts';
 import { SifiveTest } from '../devices/sifive-test.ts';
-import { VirtioMmioTransport, type VirtioDevice, type VirtioMmioState } from '../devices/virtio/mmio.ts';
+import {
+  VIRTIO_ID_NONE,
+  VirtioMmioTransport,
+  type VirtioDevice,
+  type VirtioMmioState,
+} from '../devices/virtio/mmio.ts';
 import { GuestMemory } from '../devices/virtio/queue.ts';
 import { VirtioBlk } from '../devices/virtio/blk.ts';
 import { VirtioRng } from '../devices/virtio/rng.ts';
 import { Virtio9p } from '../devices/virtio/9p.ts';
+import { VirtioConsole, type ConsoleSize } from '../devices/virtio/console.ts';
 import type { NinePPort } from '../host/9p/server.ts';
 import { IoTracker } from '../bus/io-tracker.ts';
 import type { BlockBackend } from '../host/block/backend.ts';
@@ -54,6 +60,12 @@ export interface DeviceHostConfig {
   readonly rng?: boolean;
   /** Shared folders: one virtio-9p device each, after the disks and the entropy device. */
   readonly shares?: readonly ShareConfig[];
+  /**
+   * The virtio console (hvc0, docs/console.md) in the lowest slot, with the terminal's size at power-on;
+   * default true, at 80×24.
+   */
+  readonly virtioConsole?: boolean;
+  readonly consoleSize?: ConsoleSize;
 }
 
 export interface ShareConfig {
@@ -119,6 +131,8 @@ export class DeviceHost {
   readonly rtc: GoldfishRtc;
   /** The virtio-mmio transports, slot 0 first. */
   readonly virtio: readonly VirtioMmioTransport[];
+  /** The virtio console (slot 0), unless the machine was built without one. */
+  readonly console: VirtioConsole | undefined;
   /** Block requests waiting on their backends (the run loop wakes for them; snapshots wait for none). */
   readonly io = new IoTracker();
   /** Each hart's interrupt inputs, hart 0 first. */
@@ -217,6 +231,8 @@ export class DeviceHost {
     bus.map('uart0', m.uart0.base, m.uart0.size, this.uart);
     const guestMemory = new GuestMemory(this.ram, m.dram.base);
     const devices = virtioSlots(config, this.io);
+    this.console = config.virtioConsole === false ? undefined : new VirtioConsole(ports.console, config.consoleSize);
+    if (this.console) devices[CONSOLE_SLOT] = this.console;
     this.virtio = devices.map((device, slot) =>
       device
         ? new VirtioMmioTransport(device, {
@@ -266,8 +282,24 @@ export class DeviceHost {
     for (const transport of this.virtio) transport.hardwareReset();
   }
 
-  /** Offers host console input to the UART; returns how many bytes it took. */
+  /**
+   * Offers host console input to the virtio console once its port is open (docs/console.md), else to the
+   * UART; returns how many bytes it took.
+   */
   receiveInput(bytes: Uint8Array): number {
+    if (bytes.length === 0) return 0;
+    if (this.console?.open) {
+      let taken = 0;
+      this.console.receive({
+        available: () => bytes.length - taken,
+        read: (max) => {
+          const chunk = bytes.subarray(taken, taken + max);
+          taken += chunk.length;
+          return chunk;
+        },
+      });
+      return taken;
+    }
     let n = 0;
     while (n < bytes.length && this.uart.receive(bytes[n]!)) n++;
     return n;
@@ -338,23 +370,31 @@ export class DeviceHost {
     if (d.virtio) {
       if (d.virtio.length !== this.virtio.length)
         throw new Error(`machine: state has ${d.virtio.length} virtio slots, this machine has ${this.virtio.length}`);
-      d.virtio.forEach((state, slot) => this.virtio[slot]!.loadState(state));
+      d.virtio.forEach((state, slot) => {
+        // A snapshot from before the virtio console has its slot empty: its guest never probed one and
+        // will not, so the console stays in its reset state (and input stays with the UART).
+        if (slot === CONSOLE_SLOT && state.deviceId === VIRTIO_ID_NONE && this.console) return;
+        this.virtio[slot]!.loadState(state);
+      });
     }
     this.plic.loadState(d.plic);
   }
 }
 
+/** The virtio console's slot: the lowest, which the other devices (placed from the top down) reach last. */
+const CONSOLE_SLOT = 0;
+
 /**
  * What sits in each virtio-mmio slot: disks from the highest slot down (the FDT lists that slot first,
  * so the first disk is /dev/vda, as with QEMU), then the entropy device, then the shares; the rest
- * are empty.
+ * are empty, but for the console in slot 0 (CONSOLE_SLOT).
  */
 function virtioSlots(config: DeviceHostConfig, io: IoTracker): (VirtioDevice | undefined)[] {
   const wanted: VirtioDevice[] = (config.disks ?? []).map((disk) => new VirtioBlk(disk.backend, io, disk.readOnly));
   if (config.rng ?? true) wanted.push(new VirtioRng());
   for (const share of config.shares ?? []) wanted.push(new Virtio9p(share.tag, share.port, io));
-  if (wanted.length > VIRTIO_MMIO_SLOTS)
-    throw new Error(`machine: ${wanted.length} virtio devices, but only ${VIRTIO_MMIO_SLOTS} slots`);
+  const free = config.virtioConsole === false ? VIRTIO_MMIO_SLOTS : VIRTIO_MMIO_SLOTS - 1;
+  if (wanted.length > free) throw new Error(`machine: ${wanted.length} virtio devices, but only ${free} slots`);
   const slots: (VirtioDevice | undefined)[] = new Array<VirtioDevice | undefined>(VIRTIO_MMIO_SLOTS).fill(undefined);
   wanted.forEach((device, i) => {
     slots[VIRTIO_MMIO_SLOTS - 1 - i] = device;

@@ -34,6 +34,7 @@ export const SNAPSHOT_VIRTIO_SLOTS = 8;
 /** Virtio device ids (§5) of the devices tabvm has, and 0 for an empty slot. */
 const VIRTIO_ID_NONE = 0;
 const VIRTIO_ID_BLOCK = 2;
+const VIRTIO_ID_CONSOLE = 3;
 const VIRTIO_ID_ENTROPY = 4;
 const VIRTIO_ID_9P = 9;
 /** Fids a 9p server holds at most (workers/host/9p/server.ts NINEP_MAX_FIDS). */
@@ -125,6 +126,8 @@ export const virtqueueStateSchema = z.object({
 });
 export const virtioBlkStateSchema = z.object({ v: version(1), capacity: decimalU64, readOnly: flag });
 export const virtioRngStateSchema = z.object({ v: version(1) });
+/** The virtio console's terminal size (its config's le16 cols and rows). */
+export const virtioConsoleStateSchema = z.object({ v: version(1), cols: u16.min(1, 'zero'), rows: u16.min(1, 'zero') });
 /** A 9p name as the server keeps it in a fid's path: what it accepts from the guest, no more. */
 const ninePName = z
   .string()
@@ -168,6 +171,7 @@ export const virtioMmioStateSchema = z.discriminatedUnion(
   [
     z.object({ ...transportFields, deviceId: z.literal(VIRTIO_ID_NONE), device: z.null() }),
     z.object({ ...transportFields, deviceId: z.literal(VIRTIO_ID_BLOCK), device: virtioBlkStateSchema }),
+    z.object({ ...transportFields, deviceId: z.literal(VIRTIO_ID_CONSOLE), device: virtioConsoleStateSchema }),
     z.object({ ...transportFields, deviceId: z.literal(VIRTIO_ID_ENTROPY), device: virtioRngStateSchema }),
     z.object({ ...transportFields, deviceId: z.literal(VIRTIO_ID_9P), device: virtio9pStateSchema }),
   ],

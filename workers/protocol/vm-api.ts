@@ -52,6 +52,18 @@ export interface VmBootRequest {
    * have been taken with as many.
    */
   readonly harts?: number;
+  /**
+   * The size of the terminal the console is shown in, in character cells, so the guest has it before its
+   * shell starts (the virtio console, docs/console.md); after a snapshot restore it replaces the
+   * snapshot's. Default 80×24.
+   */
+  readonly consoleSize?: ConsoleSize;
+}
+
+/** A terminal's size in character cells. */
+export interface ConsoleSize {
+  readonly cols: number;
+  readonly rows: number;
 }
 
 /** Where a disk's base image comes from; the guest's writes never reach it. */
@@ -176,6 +188,8 @@ export interface VmWorkerApi {
   snapshot(request: VmSnapshotRequest): Promise<VmSnapshotResult>;
   pause(): void;
   resume(): void;
+  /** The console's terminal now has `cols` × `rows` cells: the guest is told (a virtio console config change). */
+  resize(cols: number, rows: number): void;
   /** A hardware reset: the images are reloaded and the hart starts again at the boot ROM. */
   reset(): Promise<void>;
   /** Pulls the plug: the run loop ends and `halted({ reason: 'host' })` follows. */

@@ -1,11 +1,14 @@
 /**
- * The serial console as a host port: the UART's transmitter writes into the console channel (a byte
- * stream, workers/protocol/channels.ts), and bytes from the host go to the UART's receive FIFO as it
- * has room, so a full FIFO leaves them in the channel instead of dropping them.
+ * The console as a host port: the UART's transmitter and the virtio console's transmitq write into the
+ * console channel (a byte stream, workers/protocol/channels.ts). Bytes from the host go to the virtio
+ * console once the guest's driver has opened its port, else to the UART's receive FIFO, each as it has
+ * room, so a full FIFO or a guest that posted no receive buffers leaves them in the channel instead of
+ * dropping them (docs/console.md).
  */
 import type { CharSink } from '../host/char-port.ts';
 import type { ByteStream } from '../protocol/channels.ts';
 import type { Port } from '../machine/run-loop.ts';
+import type { VirtioConsole } from '../devices/virtio/console.ts';
 
 /** The guest→host side: bytes go into the channel; what does not fit now waits here, in order. */
 export class StreamSink implements CharSink {
@@ -38,14 +41,22 @@ export interface ConsoleReceiver {
   receive(byte: number): boolean;
 }
 
+/** What the console port needs of the virtio console (workers/devices/virtio/console.ts). */
+export type ConsoleDevice = Pick<VirtioConsole, 'open' | 'starved' | 'receive'>;
+
 export class ConsolePort implements Port {
   readonly #uart: ConsoleReceiver;
+  readonly #virtio: ConsoleDevice | undefined;
   readonly #stream: ByteStream;
   readonly #sink: StreamSink;
 
-  /** `sink` is the one the machine's UART was built with (it outlives machines across resets). */
-  constructor(uart: ConsoleReceiver, stream: ByteStream, sink: StreamSink) {
+  /**
+   * `sink` is the one the machine's UART and virtio console were built with (it outlives machines
+   * across resets); `virtio` is absent on a machine without a virtio console.
+   */
+  constructor(uart: ConsoleReceiver, stream: ByteStream, sink: StreamSink, virtio?: ConsoleDevice) {
     this.#uart = uart;
+    this.#virtio = virtio;
     this.#stream = stream;
     this.#sink = sink;
   }
@@ -53,6 +64,10 @@ export class ConsolePort implements Port {
   service(): void {
     this.#sink.flush();
     const rx = this.#stream.end.rx;
+    if (this.#virtio?.open) {
+      this.#virtio.receive(rx);
+      return;
+    }
     while (this.#uart.rxSpace() > 0) {
       const byte = rx.readByte();
       if (byte < 0) break;
@@ -61,7 +76,9 @@ export class ConsolePort implements Port {
   }
 
   busy(): boolean {
-    return this.#stream.end.rx.available() > 0;
+    // Input the open virtio port cannot take until the guest posts receive buffers does not keep the
+    // loop awake: posting them is a notification, made while the guest runs.
+    return this.#stream.end.rx.available() > 0 && !(this.#virtio?.open === true && this.#virtio.starved);
   }
 
   flush(): void {

@@ -152,6 +152,8 @@ export class VmRuntime {
           `the snapshot has ${machine.config.ramSize >> 20} MiB of RAM, the VM ${request.ramBytes >> 20} MiB`,
         );
       }
+      // The guest has the size of the terminal the snapshot was taken in: tell it the one it is shown in now.
+      if (request.consoleSize) machine.devices.console?.resize(request.consoleSize.cols, request.consoleSize.rows);
     } else machine = powerOn(spec, ports, harts, host);
     const runtime = new VmRuntime(host, request, { channels, sink, panicWatch, disks, shares, machine, harts });
     if (fingerprint) runtime.#fingerprints.set(DEFAULT_SERIES, fingerprint);
@@ -161,7 +163,8 @@ export class VmRuntime {
 
   /** The host ports of the current machine, serviced by its run loop in this order. */
   #ports(): Port[] {
-    return [new ConsolePort(this.#machine.uart, this.#channels.console, this.#consoleSink)];
+    const devices = this.#machine.devices;
+    return [new ConsolePort(devices.uart, this.#channels.console, this.#consoleSink, devices.console)];
   }
 
   #makeLoop(): RunLoop | ThreadedRunLoop {
@@ -267,6 +270,15 @@ export class VmRuntime {
     return { bytes, id: capture.id, parent: capture.parent, pausedMs };
   }
 
+  /**
+   * The terminal the console is shown in has `cols` × `rows` cells: the virtio console's config and a
+   * configuration change notification (docs/console.md); a reset powers on with this size.
+   */
+  resize(cols: number, rows: number): void {
+    this.#powerOn = { ...this.#powerOn, consoleSize: { cols, rows } };
+    this.#machine.devices.console?.resize(cols, rows);
+  }
+
   pause(): void {
     if (this.#halted || this.#loop.paused) return;
     // Harts in workers park asynchronously; one that never does is said, and the VM stays as it is.
@@ -345,6 +357,7 @@ function machineSpec(
     sharedMemory: request.channels.mode === 'shared',
     disks,
     shares: shares.map(({ tag, tree }): ShareConfig => ({ tag, port: new NinePServer(tree) })),
+    ...(request.consoleSize ? { consoleSize: request.consoleSize } : {}),
   };
 }
 

@@ -83,6 +83,10 @@ const TRANSPORT_FEATURES =
 export interface VirtioDeviceContext {
   readonly memory: GuestMemory;
   readonly log: GuestErrorLog;
+  /** The device's queues, in queueSizes order (a device that completes outside notifications keeps them). */
+  readonly queues: readonly Virtqueue[];
+  /** Whether the driver has set DRIVER_OK and the device does not need a reset. */
+  driverOk(): boolean;
   /** The device changed its config space: bump ConfigGeneration and send a config-change interrupt. */
   configChanged(): void;
   /** A guest error found outside a notification (an async completion): DEVICE_NEEDS_RESET. */
@@ -103,6 +107,8 @@ export interface VirtioDevice {
   attach(context: VirtioDeviceContext): void;
   /** The driver notified `queue` (QueueNotify) after DRIVER_OK. */
   queueNotified(queue: Virtqueue): void;
+  /** The driver set DRIVER_OK (§3.1.1 step 8): the device is live. Optional. */
+  driverReady?(): void;
   /** The driver reset the device (Status 0): forget requests in flight. */
   reset(): void;
   /** A named, versioned state record (JSON-safe). */
@@ -169,6 +175,9 @@ export class VirtioMmioTransport implements MmioDevice {
     device.attach({
       memory: options.memory,
       log: this.#log,
+      queues: this.queues,
+      driverOk: () =>
+        (this.#status & (VIRTIO_STATUS_DRIVER_OK | VIRTIO_STATUS_DEVICE_NEEDS_RESET)) === VIRTIO_STATUS_DRIVER_OK,
       configChanged: () => {
         this.#configGeneration = (this.#configGeneration + 1) >>> 0;
         this.#interrupt(VIRTIO_MMIO_INT_CONFIG);
@@ -358,8 +367,10 @@ export class VirtioMmioTransport implements MmioDevice {
     }
     // The device alone sets DEVICE_NEEDS_RESET; the driver writing the register keeps it.
     status = (status & ~VIRTIO_STATUS_DEVICE_NEEDS_RESET) | (this.#status & VIRTIO_STATUS_DEVICE_NEEDS_RESET);
+    const nowOk = (status & ~this.#status & VIRTIO_STATUS_DRIVER_OK) !== 0;
     this.#status = status;
     this.#applyFeatures();
+    if (nowOk) this.device!.driverReady?.();
   }
 
   /** The queues follow the negotiated ring features. */

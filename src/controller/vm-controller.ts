@@ -29,6 +29,7 @@ import { VmDisk, type DiskPlan, type VmDiskView } from './vm-disk.ts';
 import {
   checkRestoreDisk,
   contentsBuffers,
+  rtcAtWallClock,
   snapshotDiskBlocks,
   unpackForRestore,
   type RestoreSource,
@@ -191,7 +192,11 @@ export class VmController {
     return this.#run !== undefined;
   }
 
-  /** Downloads (or reads from the cache) the image, then boots it in a new worker. */
+  /**
+   * Downloads (or reads from the cache) the image, then boots it in a new worker. A VM whose disk has
+   * nothing written yet and whose image has a pre-booted snapshot for its RAM size starts from that
+   * snapshot instead (#startFromImageSnapshot).
+   */
   async start(): Promise<void> {
     const phase = this.#view.phase;
     if (phase !== 'stopped' && phase !== 'error') return;
@@ -209,6 +214,8 @@ export class VmController {
       return;
     }
     if (this.#disposed) return;
+    if (disk?.request.overlay.size === 0 && (await this.#startFromImageSnapshot(images))) return;
+    if (this.#disposed) return;
     this.#update({ phase: 'starting', progress: undefined, uptimeMs: 0, mips: 0, reboots: 0, rebootedAt: undefined });
     this.#head = undefined;
     try {
@@ -218,6 +225,28 @@ export class VmController {
       if (!(error instanceof BootFailure))
         this.#setError('crash', `the VM could not boot: ${(error as Error).message}`);
       else if (error.kind !== 'cancelled') this.#setError(error.kind, error.message);
+    }
+  }
+
+  /**
+   * Starts the VM from its image's pre-booted snapshot (docs/images.md), with the RTC at today's date
+   * (rtcAtWallClock); false if the image has none for this RAM size, or it cannot be used (said in the
+   * console), and the VM then boots. Reset is a cold boot.
+   */
+  async #startFromImageSnapshot(images: ImageFiles): Promise<boolean> {
+    try {
+      const file = await this.#images.snapshot(images, this.options.ramMiB);
+      if (!file || this.#disposed) return false;
+      const contents = rtcAtWallClock(await unpackForRestore([file]), Date.now());
+      await this.restore(contents, `${images.manifest.title}, booted`);
+      if (this.#run === undefined) return false;
+      // The restored shell waits at its prompt but printed it before the capture: an empty line makes it
+      // print one (no command runs, so the guest's first command still finds its clock to set).
+      this.console.send(new Uint8Array([0x0d]));
+      return true;
+    } catch (error) {
+      if (!this.#disposed) this.#note(`the pre-booted snapshot cannot be used (${(error as Error).message}); booting`);
+      return false;
     }
   }
 

@@ -306,6 +306,7 @@ export class TabVm {
     }
     if (!this.#controller.running) {
       this.#bootFrom = this.#raw.end;
+      // An image with a pre-booted snapshot starts from it; that shell prints its prompt too (VmController).
       void this.#controller.start();
     }
     return this.#awaitShell(this.#bootFrom, timeoutMs);

@@ -1,5 +1,5 @@
 /**
- * `npx tsx scripts/bench-debian-browser.ts [--runs N] [--port P]`: Debian in Chromium (/usr/bin/chromium),
+ * `npm run bench:debian-browser [-- --runs N --port P]`: Debian in Chromium (/usr/bin/chromium),
  * as a person starts it in the app: **Start** → the prompt on the console, for a new Debian VM that
  * starts from the image's pre-booted snapshot (on a first visit: a fresh browser profile; and cached: a
  * second VM in the same profile) and, for comparison, one that boots cold (257 MiB of RAM, for which the

@@ -218,10 +218,9 @@ async function fetchVerified(
 export async function fetchImageSnapshot(
   entry: CatalogEntry,
   manifest: ImageManifest,
-  onBytes: (n: number) => void = () => {},
 ): Promise<Uint8Array | undefined> {
   if (!manifest.snapshot) return undefined;
-  return (await fetchVerified(entry, manifest.snapshot, await openCache(), onBytes)).bytes;
+  return (await fetchVerified(entry, manifest.snapshot, await openCache(), () => {})).bytes;
 }
 
 async function download(

@@ -2,7 +2,8 @@
  * A new Debian VM starts from the image's pre-booted snapshot (public/images/debian/snapshot.tabvm, made
  * by `npm run image:debian`): Start restores it instead of booting, the shell takes commands that read
  * the disk, the guest's date is the page's (also when the snapshot is years older than the page's clock),
- * and Reset boots cold. Needs public/images/debian with its snapshot (npm test builds it first).
+ * and Reset boots cold; an embed (embed.html) of the Debian image starts from it too. Needs
+ * public/images/debian with its snapshot (npm test builds it first).
  */
 import { test, expect, type Page } from '@playwright/test';
 import {
@@ -11,6 +12,7 @@ import {
   control,
   createVm,
   DEBIAN,
+  DEBIAN_BOOT_TIMEOUT,
   DEBIAN_RESTORED,
   run,
   startVm,
@@ -68,4 +70,16 @@ test('a Debian snapshot years older than the clock: the guest shows the clock’
   await expect(consoleOf(page, 'old').locator('.xterm-rows')).toContainText(DEBIAN_RESTORED);
   expect(await answer(page, 'old', 'YEAR', 'date +%Y')).toBe(String(later.getUTCFullYear()));
   await control(page, 'old', 'Power off').click();
+});
+
+test('an embed of the Debian image starts from its snapshot too', async ({ page }) => {
+  test.setTimeout(300_000);
+  await page.goto(`/embed.html?image=${encodeURIComponent('/images/debian/manifest.json')}&autostart=1`);
+  const rows = page.locator('tabvm-terminal .xterm-rows');
+  await expect(rows).toContainText('root@debian:~# ', { timeout: DEBIAN_BOOT_TIMEOUT });
+  await expect(rows).not.toContainText('automatic login');
+  await page.locator('tabvm-terminal .xterm').click();
+  await page.keyboard.type('clear; echo YEAR=$(date +%Y)');
+  await page.keyboard.press('Enter');
+  await expect(rows).toContainText(`YEAR=${new Date().getFullYear()}`);
 });

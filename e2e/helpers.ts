@@ -88,10 +88,24 @@ export const DEBIAN = 'Debian 13 (trixie)';
 /** Boot to the Debian prompt: ~8 s of CPU under tabvm in Node; allow for a loaded 2-core machine. */
 export const DEBIAN_BOOT_TIMEOUT = 300_000;
 
+/** The console's note when a new Debian VM started from the image's pre-booted snapshot instead of booting. */
+export const DEBIAN_RESTORED = `restored snapshot "${DEBIAN}, booted"`;
+
 /** Waits for the Debian image's automatic root login and its prompt. */
-export async function waitForLogin(page: Page, name: string): Promise<void> {
+export async function waitForBootedLogin(page: Page, name: string): Promise<void> {
   await expect(consoleOf(page, name).locator('.xterm-rows')).toContainText(
     /root \(automatic login\)[\s\S]*root@debian:~# /,
+    { timeout: DEBIAN_BOOT_TIMEOUT },
+  );
+}
+
+/**
+ * Waits for Debian's root prompt after a Start: the automatic login of a boot, or the prompt of the
+ * image's pre-booted snapshot, which a VM whose disk has nothing written yet starts from.
+ */
+export async function waitForLogin(page: Page, name: string): Promise<void> {
+  await expect(consoleOf(page, name).locator('.xterm-rows')).toContainText(
+    new RegExp(`(root \\(automatic login\\)|${DEBIAN_RESTORED.replace(/[()]/g, '\\$&')})[\\s\\S]*root@debian:~# `),
     { timeout: DEBIAN_BOOT_TIMEOUT },
   );
 }

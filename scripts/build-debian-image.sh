@@ -4,11 +4,13 @@
 #   disk/NNNNNN.gz  an ext4 root file system cut into chunks (format: workers/protocol/disk-image.ts)
 #   fw_dynamic.bin, Image  OpenSBI and our kernel, copied from public/images/default/ (the kernel has
 #                   virtio-mmio, virtio-blk and ext4 built in, so the disk needs no initramfs)
-#   manifest.json   the image manifest (same fields as the default image's) plus `disk`
+#   manifest.json   the image manifest (same fields as the default image's) plus `disk` and `snapshot`
+#   snapshot.tabvm  the image booted to its prompt: a new VM starts from it (scripts/make-debian-snapshot.ts)
 #
 # Usage: scripts/build-debian-image.sh [--if-stale] [--chunk-size BYTES]
 #   --if-stale    do nothing if public/images/debian/ holds an image built from the same recipe (this
-#                 script, scripts/image/debian-*, the default image's kernel and firmware); `npm test` uses it
+#                 script, scripts/image/debian-*, the snapshot's scripts, the default image's kernel and
+#                 firmware); `npm test` uses it
 #   --chunk-size  bytes per disk chunk (default 65536)
 #
 # The root file system comes from mmdebstrap (--variant=minbase plus the packages below) with riscv64
@@ -153,20 +155,29 @@ file_entry() {
 		'{path: $path, size: $size, sha256: $sha256}'
 }
 
+# The image booted under tabvm to its prompt and saved; the script adds `snapshot` to manifest.json.
+make_snapshot() {
+	log "pre-booted snapshot (boots the image under tabvm)"
+	(cd "$REPO" && npm run --silent make:debian-snapshot)
+}
+
 # One hash of everything the image is made from besides the Debian archive, kept in the manifest as
 # `recipe`, so --if-stale can tell whether the image on disk is this recipe's.
 recipe_hash() {
 	{
 		echo "chunk size $chunk_size"
-		sha256sum "$0" "$IMAGE_SOURCES/common.sh" "$IMAGE_SOURCES/debian-nodoc.dpkg.cfg" "$DEFAULT_IMAGE/fw_dynamic.bin" "$DEFAULT_IMAGE/Image" | cut -d ' ' -f 1
+		sha256sum "$0" "$IMAGE_SOURCES/common.sh" "$IMAGE_SOURCES/debian-nodoc.dpkg.cfg" "$DEFAULT_IMAGE/fw_dynamic.bin" "$DEFAULT_IMAGE/Image" \
+			"$REPO/scripts/make-debian-snapshot.ts" "$REPO/scripts/lib/debian-clock.ts" | cut -d ' ' -f 1
 		(cd "$IMAGE_SOURCES/debian-rootfs" && find . -type f | LC_ALL=C sort | xargs sha256sum)
 	} | sha256sum | cut -d ' ' -f 1
 }
 
-# The manifest exists, is this recipe's, and every chunk file it lists is there.
+# The manifest exists, is this recipe's, and every file it lists is there (an interrupted build leaves
+# no snapshot).
 image_is_current() {
 	[ -f "$OUT/manifest.json" ] || return 1
 	[ "$(jq -r '.recipe // ""' "$OUT/manifest.json")" = "$(recipe_hash)" ] || return 1
+	[ -f "$OUT/$(jq -r '.snapshot.path // "no snapshot"' "$OUT/manifest.json")" ] || return 1
 	local index
 	for index in $(jq -r '.disk.chunks[].index' "$OUT/manifest.json"); do
 		[ -f "$OUT/disk/$(printf '%06d' "$index").gz" ] || return 1
@@ -186,4 +197,5 @@ register_binfmt
 build_rootfs
 build_ext4
 write_output
+make_snapshot
 echo "built in $(($(date +%s) - start)) s"

@@ -152,36 +152,20 @@ export async function fetchImage(
   let allCached = true;
   const out: Partial<Record<FileRole, Uint8Array>> = {};
   for (const role of roles) {
-    const file = manifest.files[role]!;
-    const url = fileUrl(entry, file.path);
-    const cacheKey = `${url}?sha256=${file.sha256}`;
-    let bytes: Uint8Array | undefined;
-    const hit = await cache?.match(cacheKey);
-    if (hit) {
-      const cachedBytes = new Uint8Array(await hit.arrayBuffer());
-      if (cachedBytes.length === file.size && (await sha256Hex(cachedBytes)) === file.sha256) bytes = cachedBytes;
-      else await cache?.delete(cacheKey);
-    }
-    if (bytes) {
-      loaded += file.size;
-      onProgress({ loaded, total, cached: allCached });
-    } else {
-      allCached = false;
-      const before = loaded;
-      bytes = await download(url, file, (n) => onProgress({ loaded: before + n, total, cached: false }), signal);
-      const hash = await sha256Hex(bytes);
-      if (hash !== file.sha256) {
-        throw new ImageDownloadError(
-          `${file.path}: the download does not match the manifest's sha256 (got ${hash.slice(0, 12)}…)`,
-        );
-      }
-      loaded += file.size;
-      await cache?.put(
-        cacheKey,
-        new Response(bytes as Uint8Array<ArrayBuffer>, { headers: { 'content-type': 'application/octet-stream' } }),
-      );
-    }
-    out[role] = bytes;
+    const before = loaded;
+    const got = await fetchVerified(
+      entry,
+      manifest.files[role]!,
+      cache,
+      (n) => {
+        onProgress({ loaded: before + n, total, cached: false });
+      },
+      signal,
+    );
+    loaded += got.bytes.length;
+    if (got.cached) onProgress({ loaded, total, cached: allCached });
+    else allCached = false;
+    out[role] = got.bytes;
   }
   return {
     manifest,
@@ -189,6 +173,54 @@ export async function fetchImage(
     ...(out.kernel ? { kernel: out.kernel } : {}),
     ...(out.initrd ? { initrd: out.initrd } : {}),
   };
+}
+
+type ManifestFile = ImageManifest['files']['bios'];
+
+/**
+ * One file of an image, from the cache (if it still matches the manifest) or downloaded, checked against
+ * the manifest's size and sha256 and then cached. `onBytes` counts a download's bytes.
+ */
+async function fetchVerified(
+  entry: CatalogEntry,
+  file: ManifestFile,
+  cache: Cache | undefined,
+  onBytes: (n: number) => void,
+  signal?: AbortSignal,
+): Promise<{ bytes: Uint8Array; cached: boolean }> {
+  const url = fileUrl(entry, file.path);
+  const cacheKey = `${url}?sha256=${file.sha256}`;
+  const hit = await cache?.match(cacheKey);
+  if (hit) {
+    const cachedBytes = new Uint8Array(await hit.arrayBuffer());
+    if (cachedBytes.length === file.size && (await sha256Hex(cachedBytes)) === file.sha256)
+      return { bytes: cachedBytes, cached: true };
+    await cache?.delete(cacheKey);
+  }
+  const bytes = await download(url, file, onBytes, signal);
+  const hash = await sha256Hex(bytes);
+  if (hash !== file.sha256) {
+    throw new ImageDownloadError(
+      `${file.path}: the download does not match the manifest's sha256 (got ${hash.slice(0, 12)}…)`,
+    );
+  }
+  await cache?.put(
+    cacheKey,
+    new Response(bytes as Uint8Array<ArrayBuffer>, { headers: { 'content-type': 'application/octet-stream' } }),
+  );
+  return { bytes, cached: false };
+}
+
+/**
+ * The image's pre-booted snapshot file (manifest `snapshot`), from the cache or downloaded, checked like
+ * the boot files; undefined if the manifest names none.
+ */
+export async function fetchImageSnapshot(
+  entry: CatalogEntry,
+  manifest: ImageManifest,
+): Promise<Uint8Array | undefined> {
+  if (!manifest.snapshot) return undefined;
+  return (await fetchVerified(entry, manifest.snapshot, await openCache(), () => {})).bytes;
 }
 
 async function download(

@@ -3,7 +3,18 @@
 import { describe, expect, it } from 'vitest';
 import { SnapshotError, decodeSnapshotFile } from '../../workers/protocol/snapshot-container.ts';
 import { brokenSnapshots, testSnapshotDisk, testSnapshotFile } from '../../workers/test-support/test-snapshot-file.ts';
-import { checkRestoreDisk, contentsBuffers, snapshotDiskBlocks, unpackForRestore } from './snapshot-restore.ts';
+import { SNAPSHOT_TIMEBASE_HZ } from '../../workers/protocol/snapshot-records.ts';
+import { TIMEBASE_FREQUENCY } from '../../workers/machine/memory-map.ts';
+import { GuestClock, type GuestClockState } from '../../workers/machine/clock.ts';
+import { GoldfishRtc, type GoldfishRtcState } from '../../workers/devices/goldfish-rtc.ts';
+import { FakeHostTime, RecordingIrqLine, throughJson } from '../../workers/devices/test-support.ts';
+import {
+  checkRestoreDisk,
+  contentsBuffers,
+  rtcAtWallClock,
+  snapshotDiskBlocks,
+  unpackForRestore,
+} from './snapshot-restore.ts';
 
 const SIZE = 1 << 20;
 
@@ -70,5 +81,34 @@ describe('contentsBuffers', () => {
     expect(contents.pageData.byteLength).toBe(0);
     port1.close();
     port2.close();
+  });
+});
+
+describe('rtcAtWallClock', () => {
+  it('makes the restored RTC read the given wall-clock time while guest time continues from the capture', async () => {
+    const contents = await decodeSnapshotFile(await testSnapshotFile({ id: 'day-old' }));
+    // Taken 90 s after power-on, on a day before the restore.
+    const taken: typeof contents = {
+      ...contents,
+      header: { ...contents.header, devices: { ...contents.header.devices, clock: { v: 1, ticks: '900000000' } } },
+    };
+    const now = Date.UTC(2026, 11, 7, 6, 30, 0, 123);
+    const moved = rtcAtWallClock(taken, now);
+    expect(moved.header.devices.clock).toEqual(taken.header.devices.clock);
+
+    const host = new FakeHostTime();
+    const clock = new GuestClock(host.now);
+    const rtc = new GoldfishRtc({ clock, irq: new RecordingIrqLine(), wallClockMs: 0 });
+    clock.loadState(throughJson(moved.header.devices.clock as GuestClockState));
+    rtc.loadState(throughJson(moved.header.devices.rtc as GoldfishRtcState));
+    expect(clock.ticks()).toBe(900_000_000n);
+    expect(rtc.nowNs()).toBe(BigInt(now) * 1_000_000n);
+    // Without it, the RTC continues from the capture's date.
+    rtc.loadState(throughJson(taken.header.devices.rtc as GoldfishRtcState));
+    expect(rtc.nowNs()).not.toBe(BigInt(now) * 1_000_000n);
+  });
+
+  it("counts the clock record's ticks at the machine's timebase", () => {
+    expect(SNAPSHOT_TIMEBASE_HZ).toBe(TIMEBASE_FREQUENCY);
   });
 });

@@ -5,7 +5,7 @@
  * decoding anything again; the disk's overlay reaches IndexedDB in one write once the worker has started.
  */
 import { decodeChain, SnapshotError, type SnapshotContents } from '../../workers/protocol/snapshot-container.ts';
-import { checkSnapshotMachine } from '../../workers/protocol/snapshot-records.ts';
+import { checkSnapshotMachine, SNAPSHOT_TIMEBASE_HZ } from '../../workers/protocol/snapshot-records.ts';
 import { describeDiskIdentity } from '../../workers/protocol/disk-image.ts';
 import { diskImageMismatch } from '../../workers/protocol/snapshot-identity.ts';
 
@@ -31,6 +31,21 @@ export async function unpackForRestore(source: RestoreSource): Promise<SnapshotC
   }
   checkSnapshotMachine(contents.header);
   return contents;
+}
+
+/**
+ * The contents with the RTC set to read `nowMs` (host wall-clock time, ms since the epoch) at the
+ * moment the restored guest resumes, for a snapshot restored as a VM's first state (an image's
+ * pre-booted snapshot): a real RTC keeps counting while the machine is off. Guest time (mtime) still
+ * continues from the capture, so the guest's timers and its system clock are unchanged; the guest reads
+ * the RTC to learn the date (scripts/lib/debian-clock.ts). Takes contents that unpackForRestore checked.
+ */
+export function rtcAtWallClock(contents: SnapshotContents, nowMs: number): SnapshotContents {
+  const devices = checkSnapshotMachine(contents.header);
+  const guestNs = (BigInt(devices.clock.ticks) * 1_000_000_000n) / BigInt(SNAPSHOT_TIMEBASE_HZ);
+  const offsetNs = BigInt(Math.floor(nowMs)) * 1_000_000n - guestNs;
+  const rtc = { ...devices.rtc, offsetNs: offsetNs.toString() };
+  return { ...contents, header: { ...contents.header, devices: { ...contents.header.devices, rtc } } };
 }
 
 function isContents(source: RestoreSource): source is SnapshotContents {

@@ -309,3 +309,75 @@ describe('VmController when the guest kernel panics', () => {
     controller.powerOff();
   });
 });
+
+describe('VmController with an image that has a pre-booted snapshot', () => {
+  async function serveSnapshot(file: Uint8Array<ArrayBuffer> | undefined, sha256 = file ? sha(file) : '0'.repeat(64)) {
+    const withSnapshot = {
+      ...manifest,
+      snapshot: { path: 'booted.tabvm', size: file?.length ?? 10, sha256, memory: 64 },
+    };
+    vi.stubGlobal(
+      'fetch',
+      vi.fn(async (input: string | URL | Request) => {
+        const url = String(input);
+        if (url.endsWith('manifest.json')) return new Response(JSON.stringify(withSnapshot));
+        if (url.endsWith('/fw.bin')) return new Response(bios);
+        if (url.endsWith('/booted.tabvm') && file) return new Response(file);
+        return new Response('missing', { status: 404 });
+      }),
+    );
+  }
+
+  async function bootedSnapshot(): Promise<Uint8Array<ArrayBuffer>> {
+    return testSnapshotFile({
+      id: 'image-booted',
+      ramSize: 64 * MIB,
+      bios: { size: bios.length, sha256: sha(bios) },
+      disks: [testSnapshotDisk(disk.size, await chunkedDiskIdentity(disk as DiskImageManifest), 3, 4)],
+    });
+  }
+
+  it('starts a VM with an unwritten disk from it, RTC at the wall clock; later starts and other RAM sizes boot', async () => {
+    await serveSnapshot(await bootedSnapshot());
+    const now = Date.UTC(2031, 0, 2, 3, 4, 5);
+    vi.spyOn(Date, 'now').mockReturnValue(now);
+    const controller = await startedController('vm-snap-1');
+    const restored = booted!.request.snapshot!;
+    expect(restored.header.id).toBe('image-booted');
+    // The test snapshot's clock stands at tick 0: the RTC reads the wall clock at the restore.
+    expect((restored.header.devices.rtc as { offsetNs: string }).offsetNs).toBe(String(BigInt(now) * 1_000_000n));
+    expect(controller.getView().phase).toBe('running');
+    expect([...(await loadOverlay('vm-snap-1')).blocks.keys()]).toEqual([3]);
+    controller.powerOff();
+    vi.mocked(Date.now).mockRestore();
+
+    // Its disk holds the snapshot's blocks now: the next Start boots on them.
+    booted = undefined;
+    await controller.start();
+    await vi.waitFor(() => expect(booted).toBeDefined());
+    expect(booted!.request.snapshot).toBeUndefined();
+    expect([...booted!.request.disks[0]!.overlay.keys()]).toEqual([3]);
+    controller.powerOff();
+
+    booted = undefined;
+    const bigger = new VmController({ id: 'vm-snap-2', image: 'default', ramMiB: 128, shared: false });
+    await bigger.start();
+    await vi.waitFor(() => expect(booted).toBeDefined());
+    expect(booted!.request.snapshot).toBeUndefined();
+    bigger.powerOff();
+  });
+
+  it('boots, saying why, when the snapshot file cannot be used', async () => {
+    await serveSnapshot(undefined);
+    const notes: string[] = [];
+    const controller = new VmController({ id: 'vm-snap-3', image: 'default', ramMiB: 64, shared: false });
+    controller.console.subscribe((bytes) => notes.push(new TextDecoder().decode(bytes)));
+    await controller.start();
+    await vi.waitFor(() => expect(booted).toBeDefined());
+    expect(booted!.request.snapshot).toBeUndefined();
+    expect(notes.join('')).toMatch(
+      /pre-booted snapshot cannot be used \(booted\.tabvm: the server answered HTTP 404\); booting/,
+    );
+    controller.powerOff();
+  });
+});

@@ -31,6 +31,7 @@ import { VmShare } from './vm-share.ts';
 import {
   checkRestoreDisk,
   contentsBuffers,
+  rtcAtWallClock,
   snapshotDiskBlocks,
   unpackForRestore,
   type RestoreSource,
@@ -208,33 +209,64 @@ export class VmController {
     return this.#run !== undefined;
   }
 
-  /** Downloads (or reads from the cache) the image, then boots it in a new worker. */
-  async start(): Promise<void> {
+  /**
+   * Downloads (or reads from the cache) the image, then boots it in a new worker. A VM whose disk has
+   * nothing written yet and whose image has a pre-booted snapshot for its RAM size starts from that
+   * snapshot instead (#startFromImageSnapshot); its shell waits at its prompt, which it printed before
+   * the capture: with `prompt`, an empty line makes it print one. Resolves with how the VM started, or
+   * undefined if it did not.
+   */
+  async start({ prompt = true }: { prompt?: boolean } = {}): Promise<'booted' | 'restored' | undefined> {
     const phase = this.#view.phase;
-    if (phase !== 'stopped' && phase !== 'error') return;
+    if (phase !== 'stopped' && phase !== 'error') return undefined;
     this.#teardown();
     let images: ImageFiles;
     let disk: DiskPlan | undefined;
     try {
       const prepared = await this.#prepare();
-      if (!prepared) return;
+      if (!prepared) return undefined;
       images = prepared.images;
       disk = await this.#disk.open(images, this.#images.entry!, prepared.raw);
     } catch (error) {
-      if (this.#disposed) return;
+      if (this.#disposed) return undefined;
       this.#update({ phase: 'error', progress: undefined, error: { kind: 'disk', message: (error as Error).message } });
-      return;
+      return undefined;
     }
-    if (this.#disposed) return;
+    if (this.#disposed) return undefined;
+    if (disk?.request.overlay.size === 0 && (await this.#startFromImageSnapshot(images, prompt))) return 'restored';
+    if (this.#disposed) return undefined;
     this.#update({ phase: 'starting', progress: undefined, uptimeMs: 0, mips: 0, reboots: 0, rebootedAt: undefined });
     this.#head = undefined;
     try {
       this.#install(await this.#spawn(images, disk));
+      return 'booted';
     } catch (error) {
-      if (this.#disposed) return;
+      if (this.#disposed) return undefined;
       if (!(error instanceof BootFailure))
         this.#setError('crash', `the VM could not boot: ${(error as Error).message}`);
       else if (error.kind !== 'cancelled') this.#setError(error.kind, error.message);
+      return undefined;
+    }
+  }
+
+  /**
+   * Starts the VM from its image's pre-booted snapshot (docs/images.md), with the RTC at today's date
+   * (rtcAtWallClock); false if the image has none for this RAM size, or it cannot be used (said in the
+   * console), and the VM then boots. Reset is a cold boot.
+   */
+  async #startFromImageSnapshot(images: ImageFiles, prompt: boolean): Promise<boolean> {
+    try {
+      const file = await this.#images.snapshot(images, this.options.ramMiB);
+      if (!file || this.#disposed) return false;
+      const contents = rtcAtWallClock(await unpackForRestore([file]), Date.now());
+      await this.restore(contents, `${images.manifest.title}, booted`);
+      if (this.#run === undefined) return false;
+      // No command runs for an empty line, so the guest's first command still finds its clock to set.
+      if (prompt) this.console.send(new Uint8Array([0x0d]));
+      return true;
+    } catch (error) {
+      if (!this.#disposed) this.#note(`the pre-booted snapshot cannot be used (${(error as Error).message}); booting`);
+      return false;
     }
   }
 

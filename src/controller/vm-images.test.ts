@@ -49,3 +49,45 @@ describe('VmImages', () => {
     await expect(own.boot({ manifest: manifest as never, bios })).rejects.toThrow(/needs an id/);
   });
 });
+
+describe('VmImages.snapshot', () => {
+  const file = new Uint8Array(3000).fill(9);
+  const withSnapshot = {
+    ...manifest,
+    snapshot: {
+      path: 'snap.tabvm',
+      size: file.length,
+      sha256: createHash('sha256').update(file).digest('hex'),
+      memory: 64,
+    },
+  };
+
+  function serve(snapshotBytes: Uint8Array<ArrayBuffer>) {
+    const fetch = vi.fn(async (input: string | URL | Request) => {
+      const url = String(input);
+      if (url.endsWith('manifest.json')) return new Response(JSON.stringify(withSnapshot));
+      return new Response(url.endsWith('snap.tabvm') ? snapshotBytes : bios);
+    });
+    vi.stubGlobal('fetch', fetch);
+    vi.stubGlobal('location', { href: 'http://host.test/' });
+    return fetch;
+  }
+
+  it("fetches the image's pre-booted snapshot for a VM of the RAM it was taken with, and only then", async () => {
+    const fetch = serve(file);
+    const images = new VmImages({ image: 'outside', manifestUrl: 'http://host.test/outside/manifest.json' });
+    const files = await images.load();
+    expect(await images.snapshot(files, 64)).toEqual(file);
+    expect(fetch.mock.calls.map(([url]) => String(url))).toContain('http://host.test/outside/snap.tabvm');
+    expect(await images.snapshot(files, 128)).toBeUndefined();
+    expect(
+      await images.snapshot({ ...files, manifest: { ...files.manifest, snapshot: undefined } }, 64),
+    ).toBeUndefined();
+  });
+
+  it('refuses a snapshot file that does not match the manifest', async () => {
+    serve(new Uint8Array(file.length).fill(1));
+    const images = new VmImages({ image: 'outside', manifestUrl: 'http://host.test/outside/manifest.json' });
+    await expect(images.snapshot(await images.load(), 64)).rejects.toThrow(/snap\.tabvm: the download does not match/);
+  });
+});

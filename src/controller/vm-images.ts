@@ -7,6 +7,7 @@ import {
   catalogEntry,
   CUSTOM_IMAGE_ID,
   fetchImage,
+  fetchImageSnapshot,
   ImageDownloadError,
   type CatalogEntry,
   type DownloadProgress,
@@ -64,6 +65,19 @@ export class VmImages {
       throw new Error(`image ${entry.id}: ${(error as Error).message}`, { cause: error });
     }
     return this.#files;
+  }
+
+  /**
+   * The image's pre-booted snapshot file, for a VM of `ramMiB` MiB that starts from the image (not one
+   * of the user's own files): undefined when the image has none or it was taken with other RAM (a
+   * restore keeps the snapshot's RAM size, and the VM's is what its owner chose). Throws an Error that
+   * says why the file could not be had.
+   */
+  async snapshot(images: ImageFiles, ramMiB: number): Promise<Uint8Array | undefined> {
+    const entry = this.entry;
+    const snapshot = images.manifest.snapshot;
+    if (!entry || this.#options.image === CUSTOM_IMAGE_ID || snapshot?.memory !== ramMiB) return undefined;
+    return fetchImageSnapshot(entry, images.manifest);
   }
 
   /** The files a boot needs, once load() has them: the image's, or for a VM of the user's own files those with its raw disk. */

@@ -318,8 +318,15 @@ export class TabVm {
       return this.#withTimeout(this.#startFromSnapshot(this.options.snapshotUrl), timeoutMs);
     }
     if (!this.#controller.running) {
-      this.#bootFrom = this.#raw.end;
-      void this.#controller.start();
+      const from = (this.#bootFrom = this.#raw.end);
+      // An image with a pre-booted snapshot starts from it (the controller decides): that shell waits at
+      // its prompt already, as after a restore from a snapshot URL.
+      return this.#withTimeout(
+        this.#controller
+          .start({ prompt: false })
+          .then((how) => (how === 'restored' ? this.#setUpShell('none') : this.#awaitShell(from, timeoutMs))),
+        timeoutMs,
+      );
     }
     return this.#awaitShell(this.#bootFrom, timeoutMs);
   }

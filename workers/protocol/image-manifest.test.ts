@@ -8,6 +8,7 @@ import { parseImageManifest } from './image-manifest.ts';
 const good = JSON.parse(
   readFileSync(new URL('../../public/images/default/manifest.json', import.meta.url), 'utf8'),
 ) as Record<string, unknown>;
+const snapshot = { path: 'snapshot.tabvm', size: 2_666_695, sha256: 'c'.repeat(64), memory: 256 };
 const disk = {
   format: DISK_IMAGE_FORMAT,
   size: 1 << 20,
@@ -32,6 +33,11 @@ describe('image manifests', () => {
   it('accepts the shipped default manifest and one with a disk', () => {
     expect(parseImageManifest(good).files.bios.path).toBe('fw_dynamic.bin');
     expect(parseImageManifest({ ...good, disk }).disk?.chunks).toHaveLength(2);
+  });
+
+  it('accepts a pre-booted snapshot beside the disk, with the RAM it was taken with', () => {
+    expect(parseImageManifest({ ...good, disk, snapshot }).snapshot).toEqual(snapshot);
+    expect(parseImageManifest({ ...good, disk }).snapshot).toBeUndefined();
   });
 
   it.each([
@@ -70,6 +76,15 @@ describe('image manifests', () => {
       'a path with a directory',
       { ...good, files: { bios: { ...(good.files as { bios: object }).bios, path: '../x' } } },
       /files\.bios\.path/,
+    ],
+    ['a snapshot without its RAM size', { ...good, snapshot: { ...snapshot, memory: undefined } }, /snapshot\.memory/],
+    ['a snapshot taken with 3 MiB', { ...good, snapshot: { ...snapshot, memory: 3 } }, /snapshot\.memory/],
+    ['a snapshot of 8 GiB', { ...good, snapshot: { ...snapshot, size: 2 ** 33 } }, /snapshot\.size/],
+    ['a snapshot in another directory', { ...good, snapshot: { ...snapshot, path: 'a/s.tabvm' } }, /snapshot\.path/],
+    [
+      'a snapshot without its sha256',
+      { ...good, snapshot: { ...snapshot, sha256: 'C'.repeat(64) } },
+      /snapshot\.sha256/,
     ],
     ['no files at all', { ...good, files: null }, /files/],
     ['not an object', [1, 2], /\(root\)/],

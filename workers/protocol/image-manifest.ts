@@ -27,6 +27,14 @@ const FileEntry = z.object({
 /** RAM an image asks for, in MiB: a size a VM may have (machine-limits.ts). */
 const MemoryMib = z.number().int().min(MIN_RAM_MIB).max(MAX_RAM_MIB);
 
+/** The largest pre-booted snapshot file: a full snapshot holds at most the RAM and a disk overlay. */
+export const MAX_IMAGE_SNAPSHOT_BYTES = 2 * MAX_RAM_MIB * MIB;
+
+const SnapshotEntry = FileEntry.extend({
+  size: z.number().int().positive().max(MAX_IMAGE_SNAPSHOT_BYTES),
+  memory: MemoryMib,
+});
+
 export const ImageManifestSchema = z
   .object({
     name: z.string().min(1).max(200),
@@ -37,6 +45,11 @@ export const ImageManifestSchema = z
     kernelRelease: z.string().max(200).optional(),
     /** A chunked virtio-blk disk whose files sit beside the manifest (disk/NNNNNN.gz); the guest's /dev/vda. */
     disk: DiskImageManifestSchema.optional(),
+    /**
+     * A full snapshot of the image booted to its prompt, beside the manifest, taken with `memory` MiB of
+     * RAM (scripts/make-debian-snapshot.ts): a new VM of that size starts from it instead of booting.
+     */
+    snapshot: SnapshotEntry.optional(),
   })
   .superRefine((manifest, context) => {
     if (manifest.memory.minimum > manifest.memory.default) {

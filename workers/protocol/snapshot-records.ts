@@ -74,6 +74,8 @@ const plicSources = z.array(plicSource).max(SNAPSHOT_PLIC_SOURCES);
 const plicPriority = unsigned(SNAPSHOT_PLIC_MAX_PRIORITY);
 
 export const machineRecordSchema = z.object({ v: version(1), resets: unsigned(Number.MAX_SAFE_INTEGER) });
+/** The rate of the clock record's `ticks`: the guest's timebase (workers/machine/memory-map.ts, QEMU virt's 10 MHz). */
+export const SNAPSHOT_TIMEBASE_HZ = 10_000_000;
 export const clockStateSchema = z.object({ v: version(1), ticks: decimalU64 });
 export const clintStateSchema = z
   .object({ v: version(1), msip: z.array(flag).min(1).max(8), mtimecmp: z.array(decimalU64).max(8) })

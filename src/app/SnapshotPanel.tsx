@@ -137,7 +137,13 @@ export function SnapshotPanel({ entry, shelf, onSelectVm }: Props) {
             Working…
           </span>
         )}
-        <span className="vm-meta autosave" data-testid="autosave-status" data-saved-at={autosave?.createdAt ?? ''}>
+        <span
+          className="vm-meta autosave"
+          data-testid="autosave-status"
+          data-saved-at={autosave?.createdAt ?? ''}
+          data-paused-ms={state.captures.get(vmId)?.pausedMs ?? ''}
+          data-stored-ms={state.captures.get(vmId)?.storedMs ?? ''}
+        >
           {autosave
             ? `Automatic snapshot: ${formatAge(now - autosave.createdAt)}; renewed every ${AUTOSAVE_INTERVAL_MS / 1000} s while the guest changes, and when you leave the page`
             : live

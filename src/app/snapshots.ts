@@ -7,12 +7,7 @@
  * restore moves at once; and the VMs that were running resuming by themselves when the page comes back.
  * A VM runs in one tab at a time (src/controller/vm-lock.ts). React reads it through useSyncExternalStore.
  */
-import {
-  SnapshotStore,
-  SnapshotStoreError,
-  type ResumePoint,
-  type SnapshotRecord,
-} from '../storage/snapshot-store.ts';
+import { SnapshotStore, SnapshotStoreError, type ResumePoint, type SnapshotRecord } from '../storage/snapshot-store.ts';
 import {
   SnapshotError,
   decodeSnapshotFile,
@@ -62,6 +57,8 @@ export interface ShelfSnapshot {
   readonly errors: ReadonlyMap<string, string>;
   /** Each VM's resume point: the snapshot of its newest state, and whether it was running. */
   readonly points: ReadonlyMap<string, ResumePoint>;
+  /** Per VM, what its last automatic snapshot cost: the guest's pause, and the time until it was stored. */
+  readonly captures: ReadonlyMap<string, { readonly pausedMs: number; readonly storedMs: number }>;
 }
 
 const MIB = 1024 * 1024;
@@ -75,6 +72,7 @@ export class SnapshotShelf {
     busy: new Set(),
     errors: new Map(),
     points: new Map(),
+    captures: new Map(),
   });
   #loading: Promise<void> | undefined;
   #timer: ReturnType<typeof setInterval> | undefined;
@@ -336,9 +334,11 @@ export class SnapshotShelf {
   async resumeRunning(): Promise<void> {
     await Promise.all([this.load(), this.#library.load()]);
     for (const entry of this.#library.getSnapshot().entries) {
-      const point = this.#snapshot.points.get(entry.definition.id);
+      const vmId = entry.definition.id;
       const phase = entry.controller.getView().phase;
-      if (point?.running && (phase === 'stopped' || phase === 'error')) await this.resume(entry, RESUME_LOCK_WAIT_MS);
+      if (!this.#snapshot.points.get(vmId)?.running || (phase !== 'stopped' && phase !== 'error')) continue;
+      // A VM another tab still runs is shown there, not reported as a failure.
+      if (await this.locks.claim(vmId, RESUME_LOCK_WAIT_MS)) await this.resume(entry);
     }
   }
 
@@ -555,6 +555,7 @@ export class SnapshotShelf {
       const previous = this.resumeOf(vmId);
       const extend = previous !== undefined && this.#automaticDepth(previous) < AUTOSAVE_CHAIN_LENGTH;
       const takenAt = Date.now();
+      const began = performance.now();
       meter.captured();
       let result: VmSnapshotResult;
       let saved: SnapshotRecord | undefined;
@@ -570,6 +571,9 @@ export class SnapshotShelf {
         meter.failed();
         throw error;
       }
+      const captures = new Map(this.#snapshot.captures);
+      captures.set(vmId, { pausedMs: result.pausedMs, storedMs: performance.now() - began });
+      this.#set({ captures });
       if (saved && result.parent === null) await this.#dropAutomatic(vmId, new Set([saved.id]));
     });
   }
@@ -582,30 +586,36 @@ export class SnapshotShelf {
     return depth;
   }
 
-  /** Renews the automatic snapshot of every running VM whose guest changed since its last one. */
-  autosaveChanged(): Promise<void> {
+  /**
+   * Renews the automatic snapshot of every running VM; with `onlyChanged`, of those whose guest
+   * changed since their last one.
+   */
+  autosaveAll(onlyChanged = false): Promise<void> {
     return Promise.all(
       this.#library
         .getSnapshot()
-        .entries.filter((entry) => isLive(entry.controller.getView().phase) && this.#watch(entry).changed)
+        .entries.filter(
+          (entry) => isLive(entry.controller.getView().phase) && (!onlyChanged || this.#watch(entry).changed),
+        )
         .map((entry) => this.autosave(entry)),
     ).then(() => undefined);
   }
 
   /**
-   * Autosaves what changed every AUTOSAVE_INTERVAL_MS, whenever the page becomes hidden
-   * (`visibilitychange`: a tab switch, a minimised window, a phone's lock screen, and first thing when a
-   * tab is closed) and on `pagehide`. Browsers do not wait for IndexedDB writes once a page is being
+   * Autosaves the VMs that changed every AUTOSAVE_INTERVAL_MS, and every running VM whenever the page
+   * becomes hidden (`visibilitychange`: a tab switch, a minimised window, a phone's lock screen, and
+   * first thing when a tab is closed) and on `pagehide` (rare events, and the meter cannot see every
+   * change, e.g. a guest's timers). Browsers do not wait for IndexedDB writes once a page is being
    * unloaded, so a save begun on `pagehide` may never finish; nothing depends on it: the periodic ones
    * bound the loss.
    */
   startAutosave(target: AutosaveTarget): void {
     if (this.#timer !== undefined) return;
-    this.#timer = setInterval(() => void this.autosaveChanged(), AUTOSAVE_INTERVAL_MS);
+    this.#timer = setInterval(() => void this.autosaveAll(true), AUTOSAVE_INTERVAL_MS);
     target.document.addEventListener('visibilitychange', () => {
-      if (target.document.visibilityState === 'hidden') void this.autosaveChanged();
+      if (target.document.visibilityState === 'hidden') void this.autosaveAll();
     });
-    target.addEventListener('pagehide', () => void this.autosaveChanged());
+    target.addEventListener('pagehide', () => void this.autosaveAll());
   }
 }
 

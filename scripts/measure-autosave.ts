@@ -20,9 +20,11 @@ async function stored(page: Page): Promise<{ records: number; auto: number; byte
       open.onsuccess = () => resolve(open.result);
       open.onerror = () => reject(open.error);
     });
-    const keys = db.transaction('files').objectStore('files').getAllKeys();
+    // Keys and values from one transaction, so that they pair up while saves go on.
+    const files = db.transaction('files').objectStore('files');
+    const keys = files.getAllKeys();
+    const values = files.getAll();
     const names = await new Promise<IDBValidKey[]>((resolve) => (keys.onsuccess = () => resolve(keys.result)));
-    const values = db.transaction('files').objectStore('files').getAll();
     const all = await new Promise<unknown[]>((resolve) => (values.onsuccess = () => resolve(values.result)));
     db.close();
     const records = names

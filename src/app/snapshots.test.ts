@@ -230,6 +230,24 @@ describe('snapshot shelf', () => {
     expect((await store.list()).map((r) => r.id)).toEqual([first!.id]);
   });
 
+  it('a VM powered off while its automatic snapshot is taken (the worker never answers) frees the shelf', async () => {
+    const store = new SnapshotStore(createStore('shelf-stopped-capture', 'files'));
+    const { entry, setPhase } = fakeVm();
+    const shelf = await shelfOf(store, entry);
+    await shelf.autosave(entry);
+    vi.spyOn(entry.controller, 'snapshot').mockImplementation(() => new Promise(() => {}));
+    const saving = shelf.autosave(entry);
+    expect(shelf.getSnapshot().busy.has('vm-1')).toBe(true);
+    setPhase('stopped');
+    await saving;
+    for (let i = 0; i < 100 && shelf.getSnapshot().points.get('vm-1')?.running !== false; i++)
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(shelf.getSnapshot().busy.size).toBe(0);
+    expect(shelf.getSnapshot().errors.size).toBe(0);
+    expect(shelf.getSnapshot().points.get('vm-1')).toMatchObject({ snapshotId: null, running: false });
+    expect(await store.list()).toEqual([]);
+  });
+
   it('keeps no snapshot of a VM deleted while the snapshot was being taken', async () => {
     const store = new SnapshotStore(createStore('shelf-deleted', 'files'));
     const { entry } = fakeVm();

@@ -206,7 +206,7 @@ export class SnapshotShelf {
       const parent = parentRecord?.kind === 'manual' ? head : undefined;
       // The guest stands still for the capture at the start of the call: that is the moment the snapshot holds.
       const takenAt = Date.now();
-      const result = await entry.controller.snapshot(parent !== undefined ? { parent } : {});
+      const result = await whileLive(entry, entry.controller.snapshot(parent !== undefined ? { parent } : {}));
       const taken = new Set(this.treeOf(vmId).map((r) => r.name));
       let n = 1;
       while (taken.has(`Snapshot ${n}`)) n++;
@@ -378,7 +378,7 @@ export class SnapshotShelf {
   async #stopped(entry: VmEntry, poweredOff: boolean): Promise<void> {
     const vmId = entry.definition.id;
     // An automatic snapshot being stored finishes first, so it cannot name itself the resume point after this.
-    await this.#operations.get(vmId);
+    while (this.#operations.has(vmId)) await this.#operations.get(vmId);
     await this.#exclusive(vmId, async () => {
       const point = this.#snapshot.points.get(vmId);
       if (poweredOff) {
@@ -560,7 +560,10 @@ export class SnapshotShelf {
       let result: VmSnapshotResult;
       let saved: SnapshotRecord | undefined;
       try {
-        result = await entry.controller.snapshot({ automatic: true, ...(extend ? { parent: previous.id } : {}) });
+        result = await whileLive(
+          entry,
+          entry.controller.snapshot({ automatic: true, ...(extend ? { parent: previous.id } : {}) }),
+        );
         saved = await this.#saveOf(
           vmId,
           { id: result.id, vmId, parent: result.parent, name: 'Automatic snapshot', createdAt: takenAt, kind: 'auto' },
@@ -569,6 +572,8 @@ export class SnapshotShelf {
         );
       } catch (error) {
         meter.failed();
+        // A VM powered off while it was captured has nothing to save: no alert for that.
+        if (error instanceof VmStoppedError) return;
         throw error;
       }
       const captures = new Map(this.#snapshot.captures);
@@ -621,6 +626,35 @@ export class SnapshotShelf {
 
 function isLive(phase: VmPhase): boolean {
   return phase === 'running' || phase === 'paused';
+}
+
+class VmStoppedError extends Error {
+  override readonly name = 'VmStoppedError';
+}
+
+/**
+ * `work` (a call to the VM's worker), or a VmStoppedError once the VM stops: a call to a worker that
+ * was terminated meanwhile never settles, and must not hold the VM's snapshot operations forever.
+ */
+function whileLive<T>(entry: VmEntry, work: Promise<T>): Promise<T> {
+  const { controller } = entry;
+  return new Promise<T>((resolve, reject) => {
+    const stop = controller.subscribe(() => {
+      if (isLive(controller.getView().phase)) return;
+      stop();
+      reject(new VmStoppedError(`${entry.definition.name} stopped while its snapshot was being taken`));
+    });
+    work.then(
+      (value) => {
+        stop();
+        resolve(value);
+      },
+      (error: unknown) => {
+        stop();
+        reject(error instanceof Error ? error : new Error(String(error)));
+      },
+    );
+  });
 }
 
 /** What startAutosave listens to: the page's window and its document (a test hands in stand-ins). */

@@ -58,7 +58,9 @@ async function mips(page: Page): Promise<number> {
 const quantiles = (values: number[]): string => {
   const sorted = [...values].sort((a, b) => a - b);
   const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
-  return sorted.length === 0 ? 'none' : `median ${at(0.5).toFixed(0)}, p90 ${at(0.9).toFixed(0)}, max ${sorted.at(-1)!.toFixed(0)} (n=${sorted.length})`;
+  return sorted.length === 0
+    ? 'none'
+    : `median ${at(0.5).toFixed(0)}, p90 ${at(0.9).toFixed(0)}, max ${sorted.at(-1)!.toFixed(0)} (n=${sorted.length})`;
 };
 
 const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox', '--disable-gpu'] });
@@ -68,7 +70,10 @@ await page.getByRole('button', { name: 'New VM' }).first().click();
 const dialog = page.getByRole('dialog', { name: 'New virtual machine' });
 await dialog.getByLabel('Name').fill(NAME);
 await dialog.getByRole('button', { name: 'Create' }).click();
-await page.getByRole('toolbar', { name: `Controls for ${NAME}` }).getByRole('button', { name: 'Start' }).click();
+await page
+  .getByRole('toolbar', { name: `Controls for ${NAME}` })
+  .getByRole('button', { name: 'Start' })
+  .click();
 const rows = page.getByTestId(`console-${NAME}`).locator('.xterm-rows');
 await rows.getByText('root@tabvm').first().waitFor({ timeout: 300_000 });
 await page.waitForTimeout(10_000);
@@ -81,7 +86,9 @@ for (let i = 0; i < 30; i++) {
   idleMips.push(await mips(page));
 }
 const idleTo = await capture(page);
-console.log(`idle 30 s: MIPS ${quantiles(idleMips.map((m) => m * 1000))} (thousandths); automatic snapshot renewed: ${idleTo.savedAt !== idleFrom.savedAt}`);
+console.log(
+  `idle 30 s: MIPS ${quantiles(idleMips.map((m) => m * 1000))} (thousandths); automatic snapshot renewed: ${idleTo.savedAt !== idleFrom.savedAt}`,
+);
 
 await page.getByTestId(`console-${NAME}`).click();
 await page.keyboard.type(

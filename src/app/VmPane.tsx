@@ -131,12 +131,18 @@ export function VmPane({ entry, onDelete, onStarted, shelf, onSelectVm }: Props)
               type="button"
               className="button"
               onClick={() => setConfirmReset(true)}
-              disabled={phase === 'downloading' || phase === 'starting'}
+              disabled={phase === 'downloading' || phase === 'starting' || elsewhere}
             >
               Reset disk
             </button>
           )}
-          <button type="button" className="button danger" onClick={onDelete}>
+          <button
+            type="button"
+            className="button danger"
+            onClick={onDelete}
+            disabled={elsewhere}
+            title={elsewhere ? 'Running in another tab' : undefined}
+          >
             Delete
           </button>
         </div>

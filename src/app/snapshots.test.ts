@@ -248,6 +248,25 @@ describe('snapshot shelf', () => {
     expect(await store.list()).toEqual([]);
   });
 
+  it('Start pressed while the bookkeeping of a power off runs is not lost, and comes after it', async () => {
+    const store = new SnapshotStore(createStore('shelf-start-after-stop', 'files'));
+    const { entry, setPhase } = fakeVm();
+    const shelf = await shelfOf(store, entry);
+    await shelf.autosave(entry);
+    let started = 0;
+    Object.assign(entry.controller, {
+      start: async () => {
+        started++;
+        setPhase('running');
+      },
+    });
+    setPhase('stopped');
+    expect(shelf.getSnapshot().busy.has('vm-1')).toBe(true);
+    await shelf.start(entry);
+    expect(started).toBe(1);
+    expect(shelf.getSnapshot().points.get('vm-1')).toMatchObject({ snapshotId: null, running: true });
+  });
+
   it('keeps no snapshot of a VM deleted while the snapshot was being taken', async () => {
     const store = new SnapshotStore(createStore('shelf-deleted', 'files'));
     const { entry } = fakeVm();

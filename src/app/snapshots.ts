@@ -182,6 +182,12 @@ export class SnapshotShelf {
     return done;
   }
 
+  /** Like #exclusive, but waits for the operation under way instead of being dropped (Start must not be lost). */
+  async #queued<T>(vmId: string, work: () => Promise<T>): Promise<T | undefined> {
+    while (this.#operations.has(vmId)) await this.#operations.get(vmId);
+    return this.#exclusive(vmId, work);
+  }
+
   async #run<T>(vmId: string, work: () => Promise<T>): Promise<T | undefined> {
     try {
       return await work();
@@ -300,7 +306,7 @@ export class SnapshotShelf {
    */
   start(entry: VmEntry, restart = false): Promise<void> {
     const vmId = entry.definition.id;
-    return this.#exclusive(vmId, async () => {
+    return this.#queued(vmId, async () => {
       await this.#withLock(entry, 0, async () => {
         await this.store.setResumePoint(vmId, { snapshotId: null, running: true, at: Date.now() });
         await this.#dropAutomatic(vmId, new Set());
@@ -316,7 +322,7 @@ export class SnapshotShelf {
   resume(entry: VmEntry, waitMs = 0): Promise<void> {
     const record = this.resumeOf(entry.definition.id);
     if (!record) return this.start(entry);
-    return this.#exclusive(entry.definition.id, () =>
+    return this.#queued(entry.definition.id, () =>
       this.#restoreInto(
         entry,
         record.id,
@@ -378,8 +384,7 @@ export class SnapshotShelf {
   async #stopped(entry: VmEntry, poweredOff: boolean): Promise<void> {
     const vmId = entry.definition.id;
     // An automatic snapshot being stored finishes first, so it cannot name itself the resume point after this.
-    while (this.#operations.has(vmId)) await this.#operations.get(vmId);
-    await this.#exclusive(vmId, async () => {
+    await this.#queued(vmId, async () => {
       const point = this.#snapshot.points.get(vmId);
       if (poweredOff) {
         await this.store.setResumePoint(vmId, { snapshotId: null, running: false, at: Date.now() });

@@ -79,6 +79,8 @@ export class SnapshotShelf {
   readonly locks: VmLocks;
   /** Per VM: what it did since its last automatic snapshot, and the end of its watch on the controller. */
   readonly #watched = new Map<string, { meter: ActivityMeter; stop: () => void }>();
+  /** VMs being started or restored in this tab (#withLock). */
+  readonly #starting = new Set<string>();
   /** Per VM: the operation under way (#exclusive), which a power off's bookkeeping waits for. */
   readonly #operations = new Map<string, Promise<unknown>>();
 
@@ -293,9 +295,11 @@ export class SnapshotShelf {
         `${entry.definition.name} is running in another tab of tabvm. A VM runs in one tab at a time: power it off or close that tab to run it here.`,
       );
     }
+    this.#starting.add(vmId);
     try {
       await work();
     } finally {
+      this.#starting.delete(vmId);
       if (!isLive(entry.controller.getView().phase)) this.locks.release(vmId);
     }
   }
@@ -366,7 +370,8 @@ export class SnapshotShelf {
       const before = last;
       last = phase;
       if (phase === before || (phase !== 'stopped' && phase !== 'error')) return;
-      if (!this.#snapshot.busy.has(vmId)) this.locks.release(vmId);
+      // A start or restore under way lets the lock go itself if it fails (#withLock).
+      if (!this.#starting.has(vmId)) this.locks.release(vmId);
       if (isLive(before)) void this.#stopped(entry, phase === 'stopped');
     });
     this.#watched.set(vmId, { meter, stop });

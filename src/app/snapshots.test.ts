@@ -11,6 +11,8 @@ import { Library, type VmEntry } from './library.ts';
 import { SnapshotStore } from '../storage/snapshot-store.ts';
 import { VmController, type VmView } from '../controller/vm-controller.ts';
 import { SnapshotError, type SnapshotContents } from '../../workers/protocol/snapshot-container.ts';
+import { VmLocks } from '../controller/vm-lock.ts';
+import { lockManager } from '../controller/test-support/lock-manager.ts';
 import type { VmSnapshotResult } from '../../workers/protocol/vm-api.ts';
 import {
   brokenSnapshots,
@@ -88,10 +90,15 @@ function fakeVm(): {
 }
 
 /** A loaded shelf over `store`, for a library that holds `entry` (and `entries()` while it returns it). */
-async function shelfOf(store: SnapshotStore, entry: VmEntry, entries = () => [entry]): Promise<SnapshotShelf> {
+async function shelfOf(
+  store: SnapshotStore,
+  entry: VmEntry,
+  entries = () => [entry],
+  locks?: VmLocks,
+): Promise<SnapshotShelf> {
   const library = new Library(true);
   vi.spyOn(library, 'getSnapshot').mockImplementation(() => ({ loaded: true, entries: entries() }));
-  const shelf = new SnapshotShelf(library, store);
+  const shelf = new SnapshotShelf(library, store, locks);
   await shelf.load();
   return shelf;
 }
@@ -265,6 +272,40 @@ describe('snapshot shelf', () => {
     await shelf.start(entry);
     expect(started).toBe(1);
     expect(shelf.getSnapshot().points.get('vm-1')).toMatchObject({ snapshotId: null, running: true });
+  });
+
+  it("holds the VM's lock from Start until it stops, also when it stops during an automatic snapshot", async () => {
+    const store = new SnapshotStore(createStore('shelf-locks', 'files'));
+    const { entry, setPhase } = fakeVm();
+    setPhase('stopped');
+    const api = lockManager();
+    const here = new VmLocks(api, new BroadcastChannel('shelf-locks'));
+    const there = new VmLocks(api, new BroadcastChannel('shelf-locks'));
+    const shelf = await shelfOf(store, entry, undefined, here);
+    Object.assign(entry.controller, { start: async () => setPhase('running') });
+
+    // Another tab runs it: Start here is refused with a sentence, and nothing starts.
+    expect(await there.claim('vm-1')).toBe(true);
+    await shelf.start(entry);
+    expect(entry.controller.getView().phase).toBe('stopped');
+    expect(shelf.getSnapshot().errors.get('vm-1')).toMatch(/running in another tab/);
+    there.release('vm-1');
+    // The lock manager frees it once the holder's callback has settled.
+    await new Promise((resolve) => setTimeout(resolve, 0));
+
+    await shelf.start(entry);
+    expect(entry.controller.getView().phase).toBe('running');
+    expect(here.holds('vm-1')).toBe(true);
+    expect(await there.claim('vm-1')).toBe(false);
+
+    // Powered off while an automatic snapshot waits for a worker that is gone: the lock goes all the same.
+    vi.spyOn(entry.controller, 'snapshot').mockImplementation(() => new Promise(() => {}));
+    const saving = shelf.autosave(entry);
+    setPhase('stopped');
+    await saving;
+    expect(here.holds('vm-1')).toBe(false);
+    expect(await there.claim('vm-1')).toBe(true);
+    there.release('vm-1');
   });
 
   it('keeps no snapshot of a VM deleted while the snapshot was being taken', async () => {

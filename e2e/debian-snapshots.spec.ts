@@ -17,6 +17,7 @@ import {
   snapshotButton,
   startVm,
   waitForLogin,
+  keepStoppedOnReload,
 } from './helpers.ts';
 
 let tagCount = 0;
@@ -92,6 +93,7 @@ test('Debian: a snapshot holds the disk; restore, reload, resume after the page 
     .poll(async () => Number((await status.getAttribute('data-saved-at')) || 0), { timeout: 120_000 })
     .toBeGreaterThan(hiddenAt);
 
+  await keepStoppedOnReload(page);
   await page.reload();
   await selectVm(page, 'dsnap');
   await expect(phaseOf(page, 'dsnap')).toHaveAttribute('data-phase', 'stopped');

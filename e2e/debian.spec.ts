@@ -4,7 +4,7 @@
  * start the VM again and find the file; Reset disk then brings back the image's disk. Needs public/images/debian (npm test builds it first).
  */
 import { test, expect } from '@playwright/test';
-import { control, createVm, DEBIAN, phaseOf, run, startVm, waitForLogin } from './helpers.ts';
+import { control, createVm, DEBIAN, phaseOf, run, startVm, waitForLogin, keepStoppedOnReload } from './helpers.ts';
 
 test('Debian: trixie, apt and python3; a file written before a reboot and a page reload is still there', async ({
   page,
@@ -26,6 +26,7 @@ test('Debian: trixie, apt and python3; a file written before a reboot and a page
   await waitForLogin(page, 'deb');
   await run(page, 'deb', 'clear; cat /root/e2e.txt', 'kept-42');
 
+  await keepStoppedOnReload(page);
   await page.reload();
   await expect(phaseOf(page, 'deb')).toHaveAttribute('data-phase', 'stopped');
   await startVm(page, 'deb');

@@ -109,3 +109,12 @@ export async function waitForLogin(page: Page, name: string): Promise<void> {
     { timeout: DEBIAN_BOOT_TIMEOUT },
   );
 }
+
+/**
+ * Turns the app's "Resume VMs on reload" setting off (it is on by default), for a test that wants a
+ * VM stopped after a reload, as a person who turned it off would have it.
+ */
+export async function keepStoppedOnReload(page: Page): Promise<void> {
+  await page.getByLabel('Resume VMs on reload').uncheck();
+  await expect(page.getByLabel('Resume VMs on reload')).not.toBeChecked();
+}

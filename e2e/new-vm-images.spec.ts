@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { run, startVm, waitForPrompt } from './helpers.ts';
+import { run, startVm, waitForPrompt, keepStoppedOnReload } from './helpers.ts';
 
 test.beforeEach(async ({ page }) => {
   await page.goto('/');
@@ -107,6 +107,7 @@ test("a VM from the user's own disk and initrd boots, sees the disk as /dev/vda,
   );
 
   // After a reload the VM boots from the stored files again, with its writes.
+  await keepStoppedOnReload(page);
   await page.reload();
   await startVm(page, 'own');
   await waitForPrompt(page, 'own');

@@ -17,6 +17,7 @@ import {
   snapshotButton,
   startVm,
   waitForPrompt,
+  keepStoppedOnReload,
 } from './helpers.ts';
 
 const shot = (name: string) => ({ path: `e2e/screenshots/${name}.png` });
@@ -82,6 +83,7 @@ test('take a snapshot, change things, restore it; again after a reload; clone it
   await dialog.getByRole('button', { name: 'Rename' }).click();
   await expect(page.getByTestId('snapshot-after kill')).toBeVisible();
 
+  await keepStoppedOnReload(page);
   await page.reload();
   await selectVm(page, 'snap');
   await expect(phaseOf(page, 'snap')).toHaveAttribute('data-phase', 'stopped');
@@ -192,6 +194,7 @@ test('a VM running when the tab closed resumes from its automatic snapshot after
     .toBeGreaterThan(written);
   await expect(status).toContainText(/Automatic snapshot: \d+ s ago/);
 
+  await keepStoppedOnReload(page);
   await page.reload();
   await selectVm(page, 'auto');
   await expect(phaseOf(page, 'auto')).toHaveAttribute('data-phase', 'stopped');

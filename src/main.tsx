@@ -2,7 +2,7 @@ import { StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';
 import { App } from './app/App.tsx';
 import { Library } from './app/library.ts';
-import { SnapshotShelf } from './app/snapshots.ts';
+import { SnapshotShelf, resumeOnLoadEnabled } from './app/snapshots.ts';
 import './app/app.css';
 
 // Shared memory needs a cross-origin isolated page (COOP + COEP headers); without it every VM runs in
@@ -11,6 +11,8 @@ const shared = globalThis.crossOriginIsolated === true && typeof SharedArrayBuff
 const library = new Library(shared);
 const shelf = new SnapshotShelf(library);
 shelf.startAutosave(window);
+shelf.locks.watch(window);
+if (resumeOnLoadEnabled()) void shelf.resumeRunning();
 
 createRoot(document.getElementById('root')!).render(
   <StrictMode>

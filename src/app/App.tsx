@@ -6,13 +6,15 @@ import { VmPane } from './VmPane.tsx';
 import { ConsolePane } from './ConsolePane.tsx';
 import { NewVmDialog } from './NewVmDialog.tsx';
 import { ConfirmDialog } from './Dialog.tsx';
-import type { SnapshotShelf } from './snapshots.ts';
+import { resumeOnLoadEnabled, setResumeOnLoad, type SnapshotShelf } from './snapshots.ts';
 
 const SCREEN_READER_KEY = 'tabvm.screenReaderMode';
 
 export function App({ library, shelf }: { library: Library; shelf: SnapshotShelf }) {
   const snapshot = useSyncExternalStore(library.subscribe, library.getSnapshot);
   const shelfState = useSyncExternalStore(shelf.subscribe, shelf.getSnapshot);
+  const { elsewhere } = useSyncExternalStore(shelf.locks.subscribe, shelf.locks.getSnapshot);
+  const [resumeOnLoad, setResumeOnLoadState] = useState(() => resumeOnLoadEnabled());
   const importInput = useRef<HTMLInputElement>(null);
   const [selectedId, setSelectedId] = useState<string | null>(null);
   const [newOpen, setNewOpen] = useState(false);
@@ -56,6 +58,20 @@ export function App({ library, shelf }: { library: Library; shelf: SnapshotShelf
           <a className="topbar-link" href="tutorial.html">
             Tutorial: Linux in your browser
           </a>
+          <label
+            className="toggle"
+            title="VMs that were running when the page closed or reloaded continue where they were when it opens again"
+          >
+            <input
+              type="checkbox"
+              checked={resumeOnLoad}
+              onChange={(e) => {
+                setResumeOnLoad(e.target.checked);
+                setResumeOnLoadState(e.target.checked);
+              }}
+            />
+            Resume VMs on reload
+          </label>
           <label className="toggle">
             <input type="checkbox" checked={screenReader} onChange={(e) => setScreenReader(e.target.checked)} />
             Screen reader mode
@@ -86,7 +102,12 @@ export function App({ library, shelf }: { library: Library; shelf: SnapshotShelf
         ) : entries.length === 0 ? (
           <p className="hint">No VMs yet.</p>
         ) : (
-          <VmList entries={entries} selectedId={selected?.definition.id ?? null} onSelect={select} />
+          <VmList
+            entries={entries}
+            selectedId={selected?.definition.id ?? null}
+            onSelect={select}
+            elsewhere={elsewhere}
+          />
         )}
         {snapshot.loadError && <p className="field-error">{snapshot.loadError}</p>}
         {deleteError && (

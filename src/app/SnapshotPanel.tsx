@@ -1,7 +1,8 @@
 /**
  * A VM's snapshots: the tree (name, time, size; a child is indented under its parent), Take snapshot,
- * and per snapshot Restore, Rename, Export, Clone and Delete; the automatic snapshot's age, and Resume
- * from it for a VM that is not running.
+ * and per snapshot Restore, Rename, Export, Clone and Delete; the automatic snapshot's age, and for a
+ * VM that is not running but has a state to resume (it was running when the page went away, or
+ * failed), Resume, with what it does beside Start.
  */
 import { useEffect, useState, useSyncExternalStore } from 'react';
 import type { SnapshotRecord } from '../storage/snapshot-store.ts';
@@ -29,7 +30,9 @@ export function SnapshotPanel({ entry, shelf, onSelectVm }: Props) {
 
   const records = state.records.filter((r) => r.vmId === vmId && r.kind === 'manual');
   const autosave = shelf.autosaveOf(vmId);
-  const busy = state.busy.has(vmId);
+  const resumable = shelf.resumeOf(vmId);
+  const elsewhere = useSyncExternalStore(shelf.locks.subscribe, shelf.locks.getSnapshot).elsewhere.has(vmId);
+  const busy = state.busy.has(vmId) || elsewhere;
   const live = view.phase === 'running' || view.phase === 'paused';
   const idle = view.phase === 'stopped' || view.phase === 'error' || live;
   const error = state.errors.get(vmId);
@@ -134,24 +137,36 @@ export function SnapshotPanel({ entry, shelf, onSelectVm }: Props) {
             Working…
           </span>
         )}
-        <span className="vm-meta autosave" data-testid="autosave-status" data-saved-at={autosave?.createdAt ?? ''}>
+        <span
+          className="vm-meta autosave"
+          data-testid="autosave-status"
+          data-saved-at={autosave?.createdAt ?? ''}
+          data-paused-ms={state.captures.get(vmId)?.pausedMs ?? ''}
+          data-stored-ms={state.captures.get(vmId)?.storedMs ?? ''}
+        >
           {autosave
-            ? `Automatic snapshot: ${formatAge(now - autosave.createdAt)}; renewed every ${AUTOSAVE_INTERVAL_MS / 1000} s while the VM runs and when you leave the page`
+            ? `Automatic snapshot: ${formatAge(now - autosave.createdAt)}; renewed every ${AUTOSAVE_INTERVAL_MS / 1000} s while the guest changes, and when you leave the page`
             : live
-              ? `Automatic snapshot: none yet (taken every ${AUTOSAVE_INTERVAL_MS / 1000} s while the VM runs, and when you leave the page)`
+              ? `Automatic snapshot: none yet (taken every ${AUTOSAVE_INTERVAL_MS / 1000} s while the guest changes, and when you leave the page)`
               : ''}
         </span>
-        {autosave && !live && (
+        {resumable && !live && (
           <button
             type="button"
             className="button primary"
             disabled={busy || !idle}
-            onClick={() => void shelf.restore(entry, autosave.id)}
+            onClick={() => void shelf.resume(entry)}
           >
-            Resume from automatic snapshot
+            {resumable.kind === 'auto' ? 'Resume from automatic snapshot' : `Resume from ${resumable.name}`}
           </button>
         )}
       </div>
+      {resumable && !live && (
+        <p className="hint" data-testid="resume-hint">
+          Resume continues {definition.name} from the newest state saved while it ran. Start boots it afresh from its
+          disk instead, and discards that state.
+        </p>
+      )}
       {error && (
         <div className="banner error" role="alert" data-testid="snapshot-error">
           <p>{error}</p>

@@ -3,13 +3,17 @@ import { useSyncExternalStore } from 'react';
 import type { VmEntry } from './library.ts';
 import { formatUptime, stateLabel } from './format.ts';
 
+const ELSEWHERE = { text: 'Running in another tab', tone: 'busy' } as const;
+
 interface Props {
   readonly entries: readonly VmEntry[];
   readonly selectedId: string | null;
   readonly onSelect: (id: string) => void;
+  /** VMs another tab runs. */
+  readonly elsewhere: ReadonlySet<string>;
 }
 
-export function VmList({ entries, selectedId, onSelect }: Props) {
+export function VmList({ entries, selectedId, onSelect, elsewhere }: Props) {
   return (
     <ul className="vm-list" aria-label="Virtual machines">
       {entries.map((entry) => (
@@ -18,6 +22,7 @@ export function VmList({ entries, selectedId, onSelect }: Props) {
           entry={entry}
           selected={entry.definition.id === selectedId}
           onSelect={onSelect}
+          elsewhere={elsewhere.has(entry.definition.id)}
         />
       ))}
     </ul>
@@ -28,14 +33,16 @@ function VmListItem({
   entry,
   selected,
   onSelect,
+  elsewhere,
 }: {
   entry: VmEntry;
   selected: boolean;
   onSelect: (id: string) => void;
+  elsewhere: boolean;
 }) {
   const view = useSyncExternalStore(entry.controller.subscribe, entry.controller.getView);
   const { definition } = entry;
-  const state = stateLabel(view);
+  const state = elsewhere && !['running', 'paused'].includes(view.phase) ? ELSEWHERE : stateLabel(view);
   const live = view.phase === 'running' || view.phase === 'paused';
   return (
     <li>
@@ -45,6 +52,7 @@ function VmListItem({
         aria-current={selected ? 'true' : undefined}
         data-testid={`vm-item-${definition.name}`}
         data-phase={view.phase}
+        data-elsewhere={elsewhere ? 'true' : undefined}
         onClick={() => onSelect(definition.id)}
       >
         <span className="vm-item-top">

@@ -27,11 +27,16 @@ export function VmPane({ entry, onDelete, onStarted, shelf, onSelectVm }: Props)
     const timer = setTimeout(() => tick((n) => n + 1), 4100);
     return () => clearTimeout(timer);
   }, [view.rebootedAt]);
-  const state = stateLabel(view);
   const phase = view.phase;
+  // Another tab runs this VM (it holds the VM's lock): it cannot start here until that tab lets it go.
+  const elsewhere = useSyncExternalStore(shelf.locks.subscribe, shelf.locks.getSnapshot).elsewhere.has(definition.id);
+  const state =
+    elsewhere && (phase === 'stopped' || phase === 'error')
+      ? { text: 'Running in another tab', tone: 'busy' }
+      : stateLabel(view);
   const start = () => {
     onStarted();
-    void controller.start();
+    void shelf.start(entry);
   };
   const hasDisk = view.disk !== undefined || imageHasDisk(definition.image);
   const [confirmReset, setConfirmReset] = useState(false);
@@ -87,7 +92,13 @@ export function VmPane({ entry, onDelete, onStarted, shelf, onSelectVm }: Props)
         </div>
         <div className="vm-actions" role="toolbar" aria-label={`Controls for ${definition.name}`}>
           {phase === 'stopped' && (
-            <button type="button" className="button primary" onClick={start}>
+            <button
+              type="button"
+              className="button primary"
+              onClick={start}
+              disabled={elsewhere}
+              title={elsewhere ? 'Running in another tab' : undefined}
+            >
               Start
             </button>
           )}
@@ -122,12 +133,18 @@ export function VmPane({ entry, onDelete, onStarted, shelf, onSelectVm }: Props)
               type="button"
               className="button"
               onClick={() => setConfirmReset(true)}
-              disabled={phase === 'downloading' || phase === 'starting'}
+              disabled={phase === 'downloading' || phase === 'starting' || elsewhere}
             >
               Reset disk
             </button>
           )}
-          <button type="button" className="button danger" onClick={onDelete}>
+          <button
+            type="button"
+            className="button danger"
+            onClick={onDelete}
+            disabled={elsewhere}
+            title={elsewhere ? 'Running in another tab' : undefined}
+          >
             Delete
           </button>
         </div>
@@ -176,12 +193,22 @@ export function VmPane({ entry, onDelete, onStarted, shelf, onSelectVm }: Props)
             </strong>
             <p>{view.error.message}</p>
           </div>
-          <button type="button" className="button primary" onClick={() => void controller.restart()}>
+          <button
+            type="button"
+            className="button primary"
+            disabled={elsewhere}
+            onClick={() => void shelf.start(entry, true)}
+          >
             {view.error.kind === 'download' ? 'Retry' : 'Restart'}
           </button>
         </div>
       )}
-      {phase === 'stopped' && (
+      {elsewhere && (phase === 'stopped' || phase === 'error') && (
+        <div className="banner" role="status" data-testid="elsewhere">
+          Running in another tab. A VM runs in one tab at a time: power it off or close that tab to run it here.
+        </div>
+      )}
+      {phase === 'stopped' && !elsewhere && (
         <div className="banner muted" role="status">
           <span>
             {view.lastHalt ?? 'This VM is stopped.'} Press <strong>Start</strong> to boot it.

@@ -10,7 +10,9 @@ import { AUTOSAVE_CHAIN_LENGTH, AUTOSAVE_INTERVAL_MS, SnapshotShelf } from './sn
 import { Library, type VmEntry } from './library.ts';
 import { SnapshotStore } from '../storage/snapshot-store.ts';
 import { VmController, type VmView } from '../controller/vm-controller.ts';
-import { SnapshotError } from '../../workers/protocol/snapshot-container.ts';
+import { SnapshotError, type SnapshotContents } from '../../workers/protocol/snapshot-container.ts';
+import { VmLocks } from '../controller/vm-lock.ts';
+import { lockManager } from '../controller/test-support/lock-manager.ts';
 import type { VmSnapshotResult } from '../../workers/protocol/vm-api.ts';
 import {
   brokenSnapshots,
@@ -25,13 +27,34 @@ import { loadOverlay } from '../storage/disk-overlay.ts';
 import { loadCustomImage } from '../storage/custom-images.ts';
 import { CUSTOM_IMAGE_ID } from '../controller/images.ts';
 
-/** A VM that answers snapshot() as the worker does: a child when it knows the parent's series, else full. */
-function fakeVm(): { entry: VmEntry; requests: { parent?: string; automatic?: boolean }[] } {
+/**
+ * A VM that answers snapshot() as the worker does: a child when it knows the parent's series, else
+ * full; `print()` is its guest writing to the console (a change an automatic snapshot is due for).
+ */
+function fakeVm(): {
+  entry: VmEntry;
+  requests: { parent?: string; automatic?: boolean }[];
+  print: () => void;
+  setPhase: (phase: VmView['phase']) => void;
+} {
   const requests: { parent?: string; automatic?: boolean }[] = [];
   const lastOf = new Map<string, string>();
   let head: string | undefined;
+  const output = new Set<(bytes: Uint8Array) => void>();
+  const listeners = new Set<() => void>();
+  let phase: VmView['phase'] = 'running';
   const controller = {
-    getView: (): Pick<VmView, 'phase'> => ({ phase: 'running' }),
+    getView: (): Pick<VmView, 'phase' | 'mips'> => ({ phase, mips: 0 }),
+    subscribe: (listener: () => void) => {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+    console: {
+      subscribe: (onOutput: (bytes: Uint8Array) => void) => {
+        output.add(onOutput);
+        return () => output.delete(onOutput);
+      },
+    },
     get head() {
       return head;
     },
@@ -56,14 +79,26 @@ function fakeVm(): { entry: VmEntry; requests: { parent?: string; automatic?: bo
     definition: { id: 'vm-1', name: 'one', image: 'default', ramMiB: 16, createdAt: 0 },
     controller,
   };
-  return { entry, requests };
+  const print = () => {
+    for (const onOutput of output) onOutput(Uint8Array.of(0x2e));
+  };
+  const setPhase = (next: VmView['phase']) => {
+    phase = next;
+    for (const listener of listeners) listener();
+  };
+  return { entry, requests, print, setPhase };
 }
 
 /** A loaded shelf over `store`, for a library that holds `entry` (and `entries()` while it returns it). */
-async function shelfOf(store: SnapshotStore, entry: VmEntry, entries = () => [entry]): Promise<SnapshotShelf> {
+async function shelfOf(
+  store: SnapshotStore,
+  entry: VmEntry,
+  entries = () => [entry],
+  locks?: VmLocks,
+): Promise<SnapshotShelf> {
   const library = new Library(true);
   vi.spyOn(library, 'getSnapshot').mockImplementation(() => ({ loaded: true, entries: entries() }));
-  const shelf = new SnapshotShelf(library, store);
+  const shelf = new SnapshotShelf(library, store, locks);
   await shelf.load();
   return shelf;
 }
@@ -71,7 +106,7 @@ async function shelfOf(store: SnapshotStore, entry: VmEntry, entries = () => [en
 afterEach(() => vi.restoreAllMocks());
 
 describe('snapshot shelf', () => {
-  it('makes automatic snapshots a chain of children, replaced by a full one every tenth; all restorable', async () => {
+  it('makes automatic snapshots a chain of children, replaced by a full one every AUTOSAVE_CHAIN_LENGTH-th; all restorable', async () => {
     const store = new SnapshotStore(createStore('shelf-auto', 'files'));
     const { entry, requests } = fakeVm();
     const shelf = await shelfOf(store, entry);
@@ -113,11 +148,11 @@ describe('snapshot shelf', () => {
     expect(third?.parent).toBe(second!.id);
   });
 
-  it('renews the automatic snapshot periodically and whenever the page is hidden or left, not when it is shown', async () => {
+  it('renews the automatic snapshot periodically while the guest changes and whenever the page is hidden or left, not when it is shown', async () => {
     vi.useFakeTimers({ toFake: ['setInterval'] });
     try {
       const store = new SnapshotStore(createStore('shelf-visibility', 'files'));
-      const { entry, requests } = fakeVm();
+      const { entry, requests, print } = fakeVm();
       const shelf = await shelfOf(store, entry);
       const document = Object.assign(new EventTarget(), { visibilityState: 'visible' as DocumentVisibilityState });
       const page = Object.assign(new EventTarget(), { document });
@@ -139,8 +174,10 @@ describe('snapshot shelf', () => {
       document.dispatchEvent(new Event('visibilitychange'));
       expect(requests).toHaveLength(1);
       await saved(1);
+      print();
       page.dispatchEvent(new Event('pagehide'));
       await saved(2);
+      print();
       vi.advanceTimersByTime(AUTOSAVE_INTERVAL_MS - 1);
       expect(requests).toHaveLength(2);
       vi.advanceTimersByTime(1);
@@ -150,9 +187,125 @@ describe('snapshot shelf', () => {
       const autos = (await store.list()).filter((r) => r.kind === 'auto');
       for (let i = 1; i < autos.length; i++) expect(autos[i]!.parent).toBe(autos[i - 1]!.id);
       expect(shelf.autosaveOf('vm-1')?.id).toBe(autos.at(-1)!.id);
+      expect(shelf.resumeOf('vm-1')?.id).toBe(autos.at(-1)!.id);
+
+      // A guest that idles is not captured again periodically.
+      vi.advanceTimersByTime(AUTOSAVE_INTERVAL_MS * 5);
+      expect(requests).toHaveLength(3);
     } finally {
       vi.useRealTimers();
     }
+  });
+
+  it('makes a restored snapshot the resume point at once; a power off leaves nothing to resume', async () => {
+    const store = new SnapshotStore(createStore('shelf-resume-point', 'files'));
+    const { entry, requests, setPhase } = fakeVm();
+    const restored: string[] = [];
+    Object.assign(entry.controller, {
+      restore: async (contents: SnapshotContents) => {
+        restored.push(contents.header.id);
+      },
+    });
+    const shelf = await shelfOf(store, entry);
+    const first = await shelf.take(entry);
+    await shelf.autosave(entry);
+    await shelf.autosave(entry);
+    expect(shelf.resumeOf('vm-1')?.kind).toBe('auto');
+
+    // Restore Snapshot 1: it is the state offered now, and the automatic ones of the state left behind go.
+    await shelf.restore(entry, first!.id);
+    expect(restored).toEqual([first!.id]);
+    expect(shelf.resumeOf('vm-1')?.id).toBe(first!.id);
+    expect(shelf.getSnapshot().points.get('vm-1')).toMatchObject({ snapshotId: first!.id, running: true });
+    expect((await store.list()).filter((r) => r.kind === 'auto')).toEqual([]);
+    // A page that loads now (a reload) finds the same.
+    expect((await store.resumePoints()).get('vm-1')?.snapshotId).toBe(first!.id);
+
+    // The next automatic snapshot continues from the restored one.
+    await shelf.autosave(entry);
+    expect(requests.at(-1)).toEqual({ automatic: true, parent: first!.id });
+    const auto = shelf.resumeOf('vm-1');
+    expect(auto?.kind).toBe('auto');
+    expect(auto?.parent).toBe(first!.id);
+
+    // Powered off: nothing left to resume, Snapshot 1 stays.
+    setPhase('stopped');
+    for (let i = 0; i < 100 && shelf.getSnapshot().points.get('vm-1')?.running !== false; i++)
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(shelf.getSnapshot().points.get('vm-1')).toMatchObject({ snapshotId: null, running: false });
+    expect(shelf.resumeOf('vm-1')).toBeUndefined();
+    expect((await store.list()).map((r) => r.id)).toEqual([first!.id]);
+  });
+
+  it('a VM powered off while its automatic snapshot is taken (the worker never answers) frees the shelf', async () => {
+    const store = new SnapshotStore(createStore('shelf-stopped-capture', 'files'));
+    const { entry, setPhase } = fakeVm();
+    const shelf = await shelfOf(store, entry);
+    await shelf.autosave(entry);
+    vi.spyOn(entry.controller, 'snapshot').mockImplementation(() => new Promise(() => {}));
+    const saving = shelf.autosave(entry);
+    expect(shelf.getSnapshot().busy.has('vm-1')).toBe(true);
+    setPhase('stopped');
+    await saving;
+    for (let i = 0; i < 100 && shelf.getSnapshot().points.get('vm-1')?.running !== false; i++)
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(shelf.getSnapshot().busy.size).toBe(0);
+    expect(shelf.getSnapshot().errors.size).toBe(0);
+    expect(shelf.getSnapshot().points.get('vm-1')).toMatchObject({ snapshotId: null, running: false });
+    expect(await store.list()).toEqual([]);
+  });
+
+  it('Start pressed while the bookkeeping of a power off runs is not lost, and comes after it', async () => {
+    const store = new SnapshotStore(createStore('shelf-start-after-stop', 'files'));
+    const { entry, setPhase } = fakeVm();
+    const shelf = await shelfOf(store, entry);
+    await shelf.autosave(entry);
+    let started = 0;
+    Object.assign(entry.controller, {
+      start: async () => {
+        started++;
+        setPhase('running');
+      },
+    });
+    setPhase('stopped');
+    expect(shelf.getSnapshot().busy.has('vm-1')).toBe(true);
+    await shelf.start(entry);
+    expect(started).toBe(1);
+    expect(shelf.getSnapshot().points.get('vm-1')).toMatchObject({ snapshotId: null, running: true });
+  });
+
+  it("holds the VM's lock from Start until it stops, also when it stops during an automatic snapshot", async () => {
+    const store = new SnapshotStore(createStore('shelf-locks', 'files'));
+    const { entry, setPhase } = fakeVm();
+    setPhase('stopped');
+    const api = lockManager();
+    const here = new VmLocks(api, new BroadcastChannel('shelf-locks'));
+    const there = new VmLocks(api, new BroadcastChannel('shelf-locks'));
+    const shelf = await shelfOf(store, entry, undefined, here);
+    Object.assign(entry.controller, { start: async () => setPhase('running') });
+
+    // Another tab runs it: Start here is refused with a sentence, and nothing starts.
+    expect(await there.claim('vm-1')).toBe(true);
+    await shelf.start(entry);
+    expect(entry.controller.getView().phase).toBe('stopped');
+    expect(shelf.getSnapshot().errors.get('vm-1')).toMatch(/running in another tab/);
+    there.release('vm-1');
+    // The lock manager frees it once the holder's callback has settled.
+    await new Promise((resolve) => setTimeout(resolve, 0));
+
+    await shelf.start(entry);
+    expect(entry.controller.getView().phase).toBe('running');
+    expect(here.holds('vm-1')).toBe(true);
+    expect(await there.claim('vm-1')).toBe(false);
+
+    // Powered off while an automatic snapshot waits for a worker that is gone: the lock goes all the same.
+    vi.spyOn(entry.controller, 'snapshot').mockImplementation(() => new Promise(() => {}));
+    const saving = shelf.autosave(entry);
+    setPhase('stopped');
+    await saving;
+    expect(here.holds('vm-1')).toBe(false);
+    expect(await there.claim('vm-1')).toBe(true);
+    there.release('vm-1');
   });
 
   it('keeps no snapshot of a VM deleted while the snapshot was being taken', async () => {

@@ -1,10 +1,13 @@
 /**
  * The snapshots of every VM, as the UI sees them: the stored records (src/storage/snapshot-store.ts)
  * and the operations that join storage to a VM's controller: take, restore, delete, rename, export,
- * import, clone, and the automatic snapshot taken periodically and when the page is hidden or left, so
- * that a VM running when the tab closed can be resumed. React reads it through useSyncExternalStore.
+ * import, clone; and what keeps a VM's work across a reload (docs/snapshots.md, "Nothing lost"): the
+ * automatic snapshots, taken every AUTOSAVE_INTERVAL_MS while the guest changes (and not while it
+ * idles) and when the page is hidden or left; each VM's resume point, the newest state it has, which a
+ * restore moves at once; and the VMs that were running resuming by themselves when the page comes back.
+ * A VM runs in one tab at a time (src/controller/vm-lock.ts). React reads it through useSyncExternalStore.
  */
-import { SnapshotStore, SnapshotStoreError, type SnapshotRecord } from '../storage/snapshot-store.ts';
+import { SnapshotStore, SnapshotStoreError, type ResumePoint, type SnapshotRecord } from '../storage/snapshot-store.ts';
 import {
   SnapshotError,
   decodeSnapshotFile,
@@ -17,13 +20,33 @@ import { bootImageMismatch, diskImageMismatch } from '../../workers/protocol/sna
 import { CUSTOM_IMAGE_ID, IMAGE_CATALOG, loadManifest } from '../controller/images.ts';
 import { chunkedDiskIdentity, describeDiskIdentity } from '../../workers/protocol/disk-image.ts';
 import { ObservableState } from '../controller/observable-state.ts';
+import { ActivityMeter } from '../controller/auto-snapshot.ts';
+import { VmLocks } from '../controller/vm-lock.ts';
+import type { VmPhase } from '../controller/vm-controller.ts';
+import type { VmSnapshotResult } from '../../workers/protocol/vm-api.ts';
 import type { Library, VmEntry } from './library.ts';
 import { loadDefinitionIds } from '../storage/vm-store.ts';
 
-/** How often a running VM's automatic snapshot is renewed. */
-export const AUTOSAVE_INTERVAL_MS = 30_000;
+/**
+ * How often a running VM that changed gets a new automatic snapshot: the work a killed browser loses
+ * is at most this plus the time one takes to capture and store (docs/snapshots.md, "Nothing lost").
+ */
+export const AUTOSAVE_INTERVAL_MS = 2_000;
 /** Automatic snapshots in a chain before the next is a full one (which replaces the chain). */
-export const AUTOSAVE_CHAIN_LENGTH = 10;
+export const AUTOSAVE_CHAIN_LENGTH = 30;
+/** How long a VM resuming at page load waits for its lock (the reloaded page's old document may still hold it). */
+export const RESUME_LOCK_WAIT_MS = 3_000;
+
+/** The per-app setting: VMs that were running when the page went away resume when it comes back. */
+const RESUME_SETTING_KEY = 'tabvm.resumeOnLoad';
+
+export function resumeOnLoadEnabled(storage: Pick<Storage, 'getItem'> = localStorage): boolean {
+  return storage.getItem(RESUME_SETTING_KEY) !== '0';
+}
+
+export function setResumeOnLoad(on: boolean, storage: Pick<Storage, 'setItem'> = localStorage): void {
+  storage.setItem(RESUME_SETTING_KEY, on ? '1' : '0');
+}
 
 export interface ShelfSnapshot {
   readonly loaded: boolean;
@@ -32,6 +55,10 @@ export interface ShelfSnapshot {
   readonly busy: ReadonlySet<string>;
   /** The last failure per VM id ('' for the library: import), for an alert. */
   readonly errors: ReadonlyMap<string, string>;
+  /** Each VM's resume point: the snapshot of its newest state, and whether it was running. */
+  readonly points: ReadonlyMap<string, ResumePoint>;
+  /** Per VM, what its last automatic snapshot cost: the guest's pause, and the time until it was stored. */
+  readonly captures: ReadonlyMap<string, { readonly pausedMs: number; readonly storedMs: number }>;
 }
 
 const MIB = 1024 * 1024;
@@ -44,14 +71,28 @@ export class SnapshotShelf {
     records: [],
     busy: new Set(),
     errors: new Map(),
+    points: new Map(),
+    captures: new Map(),
   });
   #loading: Promise<void> | undefined;
   #timer: ReturnType<typeof setInterval> | undefined;
+  readonly locks: VmLocks;
+  /** Per VM: what it did since its last automatic snapshot, and the end of its watch on the controller. */
+  readonly #watched = new Map<string, { meter: ActivityMeter; stop: () => void }>();
+  /** VMs being started or restored in this tab (#withLock). */
+  readonly #starting = new Set<string>();
+  /** Per VM: the operation under way (#exclusive), which a power off's bookkeeping waits for. */
+  readonly #operations = new Map<string, Promise<unknown>>();
 
-  constructor(library: Library, store = new SnapshotStore()) {
+  constructor(library: Library, store = new SnapshotStore(), locks = new VmLocks()) {
     this.#library = library;
     this.store = store;
-    library.onDelete((vmId) => this.#removeVm(vmId));
+    this.locks = locks;
+    library.onDelete((vmId) => {
+      this.#unwatch(vmId);
+      this.locks.release(vmId);
+      return this.#removeVm(vmId);
+    });
   }
 
   readonly subscribe = this.#state.subscribe;
@@ -98,7 +139,7 @@ export class SnapshotShelf {
   }
 
   async #refresh(): Promise<void> {
-    this.#set({ records: await this.store.list() });
+    this.#set({ records: await this.store.list(), points: await this.store.resumePoints() });
   }
 
   /** The VM's snapshots in the tree (manual ones), oldest first. */
@@ -109,6 +150,17 @@ export class SnapshotShelf {
   /** The VM's newest automatic snapshot (the head of its automatic chain). */
   autosaveOf(vmId: string): SnapshotRecord | undefined {
     return this.#snapshot.records.filter((r) => r.vmId === vmId && r.kind === 'auto').at(-1);
+  }
+
+  /**
+   * The snapshot holding the VM's newest state, which Resume restores: its resume point's (an
+   * automatic snapshot, or the one last restored); for storage from before resume points, the newest
+   * automatic snapshot. Undefined when the VM has none (never run, powered off, or started afresh).
+   */
+  resumeOf(vmId: string): SnapshotRecord | undefined {
+    const point = this.#snapshot.points.get(vmId);
+    if (point) return this.#snapshot.records.find((r) => r.id === point.snapshotId);
+    return this.autosaveOf(vmId);
   }
 
   #setError(vmId: string, message: string | undefined): void {
@@ -123,10 +175,22 @@ export class SnapshotShelf {
   }
 
   /** Runs one operation per VM at a time; its failure becomes the VM's alert message. */
-  async #exclusive<T>(vmId: string, work: () => Promise<T>): Promise<T | undefined> {
-    if (this.#snapshot.busy.has(vmId)) return undefined;
+  #exclusive<T>(vmId: string, work: () => Promise<T>): Promise<T | undefined> {
+    if (this.#snapshot.busy.has(vmId)) return Promise.resolve(undefined);
     this.#set({ busy: new Set([...this.#snapshot.busy, vmId]) });
     this.#setError(vmId, undefined);
+    const done = this.#run(vmId, work);
+    this.#operations.set(vmId, done);
+    return done;
+  }
+
+  /** Like #exclusive, but waits for the operation under way instead of being dropped (Start must not be lost). */
+  async #queued<T>(vmId: string, work: () => Promise<T>): Promise<T | undefined> {
+    while (this.#operations.has(vmId)) await this.#operations.get(vmId);
+    return this.#exclusive(vmId, work);
+  }
+
+  async #run<T>(vmId: string, work: () => Promise<T>): Promise<T | undefined> {
     try {
       return await work();
     } catch (error) {
@@ -136,6 +200,7 @@ export class SnapshotShelf {
       const busy = new Set(this.#snapshot.busy);
       busy.delete(vmId);
       this.#set({ busy });
+      this.#operations.delete(vmId);
       await this.#refresh().catch(() => {});
     }
   }
@@ -149,7 +214,7 @@ export class SnapshotShelf {
       const parent = parentRecord?.kind === 'manual' ? head : undefined;
       // The guest stands still for the capture at the start of the call: that is the moment the snapshot holds.
       const takenAt = Date.now();
-      const result = await entry.controller.snapshot(parent !== undefined ? { parent } : {});
+      const result = await whileLive(entry, entry.controller.snapshot(parent !== undefined ? { parent } : {}));
       const taken = new Set(this.treeOf(vmId).map((r) => r.name));
       let n = 1;
       while (taken.has(`Snapshot ${n}`)) n++;
@@ -170,19 +235,169 @@ export class SnapshotShelf {
     vmId: string,
     record: Parameters<SnapshotStore['save']>[0],
     bytes: Uint8Array,
+    point?: ResumePoint,
   ): Promise<SnapshotRecord | undefined> {
-    const saved = await this.store.save(record, bytes);
+    const saved = await this.store.save(record, bytes, 0, point);
     if (this.#library.getSnapshot().entries.some((entry) => entry.definition.id === vmId)) return saved;
-    await this.store.delete(saved.id);
+    await this.store.deleteVm(vmId);
     return undefined;
   }
 
-  /** Replaces the VM's state with the snapshot's (a fresh worker; the running VM goes once that has started). */
+  /**
+   * Replaces the VM's state with the snapshot's (a fresh worker; the running VM goes once that has
+   * started). The snapshot becomes the VM's resume point at once: a reload after it resumes the
+   * restored state, never the one before.
+   */
   restore(entry: VmEntry, id: string): Promise<void> {
     return this.#exclusive(entry.definition.id, async () => {
       const record = await this.store.record(id);
-      await entry.controller.restore(await this.store.contents(id), record?.name);
+      await this.#restoreInto(entry, id, () => this.store.contents(id), record?.name);
     }).then(() => undefined);
+  }
+
+  /**
+   * Restores `id` into the VM in this tab, once it holds the VM's lock (waiting up to `waitMs` for it),
+   * and makes it the resume point. Automatic snapshots that are not its chain are stale then, and go.
+   */
+  async #restoreInto(
+    entry: VmEntry,
+    id: string,
+    contents: () => Promise<SnapshotContents>,
+    label: string | undefined,
+    waitMs = 0,
+  ): Promise<void> {
+    const vmId = entry.definition.id;
+    await this.#withLock(entry, waitMs, async () => {
+      await entry.controller.restore(await contents(), label);
+      await this.store.setResumePoint(vmId, { snapshotId: id, running: true, at: Date.now() });
+    });
+    const keep = new Set<string>();
+    const records = new Map((await this.store.list()).map((r) => [r.id, r]));
+    for (let at: string | null | undefined = id; at; at = records.get(at)?.parent) keep.add(at);
+    await this.#dropAutomatic(vmId, keep);
+  }
+
+  /** Deletes the VM's automatic snapshots except `keep`, newest first (so that none needs re-basing). */
+  async #dropAutomatic(vmId: string, keep: ReadonlySet<string>): Promise<void> {
+    const stale = (await this.store.list()).filter((r) => r.vmId === vmId && r.kind === 'auto' && !keep.has(r.id));
+    for (const record of stale.reverse()) await this.store.delete(record.id);
+  }
+
+  /**
+   * Runs `work` (which makes the VM live) once this tab holds the VM's lock; throws if another tab
+   * runs it. The lock goes again if the VM is not live afterwards (the start failed).
+   */
+  async #withLock(entry: VmEntry, waitMs: number, work: () => Promise<void>): Promise<void> {
+    const vmId = entry.definition.id;
+    this.#watch(entry);
+    if (!(await this.locks.claim(vmId, waitMs))) {
+      throw new SnapshotStoreError(
+        `${entry.definition.name} is running in another tab of tabvm. A VM runs in one tab at a time: power it off or close that tab to run it here.`,
+      );
+    }
+    this.#starting.add(vmId);
+    try {
+      await work();
+    } finally {
+      this.#starting.delete(vmId);
+      if (!isLive(entry.controller.getView().phase)) this.locks.release(vmId);
+    }
+  }
+
+  /**
+   * Starts the VM afresh (Start, or Restart after an error): it boots from its image over its disk, and
+   * its automatic snapshots, of a state it leaves, go.
+   */
+  start(entry: VmEntry, restart = false): Promise<void> {
+    const vmId = entry.definition.id;
+    return this.#queued(vmId, async () => {
+      await this.#withLock(entry, 0, async () => {
+        await this.store.setResumePoint(vmId, { snapshotId: null, running: true, at: Date.now() });
+        await this.#dropAutomatic(vmId, new Set());
+        await (restart ? entry.controller.restart() : entry.controller.start());
+      });
+    }).then(() => undefined);
+  }
+
+  /**
+   * Resumes the VM from its newest state (its resume point's snapshot), or starts it if it has none.
+   * `waitMs`: how long to wait for the VM's lock if another tab holds it.
+   */
+  resume(entry: VmEntry, waitMs = 0): Promise<void> {
+    const record = this.resumeOf(entry.definition.id);
+    if (!record) return this.start(entry);
+    return this.#queued(entry.definition.id, () =>
+      this.#restoreInto(
+        entry,
+        record.id,
+        () => this.store.contents(record.id),
+        record.kind === 'auto' ? 'automatic snapshot' : record.name,
+        waitMs,
+      ),
+    ).then(() => undefined);
+  }
+
+  /**
+   * At page load: resumes every VM that was running when the page went away (one after another, as a
+   * laptop does when its lid opens). A VM another tab runs stays there.
+   */
+  async resumeRunning(): Promise<void> {
+    await Promise.all([this.load(), this.#library.load()]);
+    for (const entry of this.#library.getSnapshot().entries) {
+      const vmId = entry.definition.id;
+      const phase = entry.controller.getView().phase;
+      if (!this.#snapshot.points.get(vmId)?.running || (phase !== 'stopped' && phase !== 'error')) continue;
+      // A VM another tab still runs is shown there, not reported as a failure.
+      if (await this.locks.claim(vmId, RESUME_LOCK_WAIT_MS)) await this.resume(entry);
+    }
+  }
+
+  /**
+   * Follows the VM's controller: what it does between automatic snapshots, and when it stops. A power
+   * off (by the person or the guest) leaves no state to resume: the resume point is cleared and the
+   * automatic snapshots go. After an error the VM is no longer running but its last state stays
+   * offered. Either way its lock goes.
+   */
+  #watch(entry: VmEntry): ActivityMeter {
+    const vmId = entry.definition.id;
+    const watched = this.#watched.get(vmId);
+    if (watched) return watched.meter;
+    const { controller } = entry;
+    const meter = new ActivityMeter(controller);
+    let last: VmPhase = controller.getView().phase;
+    const stop = controller.subscribe(() => {
+      const phase = controller.getView().phase;
+      const before = last;
+      last = phase;
+      if (phase === before || (phase !== 'stopped' && phase !== 'error')) return;
+      // A start or restore under way lets the lock go itself if it fails (#withLock).
+      if (!this.#starting.has(vmId)) this.locks.release(vmId);
+      if (isLive(before)) void this.#stopped(entry, phase === 'stopped');
+    });
+    this.#watched.set(vmId, { meter, stop });
+    return meter;
+  }
+
+  #unwatch(vmId: string): void {
+    const watched = this.#watched.get(vmId);
+    watched?.meter.dispose();
+    watched?.stop();
+    this.#watched.delete(vmId);
+  }
+
+  /** The VM stopped: powered off (nothing to resume) or failed (its last state stays offered). */
+  async #stopped(entry: VmEntry, poweredOff: boolean): Promise<void> {
+    const vmId = entry.definition.id;
+    // An automatic snapshot being stored finishes first, so it cannot name itself the resume point after this.
+    await this.#queued(vmId, async () => {
+      const point = this.#snapshot.points.get(vmId);
+      if (poweredOff) {
+        await this.store.setResumePoint(vmId, { snapshotId: null, running: false, at: Date.now() });
+        await this.#dropAutomatic(vmId, new Set());
+      } else if (point) {
+        await this.store.setResumePoint(vmId, { ...point, running: false });
+      }
+    });
   }
 
   rename(vmId: string, id: string, name: string): Promise<void> {
@@ -232,7 +447,7 @@ export class SnapshotShelf {
         entry.definition.image === CUSTOM_IMAGE_ID ? { copyOf: entry.definition.id } : undefined,
       );
       try {
-        await clone.entry.controller.restore(clone.contents, source?.name);
+        await this.#restoreInto(clone.entry, clone.contents.header.id, async () => clone.contents, source?.name);
       } catch (error) {
         // A clone that cannot start (its image changed since the snapshot) is not kept.
         await this.#library.remove(clone.entry.definition.id);
@@ -336,49 +551,121 @@ export class SnapshotShelf {
   }
 
   /**
-   * Renews the VM's automatic snapshot. Usually a child of the previous one (a few KiB for a VM at its
-   * prompt, so the periodic save costs little and a `pagehide` save has a chance to finish); every
-   * AUTOSAVE_CHAIN_LENGTH-th is full, and once a full one is stored the older chain is deleted, newest
-   * first, so nothing needs re-basing.
+   * Renews the VM's automatic snapshot: a child of its resume point's snapshot (only the pages and disk
+   * blocks changed since, a few KiB to a few MiB, so the guest pauses ~50 ms), committed together with
+   * the resume point that names it. Every AUTOSAVE_CHAIN_LENGTH-th is full, and once a full one is
+   * stored the older automatic snapshots go, newest first, so nothing needs re-basing: storage holds at
+   * most one chain per VM.
    */
   async autosave(entry: VmEntry): Promise<void> {
     const vmId = entry.definition.id;
     const phase = entry.controller.getView().phase;
-    if ((phase !== 'running' && phase !== 'paused') || this.#snapshot.busy.has(vmId)) return;
+    if (!isLive(phase) || this.#snapshot.busy.has(vmId)) return;
+    const meter = this.#watch(entry);
     await this.#exclusive(vmId, async () => {
-      const older = this.#snapshot.records.filter((r) => r.vmId === vmId && r.kind === 'auto');
-      const previous = older.at(-1);
-      const extend = previous !== undefined && older.length < AUTOSAVE_CHAIN_LENGTH;
+      const previous = this.resumeOf(vmId);
+      const extend = previous !== undefined && this.#automaticDepth(previous) < AUTOSAVE_CHAIN_LENGTH;
       const takenAt = Date.now();
-      const result = await entry.controller.snapshot({ automatic: true, ...(extend ? { parent: previous.id } : {}) });
-      const saved = await this.#saveOf(
-        vmId,
-        { id: result.id, vmId, parent: result.parent, name: 'Automatic snapshot', createdAt: takenAt, kind: 'auto' },
-        result.bytes,
-      );
-      if (saved && result.parent === null) for (const record of older.reverse()) await this.store.delete(record.id);
+      const began = performance.now();
+      meter.captured();
+      let result: VmSnapshotResult;
+      let saved: SnapshotRecord | undefined;
+      try {
+        result = await whileLive(
+          entry,
+          entry.controller.snapshot({ automatic: true, ...(extend ? { parent: previous.id } : {}) }),
+        );
+        saved = await this.#saveOf(
+          vmId,
+          { id: result.id, vmId, parent: result.parent, name: 'Automatic snapshot', createdAt: takenAt, kind: 'auto' },
+          result.bytes,
+          { snapshotId: result.id, running: true, at: takenAt },
+        );
+      } catch (error) {
+        meter.failed();
+        // A VM powered off while it was captured has nothing to save: no alert for that.
+        if (error instanceof VmStoppedError) return;
+        throw error;
+      }
+      const captures = new Map(this.#snapshot.captures);
+      captures.set(vmId, { pausedMs: result.pausedMs, storedMs: performance.now() - began });
+      this.#set({ captures });
+      if (saved && result.parent === null) await this.#dropAutomatic(vmId, new Set([saved.id]));
     });
   }
 
-  autosaveAll(): Promise<void> {
-    return Promise.all(this.#library.getSnapshot().entries.map((entry) => this.autosave(entry))).then(() => undefined);
+  /** How many automatic snapshots `record`'s chain holds, from it back to a full or a manual one. */
+  #automaticDepth(record: SnapshotRecord): number {
+    const byId = new Map(this.#snapshot.records.map((r) => [r.id, r]));
+    let depth = 0;
+    for (let at: SnapshotRecord | undefined = record; at?.kind === 'auto'; at = byId.get(at.parent ?? '')) depth++;
+    return depth;
   }
 
   /**
-   * Autosaves every AUTOSAVE_INTERVAL_MS, whenever the page becomes hidden (`visibilitychange`: a tab
-   * switch, a minimised window, a phone's lock screen, and first thing when a tab is closed) and on
-   * `pagehide`. Browsers do not wait for IndexedDB writes once a page is being unloaded, so a save
-   * begun on `pagehide` may never finish; one begun when the page is hidden usually does, since a hidden
-   * page lives on (and `visibilitychange` comes before `pagehide` when a tab closes).
+   * Renews the automatic snapshot of every running VM; with `onlyChanged`, of those whose guest
+   * changed since their last one.
+   */
+  autosaveAll(onlyChanged = false): Promise<void> {
+    return Promise.all(
+      this.#library
+        .getSnapshot()
+        .entries.filter(
+          (entry) => isLive(entry.controller.getView().phase) && (!onlyChanged || this.#watch(entry).changed),
+        )
+        .map((entry) => this.autosave(entry)),
+    ).then(() => undefined);
+  }
+
+  /**
+   * Autosaves the VMs that changed every AUTOSAVE_INTERVAL_MS, and every running VM whenever the page
+   * becomes hidden (`visibilitychange`: a tab switch, a minimised window, a phone's lock screen, and
+   * first thing when a tab is closed) and on `pagehide` (rare events, and the meter cannot see every
+   * change, e.g. a guest's timers). Browsers do not wait for IndexedDB writes once a page is being
+   * unloaded, so a save begun on `pagehide` may never finish; nothing depends on it: the periodic ones
+   * bound the loss.
    */
   startAutosave(target: AutosaveTarget): void {
     if (this.#timer !== undefined) return;
-    this.#timer = setInterval(() => void this.autosaveAll(), AUTOSAVE_INTERVAL_MS);
+    this.#timer = setInterval(() => void this.autosaveAll(true), AUTOSAVE_INTERVAL_MS);
     target.document.addEventListener('visibilitychange', () => {
       if (target.document.visibilityState === 'hidden') void this.autosaveAll();
     });
     target.addEventListener('pagehide', () => void this.autosaveAll());
   }
+}
+
+function isLive(phase: VmPhase): boolean {
+  return phase === 'running' || phase === 'paused';
+}
+
+class VmStoppedError extends Error {
+  override readonly name = 'VmStoppedError';
+}
+
+/**
+ * `work` (a call to the VM's worker), or a VmStoppedError once the VM stops: a call to a worker that
+ * was terminated meanwhile never settles, and must not hold the VM's snapshot operations forever.
+ */
+function whileLive<T>(entry: VmEntry, work: Promise<T>): Promise<T> {
+  const { controller } = entry;
+  return new Promise<T>((resolve, reject) => {
+    const stop = controller.subscribe(() => {
+      if (isLive(controller.getView().phase)) return;
+      stop();
+      reject(new VmStoppedError(`${entry.definition.name} stopped while its snapshot was being taken`));
+    });
+    work.then(
+      (value) => {
+        stop();
+        resolve(value);
+      },
+      (error: unknown) => {
+        stop();
+        reject(error instanceof Error ? error : new Error(String(error)));
+      },
+    );
+  });
 }
 
 /** What startAutosave listens to: the page's window and its document (a test hands in stand-ins). */

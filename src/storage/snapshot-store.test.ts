@@ -172,4 +172,33 @@ describe('snapshot store', () => {
     expect(await ramOf([flat])).toEqual({ 1: 1, 5: 5 });
     await expect(store.readChain('missing')).rejects.toThrow(/missing from storage/);
   });
+
+  it('commits an automatic snapshot and the resume point naming it together: a full store keeps the old pair', async () => {
+    const { store } = freshStore();
+    const point = (snapshotId: string) => ({ snapshotId, running: true, at: 1 });
+    await store.save({ ...record('a', null), kind: 'auto' }, await file('a', null, { 1: 1 }), 0, point('a'));
+    expect((await store.resumePoints()).get('vm-1')).toEqual(point('a'));
+
+    // The put of the record and the point fails as a full disk does: neither changes.
+    const put = IDBObjectStore.prototype.put;
+    vi.spyOn(IDBObjectStore.prototype, 'put').mockImplementation(function (this: IDBObjectStore, ...args) {
+      if (args[1] === 'current:vm-1') throw new DOMException('The quota has been exceeded.', 'QuotaExceededError');
+      return put.apply(this, args);
+    });
+    const error: unknown = await store
+      .save({ ...record('b', 'a'), kind: 'auto' }, await file('b', 'a', { 2: 2 }), 0, point('b'))
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+    vi.restoreAllMocks();
+    expect((error as Error).message).toMatch(/not enough storage space/);
+    expect((await store.list()).map((r) => r.id)).toEqual(['a']);
+    expect((await store.resumePoints()).get('vm-1')).toEqual(point('a'));
+
+    // Deleting the VM takes its resume point with it; a damaged one is skipped.
+    await store.setResumePoint('vm-2', { snapshotId: null, running: false, at: 2 });
+    await store.deleteVm('vm-1');
+    expect([...(await store.resumePoints()).keys()]).toEqual(['vm-2']);
+  });
 });

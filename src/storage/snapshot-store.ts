@@ -9,8 +9,13 @@
  * merged with the parent into a new generation of the child (a child of the grandparent, or full),
  * committed by rewriting the child's record; only then does the parent go. Records are validated
  * with zod when read, so a damaged record is skipped, not fatal.
+ *
+ * Each VM has one resume point (`current:<vmId>`, docs/snapshots.md "Nothing lost"): the snapshot that
+ * holds its newest state and whether it was running when the page went away. An automatic snapshot
+ * and the resume point that names it are committed in one transaction, so the newest state stored is
+ * always the one offered.
  */
-import { createStore, del, delMany, get, getMany, keys, set, type UseStore } from 'idb-keyval';
+import { createStore, del, delMany, get, getMany, keys, promisifyRequest, set, type UseStore } from 'idb-keyval';
 import { z } from 'zod';
 import {
   SnapshotError,
@@ -38,6 +43,16 @@ export const SnapshotRecordSchema = z.object({
 });
 export type SnapshotRecord = z.infer<typeof SnapshotRecordSchema>;
 
+export const ResumePointSchema = z.object({
+  /** The snapshot holding the VM's newest state; null when it has none (it booted and took none yet). */
+  snapshotId: z.string().min(1).nullable(),
+  /** Whether the VM was running here when this was written: it resumes by itself when the page comes back. */
+  running: z.boolean(),
+  /** ms since the epoch. */
+  at: z.number(),
+});
+export type ResumePoint = z.infer<typeof ResumePointSchema>;
+
 /** A save or read that failed; the message says what happened and that nothing earlier was lost. */
 export class SnapshotStoreError extends Error {
   override readonly name = 'SnapshotStoreError';
@@ -49,6 +64,7 @@ export const CHUNK_BYTES = 1 << 20;
 const defaultStore = createStore('tabvm-snapshots', 'files');
 const recordKey = (id: string): string => `snap:${id}`;
 const chunkKey = (id: string, generation: number, n: number): string => `chunk:${id}:${generation}:${n}`;
+const pointKey = (vmId: string): string => `current:${vmId}`;
 
 export class SnapshotStore {
   readonly #store: UseStore;
@@ -80,13 +96,15 @@ export class SnapshotStore {
   }
 
   /**
-   * Stores a snapshot file: chunks first, the record last. On any failure (quota, a broken database)
-   * the chunks written so far are removed and a SnapshotStoreError says what happened.
+   * Stores a snapshot file: chunks first, the record last (with `point`, the VM's resume point in the
+   * same transaction). On any failure (quota, a broken database) the chunks written so far are removed
+   * and a SnapshotStoreError says what happened.
    */
   async save(
     record: Omit<SnapshotRecord, 'size' | 'generation' | 'chunks'>,
     bytes: Uint8Array,
     generation = 0,
+    point?: ResumePoint,
   ): Promise<SnapshotRecord> {
     const chunks = Math.ceil(bytes.length / this.#chunkBytes);
     const full: SnapshotRecord = { ...record, size: bytes.length, generation, chunks };
@@ -98,7 +116,21 @@ export class SnapshotStore {
         const start = written * this.#chunkBytes;
         await set(chunkKey(record.id, generation, written), bytes.slice(start, start + this.#chunkBytes), this.#store);
       }
-      await set(recordKey(record.id), full, this.#store);
+      if (point) {
+        await this.#store('readwrite', (s) => {
+          try {
+            s.put(full, recordKey(record.id));
+            s.put(point, pointKey(record.vmId));
+          } catch (error) {
+            // A put that throws leaves the transaction to commit the other: neither may.
+            s.transaction.abort();
+            throw error;
+          }
+          return promisifyRequest(s.transaction);
+        });
+      } else {
+        await set(recordKey(record.id), full, this.#store);
+      }
       return full;
     } catch (error) {
       const keysWritten = Array.from({ length: written + 1 }, (_, n) => chunkKey(record.id, generation, n));
@@ -106,6 +138,27 @@ export class SnapshotStore {
       throw new SnapshotStoreError(describeWriteFailure(error));
     } finally {
       this.#writing.delete(token);
+    }
+  }
+
+  /** Every VM's resume point (one that does not parse is skipped). */
+  async resumePoints(): Promise<Map<string, ResumePoint>> {
+    const all = (await keys(this.#store)).filter((k): k is string => typeof k === 'string' && k.startsWith('current:'));
+    const values = await getMany(all, this.#store);
+    const out = new Map<string, ResumePoint>();
+    all.forEach((key, i) => {
+      const parsed = ResumePointSchema.safeParse(values[i]);
+      if (parsed.success) out.set(key.slice('current:'.length), parsed.data);
+    });
+    return out;
+  }
+
+  /** Makes `point` the VM's resume point (a restore, a start, a power off). */
+  async setResumePoint(vmId: string, point: ResumePoint): Promise<void> {
+    try {
+      await set(pointKey(vmId), point, this.#store);
+    } catch (error) {
+      throw new SnapshotStoreError(describeWriteFailure(error));
     }
   }
 
@@ -199,11 +252,7 @@ export class SnapshotStore {
    */
   async deleteVm(vmId: string): Promise<void> {
     const records = (await this.list()).filter((r) => r.vmId === vmId);
-    if (records.length === 0) return;
-    await delMany(
-      records.map((r) => recordKey(r.id)),
-      this.#store,
-    );
+    await delMany([pointKey(vmId), ...records.map((r) => recordKey(r.id))], this.#store);
     for (const record of records) await this.#deleteChunks(record.id, record.generation, record.chunks);
   }
 

@@ -37,6 +37,49 @@ test('<tabvm-terminal> runs in the fallback mode on a page without COOP/COEP; ru
     ),
   );
   expect(size.output).toMatch(new RegExp(`^${rows} \\d+\\n$`));
+
+  // The shared folder: the page writes a file, the guest works on it at /mnt/shared, the page reads the
+  // result and lists the folder; paths that would leave the folder are refused in one sentence.
+  const files = await page.evaluate(async () => {
+    const vm = document.querySelector('tabvm-terminal') as unknown as {
+      run(command: string): Promise<{ output: string; exitCode: number }>;
+      writeFile(path: string, data: string | Uint8Array): Promise<void>;
+      readFile(path: string): Promise<Uint8Array>;
+      listFiles(path?: string): Promise<{ name: string; kind: string; size: number }[]>;
+    };
+    const failure = (p: Promise<unknown>) =>
+      p.then(
+        () => 'succeeded',
+        (e: Error) => `${e.name}: ${e.message}`,
+      );
+    await vm.writeFile('in/poem.txt', 'one two three four\n');
+    await vm.writeFile('bytes.bin', new Uint8Array([0, 1, 2, 255]));
+    const counted = await vm.run(
+      'wc -w < /mnt/shared/in/poem.txt > /mnt/shared/count.txt; od -An -tu1 /mnt/shared/bytes.bin',
+    );
+    return {
+      counted,
+      count: new TextDecoder().decode(await vm.readFile('count.txt')),
+      root: (await vm.listFiles()).map(({ name, kind, size }) => ({ name, kind, size })),
+      inner: (await vm.listFiles('in')).map(({ name, size }) => ({ name, size })),
+      escape: await failure(vm.readFile('../../etc/passwd')),
+      absolute: await failure(vm.writeFile('/etc/passwd', 'x')),
+      missing: await failure(vm.readFile('nothing.txt')),
+    };
+  });
+  expect(files.counted).toEqual({ output: expect.stringMatching(/^ +0 +1 +2 +255\n$/), exitCode: 0 });
+  expect(files.count).toBe('4\n');
+  expect(files.root).toEqual([
+    { name: 'bytes.bin', kind: 'file', size: 4 },
+    { name: 'count.txt', kind: 'file', size: 2 },
+    { name: 'in', kind: 'directory', size: 0 },
+  ]);
+  expect(files.inner).toEqual([{ name: 'poem.txt', size: 19 }]);
+  expect(files.escape).toMatch(
+    /^TabvmError: readFile\(\): "..\/..\/etc\/passwd" must name a place inside the shared folder/,
+  );
+  expect(files.absolute).toMatch(/^TabvmError: writeFile\(\): "\/etc\/passwd" is absolute/);
+  expect(files.missing).toBe('TabvmError: readFile(): nothing.txt: there is no such file or directory');
 });
 
 test('embed.html is cross-origin isolated by Document-Isolation-Policy where the site sends no COOP/COEP', async ({
@@ -127,6 +170,18 @@ test('the iframe obeys a listed origin: run() over postMessage, replies and even
     ok: true,
     value: expect.stringMatching(/^again-25\r?\n$/),
   });
+  // This iframe is a third-party one (127.0.0.1 frames localhost), whose storage Chromium denies: the
+  // guest's /mnt/shared is then in its memory, and the page's file calls say why they cannot reach it.
+  expect(await call({ type: 'tabvm:writeFile', path: 'hello.txt', data: 'hello\n' })).toMatchObject({
+    ok: false,
+    error: expect.stringContaining('writeFile(): the browser denies this page its storage'),
+  });
+  expect(
+    await call({ type: 'tabvm:run', command: 'echo in-memory > /mnt/shared/m && cat /mnt/shared/m' }),
+  ).toMatchObject({
+    ok: true,
+    value: { output: 'in-memory\n', exitCode: 0 },
+  });
   // A malformed request from a listed origin gets an error reply naming the problem.
   expect(await call({ type: 'tabvm:run', command: 42 })).toMatchObject({
     ok: false,
@@ -144,6 +199,47 @@ test('the iframe obeys a listed origin: run() over postMessage, replies and even
       .map((e) => e.text)
       .join(''),
   ).toContain('from-the-parent-42');
+});
+
+test('tabvm:writeFile, tabvm:readFile and tabvm:listFiles reach the shared folder of a first-party iframe', async ({
+  page,
+}) => {
+  await hostPage(page, FALLBACK_URL, FALLBACK_URL);
+  const call = (message: object) =>
+    page.evaluate((m) => (window as unknown as { call(m: object): Promise<unknown> }).call(m), message);
+  await expect
+    .poll(() =>
+      page.evaluate(() =>
+        (window as unknown as { received: { data: { type: string } }[] }).received.map((m) => m.data.type),
+      ),
+    )
+    .toContain('tabvm:ready');
+  // A file before the VM starts, read by the guest once it runs.
+  expect(await call({ type: 'tabvm:writeFile', path: 'hello.txt', data: 'hello from the parent\n' })).toMatchObject({
+    ok: true,
+    value: null,
+  });
+  expect(await call({ type: 'tabvm:start', timeout: BOOT_TIMEOUT })).toMatchObject({ ok: true, value: null });
+  expect(
+    await call({ type: 'tabvm:run', command: 'tr a-z A-Z < /mnt/shared/hello.txt > /mnt/shared/loud.txt' }),
+  ).toMatchObject({ ok: true, value: { exitCode: 0 } });
+  const loud = await page.evaluate(async () => {
+    const host = window as unknown as { call(m: object): Promise<{ ok: boolean; value: unknown }> };
+    const reply = await host.call({ type: 'tabvm:readFile', path: 'loud.txt' });
+    return reply.value instanceof Uint8Array ? new TextDecoder().decode(reply.value) : reply;
+  });
+  expect(loud).toBe('HELLO FROM THE PARENT\n');
+  expect(await call({ type: 'tabvm:listFiles' })).toMatchObject({
+    ok: true,
+    value: [
+      { name: 'hello.txt', kind: 'file', size: 22 },
+      { name: 'loud.txt', kind: 'file', size: 22 },
+    ],
+  });
+  expect(await call({ type: 'tabvm:readFile', path: '../x' })).toMatchObject({
+    ok: false,
+    error: expect.stringContaining('inside the shared folder'),
+  });
 });
 
 test('the iframe ignores messages from an origin that is not listed', async ({ page }) => {

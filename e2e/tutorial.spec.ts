@@ -1,4 +1,7 @@
-/** The example tutorial: every Run button types its command into the page's VM and shows the output. */
+/**
+ * The example tutorial: every Run button types its command into the page's VM and shows the output; the
+ * snapshot and shared-folder steps call the element's API.
+ */
 import { test, expect } from '@playwright/test';
 import { BOOT_TIMEOUT } from './helpers.ts';
 
@@ -56,6 +59,15 @@ test("the tutorial is linked from the app, and each Run button shows its command
   await page.getByTestId('run-back').click();
   await expect(page.getByTestId('status-back')).toHaveText(/^exit status 0 /);
   expect(await page.getByTestId('output-back').textContent()).toBe('my precious work\n');
+
+  // The shared folder step: the page writes poem.txt, the VM counts its words into count.txt, the page reads it.
+  await page.getByTestId('run-poem').click();
+  await expect(page.getByTestId('status-poem')).toHaveText('The page wrote /mnt/shared/poem.txt (3 lines).');
+  await page.getByTestId('run-count').click();
+  await expect(page.getByTestId('status-count')).toHaveText(/^exit status 0 /);
+  expect(await page.getByTestId('output-count').textContent()).toBe('15\n');
+  await page.getByTestId('run-answer').click();
+  await expect(page.getByTestId('status-answer')).toHaveText('The VM counted 15 words in the poem.');
 
   // The reader sees the commands typed at the usual prompt; the status marker and its setup stay hidden.
   const shown = await terminal.evaluate((element) => (element as unknown as { vm: { output: string } }).vm.output);

@@ -1,21 +1,28 @@
 /**
  * `tsx scripts/make-tutorial-snapshot.ts`: the pre-booted snapshot the example tutorial starts from
  * (public/snapshots/tutorial.tabvm, generated, git-ignored; `npm run build` and `npm test` run this
- * first). It boots the default image in this thread with 256 MiB of RAM (the tutorial's), waits for
- * the shell's prompt, types the embed library's prompt setup line (so the restored shell already
- * reports exit statuses), and writes a full snapshot. A snapshot that is already there and was taken
- * with the same images, RAM and bootargs is kept: booting costs several seconds of CPU.
+ * first). It boots the default image in this thread with 256 MiB of RAM (the tutorial's) and a shared
+ * folder tagged `shared` (an empty tree in memory: the page gives the restored VM its own folder, and the
+ * guest's mount at /mnt/shared carries on over it), waits for the shell's prompt, types the embed
+ * library's prompt setup line (so the restored shell already reports exit statuses), and writes a full
+ * snapshot. A snapshot that is already there and was taken with the same images, RAM, bootargs and
+ * share is kept: booting costs several seconds of CPU.
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, relative, resolve } from 'node:path';
 import { coreModule, defaultImage, repoRoot } from './lib/in-process.ts';
 import { Machine } from '../workers/machine/machine.ts';
+import { MemoryTree } from '../workers/host/9p/memory-tree.ts';
+import { NinePServer } from '../workers/host/9p/server.ts';
+import { checkSnapshotMachine } from '../workers/protocol/snapshot-records.ts';
 import { captureSnapshot, encodeSnapshot, imageIdentity } from '../workers/machine/snapshot.ts';
 import { readSnapshotHeader } from '../workers/protocol/snapshot-container.ts';
 import { SNAPSHOT_FORMAT_VERSION } from '../workers/protocol/snapshot-format.ts';
 import { promptSetupLine, STATUS_MARKER } from '../src/embed/shell-text.ts';
 
 const RAM_MIB = 256;
+/** The tag the default image mounts at /mnt/shared, and the page's share has (src/controller/vm-share.ts). */
+const SHARE_TAG = 'shared';
 const OUT = resolve(repoRoot, 'public/snapshots/tutorial.tabvm');
 const PROMPT = 'root@tabvm:~# ';
 const BOOT_TIMEOUT_MS = 600_000;
@@ -44,6 +51,9 @@ async function upToDate(): Promise<boolean> {
       header.machine.ramSize === RAM_MIB << 20 &&
       header.machine.bootargs === bootargs &&
       header.parent === null &&
+      JSON.stringify(
+        (checkSnapshotMachine(header).virtio ?? []).flatMap((slot) => (slot.deviceId === 9 ? [slot.device.tag] : [])),
+      ) === JSON.stringify([SHARE_TAG]) &&
       // An older format is still read, but a new file is smaller (format 3 leaves out the kernel's pages).
       new DataView(file.buffer, file.byteOffset).getUint32(8, true) === SNAPSHOT_FORMAT_VERSION
     );
@@ -54,12 +64,14 @@ async function upToDate(): Promise<boolean> {
 
 const atPrompt = (text: string): boolean => text.split(CURSOR_QUERY).join('').endsWith(PROMPT);
 
-function runUntil(machine: Machine, done: () => boolean, what: string): void {
+/** Runs the guest until `done`, letting the event loop run between slices: the share answers asynchronously. */
+async function runUntil(machine: Machine, done: () => boolean, what: string): Promise<void> {
   const deadline = performance.now() + BOOT_TIMEOUT_MS;
   while (!done()) {
     const status = machine.runSlice();
     if (status.kind === 'halted') throw new Error(`the guest halted while ${what}`);
     if (performance.now() > deadline) throw new Error(`timed out ${what}`);
+    await new Promise((resolve) => setImmediate(resolve));
   }
 }
 
@@ -68,10 +80,19 @@ if (await upToDate()) {
 } else {
   let out = '';
   const machine = new Machine(
-    { ramSize: RAM_MIB << 20, bios, kernel, initrd, bootargs, sharedMemory: true, coreModule: coreModule() },
+    {
+      ramSize: RAM_MIB << 20,
+      bios,
+      kernel,
+      initrd,
+      bootargs,
+      sharedMemory: true,
+      coreModule: coreModule(),
+      shares: [{ tag: SHARE_TAG, port: new NinePServer(new MemoryTree()) }],
+    },
     { console: { write: (byte) => void (out += String.fromCharCode(byte)) } },
   );
-  runUntil(machine, () => atPrompt(out), 'waiting for the shell prompt');
+  await runUntil(machine, () => atPrompt(out), 'waiting for the shell prompt');
   const from = out.length;
   const line = new TextEncoder().encode(`${promptSetupLine()}\r`);
   let typed = 0;
@@ -80,7 +101,7 @@ if (await upToDate()) {
     machine.runSlice();
   }
   // The prompt after the setup line carries the status marker: the shell took it and waits again.
-  runUntil(
+  await runUntil(
     machine,
     () => out.slice(from).search(STATUS_MARKER) >= 0 && atPrompt(out.slice(from)),
     'waiting for the prompt after the setup line',

@@ -44,9 +44,12 @@ describe('the library package', () => {
     }
   });
 
-  it('types a consumer page: createVM, run, events, snapshots and the element', { timeout: 60_000 }, () => {
-    const errors = typeCheck(`
-      import { createVM, TabvmTimeoutError, type RunResult, type VmState } from 'tabvm';
+  it(
+    'types a consumer page: createVM, run, events, snapshots, shared files and the element',
+    { timeout: 60_000 },
+    () => {
+      const errors = typeCheck(`
+      import { createVM, TabvmTimeoutError, type FileEntry, type RunResult, type VmState } from 'tabvm';
       import 'tabvm/tabvm-terminal';
       const vm = createVM({ image: '/images/default/manifest.json', memory: 128, container: document.body });
       vm.on('state', (state: VmState) => console.log(state));
@@ -61,11 +64,17 @@ describe('the library package', () => {
         await element.restore(await element.snapshot());
         const instant = createVM({ image: '/m.json', snapshotUrl: '/booted.tabvm' });
         await instant.restore();
-        return result.exitCode + again.exitCode + (vm.mode === 'shared' ? 1 : 0) + TabvmTimeoutError.name.length;
+        await vm.writeFile('poem.txt', 'two words');
+        await element.writeFile('data.bin', new Uint8Array([1, 2]));
+        const read: Uint8Array = await vm.readFile('poem.txt');
+        const entries: FileEntry[] = await element.listFiles();
+        const sizes = entries.filter((e) => e.kind === 'file').map((e) => e.size + e.modified + e.name.length);
+        return read.length + sizes.length + result.exitCode + again.exitCode + (vm.mode === 'shared' ? 1 : 0) + TabvmTimeoutError.name.length;
       }
     `);
-    expect(errors).toEqual([]);
-  });
+      expect(errors).toEqual([]);
+    },
+  );
 
   it('refuses a consumer that misuses the API (the declarations are not `any`)', { timeout: 60_000 }, () => {
     const errors = typeCheck(`
@@ -75,7 +84,9 @@ describe('the library package', () => {
       vm.on('nonsense', () => undefined);
       createVM({ snapshotUrl: '/booted.tabvm' });
       export const bytes: string = await vm.snapshot();
+      export const text: string = await vm.readFile('poem.txt');
+      await vm.writeFile('poem.txt', 42);
     `);
-    expect(errors).toHaveLength(5);
+    expect(errors).toHaveLength(7);
   });
 });

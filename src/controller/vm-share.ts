@@ -82,6 +82,8 @@ function failure(path: string, error: unknown): SharedFileError {
   );
 }
 
+const mebibytes = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
+
 export class VmShare {
   readonly #vmId: string | undefined;
   readonly #note: (text: string) => void;
@@ -97,26 +99,35 @@ export class VmShare {
     this.#note = note;
   }
 
-  get available(): boolean {
-    return hasVmShares();
-  }
-
   #open(): Promise<{ handle: FileSystemDirectoryHandle; tree: DirectoryHandleTree }> {
+    if (!hasVmShares()) {
+      return Promise.reject(
+        new SharedFileError('this page has no Origin Private File System, so it cannot reach the shared folder'),
+      );
+    }
     if (!this.#folder) {
       if (this.#vmId === undefined) this.#ownFolder = `embedded-${crypto.randomUUID()}`;
-      this.#folder = openVmShare(this.#vmId ?? this.#ownFolder!);
+      const opening = openVmShare(this.#vmId ?? this.#ownFolder!).catch((error: unknown) => {
+        // Not kept: a later call asks the browser again.
+        if (this.#folder === opening) this.#folder = undefined;
+        throw new SharedFileError(
+          `the browser denies this page its storage (${error instanceof Error ? error.message : String(error)}), so it cannot reach the shared folder`,
+          { cause: error },
+        );
+      });
+      this.#folder = opening;
     }
     return this.#folder;
   }
 
   /**
    * The shares for a boot: the VM's folder as tag `shared`. A restore gets the shares its snapshot had
-   * (a snapshot from before the VM had one is restored without it, as the machine it recorded). A
-   * folder the browser refuses to open (storage blocked) is said in the console, and the VM starts
-   * without it.
+   * (a snapshot from before the VM had one is restored without it, as the machine it recorded). Where
+   * the page has no OPFS, or the browser denies it its storage (a third-party iframe where third-party
+   * storage is blocked), /mnt/shared is an empty folder in the VM's memory instead, said in the console:
+   * the guest's mount, and a snapshot that had one, still work.
    */
   async requests(snapshot?: SnapshotHeader): Promise<VmShareRequest[]> {
-    if (!this.available) return [];
     if (snapshot) {
       const tags = (checkSnapshotMachine(snapshot).virtio ?? []).flatMap((slot) =>
         slot.deviceId === 9 ? [slot.device.tag] : [],
@@ -127,11 +138,10 @@ export class VmShare {
       const { handle } = await this.#open();
       return [{ tag: SHARE_TAG, source: { kind: 'handle', handle } }];
     } catch (error) {
-      this.#folder = undefined;
       this.#note(
-        `the shared folder could not be opened (${error instanceof Error ? error.message : String(error)}); the VM starts without ${SHARE_MOUNT}`,
+        `${error instanceof Error ? error.message : String(error)}: ${SHARE_MOUNT} is a folder in the VM's memory for this run`,
       );
-      return [];
+      return [{ tag: SHARE_TAG, source: { kind: 'memory' } }];
     }
   }
 
@@ -141,6 +151,13 @@ export class VmShare {
     if (names.length === 0) throw new SharedFileError('writeFile needs a file name, not the shared folder itself');
     const bytes = typeof data === 'string' ? new TextEncoder().encode(data) : data;
     const { tree } = await this.#open();
+    // Refused before anything is written: a file larger than what the site may still store.
+    const { quota, usage } = await navigator.storage.estimate();
+    if (quota !== undefined && usage !== undefined && bytes.length > quota - usage) {
+      throw new SharedFileError(
+        `${path} is ${mebibytes(bytes.length)}, and the browser lets this site store only ${mebibytes(quota - usage)} more`,
+      );
+    }
     try {
       for (let i = 1; i < names.length; i++) {
         await tree.mkdir(names.slice(0, i), 0o755).catch((error: unknown) => {

@@ -5,12 +5,12 @@
  * `autostart` the reader starts the VM with a button (or the page calls start() or run()).
  *
  * Properties: `vm` (the TabVm), `mode`, `state`; methods start(), run(), type(), waitFor(), snapshot(),
- * restore() as on TabVm;
+ * restore(), writeFile(), readFile(), listFiles() as on TabVm;
  * events `output` and `state` (CustomEvent, value in `detail`); attributes `data-mode` and `data-state`
  * reflect the mode and state for CSS.
  */
 import { optionalNumber } from './options.ts';
-import type { RunResult, TimeoutOption, VmMode, VmState } from './types.ts';
+import type { FileEntry, RunResult, TimeoutOption, VmMode, VmState } from './types.ts';
 import { createVM, TabvmError, type TabVm } from './vm.ts';
 
 const ELEMENT_CSS = `
@@ -164,6 +164,30 @@ export class TabvmTerminalElement extends HTMLElement {
   restore(bytes?: Uint8Array): Promise<void> {
     try {
       return this.#requireVm().restore(bytes);
+    } catch (error) {
+      return Promise.reject(error as Error);
+    }
+  }
+
+  writeFile(path: string, data: string | Uint8Array): Promise<void> {
+    try {
+      return this.#requireVm().writeFile(path, data);
+    } catch (error) {
+      return Promise.reject(error as Error);
+    }
+  }
+
+  readFile(path: string): Promise<Uint8Array> {
+    try {
+      return this.#requireVm().readFile(path);
+    } catch (error) {
+      return Promise.reject(error as Error);
+    }
+  }
+
+  listFiles(path?: string): Promise<FileEntry[]> {
+    try {
+      return this.#requireVm().listFiles(path);
     } catch (error) {
       return Promise.reject(error as Error);
     }

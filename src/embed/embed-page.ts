@@ -63,6 +63,13 @@ async function perform(request: EmbedRequest): Promise<unknown> {
     case 'tabvm:restore':
       await element.restore(request.bytes);
       return null;
+    case 'tabvm:writeFile':
+      await element.writeFile(request.path, request.data);
+      return null;
+    case 'tabvm:readFile':
+      return element.readFile(request.path);
+    case 'tabvm:listFiles':
+      return element.listFiles(request.path);
   }
 }
 

@@ -15,6 +15,7 @@ export type {
   EmbedEvent,
   EmbedReply,
   EmbedRequest,
+  FileEntry,
   RunResult,
   TimeoutOption,
   VmEventMap,

@@ -10,6 +10,9 @@ import type { EmbedRequest } from './types.ts';
 
 const Id = z.union([z.string().max(200), z.number()]);
 const Timeout = z.number().int().positive().max(3_600_000).optional();
+const SharedPath = z.string().max(4096);
+/** A file a message may carry into the shared folder: 256 MiB at most (a bigger one through the library). */
+const MAX_FILE_BYTES = 256 << 20;
 
 export const EmbedRequestSchema: z.ZodType<EmbedRequest> = z.discriminatedUnion('type', [
   z.object({ type: z.literal('tabvm:start'), id: Id, timeout: Timeout }),
@@ -17,6 +20,17 @@ export const EmbedRequestSchema: z.ZodType<EmbedRequest> = z.discriminatedUnion(
   z.object({ type: z.literal('tabvm:type'), id: Id, text: z.string().max(100_000) }),
   z.object({ type: z.literal('tabvm:snapshot'), id: Id }),
   z.object({ type: z.literal('tabvm:restore'), id: Id, bytes: z.instanceof(Uint8Array).optional() }),
+  z.object({
+    type: z.literal('tabvm:writeFile'),
+    id: Id,
+    path: SharedPath,
+    data: z.union([
+      z.string().max(MAX_FILE_BYTES / 3),
+      z.instanceof(Uint8Array).refine((bytes) => bytes.length <= MAX_FILE_BYTES, 'at most 256 MiB'),
+    ]),
+  }),
+  z.object({ type: z.literal('tabvm:readFile'), id: Id, path: SharedPath }),
+  z.object({ type: z.literal('tabvm:listFiles'), id: Id, path: SharedPath.optional() }),
   z.object({
     type: z.literal('tabvm:waitFor'),
     id: Id,

@@ -63,6 +63,16 @@ export interface VmEventMap {
   state: VmState;
 }
 
+/** An entry of listFiles(): a file or a directory in the VM's shared folder. */
+export interface FileEntry {
+  readonly name: string;
+  readonly kind: 'file' | 'directory';
+  /** Bytes (0 for a directory). */
+  readonly size: number;
+  /** Last modified, in milliseconds since the epoch. */
+  readonly modified: number;
+}
+
 export interface TimeoutOption {
   /** Milliseconds before the promise rejects with a TabvmTimeoutError. */
   readonly timeout?: number | undefined;
@@ -83,6 +93,18 @@ export type EmbedRequest =
   | { readonly type: 'tabvm:snapshot'; readonly id: string | number }
   /** Restores the given snapshot file, or without `bytes` the last one tabvm:snapshot took. */
   | { readonly type: 'tabvm:restore'; readonly id: string | number; readonly bytes?: Uint8Array | undefined }
+  /**
+   * The VM's shared folder (the guest's /mnt/shared); `path` is relative to it. writeFile replies
+   * null, readFile with the file's bytes (a Uint8Array), listFiles with FileEntry[].
+   */
+  | {
+      readonly type: 'tabvm:writeFile';
+      readonly id: string | number;
+      readonly path: string;
+      readonly data: string | Uint8Array;
+    }
+  | { readonly type: 'tabvm:readFile'; readonly id: string | number; readonly path: string }
+  | { readonly type: 'tabvm:listFiles'; readonly id: string | number; readonly path?: string | undefined }
   | {
       readonly type: 'tabvm:waitFor';
       readonly id: string | number;

@@ -8,7 +8,17 @@
  */
 import { VmController, type VmView } from '../controller/vm-controller.ts';
 import { describeIssue, VmOptionsSchema } from './options.ts';
-import type { CreateVmOptions, RunResult, TimeoutOption, VmEventMap, VmMode, VmOptions, VmState } from './types.ts';
+import type {
+  CreateVmOptions,
+  FileEntry,
+  RunResult,
+  TimeoutOption,
+  VmEventMap,
+  VmMode,
+  VmOptions,
+  VmState,
+} from './types.ts';
+import { SharedFileError } from '../controller/vm-share.ts';
 import { commandOutput, EscapeAwareStream, promptSetupLine, STATUS_MARKER, withoutMarkers } from './shell-text.ts';
 import { mountTerminal, type MountedTerminal } from './terminal.ts';
 
@@ -559,6 +569,45 @@ export class TabVm {
     });
     this.#queue = result.catch(() => undefined);
     return result;
+  }
+
+  // --- the shared folder (the guest's /mnt/shared), through its files, never through the shell ---
+
+  /**
+   * Runs a file operation after the run() calls made before it, and says what went wrong in one
+   * sentence (a path outside the folder, a file missing, storage full) as a TabvmError.
+   */
+  #files<T>(what: string, operation: () => Promise<T>): Promise<T> {
+    if (this.#state === 'destroyed') return Promise.reject(new TabvmError(`${what}: the VM was destroyed`));
+    const result = this.#queue.then(async () => {
+      try {
+        return await operation();
+      } catch (error) {
+        if (error instanceof SharedFileError) throw new TabvmError(`${what}: ${error.message}`);
+        throw error;
+      }
+    });
+    this.#queue = result.catch(() => undefined);
+    return result;
+  }
+
+  /**
+   * Writes a file into the VM's shared folder, which the guest sees at /mnt/shared: `path` is relative
+   * to it ('poem.txt' is /mnt/shared/poem.txt; directories on the way are made). Replaces a file that
+   * is there. Strings are written as UTF-8. Works whether or not the VM runs.
+   */
+  writeFile(path: string, data: string | Uint8Array): Promise<void> {
+    return this.#files('writeFile()', () => this.#controller.share.writeFile(path, data));
+  }
+
+  /** The bytes of a file in the VM's shared folder (`path` relative to /mnt/shared). */
+  readFile(path: string): Promise<Uint8Array> {
+    return this.#files('readFile()', () => this.#controller.share.readFile(path));
+  }
+
+  /** The files and directories in a directory of the shared folder ('' or none: the folder itself), by name. */
+  listFiles(path = ''): Promise<FileEntry[]> {
+    return this.#files('listFiles()', () => this.#controller.share.listFiles(path));
   }
 
   /** Powers the VM off at once, frees its worker and memory and removes its terminal. */

@@ -1,8 +1,9 @@
 /**
- * The example tutorial (tutorial.html): each `.step` names a command (`data-command`) or a snapshot
- * action (`data-action`: `snapshot` or `restore`). A command's Run button types it into the page's
- * <tabvm-terminal> with run() and shows what it printed and its exit status; an action's button calls
- * the element's snapshot() or restore() and says how it went.
+ * The example tutorial (tutorial.html): each `.step` names a command (`data-command`) or an action of
+ * the page (`data-action`: `snapshot`, `restore`, `write-poem`, `read-count`). A command's Run button
+ * types it into the page's <tabvm-terminal> with run() and shows what it printed and its exit status;
+ * an action's button calls the element's snapshot() or restore(), or writes or reads a file in the
+ * VM's shared folder (writeFile, readFile), and says how it went.
  */
 import { defineTabvmTerminal } from '../embed/element.ts';
 import './tutorial.css';
@@ -16,7 +17,12 @@ mode.textContent =
     ? 'This page is cross-origin isolated: the VM uses shared memory.'
     : 'This page is not cross-origin isolated: the VM runs in the compatibility mode (private memory, message console).';
 
-/** The snapshot actions: what the button says, and what it does (resolving with the line shown). */
+const POEM = `The page wrote these lines,
+the machine counts every word,
+and the page reads back.
+`;
+
+/** The page's actions: what the button says, and what it does (resolving with the line shown). */
 const ACTIONS: Record<string, { label: string; perform: () => Promise<string> }> = {
   snapshot: {
     label: 'Take a snapshot',
@@ -30,6 +36,20 @@ const ACTIONS: Record<string, { label: string; perform: () => Promise<string> }>
     perform: async () => {
       await terminal.restore();
       return 'Snapshot restored.';
+    },
+  },
+  'write-poem': {
+    label: 'Write poem.txt into the shared folder',
+    perform: async () => {
+      await terminal.writeFile('poem.txt', POEM);
+      return `The page wrote /mnt/shared/poem.txt (${POEM.split('\n').length - 1} lines).`;
+    },
+  },
+  'read-count': {
+    label: 'Read count.txt back into the page',
+    perform: async () => {
+      const count = new TextDecoder().decode(await terminal.readFile('count.txt')).trim();
+      return `The VM counted ${count} words in the poem.`;
     },
   },
 };

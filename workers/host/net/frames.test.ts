@@ -66,7 +66,7 @@ describe('the Internet checksum', () => {
       0xc7,
     );
     expect(checksumValid(header)).toBe(true);
-    header[11] ^= 1;
+    header[11] = header[11]! ^ 1;
     expect(checksumValid(header)).toBe(false);
   });
 });
@@ -103,7 +103,7 @@ describe('frame codecs', () => {
       windowScale: 7,
     });
     expect([...segment.payload]).toEqual([1, 2, 3]);
-    frame[frame.length - 1] ^= 0x40;
+    frame[frame.length - 1] = frame[frame.length - 1]! ^ 0x40;
     expect(parseTcp(ipOf(frame))).toBe('TCP checksum wrong');
   });
 

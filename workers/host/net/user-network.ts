@@ -226,11 +226,11 @@ export class UserNetwork implements FramePort {
 
   /**
    * Opens a TCP connection from the gateway to the guest's `guestPort` (a forwarded host port) and joins
-   * it to the stream `attach` gives. False when the guest has no address yet or a cap is reached.
+   * it to the stream `attach` gives; `guestAddress` defaults to the first lease's. False when the guest
+   * has not been seen at that address yet or a cap is reached.
    */
-  openToGuest(guestPort: number, attach: AttachStream): boolean {
-    const lease = this.leases.values().next().value;
-    const guestAddress = lease?.address ?? FIRST_GUEST_ADDRESS;
+  openToGuest(guestPort: number, attach: AttachStream, guestAddress?: number): boolean {
+    guestAddress ??= this.leases.values().next().value?.address ?? FIRST_GUEST_ADDRESS;
     if (!this.macs.has(guestAddress) || !this.roomForConnection()) return false;
     let remotePort = this.nextForwardPort;
     while (this.connections.has(this.connectionKey(guestAddress, guestPort, GATEWAY_ADDRESS, remotePort))) {

@@ -1,6 +1,7 @@
 /**
  * `npm run vm -- [--image default] [--kernel F] [--initrd F] [--bios F] [--append "..."] [--mem 256M]
- *                [--disk F[,ro]] [--share DIR[,ro][,tag=NAME]] [--snapshot F] [--save-dir D] [--smp N]`
+ *                [--disk F[,ro]] [--share DIR[,ro][,tag=NAME]] [--snapshot F] [--save-dir D] [--smp N]
+ *                [--net user|none] [--mac 52:54:00:xx:xx:xx]`
  *
  * Boots a VM in a Node worker thread with its serial console on this terminal (raw mode; Ctrl-A X quits,
  * as in QEMU). Ctrl-A S writes a snapshot file to --save-dir (default: the current directory), as
@@ -11,6 +12,9 @@
  * tag `shared` at /mnt/shared.
  * --smp N (1 to 8) gives the guest N harts, each in a worker thread of its own, the devices in another
  * (docs/harts.md); with more than one, disks, shares and snapshots are not supported yet.
+ * --net user plugs a virtio-net card into the user-mode network (QEMU's `-nic user`; the default when this
+ * tabvm has one), --net none gives the VM no card; --mac sets the card's address (random for each run
+ * otherwise). A VM restored from a snapshot has the snapshot's card, or none (docs/networking.md).
  * A bare-metal ELF given as --bios runs in M-mode until it writes its `tohost` word (1 = pass, else the
  * guest's exit code is the value >> 1).
  *
@@ -28,7 +32,15 @@ import { checkSnapshotMachine } from '../workers/protocol/snapshot-records.ts';
 import { checkSnapshotImages, checkSnapshotShares } from '../workers/machine/snapshot.ts';
 import { ImageError } from '../workers/machine/image-error.ts';
 import { prepareVirtBoot } from '../workers/machine/loader.ts';
-import { parseSmp, readSnapshotFile, resolveVmFiles, type VmCommandLine, type VmFiles } from './lib/vm-options.ts';
+import {
+  parseSmp,
+  readSnapshotFile,
+  resolveNetCard,
+  resolveVmFiles,
+  type VmCommandLine,
+  type VmFiles,
+} from './lib/vm-options.ts';
+import { userNetwork } from './lib/user-network.ts';
 import { NodeVm } from './lib/node-vm.ts';
 import { SMP_SNAPSHOT_REFUSAL, SmpNodeVm } from './lib/smp-vm.ts';
 import {
@@ -67,6 +79,11 @@ const program = new Command()
   .option('--snapshot <file>', 'start from this snapshot file instead of powering on')
   .option('--save-dir <dir>', 'where Ctrl-A S writes snapshot files (default: the current directory)')
   .option('--smp <n>', 'CPUs (harts), 1 to 8, each in a worker thread of its own (default 1)')
+  .option(
+    '--net <user|none>',
+    'a virtio-net card on the user-mode network (user, the default when this tabvm has one), or no card (none)',
+  )
+  .option('--mac <address>', "the network card's address (default: a random 52:54:00:xx:xx:xx)")
   // A usage error is bad input too: commander's one line, then exit status 2 (help exits 0).
   .exitOverride((error) => process.exit(error.exitCode === 0 ? EXIT_OK : EXIT_BAD_INPUT));
 program.parse();
@@ -96,7 +113,7 @@ try {
   throw error;
 }
 
-const cli = program.opts<{ snapshot?: string; saveDir?: string; mem?: string }>();
+const cli = program.opts<{ snapshot?: string; saveDir?: string; mem?: string; net?: string; mac?: string }>();
 let snapshot: SnapshotContents | undefined;
 if (cli.snapshot !== undefined) {
   try {
@@ -116,9 +133,21 @@ if (cli.snapshot !== undefined) {
     throw error;
   }
 }
+try {
+  const saved = snapshot ? checkSnapshotMachine(snapshot.header).virtio?.find((slot) => slot.deviceId === 1) : undefined;
+  const net = resolveNetCard(cli, {
+    userNetwork: userNetwork !== undefined,
+    harts,
+    ...(snapshot ? { snapshotMac: saved?.deviceId === 1 ? saved.device.mac : null } : {}),
+  });
+  if (net) files = { ...files, net };
+} catch (error) {
+  if (error instanceof ImageError) fail(error.message);
+  throw error;
+}
 const saveDir = resolve(cli.saveDir ?? '.');
 
-const vm = harts > 1 ? new SmpNodeVm(files, harts) : new NodeVm(files, snapshot);
+const vm = harts > 1 ? new SmpNodeVm(files, harts) : new NodeVm(files, snapshot, userNetwork);
 const stdin = process.stdin;
 const interactive = stdin.isTTY === true;
 if (interactive) stdin.setRawMode(true);

@@ -10,6 +10,7 @@ import { resolve } from 'node:path';
 import type { ByteRing } from '../../workers/protocol/ring.ts';
 import { createVmChannels, type HostVmChannels } from '../../workers/protocol/vm-channels.ts';
 import { serveDisks } from '../../workers/protocol/disk-channel.ts';
+import { plugNetwork, type NetworkHook, type PluggedNetwork } from '../../workers/protocol/net-link.ts';
 import type { VmBootRequest, VmDiskRequest } from '../../workers/protocol/vm-api.ts';
 import type { SnapshotContents } from '../../workers/protocol/snapshot-container.ts';
 import { TextConsole } from './console-session.ts';
@@ -35,16 +36,23 @@ function diskRequest(disk: DiskSpec): VmDiskRequest {
 }
 
 export class NodeVm {
-  readonly #channels: HostVmChannels = createVmChannels('shared');
+  readonly #channels: HostVmChannels;
   readonly #stats = new Float64Array(new SharedArrayBuffer(8));
   readonly #snapshotRequests = new Int32Array(new SharedArrayBuffer(4));
   readonly #worker: Worker;
   readonly ended: Promise<VmEnd>;
 
+  readonly #network: PluggedNetwork | undefined;
+
   #snapshotWaiters: { resolve: (bytes: Uint8Array) => void; reject: (error: Error) => void }[] = [];
 
-  /** `snapshot`: start from this full snapshot, decoded and checked against the images, instead of powering on. */
-  constructor(files: VmFiles, snapshot?: SnapshotContents) {
+  /**
+   * `snapshot`: start from this full snapshot, decoded and checked against the images, instead of powering on.
+   * `onNetwork`: what the network card (files.net) is plugged into (the user-mode network, a test's peer);
+   * without it the card's link is up but its frames go nowhere.
+   */
+  constructor(files: VmFiles, snapshot?: SnapshotContents, onNetwork?: NetworkHook) {
+    this.#channels = createVmChannels('shared', { net: files.net !== undefined });
     const request: VmBootRequest = {
       ramBytes: files.ramSize,
       bootargs: files.bootargs,
@@ -62,6 +70,7 @@ export class NodeVm {
             })),
           }
         : {}),
+      ...(files.net ? { net: { mac: files.net.mac } } : {}),
       ...(snapshot ? { snapshot } : {}),
     };
     const workerData: NodeVmWorkerData = {
@@ -74,6 +83,7 @@ export class NodeVm {
     // The overlays of chunked images live in the worker's memory for the run (disk files are written in
     // place): their writes come over the disks channel as in the browser, and are acknowledged.
     const stopDisks = serveDisks(this.#channels.disks, { writes: () => Promise.resolve(), status() {} });
+    if (this.#channels.net && onNetwork) this.#network = plugNetwork(this.#channels.net, onNetwork);
     this.ended = new Promise((resolveEnd) => {
       this.#worker.on('message', (message: NodeVmWorkerMessage) => {
         if (message.kind === 'snapshot') this.#snapshotWaiters.shift()?.resolve(message.bytes);
@@ -112,7 +122,13 @@ export class NodeVm {
     });
   }
 
+  /** Frames for the guest the host's end dropped (the guest read none for a while), with a network plugged. */
+  get netDropped(): number {
+    return this.#network?.dropped ?? 0;
+  }
+
   terminate(): Promise<number> {
+    this.#network?.unplug();
     this.#channels.close();
     return this.#worker.terminate();
   }

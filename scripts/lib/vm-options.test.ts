@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { parseShareOption, resolveVmFiles } from './vm-options.ts';
+import { parseShareOption, resolveNetCard, resolveVmFiles } from './vm-options.ts';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tabvm-share-option-'));
 const file = path.join(dir, 'file');
@@ -27,5 +27,42 @@ describe('--share DIR[,ro][,tag=NAME]', () => {
     fs.writeFileSync(bios, new Uint8Array(64));
     expect(() => resolveVmFiles({ bios, share: [dir, dir] }, dir)).toThrow(/two shares have the tag shared/);
     expect(resolveVmFiles({ bios, share: [dir, `${dir},tag=b`] }, dir).shares).toHaveLength(2);
+  });
+});
+
+describe('--net user|none and --mac', () => {
+  const plugged = { userNetwork: true, harts: 1 };
+  const unplugged = { userNetwork: false, harts: 1 };
+
+  it('gives a card on the user network by default when there is one, with a random QEMU-style address', () => {
+    const a = resolveNetCard({}, plugged);
+    const b = resolveNetCard({ net: 'user' }, plugged);
+    expect(a?.mac).toMatch(/^52:54:00(:[0-9a-f]{2}){3}$/);
+    expect(b?.mac).toMatch(/^52:54:00(:[0-9a-f]{2}){3}$/);
+    expect(resolveNetCard({ mac: '52:54:00:AB:cd:01' }, plugged)).toEqual({ mac: '52:54:00:ab:cd:01' });
+    expect(resolveNetCard({ net: 'none' }, plugged)).toBeUndefined();
+  });
+
+  it('gives none by default without a user network or with several CPUs', () => {
+    expect(resolveNetCard({}, unplugged)).toBeUndefined();
+    expect(resolveNetCard({}, { userNetwork: true, harts: 2 })).toBeUndefined();
+  });
+
+  it('refuses what cannot be in one line each', () => {
+    expect(() => resolveNetCard({ net: 'tap' }, plugged)).toThrow(/^--net tap: user or none$/);
+    expect(() => resolveNetCard({ net: 'user' }, unplugged)).toThrow(/no user-mode network yet/);
+    expect(() => resolveNetCard({ net: 'user' }, { userNetwork: true, harts: 2 })).toThrow(/more than one CPU/);
+    expect(() => resolveNetCard({ net: 'none', mac: '52:54:00:00:00:01' }, plugged)).toThrow(/--mac: the VM has no/);
+    expect(() => resolveNetCard({ mac: '52:54:00:00:01' }, plugged)).toThrow(/--mac 52:54:00:00:01: .* is not a MAC/);
+    expect(() => resolveNetCard({ mac: '01:00:5e:00:00:01' }, plugged)).toThrow(/multicast/);
+  });
+
+  it("follows a snapshot: its card and address, or none, whatever the defaults say", () => {
+    const mac = '52:54:00:12:34:56';
+    expect(resolveNetCard({}, { ...unplugged, snapshotMac: mac })).toEqual({ mac });
+    expect(resolveNetCard({}, { ...plugged, snapshotMac: null })).toBeUndefined();
+    expect(() => resolveNetCard({ net: 'none' }, { ...plugged, snapshotMac: mac })).toThrow(/has a network card/);
+    expect(() => resolveNetCard({ net: 'user' }, { ...plugged, snapshotMac: null })).toThrow(/had no network card/);
+    expect(() => resolveNetCard({ mac: '52:54:00:00:00:09' }, { ...plugged, snapshotMac: mac })).toThrow(mac);
   });
 });

@@ -21,6 +21,7 @@ import {
 import { deleteOverlay, listOverlayVmIds } from '../storage/disk-overlay.ts';
 import { copyCustomImage, deleteCustomImage, listCustomImageVmIds, saveCustomImage } from '../storage/custom-images.ts';
 import type { CustomImageFiles } from '../controller/custom-image.ts';
+import { randomMacAddress } from '../../workers/protocol/mac-address.ts';
 
 export interface VmEntry {
   readonly definition: VmDefinition;
@@ -114,7 +115,7 @@ export class Library {
    * VM whose stored files it shares the contents of (a clone).
    */
   async create(
-    fields: Omit<VmDefinition, 'id' | 'createdAt'>,
+    fields: Omit<VmDefinition, 'id' | 'createdAt' | 'mac'>,
     custom?: CustomImageFiles<File> | { readonly copyOf: string },
   ): Promise<VmEntry> {
     const definition: VmDefinition = {
@@ -122,6 +123,7 @@ export class Library {
       name: fields.name.trim(),
       id: crypto.randomUUID(),
       createdAt: Date.now(),
+      mac: randomMacAddress(),
     };
     const entry = { definition, controller: this.#controllerFor(definition) };
     await this.#serially(async () => {

@@ -10,6 +10,7 @@
  */
 import { createStore, get, promisifyRequest, set } from 'idb-keyval';
 import { z } from 'zod';
+import { isMacAddress, randomMacAddress } from '../../workers/protocol/mac-address.ts';
 
 export const VmDefinitionSchema = z.object({
   id: z.string().min(1),
@@ -17,6 +18,11 @@ export const VmDefinitionSchema = z.object({
   image: z.string().min(1),
   ramMiB: z.number().int().positive(),
   createdAt: z.number(),
+  /**
+   * The network card's address, made when the VM is created (a clone is a new VM, with its own) and kept
+   * with it. A definition stored before VMs had one gets one when it is read; saved with the next change.
+   */
+  mac: z.string().refine(isMacAddress, 'not a MAC address').default(randomMacAddress),
 });
 
 export type VmDefinition = z.infer<typeof VmDefinitionSchema>;

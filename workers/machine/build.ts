@@ -3,7 +3,7 @@
  * (workers/vm.worker.ts) and the Node runner's worker thread (scripts/vm-node-worker.ts) alike.
  */
 import { Machine, type DiskConfig, type MachinePorts } from './machine.ts';
-import type { ShareConfig } from './device-host.ts';
+import type { NetConfig, ShareConfig } from './device-host.ts';
 import { restoreSnapshot, type RestoredMachine } from './snapshot.ts';
 import type { SnapshotContents } from '../protocol/snapshot-container.ts';
 
@@ -19,6 +19,8 @@ export interface MachineSpec {
   readonly disks?: readonly DiskConfig[];
   /** Shared folders (virtio-9p). */
   readonly shares?: readonly ShareConfig[];
+  /** A virtio-net card. */
+  readonly net?: NetConfig;
 }
 
 /** What a machine is built from besides its RAM size and bootargs (which a snapshot brings along). */
@@ -32,6 +34,7 @@ function hostParts(spec: Omit<MachineSpec, 'ramBytes' | 'bootargs'>) {
     rngSeed: crypto.getRandomValues(new Uint8Array(32)),
     ...(spec.disks ? { disks: spec.disks } : {}),
     ...(spec.shares ? { shares: spec.shares } : {}),
+    ...(spec.net ? { net: spec.net } : {}),
   };
 }
 

@@ -24,6 +24,7 @@ import { GuestMemory } from '../devices/virtio/queue.ts';
 import { VirtioBlk } from '../devices/virtio/blk.ts';
 import { VirtioRng } from '../devices/virtio/rng.ts';
 import { Virtio9p } from '../devices/virtio/9p.ts';
+import { VirtioNet, type NetLink } from '../devices/virtio/net.ts';
 import type { NinePPort } from '../host/9p/server.ts';
 import { IoTracker } from '../bus/io-tracker.ts';
 import type { BlockBackend } from '../host/block/backend.ts';
@@ -54,6 +55,15 @@ export interface DeviceHostConfig {
   readonly rng?: boolean;
   /** Shared folders: one virtio-9p device each, after the disks and the entropy device. */
   readonly shares?: readonly ShareConfig[];
+  /** A virtio-net card, in the slot after the shares (so adding it moves no disk or share); none without. */
+  readonly net?: NetConfig;
+}
+
+export interface NetConfig {
+  /** The card's address (6 bytes; the config space's `mac`). */
+  readonly mac: Uint8Array;
+  /** Where its transmitted frames go (workers/runtime/net-port.ts, or a test's link). */
+  readonly link: NetLink;
 }
 
 export interface ShareConfig {
@@ -119,6 +129,8 @@ export class DeviceHost {
   readonly rtc: GoldfishRtc;
   /** The virtio-mmio transports, slot 0 first. */
   readonly virtio: readonly VirtioMmioTransport[];
+  /** The network card, when the config has one: the link's frames for the guest go to its receive(). */
+  readonly net: VirtioNet | undefined;
   /** Block requests waiting on their backends (the run loop wakes for them; snapshots wait for none). */
   readonly io = new IoTracker();
   /** Each hart's interrupt inputs, hart 0 first. */
@@ -226,6 +238,7 @@ export class DeviceHost {
           })
         : new VirtioMmioTransport(),
     );
+    this.net = devices.find((device): device is VirtioNet => device instanceof VirtioNet);
     this.virtio.forEach((transport, slot) => {
       bus.map(`virtio${slot}`, m.virtio.base + slot * m.virtio.size, m.virtio.size, transport);
     });
@@ -346,13 +359,14 @@ export class DeviceHost {
 
 /**
  * What sits in each virtio-mmio slot: disks from the highest slot down (the FDT lists that slot first,
- * so the first disk is /dev/vda, as with QEMU), then the entropy device, then the shares; the rest
- * are empty.
+ * so the first disk is /dev/vda, as with QEMU), then the entropy device, then the shares, then the
+ * network card; the rest are empty.
  */
 function virtioSlots(config: DeviceHostConfig, io: IoTracker): (VirtioDevice | undefined)[] {
   const wanted: VirtioDevice[] = (config.disks ?? []).map((disk) => new VirtioBlk(disk.backend, io, disk.readOnly));
   if (config.rng ?? true) wanted.push(new VirtioRng());
   for (const share of config.shares ?? []) wanted.push(new Virtio9p(share.tag, share.port, io));
+  if (config.net) wanted.push(new VirtioNet(config.net.mac, config.net.link));
   if (wanted.length > VIRTIO_MMIO_SLOTS)
     throw new Error(`machine: ${wanted.length} virtio devices, but only ${VIRTIO_MMIO_SLOTS} slots`);
   const slots: (VirtioDevice | undefined)[] = new Array<VirtioDevice | undefined>(VIRTIO_MMIO_SLOTS).fill(undefined);

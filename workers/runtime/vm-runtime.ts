@@ -37,6 +37,8 @@ import type {
   VmStats,
 } from '../protocol/vm-api.ts';
 import { ConsolePort, StreamSink } from './console-port.ts';
+import { NetPort } from './net-port.ts';
+import { parseMacAddress } from '../protocol/mac-address.ts';
 import { PanicWatch } from '../host/panic-watch.ts';
 
 /** What a runner gives the runtime. */
@@ -71,6 +73,8 @@ export class VmRuntime {
   readonly #disks: readonly DiskConfig[];
   /** And the shares' trees: each machine gets its own 9p servers over them (fids are the guest's). */
   readonly #shares: readonly OpenShare[];
+  /** The network card's port, on the `net` channel; it outlives machines (each reset plugs in its new card). */
+  readonly #net: NetPort | undefined;
   readonly #shared: boolean;
   /** What a reset rebuilds the machine from: the images, with a restored snapshot's RAM size and bootargs. */
   #powerOn: VmBootRequest;
@@ -100,6 +104,7 @@ export class VmRuntime {
       panicWatch: PanicWatch;
       disks: readonly DiskConfig[];
       shares: readonly OpenShare[];
+      net: NetPort | undefined;
       machine: Machine;
     },
   ) {
@@ -110,6 +115,7 @@ export class VmRuntime {
     this.#panicWatch = parts.panicWatch;
     this.#disks = parts.disks;
     this.#shares = parts.shares;
+    this.#net = parts.net;
     this.#machine = parts.machine;
     this.#powerOn = {
       ...request,
@@ -128,7 +134,8 @@ export class VmRuntime {
     const diskClient = new DiskClient(channels.disks);
     const disks = request.disks.map((disk, index) => openDisk(disk, index, host, diskClient));
     const shares = (request.shares ?? []).map((share) => openShare(share, host));
-    const spec = machineSpec(request, host, disks, shares);
+    const net = openNet(request, channels);
+    const spec = machineSpec(request, host, disks, shares, net);
     const ports: MachinePorts = { console: panicWatch, log: host.log };
     let machine: Machine;
     let fingerprint: SnapshotFingerprint | undefined;
@@ -140,7 +147,7 @@ export class VmRuntime {
         );
       }
     } else machine = buildMachine(spec, ports);
-    const runtime = new VmRuntime(host, request, { channels, sink, panicWatch, disks, shares, machine });
+    const runtime = new VmRuntime(host, request, { channels, sink, panicWatch, disks, shares, net, machine });
     if (fingerprint) runtime.#fingerprints.set(DEFAULT_SERIES, fingerprint);
     runtime.#start();
     return runtime;
@@ -148,7 +155,12 @@ export class VmRuntime {
 
   /** The host ports of the current machine, serviced by its run loop in this order. */
   #ports(): Port[] {
-    return [new ConsolePort(this.#machine.uart, this.#channels.console, this.#consoleSink)];
+    const ports: Port[] = [new ConsolePort(this.#machine.uart, this.#channels.console, this.#consoleSink)];
+    if (this.#net) {
+      this.#net.attach(this.#machine.devices.net);
+      ports.push(this.#net);
+    }
+    return ports;
   }
 
   #makeLoop(): RunLoop {
@@ -272,7 +284,7 @@ export class VmRuntime {
     this.#instructionsBefore += Number(this.#machine.hart.instret);
     this.#endStretch();
     this.#panicWatch = new PanicWatch(this.#consoleSink);
-    this.#machine = buildMachine(machineSpec(this.#powerOn, this.#host, this.#disks, this.#shares), {
+    this.#machine = buildMachine(machineSpec(this.#powerOn, this.#host, this.#disks, this.#shares, this.#net), {
       console: this.#panicWatch,
       log: this.#host.log,
     });
@@ -313,6 +325,7 @@ function machineSpec(
   host: RuntimeHost,
   disks: readonly DiskConfig[],
   shares: readonly OpenShare[],
+  net: NetPort | undefined,
 ): MachineSpec {
   return {
     ramBytes: request.ramBytes,
@@ -324,7 +337,15 @@ function machineSpec(
     sharedMemory: request.channels.mode === 'shared',
     disks,
     shares: shares.map(({ tag, tree }): ShareConfig => ({ tag, port: new NinePServer(tree) })),
+    ...(request.net && net ? { net: { mac: parseMacAddress(request.net.mac), link: net } } : {}),
   };
+}
+
+/** The network card's port, when the boot request has a card (its frames travel on the `net` channel). */
+function openNet(request: VmBootRequest, channels: VmChannels): NetPort | undefined {
+  if (!request.net) return undefined;
+  if (!channels.net) throw new Error('the boot request has a network card but no net channel');
+  return new NetPort(channels.net);
 }
 
 interface OpenShare {

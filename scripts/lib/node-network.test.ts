@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ipv4, ipv4ToString } from '../../workers/host/net/frames.ts';
 import { ScriptedGuest } from '../../workers/host/net/test-support/scripted-guest.ts';
 import { GATEWAY_ADDRESS } from '../../workers/host/net/user-network.ts';
-import { nodeResolver, parseHostForward, startNodeNetwork, type NodeNetwork } from './node-network.ts';
+import { NodeUserNetwork, nodeResolver, parseHostForward, type HostForward } from './node-network.ts';
 
 const GUEST = ipv4('10.0.2.15');
 const sha256 = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
@@ -22,14 +22,13 @@ async function listen(server: Server): Promise<number> {
   return (server.address() as AddressInfo).port;
 }
 
-async function guestOnNetwork(
-  forwards: Parameters<typeof startNodeNetwork>[1] = [],
-): Promise<{ guest: ScriptedGuest; node: NodeNetwork }> {
+async function guestOnNetwork(forwards: HostForward[] = []): Promise<{ guest: ScriptedGuest; node: NodeUserNetwork }> {
   const guest = new ScriptedGuest(Uint8Array.of(0x52, 0x54, 0, 0, 0, 1));
-  const node = await startNodeNetwork(guest, forwards, { retransmitMs: 50 });
-  guest.network = node.network;
-  guest.address = GUEST;
+  const node = new NodeUserNetwork({ retransmitMs: 50 });
   cleanups.push(() => node.close());
+  await node.forward(forwards);
+  guest.network = node.hook({ toGuest: guest });
+  guest.address = GUEST;
   return { guest, node };
 }
 
@@ -86,7 +85,7 @@ describe('the Node provider', () => {
     expect(sha256(client.bytes())).toBe(sha256(download));
     expect(sha256(Buffer.concat(received))).toBe(sha256(upload));
     expect(client.bytesPastWindow).toBe(0);
-    await guest.until(() => node.network.connectionCount === 0, 2000, 'the connection gone');
+    await guest.until(() => node.network!.connectionCount === 0, 2000, 'the connection gone');
     client.stop();
   }, 90_000);
 

@@ -9,7 +9,7 @@ import { lookup } from 'node:dns/promises';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { NameNotFound, type Resolver } from '../../workers/host/net/dns.ts';
 import { ipv4, ipv4ToString } from '../../workers/host/net/frames.ts';
-import type { FramePort } from '../../workers/host/net/link.ts';
+import type { NetworkHook } from '../../workers/protocol/net-link.ts';
 import type {
   HostStream,
   HostUdpSocket,
@@ -187,55 +187,58 @@ export function parseHostForward(rule: string): HostForward {
   };
 }
 
-/** Listens on the forward's host port; each accepted socket becomes a connection the network opens to the guest. */
-export function listenHostForward(network: UserNetwork, forward: HostForward): Promise<Server> {
-  const server = createServer({ allowHalfOpen: true, pauseOnConnect: true }, (socket) => {
-    // Until the guest accepts, its data waits in the socket (TcpConnection.toGuest pauses the stream).
-    const opened = network.openToGuest(
-      forward.guestPort,
-      (events) => new NodeStream(socket, events, true),
-      forward.guestAddress,
-    );
-    if (!opened) socket.destroy();
-  });
-  return new Promise((resolve, reject) => {
-    server.once('error', (error: NodeJS.ErrnoException) =>
-      reject(
-        new ImageError(
-          `--hostfwd: cannot listen on ${forward.hostAddress}:${forward.hostPort} (${error.code ?? error.message})`,
-        ),
-      ),
-    );
-    server.listen(forward.hostPort, forward.hostAddress, () => resolve(server));
-  });
-}
+/**
+ * The user-mode network of one Node VM: `hook` plugs it into the VM's network card (NodeVm's onNetwork;
+ * a restore plugs a fresh network, resetting the old one's connections), `forward` listens on the
+ * `--hostfwd` ports, `close` ends it all.
+ */
+export class NodeUserNetwork {
+  #network: UserNetwork | undefined;
+  readonly #servers: Server[] = [];
+  readonly #options: Partial<UserNetworkOptions>;
 
-/** A VM's user-mode network in Node: the network, its forwarded ports, and how to close it all. */
-export interface NodeNetwork {
-  readonly network: UserNetwork;
-  readonly servers: readonly Server[];
-  close(): void;
-}
-
-export async function startNodeNetwork(
-  guest: FramePort,
-  forwards: readonly HostForward[],
-  options: Partial<UserNetworkOptions> = {},
-): Promise<NodeNetwork> {
-  const network = new UserNetwork(guest, { provider: nodeSockets, resolver: nodeResolver, ...options });
-  const servers: Server[] = [];
-  try {
-    for (const forward of forwards) servers.push(await listenHostForward(network, forward));
-  } catch (error) {
-    for (const server of servers) server.close();
-    throw error;
+  constructor(options: Partial<UserNetworkOptions> = {}) {
+    this.#options = options;
   }
-  return {
-    network,
-    servers,
-    close() {
-      for (const server of servers) server.close();
-      network.reset();
-    },
+
+  /** The network once a card is plugged in. */
+  get network(): UserNetwork | undefined {
+    return this.#network;
+  }
+
+  readonly hook: NetworkHook = ({ toGuest }) => {
+    this.#network?.reset();
+    this.#network = new UserNetwork(toGuest, { provider: nodeSockets, resolver: nodeResolver, ...this.#options });
+    return this.#network;
   };
+
+  /** Listens on each rule's host port; each accepted socket becomes a connection opened to the guest. */
+  async forward(forwards: readonly HostForward[]): Promise<void> {
+    for (const forward of forwards) {
+      const server = createServer({ allowHalfOpen: true, pauseOnConnect: true }, (socket) => {
+        const opened = this.#network?.openToGuest(
+          forward.guestPort,
+          (events) => new NodeStream(socket, events, true),
+          forward.guestAddress,
+        );
+        if (!opened) socket.destroy();
+      });
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', (error: NodeJS.ErrnoException) =>
+          reject(
+            new ImageError(
+              `--hostfwd: cannot listen on ${forward.hostAddress}:${forward.hostPort} (${error.code ?? error.message})`,
+            ),
+          ),
+        );
+        server.listen(forward.hostPort, forward.hostAddress, () => resolve());
+      });
+      this.#servers.push(server);
+    }
+  }
+
+  close(): void {
+    for (const server of this.#servers.splice(0)) server.close();
+    this.#network?.reset();
+  }
 }

@@ -50,6 +50,8 @@ export interface TcpHost {
   buffered(delta: number): void;
   /** Whether the network's cap on held bytes leaves room for more. */
   roomForMore(): boolean;
+  /** The initial sequence number of a new connection. */
+  initialSequence(): number;
 }
 
 type State =
@@ -76,7 +78,7 @@ export class TcpConnection implements StreamEvents {
   private stream: HostStream | undefined;
 
   // Sending to the guest. `queue` holds the bytes from sndUna on (the first chunk from `queueOffset`).
-  private readonly iss = (Math.random() * 0x1_0000_0000) >>> 0;
+  private readonly iss: number;
   private sndUna: number;
   private sndNxt: number;
   /** The highest sequence number sent, which an ACK may reach after a go-back. */
@@ -109,6 +111,7 @@ export class TcpConnection implements StreamEvents {
     this.host = host;
     this.ids = ids;
     this.state = state;
+    this.iss = host.initialSequence() >>> 0;
     this.sndUna = this.iss;
     this.sndNxt = this.iss;
     this.sndMax = this.iss;

@@ -115,6 +115,8 @@ export interface UserNetworkOptions {
   readonly udpIdleMs?: number;
   /** DNS lookups in flight; more are answered SERVFAIL (default 64). */
   readonly maxDnsLookups?: number;
+  /** Initial sequence numbers (default random; the fuzzer fixes them to reach established connections). */
+  readonly initialSequence?: () => number;
 }
 
 interface Lease {
@@ -201,6 +203,7 @@ export class UserNetwork implements FramePort {
         }
       },
       roomForMore: () => this.bufferedBytes < this.maxBufferedBytes,
+      initialSequence: options.initialSequence ?? (() => Math.random() * 0x1_0000_0000),
     };
   }
 

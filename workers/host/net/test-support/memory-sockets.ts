@@ -4,8 +4,6 @@
  */
 import type { HostStream, HostUdpSocket, SocketProvider, StreamEvents, UdpEvents } from '../sockets.ts';
 
-const later = (work: () => void): void => void setTimeout(work, 0);
-
 /** The host's end of one connection, as the test sees it. */
 export class MemoryPeer implements HostStream {
   readonly address: number;
@@ -25,7 +23,15 @@ export class MemoryPeer implements HostStream {
   private outboxEnd = false;
   readonly events: StreamEvents;
 
-  constructor(events: StreamEvents, address: number, port: number) {
+  private readonly later: (work: () => void) => void;
+
+  constructor(
+    events: StreamEvents,
+    address: number,
+    port: number,
+    later: (work: () => void) => void = (work) => void setTimeout(work, 0),
+  ) {
+    this.later = later;
     this.events = events;
     this.address = address;
     this.port = port;
@@ -58,7 +64,7 @@ export class MemoryPeer implements HostStream {
 
   resume(): void {
     this.paused = false;
-    later(() => this.flush());
+    this.later(() => this.flush());
   }
 
   // ---- the test's side ----
@@ -118,6 +124,8 @@ export class MemoryPeer implements HostStream {
 }
 
 export class MemorySockets implements SocketProvider {
+  /** Answers a macrotask later, as real sockets do, or at once (`synchronous`: the fuzzer's choice). */
+  private readonly later: (work: () => void) => void;
   /** Listeners by TCP port; a port without one refuses. */
   readonly listeners = new Map<number, (peer: MemoryPeer) => void>();
   /** Handlers by UDP port: each gets the datagram and answers with what it returns, if anything. */
@@ -125,9 +133,13 @@ export class MemorySockets implements SocketProvider {
   readonly peers: MemoryPeer[] = [];
   udpSocketsOpen = 0;
 
+  constructor(options: { synchronous?: boolean } = {}) {
+    this.later = options.synchronous ? (work) => work() : (work) => void setTimeout(work, 0);
+  }
+
   connect(address: number, port: number, events: StreamEvents): HostStream {
-    const peer = new MemoryPeer(events, address, port);
-    later(() => {
+    const peer = new MemoryPeer(events, address, port, this.later);
+    this.later(() => {
       const listener = this.listeners.get(port);
       if (!listener) return events.closed('refused');
       this.peers.push(peer);
@@ -145,7 +157,7 @@ export class MemorySockets implements SocketProvider {
         const handler = this.udpHandlers.get(port);
         const copy = data.slice();
         if (handler) {
-          later(() => {
+          this.later(() => {
             const answer = handler(copy);
             if (answer && open) events.message(answer, address, port);
           });

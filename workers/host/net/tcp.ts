@@ -52,6 +52,8 @@ export interface TcpHost {
   roomForMore(): boolean;
   /** The initial sequence number of a new connection. */
   initialSequence(): number;
+  /** A go-back: `timer` when the retransmission timer fired, else three duplicate ACKs. */
+  wentBack(timer: boolean): void;
 }
 
 type State =
@@ -317,7 +319,10 @@ export class TcpConnection implements StreamEvents {
     ) {
       // Three duplicate ACKs: the guest lost the segment at sndUna (its RX ring was full). Once per
       // window, as NewReno's `recover` (RFC 6582 §3.2): the go-back already resent all that followed.
-      if (++this.duplicateAcks === 3 && distance(this.sndUna, this.recover) >= 0) this.goBack();
+      if (++this.duplicateAcks === 3 && distance(this.sndUna, this.recover) >= 0) {
+        this.host.wentBack(false);
+        this.goBack();
+      }
     }
     this.guestWindow = window;
   }
@@ -520,6 +525,7 @@ export class TcpConnection implements StreamEvents {
       this.sendSyn();
       return;
     }
+    this.host.wentBack(true);
     this.goBack();
   }
 

@@ -227,6 +227,7 @@ describe('UserNetwork: TCP', () => {
     await guest.until(() => peer.endedByGuest, 2000, 'the guest FIN at the host');
     expect(sha256(peer.bytes())).toBe(sha256(upload));
     expect(guest.droppedFrames).toBeGreaterThan(20);
+    expect(network.retransmissions.timer + network.retransmissions.duplicateAcks).toBeGreaterThan(0);
     // Never a byte past the guest's window: every segment's payload fits the 8 KiB window.
     expect(Math.max(...guest.frames.map((frame) => frame.byteLength - 54))).toBeLessThanOrEqual(1460);
     expect(peer.address).toBe(REMOTE);

@@ -146,6 +146,8 @@ function unrefTimer(timer: unknown): void {
 export class UserNetwork implements FramePort {
   /** Frames dropped, by reason. */
   readonly drops = new Map<string, number>();
+  /** TCP go-backs to the oldest unacknowledged byte: on the timer, and on three duplicate ACKs. */
+  readonly retransmissions = { timer: 0, duplicateAcks: 0 };
   private readonly guest: FramePort;
   private readonly provider: SocketProvider;
   private readonly resolver: Resolver;
@@ -204,6 +206,10 @@ export class UserNetwork implements FramePort {
       },
       roomForMore: () => this.bufferedBytes < this.maxBufferedBytes,
       initialSequence: options.initialSequence ?? (() => Math.random() * 0x1_0000_0000),
+      wentBack: (timer) => {
+        if (timer) this.retransmissions.timer++;
+        else this.retransmissions.duplicateAcks++;
+      },
     };
   }
 

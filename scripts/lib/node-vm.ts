@@ -49,7 +49,7 @@ export class NodeVm {
   /**
    * `snapshot`: start from this full snapshot, decoded and checked against the images, instead of powering on.
    * `onNetwork`: what the network card (files.net) is plugged into (the user-mode network, a test's peer);
-   * without it the card's link is up but its frames go nowhere.
+   * without it the card's link is up but its frames go nowhere and none come.
    */
   constructor(files: VmFiles, snapshot?: SnapshotContents, onNetwork?: NetworkHook) {
     this.#channels = createVmChannels('shared', { net: files.net !== undefined });
@@ -83,7 +83,8 @@ export class NodeVm {
     // The overlays of chunked images live in the worker's memory for the run (disk files are written in
     // place): their writes come over the disks channel as in the browser, and are acknowledged.
     const stopDisks = serveDisks(this.#channels.disks, { writes: () => Promise.resolve(), status() {} });
-    if (this.#channels.net && onNetwork) this.#network = plugNetwork(this.#channels.net, onNetwork);
+    // Without a network the card's frames are read and dropped, as by a cable into nothing.
+    if (this.#channels.net) this.#network = plugNetwork(this.#channels.net, onNetwork ?? (() => ({ receive() {} })));
     this.ended = new Promise((resolveEnd) => {
       this.#worker.on('message', (message: NodeVmWorkerMessage) => {
         if (message.kind === 'snapshot') this.#snapshotWaiters.shift()?.resolve(message.bytes);

@@ -402,8 +402,9 @@ export class VmController {
     const remote = Comlink.wrap<VmWorkerApi>(worker);
     const net = this.options.net;
     const channels = createVmChannels(shared ? 'shared' : 'message', { net: net !== undefined });
-    // Unplugged when the worker goes: #kill closes the channels, and the listener with them.
-    if (channels.net && net?.onNetwork) plugNetwork(channels.net, net.onNetwork);
+    // Without a network the card's frames are read and dropped, as by a cable into nothing. Unplugged
+    // when the worker goes: #kill closes the channels, and the listener with them.
+    if (channels.net) plugNetwork(channels.net, net?.onNetwork ?? (() => ({ receive() {} })));
     let rejectBoot: (error: Error) => void = () => {};
     const failed = new Promise<never>((_, reject) => (rejectBoot = reject));
     const run: Running = {

@@ -2,7 +2,7 @@
 // with real host sockets (scripts/lib/node-network.ts), as `npm run vm` does. One boot: DHCP gives the
 // guest 10.0.2.15, it pings the gateway, resolves a name at 10.0.2.3, downloads a file from an HTTP server
 // on the host's 127.0.0.1 through 10.0.2.2 (sha256 compared), serves a forwarded host port, and keeps
-// working after a burst of malformed frames.
+// working after a burst of malformed frames; a snapshot of it restores onto a fresh network and works.
 import { createHash, randomBytes } from 'node:crypto';
 import { connect, createServer, type AddressInfo, type Server } from 'node:net';
 import { createServer as createHttpServer } from 'node:http';
@@ -13,6 +13,7 @@ import { NodeVm, NodeVmConsole } from '../scripts/lib/node-vm.ts';
 import { NodeUserNetwork, parseHostForward } from '../scripts/lib/node-network.ts';
 import { resolveVmFiles, type VmFiles } from '../scripts/lib/vm-options.ts';
 import type { NetworkHook } from '../workers/protocol/net-link.ts';
+import { decodeSnapshotFile } from '../workers/protocol/snapshot-container.ts';
 
 const root = resolve(fileURLToPath(import.meta.url), '../..');
 const PROMPT = 'root@tabvm:~# ';
@@ -38,10 +39,8 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-// udhcpc runs a script with the lease in its environment; the image has none of its own yet.
-const DHCP_SCRIPT =
-  'printf \'#!/bin/sh\\n[ "$1" = bound ] || exit 0\\nip addr add $ip/$mask dev $interface\\n' +
-  "ip route add default via $router\\necho nameserver $dns > /etc/resolv.conf\\n' > /tmp/dhcp.sh; chmod +x /tmp/dhcp.sh";
+// The image's init starts udhcpc in the background: the lease comes a moment after the prompt.
+const LEASED = 'for i in $(seq 1 60); do ip addr show eth0 | grep -q 10.0.2.15 && break; sleep 1; done';
 
 describe('the user-mode network with the default image', () => {
   it('DHCP, ping, DNS, an HTTP download through 10.0.2.2, a forwarded port, and malformed frames', async () => {
@@ -63,13 +62,7 @@ describe('the user-mode network with the default image', () => {
       const con = new NodeVmConsole(vm);
       let at = await con.waitFor(PROMPT, 240_000);
       let out: string;
-      [out, at] = await run(
-        con,
-        `killall udhcpc 2>/dev/null; ip link set eth0 up; ${DHCP_SCRIPT}; udhcpc -i eth0 -n -q -s /tmp/dhcp.sh; ` +
-          'ip addr show eth0; ip route; cat /etc/resolv.conf',
-        'DHCP',
-        at,
-      );
+      [out, at] = await run(con, `${LEASED}; ip addr show eth0; ip route; cat /etc/resolv.conf`, 'DHCP', at);
       expect(out).toContain('inet 10.0.2.15/24');
       expect(out).toContain('default via 10.0.2.2 dev eth0');
       expect(out).toContain('nameserver 10.0.2.3');
@@ -122,8 +115,30 @@ describe('the user-mode network with the default image', () => {
       expect([...network.drops.keys()].filter((reason) => reason.startsWith('internal error'))).toEqual([]);
       [out, at] = await run(con, 'ping -c 2 -W 5 10.0.2.2', 'AFTER', at);
       expect(out).toMatch(/2 packets transmitted, 2 packets received/);
-      con.type('poweroff\n');
-      expect(await vm.ended).toEqual({ kind: 'halted', exitCode: 0 });
+
+      // A snapshot restored onto a fresh network: the guest keeps its address, and reaches the host again.
+      const snapshot = await vm.snapshot();
+      user.close();
+      await vm.terminate();
+      const restoredNetwork = new NodeUserNetwork();
+      const restored = new NodeVm(files(), await decodeSnapshotFile(snapshot), restoredNetwork.hook);
+      try {
+        const restoredConsole = new NodeVmConsole(restored);
+        [out] = await run(
+          restoredConsole,
+          `ip addr show eth0; ping -c 2 -W 5 10.0.2.2; wget -q -O - http://10.0.2.2:${httpPort}/file.bin | sha256sum`,
+          'RESTORED',
+          0,
+        );
+        expect(out).toContain('inet 10.0.2.15/24');
+        expect(out).toMatch(/2 packets transmitted, 2 packets received/);
+        expect(out).toContain(createHash('sha256').update(payload).digest('hex'));
+        restoredConsole.type('poweroff\n');
+        expect(await restored.ended).toEqual({ kind: 'halted', exitCode: 0 });
+      } finally {
+        restoredNetwork.close();
+        await restored.terminate();
+      }
     } finally {
       user.close();
       http.close();

@@ -245,7 +245,7 @@ export class TcpConnection implements StreamEvents {
       this.scheduleAck(); // a retransmitted SYN of an open connection: our ACK answers it
       return;
     }
-    if (segment.flags & TCP_ACK) this.acknowledged(segment);
+    if (segment.flags & TCP_ACK && !this.acknowledged(segment)) return; // that ACK ended the connection
     this.received(segment);
     this.pump();
   }
@@ -276,6 +276,7 @@ export class TcpConnection implements StreamEvents {
     this.sendAck();
     this.paused = false;
     this.stream?.resume();
+    this.pump(); // what the host sent (or its FIN) while the guest had not answered yet
   }
 
   private takeSynOptions(syn: TcpSegment): void {
@@ -288,11 +289,11 @@ export class TcpConnection implements StreamEvents {
     return (segment.flags & TCP_ACK) !== 0 && segment.acknowledgment === expected >>> 0;
   }
 
-  /** The guest acknowledged up to `segment.acknowledgment` and announced its window. */
-  private acknowledged(segment: TcpSegment): void {
+  /** The guest acknowledged up to `segment.acknowledgment` and announced its window; false if that closed it. */
+  private acknowledged(segment: TcpSegment): boolean {
     const ack = segment.acknowledgment;
     const advanced = distance(ack, this.sndUna);
-    if (advanced < 0 || distance(ack, this.sndMax) > 0) return; // old, or for bytes never sent
+    if (advanced < 0 || distance(ack, this.sndMax) > 0) return true; // old, or for bytes never sent
     const window = segment.window << this.guestWindowScale;
     if (advanced > 0) {
       // An ACK past every byte of data can only be for our FIN, the sequence number after them.
@@ -307,7 +308,7 @@ export class TcpConnection implements StreamEvents {
         this.finAcked = true;
         if (this.guestFinReceived) {
           this.closeBothWays();
-          return;
+          return false;
         }
       }
       this.resumeIfRoom();
@@ -325,6 +326,7 @@ export class TcpConnection implements StreamEvents {
       }
     }
     this.guestWindow = window;
+    return true;
   }
 
   /** Drops `bytes` acknowledged bytes from the front of the queue. */

@@ -395,7 +395,7 @@ describe('UserNetwork: TCP', () => {
 
 describe('UserNetwork: hostile frames', () => {
   it('drops garbage, truncations and floods by reason and keeps working', async () => {
-    const { guest, network } = setup();
+    const { guest, network, notices } = setup();
     let seed = 7;
     const random = (): number => (seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32;
     for (let i = 0; i < 5000; i++) {
@@ -404,17 +404,28 @@ describe('UserNetwork: hostile frames', () => {
       if (i % 4 === 0 && frame.length > 34) frame[14] = 0x45;
       network.receive(frame);
     }
-    for (let i = 0; i < 1000; i++) {
-      guest.address = 0;
+    // DISCOVER and ARP from 1 000 MACs bind nothing; REQUESTs bind the 16 addresses and then are refused.
+    const flooders = Array.from({ length: 1000 }, (_, i) => {
       const flooder = new ScriptedGuest(Uint8Array.of(2, 0, 0, 0, i >> 8, i & 0xff));
       flooder.network = network;
+      return flooder;
+    });
+    for (const flooder of flooders) {
       flooder.dhcp(1);
       flooder.arpRequest(GATEWAY_ADDRESS);
     }
     expect([...network.drops.keys()].some((reason) => reason.startsWith('internal error'))).toBe(false);
     expect(network.drops.get('Ethernet frame longer than 1518 bytes')).toBeGreaterThan(0);
     expect(network.drops.get('IPv4 header checksum wrong')).toBeGreaterThan(0);
-    expect(network.drops.get('DHCP addresses all leased')).toBeGreaterThan(900);
+    expect(ipv4ToString(await lease(guest))).toBe('10.0.2.15');
+    for (const [i, flooder] of flooders.entries())
+      flooder.dhcp(3, { requested: ipv4('10.0.2.16') + (i % 20), server: GATEWAY_ADDRESS });
+    guest.udp.length = 0;
+    const third = new ScriptedGuest(OTHER_MAC);
+    third.network = network;
+    third.dhcp(1);
+    expect(network.drops.get('DHCP addresses all leased')).toBe(1);
+    expect(notices).toEqual(['network: all 16 DHCP addresses are leased; a new client got none']);
     guest.address = GUEST;
     guest.ping(GATEWAY_ADDRESS, 1, 1, Uint8Array.of(1));
     await guest.until(() => guest.icmp.length === 1, 2000, 'a ping after the flood');

@@ -437,16 +437,26 @@ export class UserNetwork implements FramePort {
     const mac = macToString(request.clientMac);
     switch (request.messageType) {
       case DHCPDISCOVER: {
-        const lease = this.leases.get(mac) ?? this.newLease(request.clientMac, request.requestedAddress);
-        if (!lease) return;
-        return this.dhcpReply(request, DHCPOFFER, lease.address, source);
+        // An offer binds nothing (a flood of DISCOVERs leases no address); the REQUEST that follows does.
+        const address = this.leases.get(mac)?.address ?? this.freeAddress(request.requestedAddress);
+        if (address === undefined) {
+          this.notice('dhcp', `network: all ${LEASE_COUNT} DHCP addresses are leased; a new client got none`);
+          return this.drop('DHCP addresses all leased');
+        }
+        return this.dhcpReply(request, DHCPOFFER, address, source);
       }
       case DHCPREQUEST: {
         // A REQUEST naming another server is the client choosing that server's offer (§4.3.2).
         if (request.serverId !== undefined && request.serverId !== GATEWAY_ADDRESS) return;
         const wanted = request.requestedAddress ?? request.clientAddress;
-        const lease = this.leases.get(mac) ?? this.newLease(request.clientMac, wanted);
-        if (lease && lease.address === wanted) return this.dhcpReply(request, DHCPACK, lease.address, source);
+        const leased = this.leases.get(mac)?.address;
+        if (leased === undefined && wanted !== 0 && this.freeAddress(wanted) === wanted) {
+          const lease = { address: wanted, mac: request.clientMac.slice() };
+          this.leases.set(mac, lease);
+          this.macs.set(wanted, lease.mac);
+          return this.dhcpReply(request, DHCPACK, wanted, source);
+        }
+        if (leased !== undefined && leased === wanted) return this.dhcpReply(request, DHCPACK, leased, source);
         return this.dhcpReply(request, DHCPNAK, 0, source);
       }
       case DHCPRELEASE:
@@ -457,23 +467,12 @@ export class UserNetwork implements FramePort {
     }
   }
 
-  /** A lease for `mac`: `wanted` if it is free and ours to give (a client rebooting), else the lowest free. */
-  private newLease(mac: Mac, wanted: number | undefined): Lease | undefined {
+  /** `wanted` if it is free and ours to give (a client rebooting), else the lowest free address. */
+  private freeAddress(wanted: number | undefined): number | undefined {
     const taken = new Set(Array.from(this.leases.values(), (lease) => lease.address));
     const candidates = Array.from({ length: LEASE_COUNT }, (_, i) => FIRST_GUEST_ADDRESS + i);
-    const address =
-      wanted !== undefined && candidates.includes(wanted) && !taken.has(wanted)
-        ? wanted
-        : candidates.find((candidate) => !taken.has(candidate));
-    if (address === undefined) {
-      this.notice('dhcp', `network: all ${LEASE_COUNT} DHCP addresses are leased; a new client got none`);
-      this.drop('DHCP addresses all leased');
-      return undefined;
-    }
-    const lease = { address, mac: mac.slice() };
-    this.leases.set(macToString(mac), lease);
-    this.macs.set(address, lease.mac);
-    return lease;
+    if (wanted !== undefined && candidates.includes(wanted) && !taken.has(wanted)) return wanted;
+    return candidates.find((candidate) => !taken.has(candidate));
   }
 
   private dhcpReply(request: DhcpRequest, type: number, address: number, source: Mac): void {

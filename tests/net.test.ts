@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { NodeVm, NodeVmConsole } from '../scripts/lib/node-vm.ts';
+import { tabvmSession } from '../scripts/lib/console-session.ts';
 import { NodeUserNetwork, parseHostForward } from '../scripts/lib/node-network.ts';
 import { resolveVmFiles, type VmFiles } from '../scripts/lib/vm-options.ts';
 import type { NetworkHook } from '../workers/protocol/net-link.ts';
@@ -145,4 +146,34 @@ describe('the user-mode network with the default image', () => {
       await vm.terminate();
     }
   }, 600_000);
+});
+
+describe('npm run vm --hostfwd refuses what it cannot do, in one sentence', () => {
+  async function refused(args: string[]): Promise<string> {
+    const vm = tabvmSession(args, root);
+    expect(await vm.exitCode(60_000)).toBe(2);
+    const lines = vm.output.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    return lines[0]!;
+  }
+
+  it('a rule not in QEMU’s syntax, a port out of range, no network card, a port in use', async () => {
+    expect(await refused(['--hostfwd', 'tcp:127.0.0.1:8080'])).toMatch(
+      /--hostfwd tcp:127.0.0.1:8080: not of the form tcp:HOSTADDR:HOSTPORT-GUESTADDR:GUESTPORT/,
+    );
+    expect(await refused(['--hostfwd', 'tcp::8080-:70000'])).toMatch(/the guest port must be a number from 1 to 65535/);
+    expect(await refused(['--net', 'none', '--hostfwd', 'tcp::8080-:80'])).toMatch(
+      /--hostfwd: the VM has no network card \(--net none\)/,
+    );
+    const busy = createServer();
+    await new Promise<void>((done) => busy.listen(0, '127.0.0.1', done));
+    try {
+      const { port } = busy.address() as AddressInfo;
+      expect(await refused(['--hostfwd', `tcp:127.0.0.1:${port}-:80`])).toMatch(
+        new RegExp(`--hostfwd: cannot listen on 127.0.0.1:${port} \\(EADDRINUSE\\)`),
+      );
+    } finally {
+      busy.close();
+    }
+  }, 240_000);
 });

@@ -11,6 +11,14 @@ import { NodeVm, NodeVmConsole } from '../scripts/lib/node-vm.ts';
 import { resolveVmFiles, type VmFiles } from '../scripts/lib/vm-options.ts';
 import { decodeSnapshotFile } from '../workers/protocol/snapshot-container.ts';
 import { GatewayPeer } from './gateway-peer.ts';
+import { readFileSync } from 'node:fs';
+import { TextConsole } from '../scripts/lib/console-session.ts';
+import { VmRuntime } from '../workers/runtime/vm-runtime.ts';
+import { createVmChannels } from '../workers/protocol/vm-channels.ts';
+import { serveDisks } from '../workers/protocol/disk-channel.ts';
+import { plugNetwork } from '../workers/protocol/net-link.ts';
+import type { ByteStream } from '../workers/protocol/channels.ts';
+import type { VmHalt } from '../workers/protocol/vm-api.ts';
 
 const root = resolve(fileURLToPath(import.meta.url), '../..');
 const PROMPT = 'root@tabvm:~# ';
@@ -129,6 +137,68 @@ describe('virtio-net with a scripted peer', () => {
       expect(peer.echoReplies).toBe(2);
     } finally {
       await second.terminate();
+    }
+  }, 400_000);
+});
+
+/** A console over the runtime's console channel, on this thread (as the page's compatibility mode). */
+class StreamConsole extends TextConsole {
+  ended = false;
+  constructor(readonly stream: ByteStream) {
+    super();
+    const decoder = new TextDecoder('latin1');
+    stream.listen((bytes) => this.append(decoder.decode(bytes)));
+  }
+  get exited(): boolean {
+    return this.ended;
+  }
+  type(text: string): void {
+    expect(this.stream.write(new TextEncoder().encode(text))).toBe(text.length);
+  }
+}
+
+describe('virtio-net in the message mode (the browser without cross-origin isolation)', () => {
+  it('gets its address by DHCP at boot and pings, the runtime hosted on this thread', async () => {
+    const { bios, kernel, initrd, bootargs } = resolveVmFiles({}, resolve(root, 'public/images'));
+    // Guest RAM is not shared in the message mode, so the core is the build whose memory import is not.
+    const coreModule = new WebAssembly.Module(readFileSync(resolve(root, 'workers/cpu/build/core-unshared.wasm')));
+    const channels = createVmChannels('message', { net: true });
+    const con = new StreamConsole(channels.console);
+    const peer = new GatewayPeer(true);
+    const plug = plugNetwork(channels.net!, peer.hook);
+    serveDisks(channels.disks, { writes: () => Promise.resolve(), status() {} });
+    let halted!: (halt: VmHalt) => void;
+    const halt = new Promise<VmHalt>((r) => (halted = r));
+    const runtime = await VmRuntime.boot(
+      {
+        ramBytes: 128 << 20,
+        bootargs,
+        bios,
+        ...(kernel ? { kernel } : {}),
+        ...(initrd ? { initrd } : {}),
+        channels: channels.wires,
+        disks: [],
+        net: { mac: GUEST_MAC },
+      },
+      { coreModule, events: { rebooted() {}, halted: (h) => halted(h) }, log: () => {} },
+    );
+    try {
+      const at = await con.waitFor(PROMPT, 300_000);
+      con.type(
+        'for i in $(seq 60); do ip -o -4 addr show eth0 | grep -q 10.0.2.15 && break; sleep 1; done; ' +
+          'ip -o -4 addr show eth0; ping -c 3 -W 5 10.0.2.2; echo END-$((6*7))\n',
+      );
+      const end = await con.waitFor('END-42', 180_000, at);
+      const out = con.output.slice(at, end);
+      expect(out).toContain('inet 10.0.2.15/24');
+      expect(out).toMatch(/3 packets transmitted, 3 packets received/);
+      expect(peer.echoReplies).toBe(3);
+      con.type('poweroff\n');
+      expect(await halt).toEqual({ reason: 'poweroff', exitCode: 0 });
+    } finally {
+      runtime.powerOff();
+      plug.unplug();
+      channels.close();
     }
   }, 400_000);
 });

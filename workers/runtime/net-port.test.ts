@@ -73,7 +73,8 @@ describe.each(['shared', 'message'] as const)('the net channel in the %s mode', 
     });
     try {
       const sent = [frame(60, 1), frame(1514, 2)];
-      for (const f of sent) driver.offer(VIRTIO_NET_TRANSMITQ, [{ read: new Uint8Array(VIRTIO_NET_HDR_BYTES) }, { read: f }]);
+      for (const f of sent)
+        driver.offer(VIRTIO_NET_TRANSMITQ, [{ read: new Uint8Array(VIRTIO_NET_HDR_BYTES) }, { read: f }]);
       driver.notify(VIRTIO_NET_TRANSMITQ);
       turn();
       await until(() => fromGuest.length === 2, "the guest's frames");

@@ -233,7 +233,10 @@ export class Virtqueue {
   }
 
   #putUsed(index: number, chain: DescriptorChain, written: number): void {
-    const element = this.memory.view(this.deviceArea + 4 + USED_ELEMENT_BYTES * (index % this.size), USED_ELEMENT_BYTES);
+    const element = this.memory.view(
+      this.deviceArea + 4 + USED_ELEMENT_BYTES * (index % this.size),
+      USED_ELEMENT_BYTES,
+    );
     element.setUint32(0, chain.head, true);
     element.setUint32(4, written, true);
   }

@@ -57,7 +57,7 @@ async function measure(con: TextConsole, workloads: boolean): Promise<Figures> {
 
 async function tabvm(bootargs: string, harts: number, workloads: boolean): Promise<Figures> {
   const files = { ...resolveVmFiles({ image: 'default', mem: '256M' }, resolve(root, 'public/images')), bootargs };
-  const vm = new NodeVm(files, undefined, harts);
+  const vm = new NodeVm(files, undefined, { harts });
   try {
     return await measure(new NodeVmConsole(vm), workloads);
   } finally {

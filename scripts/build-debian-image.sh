@@ -27,9 +27,11 @@ OUT="$REPO/public/images/debian"
 DEFAULT_IMAGE="$REPO/public/images/default"
 SUITE=trixie
 # What the issue asks for, plus the init (see scripts/image/debian-rootfs/etc/inittab for why sysvinit)
-# and what the console login needs.
+# and what the console login needs, and the network: ifupdown with dhclient brings eth0 up by DHCP
+# (scripts/image/debian-rootfs/etc/network/interfaces), and ping, curl and wget to use it.
 PACKAGES=(bash apt coreutils procps iproute2 less nano python3 ca-certificates
-	sysvinit-core login mount util-linux)
+	sysvinit-core login mount util-linux
+	ifupdown isc-dhcp-client iputils-ping curl wget)
 HOST_PACKAGES=(mmdebstrap arch-test qemu-user-static binfmt-support e2fsprogs debian-archive-keyring jq python3 qemu-system-misc)
 # Free space left in the file system beyond what the packages fill.
 FREE_MIB=256
@@ -85,6 +87,7 @@ build_rootfs() {
 		--dpkgopt="$IMAGE_SOURCES/debian-nodoc.dpkg.cfg" \
 		--keyring=/usr/share/keyrings/debian-archive-keyring.gpg \
 		--customize-hook="sync-in '$IMAGE_SOURCES/debian-rootfs' /" \
+		--customize-hook='rm -f "$1"/etc/apt/sources.list' \
 		--customize-hook='rm -f "$1"/etc/machine-id "$1"/var/lib/dbus/machine-id "$1"/var/cache/ldconfig/aux-cache' \
 		--customize-hook='rm -rf "$1"/var/log/*.log "$1"/var/cache/debconf/*-old "$1"/var/lib/dpkg/*-old' \
 		--customize-hook='find "$1"/usr -name __pycache__ -prune -exec rm -rf {} +' \

@@ -1,6 +1,7 @@
 /**
  * `npm run vm -- [--image default] [--kernel F] [--initrd F] [--bios F] [--append "..."] [--mem 256M]
- *                [--disk F[,ro]] [--share DIR[,ro][,tag=NAME]] [--snapshot F] [--save-dir D] [--smp N]`
+ *                [--disk F[,ro]] [--share DIR[,ro][,tag=NAME]] [--snapshot F] [--save-dir D] [--smp N]
+ *                [--net user|none] [--mac 52:54:00:xx:xx:xx] [--hostfwd tcp:HOSTADDR:HOSTPORT-:GUESTPORT]`
  *
  * Boots a VM in a Node worker thread with its serial console on this terminal (raw mode; Ctrl-A X quits,
  * as in QEMU). Ctrl-A S writes a snapshot file to --save-dir (default: the current directory), as
@@ -12,6 +13,10 @@
  * --smp N (1 to 8) gives the guest N harts, each in a worker thread of its own beside the VM's thread,
  * which keeps the devices (docs/harts.md); --snapshot restores with the count it was taken with (without
  * --smp, or with --smp of that count; another count is refused).
+ * --net user plugs a virtio-net card into the user-mode network (QEMU's `-nic user`; the default when this
+ * tabvm has one), --net none gives the VM no card; --mac sets the card's address (random for each run
+ * otherwise). A VM restored from a snapshot has the snapshot's card, or none (docs/networking.md).
+ * --hostfwd forwards a host TCP port to a guest port (QEMU's hostfwd syntax; repeatable).
  * A bare-metal ELF given as --bios runs in M-mode until it writes its `tohost` word (1 = pass, else the
  * guest's exit code is the value >> 1).
  *
@@ -30,7 +35,15 @@ import { checkSnapshotMachine } from '../workers/protocol/snapshot-records.ts';
 import { checkSnapshotImages, checkSnapshotShares } from '../workers/machine/snapshot.ts';
 import { ImageError } from '../workers/machine/image-error.ts';
 import { prepareVirtBoot } from '../workers/machine/loader.ts';
-import { parseSmp, readSnapshotFile, resolveVmFiles, type VmCommandLine, type VmFiles } from './lib/vm-options.ts';
+import {
+  parseSmp,
+  readSnapshotFile,
+  resolveNetCard,
+  resolveVmFiles,
+  type VmCommandLine,
+  type VmFiles,
+} from './lib/vm-options.ts';
+import { NodeUserNetwork, parseHostForward } from './lib/node-network.ts';
 import { NodeVm } from './lib/node-vm.ts';
 import {
   EXIT_BAD_INPUT,
@@ -46,7 +59,9 @@ const root = resolve(fileURLToPath(import.meta.url), '../..');
 
 const program = new Command()
   .name('npm run vm --')
-  .description('Boot a tabvm RISC-V VM with its serial console on this terminal (Ctrl-A X quits, Ctrl-A S saves a snapshot).')
+  .description(
+    'Boot a tabvm RISC-V VM with its serial console on this terminal (Ctrl-A X quits, Ctrl-A S saves a snapshot).',
+  )
   .option('--image <name>', 'image under public/images (default: default)')
   .option('--kernel <file>', "Linux kernel Image (replaces the image's)")
   .option('--initrd <file>', "initramfs (replaces the image's)")
@@ -68,6 +83,16 @@ const program = new Command()
   .option('--snapshot <file>', 'start from this snapshot file instead of powering on')
   .option('--save-dir <dir>', 'where Ctrl-A S writes snapshot files (default: the current directory)')
   .option('--smp <n>', "CPUs (harts), 1 to 8, each in a worker thread of its own (default 1, or a --snapshot's count)")
+  .option(
+    '--net <user|none>',
+    'a virtio-net card on the user-mode network (user, the default when this tabvm has one), or no card (none)',
+  )
+  .option('--mac <address>', "the network card's address (default: a random 52:54:00:xx:xx:xx)")
+  .option(
+    '--hostfwd <rule>',
+    "forward a host TCP port into the guest, QEMU's syntax: tcp:HOSTADDR:HOSTPORT-:GUESTPORT; repeatable",
+    (value: string, previous: string[] = []) => [...previous, value],
+  )
   // A usage error is bad input too: commander's one line, then exit status 2 (help exits 0).
   .exitOverride((error) => process.exit(error.exitCode === 0 ? EXIT_OK : EXIT_BAD_INPUT));
 program.parse();
@@ -97,7 +122,15 @@ try {
   throw error;
 }
 
-const cli = program.opts<{ snapshot?: string; saveDir?: string; mem?: string; smp?: string }>();
+const cli = program.opts<{
+  snapshot?: string;
+  saveDir?: string;
+  mem?: string;
+  smp?: string;
+  net?: string;
+  mac?: string;
+  hostfwd?: string[];
+}>();
 let snapshot: SnapshotContents | undefined;
 if (cli.snapshot !== undefined) {
   try {
@@ -122,12 +155,34 @@ if (cli.snapshot !== undefined) {
     throw error;
   }
 }
+// A cap hit (connections, held bytes) is one line under the guest's output, as QEMU prints its warnings.
+const userNetwork = new NodeUserNetwork({ onNotice: (line) => process.stderr.write(`\r\ntabvm: ${line}\r\n`) });
+try {
+  const saved = snapshot
+    ? checkSnapshotMachine(snapshot.header).virtio?.find((slot) => slot.deviceId === 1)
+    : undefined;
+  const net = resolveNetCard(cli, {
+    userNetwork: true,
+    ...(snapshot ? { snapshotMac: saved?.deviceId === 1 ? saved.device.mac : null } : {}),
+  });
+  if (net) files = { ...files, net };
+  if (!net && cli.hostfwd) throw new ImageError('--hostfwd: the VM has no network card (--net none)');
+  if (net) await userNetwork.forward((cli.hostfwd ?? []).map(parseHostForward));
+} catch (error) {
+  if (error instanceof ImageError) fail(error.message);
+  throw error;
+}
 const saveDir = resolve(cli.saveDir ?? '.');
 
 /** The host terminal's size, which the guest's virtio console follows (docs/console.md); none from a pipe. */
 const terminalSize = (): ConsoleSize | undefined =>
   process.stdout.isTTY ? { cols: process.stdout.columns, rows: process.stdout.rows } : undefined;
-const vm = new NodeVm(files, snapshot, harts, terminalSize());
+const initialSize = terminalSize();
+const vm = new NodeVm(files, snapshot, {
+  harts,
+  ...(initialSize ? { consoleSize: initialSize } : {}),
+  ...(files.net ? { onNetwork: userNetwork.hook } : {}),
+});
 const stdin = process.stdin;
 const interactive = stdin.isTTY === true;
 if (interactive) stdin.setRawMode(true);
@@ -149,6 +204,7 @@ function finish(code: number, message?: string): void {
       if (message !== undefined) process.stderr.write(`\r\ntabvm: ${message}\r\n`);
     })
     .then(async () => {
+      userNetwork.close();
       await vm.terminate();
     })
     .then(() => process.exit(code));

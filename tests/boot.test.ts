@@ -32,7 +32,7 @@ describe('the default image', () => {
 
   it("runs its shell on hvc0 with the terminal's size, and follows a resize", async () => {
     const files = resolveVmFiles({}, resolve(root, 'public/images'));
-    const vm = new NodeVm(files, undefined, 1, { cols: 100, rows: 30 });
+    const vm = new NodeVm(files, undefined, { consoleSize: { cols: 100, rows: 30 } });
     try {
       const con = new NodeVmConsole(vm);
       let at = await con.waitFor(PROMPT, 240_000);

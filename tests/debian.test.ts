@@ -55,7 +55,7 @@ describe('the Debian image', () => {
   it("logs in on hvc0 with the terminal's size, and follows a resize", async () => {
     readDebianManifest(root);
     const files = resolveVmFiles({ image: 'debian' }, resolve(root, 'public/images'));
-    const vm = new NodeVm(files, undefined, 1, { cols: 100, rows: 30 });
+    const vm = new NodeVm(files, undefined, { consoleSize: { cols: 100, rows: 30 } });
     try {
       const con = new NodeVmConsole(vm);
       const at = await con.waitFor(DEBIAN_PROMPT, 600_000);

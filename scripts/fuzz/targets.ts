@@ -28,6 +28,7 @@ import { NinePServer } from '../../workers/host/9p/server.ts';
 import { HEADER_BYTES, NOFID, O_CREAT, O_RDWR, P9 } from '../../workers/host/9p/protocol.ts';
 import { ScriptedClient, type Field } from '../../workers/host/9p/test-support/client.ts';
 import { concat, mutateBytes, mutateJson } from './mutate.ts';
+import { netFrameTarget } from './net-frame.ts';
 import type { Random } from './random.ts';
 
 type ErrorClass = abstract new (...args: never[]) => Error;
@@ -456,4 +457,5 @@ export const FUZZ_TARGETS: readonly FuzzTarget[] = [
   chunkTarget,
   instructionTarget,
   ninepTarget,
+  netFrameTarget,
 ];

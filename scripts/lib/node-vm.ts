@@ -10,6 +10,7 @@ import { resolve } from 'node:path';
 import type { ByteRing } from '../../workers/protocol/ring.ts';
 import { createVmChannels, type HostVmChannels } from '../../workers/protocol/vm-channels.ts';
 import { serveDisks } from '../../workers/protocol/disk-channel.ts';
+import { plugNetwork, type NetworkHook, type PluggedNetwork } from '../../workers/protocol/net-link.ts';
 import type { ConsoleSize, VmBootRequest, VmDiskRequest } from '../../workers/protocol/vm-api.ts';
 import type { SnapshotContents } from '../../workers/protocol/snapshot-container.ts';
 import { TextConsole } from './console-session.ts';
@@ -34,8 +35,14 @@ function diskRequest(disk: DiskSpec): VmDiskRequest {
   };
 }
 
+export interface NodeVmOptions {
+  readonly harts?: number;
+  readonly consoleSize?: ConsoleSize;
+  readonly onNetwork?: NetworkHook;
+}
+
 export class NodeVm {
-  readonly #channels: HostVmChannels = createVmChannels('shared');
+  readonly #channels: HostVmChannels;
   readonly #stats = new Float64Array(new SharedArrayBuffer(8));
   readonly #snapshotRequests = new Int32Array(new SharedArrayBuffer(4));
   /** [resizes so far, cols, rows] (NodeVmWorkerData.consoleSize). */
@@ -43,14 +50,20 @@ export class NodeVm {
   readonly #worker: Worker;
   readonly ended: Promise<VmEnd>;
 
+  readonly #network: PluggedNetwork | undefined;
+
   #snapshotWaiters: { resolve: (bytes: Uint8Array) => void; reject: (error: Error) => void }[] = [];
 
   /**
    * `snapshot`: start from this full snapshot, decoded and checked against the images, instead of powering
-   * on. `harts`: the guest's CPUs, each beyond one in a worker thread of its own. `consoleSize`: the
-   * terminal's size at power-on (or after the restore), for the guest's virtio console.
+   * on. Options: `harts`, the guest's CPUs, each beyond one in a worker thread of its own; `consoleSize`, the
+   * terminal's size at power-on (or after the restore), for the guest's virtio console; `onNetwork`, what the
+   * network card (files.net) is plugged into (the user-mode network, a test's peer) — without it the card's
+   * link is up but its frames go nowhere and none come.
    */
-  constructor(files: VmFiles, snapshot?: SnapshotContents, harts = 1, consoleSize?: ConsoleSize) {
+  constructor(files: VmFiles, snapshot?: SnapshotContents, options: NodeVmOptions = {}) {
+    const { harts = 1, consoleSize, onNetwork } = options;
+    this.#channels = createVmChannels('shared', { net: files.net !== undefined });
     const request: VmBootRequest = {
       ramBytes: files.ramSize,
       bootargs: files.bootargs,
@@ -68,6 +81,7 @@ export class NodeVm {
             })),
           }
         : {}),
+      ...(files.net ? { net: { mac: files.net.mac } } : {}),
       ...(snapshot ? { snapshot } : {}),
       ...(harts > 1 ? { harts } : {}),
       ...(consoleSize ? { consoleSize } : {}),
@@ -83,6 +97,8 @@ export class NodeVm {
     // The overlays of chunked images live in the worker's memory for the run (disk files are written in
     // place): their writes come over the disks channel as in the browser, and are acknowledged.
     const stopDisks = serveDisks(this.#channels.disks, { writes: () => Promise.resolve(), status() {} });
+    // Without a network the card's frames are read and dropped, as by a cable into nothing.
+    if (this.#channels.net) this.#network = plugNetwork(this.#channels.net, onNetwork ?? (() => ({ receive() {} })));
     this.ended = new Promise((resolveEnd) => {
       this.#worker.on('message', (message: NodeVmWorkerMessage) => {
         if (message.kind === 'snapshot') this.#snapshotWaiters.shift()?.resolve(message.bytes);
@@ -129,7 +145,13 @@ export class NodeVm {
     });
   }
 
+  /** Frames for the guest the host's end dropped (the guest read none for a while), with a network plugged. */
+  get netDropped(): number {
+    return this.#network?.dropped ?? 0;
+  }
+
   terminate(): Promise<number> {
+    this.#network?.unplug();
     this.#channels.close();
     return this.#worker.terminate();
   }

@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { MAX_SMP, parseShareOption, parseSmp, resolveVmFiles } from './vm-options.ts';
+import { MAX_SMP, parseShareOption, parseSmp, resolveNetCard, resolveVmFiles } from './vm-options.ts';
 import { MAX_CPUS } from '../../workers/protocol/machine-limits.ts';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tabvm-share-option-'));
@@ -38,5 +38,40 @@ describe('--smp N', () => {
     expect(parseSmp('cpus=8')).toBe(8);
     expect(MAX_SMP).toBe(MAX_CPUS);
     expect(() => parseSmp(String(MAX_CPUS + 1))).toThrow(`--smp ${MAX_CPUS + 1}: 1 to ${MAX_CPUS} CPUs`);
+  });
+});
+
+describe('--net user|none and --mac', () => {
+  const plugged = { userNetwork: true };
+  const unplugged = { userNetwork: false };
+
+  it('gives a card on the user network by default when there is one, with a random QEMU-style address', () => {
+    const a = resolveNetCard({}, plugged);
+    const b = resolveNetCard({ net: 'user' }, plugged);
+    expect(a?.mac).toMatch(/^52:54:00(:[0-9a-f]{2}){3}$/);
+    expect(b?.mac).toMatch(/^52:54:00(:[0-9a-f]{2}){3}$/);
+    expect(resolveNetCard({ mac: '52:54:00:AB:cd:01' }, plugged)).toEqual({ mac: '52:54:00:ab:cd:01' });
+    expect(resolveNetCard({ net: 'none' }, plugged)).toBeUndefined();
+  });
+
+  it('gives none by default without a user network', () => {
+    expect(resolveNetCard({}, unplugged)).toBeUndefined();
+  });
+
+  it('refuses what cannot be in one line each', () => {
+    expect(() => resolveNetCard({ net: 'tap' }, plugged)).toThrow(/^--net tap: user or none$/);
+    expect(() => resolveNetCard({ net: 'user' }, unplugged)).toThrow(/no user-mode network yet/);
+    expect(() => resolveNetCard({ net: 'none', mac: '52:54:00:00:00:01' }, plugged)).toThrow(/--mac: the VM has no/);
+    expect(() => resolveNetCard({ mac: '52:54:00:00:01' }, plugged)).toThrow(/--mac 52:54:00:00:01: .* is not a MAC/);
+    expect(() => resolveNetCard({ mac: '01:00:5e:00:00:01' }, plugged)).toThrow(/multicast/);
+  });
+
+  it("follows a snapshot: its card and address, or none, whatever the defaults say", () => {
+    const mac = '52:54:00:12:34:56';
+    expect(resolveNetCard({}, { ...unplugged, snapshotMac: mac })).toEqual({ mac });
+    expect(resolveNetCard({}, { ...plugged, snapshotMac: null })).toBeUndefined();
+    expect(() => resolveNetCard({ net: 'none' }, { ...plugged, snapshotMac: mac })).toThrow(/has a network card/);
+    expect(() => resolveNetCard({ net: 'user' }, { ...plugged, snapshotMac: null })).toThrow(/had no network card/);
+    expect(() => resolveNetCard({ mac: '52:54:00:00:00:09' }, { ...plugged, snapshotMac: mac })).toThrow(mac);
   });
 });

@@ -15,6 +15,7 @@ import { ManifestError, parseDiskImageManifest, type DiskImageManifest } from '.
 import { parseImageManifest, type ImageManifest } from '../../workers/protocol/image-manifest.ts';
 import { MAX_RAM_MIB, MIB, MIN_RAM_MIB } from '../../workers/protocol/machine-limits.ts';
 import { MAX_HARTS } from '../../workers/cpu/layout.ts';
+import { formatMacAddress, parseMacAddress, randomMacAddress } from '../../workers/protocol/mac-address.ts';
 
 /** What a machine boots from: the firmware, kernel and initrd, the kernel command line and the RAM size. */
 export interface VmBootFiles {
@@ -30,6 +31,8 @@ export interface VmFiles extends VmBootFiles {
   readonly disks?: readonly DiskSpec[];
   /** Shared folders (virtio-9p), from --share. */
   readonly shares?: readonly ShareSpec[];
+  /** A virtio-net card with this address (--net user), none with --net none. */
+  readonly net?: { readonly mac: string };
 }
 
 /** A shared folder from `--share DIR[,ro][,tag=NAME]`: a host directory the guest mounts by its tag. */
@@ -62,6 +65,44 @@ export interface VmCommandLine {
   readonly disk?: readonly string[];
   readonly share?: readonly string[];
   readonly smp?: string;
+  readonly net?: string;
+  readonly mac?: string;
+}
+
+/**
+ * The network card from `--net user|none` and `--mac` (QEMU's `-nic user` and `-nic none`): undefined
+ * for none, else its address (a random 52:54:00:xx:xx:xx each run without --mac). `user` needs the
+ * user-mode network (`userNetwork`: this runner has one); without --net the card is there exactly when
+ * it does. A VM restored from a snapshot (`snapshotMac`: the address of the
+ * snapshot's card, null when it had none) has the snapshot's card, or none, whatever the options say.
+ */
+export function resolveNetCard(
+  options: Pick<VmCommandLine, 'net' | 'mac'>,
+  context: { readonly userNetwork: boolean; readonly snapshotMac?: string | null },
+): { readonly mac: string } | undefined {
+  const mode = options.net;
+  if (mode !== undefined && mode !== 'user' && mode !== 'none') throw new ImageError(`--net ${mode}: user or none`);
+  if (context.snapshotMac !== undefined) {
+    if (context.snapshotMac === null) {
+      if (mode === 'user') throw new ImageError("--net user: the snapshot's VM had no network card; start it without --net");
+      return undefined;
+    }
+    if (mode === 'none') throw new ImageError("--net none: the snapshot's VM has a network card; start it without --net none");
+    if (options.mac !== undefined)
+      throw new ImageError(`--mac: a restored VM keeps the address its guest booted with, ${context.snapshotMac}`);
+    return { mac: context.snapshotMac };
+  }
+  const wanted = mode ?? (context.userNetwork ? 'user' : 'none');
+  if (wanted === 'none') {
+    if (options.mac !== undefined) throw new ImageError('--mac: the VM has no network card (--net none)');
+    return undefined;
+  }
+  if (!context.userNetwork) throw new ImageError('--net user: this tabvm has no user-mode network yet (use --net none)');
+  try {
+    return { mac: options.mac === undefined ? randomMacAddress() : formatMacAddress(parseMacAddress(options.mac)) };
+  } catch (error) {
+    throw new ImageError(`--mac ${options.mac}: ${(error as Error).message}`);
+  }
 }
 
 /** The most harts a VM has (layout.ts MAX_HARTS: a state block, JIT cache, wake word and mailbox each). */

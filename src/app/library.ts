@@ -22,6 +22,7 @@ import { deleteOverlay, listOverlayVmIds } from '../storage/disk-overlay.ts';
 import { deleteVmShare, listVmShareIds } from '../storage/vm-share.ts';
 import { copyCustomImage, deleteCustomImage, listCustomImageVmIds, saveCustomImage } from '../storage/custom-images.ts';
 import type { CustomImageFiles } from '../controller/custom-image.ts';
+import { randomMacAddress } from '../../workers/protocol/mac-address.ts';
 
 export interface VmEntry {
   readonly definition: VmDefinition;
@@ -116,7 +117,7 @@ export class Library {
    * VM whose stored files it shares the contents of (a clone).
    */
   async create(
-    fields: Omit<VmDefinition, 'id' | 'createdAt'>,
+    fields: Omit<VmDefinition, 'id' | 'createdAt' | 'mac'>,
     custom?: CustomImageFiles<File> | { readonly copyOf: string },
   ): Promise<VmEntry> {
     const definition: VmDefinition = {
@@ -124,6 +125,7 @@ export class Library {
       name: fields.name.trim(),
       id: crypto.randomUUID(),
       createdAt: Date.now(),
+      mac: randomMacAddress(),
     };
     const entry = { definition, controller: this.#controllerFor(definition) };
     await this.#serially(async () => {

@@ -76,7 +76,7 @@ function fakeVm(): {
     },
   } as unknown as VmController;
   const entry: VmEntry = {
-    definition: { id: 'vm-1', name: 'one', image: 'default', ramMiB: 16, createdAt: 0 },
+    definition: { id: 'vm-1', name: 'one', image: 'default', ramMiB: 16, createdAt: 0, mac: '52:54:00:00:00:01' },
     controller,
   };
   const print = () => {
@@ -416,6 +416,7 @@ describe('snapshot shelf', () => {
     const clone = await shelf.clone(original, 'own-disk');
     expect(restore).toHaveBeenCalledTimes(1);
     expect(clone?.definition.image).toBe(CUSTOM_IMAGE_ID);
+    expect(clone!.definition.mac).not.toBe(original.definition.mac);
     const copied = await loadCustomImage(clone!.definition.id);
     expect(copied.disk.name).toBe('mine.img');
     expect(copied.disk.sha256).toBe(stored.disk.sha256);

@@ -12,6 +12,7 @@
  */
 import * as Comlink from 'comlink';
 import { createVmChannels, type HostVmChannels } from '../../workers/protocol/vm-channels.ts';
+import { plugNetwork, type NetworkHook } from '../../workers/protocol/net-link.ts';
 import { serveDisks } from '../../workers/protocol/disk-channel.ts';
 import {
   type ConsoleSize,
@@ -90,6 +91,12 @@ export interface VmControllerOptions {
   readonly cpus?: number;
   /** Shared memory and SAB rings when the page is cross-origin isolated; the message fallback otherwise. */
   readonly shared: boolean;
+  /**
+   * A virtio-net card with this address, plugged into what `onNetwork` returns (docs/networking.md);
+   * without `onNetwork` its frames go nowhere. Without `net` the VM has no network card. (The browser's
+   * network is later work: the app passes neither yet.)
+   */
+  readonly net?: { readonly mac: string; readonly onNetwork?: NetworkHook };
 }
 
 /** The terminal side of a VM's console (src/console's addon joins an xterm to one). */
@@ -443,7 +450,11 @@ export class VmController {
       name: `tabvm-vm`,
     });
     const remote = Comlink.wrap<VmWorkerApi>(worker);
-    const channels = createVmChannels(shared ? 'shared' : 'message');
+    const net = this.options.net;
+    const channels = createVmChannels(shared ? 'shared' : 'message', { net: net !== undefined });
+    // Without a network the card's frames are read and dropped, as by a cable into nothing. Unplugged
+    // when the worker goes: #kill closes the channels, and the listener with them.
+    if (channels.net) plugNetwork(channels.net, net?.onNetwork ?? (() => ({ receive() {} })));
     let rejectBoot: (error: Error) => void = () => {};
     const failed = new Promise<never>((_, reject) => (rejectBoot = reject));
     const run: Running = {
@@ -513,6 +524,7 @@ export class VmController {
               ...(snapshot ? { snapshot } : {}),
               disks: disk ? [disk.request] : [],
               shares,
+              ...(net ? { net: { mac: net.mac } } : {}),
               channels: channels.wires,
               harts: snapshot ? snapshot.header.machine.harts : (this.options.cpus ?? 1),
               ...(this.#consoleSize ? { consoleSize: this.#consoleSize } : {}),

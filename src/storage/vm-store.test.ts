@@ -22,8 +22,8 @@ describe('VM definitions', () => {
 
   it('come back as saved, in order', async () => {
     const vms = [
-      { id: 'a', name: 'alpha', image: 'default', ramMiB: 64, createdAt: 1 },
-      { id: 'b', name: 'beta', image: 'default', ramMiB: 256, createdAt: 2 },
+      { id: 'a', name: 'alpha', image: 'default', ramMiB: 64, createdAt: 1, mac: '52:54:00:00:00:01' },
+      { id: 'b', name: 'beta', image: 'default', ramMiB: 256, createdAt: 2, mac: '52:54:00:00:00:02' },
     ];
     await saveDefinitions(vms);
     expect(await loadDefinitions()).toEqual(vms);
@@ -38,6 +38,17 @@ describe('VM definitions', () => {
       'garbage',
     ]);
     expect((await loadDefinitions()).map((vm) => vm.name)).toEqual(['alpha']);
+  });
+
+  it('give a record stored before VMs had a network card an address, and refuse a bad one', async () => {
+    vi.spyOn(console, 'warn').mockImplementation(() => {});
+    backing.set('vms-v1', [
+      { id: 'a', name: 'alpha', image: 'default', ramMiB: 64, createdAt: 1 },
+      { id: 'b', name: 'beta', image: 'default', ramMiB: 64, createdAt: 2, mac: 'not a mac' },
+    ]);
+    const loaded = await loadDefinitions();
+    expect(loaded.map((vm) => vm.name)).toEqual(['alpha']);
+    expect(loaded[0]!.mac).toMatch(/^52:54:00(:[0-9a-f]{2}){3}$/);
   });
 
   it('treat a stored value that is not a list as an empty library', async () => {

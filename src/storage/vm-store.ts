@@ -11,6 +11,7 @@
 import { createStore, get, promisifyRequest, set } from 'idb-keyval';
 import { z } from 'zod';
 import { MAX_CPUS } from '../../workers/protocol/machine-limits.ts';
+import { isMacAddress, randomMacAddress } from '../../workers/protocol/mac-address.ts';
 
 export const VmDefinitionSchema = z.object({
   id: z.string().min(1),
@@ -20,6 +21,11 @@ export const VmDefinitionSchema = z.object({
   /** CPUs (harts), 1 to 8; absent in definitions from before SMP, which have one. */
   cpus: z.number().int().min(1).max(MAX_CPUS).optional(),
   createdAt: z.number(),
+  /**
+   * The network card's address, made when the VM is created (a clone is a new VM, with its own) and kept
+   * with it. A definition stored before VMs had one gets one when it is read; saved with the next change.
+   */
+  mac: z.string().refine(isMacAddress, 'not a MAC address').default(randomMacAddress),
 });
 
 export type VmDefinition = z.infer<typeof VmDefinitionSchema>;

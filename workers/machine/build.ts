@@ -3,7 +3,7 @@
  * (workers/vm.worker.ts) and the Node runner's worker thread (scripts/vm-node-worker.ts) alike.
  */
 import { Machine, type DiskConfig, type MachineConfig, type MachinePorts } from './machine.ts';
-import type { ShareConfig } from './device-host.ts';
+import type { NetConfig, ShareConfig } from './device-host.ts';
 import type { ConsoleSize } from '../devices/virtio/console.ts';
 import { restoreSnapshot, type BuildRestored, type RestorableMachine, type RestoredMachine } from './snapshot.ts';
 import type { SnapshotContents } from '../protocol/snapshot-container.ts';
@@ -22,6 +22,8 @@ export interface MachineSpec {
   readonly shares?: readonly ShareConfig[];
   /** The terminal's size at power-on, for the virtio console (docs/console.md). */
   readonly consoleSize?: ConsoleSize;
+  /** A virtio-net card. */
+  readonly net?: NetConfig;
 }
 
 /** What a machine is built from besides its RAM size and bootargs (which a snapshot brings along). */
@@ -36,6 +38,7 @@ function hostParts(spec: Omit<MachineSpec, 'ramBytes' | 'bootargs'>) {
     ...(spec.disks ? { disks: spec.disks } : {}),
     ...(spec.shares ? { shares: spec.shares } : {}),
     ...(spec.consoleSize ? { consoleSize: spec.consoleSize } : {}),
+    ...(spec.net ? { net: spec.net } : {}),
   };
 }
 

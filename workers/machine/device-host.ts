@@ -30,6 +30,7 @@ import { VirtioBlk } from '../devices/virtio/blk.ts';
 import { VirtioRng } from '../devices/virtio/rng.ts';
 import { Virtio9p } from '../devices/virtio/9p.ts';
 import { VirtioConsole, type ConsoleSize } from '../devices/virtio/console.ts';
+import { VirtioNet, type NetLink } from '../devices/virtio/net.ts';
 import type { NinePPort } from '../host/9p/server.ts';
 import { IoTracker } from '../bus/io-tracker.ts';
 import type { BlockBackend } from '../host/block/backend.ts';
@@ -66,6 +67,15 @@ export interface DeviceHostConfig {
    */
   readonly virtioConsole?: boolean;
   readonly consoleSize?: ConsoleSize;
+  /** A virtio-net card, in the slot below the shares' (so adding it moves no disk or share); none without. */
+  readonly net?: NetConfig;
+}
+
+export interface NetConfig {
+  /** The card's address (6 bytes; the config space's `mac`). */
+  readonly mac: Uint8Array;
+  /** Where its transmitted frames go (workers/runtime/net-port.ts, or a test's link). */
+  readonly link: NetLink;
 }
 
 export interface ShareConfig {
@@ -133,6 +143,8 @@ export class DeviceHost {
   readonly virtio: readonly VirtioMmioTransport[];
   /** The virtio console (slot 0), unless the machine was built without one. */
   readonly console: VirtioConsole | undefined;
+  /** The network card, when the config has one: the link's frames for the guest go to its receive(). */
+  readonly net: VirtioNet | undefined;
   /** Block requests waiting on their backends (the run loop wakes for them; snapshots wait for none). */
   readonly io = new IoTracker();
   /** Each hart's interrupt inputs, hart 0 first. */
@@ -242,6 +254,7 @@ export class DeviceHost {
           })
         : new VirtioMmioTransport(),
     );
+    this.net = devices.find((device): device is VirtioNet => device instanceof VirtioNet);
     this.virtio.forEach((transport, slot) => {
       bus.map(`virtio${slot}`, m.virtio.base + slot * m.virtio.size, m.virtio.size, transport);
     });
@@ -386,13 +399,14 @@ const CONSOLE_SLOT = 0;
 
 /**
  * What sits in each virtio-mmio slot: disks from the highest slot down (the FDT lists that slot first,
- * so the first disk is /dev/vda, as with QEMU), then the entropy device, then the shares; the rest
- * are empty, but for the console in slot 0 (CONSOLE_SLOT).
+ * so the first disk is /dev/vda, as with QEMU), then the entropy device, then the shares, then the
+ * network card; the rest are empty, but for the console in slot 0 (CONSOLE_SLOT).
  */
 function virtioSlots(config: DeviceHostConfig, io: IoTracker): (VirtioDevice | undefined)[] {
   const wanted: VirtioDevice[] = (config.disks ?? []).map((disk) => new VirtioBlk(disk.backend, io, disk.readOnly));
   if (config.rng ?? true) wanted.push(new VirtioRng());
   for (const share of config.shares ?? []) wanted.push(new Virtio9p(share.tag, share.port, io));
+  if (config.net) wanted.push(new VirtioNet(config.net.mac, config.net.link));
   const free = config.virtioConsole === false ? VIRTIO_MMIO_SLOTS : VIRTIO_MMIO_SLOTS - 1;
   if (wanted.length > free) throw new Error(`machine: ${wanted.length} virtio devices, but only ${free} slots`);
   const slots: (VirtioDevice | undefined)[] = new Array<VirtioDevice | undefined>(VIRTIO_MMIO_SLOTS).fill(undefined);

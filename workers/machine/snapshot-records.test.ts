@@ -55,12 +55,14 @@ describe('snapshot machine records', () => {
         coreModule: await coreModule(),
         disks: [{ backend: disk }],
         shares: [{ tag: 'shared', port: new NinePServer(new MemoryTree()) }],
+        net: { mac: Uint8Array.of(0x52, 0x54, 0, 1, 2, 3), link: { receive() {} } },
       },
       { console: { write() {} } },
     );
     const { header } = await decodeSnapshotFile(await encodeSnapshot(captureSnapshot(machine)));
     expect(header.devices.virtio).toHaveLength(VIRTIO_MMIO_SLOTS);
     expect(checkSnapshotMachine(header).virtio!.map((slot) => slot.deviceId)).toContain(9);
+    expect(checkSnapshotMachine(header).virtio!.map((slot) => slot.deviceId)).toContain(1);
     expect(checkSnapshotMachine(header)).toEqual(header.devices);
     const test = await decodeSnapshotFile(
       await testSnapshotFile({ id: 't', devices: { ...header.devices, virtio: [testVirtioBlkSlot()] } }),

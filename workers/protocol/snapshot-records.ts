@@ -16,6 +16,7 @@ import { z } from 'zod';
 import { SnapshotError } from './snapshot-container.ts';
 import type { SnapshotHeader } from './snapshot-format.ts';
 import { snapshotRamProblem } from './machine-limits.ts';
+import { isMacAddress } from './mac-address.ts';
 
 /** Bytes of one hart's state block (workers/cpu/layout.ts HART_STRIDE): the CPU record of each hart. */
 export const SNAPSHOT_HART_BLOCK_BYTES = 0x2_0000;
@@ -33,6 +34,7 @@ export const SNAPSHOT_VIRTQUEUE_MAX_SIZE = 32768;
 export const SNAPSHOT_VIRTIO_SLOTS = 8;
 /** Virtio device ids (§5) of the devices tabvm has, and 0 for an empty slot. */
 const VIRTIO_ID_NONE = 0;
+const VIRTIO_ID_NET = 1;
 const VIRTIO_ID_BLOCK = 2;
 const VIRTIO_ID_CONSOLE = 3;
 const VIRTIO_ID_ENTROPY = 4;
@@ -130,6 +132,14 @@ export const virtioBlkStateSchema = z.object({ v: version(1), capacity: decimalU
 export const virtioRngStateSchema = z.object({ v: version(1) });
 /** The virtio console's terminal size (its config's le16 cols and rows). */
 export const virtioConsoleStateSchema = z.object({ v: version(1), cols: u16.min(1, 'zero'), rows: u16.min(1, 'zero') });
+export const virtioNetStateSchema = z.object({
+  v: version(1),
+  mac: z
+    .string({ error: 'not a string' })
+    .refine(isMacAddress, 'not a MAC address')
+    .refine((mac) => (parseInt(mac.slice(0, 2), 16) & 1) === 0, 'a multicast address'),
+  linkUp: flag,
+});
 /** A 9p name as the server keeps it in a fid's path: what it accepts from the guest, no more. */
 const ninePName = z
   .string()
@@ -172,6 +182,7 @@ export const virtioMmioStateSchema = z.discriminatedUnion(
   'deviceId',
   [
     z.object({ ...transportFields, deviceId: z.literal(VIRTIO_ID_NONE), device: z.null() }),
+    z.object({ ...transportFields, deviceId: z.literal(VIRTIO_ID_NET), device: virtioNetStateSchema }),
     z.object({ ...transportFields, deviceId: z.literal(VIRTIO_ID_BLOCK), device: virtioBlkStateSchema }),
     z.object({ ...transportFields, deviceId: z.literal(VIRTIO_ID_CONSOLE), device: virtioConsoleStateSchema }),
     z.object({ ...transportFields, deviceId: z.literal(VIRTIO_ID_ENTROPY), device: virtioRngStateSchema }),

@@ -24,6 +24,8 @@ export interface VmChannelWires {
   readonly console: ChannelWire;
   /** The disks' overlay writes and download status (disk-channel.ts): requests from the VM to the host. */
   readonly disks: ChannelWire;
+  /** The network card's Ethernet frames: a frame stream (only when the boot request has `net`). */
+  readonly net?: ChannelWire;
 }
 
 export interface VmBootRequest {
@@ -38,6 +40,8 @@ export interface VmBootRequest {
   readonly disks: readonly VmDiskRequest[];
   /** Shared folders, each a virtio-9p device the guest mounts by its tag (docs/shared-folders.md). */
   readonly shares?: readonly VmShareRequest[];
+  /** A virtio-net card, its frames on the `net` channel (docs/networking.md); absent: no network device. */
+  readonly net?: VmNetRequest;
   /**
    * Start from this snapshot instead of powering on: a full snapshot, unpacked by the page (its chain
    * flattened, its machine records checked: src/controller/snapshot-restore.ts), so the worker decodes
@@ -64,6 +68,14 @@ export interface VmBootRequest {
 export interface ConsoleSize {
   readonly cols: number;
   readonly rows: number;
+}
+
+export interface VmNetRequest {
+  /**
+   * The card's address, "52:54:00:12:34:56" (workers/protocol/mac-address.ts). A restored snapshot's
+   * card keeps the address its guest read at boot instead.
+   */
+  readonly mac: string;
 }
 
 /** Where a disk's base image comes from; the guest's writes never reach it. */

@@ -5,6 +5,7 @@
  */
 import {
   ByteStream,
+  FrameStream,
   RequestChannel,
   createChannel,
   openChannel,
@@ -28,10 +29,18 @@ export const DISK_REPLIES_BYTES = 1 << 12;
 if (diskWriteRequestBytes(DISK_REQUEST_BLOCKS) > DISK_REQUESTS_BYTES)
   throw new Error('vm-channels: a disk write request cannot fit the disks channel');
 
+/**
+ * Capacity of each direction of the network channel: about 170 full-size Ethernet frames, more than a
+ * TCP window of the guest's default receive buffer in flight, so the link is not what limits throughput.
+ */
+export const NET_FRAMES_BYTES = 1 << 18;
+
 export const VM_CHANNELS = {
   console: { kind: 'bytes', toVmBytes: CONSOLE_INPUT_BYTES, fromVmBytes: CONSOLE_OUTPUT_BYTES },
   /** The disks' overlay writes and status (disk-channel.ts), from the VM to the host. */
   disks: { kind: 'requests', toVmBytes: DISK_REPLIES_BYTES, fromVmBytes: DISK_REQUESTS_BYTES },
+  /** Ethernet frames between the VM's virtio-net card and the network it is plugged into (when it has one). */
+  net: { kind: 'frames', toVmBytes: NET_FRAMES_BYTES, fromVmBytes: NET_FRAMES_BYTES },
 } as const satisfies Record<string, ChannelSpec>;
 
 /** The host's side of a VM's channels. */
@@ -45,14 +54,22 @@ export interface HostVmChannels {
   readonly console: ByteStream;
   /** The disks' requests: served with serveDisks (disk-channel.ts). */
   readonly disks: RequestChannel;
+  /** The network card's frames (with `net`): the host end, to plug into a network (net-link.ts). */
+  readonly net?: FrameStream;
   /** Stops listening and closes the ports (the worker is gone). */
   close(): void;
 }
 
-export function createVmChannels(mode: ChannelMode): HostVmChannels {
+export interface VmChannelOptions {
+  /** The VM has a network card: declare its frame channel. */
+  readonly net?: boolean;
+}
+
+export function createVmChannels(mode: ChannelMode, options: VmChannelOptions = {}): HostVmChannels {
   const doorbell = vmDoorbell(mode === 'shared' ? new SharedArrayBuffer(4) : undefined);
   const console = createChannel(mode, VM_CHANNELS.console, doorbell);
   const disks = createChannel(mode, VM_CHANNELS.disks, doorbell);
+  const net = options.net ? createChannel(mode, VM_CHANNELS.net, doorbell) : undefined;
   return {
     mode,
     wires: {
@@ -60,14 +77,17 @@ export function createVmChannels(mode: ChannelMode): HostVmChannels {
       ...(mode === 'shared' ? { doorbell: doorbell.buffer as SharedArrayBuffer } : {}),
       console: console.wire,
       disks: disks.wire,
+      ...(net ? { net: net.wire } : {}),
     },
-    transfer: [...console.transfer, ...disks.transfer],
+    transfer: [...console.transfer, ...disks.transfer, ...(net?.transfer ?? [])],
     doorbell,
     console: new ByteStream(console.host),
     disks: new RequestChannel(disks.host),
+    ...(net ? { net: new FrameStream(net.host) } : {}),
     close: () => {
       console.host.close();
       disks.host.close();
+      net?.host.close();
     },
   };
 }
@@ -83,11 +103,18 @@ export interface VmChannels {
    * paused or has stopped; it listens for replies there.
    */
   readonly disks: RequestChannel;
+  /** The network card's frames, serviced by the run loop (workers/runtime/net-port.ts). */
+  readonly net?: FrameStream;
 }
 
 export function openVmChannels(wires: VmChannelWires): VmChannels {
   const doorbell = vmDoorbell(wires.doorbell);
   const disks = new RequestChannel(openChannel(wires.disks));
   disks.listen();
-  return { doorbell, console: new ByteStream(openChannel(wires.console, doorbell)), disks };
+  return {
+    doorbell,
+    console: new ByteStream(openChannel(wires.console, doorbell)),
+    disks,
+    ...(wires.net ? { net: new FrameStream(openChannel(wires.net, doorbell)) } : {}),
+  };
 }

@@ -40,6 +40,8 @@ import type {
 } from '../protocol/vm-api.ts';
 import { ConsolePort, StreamSink } from './console-port.ts';
 import { ThreadedMachine, type SpawnHart, type ThreadedRunLoop } from './hart-threads.ts';
+import { NetPort } from './net-port.ts';
+import { parseMacAddress } from '../protocol/mac-address.ts';
 import { PanicWatch } from '../host/panic-watch.ts';
 
 /** What a runner gives the runtime. */
@@ -79,6 +81,8 @@ export class VmRuntime {
   readonly #disks: readonly DiskConfig[];
   /** And the shares' trees: each machine gets its own 9p servers over them (fids are the guest's). */
   readonly #shares: readonly OpenShare[];
+  /** The network card's port, on the `net` channel; it outlives machines (each reset plugs in its new card). */
+  readonly #net: NetPort | undefined;
   readonly #shared: boolean;
   /** What a reset rebuilds the machine from: the images, with a restored snapshot's RAM size and bootargs. */
   #powerOn: VmBootRequest;
@@ -110,6 +114,7 @@ export class VmRuntime {
       panicWatch: PanicWatch;
       disks: readonly DiskConfig[];
       shares: readonly OpenShare[];
+      net: NetPort | undefined;
       machine: RuntimeMachine;
       harts: number;
     },
@@ -121,6 +126,7 @@ export class VmRuntime {
     this.#panicWatch = parts.panicWatch;
     this.#disks = parts.disks;
     this.#shares = parts.shares;
+    this.#net = parts.net;
     this.#machine = parts.machine;
     this.#harts = parts.harts;
     this.#powerOn = {
@@ -140,7 +146,8 @@ export class VmRuntime {
     const diskClient = new DiskClient(channels.disks);
     const disks = request.disks.map((disk, index) => openDisk(disk, index, host, diskClient));
     const shares = (request.shares ?? []).map((share) => openShare(share, host));
-    const spec = machineSpec(request, host, disks, shares);
+    const net = openNet(request, channels);
+    const spec = machineSpec(request, host, disks, shares, net);
     const ports: MachinePorts = { console: panicWatch, log: host.log };
     const harts = hartCount(request, host);
     let machine: RuntimeMachine;
@@ -155,7 +162,7 @@ export class VmRuntime {
       // The guest has the size of the terminal the snapshot was taken in: tell it the one it is shown in now.
       if (request.consoleSize) machine.devices.console?.resize(request.consoleSize.cols, request.consoleSize.rows);
     } else machine = powerOn(spec, ports, harts, host);
-    const runtime = new VmRuntime(host, request, { channels, sink, panicWatch, disks, shares, machine, harts });
+    const runtime = new VmRuntime(host, request, { channels, sink, panicWatch, disks, shares, net, machine, harts });
     if (fingerprint) runtime.#fingerprints.set(DEFAULT_SERIES, fingerprint);
     runtime.#start();
     return runtime;
@@ -164,7 +171,12 @@ export class VmRuntime {
   /** The host ports of the current machine, serviced by its run loop in this order. */
   #ports(): Port[] {
     const devices = this.#machine.devices;
-    return [new ConsolePort(devices.uart, this.#channels.console, this.#consoleSink, devices.console)];
+    const ports: Port[] = [new ConsolePort(devices.uart, this.#channels.console, this.#consoleSink, devices.console)];
+    if (this.#net) {
+      this.#net.attach(devices.net);
+      ports.push(this.#net);
+    }
+    return ports;
   }
 
   #makeLoop(): RunLoop | ThreadedRunLoop {
@@ -303,7 +315,7 @@ export class VmRuntime {
     this.#endStretch();
     this.#panicWatch = new PanicWatch(this.#consoleSink);
     this.#machine = powerOn(
-      machineSpec(this.#powerOn, this.#host, this.#disks, this.#shares),
+      machineSpec(this.#powerOn, this.#host, this.#disks, this.#shares, this.#net),
       { console: this.#panicWatch, log: this.#host.log },
       this.#harts,
       this.#host,
@@ -346,6 +358,7 @@ function machineSpec(
   host: RuntimeHost,
   disks: readonly DiskConfig[],
   shares: readonly OpenShare[],
+  net: NetPort | undefined,
 ): MachineSpec {
   return {
     ramBytes: request.ramBytes,
@@ -358,7 +371,15 @@ function machineSpec(
     disks,
     shares: shares.map(({ tag, tree }): ShareConfig => ({ tag, port: new NinePServer(tree) })),
     ...(request.consoleSize ? { consoleSize: request.consoleSize } : {}),
+    ...(request.net && net ? { net: { mac: parseMacAddress(request.net.mac), link: net } } : {}),
   };
+}
+
+/** The network card's port, when the boot request has a card (its frames travel on the `net` channel). */
+function openNet(request: VmBootRequest, channels: VmChannels): NetPort | undefined {
+  if (!request.net) return undefined;
+  if (!channels.net) throw new Error('the boot request has a network card but no net channel');
+  return new NetPort(channels.net);
 }
 
 interface OpenShare {

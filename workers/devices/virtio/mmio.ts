@@ -91,6 +91,12 @@ export interface VirtioDeviceContext {
   configChanged(): void;
   /** A guest error found outside a notification (an async completion): DEVICE_NEEDS_RESET. */
   needsReset(message: string): void;
+  /** The device's queues, for a device that fills them unprompted (virtio-net's receive queue). */
+  readonly queues: readonly Virtqueue[];
+  /** Whether the driver is running the device: DRIVER_OK set and DEVICE_NEEDS_RESET clear. */
+  live(): boolean;
+  /** The feature bits the driver accepted (meaningful once it is live). */
+  features(): bigint;
 }
 
 /** A device behind the transport: declarative apart from its queue handlers (STYLE.md habit 14). */
@@ -183,6 +189,10 @@ export class VirtioMmioTransport implements MmioDevice {
         this.#interrupt(VIRTIO_MMIO_INT_CONFIG);
       },
       needsReset: (message) => this.needsReset(message),
+      queues: this.queues,
+      live: () =>
+        (this.#status & (VIRTIO_STATUS_DRIVER_OK | VIRTIO_STATUS_DEVICE_NEEDS_RESET)) === VIRTIO_STATUS_DRIVER_OK,
+      features: () => this.#driverFeatures,
     });
     this.#irq.set(false);
   }

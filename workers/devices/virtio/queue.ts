@@ -201,19 +201,49 @@ export class Virtqueue {
   }
 
   /**
+   * Gives back the last `count` chains popped and not completed: the next pop() returns them again. For
+   * a device that must gather several buffers for one request (virtio-net's mergeable receive buffers)
+   * and found too few. avail_event keeps the furthest index seen, so the driver still notifies when it
+   * adds the next buffer.
+   */
+  rewind(count: number): void {
+    this.#lastAvailIdx = (this.#lastAvailIdx - count) & 0xffff;
+  }
+
+  /**
    * Returns a chain to the driver with `written` bytes written into its writable buffers, and asks the
    * transport for an interrupt unless the driver suppressed it. A chain from before a reset is dropped.
    */
   complete(chain: DescriptorChain, written: number): void {
     if (!this.isCurrent(chain) || !this.ready) return;
-    const size = this.size;
     const oldIdx = this.#usedIdx;
-    const element = this.memory.view(this.deviceArea + 4 + USED_ELEMENT_BYTES * (oldIdx % size), USED_ELEMENT_BYTES);
+    this.#putUsed(oldIdx, chain, written);
+    this.#publishUsed(oldIdx, (oldIdx + 1) & 0xffff);
+  }
+
+  /**
+   * Returns several chains with one update of the used index, so the driver sees all of them or none
+   * (virtio-net's merged receive buffers, §5.1.6.4: the driver reads `num_buffers` buffers at once).
+   */
+  completeAll(chains: readonly DescriptorChain[], written: readonly number[]): void {
+    if (!this.ready || !chains.every((chain) => this.isCurrent(chain))) return;
+    const oldIdx = this.#usedIdx;
+    chains.forEach((chain, i) => this.#putUsed((oldIdx + i) & 0xffff, chain, written[i]!));
+    this.#publishUsed(oldIdx, (oldIdx + chains.length) & 0xffff);
+  }
+
+  #putUsed(index: number, chain: DescriptorChain, written: number): void {
+    const element = this.memory.view(
+      this.deviceArea + 4 + USED_ELEMENT_BYTES * (index % this.size),
+      USED_ELEMENT_BYTES,
+    );
     element.setUint32(0, chain.head, true);
     element.setUint32(4, written, true);
-    const newIdx = (oldIdx + 1) & 0xffff;
+  }
+
+  #publishUsed(oldIdx: number, newIdx: number): void {
     this.#usedIdx = newIdx;
-    // The element is in place before the index that publishes it (one thread writes both here).
+    // The elements are in place before the index that publishes them (one thread writes both here).
     this.memory.view(this.deviceArea + 2, 2).setUint16(0, newIdx, true);
     if (this.#needsNotification(oldIdx, newIdx)) this.onUsed();
   }

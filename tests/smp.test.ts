@@ -2,7 +2,7 @@
 // runtime's worker thread and each hart in a worker thread of its own, over one shared memory. OpenSBI
 // brings the secondary harts up (HSM through IPIs: a CLINT msip write wakes a hart asleep in WFI), Linux
 // counts them, and its scheduler spreads busy shell jobs over all of them; a reboot waits for every hart.
-// Disks and shared folders work with several harts; a snapshot stops every hart, records them all and
+// Disks, shared folders and the network card work with several harts; a snapshot stops every hart, records them all and
 // restores with as many (another count is refused in one line); bad --smp values are refused in one line
 // with exit status 2.
 import { describe, expect, it } from 'vitest';
@@ -36,6 +36,15 @@ async function bootSmp(harts: number, reboot: boolean): Promise<void> {
     let end = await vm.waitFor('DONE-42', 60_000, at);
     const counts = vm.output.slice(at, end).split(/\r?\n/).map((l) => l.trim());
     expect(counts.filter((line) => line === String(harts))).toHaveLength(2);
+    at = await vm.waitFor(PROMPT, 10_000, end);
+    // The network card (the runner's default, --net user) works with every hart count: the lease udhcpc
+    // takes in the background at boot, then a ping of the gateway.
+    vm.type(
+      'for i in $(seq 40); do ip -4 addr show eth0 | grep -q 10.0.2.15 && break; sleep 0.5; done; ' +
+        'ping -c 1 -W 5 10.0.2.2 >/dev/null && echo NET-OK-$((1+1)); echo NET-DONE-$((1+2))\r',
+    );
+    end = await vm.waitFor('NET-DONE-3', 60_000, at);
+    expect(vm.output.slice(at, end)).toContain('NET-OK-2');
     at = await vm.waitFor(PROMPT, 10_000, end);
     // One busy shell job per hart; each hart's user time grows while they run.
     vm.type(

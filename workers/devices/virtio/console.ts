@@ -95,7 +95,7 @@ export class VirtioConsole implements VirtioDevice {
    */
   get open(): boolean {
     const context = this.#context;
-    return context !== undefined && context.driverOk() && context.queues[VIRTIO_CONSOLE_RECEIVEQ]!.ready;
+    return context !== undefined && context.live() && context.queues[VIRTIO_CONSOLE_RECEIVEQ]!.ready;
   }
 
   /** Whether input would wait for the guest to post receive buffers (the run loop may sleep then). */
@@ -106,7 +106,7 @@ export class VirtioConsole implements VirtioDevice {
   /** The terminal's size changed: new config, and a configuration change notification if it differs. */
   resize(cols: number, rows: number): void {
     if (!this.#setSize(cols, rows)) return;
-    if (this.#context?.driverOk()) this.#context.configChanged();
+    if (this.#context?.live()) this.#context.configChanged();
   }
 
   /** Sets the config's size (clamped to 1..65535, as its le16 fields hold); whether it changed. */

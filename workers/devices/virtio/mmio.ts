@@ -83,15 +83,14 @@ const TRANSPORT_FEATURES =
 export interface VirtioDeviceContext {
   readonly memory: GuestMemory;
   readonly log: GuestErrorLog;
-  /** The device's queues, in queueSizes order (a device that completes outside notifications keeps them). */
-  readonly queues: readonly Virtqueue[];
-  /** Whether the driver has set DRIVER_OK and the device does not need a reset. */
-  driverOk(): boolean;
   /** The device changed its config space: bump ConfigGeneration and send a config-change interrupt. */
   configChanged(): void;
   /** A guest error found outside a notification (an async completion): DEVICE_NEEDS_RESET. */
   needsReset(message: string): void;
-  /** The device's queues, for a device that fills them unprompted (virtio-net's receive queue). */
+  /**
+   * The device's queues, in queueSizes order, for a device that completes outside notifications or fills
+   * them unprompted (the console's and virtio-net's receive queues).
+   */
   readonly queues: readonly Virtqueue[];
   /** Whether the driver is running the device: DRIVER_OK set and DEVICE_NEEDS_RESET clear. */
   live(): boolean;
@@ -181,9 +180,6 @@ export class VirtioMmioTransport implements MmioDevice {
     device.attach({
       memory: options.memory,
       log: this.#log,
-      queues: this.queues,
-      driverOk: () =>
-        (this.#status & (VIRTIO_STATUS_DRIVER_OK | VIRTIO_STATUS_DEVICE_NEEDS_RESET)) === VIRTIO_STATUS_DRIVER_OK,
       configChanged: () => {
         this.#configGeneration = (this.#configGeneration + 1) >>> 0;
         this.#interrupt(VIRTIO_MMIO_INT_CONFIG);

@@ -9,6 +9,9 @@
 import { test, expect, type Page } from '@playwright/test';
 import {
   BOOT_TIMEOUT,
+  DEBIAN,
+  DEBIAN_BOOT_TIMEOUT,
+  waitForLogin,
   consoleOf,
   consoleText,
   createVm,
@@ -61,8 +64,6 @@ test('Move here moves a running VM to this tab live: its state, its timers and i
   await expect(second.getByTestId('elsewhere')).toBeVisible();
   await second.getByTestId('elsewhere').getByRole('button', { name: 'Move here' }).click();
   await expect(phaseOf(second, 'mover')).toHaveAttribute('data-phase', 'running', { timeout: BOOT_TIMEOUT });
-  const moved = second.getByTestId('moved-here');
-  await expect(moved).toBeVisible();
 
   // The scrollback came along: what the guest printed in the first tab shows in the second.
   await expect(consoleOf(second, 'mover').locator('.xterm-rows')).toContainText('before-the-move-42');
@@ -80,15 +81,43 @@ test('Move here moves a running VM to this tab live: its state, its timers and i
   await expect(first.getByTestId('elsewhere')).toBeVisible();
   await expect(first.getByTestId('vm-item-mover')).toContainText('Running in another tab');
 
+  const figures = await moveFigures(second, 'the default image');
+  expect(figures.rounds).toBeGreaterThanOrEqual(2);
+  expect(figures.bytes).toBeGreaterThan(0);
+});
+
+/** Reads what the move cost from the pane of the tab it moved to, and prints it (docs/migration.md). */
+async function moveFigures(page: Page, what: string) {
+  const moved = page.getByTestId('moved-here');
+  await expect(moved).toBeVisible();
   const figures = {
     pauseMs: Number(await moved.getAttribute('data-pause-ms')),
     totalMs: Number(await moved.getAttribute('data-total-ms')),
     bytes: Number(await moved.getAttribute('data-bytes')),
     rounds: Number(await moved.getAttribute('data-rounds')),
   };
-  console.log(`move of the default image: ${JSON.stringify(figures)}`);
-  expect(figures.rounds).toBeGreaterThanOrEqual(2);
-  expect(figures.bytes).toBeGreaterThan(0);
+  console.log(`move of ${what}: ${JSON.stringify(figures)}`);
+  return figures;
+}
+
+test('a Debian VM moves with its disk: what it wrote before the move reads after it', async ({ context }) => {
+  test.setTimeout(DEBIAN_BOOT_TIMEOUT * 2);
+  const first = await context.newPage();
+  await first.goto('/');
+  await createVm(first, 'deb-mover', undefined, DEBIAN);
+  await startVm(first, 'deb-mover');
+  await waitForLogin(first, 'deb-mover');
+  await run(first, 'deb-mover', 'echo disk-$((5*5)) > /root/moved; sync; echo synced-$((2+2))', 'synced-4');
+
+  const second = await context.newPage();
+  await second.goto('/');
+  await selectVm(second, 'deb-mover');
+  await second.getByTestId('elsewhere').getByRole('button', { name: 'Move here' }).click();
+  await expect(phaseOf(second, 'deb-mover')).toHaveAttribute('data-phase', 'running', { timeout: DEBIAN_BOOT_TIMEOUT });
+  await moveFigures(second, 'a Debian VM');
+  await run(second, 'deb-mover', 'cat /root/moved; echo x-$((9*9))', /disk-25\s*x-81/);
+  await run(second, 'deb-mover', 'echo after > /root/after; sync; cat /root/after', /after\s*root@debian/);
+  await expect(phaseOf(first, 'deb-mover')).toHaveAttribute('data-phase', 'stopped');
 });
 
 test('closing the target tab during a move leaves the VM running in the first tab', async ({ context }) => {

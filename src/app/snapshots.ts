@@ -13,6 +13,7 @@ import {
   SnapshotError,
   decodeSnapshotFile,
   encodeContents,
+  mergeSnapshots,
   type SnapshotContents,
 } from '../../workers/protocol/snapshot-container.ts';
 import { SNAPSHOT_FILE_EXTENSION } from '../../workers/protocol/snapshot-format.ts';
@@ -471,10 +472,26 @@ export class SnapshotShelf {
       try {
         // The image is loaded before the offer, so that the guest does not wait for it while paused.
         if (!(await controller.loadImages())) throw new Error(controller.getView().error?.message ?? 'its image could not be loaded');
+        // The pre-copy rounds are unpacked and merged as they arrive: while the guest is paused only the
+        // final round is, and merged onto them.
+        let base: Promise<SnapshotContents> | undefined;
         const report = await this.migrations.moveHere(vmId, {
+          received: (file, parent) => {
+            const decoded = decodeSnapshotFile(file);
+            base =
+              parent === null || !base
+                ? decoded
+                : Promise.all([base, decoded]).then(([before, child]) => mergeSnapshots(before, child));
+            // A round that cannot be unpacked fails the restore, which awaits it.
+            base.catch(() => {});
+          },
           restore: async (chain, scrollback) => {
             controller.adoptScrollback(scrollback);
-            await controller.restore(chain, undefined, { paused: true, note: 'moved here from another tab' });
+            const contents =
+              base && chain.length > 1
+                ? mergeSnapshots(await base, await decodeSnapshotFile(chain.at(-1)!))
+                : chain;
+            await controller.restore(contents, undefined, { paused: true, note: 'moved here from another tab' });
           },
           resume: () => controller.resume(),
           discard: () => {

@@ -6,8 +6,8 @@
  * `navigator.locks.query()` when the page regains focus or becomes visible, and every few seconds while
  * a VM is shown as elsewhere (a tab that was killed sends no notice).
  *
- * The channel is also the seam for moving a running VM between tabs ("Move here", later work): the
- * holder is the one that would answer a request on it.
+ * The holder is also the tab that answers a request to move the VM to another tab ("Move here",
+ * vm-migration.ts, over a channel of its own); the lock decides which tab runs it during a move.
  *
  * Where the Web Locks API is missing (an insecure origin, an old browser), every claim succeeds and no VM
  * is ever shown as elsewhere: the behaviour before locks, which `supported` lets the page say.

@@ -80,6 +80,12 @@ class TargetVm implements ArrivingVm {
   restoreHangs = false;
   restoreFails = false;
   everRan = false;
+  /** The pre-copy rounds handed over as they arrived (the final one comes with restore). */
+  readonly rounds: (string | null)[] = [];
+
+  received(_file: Uint8Array, parent: string | null) {
+    this.rounds.push(parent);
+  }
 
   async restore(chain: readonly Uint8Array[], scrollback: readonly Uint8Array[]) {
     if (this.restoreFails) throw new Error('the disk overlay could not be stored');
@@ -206,6 +212,7 @@ describe('Move here', () => {
     expect(sourceVm.flushed).toBe(true);
     // The target restored the whole chain, whose last round holds the guest as it was paused.
     expect(targetVm.chain.length).toBe(captures.length);
+    expect(targetVm.rounds).toEqual(captures.slice(0, -1).map((c) => c.parent));
     expect(targetVm.guest).toBe(captures.at(-1)!.guest);
     expect(targetVm.scrollback).toContain('before');
     expect(report.rounds).toBe(captures.length);

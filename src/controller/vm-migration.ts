@@ -134,6 +134,8 @@ export interface MigratingVm {
 
 /** The VM in the target tab, as the protocol brings it in. */
 export interface ArrivingVm {
+  /** A pre-copy round arrived (it may unpack it now, while the guest still runs in the other tab). */
+  received?(file: Uint8Array, parent: string | null): void;
   /** Restores the chain of snapshot files (full first), paused, with the source's console scrollback. */
   restore(chain: readonly Uint8Array[], scrollback: readonly Uint8Array[]): Promise<void>;
   resume(): Promise<void>;
@@ -343,7 +345,10 @@ export class TabMigrations {
         bytes += message.file.length;
         rounds++;
         if (message.type === 'final') final = message;
-        else this.#post({ type: 'received', migration: id, round: message.round });
+        else {
+          this.#post({ type: 'received', migration: id, round: message.round });
+          vm.received?.(message.file, message.parent);
+        }
       }
       await vm.restore(chain, final.scrollback);
       restored = true;

@@ -470,7 +470,8 @@ export class SnapshotShelf {
       this.#watch(entry);
       this.#setMove(vmId, { moving: true });
       try {
-        // The image is loaded before the offer, so that the guest does not wait for it while paused.
+        // The image and a worker are loaded before the offer, so that the guest does not wait for them while paused.
+        controller.prewarm();
         if (!(await controller.loadImages())) throw new Error(controller.getView().error?.message ?? 'its image could not be loaded');
         // The pre-copy rounds are unpacked and merged as they arrive: while the guest is paused only the
         // final round is, and merged onto them.

@@ -131,6 +131,10 @@ interface Running {
   superseded?: boolean;
 }
 
+function newVmWorker(): Worker {
+  return new Worker(new URL('../../workers/vm.worker.ts', import.meta.url), { type: 'module', name: 'tabvm-vm' });
+}
+
 /** Why a worker did not finish booting; `cancelled` when the page ended it (power off, delete). */
 class BootFailure extends Error {
   constructor(
@@ -167,6 +171,8 @@ export class VmController {
   #head: string | undefined;
   /** Workers started but not booted yet (they become #run once they are). */
   readonly #booting = new Set<Running>();
+  /** A worker loaded ahead of its boot (prewarm), which the next start or restore takes. */
+  #spare: Worker | undefined;
 
   constructor(options: VmControllerOptions) {
     this.options = options;
@@ -454,10 +460,8 @@ export class VmController {
   ): Promise<Running> {
     const shared = this.options.shared;
     const shares = await this.share.requests(snapshot?.header);
-    const worker = new Worker(new URL('../../workers/vm.worker.ts', import.meta.url), {
-      type: 'module',
-      name: `tabvm-vm`,
-    });
+    const worker = this.#spare ?? newVmWorker();
+    this.#spare = undefined;
     const remote = Comlink.wrap<VmWorkerApi>(worker);
     const net = this.options.net;
     const channels = createVmChannels(shared ? 'shared' : 'message', { net: net !== undefined });
@@ -701,6 +705,14 @@ export class VmController {
   }
 
   /**
+   * Loads a worker now for the next start or restore to boot: a VM moving here from another tab is
+   * paused meanwhile, and a new worker's script takes ~150 ms to load under load (docs/migration.md).
+   */
+  prewarm(): void {
+    this.#spare ??= newVmWorker();
+  }
+
+  /**
    * Block requests in flight complete and the disk's held-back writes are stored (IndexedDB) before this
    * resolves: a VM about to move to another tab, whose restore there reads the stored overlay.
    */
@@ -753,6 +765,8 @@ export class VmController {
     void this.share.dispose();
     this.#cancelBoots();
     this.#teardown();
+    this.#spare?.terminate();
+    this.#spare = undefined;
     this.#state.clear();
     this.#log.clear();
   }

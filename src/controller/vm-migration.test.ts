@@ -315,7 +315,7 @@ describe('Move here', () => {
     const { source, target, sourceVm, targetVm } = await twoTabs();
     await expect(target.migrations.moveHere('vm-other', targetVm)).rejects.toThrow(/did not answer/);
     sourceVm.handOver();
-    await expect(target.migrations.moveHere(VM, targetVm)).rejects.toThrow(/busy/);
+    await expect(target.migrations.moveHere(VM, targetVm)).rejects.toThrow(/does not run there any more/);
     expect(targetVm.state).toBe('stopped');
     expect(source.locks.holds(VM)).toBe(true);
   });

@@ -213,9 +213,9 @@ export class TabMigrations {
   readonly #locks: MigrationLocks;
   readonly #timeouts: MigrationTimeouts;
   /**
-   * Asked when another tab offers to take `vmId`: false if this tab cannot send it now (not running
-   * here, busy); otherwise it runs `send` with the VM (and keeps other operations on it away meanwhile)
-   * and returns true.
+   * Asked when another tab offers to take `vmId`: false if this tab cannot send it (it does not run
+   * it); otherwise it runs `send` with the VM (once the operation on it under way is done, and keeping
+   * others away meanwhile) and returns true.
    */
   readonly #source: (vmId: string, send: (vm: MigratingVm) => Promise<void>) => boolean;
   readonly #mailboxes = new Map<string, Mailbox>();
@@ -249,7 +249,7 @@ export class TabMigrations {
       const accepted = this.#source(message.vmId, (vm) => this.#send(message.migration, message.vmId, vm, mailbox));
       if (!accepted) {
         this.#mailboxes.delete(message.migration);
-        this.#post({ type: 'abort', migration: message.migration, reason: 'the VM is busy there; try again' });
+        this.#post({ type: 'abort', migration: message.migration, reason: 'the VM does not run there any more' });
       }
       return;
     }

@@ -7,6 +7,7 @@
  * in the first tab.
  */
 import { test, expect, type Page } from '@playwright/test';
+import { FALLBACK_URL } from '../playwright.config.ts';
 import {
   BOOT_TIMEOUT,
   DEBIAN,
@@ -145,4 +146,45 @@ test('closing the target tab during a move leaves the VM running in the first ta
   await expect(first.getByTestId('elsewhere')).toBeHidden();
   await expect.poll(() => counter(first, 'stayer', 'again'), { timeout: 90_000 }).toBeGreaterThan(before);
   expect(await consoleText(first, 'stayer')).not.toContain('moved to another tab');
+});
+
+test('a VM of two CPUs moves with both harts', async ({ context }) => {
+  const first = await context.newPage();
+  await first.goto('/');
+  await first.getByRole('button', { name: 'New VM' }).first().click();
+  const dialog = first.getByRole('dialog', { name: 'New virtual machine' });
+  await dialog.getByLabel('Name').fill('duo-mover');
+  await expect(dialog.getByRole('button', { name: 'Create' })).toBeEnabled();
+  await dialog.getByLabel('CPUs').fill('2');
+  await dialog.getByRole('button', { name: 'Create' }).click();
+  await expect(dialog).toBeHidden();
+  await startCounting(first, 'duo-mover');
+  const before = await counter(first, 'duo-mover', 'pre');
+
+  const second = await context.newPage();
+  await second.goto('/');
+  await selectVm(second, 'duo-mover');
+  await second.getByTestId('elsewhere').getByRole('button', { name: 'Move here' }).click();
+  await expect(phaseOf(second, 'duo-mover')).toHaveAttribute('data-phase', 'running', { timeout: BOOT_TIMEOUT });
+  await moveFigures(second, 'a VM of two CPUs');
+  await run(second, 'duo-mover', 'echo "n=$(nproc) $(cat /tmp/mark)"', 'n=2 written-42');
+  await expect.poll(() => counter(second, 'duo-mover', 'post'), { timeout: 30_000 }).toBeGreaterThan(before);
+});
+
+test('in the compatibility mode (no shared memory) a VM moves too', async ({ context }) => {
+  const first = await context.newPage();
+  await first.goto(FALLBACK_URL);
+  await createVm(first, 'compat-mover', 96);
+  await startCounting(first, 'compat-mover');
+  const before = await counter(first, 'compat-mover', 'pre');
+
+  const second = await context.newPage();
+  await second.goto(FALLBACK_URL);
+  await selectVm(second, 'compat-mover');
+  await second.getByTestId('elsewhere').getByRole('button', { name: 'Move here' }).click();
+  await expect(phaseOf(second, 'compat-mover')).toHaveAttribute('data-phase', 'running', { timeout: BOOT_TIMEOUT });
+  await moveFigures(second, 'a VM in the compatibility mode');
+  await run(second, 'compat-mover', 'cat /tmp/mark', 'written-42');
+  await expect.poll(() => counter(second, 'compat-mover', 'post'), { timeout: 30_000 }).toBeGreaterThan(before);
+  await expect(phaseOf(first, 'compat-mover')).toHaveAttribute('data-phase', 'stopped');
 });

@@ -30,6 +30,7 @@ export function VmPane({ entry, onDelete, onStarted, shelf, onSelectVm }: Props)
   const phase = view.phase;
   // Another tab runs this VM (it holds the VM's lock): it cannot start here until that tab lets it go.
   const elsewhere = useSyncExternalStore(shelf.locks.subscribe, shelf.locks.getSnapshot).elsewhere.has(definition.id);
+  const move = useSyncExternalStore(shelf.subscribe, shelf.getSnapshot).moves.get(definition.id);
   const state =
     elsewhere && (phase === 'stopped' || phase === 'error')
       ? { text: 'Running in another tab', tone: 'busy' }
@@ -205,7 +206,35 @@ export function VmPane({ entry, onDelete, onStarted, shelf, onSelectVm }: Props)
       )}
       {elsewhere && (phase === 'stopped' || phase === 'error') && (
         <div className="banner" role="status" data-testid="elsewhere">
-          Running in another tab. A VM runs in one tab at a time: power it off or close that tab to run it here.
+          <span>
+            Running in another tab. A VM runs in one tab at a time: <strong>Move here</strong> brings it to this tab
+            as it runs, without a restart.
+          </span>
+          <button
+            type="button"
+            className="button primary"
+            disabled={move?.moving}
+            onClick={() => {
+              onStarted();
+              void shelf.moveHere(entry);
+            }}
+          >
+            {move?.moving ? 'Moving…' : 'Move here'}
+          </button>
+        </div>
+      )}
+      {move?.report && (phase === 'running' || phase === 'paused') && (
+        <div
+          className="banner muted"
+          role="status"
+          data-testid="moved-here"
+          data-pause-ms={Math.round(move.report.pauseMs)}
+          data-total-ms={Math.round(move.report.totalMs)}
+          data-bytes={move.report.bytes}
+          data-rounds={move.report.rounds}
+        >
+          Moved here from another tab: the guest stood still for {Math.round(move.report.pauseMs)} ms;{' '}
+          {move.report.rounds} rounds, {formatMiB(move.report.bytes)} in {(move.report.totalMs / 1000).toFixed(1)} s.
         </div>
       )}
       {phase === 'stopped' && !elsewhere && (

@@ -131,6 +131,10 @@ interface Running {
   superseded?: boolean;
 }
 
+function newVmWorker(): Worker {
+  return new Worker(new URL('../../workers/vm.worker.ts', import.meta.url), { type: 'module', name: 'tabvm-vm' });
+}
+
 /** Why a worker did not finish booting; `cancelled` when the page ended it (power off, delete). */
 class BootFailure extends Error {
   constructor(
@@ -167,6 +171,8 @@ export class VmController {
   #head: string | undefined;
   /** Workers started but not booted yet (they become #run once they are). */
   readonly #booting = new Set<Running>();
+  /** A worker loaded ahead of its boot (prewarm), which the next start or restore takes. */
+  #spare: Worker | undefined;
 
   constructor(options: VmControllerOptions) {
     this.options = options;
@@ -333,9 +339,12 @@ export class VmController {
    * Takes a snapshot of the running (or paused) VM: the guest stands still for the capture only. With
    * `parent`, the snapshot stores only the pages changed since that one, if it is the last this VM
    * took or was restored from in its series; otherwise it is full (see `result.parent`). It becomes the
-   * `head` unless `automatic` (automatic snapshots are a series of their own and do not move it).
+   * `head` unless `automatic` (automatic snapshots are a series of their own and do not move it) or of
+   * the `migration` series (the rounds of a move to another tab, vm-migration.ts).
    */
-  async snapshot(request: { id?: string; parent?: string; automatic?: boolean } = {}): Promise<VmSnapshotResult> {
+  async snapshot(
+    request: { id?: string; parent?: string; automatic?: boolean; series?: 'migration' } = {},
+  ): Promise<VmSnapshotResult> {
     const run = this.#run;
     if (!run?.alive || !run.booted || (this.#view.phase !== 'running' && this.#view.phase !== 'paused')) {
       throw new Error('the VM is not running');
@@ -345,10 +354,10 @@ export class VmController {
       remote.snapshot({
         id,
         ...(request.parent !== undefined ? { parent: request.parent } : {}),
-        ...(request.automatic ? { series: 'automatic' } : {}),
+        ...(request.automatic ? { series: 'automatic' } : request.series ? { series: request.series } : {}),
       }),
     )) as VmSnapshotResult;
-    if (!request.automatic) this.#head = result.id;
+    if (!request.automatic && !request.series) this.#head = result.id;
     return result;
   }
 
@@ -358,9 +367,14 @@ export class VmController {
    * unpacked once, here, and checked before anything starts (snapshot-restore.ts). The running VM, if
    * any, carries on until the restored one has started: a snapshot that cannot be restored (wrong image,
    * damaged) throws and changes nothing. `label` names it in the console note. Once it resolves, the
-   * view's uptime is the restored guest's.
+   * view's uptime is the restored guest's. With `paused` the restored guest waits for resume() (a VM
+   * moved from another tab, vm-migration.ts); `note` replaces the console's "restored snapshot" line.
    */
-  async restore(snapshot: RestoreSource, label?: string): Promise<void> {
+  async restore(
+    snapshot: RestoreSource,
+    label?: string,
+    options: { readonly paused?: boolean; readonly note?: string } = {},
+  ): Promise<void> {
     const contents = await unpackForRestore(snapshot);
     const { id } = contents.header;
     const prepared = await this.#prepare();
@@ -380,7 +394,7 @@ export class VmController {
     const switched = new Promise<void>((resolve) => (storageSwitched = resolve));
     let run: Running;
     try {
-      run = await this.#spawn(images, disk, contents, switched);
+      run = await this.#spawn(images, disk, contents, switched, options.paused);
     } catch (error) {
       if (error instanceof BootFailure && error.kind === 'cancelled') return;
       if (!wasLive && !this.#disposed) this.#update({ phase: 'stopped' });
@@ -392,7 +406,7 @@ export class VmController {
     storageSwitched();
     // From the start the view's uptime is the snapshot's guest time, not the replaced VM's.
     const uptimeMs = await this.#guestTime(run);
-    this.#note(`restored snapshot ${label === undefined ? id : JSON.stringify(label)}`);
+    this.#note(options.note ?? `restored snapshot ${label === undefined ? id : JSON.stringify(label)}`);
     this.#update({
       uptimeMs,
       mips: 0,
@@ -403,7 +417,7 @@ export class VmController {
       restores: this.#view.restores + 1,
     });
     this.#head = id;
-    this.#install(run);
+    this.#install(run, options.paused ? 'paused' : 'running');
   }
 
   /**
@@ -428,9 +442,9 @@ export class VmController {
   }
 
   /** Makes a booted worker this VM's current one. */
-  #install(run: Running): void {
+  #install(run: Running, phase: 'running' | 'paused' = 'running'): void {
     this.#run = run;
-    this.#update({ phase: 'running' });
+    this.#update({ phase });
     run.channels.console.listen((bytes) => {
       if (run.alive) this.#log.append(bytes);
     });
@@ -442,13 +456,12 @@ export class VmController {
     disk: DiskPlan | undefined,
     snapshot?: SnapshotContents,
     storageReady?: Promise<void>,
+    paused = false,
   ): Promise<Running> {
     const shared = this.options.shared;
     const shares = await this.share.requests(snapshot?.header);
-    const worker = new Worker(new URL('../../workers/vm.worker.ts', import.meta.url), {
-      type: 'module',
-      name: `tabvm-vm`,
-    });
+    const worker = this.#spare ?? newVmWorker();
+    this.#spare = undefined;
     const remote = Comlink.wrap<VmWorkerApi>(worker);
     const net = this.options.net;
     const channels = createVmChannels(shared ? 'shared' : 'message', { net: net !== undefined });
@@ -528,6 +541,7 @@ export class VmController {
               channels: channels.wires,
               harts: snapshot ? snapshot.header.machine.harts : (this.options.cpus ?? 1),
               ...(this.#consoleSize ? { consoleSize: this.#consoleSize } : {}),
+              ...(paused ? { paused } : {}),
             },
             transfer,
           ),
@@ -690,6 +704,44 @@ export class VmController {
     await this.#control((remote) => remote.reset());
   }
 
+  /**
+   * Loads a worker now for the next start or restore to boot: a VM moving here from another tab is
+   * paused meanwhile, and a new worker's script takes ~150 ms to load under load (docs/migration.md).
+   */
+  prewarm(): void {
+    this.#spare ??= newVmWorker();
+  }
+
+  /**
+   * Block requests in flight complete and the disk's held-back writes are stored (IndexedDB) before this
+   * resolves: a VM about to move to another tab, whose restore there reads the stored overlay.
+   */
+  async flushDisks(): Promise<void> {
+    if (!this.#run?.booted) throw new Error('the VM is not running');
+    await this.#control((remote) => remote.flushDisks());
+  }
+
+  /** The console's scrollback, oldest first (it moves with the VM to another tab). */
+  scrollback(): Uint8Array[] {
+    return this.#log.kept();
+  }
+
+  /** Shows `chunks` (the scrollback of the tab the VM moved from) instead of this console's own. */
+  adoptScrollback(chunks: readonly Uint8Array[]): void {
+    this.#log.replace(chunks);
+  }
+
+  /**
+   * The VM runs in another tab: this worker ends without a word to the guest, and none of its late disk
+   * writes reach storage. Unlike a power off, the VM's state lives on there. `note` says why in the console.
+   */
+  handOver(note = 'moved to another tab'): void {
+    if (this.#run) this.#run.superseded = true;
+    this.#teardown();
+    this.#note(note);
+    this.#update({ phase: 'stopped', lastHalt: 'It runs in another tab.', mips: 0, idle: false });
+  }
+
   /** Pulls the plug: the worker is terminated at once (a guest that hangs cannot delay it). */
   powerOff(): void {
     if (!this.#run && this.#booting.size === 0) return;
@@ -713,6 +765,8 @@ export class VmController {
     void this.share.dispose();
     this.#cancelBoots();
     this.#teardown();
+    this.#spare?.terminate();
+    this.#spare = undefined;
     this.#state.clear();
     this.#log.clear();
   }

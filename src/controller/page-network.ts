@@ -2,7 +2,7 @@
  * The browser's network for a VM of this page (docs/networking.md, "The browser"): the user-mode network
  * in the page, guest HTTP as fetch() from the page's origin, synthetic DNS addresses.
  */
-import { browserNetwork, packageMirror } from '../../workers/host/net/browser-network.ts';
+import { BrowserNetwork, packageMirror } from '../../workers/host/net/browser-network.ts';
 import type { UrlMap } from '../../workers/host/net/fetch-gateway.ts';
 import type { NetworkHook } from '../../workers/protocol/net-link.ts';
 
@@ -13,9 +13,13 @@ export function debianMirror(base: string): UrlMap {
   return packageMirror('http://deb.debian.org/debian/', new URL('images/debian/mirror/', base).href);
 }
 
+/** The page's network, made when its first VM starts (the page's address is read then). */
+let shared: BrowserNetwork | undefined;
+
 /**
- * The hook for a VM's card, made when the VM first starts (the page's address is read then); `onNotice`
- * gets the network's lines for the VM's pane, `urlMaps` the prefixes served from elsewhere.
+ * The hook for a VM's card on the page's network, which all the page's VMs share (one 10.0.2.0/24, each
+ * its own lease, reaching each other); `onNotice` gets the network's lines for the VM's pane. `urlMaps`
+ * are the prefixes served from elsewhere: the first VM to start sets them for the page.
  */
 export function pageNetwork(
   onNotice: (line: string) => void,
@@ -23,12 +27,12 @@ export function pageNetwork(
 ): NetworkHook {
   let hook: NetworkHook | undefined;
   return (link) => {
-    hook ??= browserNetwork({
+    shared ??= new BrowserNetwork({
       origin: location.origin,
-      onNotice,
       urlMaps: urlMaps(document.baseURI),
       upgradeToHttps: location.protocol === 'https:',
     });
+    hook ??= shared.hook(onNotice);
     return hook(link);
   };
 }

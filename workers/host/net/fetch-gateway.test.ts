@@ -1,12 +1,12 @@
 import { createHash } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
-import { browserNetwork, packageMirror } from './browser-network.ts';
+import { BrowserNetwork, packageMirror } from './browser-network.ts';
 import { NameNotFound } from './dns.ts';
 import type { Fetch } from './fetch-gateway.ts';
 import { ipv4, ipv4ToString } from './frames.ts';
 import { ScriptedGuest, type GuestTcp } from './test-support/scripted-guest.ts';
 import { isSyntheticAddress, SyntheticResolver } from './synthetic-resolver.ts';
-import { GATEWAY_ADDRESS, type UserNetwork } from './user-network.ts';
+import { GATEWAY_ADDRESS } from './user-network.ts';
 
 const GUEST_MAC = Uint8Array.of(0x52, 0x54, 0x00, 0x12, 0x34, 0x56);
 const GUEST = ipv4('10.0.2.15');
@@ -22,7 +22,7 @@ interface Call {
   readonly init: RequestInit;
 }
 
-let networks: UserNetwork[] = [];
+let networks: BrowserNetwork[] = [];
 let clients: GuestTcp[] = [];
 afterEach(() => {
   for (const network of networks) network.reset();
@@ -39,18 +39,16 @@ function setup(respond: (call: Call) => Promise<Response> | Response, responseTi
     calls.push(call);
     return respond(call);
   };
-  const hook = browserNetwork({
+  const shared = new BrowserNetwork({
     origin: ORIGIN,
-    onNotice: (line) => notices.push(line),
     fetch,
     urlMaps: [packageMirror('http://deb.debian.org/debian/', `${ORIGIN}/images/debian/mirror/`)],
     ...(responseTimeoutMs !== undefined ? { limits: { responseTimeoutMs } } : {}),
   });
   const guest = new ScriptedGuest(GUEST_MAC);
   guest.address = GUEST;
-  const network = hook({ toGuest: guest }) as UserNetwork;
-  guest.network = network;
-  networks.push(network);
+  guest.network = shared.hook((line) => notices.push(line))({ toGuest: guest });
+  networks.push(shared);
   let port = 40000;
   const connect = (remote: number, remotePort = 80, window = 65535, autoRead = true): GuestTcp => {
     const client = guest.tcpClient(port++, remote, remotePort, { window, autoRead });
@@ -58,7 +56,7 @@ function setup(respond: (call: Call) => Promise<Response> | Response, responseTi
     client.connect();
     return client;
   };
-  return { guest, network, calls, notices, connect };
+  return { guest, calls, notices, connect };
 }
 
 /** One whole exchange: the request bytes, then everything the gateway sent until its FIN. */

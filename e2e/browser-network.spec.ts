@@ -7,7 +7,7 @@
 import { test, expect } from '@playwright/test';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { consoleOf, createVm, run, startVm, waitForPrompt } from './helpers.ts';
+import { consoleOf, createVm, run, selectVm, startVm, waitForPrompt } from './helpers.ts';
 
 let server: Server;
 const served: string[] = [];
@@ -56,4 +56,29 @@ test('a VM fetches from the page’s origin, resolves names, and gets a 502 from
   await expect(rows).toContainText('[tabvm] network: http://nocors.test/hello could not be fetched');
   // The request did reach the site: it is the browser that refused its answer.
   expect(served).toEqual(['/hello']);
+});
+
+test('two VMs of one page get their own leases and ping each other', async ({ page }) => {
+  await page.goto('/');
+  for (const name of ['left', 'right']) {
+    await createVm(page, name);
+    await startVm(page, name);
+  }
+  for (const name of ['left', 'right']) {
+    await selectVm(page, name);
+    await waitForPrompt(page, name);
+  }
+  // Each finds its own lease (10.0.2.15 or .16, whichever DHCP answered first) and pings the other's.
+  const pingPeer =
+    "until ip -4 addr show eth0 | grep -q 'inet 10.0.2.1[56]/'; do sleep 1; done; " +
+    "if ip -4 addr show eth0 | grep -q 'inet 10.0.2.15/'; then peer=10.0.2.16; else peer=10.0.2.15; fi; " +
+    'until ping -c 1 -W 1 $peer >/dev/null; do sleep 1; done; ping -c 3 $peer';
+  await run(page, 'left', pingPeer, /3 packets transmitted, 3 packets received, 0% packet loss/);
+  await run(page, 'right', pingPeer, /3 packets transmitted, 3 packets received, 0% packet loss/);
+  const right = await consoleOf(page, 'right').locator('.xterm-rows').innerText();
+  await selectVm(page, 'left');
+  const left = await consoleOf(page, 'left').locator('.xterm-rows').innerText();
+  const peerOf = (text: string) => /PING (10\.0\.2\.1[56])/.exec(text)?.[1];
+  // Two different leases: each pinged the other.
+  expect(new Set([peerOf(left), peerOf(right)])).toEqual(new Set(['10.0.2.15', '10.0.2.16']));
 });

@@ -143,13 +143,16 @@ describe('FetchGateway', () => {
       client,
       'POST /form HTTP/1.1\r\nHost: example.org\r\nTransfer-Encoding: chunked\r\nContent-Type: text/plain\r\n\r\n' +
         '5;name=x\r\nhello\r\n7\r\n, world\r\n0\r\nX-Trailer: 1\r\n\r\n' +
-        'PUT /put HTTP/1.1\r\nHost: example.org\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc',
+        'PUT /put HTTP/1.1\r\nHost: example.org\r\nContent-Length: 3\r\nExpect: 100-continue\r\nConnection: close\r\n\r\nabc',
     );
     expect(calls.map((call) => [call.init.method, text(call.init.body as Uint8Array)])).toEqual([
       ['POST', 'hello, world'],
       ['PUT', 'abc'],
     ]);
     expect(reply.match(/HTTP\/1\.1 204 No Content/g)).toHaveLength(2);
+    // The PUT asked to be told to go on before its body: 100 Continue, then its answer.
+    expect(reply).toMatch(/204 No Content\r\n\r\nHTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 204 No Content/);
+    expect((calls[1]!.init.headers as Headers).has('expect')).toBe(false);
   });
 
   it('answers a failed fetch with a 502 that says why, and a line in the pane', async () => {

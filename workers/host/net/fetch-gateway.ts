@@ -77,6 +77,7 @@ const NOT_FORWARDED = new Set([
   'upgrade',
   'host',
   'content-length',
+  'expect',
 ]);
 /**
  * What goes to another origin: the CORS-safelisted request headers (Fetch §2.2.2), so a request needs
@@ -468,6 +469,10 @@ class HttpStream implements HostStream {
 
   /** Answers one request; whether the connection stays open for the next. */
   async #exchange(head: RequestHead): Promise<boolean> {
+    // A client that waits before sending its body (curl, for one over 1 KiB) is told to go on (RFC 9110 §10.1.1).
+    if (head.version === '1.1' && header(head, 'expect').some((value) => value.toLowerCase() === '100-continue')) {
+      this.#events.data(encoder.encode('HTTP/1.1 100 Continue\r\n\r\n'));
+    }
     const body = await this.#readBody(head);
     if (body === undefined) return false;
     if (body instanceof HttpFailure) {

@@ -69,6 +69,7 @@ export function VmPane({ entry, onDelete, onStarted, shelf, onSelectVm }: Props)
           </span>
           <span className="vm-meta">
             {definition.image} · {definition.ramMiB} MiB · <CpuCount cpus={definition.cpus ?? 1} />
+            {definition.network === false ? ' · no network' : ''}
             {(phase === 'running' || phase === 'paused') && (
               <>
                 {' '}
@@ -274,7 +275,11 @@ function CpuCount({ cpus }: { readonly cpus: number }) {
     <span
       data-testid="cpus"
       data-cpus={runs}
-      title={runs < cpus ? `Asked for ${cpus} CPUs; this page is not cross-origin isolated, so the VM runs on one.` : undefined}
+      title={
+        runs < cpus
+          ? `Asked for ${cpus} CPUs; this page is not cross-origin isolated, so the VM runs on one.`
+          : undefined
+      }
     >
       {runs === 1 ? '1 CPU' : `${runs} CPUs`}
       {runs < cpus ? ' (compatibility mode)' : ''}

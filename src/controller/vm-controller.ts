@@ -24,6 +24,7 @@ import {
 } from '../../workers/protocol/vm-api.ts';
 import { ObservableState } from './observable-state.ts';
 import type { SnapshotContents } from '../../workers/protocol/snapshot-container.ts';
+import { checkSnapshotMachine } from '../../workers/protocol/snapshot-records.ts';
 import type { DownloadProgress, ImageFiles } from './images.ts';
 import { VmImages, type BootFiles } from './vm-images.ts';
 import { ConsoleInput, ConsoleLog } from './console-log.ts';
@@ -92,9 +93,10 @@ export interface VmControllerOptions {
   /** Shared memory and SAB rings when the page is cross-origin isolated; the message fallback otherwise. */
   readonly shared: boolean;
   /**
-   * A virtio-net card with this address, plugged into what `onNetwork` returns (docs/networking.md);
-   * without `onNetwork` its frames go nowhere. Without `net` the VM has no network card. (The browser's
-   * network is later work: the app passes neither yet.)
+   * A virtio-net card with this address, plugged into what `onNetwork` returns (docs/networking.md; the
+   * app and the embed library plug the browser's network, workers/host/net/browser-network.ts); without
+   * `onNetwork` its frames go nowhere. Without `net` the VM has no network card. A restored snapshot
+   * brings its own card, or none, as its guest booted with.
    */
   readonly net?: { readonly mac: string; readonly onNetwork?: NetworkHook };
 }
@@ -214,6 +216,11 @@ export class VmController {
   /** A line from the host, not the guest (download progress, halts), in the console's own voice. */
   #note(text: string): void {
     this.#log.note(text);
+  }
+
+  /** A line from the host in the VM's console, as the controller's own notes (e.g. the network's). */
+  note(text: string): void {
+    this.#note(text);
   }
 
   // --- lifecycle ---
@@ -463,7 +470,15 @@ export class VmController {
     const worker = this.#spare ?? newVmWorker();
     this.#spare = undefined;
     const remote = Comlink.wrap<VmWorkerApi>(worker);
-    const net = this.options.net;
+    // A restored guest keeps the card it booted with (its address, or none), whatever the options say now.
+    const saved = snapshot
+      ? checkSnapshotMachine(snapshot.header).virtio?.find((slot) => slot.deviceId === 1)
+      : undefined;
+    const net = snapshot
+      ? saved?.deviceId === 1
+        ? { mac: saved.device.mac, onNetwork: this.options.net?.onNetwork }
+        : undefined
+      : this.options.net;
     const channels = createVmChannels(shared ? 'shared' : 'message', { net: net !== undefined });
     // Without a network the card's frames are read and dropped, as by a cable into nothing. Unplugged
     // when the worker goes: #kill closes the channels, and the listener with them.

@@ -39,6 +39,15 @@ describe('HostFolderSetting', () => {
     expect(calls.reopen).toHaveBeenCalledWith('vm');
   });
 
+  it("says so when the setting cannot be read, and shows the VM's own folder", async () => {
+    const { calls } = storage();
+    calls.load.mockRejectedValueOnce(new Error('IndexedDB is not available'));
+    const setting = new HostFolderSetting('vm', calls);
+    await setting.load();
+    expect(setting.getView().folder).toBeNull();
+    expect(setting.getView().message).toBe('The shared-folder setting could not be read: IndexedDB is not available');
+  });
+
   it('keeps the setting when the user cancels the picker', async () => {
     const { stored, calls } = storage(folder('old', false));
     calls.pick.mockResolvedValueOnce(undefined);

@@ -74,7 +74,14 @@ export class HostFolderSetting {
 
   /** Reads the stored setting and the browser's grant. */
   async load(): Promise<void> {
-    await this.#show(await this.#storage.load(this.#vmId), null);
+    try {
+      await this.#show(await this.#storage.load(this.#vmId), null);
+    } catch (error) {
+      this.#state.update({
+        folder: null,
+        message: `The shared-folder setting could not be read: ${(error as Error).message ?? String(error)}`,
+      });
+    }
   }
 
   async #show(folder: HostFolder | undefined, message: string | null): Promise<void> {

@@ -136,7 +136,15 @@ export class VmShare {
       );
       if (!tags.includes(SHARE_TAG)) return [];
     }
-    const host = this.#vmId === undefined ? undefined : await loadHostFolder(this.#vmId);
+    const host =
+      this.#vmId === undefined
+        ? undefined
+        : await loadHostFolder(this.#vmId).catch((error: unknown) => {
+            this.#note(
+              `the VM's shared-folder setting could not be read (${error instanceof Error ? error.message : String(error)}): ${SHARE_MOUNT} is the VM's own folder for this run`,
+            );
+            return undefined;
+          });
     if (host) {
       // Start is a click: where the browser's grant lapsed (a reload), it may ask the user here.
       const access = await hostFolderAccess(host, true).catch(() => 'denied' as const);

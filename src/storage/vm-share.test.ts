@@ -45,7 +45,11 @@ function fakeHandle(
   };
 }
 
-beforeEach(() => backing.clear());
+beforeEach(() => {
+  backing.clear();
+  // The mock stands in for IndexedDB; the module checks that the browser has one.
+  vi.stubGlobal('indexedDB', {});
+});
 afterEach(() => vi.unstubAllGlobals());
 
 describe('the host folder setting', () => {
@@ -57,6 +61,12 @@ describe('the host folder setting', () => {
     expect(a?.handle.name).toBe('photos');
     expect(a?.readOnly).toBe(true);
     expect((await loadHostFolder('b'))?.readOnly).toBe(false);
+  });
+
+  it('is absent where there is no IndexedDB (Node)', async () => {
+    await saveHostFolder('a', { handle: fakeHandle('photos'), readOnly: true });
+    vi.unstubAllGlobals();
+    expect(await loadHostFolder('a')).toBeUndefined();
   });
 
   it('forgets a record that does not parse, so the VM shares its own folder again', async () => {

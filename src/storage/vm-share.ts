@@ -130,8 +130,12 @@ export async function saveHostFolder(vmId: string, folder: HostFolder): Promise<
   await set(vmId, { handle: folder.handle, readOnly: folder.readOnly }, hostFolders());
 }
 
-/** The VM's host folder; a record that does not parse is forgotten (the VM's own folder is shared again). */
+/**
+ * The VM's host folder; a record that does not parse is forgotten (the VM's own folder is shared again).
+ * None without IndexedDB (Node), where no setting can have been stored.
+ */
 export async function loadHostFolder(vmId: string): Promise<HostFolder | undefined> {
+  if (typeof indexedDB === 'undefined') return undefined;
   const stored: unknown = await get(vmId, hostFolders());
   if (stored === undefined) return undefined;
   const parsed = StoredHostFolder.safeParse(stored);

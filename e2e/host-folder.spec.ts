@@ -97,6 +97,11 @@ test('a folder from this computer, read-only then read and write, in place of th
   await run(page, 'hostdir', 'cat /mnt/shared/hello.txt', 'from the disk 4242');
   await run(page, 'hostdir', 'touch /mnt/shared/new', 'Read-only file system');
   await run(page, 'hostdir', 'echo x > /mnt/shared/hello.txt', 'Read-only file system');
+  const choosing = page.waitForEvent('filechooser');
+  await panel(page).getByRole('button', { name: 'Upload files…' }).click();
+  await (await choosing).setFiles({ name: 'up.txt', mimeType: 'text/plain', buffer: Buffer.from('up') });
+  await expect(page.getByTestId('files-error')).toContainText('This shared folder is read-only.');
+  await panel(page).getByRole('button', { name: 'Dismiss' }).click();
   expect(await pickedFiles(page)).toEqual({ 'hello.txt': 'from the disk 4242\n' });
 
   // Read and write, from the next start. `clear` first, so the prompt waited for next is the new boot's.

@@ -6,6 +6,7 @@ import { formatMiB, formatUptime, stateLabel } from './format.ts';
 import { SnapshotPanel } from './SnapshotPanel.tsx';
 import { FilesPanel } from './FilesPanel.tsx';
 import { filesSessionFor } from './files.ts';
+import { hostFolderSettingFor } from './host-folder.ts';
 import type { SnapshotShelf } from './snapshots.ts';
 import { imageHasDisk } from '../controller/images.ts';
 
@@ -251,7 +252,11 @@ export function VmPane({ entry, onDelete, onStarted, shelf, onSelectVm }: Props)
         </div>
       )}
       <SnapshotPanel entry={entry} shelf={shelf} onSelectVm={onSelectVm} />
-      <FilesPanel session={filesSessionFor(definition.id)} vmName={definition.name} />
+      <FilesPanel
+        session={filesSessionFor(definition.id)}
+        hostFolder={hostFolderSettingFor(definition.id)}
+        vmName={definition.name}
+      />
       <ConfirmDialog
         open={confirmReset}
         title={`Reset the disk of ${definition.name}?`}

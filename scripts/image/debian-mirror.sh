@@ -62,10 +62,11 @@ fi
 # the archive moves on meanwhile) and written at its name and, when Release asks apt to fetch by hash,
 # at by-hash/SHA256/<hash> as well.
 packages_path="main/binary-$arch/Packages.xz"
+packages_sha256='' packages_size=''
 read -r packages_sha256 packages_size < <(awk -v path="$packages_path" '
 	/^[^ ]/ { sha256 = ($1 == "SHA256:") }
-	sha256 && $3 == path { print $1, $2; exit }' "$tmp/Release")
-[ -n "${packages_sha256:-}" ] || die "InRelease lists no SHA256 for $packages_path"
+	sha256 && $3 == path { print $1, $2; exit }' "$tmp/Release") || true
+[ -n "$packages_sha256" ] || die "InRelease lists no SHA256 for $packages_path"
 mkdir -p "$dists/main/binary-$arch"
 fetch_checked "$archive/dists/$suite/main/binary-$arch/by-hash/SHA256/$packages_sha256" \
 	"$dists/$packages_path" "$packages_sha256" "$packages_size"
@@ -113,8 +114,9 @@ while read -r uri _; do
 	uri=${uri//\'/}
 	path=${uri#"$prefix"}
 	path=$(printf '%b' "${path//%/\\x}")
-	read -r size sha256 < <(awk -v path="$path" '$1 == path { print $2, $3; exit }' "$tmp/index")
-	[ -n "${sha256:-}" ] || die "$path is not in the Packages file"
+	size='' sha256=''
+	read -r size sha256 < <(awk -v path="$path" '$1 == path { print $2, $3; exit }' "$tmp/index") || true
+	[ -n "$sha256" ] || die "$path is not in the Packages file"
 	cached="$cache/$(basename "$path")"
 	if [ ! -f "$cached" ] || [ "$(sha256sum "$cached" | cut -d ' ' -f 1)" != "$sha256" ]; then
 		fetch_checked "$archive/$path" "$cached" "$sha256" "$size"

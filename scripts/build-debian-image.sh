@@ -50,7 +50,7 @@ while [ $# -gt 0 ]; do
 	case "$1" in
 	--if-stale) if_stale=yes ;;
 	--chunk-size) chunk_size=$2; shift ;;
-	-h | --help) sed -n '2,22p' "$0"; exit 0 ;;
+	-h | --help) sed -n '2,23p' "$0"; exit 0 ;;
 	*) echo "unknown argument: $1" >&2; exit 2 ;;
 	esac
 	shift

@@ -44,7 +44,9 @@ function embedIsolation(): Plugin {
  * Image files must reach the page byte for byte, as the manifest's sizes and sha256 describe them. The
  * dev server sends `initramfs.cpio.gz` with `Content-Encoding: gzip`, so the browser would hand over the
  * decompressed bytes; this serves everything under /images/ as plain octets instead (the README asks
- * static hosts for the same).
+ * static hosts for the same). A file that is not there is a 404, not the app's index.html (Vite's
+ * fallback for unknown paths): the Debian package mirror's clients (apt, through the network's HTTP
+ * gateway) must see a package outside it as missing.
  */
 function rawImages(): Plugin {
   const middleware =
@@ -55,15 +57,15 @@ function rawImages(): Plugin {
       const base = resolve(root());
       const file = resolve(base, `.${pathname}`);
       if (!file.startsWith(base + sep)) return next();
+      for (const [name, value] of Object.entries(isolation)) res.setHeader(name, value);
       let size: number;
       try {
         const stat = statSync(file);
-        if (!stat.isFile()) return next();
+        if (!stat.isFile()) return void res.writeHead(404).end();
         size = stat.size;
       } catch {
-        return next();
+        return void res.writeHead(404).end();
       }
-      for (const [name, value] of Object.entries(isolation)) res.setHeader(name, value);
       res.setHeader('Content-Type', file.endsWith('.json') ? 'application/json' : 'application/octet-stream');
       res.setHeader('Content-Length', String(size));
       res.setHeader('Cache-Control', 'no-cache');
@@ -132,13 +134,15 @@ export default defineConfig({
             'tests/chunk-disk.test.ts',
             'tests/baremetal.test.ts',
             'tests/debian.test.ts',
+            'tests/debian-mirror.test.ts',
             'tests/embed-lib.test.ts',
             'tests/fuzz/**',
           ],
         },
       },
-      // The Debian image (built by `npm run image:debian`, as root) under tabvm and under QEMU.
-      { extends: true, test: { name: 'debian', include: ['tests/debian.test.ts'] } },
+      // The Debian image (built by `npm run image:debian`, as root) under tabvm and under QEMU, and its
+      // package mirror.
+      { extends: true, test: { name: 'debian', include: ['tests/debian.test.ts', 'tests/debian-mirror.test.ts'] } },
       // The published library's package (dist-lib/, built by `npm run build:lib`).
       { extends: true, test: { name: 'lib', include: ['tests/embed-lib.test.ts'] } },
     ],

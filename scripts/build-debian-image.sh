@@ -6,11 +6,14 @@
 #                   virtio-mmio, virtio-blk and ext4 built in, so the disk needs no initramfs)
 #   manifest.json   the image manifest (same fields as the default image's) plus `disk` and `snapshot`
 #   snapshot.tabvm  the image booted to its prompt: a new VM starts from it (scripts/make-debian-snapshot.ts)
+#   mirror/         the package mirror the guest's apt uses in the browser: Debian's signed index files and
+#                   the .debs of scripts/image/mirror-packages.txt with their dependencies
+#                   (scripts/image/debian-mirror.sh); mirror.sha256 lists its files
 #
 # Usage: scripts/build-debian-image.sh [--if-stale] [--chunk-size BYTES]
 #   --if-stale    do nothing if public/images/debian/ holds an image built from the same recipe (this
-#                 script, scripts/image/debian-*, the snapshot's scripts, the default image's kernel and
-#                 firmware); `npm test` uses it
+#                 script, scripts/image/debian-*, the mirror's package list, the snapshot's scripts, the
+#                 default image's kernel and firmware); `npm test` uses it
 #   --chunk-size  bytes per disk chunk (default 65536)
 #
 # The root file system comes from mmdebstrap (--variant=minbase plus the packages below) with riscv64
@@ -47,7 +50,7 @@ while [ $# -gt 0 ]; do
 	case "$1" in
 	--if-stale) if_stale=yes ;;
 	--chunk-size) chunk_size=$2; shift ;;
-	-h | --help) sed -n '2,19p' "$0"; exit 0 ;;
+	-h | --help) sed -n '2,23p' "$0"; exit 0 ;;
 	*) echo "unknown argument: $1" >&2; exit 2 ;;
 	esac
 	shift
@@ -158,6 +161,12 @@ file_entry() {
 		'{path: $path, size: $size, sha256: $sha256}'
 }
 
+MIRROR="$OUT/mirror"
+build_mirror() {
+	"$IMAGE_SOURCES/debian-mirror.sh" "$(debian_mirror)" "$SUITE" riscv64 "$ROOTFS/var/lib/dpkg/status" \
+		"$IMAGE_SOURCES/mirror-packages.txt" "$MIRROR" "$WORK/mirror-cache"
+}
+
 # The image booted under tabvm to its prompt and saved; the script adds `snapshot` to manifest.json.
 make_snapshot() {
 	log "pre-booted snapshot (boots the image under tabvm)"
@@ -169,14 +178,15 @@ make_snapshot() {
 recipe_hash() {
 	{
 		echo "chunk size $chunk_size"
-		sha256sum "$0" "$IMAGE_SOURCES/common.sh" "$IMAGE_SOURCES/debian-nodoc.dpkg.cfg" "$DEFAULT_IMAGE/fw_dynamic.bin" "$DEFAULT_IMAGE/Image" \
+		sha256sum "$0" "$IMAGE_SOURCES/common.sh" "$IMAGE_SOURCES/debian-nodoc.dpkg.cfg" \
+			"$IMAGE_SOURCES/debian-mirror.sh" "$IMAGE_SOURCES/mirror-packages.txt" "$DEFAULT_IMAGE/fw_dynamic.bin" "$DEFAULT_IMAGE/Image" \
 			"$REPO/scripts/make-debian-snapshot.ts" "$REPO/scripts/lib/debian-clock.ts" | cut -d ' ' -f 1
 		(cd "$IMAGE_SOURCES/debian-rootfs" && find . -type f | LC_ALL=C sort | xargs sha256sum)
 	} | sha256sum | cut -d ' ' -f 1
 }
 
 # The manifest exists, is this recipe's, and every file it lists is there (an interrupted build leaves
-# no snapshot).
+# no snapshot), and so is every file of the package mirror.
 image_is_current() {
 	[ -f "$OUT/manifest.json" ] || return 1
 	[ "$(jq -r '.recipe // ""' "$OUT/manifest.json")" = "$(recipe_hash)" ] || return 1
@@ -185,6 +195,8 @@ image_is_current() {
 	for index in $(jq -r '.disk.chunks[].index' "$OUT/manifest.json"); do
 		[ -f "$OUT/disk/$(printf '%06d' "$index").gz" ] || return 1
 	done
+	[ -f "$MIRROR.sha256" ] || return 1
+	(cd "$MIRROR" && sha256sum --check --quiet --status "$MIRROR.sha256") || return 1
 }
 
 if [ "$if_stale" = yes ] && image_is_current; then
@@ -200,5 +212,6 @@ register_binfmt
 build_rootfs
 build_ext4
 write_output
+build_mirror
 make_snapshot
 echo "built in $(($(date +%s) - start)) s"

@@ -168,6 +168,7 @@ export function App({ library, shelf }: { library: Library; shelf: SnapshotShelf
           <VmPane
             key={selected.definition.id}
             entry={selected}
+            library={library}
             shelf={shelf}
             onSelectVm={select}
             onDelete={() => setDeleteId(selected.definition.id)}

@@ -1,23 +1,25 @@
 /** The selected VM: its controls, its boot progress or error, its disk, and its console. */
 import { useEffect, useState, useSyncExternalStore } from 'react';
-import type { VmEntry } from './library.ts';
+import type { Library, VmEntry } from './library.ts';
 import { ConfirmDialog } from './Dialog.tsx';
 import { formatMiB, formatUptime, stateLabel } from './format.ts';
 import { SnapshotPanel } from './SnapshotPanel.tsx';
 import { FilesPanel } from './FilesPanel.tsx';
+import { SettingsDialog } from './SettingsDialog.tsx';
 import { filesSessionFor } from './files.ts';
 import type { SnapshotShelf } from './snapshots.ts';
 import { imageHasDisk } from '../controller/images.ts';
 
 interface Props {
   readonly entry: VmEntry;
+  readonly library: Library;
   readonly onDelete: () => void;
   readonly onStarted: () => void;
   readonly shelf: SnapshotShelf;
   readonly onSelectVm: (id: string) => void;
 }
 
-export function VmPane({ entry, onDelete, onStarted, shelf, onSelectVm }: Props) {
+export function VmPane({ entry, library, onDelete, onStarted, shelf, onSelectVm }: Props) {
   const { controller, definition } = entry;
   const view = useSyncExternalStore(controller.subscribe, controller.getView);
   // "Rebooting" is a label that times out; re-render once it has.
@@ -40,6 +42,7 @@ export function VmPane({ entry, onDelete, onStarted, shelf, onSelectVm }: Props)
   };
   const hasDisk = view.disk !== undefined || imageHasDisk(definition.image);
   const [confirmReset, setConfirmReset] = useState(false);
+  const [settingsOpen, setSettingsOpen] = useState(false);
   const [resetError, setResetError] = useState<string | null>(null);
   const resetDisk = async () => {
     setConfirmReset(false);
@@ -138,6 +141,9 @@ export function VmPane({ entry, onDelete, onStarted, shelf, onSelectVm }: Props)
               Reset disk
             </button>
           )}
+          <button type="button" className="button" onClick={() => setSettingsOpen(true)}>
+            Settings…
+          </button>
           <button
             type="button"
             className="button danger"
@@ -222,6 +228,7 @@ export function VmPane({ entry, onDelete, onStarted, shelf, onSelectVm }: Props)
       )}
       <SnapshotPanel entry={entry} shelf={shelf} onSelectVm={onSelectVm} />
       <FilesPanel session={filesSessionFor(definition.id)} vmName={definition.name} />
+      <SettingsDialog open={settingsOpen} entry={entry} library={library} onClose={() => setSettingsOpen(false)} />
       <ConfirmDialog
         open={confirmReset}
         title={`Reset the disk of ${definition.name}?`}
@@ -245,7 +252,11 @@ function CpuCount({ cpus }: { readonly cpus: number }) {
     <span
       data-testid="cpus"
       data-cpus={runs}
-      title={runs < cpus ? `Asked for ${cpus} CPUs; this page is not cross-origin isolated, so the VM runs on one.` : undefined}
+      title={
+        runs < cpus
+          ? `Asked for ${cpus} CPUs; this page is not cross-origin isolated, so the VM runs on one.`
+          : undefined
+      }
     >
       {runs === 1 ? '1 CPU' : `${runs} CPUs`}
       {runs < cpus ? ' (compatibility mode)' : ''}

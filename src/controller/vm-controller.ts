@@ -142,7 +142,11 @@ class BootFailure extends Error {
 }
 
 export class VmController {
-  readonly options: VmControllerOptions;
+  #options: VmControllerOptions;
+
+  get options(): VmControllerOptions {
+    return this.#options;
+  }
   readonly #state = new ObservableState<VmView>({
     phase: 'stopped',
     uptimeMs: 0,
@@ -169,7 +173,7 @@ export class VmController {
   readonly #booting = new Set<Running>();
 
   constructor(options: VmControllerOptions) {
-    this.options = options;
+    this.#options = options;
     this.#images = new VmImages(options);
     this.#disk = new VmDisk(options.id, {
       view: () => this.#view.disk,
@@ -420,6 +424,12 @@ export class VmController {
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  /** New RAM and CPUs for the next start (the VM's Settings); only while no worker runs. */
+  configure(machine: Pick<VmControllerOptions, 'ramMiB' | 'cpus'>): void {
+    if (this.#run || this.#booting.size > 0) throw new Error('a running VM keeps its RAM and CPUs');
+    this.#options = { ...this.#options, ...machine };
   }
 
   /** The id of the last snapshot this VM took or was restored from, while its worker lives. */

@@ -6,7 +6,7 @@
  */
 import { test, expect, type Page } from '@playwright/test';
 import { FALLBACK_URL } from '../playwright.config.ts';
-import { control, createVm, restoreAndWait, run, selectVm, startVm, waitForPrompt } from './helpers.ts';
+import { control, createVm, restoreAndWait, run, selectVm, startVm, takeSnapshot, waitForPrompt } from './helpers.ts';
 
 /** The ids of the VMs that have a folder in the OPFS (src/storage/vm-share.ts). */
 async function shareIds(page: Page): Promise<string[]> {
@@ -62,7 +62,7 @@ test("the page's files appear in the guest and the guest's in the page; after a 
 
   // A snapshot with a file held open on the share (fd 3), then a file the page adds after it.
   await run(page, 'share', 'exec 3</mnt/shared/x; echo held-$((2+2))', 'held-4');
-  await page.getByRole('button', { name: 'Take snapshot' }).click();
+  await takeSnapshot(page);
   await expect(page.getByTestId('snapshot-Snapshot 1')).toBeVisible();
   await writeShared(page, vmId!, 'z', 'after the snapshot 777\n');
   await restoreAndWait(page, 'share', 'Snapshot 1');

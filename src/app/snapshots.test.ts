@@ -14,11 +14,7 @@ import { SnapshotError, type SnapshotContents } from '../../workers/protocol/sna
 import { VmLocks } from '../controller/vm-lock.ts';
 import { lockManager } from '../controller/test-support/lock-manager.ts';
 import type { VmSnapshotResult } from '../../workers/protocol/vm-api.ts';
-import {
-  brokenSnapshots,
-  testSnapshotDisk,
-  testSnapshotFile,
-} from '../../workers/test-support/test-snapshot-file.ts';
+import { brokenSnapshots, testSnapshotDisk, testSnapshotFile } from '../../workers/test-support/test-snapshot-file.ts';
 import { SNAPSHOT_PAGE_SIZE } from '../../workers/protocol/snapshot-format.ts';
 import { readFileSync } from 'node:fs';
 import { chunkedDiskIdentity, type DiskImageManifest } from '../../workers/protocol/disk-image.ts';
@@ -58,6 +54,7 @@ function fakeVm(): {
     get head() {
       return head;
     },
+    consoleLine: () => new TextEncoder().encode(`~ # echo ${requests.length}`),
     async snapshot(request: { parent?: string; automatic?: boolean }): Promise<VmSnapshotResult> {
       requests.push(request);
       const id = crypto.randomUUID();
@@ -195,6 +192,42 @@ describe('snapshot shelf', () => {
     } finally {
       vi.useRealTimers();
     }
+  });
+
+  it('names a snapshot and describes it as asked, keeps the console line for the restore, and tells when the current state changed', async () => {
+    const store = new SnapshotStore(createStore('shelf-named', 'files'));
+    const { entry, print } = fakeVm();
+    const restored: { id: string; label?: string; line?: string }[] = [];
+    Object.assign(entry.controller, {
+      restore: async (contents: SnapshotContents, label?: string, line?: Uint8Array) => {
+        restored.push({
+          id: contents.header.id,
+          ...(label ? { label } : {}),
+          ...(line ? { line: new TextDecoder().decode(line) } : {}),
+        });
+      },
+    });
+    const shelf = await shelfOf(store, entry);
+    // A running VM on no snapshot has a state no snapshot holds.
+    expect(shelf.changedSinceSnapshot(entry)).toBe(true);
+    expect(shelf.nextSnapshotName('vm-1')).toBe('Snapshot 1');
+    const named = await shelf.take(entry, { name: '  before upgrade ', description: ' apt is next \n' });
+    expect(named).toMatchObject({ name: 'before upgrade', description: 'apt is next' });
+    expect(new TextDecoder().decode((await store.record(named!.id))?.consoleLine)).toBe('~ # echo 0');
+    // No name (or only spaces) gets the default, and no description is stored as none.
+    const plain = await shelf.take(entry, { name: ' ', description: '' });
+    expect(plain?.name).toBe('Snapshot 1');
+    expect(plain && 'description' in plain).toBe(false);
+    expect(shelf.nextSnapshotName('vm-1')).toBe('Snapshot 2');
+
+    expect(shelf.changedSinceSnapshot(entry)).toBe(false);
+    print();
+    expect(shelf.changedSinceSnapshot(entry)).toBe(true);
+    await shelf.restore(entry, named!.id);
+    expect(restored).toEqual([{ id: named!.id, label: 'before upgrade', line: '~ # echo 0' }]);
+    expect(shelf.changedSinceSnapshot(entry)).toBe(false);
+    print();
+    expect(shelf.changedSinceSnapshot(entry)).toBe(true);
   });
 
   it('makes a restored snapshot the resume point at once; a power off leaves nothing to resume', async () => {

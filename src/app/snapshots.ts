@@ -81,6 +81,8 @@ export class SnapshotShelf {
   readonly #watched = new Map<string, { meter: ActivityMeter; stop: () => void }>();
   /** VMs being started or restored in this tab (#withLock). */
   readonly #starting = new Set<string>();
+  /** Per VM: what changed since its last snapshot was taken or restored (changedSinceSnapshot). */
+  readonly #sinceSnapshot = new Map<string, ActivityMeter>();
   /** Per VM: the operation under way (#exclusive), which a power off's bookkeeping waits for. */
   readonly #operations = new Map<string, Promise<unknown>>();
 
@@ -140,6 +142,11 @@ export class SnapshotShelf {
 
   async #refresh(): Promise<void> {
     this.#set({ records: await this.store.list(), points: await this.store.resumePoints() });
+  }
+
+  /** Whether a VM of the library has this name (Clone… checks the name it is given). */
+  isNameTaken(name: string): boolean {
+    return this.#library.isNameTaken(name);
   }
 
   /** The VM's snapshots in the tree (manual ones), oldest first. */
@@ -205,8 +212,19 @@ export class SnapshotShelf {
     }
   }
 
-  /** Takes a snapshot of a running VM into its tree: a child of the last one it took or came from, when that is still stored. */
-  take(entry: VmEntry): Promise<SnapshotRecord | undefined> {
+  /** The name Take snapshot offers: the first free "Snapshot n" of the VM's tree. */
+  nextSnapshotName(vmId: string): string {
+    const taken = new Set(this.treeOf(vmId).map((r) => r.name));
+    let n = 1;
+    while (taken.has(`Snapshot ${n}`)) n++;
+    return `Snapshot ${n}`;
+  }
+
+  /**
+   * Takes a snapshot of a running VM into its tree: a child of the last one it took or came from, when
+   * that is still stored. Without a name it gets nextSnapshotName's.
+   */
+  take(entry: VmEntry, about: { name?: string; description?: string } = {}): Promise<SnapshotRecord | undefined> {
     const vmId = entry.definition.id;
     return this.#exclusive(vmId, async () => {
       const head = entry.controller.head;
@@ -214,17 +232,57 @@ export class SnapshotShelf {
       const parent = parentRecord?.kind === 'manual' ? head : undefined;
       // The guest stands still for the capture at the start of the call: that is the moment the snapshot holds.
       const takenAt = Date.now();
-      const result = await whileLive(entry, entry.controller.snapshot(parent !== undefined ? { parent } : {}));
-      const taken = new Set(this.treeOf(vmId).map((r) => r.name));
-      let n = 1;
-      while (taken.has(`Snapshot ${n}`)) n++;
-      const name = `Snapshot ${n}`;
+      const consoleLine = entry.controller.consoleLine();
+      const meter = this.#sinceSnapshotOf(entry);
+      meter.captured();
+      let result: VmSnapshotResult;
+      try {
+        result = await whileLive(entry, entry.controller.snapshot(parent !== undefined ? { parent } : {}));
+      } catch (error) {
+        meter.failed();
+        throw error;
+      }
+      const name = about.name?.trim() || this.nextSnapshotName(vmId);
+      const description = about.description?.trim();
       return this.#saveOf(
         vmId,
-        { id: result.id, vmId, parent: result.parent, name, createdAt: takenAt, kind: 'manual' },
+        {
+          id: result.id,
+          vmId,
+          parent: result.parent,
+          name,
+          ...(description ? { description } : {}),
+          consoleLine,
+          createdAt: takenAt,
+          kind: 'manual',
+        },
         result.bytes,
       );
     });
+  }
+
+  /** Per VM, what its guest did since its last snapshot was taken or restored (Current state's "changed"). */
+  #sinceSnapshotOf(entry: VmEntry): ActivityMeter {
+    const vmId = entry.definition.id;
+    let meter = this.#sinceSnapshot.get(vmId);
+    if (!meter) {
+      meter = new ActivityMeter(entry.controller);
+      this.#sinceSnapshot.set(vmId, meter);
+    }
+    return meter;
+  }
+
+  /**
+   * Whether the VM's current state differs from the snapshot it last took or was restored from, so
+   * that a restore would lose something: a live VM whose guest printed or worked since (an idle prompt
+   * is no change), or one that runs on no snapshot at all; a stopped VM whose disk was written in this
+   * page (the restore puts the snapshot's disk back).
+   */
+  changedSinceSnapshot(entry: VmEntry): boolean {
+    const view = entry.controller.getView();
+    if (!isLive(view.phase)) return view.disk !== undefined;
+    const meter = this.#sinceSnapshot.get(entry.definition.id);
+    return entry.controller.head === undefined || meter === undefined || meter.changed;
   }
 
   /**
@@ -251,7 +309,7 @@ export class SnapshotShelf {
   restore(entry: VmEntry, id: string): Promise<void> {
     return this.#exclusive(entry.definition.id, async () => {
       const record = await this.store.record(id);
-      await this.#restoreInto(entry, id, () => this.store.contents(id), record?.name);
+      await this.#restoreInto(entry, id, () => this.store.contents(id), record);
     }).then(() => undefined);
   }
 
@@ -263,12 +321,14 @@ export class SnapshotShelf {
     entry: VmEntry,
     id: string,
     contents: () => Promise<SnapshotContents>,
-    label: string | undefined,
+    record: Pick<SnapshotRecord, 'name' | 'kind' | 'consoleLine'> | undefined,
     waitMs = 0,
   ): Promise<void> {
     const vmId = entry.definition.id;
+    const label = record?.kind === 'auto' ? 'automatic snapshot' : record?.name;
     await this.#withLock(entry, waitMs, async () => {
-      await entry.controller.restore(await contents(), label);
+      await entry.controller.restore(await contents(), label, record?.consoleLine);
+      this.#sinceSnapshotOf(entry).captured();
       await this.store.setResumePoint(vmId, { snapshotId: id, running: true, at: Date.now() });
     });
     const keep = new Set<string>();
@@ -327,13 +387,7 @@ export class SnapshotShelf {
     const record = this.resumeOf(entry.definition.id);
     if (!record) return this.start(entry);
     return this.#queued(entry.definition.id, () =>
-      this.#restoreInto(
-        entry,
-        record.id,
-        () => this.store.contents(record.id),
-        record.kind === 'auto' ? 'automatic snapshot' : record.name,
-        waitMs,
-      ),
+      this.#restoreInto(entry, record.id, () => this.store.contents(record.id), record, waitMs),
     ).then(() => undefined);
   }
 
@@ -379,6 +433,8 @@ export class SnapshotShelf {
   }
 
   #unwatch(vmId: string): void {
+    this.#sinceSnapshot.get(vmId)?.dispose();
+    this.#sinceSnapshot.delete(vmId);
     const watched = this.#watched.get(vmId);
     watched?.meter.dispose();
     watched?.stop();
@@ -434,20 +490,20 @@ export class SnapshotShelf {
    * A new VM in the library holding this snapshot (the chain merged, under a new id), started from it
    * at once. It runs beside the original with state of its own.
    */
-  clone(entry: VmEntry, id: string): Promise<VmEntry | undefined> {
+  clone(entry: VmEntry, id: string, name = `${entry.definition.name}-clone`): Promise<VmEntry | undefined> {
     return this.#exclusive(entry.definition.id, async () => {
       const source = await this.store.record(id);
       const contents = await this.store.contents(id);
       const clone = await this.#adopt(
         contents,
-        `${entry.definition.name}-clone`,
+        name,
         entry.definition.image,
         `from ${source?.name ?? 'a snapshot'} of ${entry.definition.name}`,
         undefined,
         entry.definition.image === CUSTOM_IMAGE_ID ? { copyOf: entry.definition.id } : undefined,
       );
       try {
-        await this.#restoreInto(clone.entry, clone.contents.header.id, async () => clone.contents, source?.name);
+        await this.#restoreInto(clone.entry, clone.contents.header.id, async () => clone.contents, source);
       } catch (error) {
         // A clone that cannot start (its image changed since the snapshot) is not kept.
         await this.#library.remove(clone.entry.definition.id);
@@ -537,7 +593,10 @@ export class SnapshotShelf {
     let name = baseName;
     for (let n = 2; this.#library.isNameTaken(name); n++) name = `${baseName}-${n}`;
     const { ramSize, harts } = contents.header.machine;
-    const entry = await this.#library.create({ name, image, ramMiB: ramSize / MIB, ...(harts > 1 ? { cpus: harts } : {}) }, custom);
+    const entry = await this.#library.create(
+      { name, image, ramMiB: ramSize / MIB, ...(harts > 1 ? { cpus: harts } : {}) },
+      custom,
+    );
     try {
       await this.store.save(
         { id, vmId: entry.definition.id, parent: null, name: snapshotName, createdAt: Date.now(), kind: 'manual' },
@@ -566,6 +625,7 @@ export class SnapshotShelf {
       const previous = this.resumeOf(vmId);
       const extend = previous !== undefined && this.#automaticDepth(previous) < AUTOSAVE_CHAIN_LENGTH;
       const takenAt = Date.now();
+      const consoleLine = entry.controller.consoleLine();
       const began = performance.now();
       meter.captured();
       let result: VmSnapshotResult;
@@ -577,7 +637,15 @@ export class SnapshotShelf {
         );
         saved = await this.#saveOf(
           vmId,
-          { id: result.id, vmId, parent: result.parent, name: 'Automatic snapshot', createdAt: takenAt, kind: 'auto' },
+          {
+            id: result.id,
+            vmId,
+            parent: result.parent,
+            name: 'Automatic snapshot',
+            consoleLine,
+            createdAt: takenAt,
+            kind: 'auto',
+          },
           result.bytes,
           { snapshotId: result.id, running: true, at: takenAt },
         );

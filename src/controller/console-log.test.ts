@@ -38,6 +38,25 @@ describe('ConsoleLog', () => {
   });
 });
 
+describe('ConsoleLog.lastLine', () => {
+  const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+  const bytes = (s: string) => new TextEncoder().encode(s);
+
+  it('is what follows the last line feed, across chunks, capped at its most recent bytes', () => {
+    const log = new ConsoleLog();
+    expect(text(log.lastLine())).toBe('');
+    log.append(bytes('boot\r\nmore\r\n~ '));
+    log.append(bytes('# '));
+    log.append(bytes('ech'));
+    expect(text(log.lastLine())).toBe('~ # ech');
+    expect(text(log.lastLine(4))).toBe(' ech');
+    log.append(bytes('o\r\n'));
+    expect(text(log.lastLine())).toBe('');
+    log.note('restored');
+    expect(text(log.lastLine())).toBe('');
+  });
+});
+
 describe('ConsoleInput', () => {
   it('writes to the console channel in order, retrying what did not fit', () => {
     vi.useFakeTimers();

@@ -44,6 +44,30 @@ export class ConsoleLog {
     this.append(new TextEncoder().encode(`\r\n\x1b[2m[tabvm] ${text}\x1b[0m\r\n`));
   }
 
+  /**
+   * What the guest printed since its last line feed, at most `max` bytes: its prompt and what was typed
+   * after it, as a snapshot keeps it to show again after a restore (the guest does not print it again).
+   */
+  lastLine(max = 1024): Uint8Array<ArrayBuffer> {
+    const parts: Uint8Array[] = [];
+    let length = 0;
+    for (let i = this.#chunks.length - 1; i >= 0 && length < max; i--) {
+      const chunk = this.#chunks[i]!;
+      const feed = chunk.lastIndexOf(0x0a);
+      const part = chunk.subarray(Math.max(feed + 1, chunk.length - (max - length)));
+      parts.unshift(part);
+      length += part.length;
+      if (feed >= 0) break;
+    }
+    const line = new Uint8Array(length);
+    let at = 0;
+    for (const part of parts) {
+      line.set(part, at);
+      at += part.length;
+    }
+    return line;
+  }
+
   /** The VM is gone: nothing more is kept or delivered. */
   clear(): void {
     this.#listeners.clear();

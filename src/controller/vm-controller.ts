@@ -362,9 +362,11 @@ export class VmController {
    * unpacked once, here, and checked before anything starts (snapshot-restore.ts). The running VM, if
    * any, carries on until the restored one has started: a snapshot that cannot be restored (wrong image,
    * damaged) throws and changes nothing. `label` names it in the console note. Once it resolves, the
-   * view's uptime is the restored guest's.
+   * view's uptime is the restored guest's. `consoleLine`, the console's last line when the snapshot
+   * was taken (consoleLine()), is shown again after the note: the guest's prompt, which it does not
+   * print again by itself.
    */
-  async restore(snapshot: RestoreSource, label?: string): Promise<void> {
+  async restore(snapshot: RestoreSource, label?: string, consoleLine?: Uint8Array): Promise<void> {
     const contents = await unpackForRestore(snapshot);
     const { id } = contents.header;
     const prepared = await this.#prepare();
@@ -397,6 +399,7 @@ export class VmController {
     // From the start the view's uptime is the snapshot's guest time, not the replaced VM's.
     const uptimeMs = await this.#guestTime(run);
     this.#note(`restored snapshot ${label === undefined ? id : JSON.stringify(label)}`);
+    if (consoleLine) this.#log.append(consoleLine);
     this.#update({
       uptimeMs,
       mips: 0,
@@ -424,6 +427,11 @@ export class VmController {
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  /** What the guest printed since its last line feed (its prompt and typed input), for a snapshot to keep. */
+  consoleLine(): Uint8Array<ArrayBuffer> {
+    return this.#log.lastLine();
   }
 
   /** New RAM and CPUs for the next start (the VM's Settings); only while no worker runs. */

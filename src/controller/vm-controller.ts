@@ -64,6 +64,11 @@ export interface VmView {
   readonly uptimeMs: number;
   /** Millions of guest instructions per second over the last stats interval. */
   readonly mips: number;
+  /**
+   * Host CPU the VM's worker threads used over the last stats interval, in % of one core (all harts
+   * summed, so up to 100 × CPUs): their time running the guest (VmStats.cpuMs) over the page's time.
+   */
+  readonly cpuPercent: number;
   readonly idle: boolean;
   readonly reboots: number;
   /** performance.now() of the last guest reboot. */
@@ -122,7 +127,8 @@ interface Running {
   /** performance.now() when the worker was created, and whether its boot() has returned. */
   readonly createdAt: number;
   booted: boolean;
-  lastStats?: { instructions: number; uptimeMs: number };
+  /** The last stats and performance.now() when they were asked for. */
+  lastStats?: { instructions: number; uptimeMs: number; cpuMs: number; at: number };
   statsPendingSince?: number;
   timer?: ReturnType<typeof setInterval>;
   /** Fails the boot() in progress (the worker crashed or hung while it started). */
@@ -151,6 +157,7 @@ export class VmController {
     phase: 'stopped',
     uptimeMs: 0,
     mips: 0,
+    cpuPercent: 0,
     idle: false,
     reboots: 0,
     hasOutput: false,
@@ -246,7 +253,15 @@ export class VmController {
     if (this.#disposed) return undefined;
     if (disk?.request.overlay.size === 0 && (await this.#startFromImageSnapshot(images, prompt))) return 'restored';
     if (this.#disposed) return undefined;
-    this.#update({ phase: 'starting', progress: undefined, uptimeMs: 0, mips: 0, reboots: 0, rebootedAt: undefined });
+    this.#update({
+      phase: 'starting',
+      progress: undefined,
+      uptimeMs: 0,
+      mips: 0,
+      cpuPercent: 0,
+      reboots: 0,
+      rebootedAt: undefined,
+    });
     this.#head = undefined;
     try {
       this.#install(await this.#spawn(images, disk));
@@ -403,6 +418,7 @@ export class VmController {
     this.#update({
       uptimeMs,
       mips: 0,
+      cpuPercent: 0,
       reboots: 0,
       rebootedAt: undefined,
       lastHalt: undefined,
@@ -607,8 +623,9 @@ export class VmController {
     if (last && stats.uptimeMs > last.uptimeMs) {
       mips = Math.max(0, stats.instructions - last.instructions) / ((stats.uptimeMs - last.uptimeMs) * 1000);
     } else if (stats.state === 'paused') mips = 0;
-    run.lastStats = { instructions: stats.instructions, uptimeMs: stats.uptimeMs };
-    this.#update({ uptimeMs: stats.guestTimeMs, mips, idle: stats.state === 'idle' });
+    const cpuPercent = last && now > last.at ? (Math.max(0, stats.cpuMs - last.cpuMs) / (now - last.at)) * 100 : 0;
+    run.lastStats = { instructions: stats.instructions, uptimeMs: stats.uptimeMs, cpuMs: stats.cpuMs, at: now };
+    this.#update({ uptimeMs: stats.guestTimeMs, mips, cpuPercent, idle: stats.state === 'idle' });
   }
 
   #onHalt(run: Running, halt: VmHalt): void {
@@ -634,7 +651,7 @@ export class VmController {
       halt.reason === 'poweroff' ? `The guest powered off (exit code ${halt.exitCode}).` : 'Powered off.';
     this.#note(halt.reason === 'poweroff' ? 'the guest powered off' : 'powered off by the host');
     this.#teardown();
-    this.#update({ phase: 'stopped', lastHalt, mips: 0, idle: false });
+    this.#update({ phase: 'stopped', lastHalt, mips: 0, cpuPercent: 0, idle: false });
   }
 
   #fail(run: Running, kind: VmError['kind'], message: string): void {
@@ -651,7 +668,14 @@ export class VmController {
 
   #setError(kind: VmError['kind'], message: string): void {
     this.#note(`error: ${message}`);
-    this.#update({ phase: 'error', error: { kind, message }, mips: 0, idle: false, progress: undefined });
+    this.#update({
+      phase: 'error',
+      error: { kind, message },
+      mips: 0,
+      cpuPercent: 0,
+      idle: false,
+      progress: undefined,
+    });
   }
 
   /** Ends the current worker, if any, and lets its memory go. */
@@ -693,7 +717,7 @@ export class VmController {
   async pause(): Promise<void> {
     if (this.#view.phase !== 'running') return;
     await this.#control((remote) => remote.pause());
-    if (this.#run?.alive) this.#update({ phase: 'paused', mips: 0 });
+    if (this.#run?.alive) this.#update({ phase: 'paused', mips: 0, cpuPercent: 0 });
   }
 
   async resume(): Promise<void> {
@@ -714,7 +738,14 @@ export class VmController {
     this.#note('powered off');
     this.#cancelBoots();
     this.#teardown();
-    this.#update({ phase: 'stopped', lastHalt: 'Powered off.', mips: 0, idle: false, progress: undefined });
+    this.#update({
+      phase: 'stopped',
+      lastHalt: 'Powered off.',
+      mips: 0,
+      cpuPercent: 0,
+      idle: false,
+      progress: undefined,
+    });
   }
 
   /** After an error: a fresh worker from the same image. */

@@ -6,6 +6,8 @@ import { formatMiB, formatUptime, stateLabel } from './format.ts';
 import { SnapshotPanel } from './SnapshotPanel.tsx';
 import { FilesPanel } from './FilesPanel.tsx';
 import { SettingsDialog } from './SettingsDialog.tsx';
+import { ResourcePanel } from './ResourcePanel.tsx';
+import type { ResourceHistory } from './resources.ts';
 import { filesSessionFor } from './files.ts';
 import type { SnapshotShelf } from './snapshots.ts';
 import { imageHasDisk } from '../controller/images.ts';
@@ -13,13 +15,14 @@ import { imageHasDisk } from '../controller/images.ts';
 interface Props {
   readonly entry: VmEntry;
   readonly library: Library;
+  readonly resources: ResourceHistory;
   readonly onDelete: () => void;
   readonly onStarted: () => void;
   readonly shelf: SnapshotShelf;
   readonly onSelectVm: (id: string) => void;
 }
 
-export function VmPane({ entry, library, onDelete, onStarted, shelf, onSelectVm }: Props) {
+export function VmPane({ entry, library, resources, onDelete, onStarted, shelf, onSelectVm }: Props) {
   const { controller, definition } = entry;
   const view = useSyncExternalStore(controller.subscribe, controller.getView);
   // "Rebooting" is a label that times out; re-render once it has.
@@ -226,6 +229,7 @@ export function VmPane({ entry, library, onDelete, onStarted, shelf, onSelectVm 
           Paused: guest time stands still and typed keys wait until you resume.
         </div>
       )}
+      <ResourcePanel entry={entry} history={resources} />
       <SnapshotPanel entry={entry} shelf={shelf} onSelectVm={onSelectVm} />
       <FilesPanel session={filesSessionFor(definition.id)} vmName={definition.name} />
       <SettingsDialog open={settingsOpen} entry={entry} library={library} onClose={() => setSettingsOpen(false)} />

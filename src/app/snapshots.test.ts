@@ -31,12 +31,15 @@ function fakeVm(): {
   entry: VmEntry;
   requests: { parent?: string; automatic?: boolean }[];
   print: () => void;
+  /** The person types into its console. */
+  type: () => void;
   setPhase: (phase: VmView['phase']) => void;
 } {
   const requests: { parent?: string; automatic?: boolean }[] = [];
   const lastOf = new Map<string, string>();
   let head: string | undefined;
   const output = new Set<(bytes: Uint8Array) => void>();
+  const typed = new Set<(bytes: Uint8Array) => void>();
   const listeners = new Set<() => void>();
   let phase: VmView['phase'] = 'running';
   const controller = {
@@ -55,6 +58,10 @@ function fakeVm(): {
       return head;
     },
     consoleLine: () => new TextEncoder().encode(`~ # echo ${requests.length}`),
+    onInput: (listener: (bytes: Uint8Array) => void) => {
+      typed.add(listener);
+      return () => typed.delete(listener);
+    },
     async snapshot(request: { parent?: string; automatic?: boolean }): Promise<VmSnapshotResult> {
       requests.push(request);
       const id = crypto.randomUUID();
@@ -79,11 +86,14 @@ function fakeVm(): {
   const print = () => {
     for (const onOutput of output) onOutput(Uint8Array.of(0x2e));
   };
+  const type = () => {
+    for (const onInput of typed) onInput(Uint8Array.of(0x0d));
+  };
   const setPhase = (next: VmView['phase']) => {
     phase = next;
     for (const listener of listeners) listener();
   };
-  return { entry, requests, print, setPhase };
+  return { entry, requests, print, type, setPhase };
 }
 
 /** A loaded shelf over `store`, for a library that holds `entry` (and `entries()` while it returns it). */
@@ -196,7 +206,7 @@ describe('snapshot shelf', () => {
 
   it('names a snapshot and describes it as asked, keeps the console line for the restore, and tells when the current state changed', async () => {
     const store = new SnapshotStore(createStore('shelf-named', 'files'));
-    const { entry, print } = fakeVm();
+    const { entry, print, type } = fakeVm();
     const restored: { id: string; label?: string; line?: string }[] = [];
     Object.assign(entry.controller, {
       restore: async (contents: SnapshotContents, label?: string, line?: Uint8Array) => {
@@ -221,12 +231,15 @@ describe('snapshot shelf', () => {
     expect(shelf.nextSnapshotName('vm-1')).toBe('Snapshot 2');
 
     expect(shelf.changedSinceSnapshot(entry)).toBe(false);
+    // The guest printing (a prompt redrawn after a resize) is no change; the person typing is.
     print();
+    expect(shelf.changedSinceSnapshot(entry)).toBe(false);
+    type();
     expect(shelf.changedSinceSnapshot(entry)).toBe(true);
     await shelf.restore(entry, named!.id);
     expect(restored).toEqual([{ id: named!.id, label: 'before upgrade', line: '~ # echo 0' }]);
     expect(shelf.changedSinceSnapshot(entry)).toBe(false);
-    print();
+    type();
     expect(shelf.changedSinceSnapshot(entry)).toBe(true);
   });
 

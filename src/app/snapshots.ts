@@ -21,6 +21,7 @@ import { CUSTOM_IMAGE_ID, IMAGE_CATALOG, loadManifest } from '../controller/imag
 import { chunkedDiskIdentity, describeDiskIdentity } from '../../workers/protocol/disk-image.ts';
 import { ObservableState } from '../controller/observable-state.ts';
 import { ActivityMeter } from '../controller/auto-snapshot.ts';
+import { isTerminalReport } from '../controller/console-log.ts';
 import { VmLocks } from '../controller/vm-lock.ts';
 import type { VmPhase } from '../controller/vm-controller.ts';
 import type { VmSnapshotResult } from '../../workers/protocol/vm-api.ts';
@@ -82,7 +83,7 @@ export class SnapshotShelf {
   /** VMs being started or restored in this tab (#withLock). */
   readonly #starting = new Set<string>();
   /** Per VM: what changed since its last snapshot was taken or restored (changedSinceSnapshot). */
-  readonly #sinceSnapshot = new Map<string, ActivityMeter>();
+  readonly #sinceSnapshot = new Map<string, ChangeMeter>();
   /** Per VM: the operation under way (#exclusive), which a power off's bookkeeping waits for. */
   readonly #operations = new Map<string, Promise<unknown>>();
 
@@ -261,12 +262,31 @@ export class SnapshotShelf {
     });
   }
 
-  /** Per VM, what its guest did since its last snapshot was taken or restored (Current state's "changed"). */
-  #sinceSnapshotOf(entry: VmEntry): ActivityMeter {
+  /**
+   * Per VM, what changed since its last snapshot was taken or restored (Current state's "changed"):
+   * bytes typed into its console, and its disk's written bytes then.
+   */
+  #sinceSnapshotOf(entry: VmEntry): ChangeMeter {
     const vmId = entry.definition.id;
     let meter = this.#sinceSnapshot.get(vmId);
     if (!meter) {
-      meter = new ActivityMeter(entry.controller);
+      const { controller } = entry;
+      const created: ChangeMeter = {
+        typed: 0,
+        written: 0,
+        captured: () => {
+          created.typed = 0;
+          created.written = controller.getView().disk?.writtenBytes ?? 0;
+        },
+        failed: () => {
+          created.typed += 1;
+        },
+        // The terminal's answers to the guest's queries (cursor position) are no one's typing.
+        dispose: controller.onInput((bytes) => {
+          if (!isTerminalReport(bytes)) created.typed += bytes.length;
+        }),
+      };
+      meter = created;
       this.#sinceSnapshot.set(vmId, meter);
     }
     return meter;
@@ -274,15 +294,20 @@ export class SnapshotShelf {
 
   /**
    * Whether the VM's current state differs from the snapshot it last took or was restored from, so
-   * that a restore would lose something: a live VM whose guest printed or worked since (an idle prompt
-   * is no change), or one that runs on no snapshot at all; a stopped VM whose disk was written in this
+   * that a restore would lose something: a live VM that was typed into or wrote to its disk since, or
+   * one that runs on no snapshot at all; a stopped VM whose disk was written in this
    * page (the restore puts the snapshot's disk back).
    */
   changedSinceSnapshot(entry: VmEntry): boolean {
     const view = entry.controller.getView();
     if (!isLive(view.phase)) return view.disk !== undefined;
     const meter = this.#sinceSnapshot.get(entry.definition.id);
-    return entry.controller.head === undefined || meter === undefined || meter.changed;
+    return (
+      entry.controller.head === undefined ||
+      meter === undefined ||
+      meter.typed > 0 ||
+      (view.disk?.writtenBytes ?? 0) !== meter.written
+    );
   }
 
   /**
@@ -701,6 +726,15 @@ export class SnapshotShelf {
     });
     target.addEventListener('pagehide', () => void this.autosaveAll());
   }
+}
+
+/** What changedSinceSnapshot counts of a VM (SnapshotShelf.#sinceSnapshotOf). */
+interface ChangeMeter {
+  typed: number;
+  written: number;
+  captured(): void;
+  failed(): void;
+  dispose(): void;
 }
 
 function isLive(phase: VmPhase): boolean {

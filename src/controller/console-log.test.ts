@@ -2,7 +2,14 @@
 // scrollback, notes in the host's voice, and typed input that reaches the guest in order.
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ByteRing } from '../../workers/protocol/ring.ts';
-import { ConsoleInput, ConsoleLog, SCROLLBACK_BYTES, type ConsoleInputTarget } from './console-log.ts';
+import {
+  ConsoleInput,
+  ConsoleLog,
+  SCROLLBACK_BYTES,
+  isTerminalReport,
+  withoutTerminalQueries,
+  type ConsoleInputTarget,
+} from './console-log.ts';
 
 const text = (chunks: readonly Uint8Array[]): string => chunks.map((c) => new TextDecoder().decode(c)).join('');
 const bytes = (s: string): Uint8Array => new TextEncoder().encode(s);
@@ -54,6 +61,19 @@ describe('ConsoleLog.lastLine', () => {
     expect(text(log.lastLine())).toBe('');
     log.note('restored');
     expect(text(log.lastLine())).toBe('');
+  });
+});
+
+describe('terminal queries', () => {
+  const bytes = (s: string) => new TextEncoder().encode(s);
+  it('are left out of a line shown again, and their answers are told from typing', () => {
+    expect(new TextDecoder().decode(withoutTerminalQueries(bytes('\x1b[6n~ # \x1b[c')))).toBe('~ # ');
+    const plain = bytes('~ # ls');
+    expect(withoutTerminalQueries(plain)).toBe(plain);
+    expect(isTerminalReport(bytes('\x1b[24;5R'))).toBe(true);
+    expect(isTerminalReport(bytes('\x1b[?1;2c'))).toBe(true);
+    expect(isTerminalReport(bytes('ls\r'))).toBe(false);
+    expect(isTerminalReport(bytes('\x1b[A'))).toBe(false);
   });
 });
 

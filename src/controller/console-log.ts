@@ -130,3 +130,19 @@ export class ConsoleInput {
     }, INPUT_RETRY_MS);
   }
 }
+
+/**
+ * `line` without the terminal queries in it (ESC [ 5 n, ESC [ 6 n: status and cursor position; ESC [ c,
+ * ESC [ > c: device attributes): shown again after a restore, they would make the terminal answer a
+ * question the guest asked long ago, into its input.
+ */
+export function withoutTerminalQueries(line: Uint8Array): Uint8Array {
+  const text = new TextDecoder('latin1').decode(line);
+  const kept = text.replace(/\x1b\[(?:[56]n|>?0?c)/g, '');
+  return kept.length === text.length ? line : Uint8Array.from(kept, (c) => c.charCodeAt(0));
+}
+
+/** Whether typed `bytes` are the terminal's answer to such a query rather than a person's keys. */
+export function isTerminalReport(bytes: Uint8Array): boolean {
+  return /^\x1b\[[?>]?[\d;]*[Rnc]$/.test(new TextDecoder('latin1').decode(bytes));
+}

@@ -26,7 +26,7 @@ import { ObservableState } from './observable-state.ts';
 import type { SnapshotContents } from '../../workers/protocol/snapshot-container.ts';
 import type { DownloadProgress, ImageFiles } from './images.ts';
 import { VmImages, type BootFiles } from './vm-images.ts';
-import { ConsoleInput, ConsoleLog } from './console-log.ts';
+import { ConsoleInput, ConsoleLog, withoutTerminalQueries } from './console-log.ts';
 import { VmDisk, type DiskPlan, type VmDiskView } from './vm-disk.ts';
 import { VmShare } from './vm-share.ts';
 import {
@@ -206,7 +206,10 @@ export class VmController {
   // --- console ---
 
   readonly console: ConsoleEndpoint = {
-    send: (bytes) => this.#input.send(bytes),
+    send: (bytes) => {
+      this.#input.send(bytes);
+      for (const listener of this.#typed) listener(bytes);
+    },
     subscribe: (onOutput) => this.#log.subscribe(onOutput),
     resize: (cols, rows) => {
       if (this.#consoleSize?.cols === cols && this.#consoleSize.rows === rows) return;
@@ -215,6 +218,14 @@ export class VmController {
       if (this.#run?.booted) void this.#control((remote) => remote.resize(cols, rows));
     },
   };
+
+  readonly #typed = new Set<(bytes: Uint8Array) => void>();
+
+  /** Calls `listener` with what is typed or pasted into the console from now on; returns the unsubscribe. */
+  onInput(listener: (bytes: Uint8Array) => void): () => void {
+    this.#typed.add(listener);
+    return () => this.#typed.delete(listener);
+  }
 
   /** A line from the host, not the guest (download progress, halts), in the console's own voice. */
   #note(text: string): void {
@@ -414,7 +425,7 @@ export class VmController {
     // From the start the view's uptime is the snapshot's guest time, not the replaced VM's.
     const uptimeMs = await this.#guestTime(run);
     this.#note(`restored snapshot ${label === undefined ? id : JSON.stringify(label)}`);
-    if (consoleLine) this.#log.append(consoleLine);
+    if (consoleLine) this.#log.append(withoutTerminalQueries(consoleLine));
     this.#update({
       uptimeMs,
       mips: 0,

@@ -137,12 +137,23 @@ export class ConsoleInput {
  * question the guest asked long ago, into its input.
  */
 export function withoutTerminalQueries(line: Uint8Array): Uint8Array {
-  const text = new TextDecoder('latin1').decode(line);
-  const kept = text.replace(/\x1b\[(?:[56]n|>?0?c)/g, '');
+  const text = byteString(line);
+  const kept = text.replace(TERMINAL_QUERY, '');
   return kept.length === text.length ? line : Uint8Array.from(kept, (c) => c.charCodeAt(0));
 }
 
 /** Whether typed `bytes` are the terminal's answer to such a query rather than a person's keys. */
 export function isTerminalReport(bytes: Uint8Array): boolean {
-  return /^\x1b\[[?>]?[\d;]*[Rnc]$/.test(new TextDecoder('latin1').decode(bytes));
+  return TERMINAL_REPORT.test(byteString(bytes));
+}
+
+const ESC = String.fromCharCode(0x1b);
+const TERMINAL_QUERY = new RegExp(`${ESC}\\[(?:[56]n|>?0?c)`, 'g');
+const TERMINAL_REPORT = new RegExp(`^${ESC}\\[[?>]?[\\d;]*[Rnc]$`);
+
+/** One character per byte, so that a pattern can match bytes and the result maps back exactly. */
+function byteString(bytes: Uint8Array): string {
+  let text = '';
+  for (const byte of bytes) text += String.fromCharCode(byte);
+  return text;
 }

@@ -10,7 +10,7 @@ import type { VmEntry } from './library.ts';
 import { HISTORY_SECONDS, type ResourceHistory } from './resources.ts';
 import { formatMiB } from './format.ts';
 
-const CHART_HEIGHT = 110;
+const CHART_HEIGHT = 90;
 
 export function ResourcePanel({ entry, history }: { entry: VmEntry; history: ResourceHistory }) {
   const { controller, definition } = entry;
@@ -34,6 +34,16 @@ export function ResourcePanel({ entry, history }: { entry: VmEntry; history: Res
             Disk {formatMiB(view.disk.downloadedBytes)} downloaded · {formatMiB(view.disk.writtenBytes ?? 0)} written
           </span>
         )}
+        <span className="resources-legend" aria-hidden="true">
+          <span>
+            <span className="swatch" style={{ background: '#2b6cb0' }} />
+            CPU (%)
+          </span>
+          <span>
+            <span className="swatch" style={{ background: '#c05621' }} />
+            disk (KiB/s), last {HISTORY_SECONDS / 60} min
+          </span>
+        </span>
       </div>
       <ResourceChart history={history} vmId={definition.id} version={version} />
     </section>
@@ -51,11 +61,16 @@ function ResourceChart({ history, vmId, version }: { history: ResourceHistory; v
       {
         width: Math.max(200, element.clientWidth),
         height: CHART_HEIGHT,
-        legend: { show: true },
+        legend: { show: false },
         cursor: { y: false },
         scales: { x: { time: true }, cpu: { range: (_u, _min, max) => [0, Math.max(100, max)] }, disk: {} },
         axes: [
-          { stroke: style.color, grid: { show: false } },
+          {
+            stroke: style.color,
+            grid: { show: false },
+            values: (_u, ticks) =>
+              ticks.map((t) => new Date(t * 1000).toLocaleTimeString([], { minute: '2-digit', second: '2-digit' })),
+          },
           { scale: 'cpu', stroke: style.color, values: (_u, ticks) => ticks.map((t) => `${t} %`), size: 52 },
           {
             scale: 'disk',

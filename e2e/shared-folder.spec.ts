@@ -6,7 +6,17 @@
  */
 import { test, expect, type Page } from '@playwright/test';
 import { FALLBACK_URL } from '../playwright.config.ts';
-import { control, createVm, restoreAndWait, run, selectVm, startVm, takeSnapshot, waitForPrompt } from './helpers.ts';
+import {
+  control,
+  createVm,
+  keepStoppedOnReload,
+  restoreAndWait,
+  run,
+  selectVm,
+  startVm,
+  takeSnapshot,
+  waitForPrompt,
+} from './helpers.ts';
 
 /** The ids of the VMs that have a folder in the OPFS (src/storage/vm-share.ts). */
 async function shareIds(page: Page): Promise<string[]> {
@@ -72,7 +82,8 @@ test("the page's files appear in the guest and the guest's in the page; after a 
   await run(page, 'share', 'echo restored-$((30+3)) >> /mnt/shared/y; echo ok-$((3+3))', 'ok-6');
   expect(await readShared(page, vmId!, 'y')).toBe('guest-23\nrestored-33\n');
 
-  // After a reload the folder is still there, and a new boot mounts it.
+  // After a reload the folder is still there, and a new boot mounts it (so the VM does not resume by itself).
+  await keepStoppedOnReload(page);
   await page.reload();
   await selectVm(page, 'share');
   await expect(control(page, 'share', 'Start')).toBeEnabled();

@@ -11,12 +11,13 @@ import tseslint from 'typescript-eslint';
 const up = '^(\\.\\./)+';
 const forbid = (folders, message) => ({ regex: `${up}(${folders.join('|')})(/|\\.|$)`, message });
 
-// One exception: the shared-folder tree over a directory handle, which the page's Files panel and the VM's
-// worker both serve a folder with (docs/shared-folders.md), and the FileTree types it implements.
+// Two exceptions: the shared-folder tree over a directory handle, which the page's Files panel and the VM's
+// worker both serve a folder with (docs/shared-folders.md), and the FileTree types it implements; and the
+// browser's network, which runs in the page (docs/networking.md, "The browser").
 const workersOnlyProtocol = {
-  regex: `${up}workers/(?!protocol/|host/9p/(handle|file)-tree\\.ts$)`,
+  regex: `${up}workers/(?!protocol/|host/9p/(handle|file)-tree\\.ts$|host/net/(browser-network|fetch-gateway)\\.ts$)`,
   message:
-    'Layering: src/ imports only workers/protocol (and the shared-folder tree, host/9p/handle-tree.ts) from workers/.',
+    'Layering: src/ imports only workers/protocol (and the shared-folder tree, host/9p/handle-tree.ts, and the browser network, host/net/browser-network.ts) from workers/.',
 };
 const notSrc = {
   regex: `${up}src/`,

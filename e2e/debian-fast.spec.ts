@@ -2,6 +2,7 @@
  * A new Debian VM starts from the image's pre-booted snapshot (public/images/debian/snapshot.tabvm, made
  * by `npm run image:debian`): Start restores it instead of booting, the shell takes commands that read
  * the disk, the guest's date is the page's (also when the snapshot is years older than the page's clock),
+ * the snapshot's network card has its lease and reaches the page's network,
  * and Reset boots cold; an embed (embed.html) of the Debian image starts from it too. Needs
  * public/images/debian with its snapshot (npm test builds it first).
  */
@@ -47,6 +48,10 @@ test('Debian starts from its pre-booted snapshot with the disk and today’s dat
   const guestSeconds = Number(await answer(page, 'fast', 'NOW', 'date +%s'));
   expect(Math.abs(guestSeconds - Date.now() / 1000)).toBeLessThan(120);
   expect(await answer(page, 'fast', 'YEAR', 'date +%Y')).toBe(String(new Date().getFullYear()));
+  // The snapshot's network card and lease: the page's network serves the app's own files at 10.0.2.2.
+  expect(await answer(page, 'fast', 'ADDR', "ip -4 -o addr show eth0 | grep -o '10.0.2.15/24'")).toBe('10.0.2.15/24');
+  const served = 'curl -s http://10.0.2.2/images/debian/manifest.json | grep -c \'"name": "debian"\'';
+  expect(await answer(page, 'fast', 'SERVED', served)).toBe('1');
 
   // Reset is a cold boot: the kernel and the automatic login, on the disk the snapshot left.
   await control(page, 'fast', 'Reset').click();

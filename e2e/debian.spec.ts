@@ -4,7 +4,17 @@
  * start the VM again and find the file; Reset disk then brings back the image's disk. Needs public/images/debian (npm test builds it first).
  */
 import { test, expect } from '@playwright/test';
-import { control, createVm, DEBIAN, phaseOf, run, startVm, waitForLogin, keepStoppedOnReload } from './helpers.ts';
+import {
+  consoleOf,
+  control,
+  createVm,
+  DEBIAN,
+  phaseOf,
+  run,
+  startVm,
+  waitForLogin,
+  keepStoppedOnReload,
+} from './helpers.ts';
 
 test('Debian: trixie, apt and python3; a file written before a reboot and a page reload is still there', async ({
   page,
@@ -21,8 +31,11 @@ test('Debian: trixie, apt and python3; a file written before a reboot and a page
   await run(page, 'deb', 'clear; apt-get --version | head -n 1', /apt \d+\.\d+/);
   await run(page, 'deb', "clear; python3 -c 'print(6*7+1000)'", '1042');
   await run(page, 'deb', 'clear; echo kept-$((6*7)) > /root/e2e.txt && sync && echo synced-$((1+1))', 'synced-2');
-  // `clear` first, so the login banner that appears next is the rebooted system's.
-  await run(page, 'deb', 'clear; reboot', 'reboot');
+  // `clear` first, so the login banner that appears next is the rebooted system's. (The reboot's own
+  // lines scroll by too fast to be waited for.)
+  await consoleOf(page, 'deb').click();
+  await page.keyboard.type('clear; reboot');
+  await page.keyboard.press('Enter');
   await waitForLogin(page, 'deb');
   await run(page, 'deb', 'clear; cat /root/e2e.txt', 'kept-42');
 

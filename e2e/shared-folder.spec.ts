@@ -82,7 +82,7 @@ test("the page's files appear in the guest and the guest's in the page; after a 
   await run(page, 'share', 'echo restored-$((30+3)) >> /mnt/shared/y; echo ok-$((3+3))', 'ok-6');
   expect(await readShared(page, vmId!, 'y')).toBe('guest-23\nrestored-33\n');
 
-  // After a reload the folder is still there, and a new boot mounts it (so the VM does not resume by itself).
+  // After a reload the folder is still there, and a new boot mounts it (the VM does not resume by itself).
   await keepStoppedOnReload(page);
   await page.reload();
   await selectVm(page, 'share');

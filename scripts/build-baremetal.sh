@@ -6,7 +6,8 @@
 #   scripts/build-baremetal.sh          build every program
 #   scripts/build-baremetal.sh --qemu   build, then run each under qemu-system-riscv64 (the reference:
 #                                       each must exit 0 through the SiFive test finisher)
-#   PROGRAMS="vm pmp" scripts/...       only these programs (TOHOST_KINDS="sd sc.d": only these tohost-*)
+#   PROGRAMS="vm pmp" scripts/...       only these programs (TOHOST_KINDS="sd sc.d": only these tohost-*,
+#                                       SMP_PROGRAMS="smp-ipi": only these multi-hart programs)
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -21,6 +22,9 @@ tohost_kinds=(${TOHOST_KINDS:-sd sw sh sb fsd fsw c.sd c.sw c.sdsp c.swsp c.fsd 
 # directory of its own: these programs fail on purpose, so neither tests/baremetal.test.ts nor --qemu
 # runs them. 7: exit code 7; 256: exit code 256; all-ones: every bit set.
 exit_values=(${EXIT_VALUES:-7=15 256=0x201 all-ones=-1})
+# smp-*.S → smp/<name>.elf: multi-hart programs without the harness (smp.h), in a directory of their
+# own because they need two harts (tests/baremetal.test.ts runs them with --smp 2, --qemu with -smp 2).
+smp_programs=(${SMP_PROGRAMS:-smp-ipi smp-fencei})
 
 if ! command -v "$CC" >/dev/null 2>&1; then
   echo "build-baremetal: $CC not found; installing gcc-riscv64-linux-gnu" >&2
@@ -76,6 +80,13 @@ for entry in "${exit_values[@]}"; do
   check_size "exit-code/$name"
 done
 
+mkdir -p "$out/smp"
+for p in "${smp_programs[@]}"; do
+  "$CC" "${flags[@]}" -c -o "$objs/$p.o" "$src/$p.S"
+  "$CC" "${flags[@]}" -o "$out/smp/$p.elf" "$objs/$p.o"
+  check_size "smp/$p"
+done
+
 if [[ "${1:-}" == "--qemu" ]]; then
   if ! command -v qemu-system-riscv64 >/dev/null 2>&1; then
     echo "build-baremetal: qemu-system-riscv64 not found (Debian package qemu-system-misc)" >&2
@@ -87,6 +98,14 @@ if [[ "${1:-}" == "--qemu" ]]; then
       echo "qemu: $p passed"
     else
       echo "qemu: $p FAILED (exit $?)"
+      failed=$((failed + 1))
+    fi
+  done
+  for p in "${smp_programs[@]}"; do
+    if timeout 60 qemu-system-riscv64 -machine virt -smp 2 -m 128M -nographic -bios "$out/smp/$p.elf" </dev/null; then
+      echo "qemu: smp/$p passed (2 harts)"
+    else
+      echo "qemu: smp/$p FAILED (exit $?)"
       failed=$((failed + 1))
     fi
   done

@@ -11,7 +11,10 @@
  * - SHRINK_LINE: the free RAM made zero pages, which the snapshot does not store (measured:
  *   docs/performance.md#debian-from-its-snapshot);
  * - CLOCK_SYNC_LINE: bash sets the clock from the RTC before the first command after the restore
- *   (scripts/lib/debian-clock.ts says why).
+ *   (scripts/lib/debian-clock.ts says why);
+ * - LEASE_LINE: the guest has its DHCP lease. The VM has a network card (PREBOOTED_MAC) on the user-mode
+ *   network, so a VM started from the snapshot has its card, with eth0 at 10.0.2.15, and reaches the
+ *   network at once (the browser's network answers at the same addresses, docs/networking.md).
  * Then manifest.json gets `snapshot` (file, size, sha256, RAM), which workers/protocol/image-manifest.ts
  * checks.
  *
@@ -27,6 +30,7 @@ import { NodeVm, NodeVmConsole } from './lib/node-vm.ts';
 import { DEBIAN_PROMPT, debianImageDir } from './lib/debian-scenario.ts';
 import { parseImageManifest } from '../workers/protocol/image-manifest.ts';
 import { CLOCK_SYNC_LINE } from './lib/debian-clock.ts';
+import { NodeUserNetwork } from './lib/node-network.ts';
 
 const BOOT_TIMEOUT_MS = 900_000;
 /**
@@ -40,6 +44,13 @@ const SHRINK_LINE =
   'while read -r key kib _; do [ "$key" = MemFree: ] && free=$kib; done < /proc/meminfo; ' +
   'dd if=/dev/zero of=/dev/null bs=$((free - 8192))K count=1 status=none; unset key kib _ free';
 const SNAPSHOT_FILE = 'snapshot.tabvm';
+/**
+ * The network card's address in the snapshot (QEMU's default NIC address): every VM started from the
+ * snapshot keeps it, since the guest read it when it booted (docs/networking.md says what follows).
+ */
+const PREBOOTED_MAC = '52:54:00:12:34:56';
+/** Waits (up to 30 s) until dhclient, which ifupdown starts in the background at boot, has its lease. */
+const LEASE_LINE = 'for i in $(seq 60); do ip -4 -o addr show eth0 | grep -q 10.0.2.15 && break; sleep 0.5; done';
 
 const cli = new Command()
   .option('--bootargs <args>', "boot with these kernel arguments instead of the manifest's (a measurement)")
@@ -58,20 +69,26 @@ const measuring = cli.bootargs !== undefined || !cli.shrink;
 const bootargs = cli.bootargs ?? manifest.bootargs;
 
 const started = performance.now();
-const vm = new NodeVm({
-  bios: readFileSync(join(dir, manifest.files.bios.path)),
-  kernel: readFileSync(join(dir, manifest.files.kernel.path)),
-  bootargs,
-  ramSize: manifest.memory.default << 20,
-  disks: [{ path: dir, readOnly: false, chunked: manifest.disk }],
-});
+const network = new NodeUserNetwork();
+const vm = new NodeVm(
+  {
+    bios: readFileSync(join(dir, manifest.files.bios.path)),
+    kernel: readFileSync(join(dir, manifest.files.kernel.path)),
+    bootargs,
+    ramSize: manifest.memory.default << 20,
+    disks: [{ path: dir, readOnly: false, chunked: manifest.disk }],
+    net: { mac: PREBOOTED_MAC },
+  },
+  undefined,
+  { onNetwork: network.hook },
+);
 const con = new NodeVmConsole(vm);
 try {
   let at = await con.waitFor(DEBIAN_PROMPT, BOOT_TIMEOUT_MS);
   const booted = (performance.now() - started) / 1000;
   // A leading space keeps the line out of bash's history (Debian's HISTCONTROL=ignoreboth).
   const drop = cli.shrink ? `${SHRINK_LINE}; ` : '';
-  con.type(` ${drop}${CLOCK_SYNC_LINE}; echo SNAPSHOT-$((6*7))-READY\n`);
+  con.type(` ${LEASE_LINE}; ${drop}${CLOCK_SYNC_LINE}; echo SNAPSHOT-$((6*7))-READY\n`);
   at = await con.waitFor('SNAPSHOT-42-READY', 120_000, at);
   await con.waitFor(DEBIAN_PROMPT, 60_000, at);
   const file = await vm.snapshot();

@@ -6,13 +6,17 @@ import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { resolve } from 'node:path';
 import { Machine } from '../workers/machine/machine.ts';
-import { tabvmSession } from '../scripts/lib/console-session.ts';
+import { ConsoleSession, tabvmSession } from '../scripts/lib/console-session.ts';
 import { makeElf } from '../workers/machine/elf-fixture.ts';
 import { coreModule as loadCore } from '../scripts/lib/in-process.ts';
 
 const root = resolve(fileURLToPath(import.meta.url), '../..');
 const bin = resolve(root, 'tests/baremetal/bin');
 const programs = readdirSync(bin)
+  .filter((f) => f.endsWith('.elf'))
+  .sort();
+/** Multi-hart programs (tests/baremetal/smp-*.S), run with two harts. */
+const smpPrograms = readdirSync(resolve(bin, 'smp'))
   .filter((f) => f.endsWith('.elf'))
   .sort();
 const coreModule = loadCore();
@@ -132,4 +136,32 @@ describe('bare-metal guest programs', () => {
     const vm = tabvmSession(['--bios', file], root);
     expect(await vm.exitCode(30_000)).toBe(7);
   });
+});
+
+// Two harts, each in a worker thread of its own (docs/harts.md): the program's own checks run on both and
+// hart 0 ends with the exit code. With the JIT's default threshold, at 1 (every block translated at once:
+// smp-fencei's rewritten code must still run after the FENCE.I) and at 0 (the interpreter only), which
+// scripts/smp/hart-thread.ts takes from TABVM_JIT_THRESHOLD.
+describe('multi-hart bare-metal programs', () => {
+  const tabvm = [process.execPath, '--import', 'tsx', 'scripts/vm.ts'];
+
+  it('exist', () => {
+    expect(smpPrograms).toEqual(['smp-fencei.elf', 'smp-ipi.elf']);
+  });
+
+  it.each(smpPrograms.flatMap((file) => ['default', '1', '0'].map((jit) => [file, jit] as const)))(
+    '%s passes on 2 harts, JIT threshold %s',
+    async (file, jit) => {
+      const env = jit === 'default' ? [] : [`TABVM_JIT_THRESHOLD=${jit}`];
+      const vm = new ConsoleSession('env', [...env, ...tabvm, '--smp', '2', '--bios', resolve(bin, 'smp', file)], {
+        cwd: root,
+      });
+      const code = await vm.exitCode(240_000);
+      expect(code, vm.output).toBe(0);
+      expect(vm.output).toContain(`tabvm-baremetal ${file.slice(0, -'.elf'.length)}: PASS`);
+      const figures = /smp-ipi: .*/.exec(vm.output);
+      if (figures) console.log(`JIT threshold ${jit}: ${figures[0]}`);
+    },
+    300_000,
+  );
 });

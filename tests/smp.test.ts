@@ -2,7 +2,7 @@
 // runtime's worker thread and each hart in a worker thread of its own, over one shared memory. OpenSBI
 // brings the secondary harts up (HSM through IPIs: a CLINT msip write wakes a hart asleep in WFI), Linux
 // counts them, and its scheduler spreads busy shell jobs over all of them; a reboot waits for every hart.
-// Disks and shared folders work with several harts; a snapshot stops every hart, records them all and
+// Disks, shared folders and the network card work with several harts; a snapshot stops every hart, records them all and
 // restores with as many (another count is refused in one line); bad --smp values are refused in one line
 // with exit status 2.
 import { describe, expect, it } from 'vitest';
@@ -34,8 +34,20 @@ async function bootSmp(harts: number, reboot: boolean): Promise<void> {
     // The markers are computed by the shell, so the echo of the typed line cannot match them.
     vm.type('nproc; grep -c ^processor /proc/cpuinfo; echo DONE-$((40+2))\r');
     let end = await vm.waitFor('DONE-42', 60_000, at);
-    const counts = vm.output.slice(at, end).split(/\r?\n/).map((l) => l.trim());
+    const counts = vm.output
+      .slice(at, end)
+      .split(/\r?\n/)
+      .map((l) => l.trim());
     expect(counts.filter((line) => line === String(harts))).toHaveLength(2);
+    at = await vm.waitFor(PROMPT, 10_000, end);
+    // The network card (the runner's default, --net user) works with every hart count: the lease udhcpc
+    // takes in the background at boot, then a ping of the gateway.
+    vm.type(
+      'for i in $(seq 40); do ip -4 addr show eth0 | grep -q 10.0.2.15 && break; sleep 0.5; done; ' +
+        'ping -c 1 -W 5 10.0.2.2 >/dev/null && echo NET-OK-$((1+1)); echo NET-DONE-$((1+2))\r',
+    );
+    end = await vm.waitFor('NET-DONE-3', 60_000, at);
+    expect(vm.output.slice(at, end)).toContain('NET-OK-2');
     at = await vm.waitFor(PROMPT, 10_000, end);
     // One busy shell job per hart; each hart's user time grows while they run.
     vm.type(
@@ -58,7 +70,12 @@ async function bootSmp(harts: number, reboot: boolean): Promise<void> {
       at = await vm.waitFor(PROMPT, 100_000, at);
       vm.type('nproc; echo AGAIN-$((1+1))\r');
       end = await vm.waitFor('AGAIN-2', 60_000, at);
-      expect(vm.output.slice(at, end).split(/\r?\n/).map((l) => l.trim())).toContain(String(harts));
+      expect(
+        vm.output
+          .slice(at, end)
+          .split(/\r?\n/)
+          .map((l) => l.trim()),
+      ).toContain(String(harts));
       at = await vm.waitFor(PROMPT, 10_000, end);
     }
     vm.type('poweroff\r');
@@ -148,18 +165,30 @@ async function snapshotSmp(harts: number): Promise<void> {
 }
 
 describe('npm run vm -- --smp N', () => {
-  it('boots the default image on 2 harts, each running a shell job, and reboots with both', () => bootSmp(2, true), 900_000);
+  it(
+    'boots the default image on 2 harts, each running a shell job, and reboots with both',
+    () => bootSmp(2, true),
+    900_000,
+  );
 
   it('boots the default image on 4 harts, each running a shell job', () => bootSmp(4, false), 900_000);
 
-  it.each([2, 4])('snapshots %i harts while a counter runs on each, and restores them all', (harts) => snapshotSmp(harts), 900_000);
+  it.each([2, 4])(
+    'snapshots %i harts while a counter runs on each, and restores them all',
+    (harts) => snapshotSmp(harts),
+    900_000,
+  );
 
-  it.each(['0', '9', 'two', '2.5', 'cpus=12'])('refuses --smp %s in one line with exit status 2', async (value) => {
-    const vm = tabvmSession(['--smp', value], root);
-    expect(await vm.exitCode(60_000)).toBe(2);
-    const lines = vm.output.trim().split('\n');
-    expect(lines).toEqual([`tabvm: --smp ${value}: 1 to 8 CPUs`]);
-  }, 90_000);
+  it.each(['0', '9', 'two', '2.5', 'cpus=12'])(
+    'refuses --smp %s in one line with exit status 2',
+    async (value) => {
+      const vm = tabvmSession(['--smp', value], root);
+      expect(await vm.exitCode(60_000)).toBe(2);
+      const lines = vm.output.trim().split('\n');
+      expect(lines).toEqual([`tabvm: --smp ${value}: 1 to 8 CPUs`]);
+    },
+    90_000,
+  );
 
   it('runs a bare-metal program on hart 0 (the others parked) to its tohost exit code', async () => {
     const vm = tabvmSession(['--smp', '2', '--bios', 'tests/baremetal/bin/exit-code/7.elf'], root);
@@ -183,7 +212,10 @@ describe('npm run vm -- --smp N', () => {
           'echo WRITTEN-BY-GUEST | dd of=/dev/vda bs=512 seek=1 conv=sync 2>/dev/null; sync; echo DONE-$((40+2))\r',
       );
       const end = await vm.waitFor('DONE-42', 120_000, at);
-      const lines = vm.output.slice(at, end).split(/\r?\n/).map((l) => l.trim());
+      const lines = vm.output
+        .slice(at, end)
+        .split(/\r?\n/)
+        .map((l) => l.trim());
       expect(lines).toContain('2');
       expect(lines).toContain('DISK-SECTOR-ZERO');
       expect(lines).toContain('hello from the host');

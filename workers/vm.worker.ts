@@ -65,6 +65,7 @@ const api: VmWorkerApi = {
 
   pause: () => current().pause(),
   resume: () => current().resume(),
+  flushDisks: () => current().flushDisks(),
   resize: (cols: number, rows: number) => current().resize(cols, rows),
   reset: () => current().reset(),
   powerOff: () => current().powerOff(),

@@ -2,7 +2,8 @@
  * A VM's shared folder (/mnt/shared in the guest): the listing with name, size and time (folders first;
  * open a folder, go back by the breadcrumb), Upload files or a folder, drop on the panel or the console,
  * a progress bar while copying, the name-clash question, and per entry Download (a folder as a zip),
- * Rename and Delete; New folder. The model is files.ts.
+ * Rename and Delete; New folder. The model is files.ts. "Share a folder from this computer…" puts a
+ * folder of the user's disk in place of the VM's own (host-folder.ts).
  *
  * What the guest changes shows up by polling: while the listing is shown and the tab visible, the folder
  * is listed again every REFRESH_MS. The panel reads the share's tree itself, so this works whether the VM
@@ -20,6 +21,7 @@ import {
   type FolderEntry,
 } from './files.ts';
 import { ConfirmDialog, Dialog } from './Dialog.tsx';
+import type { HostFolderSetting } from './host-folder.ts';
 
 /** How often the listing is read again while it is shown. */
 const REFRESH_MS = 1500;
@@ -28,11 +30,15 @@ const MODIFIED_FORMAT = new Intl.DateTimeFormat(undefined, { dateStyle: 'short',
 
 interface Props {
   readonly session: FilesSession;
+  readonly hostFolder: HostFolderSetting;
   readonly vmName: string;
 }
 
-export function FilesPanel({ session, vmName }: Props) {
+export function FilesPanel({ session, hostFolder, vmName }: Props) {
   const view = useSyncExternalStore(session.subscribe, session.getView);
+  const host = useSyncExternalStore(hostFolder.subscribe, hostFolder.getView);
+  const [choosing, setChoosing] = useState(false);
+  const [readOnly, setReadOnly] = useState(true);
   // Hidden until asked for, so the console keeps its room; the choice is remembered.
   const [open, setOpen] = useState(() => localStorage.getItem(OPEN_KEY) === '1');
   const [renaming, setRenaming] = useState<FolderEntry | null>(null);
@@ -115,10 +121,34 @@ export function FilesPanel({ session, vmName }: Props) {
         <button type="button" className="button small" onClick={() => folderInput.current?.click()}>
           Upload folder…
         </button>
-        <span className="vm-meta files-note" data-testid="files-note">
-          {GUEST_MOUNT} in {vmName} · drop files here or on the console · kept in this browser, not in the VM: snapshots
-          do not roll it back
-        </span>
+        {host.folder ? (
+          <>
+            <span className="vm-meta files-note" data-testid="files-note">
+              {GUEST_MOUNT} in {vmName} · the folder “{host.folder.name}” on this computer
+              {host.folder.readOnly ? ', read-only for the guest' : ''} · snapshots do not roll it back
+            </span>
+            {host.access !== undefined && host.access !== 'granted' && (
+              <button type="button" className="button small primary" onClick={() => void hostFolder.allow()}>
+                Allow access
+              </button>
+            )}
+            <button type="button" className="button small" onClick={() => void hostFolder.stop()}>
+              Stop sharing
+            </button>
+          </>
+        ) : (
+          <>
+            <span className="vm-meta files-note" data-testid="files-note">
+              {GUEST_MOUNT} in {vmName} · drop files here or on the console · kept in this browser, not in the VM:
+              snapshots do not roll it back
+            </span>
+            {host.supported && (
+              <button type="button" className="button small" onClick={() => setChoosing(true)}>
+                Share a folder from this computer…
+              </button>
+            )}
+          </>
+        )}
         <input
           ref={filesInput}
           type="file"
@@ -164,6 +194,11 @@ export function FilesPanel({ session, vmName }: Props) {
       {view.preparing !== null && (
         <p className="vm-meta" role="status">
           Preparing {view.preparing.fileName}: {formatBytes(view.preparing.doneBytes)} read…
+        </p>
+      )}
+      {host.message !== null && (
+        <p className="vm-meta files-notice" role="status" data-testid="host-folder-message">
+          {host.message}
         </p>
       )}
       {view.error !== null && (
@@ -281,6 +316,45 @@ export function FilesPanel({ session, vmName }: Props) {
           )}
         </div>
       )}
+
+      <Dialog
+        open={choosing}
+        title="Share a folder from this computer"
+        labelledBy="host-folder-title"
+        onClose={() => setChoosing(false)}
+      >
+        <p>
+          The guest sees the folder you choose at {GUEST_MOUNT} in place of this VM’s own shared folder, from the VM’s
+          next start. The browser asks for your permission; after a reload it may ask again.
+        </p>
+        <fieldset className="field">
+          <legend>The guest may</legend>
+          <label className="toggle">
+            <input type="radio" name="host-folder-mode" checked={readOnly} onChange={() => setReadOnly(true)} />
+            Read only (writes fail with “Read-only file system”)
+          </label>
+          <label className="toggle">
+            <input type="radio" name="host-folder-mode" checked={!readOnly} onChange={() => setReadOnly(false)} />
+            Read and write
+          </label>
+        </fieldset>
+        <div className="dialog-actions">
+          <button type="button" className="button" onClick={() => setChoosing(false)}>
+            Cancel
+          </button>
+          <button
+            type="button"
+            className="button primary"
+            onClick={() => {
+              setChoosing(false);
+              // The picker must open within the click.
+              void hostFolder.share(readOnly);
+            }}
+          >
+            Choose folder…
+          </button>
+        </div>
+      </Dialog>
 
       <Dialog
         open={view.clash !== null}

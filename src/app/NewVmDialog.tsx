@@ -28,6 +28,8 @@ export interface NewVmFields {
   readonly ramMiB: number;
   /** CPUs (harts), 1 to MAX_CPUS. */
   readonly cpus: number;
+  /** A network card on the browser's network (docs/networking.md). */
+  readonly network: boolean;
   /** Only for CUSTOM_IMAGE_ID. */
   readonly custom?: CustomImageFiles<File>;
 }
@@ -62,6 +64,7 @@ export function NewVmDialog({ open, onClose, isNameTaken, onCreate, suggestedNam
   const [image, setImage] = useState(IMAGE_CATALOG[0]!.id);
   const [ram, setRam] = useState('');
   const [cpus, setCpus] = useState(() => String(defaultCpus(navigator.hardwareConcurrency)));
+  const [network, setNetwork] = useState(true);
   const [probes, setProbes] = useState<Record<string, Probe>>({});
   const [disk, setDisk] = useState<File | null>(null);
   const [kernel, setKernel] = useState<File | null>(null);
@@ -156,6 +159,7 @@ export function NewVmDialog({ open, onClose, isNameTaken, onCreate, suggestedNam
         image,
         ramMiB: ramValue,
         cpus: cpuValue,
+        network,
         ...(custom && disk ? { custom: { disk, ...(kernel ? { kernel } : {}), ...(initrd ? { initrd } : {}) } } : {}),
       });
     } finally {
@@ -301,6 +305,15 @@ export function NewVmDialog({ open, onClose, isNameTaken, onCreate, suggestedNam
               : oneCpuOnly
                 ? 'This page is not cross-origin isolated, so the VM runs on one CPU.'
                 : `1–${MAX_CPUS}, each a worker of its own`}
+          </p>
+        </div>
+        <div className="field">
+          <label className="toggle">
+            <input type="checkbox" checked={network} onChange={(e) => setNetwork(e.target.checked)} />
+            Network
+          </label>
+          <p className="field-hint">
+            Web pages over http:// through the browser; see the docs for what the guest can reach
           </p>
         </div>
         <div className="dialog-actions">

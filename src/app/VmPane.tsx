@@ -9,6 +9,7 @@ import { SettingsDialog } from './SettingsDialog.tsx';
 import { ResourcePanel } from './ResourcePanel.tsx';
 import type { ResourceHistory } from './resources.ts';
 import { filesSessionFor } from './files.ts';
+import { hostFolderSettingFor } from './host-folder.ts';
 import type { SnapshotShelf } from './snapshots.ts';
 import { imageHasDisk } from '../controller/images.ts';
 
@@ -35,6 +36,7 @@ export function VmPane({ entry, library, resources, onDelete, onStarted, shelf, 
   const phase = view.phase;
   // Another tab runs this VM (it holds the VM's lock): it cannot start here until that tab lets it go.
   const elsewhere = useSyncExternalStore(shelf.locks.subscribe, shelf.locks.getSnapshot).elsewhere.has(definition.id);
+  const move = useSyncExternalStore(shelf.subscribe, shelf.getSnapshot).moves.get(definition.id);
   const state =
     elsewhere && (phase === 'stopped' || phase === 'error')
       ? { text: 'Running in another tab', tone: 'busy' }
@@ -74,6 +76,7 @@ export function VmPane({ entry, library, resources, onDelete, onStarted, shelf, 
           </span>
           <span className="vm-meta">
             {definition.image} · {definition.ramMiB} MiB · <CpuCount cpus={definition.cpus ?? 1} />
+            {definition.network === false ? ' · no network' : ''}
             {(phase === 'running' || phase === 'paused') && (
               <>
                 {' '}
@@ -214,7 +217,35 @@ export function VmPane({ entry, library, resources, onDelete, onStarted, shelf, 
       )}
       {elsewhere && (phase === 'stopped' || phase === 'error') && (
         <div className="banner" role="status" data-testid="elsewhere">
-          Running in another tab. A VM runs in one tab at a time: power it off or close that tab to run it here.
+          <span>
+            Running in another tab. A VM runs in one tab at a time: <strong>Move here</strong> brings it to this tab as
+            it runs, without a restart.
+          </span>
+          <button
+            type="button"
+            className="button primary"
+            disabled={move?.moving}
+            onClick={() => {
+              onStarted();
+              void shelf.moveHere(entry);
+            }}
+          >
+            {move?.moving ? 'Moving…' : 'Move here'}
+          </button>
+        </div>
+      )}
+      {move?.report && (phase === 'running' || phase === 'paused') && (
+        <div
+          className="banner muted"
+          role="status"
+          data-testid="moved-here"
+          data-pause-ms={Math.round(move.report.pauseMs)}
+          data-total-ms={Math.round(move.report.totalMs)}
+          data-bytes={move.report.bytes}
+          data-rounds={move.report.rounds}
+        >
+          Moved here from another tab: the guest stood still for {Math.round(move.report.pauseMs)} ms;{' '}
+          {move.report.rounds} rounds, {formatMiB(move.report.bytes)} in {(move.report.totalMs / 1000).toFixed(1)} s.
         </div>
       )}
       {phase === 'stopped' && !elsewhere && (
@@ -231,7 +262,11 @@ export function VmPane({ entry, library, resources, onDelete, onStarted, shelf, 
       )}
       <ResourcePanel entry={entry} history={resources} />
       <SnapshotPanel entry={entry} shelf={shelf} onSelectVm={onSelectVm} />
-      <FilesPanel session={filesSessionFor(definition.id)} vmName={definition.name} />
+      <FilesPanel
+        session={filesSessionFor(definition.id)}
+        hostFolder={hostFolderSettingFor(definition.id)}
+        vmName={definition.name}
+      />
       <SettingsDialog open={settingsOpen} entry={entry} library={library} onClose={() => setSettingsOpen(false)} />
       <ConfirmDialog
         open={confirmReset}

@@ -9,7 +9,8 @@
 import { Zip, ZipDeflate, ZipPassThrough } from 'fflate';
 import { FsError, type FileKind, type FileTree } from '../../workers/host/9p/file-tree.ts';
 import { ObservableState } from '../controller/observable-state.ts';
-import { hasVmShares, openVmShare } from '../storage/vm-share.ts';
+import { DirectoryHandleTree } from '../../workers/host/9p/handle-tree.ts';
+import { hasVmShares, hostFolderAccess, loadHostFolder, openVmShare } from '../storage/vm-share.ts';
 
 /** How much of a file one read or write moves: big enough for few round trips, small next to RAM. */
 export const CHUNK_BYTES = 1 << 20;
@@ -613,6 +614,8 @@ export interface ShareAccess {
   readonly openSink?: (path: readonly string[]) => Promise<FileSink>;
   /** A file's bytes as the storage's own File (nothing read into memory for a download). */
   readonly openFile?: (path: readonly string[]) => Promise<File>;
+  /** A folder on the user's disk: the site's storage quota does not bound what is copied in. */
+  readonly outsideQuota?: boolean;
 }
 
 /** The browser's own estimate of what this site may still store, where it gives one. */
@@ -753,7 +756,7 @@ export class FilesSession {
           openSink: share.openSink,
           ask: (clash) => this.#ask(clash),
           onProgress: (copy) => this.#state.update({ copy }),
-          freeBytes: await this.#freeBytes(),
+          freeBytes: share.outsideQuota ? undefined : await this.#freeBytes(),
           signal: abort.signal,
         });
         const where = [GUEST_MOUNT, ...dir].join('/');
@@ -876,27 +879,54 @@ export function filesSessionFor(vmId: string): FilesSession {
 const shares = new Map<string, Promise<ShareAccess>>();
 
 /**
- * A VM's folder in the Origin Private File System (src/storage/vm-share.ts), opened once per page so the
- * tree's own bookkeeping (modes, set times) is one. New files are written through one writable each
- * (openSink), and downloads hand over the storage's File.
+ * A VM's shared folder as the page reaches it, opened once per page so the tree's own bookkeeping
+ * (modes, set times) is one: the folder on the user's disk that the VM's setting names (read-only if so
+ * set), or else the VM's folder in the Origin Private File System (src/storage/vm-share.ts). New files
+ * are written through one writable each (openSink), and downloads hand over the storage's File.
  */
 function openShareAccess(vmId: string): Promise<ShareAccess> {
   let share = shares.get(vmId);
   if (!share) {
-    if (!hasVmShares()) {
-      return Promise.reject(
-        new FilesError('This browser gives the page no Origin Private File System, so there is no shared folder here.'),
-      );
-    }
-    share = openVmShare(vmId).then(({ handle, tree }) => ({
-      tree,
-      openSink: async (path) => (await fileHandleAt(handle, path)).createWritable(),
-      openFile: async (path) => (await fileHandleAt(handle, path)).getFile(),
-    }));
+    share = openAccess(vmId);
     share.catch(() => shares.delete(vmId));
     shares.set(vmId, share);
   }
   return share;
+}
+
+async function openAccess(vmId: string): Promise<ShareAccess> {
+  const host = await loadHostFolder(vmId);
+  if (host) {
+    if ((await hostFolderAccess(host)) !== 'granted') {
+      throw new FilesError(
+        `The browser needs your permission again to use the folder “${host.handle.name}” on this computer: press Allow access.`,
+      );
+    }
+    const tree = new DirectoryHandleTree(host.handle, { readOnly: host.readOnly });
+    // Read-only: every write goes through the tree, which refuses it.
+    return { ...handleAccess(host.handle, tree, !host.readOnly), outsideQuota: true };
+  }
+  if (!hasVmShares()) {
+    throw new FilesError(
+      'This browser gives the page no Origin Private File System, so there is no shared folder here.',
+    );
+  }
+  const { handle, tree } = await openVmShare(vmId);
+  return handleAccess(handle, tree, true);
+}
+
+function handleAccess(handle: FileSystemDirectoryHandle, tree: FileTree, writable: boolean): ShareAccess {
+  return {
+    tree,
+    ...(writable ? { openSink: async (path) => (await fileHandleAt(handle, path)).createWritable() } : {}),
+    openFile: async (path) => (await fileHandleAt(handle, path)).getFile(),
+  };
+}
+
+/** Forgets the folder a VM's session opened (its setting changed) and lists the new one. */
+export function reopenShare(vmId: string): Promise<void> {
+  shares.delete(vmId);
+  return sessions.get(vmId)?.goTo(0) ?? Promise.resolve();
 }
 
 async function fileHandleAt(root: FileSystemDirectoryHandle, path: readonly string[]): Promise<FileSystemFileHandle> {

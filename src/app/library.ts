@@ -23,6 +23,7 @@ import { deleteVmShare, listVmShareIds } from '../storage/vm-share.ts';
 import { copyCustomImage, deleteCustomImage, listCustomImageVmIds, saveCustomImage } from '../storage/custom-images.ts';
 import type { CustomImageFiles } from '../controller/custom-image.ts';
 import { randomMacAddress } from '../../workers/protocol/mac-address.ts';
+import { debianMirror, pageNetwork } from '../controller/page-network.ts';
 
 export interface VmEntry {
   readonly definition: VmDefinition;
@@ -72,13 +73,25 @@ export class Library {
   }
 
   #controllerFor(definition: VmDefinition): VmController {
-    return new VmController({
+    const controller: VmController = new VmController({
       id: definition.id,
       image: definition.image,
       ramMiB: definition.ramMiB,
       ...(definition.cpus !== undefined ? { cpus: definition.cpus } : {}),
       shared: this.shared,
+      ...(definition.network !== false
+        ? {
+            net: {
+              mac: definition.mac,
+              onNetwork: pageNetwork(
+                (line) => controller.note(line),
+                (base) => [debianMirror(base)],
+              ),
+            },
+          }
+        : {}),
     });
+    return controller;
   }
 
   #loading: Promise<void> | undefined;

@@ -209,11 +209,11 @@ describe('snapshot shelf', () => {
     const { entry, print, type } = fakeVm();
     const restored: { id: string; label?: string; line?: string }[] = [];
     Object.assign(entry.controller, {
-      restore: async (contents: SnapshotContents, label?: string, line?: Uint8Array) => {
+      restore: async (contents: SnapshotContents, label?: string, options: { consoleLine?: Uint8Array } = {}) => {
         restored.push({
           id: contents.header.id,
           ...(label ? { label } : {}),
-          ...(line ? { line: new TextDecoder().decode(line) } : {}),
+          ...(options.consoleLine ? { line: new TextDecoder().decode(options.consoleLine) } : {}),
         });
       },
     });

@@ -5,13 +5,15 @@
  * automatic snapshots, taken every AUTOSAVE_INTERVAL_MS while the guest changes (and not while it
  * idles) and when the page is hidden or left; each VM's resume point, the newest state it has, which a
  * restore moves at once; and the VMs that were running resuming by themselves when the page comes back.
- * A VM runs in one tab at a time (src/controller/vm-lock.ts). React reads it through useSyncExternalStore.
+ * A VM runs in one tab at a time (src/controller/vm-lock.ts), and moves live to another on "Move here"
+ * (src/controller/vm-migration.ts). React reads it through useSyncExternalStore.
  */
 import { SnapshotStore, SnapshotStoreError, type ResumePoint, type SnapshotRecord } from '../storage/snapshot-store.ts';
 import {
   SnapshotError,
   decodeSnapshotFile,
   encodeContents,
+  mergeSnapshots,
   type SnapshotContents,
 } from '../../workers/protocol/snapshot-container.ts';
 import { SNAPSHOT_FILE_EXTENSION } from '../../workers/protocol/snapshot-format.ts';
@@ -23,6 +25,13 @@ import { ObservableState } from '../controller/observable-state.ts';
 import { ActivityMeter } from '../controller/auto-snapshot.ts';
 import { isTerminalReport } from '../controller/console-log.ts';
 import { VmLocks } from '../controller/vm-lock.ts';
+import {
+  MIGRATION_CHANNEL,
+  TabMigrations,
+  type MigratingVm,
+  type MigrationPort,
+  type MigrationReport,
+} from '../controller/vm-migration.ts';
 import type { VmPhase } from '../controller/vm-controller.ts';
 import type { VmSnapshotResult } from '../../workers/protocol/vm-api.ts';
 import type { Library, VmEntry } from './library.ts';
@@ -60,6 +69,8 @@ export interface ShelfSnapshot {
   readonly points: ReadonlyMap<string, ResumePoint>;
   /** Per VM, what its last automatic snapshot cost: the guest's pause, and the time until it was stored. */
   readonly captures: ReadonlyMap<string, { readonly pausedMs: number; readonly storedMs: number }>;
+  /** Per VM moving here from another tab (`moving`), or moved here: what the move cost. */
+  readonly moves: ReadonlyMap<string, { readonly moving: boolean; readonly report?: MigrationReport }>;
 }
 
 const MIB = 1024 * 1024;
@@ -74,6 +85,7 @@ export class SnapshotShelf {
     errors: new Map(),
     points: new Map(),
     captures: new Map(),
+    moves: new Map(),
   });
   #loading: Promise<void> | undefined;
   #timer: ReturnType<typeof setInterval> | undefined;
@@ -86,11 +98,18 @@ export class SnapshotShelf {
   readonly #sinceSnapshot = new Map<string, ChangeMeter>();
   /** Per VM: the operation under way (#exclusive), which a power off's bookkeeping waits for. */
   readonly #operations = new Map<string, Promise<unknown>>();
+  /** Moves of VMs between this tab and others. */
+  readonly migrations: TabMigrations;
+  /** VMs whose worker here ended because they run in another tab: their stop is not a power off. */
+  readonly #handedOver = new Set<string>();
 
-  constructor(library: Library, store = new SnapshotStore(), locks = new VmLocks()) {
+  constructor(library: Library, store = new SnapshotStore(), locks = new VmLocks(), migrationPort?: MigrationPort) {
     this.#library = library;
     this.store = store;
     this.locks = locks;
+    this.migrations = new TabMigrations(migrationPort ?? defaultMigrationPort(), locks, (vmId, send) =>
+      this.#sendAway(vmId, send),
+    );
     library.onDelete((vmId) => {
       this.#unwatch(vmId);
       this.locks.release(vmId);
@@ -352,7 +371,11 @@ export class SnapshotShelf {
     const vmId = entry.definition.id;
     const label = record?.kind === 'auto' ? 'automatic snapshot' : record?.name;
     await this.#withLock(entry, waitMs, async () => {
-      await entry.controller.restore(await contents(), label, record?.consoleLine);
+      await entry.controller.restore(
+        await contents(),
+        label,
+        record?.consoleLine ? { consoleLine: record.consoleLine } : {},
+      );
       this.#sinceSnapshotOf(entry).captured();
       await this.store.setResumePoint(vmId, { snapshotId: id, running: true, at: Date.now() });
     });
@@ -391,11 +414,12 @@ export class SnapshotShelf {
 
   /**
    * Starts the VM afresh (Start, or Restart after an error): it boots from its image over its disk, and
-   * its automatic snapshots, of a state it leaves, go.
+   * its automatic snapshots, of a state it leaves, go. `unlessLive`: nothing if the VM runs by then.
    */
-  start(entry: VmEntry, restart = false): Promise<void> {
+  start(entry: VmEntry, restart = false, unlessLive = false): Promise<void> {
     const vmId = entry.definition.id;
     return this.#queued(vmId, async () => {
+      if (unlessLive && isLive(entry.controller.getView().phase)) return;
       await this.#withLock(entry, 0, async () => {
         await this.store.setResumePoint(vmId, { snapshotId: null, running: true, at: Date.now() });
         await this.#dropAutomatic(vmId, new Set());
@@ -406,14 +430,16 @@ export class SnapshotShelf {
 
   /**
    * Resumes the VM from its newest state (its resume point's snapshot), or starts it if it has none.
-   * `waitMs`: how long to wait for the VM's lock if another tab holds it.
+   * `waitMs`: how long to wait for the VM's lock if another tab holds it; `unlessLive`: nothing if the VM
+   * runs by then (it was moved here from another tab while this waited).
    */
-  resume(entry: VmEntry, waitMs = 0): Promise<void> {
+  resume(entry: VmEntry, waitMs = 0, unlessLive = false): Promise<void> {
     const record = this.resumeOf(entry.definition.id);
-    if (!record) return this.start(entry);
-    return this.#queued(entry.definition.id, () =>
-      this.#restoreInto(entry, record.id, () => this.store.contents(record.id), record, waitMs),
-    ).then(() => undefined);
+    if (!record) return this.start(entry, false, unlessLive);
+    return this.#queued(entry.definition.id, async () => {
+      if (unlessLive && isLive(entry.controller.getView().phase)) return;
+      await this.#restoreInto(entry, record.id, () => this.store.contents(record.id), record, waitMs);
+    }).then(() => undefined);
   }
 
   /**
@@ -426,8 +452,8 @@ export class SnapshotShelf {
       const vmId = entry.definition.id;
       const phase = entry.controller.getView().phase;
       if (!this.#snapshot.points.get(vmId)?.running || (phase !== 'stopped' && phase !== 'error')) continue;
-      // A VM another tab still runs is shown there, not reported as a failure.
-      if (await this.locks.claim(vmId, RESUME_LOCK_WAIT_MS)) await this.resume(entry);
+      // A VM another tab still runs is shown there, not reported as a failure; one moved here meanwhile runs.
+      if (await this.locks.claim(vmId, RESUME_LOCK_WAIT_MS)) await this.resume(entry, 0, true);
     }
   }
 
@@ -449,6 +475,8 @@ export class SnapshotShelf {
       const before = last;
       last = phase;
       if (phase === before || (phase !== 'stopped' && phase !== 'error')) return;
+      // The VM runs on in another tab, which holds its lock and its state.
+      if (this.#handedOver.delete(vmId)) return;
       // A start or restore under way lets the lock go itself if it fails (#withLock).
       if (!this.#starting.has(vmId)) this.locks.release(vmId);
       if (isLive(before)) void this.#stopped(entry, phase === 'stopped');
@@ -479,6 +507,105 @@ export class SnapshotShelf {
         await this.store.setResumePoint(vmId, { ...point, running: false });
       }
     });
+  }
+
+  /**
+   * Another tab asks for a VM this tab runs: it goes there live (vm-migration.ts), once the operation
+   * on it under way (an automatic snapshot) is done. Automatic snapshots wait meanwhile; a move that
+   * fails leaves it running here and says why.
+   */
+  #sendAway(vmId: string, send: (vm: MigratingVm) => Promise<void>): boolean {
+    const entry = this.#library.getSnapshot().entries.find((e) => e.definition.id === vmId);
+    if (!entry || !isLive(entry.controller.getView().phase)) return false;
+    const { controller } = entry;
+    void this.#queued(vmId, async () => {
+      // Stopped meanwhile: the other tab hears nothing and gives up (it may then start the VM itself).
+      if (!isLive(controller.getView().phase)) return;
+      try {
+        await send({
+          running: () => controller.getView().phase === 'running',
+          capture: (parent) =>
+            controller.snapshot({ series: 'migration', ...(parent !== undefined ? { parent } : {}) }),
+          pause: () => controller.pause(),
+          resume: () => controller.resume(),
+          flushDisks: () => controller.flushDisks(),
+          scrollback: () => controller.scrollback(),
+          handOver: () => {
+            this.#handedOver.add(vmId);
+            controller.handOver();
+          },
+        });
+      } catch (error) {
+        throw new Error(
+          `${entry.definition.name} was not moved to the other tab and runs on here: ${sentence(error)}`,
+          {
+            cause: error,
+          },
+        );
+      }
+    });
+    return true;
+  }
+
+  /**
+   * Move here: the VM, which another tab runs, moves live into this tab (vm-migration.ts): its guest
+   * goes on where it was, with its console's scrollback. If the move fails it runs on in the other tab,
+   * and the alert says why.
+   */
+  moveHere(entry: VmEntry): Promise<MigrationReport | undefined> {
+    const vmId = entry.definition.id;
+    const { controller } = entry;
+    return this.#queued(vmId, async () => {
+      this.#watch(entry);
+      this.#setMove(vmId, { moving: true });
+      try {
+        // The image and a worker are loaded before the offer, so that the guest does not wait for them while paused.
+        controller.prewarm();
+        if (!(await controller.loadImages()))
+          throw new Error(controller.getView().error?.message ?? 'its image could not be loaded');
+        // The pre-copy rounds are unpacked and merged as they arrive: while the guest is paused only the
+        // final round is, and merged onto them.
+        let base: Promise<SnapshotContents> | undefined;
+        const report = await this.migrations.moveHere(vmId, {
+          received: (file, parent) => {
+            const decoded = decodeSnapshotFile(file);
+            base =
+              parent === null || !base
+                ? decoded
+                : Promise.all([base, decoded]).then(([before, child]) => mergeSnapshots(before, child));
+            // A round that cannot be unpacked fails the restore, which awaits it.
+            base.catch(() => {});
+          },
+          restore: async (chain, scrollback) => {
+            controller.adoptScrollback(scrollback);
+            const contents =
+              base && chain.length > 1 ? mergeSnapshots(await base, await decodeSnapshotFile(chain.at(-1)!)) : chain;
+            await controller.restore(contents, undefined, { paused: true, note: 'moved here from another tab' });
+          },
+          resume: () => controller.resume(),
+          discard: () => {
+            this.#handedOver.add(vmId);
+            controller.handOver('the move here failed; the VM runs on in the other tab');
+          },
+        });
+        this.#setMove(vmId, { moving: false, report });
+        return report;
+      } catch (error) {
+        this.#setMove(vmId, { moving: false });
+        throw new Error(
+          `${entry.definition.name} was not moved here and runs on in the other tab: ${sentence(error)}`,
+          {
+            cause: error,
+          },
+        );
+      }
+    });
+  }
+
+  #setMove(vmId: string, move: { moving: boolean; report?: MigrationReport }): void {
+    const moves = new Map(this.#snapshot.moves);
+    moves.set(vmId, move);
+    this.#set({ moves });
   }
 
   rename(vmId: string, id: string, name: string): Promise<void> {
@@ -737,6 +864,12 @@ interface ChangeMeter {
   dispose(): void;
 }
 
+/** The tabs' migration channel; without BroadcastChannel (an old browser) no VM moves. */
+function defaultMigrationPort(): MigrationPort {
+  if (typeof BroadcastChannel === 'function') return new BroadcastChannel(MIGRATION_CHANNEL);
+  return { postMessage() {}, addEventListener() {}, removeEventListener() {} };
+}
+
 function isLive(phase: VmPhase): boolean {
   return phase === 'running' || phase === 'paused';
 }
@@ -777,6 +910,11 @@ export interface AutosaveTarget {
     readonly visibilityState: DocumentVisibilityState;
     addEventListener(type: 'visibilitychange', listener: () => void): void;
   };
+}
+
+/** An error's message as the end of a sentence. */
+function sentence(error: unknown): string {
+  return `${(error instanceof Error ? error.message : String(error)).replace(/\.$/, '')}.`;
 }
 
 function describe(error: unknown): string {

@@ -43,6 +43,21 @@ describe('ConsoleLog', () => {
     log.subscribe((c) => after.push(c));
     expect(after).toEqual([]);
   });
+
+  it('hands what it keeps to another log, which resets its terminals and shows it instead of its own', () => {
+    const source = new ConsoleLog();
+    source.append(bytes('# echo one\r\none\r\n'));
+    source.append(bytes('# '));
+    const target = new ConsoleLog();
+    target.append(bytes('old output'));
+    const seen: Uint8Array[] = [];
+    target.subscribe((chunk) => seen.push(chunk));
+    target.replace(source.kept());
+    expect(text(seen)).toBe('old output\x1bc# echo one\r\none\r\n# ');
+    const late: Uint8Array[] = [];
+    target.subscribe((chunk) => late.push(chunk));
+    expect(text(late)).toBe('\x1bc# echo one\r\none\r\n# ');
+  });
 });
 
 describe('ConsoleLog.lastLine', () => {

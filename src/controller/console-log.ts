@@ -39,6 +39,22 @@ export class ConsoleLog {
     this.#onOutput();
   }
 
+  /** What is kept, oldest first (a VM moving to another tab takes its scrollback along). */
+  kept(): Uint8Array[] {
+    return [...this.#chunks];
+  }
+
+  /**
+   * Replaces what is kept with `chunks` (a VM moved here from another tab): terminals attached are reset
+   * (RIS, ECMA-48 `ESC c`, which also clears xterm's scrollback) and shown them.
+   */
+  replace(chunks: readonly Uint8Array[]): void {
+    this.#chunks = [];
+    this.#bytes = 0;
+    this.append(new Uint8Array([0x1b, 0x63]));
+    for (const chunk of chunks) this.append(chunk);
+  }
+
   /** A line from the host, not the guest (download progress, halts), in the console's own voice. */
   note(text: string): void {
     this.append(new TextEncoder().encode(`\r\n\x1b[2m[tabvm] ${text}\x1b[0m\r\n`));

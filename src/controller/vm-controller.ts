@@ -24,6 +24,7 @@ import {
 } from '../../workers/protocol/vm-api.ts';
 import { ObservableState } from './observable-state.ts';
 import type { SnapshotContents } from '../../workers/protocol/snapshot-container.ts';
+import { checkSnapshotMachine } from '../../workers/protocol/snapshot-records.ts';
 import type { DownloadProgress, ImageFiles } from './images.ts';
 import { VmImages, type BootFiles } from './vm-images.ts';
 import { ConsoleInput, ConsoleLog, withoutTerminalQueries } from './console-log.ts';
@@ -97,9 +98,10 @@ export interface VmControllerOptions {
   /** Shared memory and SAB rings when the page is cross-origin isolated; the message fallback otherwise. */
   readonly shared: boolean;
   /**
-   * A virtio-net card with this address, plugged into what `onNetwork` returns (docs/networking.md);
-   * without `onNetwork` its frames go nowhere. Without `net` the VM has no network card. (The browser's
-   * network is later work: the app passes neither yet.)
+   * A virtio-net card with this address, plugged into what `onNetwork` returns (docs/networking.md; the
+   * app and the embed library plug the browser's network, workers/host/net/browser-network.ts); without
+   * `onNetwork` its frames go nowhere. Without `net` the VM has no network card. A restored snapshot
+   * brings its own card, or none, as its guest booted with.
    */
   readonly net?: { readonly mac: string; readonly onNetwork?: NetworkHook };
 }
@@ -135,6 +137,10 @@ interface Running {
   readonly failBoot: (error: Error) => void;
   /** Set when a restored snapshot replaced this worker: its late disk writes must not reach storage. */
   superseded?: boolean;
+}
+
+function newVmWorker(): Worker {
+  return new Worker(new URL('../../workers/vm.worker.ts', import.meta.url), { type: 'module', name: 'tabvm-vm' });
 }
 
 /** Why a worker did not finish booting; `cancelled` when the page ended it (power off, delete). */
@@ -178,6 +184,8 @@ export class VmController {
   #head: string | undefined;
   /** Workers started but not booted yet (they become #run once they are). */
   readonly #booting = new Set<Running>();
+  /** A worker loaded ahead of its boot (prewarm), which the next start or restore takes. */
+  #spare: Worker | undefined;
 
   constructor(options: VmControllerOptions) {
     this.#options = options;
@@ -230,6 +238,11 @@ export class VmController {
   /** A line from the host, not the guest (download progress, halts), in the console's own voice. */
   #note(text: string): void {
     this.#log.note(text);
+  }
+
+  /** A line from the host in the VM's console, as the controller's own notes (e.g. the network's). */
+  note(text: string): void {
+    this.#note(text);
   }
 
   // --- lifecycle ---
@@ -363,9 +376,12 @@ export class VmController {
    * Takes a snapshot of the running (or paused) VM: the guest stands still for the capture only. With
    * `parent`, the snapshot stores only the pages changed since that one, if it is the last this VM
    * took or was restored from in its series; otherwise it is full (see `result.parent`). It becomes the
-   * `head` unless `automatic` (automatic snapshots are a series of their own and do not move it).
+   * `head` unless `automatic` (automatic snapshots are a series of their own and do not move it) or of
+   * the `migration` series (the rounds of a move to another tab, vm-migration.ts).
    */
-  async snapshot(request: { id?: string; parent?: string; automatic?: boolean } = {}): Promise<VmSnapshotResult> {
+  async snapshot(
+    request: { id?: string; parent?: string; automatic?: boolean; series?: 'migration' } = {},
+  ): Promise<VmSnapshotResult> {
     const run = this.#run;
     if (!run?.alive || !run.booted || (this.#view.phase !== 'running' && this.#view.phase !== 'paused')) {
       throw new Error('the VM is not running');
@@ -375,10 +391,10 @@ export class VmController {
       remote.snapshot({
         id,
         ...(request.parent !== undefined ? { parent: request.parent } : {}),
-        ...(request.automatic ? { series: 'automatic' } : {}),
+        ...(request.automatic ? { series: 'automatic' } : request.series ? { series: request.series } : {}),
       }),
     )) as VmSnapshotResult;
-    if (!request.automatic) this.#head = result.id;
+    if (!request.automatic && !request.series) this.#head = result.id;
     return result;
   }
 
@@ -388,11 +404,16 @@ export class VmController {
    * unpacked once, here, and checked before anything starts (snapshot-restore.ts). The running VM, if
    * any, carries on until the restored one has started: a snapshot that cannot be restored (wrong image,
    * damaged) throws and changes nothing. `label` names it in the console note. Once it resolves, the
-   * view's uptime is the restored guest's. `consoleLine`, the console's last line when the snapshot
-   * was taken (consoleLine()), is shown again after the note: the guest's prompt, which it does not
-   * print again by itself.
+   * view's uptime is the restored guest's. With `paused` the restored guest waits for resume() (a VM
+   * moved from another tab, vm-migration.ts); `note` replaces the console's "restored snapshot" line.
+   * `consoleLine`, the console's last line when the snapshot was taken (consoleLine()), is shown again
+   * after the note: the guest's prompt, which it does not print again by itself.
    */
-  async restore(snapshot: RestoreSource, label?: string, consoleLine?: Uint8Array): Promise<void> {
+  async restore(
+    snapshot: RestoreSource,
+    label?: string,
+    options: { readonly paused?: boolean; readonly note?: string; readonly consoleLine?: Uint8Array } = {},
+  ): Promise<void> {
     const contents = await unpackForRestore(snapshot);
     const { id } = contents.header;
     const prepared = await this.#prepare();
@@ -412,7 +433,7 @@ export class VmController {
     const switched = new Promise<void>((resolve) => (storageSwitched = resolve));
     let run: Running;
     try {
-      run = await this.#spawn(images, disk, contents, switched);
+      run = await this.#spawn(images, disk, contents, switched, options.paused);
     } catch (error) {
       if (error instanceof BootFailure && error.kind === 'cancelled') return;
       if (!wasLive && !this.#disposed) this.#update({ phase: 'stopped' });
@@ -424,8 +445,8 @@ export class VmController {
     storageSwitched();
     // From the start the view's uptime is the snapshot's guest time, not the replaced VM's.
     const uptimeMs = await this.#guestTime(run);
-    this.#note(`restored snapshot ${label === undefined ? id : JSON.stringify(label)}`);
-    if (consoleLine) this.#log.append(withoutTerminalQueries(consoleLine));
+    this.#note(options.note ?? `restored snapshot ${label === undefined ? id : JSON.stringify(label)}`);
+    if (options.consoleLine) this.#log.append(withoutTerminalQueries(options.consoleLine));
     this.#update({
       uptimeMs,
       mips: 0,
@@ -437,7 +458,7 @@ export class VmController {
       restores: this.#view.restores + 1,
     });
     this.#head = id;
-    this.#install(run);
+    this.#install(run, options.paused ? 'paused' : 'running');
   }
 
   /**
@@ -473,9 +494,9 @@ export class VmController {
   }
 
   /** Makes a booted worker this VM's current one. */
-  #install(run: Running): void {
+  #install(run: Running, phase: 'running' | 'paused' = 'running'): void {
     this.#run = run;
-    this.#update({ phase: 'running' });
+    this.#update({ phase });
     run.channels.console.listen((bytes) => {
       if (run.alive) this.#log.append(bytes);
     });
@@ -487,15 +508,22 @@ export class VmController {
     disk: DiskPlan | undefined,
     snapshot?: SnapshotContents,
     storageReady?: Promise<void>,
+    paused = false,
   ): Promise<Running> {
     const shared = this.options.shared;
     const shares = await this.share.requests(snapshot?.header);
-    const worker = new Worker(new URL('../../workers/vm.worker.ts', import.meta.url), {
-      type: 'module',
-      name: `tabvm-vm`,
-    });
+    const worker = this.#spare ?? newVmWorker();
+    this.#spare = undefined;
     const remote = Comlink.wrap<VmWorkerApi>(worker);
-    const net = this.options.net;
+    // A restored guest keeps the card it booted with (its address, or none), whatever the options say now.
+    const saved = snapshot
+      ? checkSnapshotMachine(snapshot.header).virtio?.find((slot) => slot.deviceId === 1)
+      : undefined;
+    const net = snapshot
+      ? saved?.deviceId === 1
+        ? { mac: saved.device.mac, onNetwork: this.options.net?.onNetwork }
+        : undefined
+      : this.options.net;
     const channels = createVmChannels(shared ? 'shared' : 'message', { net: net !== undefined });
     // Without a network the card's frames are read and dropped, as by a cable into nothing. Unplugged
     // when the worker goes: #kill closes the channels, and the listener with them.
@@ -573,6 +601,7 @@ export class VmController {
               channels: channels.wires,
               harts: snapshot ? snapshot.header.machine.harts : (this.options.cpus ?? 1),
               ...(this.#consoleSize ? { consoleSize: this.#consoleSize } : {}),
+              ...(paused ? { paused } : {}),
             },
             transfer,
           ),
@@ -743,6 +772,44 @@ export class VmController {
     await this.#control((remote) => remote.reset());
   }
 
+  /**
+   * Loads a worker now for the next start or restore to boot: a VM moving here from another tab is
+   * paused meanwhile, and a new worker's script takes ~150 ms to load under load (docs/migration.md).
+   */
+  prewarm(): void {
+    this.#spare ??= newVmWorker();
+  }
+
+  /**
+   * Block requests in flight complete and the disk's held-back writes are stored (IndexedDB) before this
+   * resolves: a VM about to move to another tab, whose restore there reads the stored overlay.
+   */
+  async flushDisks(): Promise<void> {
+    if (!this.#run?.booted) throw new Error('the VM is not running');
+    await this.#control((remote) => remote.flushDisks());
+  }
+
+  /** The console's scrollback, oldest first (it moves with the VM to another tab). */
+  scrollback(): Uint8Array[] {
+    return this.#log.kept();
+  }
+
+  /** Shows `chunks` (the scrollback of the tab the VM moved from) instead of this console's own. */
+  adoptScrollback(chunks: readonly Uint8Array[]): void {
+    this.#log.replace(chunks);
+  }
+
+  /**
+   * The VM runs in another tab: this worker ends without a word to the guest, and none of its late disk
+   * writes reach storage. Unlike a power off, the VM's state lives on there. `note` says why in the console.
+   */
+  handOver(note = 'moved to another tab'): void {
+    if (this.#run) this.#run.superseded = true;
+    this.#teardown();
+    this.#note(note);
+    this.#update({ phase: 'stopped', lastHalt: 'It runs in another tab.', mips: 0, idle: false });
+  }
+
   /** Pulls the plug: the worker is terminated at once (a guest that hangs cannot delay it). */
   powerOff(): void {
     if (!this.#run && this.#booting.size === 0) return;
@@ -773,6 +840,8 @@ export class VmController {
     void this.share.dispose();
     this.#cancelBoots();
     this.#teardown();
+    this.#spare?.terminate();
+    this.#spare = undefined;
     this.#state.clear();
     this.#log.clear();
   }

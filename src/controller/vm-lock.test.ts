@@ -49,6 +49,21 @@ describe('VM locks', () => {
     second.release('vm-1');
   });
 
+  it('shares a claim under way with a second claim of the same VM in the tab (a move here while a resume waits)', async () => {
+    const [first, second] = pair(lockManager());
+    await first.claim('vm-1');
+    const waiting = second.claim('vm-1', 5000);
+    const moving = second.claim('vm-1');
+    setTimeout(() => first.release('vm-1'), 20);
+    expect(await moving).toBe(true);
+    expect(await waiting).toBe(true);
+    expect(second.holds('vm-1')).toBe(true);
+    second.release('vm-1');
+    // The lock is free again: a later claim in another tab gets it, so the two claims took it once.
+    expect(await first.claim('vm-1', 1000)).toBe(true);
+    first.release('vm-1');
+  });
+
   it('without Web Locks every claim succeeds and nothing is elsewhere', async () => {
     const [first, second] = [new VmLocks(undefined), new VmLocks(undefined)];
     expect(first.supported).toBe(false);

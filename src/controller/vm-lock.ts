@@ -6,8 +6,8 @@
  * `navigator.locks.query()` when the page regains focus or becomes visible, and every few seconds while
  * a VM is shown as elsewhere (a tab that was killed sends no notice).
  *
- * The channel is also the seam for moving a running VM between tabs ("Move here", later work): the
- * holder is the one that would answer a request on it.
+ * The holder is also the tab that answers a request to move the VM to another tab ("Move here",
+ * vm-migration.ts, over a channel of its own); the lock decides which tab runs it during a move.
  *
  * Where the Web Locks API is missing (an insecure origin, an old browser), every claim succeeds and no VM
  * is ever shown as elsewhere: the behaviour before locks, which `supported` lets the page say.
@@ -45,6 +45,8 @@ export class VmLocks {
   readonly #channel: BroadcastChannel | undefined;
   /** Locks this tab holds: vmId → the release of its callback's promise. */
   readonly #held = new Map<string, () => void>();
+  /** Claims under way: a second claim of the same VM (a move here while a resume waits) shares the first's request. */
+  readonly #pending = new Map<string, Promise<boolean>>();
   readonly #state = new ObservableState<LockState>({ elsewhere: new Set() });
   #timer: ReturnType<typeof setInterval> | undefined;
 
@@ -73,8 +75,20 @@ export class VmLocks {
    */
   async claim(vmId: string, waitMs = 0): Promise<boolean> {
     if (this.#held.has(vmId)) return true;
+    const pending = this.#pending.get(vmId);
+    if (pending && (await pending)) return true;
     const api = this.#api;
     if (!api) return true;
+    const claimed = this.#request(api, vmId, waitMs);
+    this.#pending.set(vmId, claimed);
+    try {
+      return await claimed;
+    } finally {
+      if (this.#pending.get(vmId) === claimed) this.#pending.delete(vmId);
+    }
+  }
+
+  async #request(api: LockApi, vmId: string, waitMs: number): Promise<boolean> {
     const options = waitMs > 0 ? { signal: AbortSignal.timeout(waitMs) } : { ifAvailable: true };
     const granted = await new Promise<boolean>((resolve) => {
       api

@@ -4,7 +4,8 @@
  * directory handle the VM's worker serves over virtio-9p, and the same folder for the page's own
  * reads and writes (the embed API's readFile/writeFile/listFiles, the Files panel).
  *
- * The folder is the VM's own in the Origin Private File System (src/storage/vm-share.ts); a VM without
+ * The folder is the VM's own in the Origin Private File System (src/storage/vm-share.ts), or for a boot a
+ * folder on the user's disk that the VM's setting names instead; a VM without
  * an id (an embedded one) gets a folder of its own that is removed with the controller. A browser
  * without an OPFS boots without a share.
  */
@@ -13,7 +14,7 @@ import type { SnapshotHeader } from '../../workers/protocol/snapshot-format.ts';
 import type { VmShareRequest } from '../../workers/protocol/vm-api.ts';
 import { FsError, type FileKind } from '../../workers/host/9p/file-tree.ts';
 import type { DirectoryHandleTree } from '../../workers/host/9p/handle-tree.ts';
-import { deleteVmShare, hasVmShares, openVmShare } from '../storage/vm-share.ts';
+import { deleteVmShare, hasVmShares, hostFolderAccess, loadHostFolder, openVmShare } from '../storage/vm-share.ts';
 
 /** The tag the default images mount at /mnt/shared. */
 export const SHARE_TAG = 'shared';
@@ -121,7 +122,8 @@ export class VmShare {
   }
 
   /**
-   * The shares for a boot: the VM's folder as tag `shared`. A restore gets the shares its snapshot had
+   * The shares for a boot: the VM's folder as tag `shared`, or the folder on the user's disk the VM's
+   * setting names in its place (read-only if so set), read at every start. A restore gets the shares its snapshot had
    * (a snapshot from before the VM had one is restored without it, as the machine it recorded). Where
    * the page has no OPFS, or the browser denies it its storage (a third-party iframe where third-party
    * storage is blocked), /mnt/shared is an empty folder in the VM's memory instead, said in the console:
@@ -133,6 +135,26 @@ export class VmShare {
         slot.deviceId === 9 ? [slot.device.tag] : [],
       );
       if (!tags.includes(SHARE_TAG)) return [];
+    }
+    const host =
+      this.#vmId === undefined
+        ? undefined
+        : await loadHostFolder(this.#vmId).catch((error: unknown) => {
+            this.#note(
+              `the VM's shared-folder setting could not be read (${error instanceof Error ? error.message : String(error)}): ${SHARE_MOUNT} is the VM's own folder for this run`,
+            );
+            return undefined;
+          });
+    if (host) {
+      // Start is a click: where the browser's grant lapsed (a reload), it may ask the user here.
+      const access = await hostFolderAccess(host, true).catch(() => 'denied' as const);
+      if (access === 'granted') {
+        return [{ tag: SHARE_TAG, source: { kind: 'handle', handle: host.handle }, readOnly: host.readOnly }];
+      }
+      this.#note(
+        `the browser has not allowed access to the folder "${host.handle.name}" on this computer (press Allow access in the Files panel, then restart the VM): ${SHARE_MOUNT} is an empty folder in the VM's memory for this run`,
+      );
+      return [{ tag: SHARE_TAG, source: { kind: 'memory' }, readOnly: host.readOnly }];
     }
     try {
       const { handle } = await this.#open();

@@ -20,8 +20,16 @@ describe('the iframe allow list', () => {
 });
 
 describe('createVM options', () => {
-  it('defaults the memory, the CPUs and the prompt', () => {
-    expect(VmOptionsSchema.parse({ image: 'm.json' })).toEqual({ image: 'm.json', memory: 256, cpus: 1, prompt: /[#$] $/ });
+  it('defaults the memory, the CPUs, the prompt and the network', () => {
+    expect(VmOptionsSchema.parse({ image: 'm.json' })).toEqual({
+      image: 'm.json',
+      memory: 256,
+      cpus: 1,
+      prompt: /[#$] $/,
+      network: true,
+    });
+    expect(VmOptionsSchema.parse({ image: 'm.json', network: false }).network).toBe(false);
+    expect(VmOptionsSchema.safeParse({ image: 'm.json', network: 'yes' }).success).toBe(false);
     expect(VmOptionsSchema.parse({ image: 'm.json', snapshotUrl: 's.tabvm' })).toMatchObject({
       snapshotUrl: 's.tabvm',
     });

@@ -23,6 +23,7 @@ export const VmOptionsSchema: z.ZodType<VmOptions, VmOptionsInput> = z.object({
   memory: z.number().int().min(MIN_MEMORY_MIB).max(MAX_RAM_MIB).default(DEFAULT_MEMORY_MIB),
   cpus: z.number().int().min(1).max(MAX_CPUS).default(1),
   prompt: z.instanceof(RegExp).default(/[#$] $/),
+  network: z.boolean().default(true),
 });
 
 /** A zod failure as one sentence naming the offending option. */

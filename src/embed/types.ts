@@ -25,6 +25,13 @@ export interface VmOptionsInput {
   readonly cpus?: number | undefined;
   /** The end of the shell prompt; the VM is ready once its console output ends with this. Default `/[#$] $/`. */
   readonly prompt?: RegExp | undefined;
+  /**
+   * A network card on the browser's network (true if not given): the guest's http:// requests on port
+   * 80 become fetch() from this page, 10.0.2.2 is this page's origin (docs/networking.md). The network's
+   * notices (a site without CORS, a refused port) are lines in the console. With `snapshotUrl` the
+   * snapshot's card is used.
+   */
+  readonly network?: boolean | undefined;
 }
 
 export interface VmOptions {
@@ -33,6 +40,7 @@ export interface VmOptions {
   readonly memory: number;
   readonly cpus: number;
   readonly prompt: RegExp;
+  readonly network: boolean;
 }
 
 export interface CreateVmOptions extends VmOptionsInput {

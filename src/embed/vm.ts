@@ -6,6 +6,8 @@
  * How `run()` knows where a command's output ends and what its status was: see shell-text.ts (the
  * prompt carries an invisible status marker, set up once when the shell first prompts).
  */
+import { pageNetwork } from '../controller/page-network.ts';
+import { randomMacAddress } from '../../workers/protocol/mac-address.ts';
 import { VmController, type VmView } from '../controller/vm-controller.ts';
 import { describeIssue, VmOptionsSchema } from './options.ts';
 import type {
@@ -129,6 +131,9 @@ export class TabVm {
       ramMiB: this.options.memory,
       cpus: this.options.cpus,
       shared: this.mode === 'shared',
+      ...(this.options.network
+        ? { net: { mac: randomMacAddress(), onNetwork: pageNetwork((line) => this.#controller.note(line)) } }
+        : {}),
     });
     this.#controller.console.subscribe((bytes) => this.#onConsole(bytes));
     this.#controller.subscribe(() => this.#onView(this.#controller.getView()));

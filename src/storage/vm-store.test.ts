@@ -23,7 +23,7 @@ describe('VM definitions', () => {
   it('come back as saved, in order', async () => {
     const vms = [
       { id: 'a', name: 'alpha', image: 'default', ramMiB: 64, createdAt: 1, mac: '52:54:00:00:00:01' },
-      { id: 'b', name: 'beta', image: 'default', ramMiB: 256, createdAt: 2, mac: '52:54:00:00:00:02' },
+      { id: 'b', name: 'beta', image: 'default', ramMiB: 256, createdAt: 2, mac: '52:54:00:00:00:02', network: false },
     ];
     await saveDefinitions(vms);
     expect(await loadDefinitions()).toEqual(vms);
@@ -49,6 +49,16 @@ describe('VM definitions', () => {
     const loaded = await loadDefinitions();
     expect(loaded.map((vm) => vm.name)).toEqual(['alpha']);
     expect(loaded[0]!.mac).toMatch(/^52:54:00(:[0-9a-f]{2}){3}$/);
+  });
+
+  it('keep the network setting, refusing a value that is not a boolean', async () => {
+    vi.spyOn(console, 'warn').mockImplementation(() => {});
+    backing.set('vms-v1', [
+      { id: 'a', name: 'alpha', image: 'default', ramMiB: 64, createdAt: 1, network: false },
+      { id: 'b', name: 'beta', image: 'default', ramMiB: 64, createdAt: 2, network: 'off' },
+    ]);
+    const loaded = await loadDefinitions();
+    expect(loaded.map((vm) => [vm.name, vm.network])).toEqual([['alpha', false]]);
   });
 
   it('treat a stored value that is not a list as an empty library', async () => {

@@ -26,6 +26,11 @@ export const VmDefinitionSchema = z.object({
    * with it. A definition stored before VMs had one gets one when it is read; saved with the next change.
    */
   mac: z.string().refine(isMacAddress, 'not a MAC address').default(randomMacAddress),
+  /**
+   * Whether the VM has a network card on the browser's network (docs/networking.md); absent (a
+   * definition from before the setting) means on, as for a new VM.
+   */
+  network: z.boolean().optional(),
 });
 
 export type VmDefinition = z.infer<typeof VmDefinitionSchema>;

@@ -24,7 +24,8 @@
  * Calling convention: `run(left: i32, dataKey: i64, pc: i64) -> i32`. `pc` is where to start (a block
  * start); `left` is the slice's remaining budget: every block checks on entry that it fits in what is
  * left and otherwise returns, so a call never retires more than `left` instructions and a loop inside
- * the region runs at most to the end of the slice (interrupts are taken between slices). The function
+ * the region runs at most to the end of the slice, or with several harts to run()'s next look at mip
+ * (INTERRUPT_CHECK instructions: another thread may raise an interrupt at any time). The function
  * stores the next pc in the hart block and returns how many instructions retired (0: none, the
  * interpreter carries on at `pc`). `dataKey` is the TLB key for loads and stores (privilege, SUM,
  * MXR), which no translated instruction can change.

@@ -274,6 +274,8 @@ export interface HartThreadData {
   readonly tohost?: number;
   /** Continue from the state block as it stands in the memory (a restored snapshot) instead of the boot ROM. */
   readonly restored: boolean;
+  /** See HartOptions.jitThreshold (0 = interpreter only); absent = the core's default. */
+  readonly jitThreshold?: number;
 }
 
 /**
@@ -290,6 +292,7 @@ export function runHartThread(data: HartThreadData): void {
     bus: new MailboxBus(data.memory, data.hartId),
     clock: sharedGuestClock(data.memory),
     harts: data.harts,
+    ...(data.jitThreshold !== undefined ? { jitThreshold: data.jitThreshold } : {}),
   });
   if (data.restored) runner.hart.loadState(hartStateBlock(data.memory, data.hartId).slice());
   else runner.reset(BigInt(MEMORY_MAP.bootRom.base), data.tohost);

@@ -62,6 +62,11 @@ export interface VmBootRequest {
    * snapshot's. Default 80×24.
    */
   readonly consoleSize?: ConsoleSize;
+  /**
+   * Build the machine but leave it paused until resume(): a VM moved from another tab waits so until that
+   * tab has let it go (src/controller/vm-migration.ts).
+   */
+  readonly paused?: boolean;
 }
 
 /** A terminal's size in character cells. */
@@ -205,6 +210,8 @@ export interface VmWorkerApi {
   snapshot(request: VmSnapshotRequest): Promise<VmSnapshotResult>;
   pause(): void;
   resume(): void;
+  /** Block requests in flight complete and every disk's held-back writes reach the host; rejects if one cannot. */
+  flushDisks(): Promise<void>;
   /** The console's terminal now has `cols` × `rows` cells: the guest is told (a virtio console config change). */
   resize(cols: number, rows: number): void;
   /** A hardware reset: the images are reloaded and the hart starts again at the boot ROM. */

@@ -166,7 +166,9 @@ export class VmRuntime {
     } else machine = powerOn(spec, ports, harts, host);
     const runtime = new VmRuntime(host, request, { channels, sink, panicWatch, disks, shares, net, machine, harts });
     if (fingerprint) runtime.#fingerprints.set(DEFAULT_SERIES, fingerprint);
+    if (request.paused) runtime.#loop.pause();
     runtime.#start();
+    if (request.paused) runtime.#endStretch();
     return runtime;
   }
 
@@ -306,6 +308,12 @@ export class VmRuntime {
     if (this.#halted || !this.#loop.paused) return;
     this.#loop.resume();
     this.#stretchStart = performance.now();
+  }
+
+  /** Block requests in flight complete, then what the disks hold back is written (a VM about to move away). */
+  async flushDisks(): Promise<void> {
+    await this.#machine.io.quiescent();
+    for (const disk of this.#disks) await disk.backend.flush();
   }
 
   /** A hardware reset: the images are reloaded and the hart starts again at the boot ROM. */

@@ -132,9 +132,19 @@ let jitEpoch: u32 = 0;
 /** Whether FENCE must order memory for other threads: more than one hart shares the memory. */
 let fencesOrder = false;
 
+/**
+ * With several harts, the most instructions run() executes between two looks at mip, and the most a
+ * translation runs per call: another thread (the device host, or another hart through the CLINT) may
+ * raise an interrupt at any time, which the hart would otherwise take only at its next slice.
+ */
+const INTERRUPT_CHECK: i32 = 4096;
+/** INTERRUPT_CHECK with several harts; with one, mip changes only between slices: no look within one. */
+let interruptCheck: i32 = i32.MAX_VALUE;
+
 /** Tell the core how many harts share its memory (1 unless set). */
 export function setHartCount(count: u32): void {
   fencesOrder = count > 1;
+  interruptCheck = count > 1 ? INTERRUPT_CHECK : i32.MAX_VALUE;
 }
 
 /** Turn the JIT on (translate a block once its head was reached `threshold` times) or off (0). */
@@ -519,8 +529,21 @@ export function run(budget: i32): i32 {
   let stop: i32 = STOP_BUDGET;
   // Instructions that trap do not retire but still spend the budget, so a trap loop cannot hang run().
   let steps: i32 = 0;
+  // Where the loop stops next: the end of the slice, or with several harts the next look at mip (one
+  // compare per instruction either way, as the budget alone was).
+  let limit: i32 = min(budget, interruptCheck);
   const h = hart;
-  while (steps < budget) {
+  for (;;) {
+    if (steps >= limit) {
+      if (steps >= budget) break;
+      limit = min(budget, steps + interruptCheck);
+      irq = interruptToTake();
+      if (irq != 0) {
+        pc = takeTrap(irq, 0, pc);
+        fetchVpn = 0xffff_ffff_ffff_ffff;
+        head = true;
+      }
+    }
     steps++;
     // ---- fetch ----
     let insn: u32;
@@ -565,8 +588,9 @@ export function run(budget: i32): i32 {
         }
       }
       // A translation runs a block only while it fits in what is left of the budget, so the slice never
-      // overruns; JIT_LENGTH is the first block's length (a call that could not run it is not made).
-      const left = budget - steps + 1;
+      // overruns; JIT_LENGTH is the first block's length (a call that could not run it is not made). With
+      // several harts it returns at the next look at mip.
+      const left = limit - steps + 1;
       if (fn != 0 && load<u32>(e, JIT_LENGTH) <= <u32>left) {
         const n = call_indirect<i32>(fn, left, dataKey, pc);
         if (n != 0) {

@@ -1,0 +1,89 @@
+/**
+ * The user-mode network of the VMs of a browser page: `UserNetwork` with the fetch gateway as its
+ * sockets and synthetic addresses as its DNS, and a switch that joins the VMs to it and to each other. It runs in the page, where the host end of the VM's frame channel
+ * already is (plugNetwork) and where fetch() carries the page's origin: a worker of its own would add a
+ * hop for every frame and gain nothing measurable (the Node measurement in docs/networking.md found the
+ * network's thread idle 81 % of the time while the guest downloaded at full speed).
+ */
+import type { NetworkHook } from '../../protocol/net-link.ts';
+import { FetchGateway, type Fetch, type FetchGatewayOptions, type UrlMap } from './fetch-gateway.ts';
+import { SyntheticResolver } from './synthetic-resolver.ts';
+import { EthernetSwitch, type SwitchPort } from './switch.ts';
+import { GATEWAY_ADDRESS, UserNetwork } from './user-network.ts';
+
+export interface BrowserNetworkOptions {
+  /** The page's origin: what the guests reach at 10.0.2.2. */
+  readonly origin: string;
+  /** URL prefixes served from elsewhere, e.g. Debian's archive from the site's mirror (`packageMirror`). */
+  readonly urlMaps?: readonly UrlMap[];
+  /** Another site's http:// fetched as https://: set when the page itself is served over HTTPS. */
+  readonly upgradeToHttps?: boolean;
+  /** fetch() itself (default the page's). */
+  readonly fetch?: Fetch;
+  /** The gateway's caps and timeout (defaults in fetch-gateway.ts). */
+  readonly limits?: Pick<FetchGatewayOptions, 'maxHeaderBytes' | 'maxBodyBytes' | 'responseTimeoutMs'>;
+}
+
+/**
+ * A map from a package archive's URL to this site's mirror of it: a 404 there tells the pane the
+ * package is not in the mirror. `to` is an absolute URL (e.g. `new URL('images/debian/mirror/',
+ * document.baseURI).href`).
+ */
+export function packageMirror(from: string, to: string): UrlMap {
+  return { from, to, missing: "this site's package mirror" };
+}
+
+/**
+ * The network of a page's VMs: one switch (switch.ts) with the user-mode network on a port of its own,
+ * so the VMs share 10.0.2.0/24 (each its own DHCP lease) and reach each other as well as the gateway.
+ * The network's notices go to every VM's `onNotice`: the network is theirs together.
+ */
+export class BrowserNetwork {
+  readonly #switch = new EthernetSwitch();
+  readonly #network: UserNetwork;
+  readonly #listeners = new Set<(line: string) => void>();
+
+  constructor(options: BrowserNetworkOptions) {
+    const resolver = new SyntheticResolver();
+    const onNotice = (line: string): void => {
+      for (const listener of this.#listeners) listener(line);
+    };
+    const gateway = new FetchGateway({
+      fetch: options.fetch ?? ((url, init) => fetch(url, init)),
+      origin: options.origin,
+      gatewayAddress: GATEWAY_ADDRESS,
+      nameOf: (address) => resolver.nameOf(address),
+      onNotice,
+      ...(options.urlMaps ? { urlMaps: options.urlMaps } : {}),
+      ...(options.upgradeToHttps !== undefined ? { upgradeToHttps: options.upgradeToHttps } : {}),
+      ...options.limits,
+    });
+    const network: { current?: UserNetwork } = {};
+    const uplink = this.#switch.attach({ receive: (frame) => network.current!.receive(frame) });
+    this.#network = network.current = new UserNetwork(uplink, { provider: gateway, resolver, onNotice });
+  }
+
+  /** The user-mode network on the switch's uplink (its counters, its caps). */
+  get network(): UserNetwork {
+    return this.#network;
+  }
+
+  /**
+   * The hook for one VM's card. Each plug (a start, a restore) takes the VM's last port out of the
+   * switch and puts in a new one; the VM's notices go to `onNotice`.
+   */
+  hook(onNotice: (line: string) => void): NetworkHook {
+    let port: SwitchPort | undefined;
+    return ({ toGuest }) => {
+      port?.detach();
+      this.#listeners.add(onNotice);
+      port = this.#switch.attach(toGuest);
+      return port;
+    };
+  }
+
+  /** Resets every connection of the network (the guests see RST). */
+  reset(): void {
+    this.#network.reset();
+  }
+}

@@ -8,16 +8,18 @@
 import { test, expect, type Page } from '@playwright/test';
 import { readFileSync } from 'node:fs';
 import {
+  cloneSnapshot,
   createVm,
   DEBIAN,
+  keepStoppedOnReload,
   phaseOf,
   restoreAndWait,
   run,
   selectVm,
   snapshotButton,
   startVm,
+  takeSnapshot,
   waitForLogin,
-  keepStoppedOnReload,
 } from './helpers.ts';
 
 let tagCount = 0;
@@ -73,7 +75,7 @@ test('Debian: a snapshot holds the disk; restore, reload, resume after the page 
   // The pane's uptime is the guest's clock: what it shows now, the snapshot's time is at least.
   const uptimeBefore = Number(await page.getByTestId('uptime').getAttribute('data-ms'));
   expect(uptimeBefore).toBeGreaterThan(0);
-  await page.getByRole('button', { name: 'Take snapshot' }).click();
+  await takeSnapshot(page);
   await expect(page.getByTestId('snapshot-Snapshot 1')).toBeVisible();
 
   // After the snapshot: a new file, the old one and the RAM file gone, the variable changed.
@@ -107,7 +109,7 @@ test('Debian: a snapshot holds the disk; restore, reload, resume after the page 
   expect(await guestState(page, 'dsnap')).toBe('A,-,-,R,7');
 
   // A clone starts with the snapshot's disk; writes on either side stay there.
-  await snapshotButton(page, 'Clone', 'Snapshot 1').click();
+  await cloneSnapshot(page, 'Snapshot 1');
   await expect(page.getByTestId('vm-item-dsnap-clone')).toBeVisible();
   await expect(phaseOf(page, 'dsnap-clone')).toHaveAttribute('data-phase', 'running');
   expect(await guestState(page, 'dsnap-clone')).toBe('A,-,-,R,7');

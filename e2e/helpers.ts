@@ -74,11 +74,38 @@ export function snapshotButton(page: Page, action: string, snapshot: string) {
   return page.getByTestId('snapshots').getByRole('button', { name: `${action} ${snapshot}`, exact: true });
 }
 
-/** Restores and waits until the restored VM has replaced the running one (the pane counts restores). */
+/**
+ * Take snapshot…, then the dialog's button: with `name` and `description` typed in, else with the
+ * dialog's defaults.
+ */
+export async function takeSnapshot(page: Page, name?: string, description?: string): Promise<void> {
+  await page.getByRole('button', { name: 'Take snapshot…', exact: true }).click();
+  const dialog = page.getByRole('dialog', { name: 'Take snapshot' });
+  if (name !== undefined) await dialog.getByLabel('Snapshot name').fill(name);
+  if (description !== undefined) await dialog.getByLabel('Description (optional)').fill(description);
+  await dialog.getByRole('button', { name: 'Take snapshot', exact: true }).click();
+  await expect(dialog).toBeHidden();
+}
+
+/** Clone… of a snapshot, accepting the dialog's suggested name (the VM's name and "-clone") as a full clone. */
+export async function cloneSnapshot(page: Page, snapshot: string): Promise<void> {
+  await snapshotButton(page, 'Clone', snapshot).click();
+  const dialog = page.getByRole('dialog', { name: `Clone ${snapshot}` });
+  await dialog.getByRole('button', { name: 'Clone', exact: true }).click();
+  await expect(dialog).toBeHidden();
+}
+
+/**
+ * Restores and waits until the restored VM has replaced the running one (the pane counts restores);
+ * confirms the restore when the page asks (the current state changed since the last snapshot).
+ */
 export async function restoreAndWait(page: Page, name: string, snapshot: string): Promise<void> {
   const panel = page.getByTestId('snapshots');
   const before = Number(await panel.getAttribute('data-restores'));
   await snapshotButton(page, 'Restore', snapshot).click();
+  const confirm = page.getByRole('dialog', { name: `Restore ${snapshot}?` });
+  await expect(confirm.or(page.locator(`[data-testid="snapshots"][data-restores="${before + 1}"]`))).toBeVisible();
+  if (await confirm.isVisible()) await confirm.getByRole('button', { name: 'Restore', exact: true }).click();
   await expect(panel).toHaveAttribute('data-restores', String(before + 1));
   await expect(phaseOf(page, name)).toHaveAttribute('data-phase', 'running');
   await expect(consoleOf(page, name).locator('.xterm-rows')).toContainText('restored snapshot');

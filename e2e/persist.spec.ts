@@ -22,6 +22,7 @@ import {
   run,
   selectVm,
   startVm,
+  takeSnapshot,
   waitForPrompt,
 } from './helpers.ts';
 
@@ -129,7 +130,7 @@ test('Restore, then a reload at once: the restored state resumes, not the one be
   await startVm(page, 'rest');
   await waitForPrompt(page, 'rest');
   await run(page, 'rest', 'echo one > /root/state; echo ok-$((1+1))', 'ok-2');
-  await page.getByRole('button', { name: 'Take snapshot' }).click();
+  await takeSnapshot(page);
   await expect(page.getByTestId('snapshot-Snapshot 1')).toBeVisible();
   // An automatic snapshot taken after "two" was typed exists: what an older tabvm resumed after the
   // reload. (One that began before the echo ran sees its output as a change, and another follows.) The

@@ -14,6 +14,7 @@ import {
   run,
   selectVm,
   startVm,
+  takeSnapshot,
   waitForPrompt,
 } from './helpers.ts';
 
@@ -71,7 +72,7 @@ test("the page's files appear in the guest and the guest's in the page; after a 
 
   // A snapshot with a file held open on the share (fd 3), then a file the page adds after it.
   await run(page, 'share', 'exec 3</mnt/shared/x; echo held-$((2+2))', 'held-4');
-  await page.getByRole('button', { name: 'Take snapshot' }).click();
+  await takeSnapshot(page);
   await expect(page.getByTestId('snapshot-Snapshot 1')).toBeVisible();
   await writeShared(page, vmId!, 'z', 'after the snapshot 777\n');
   await restoreAndWait(page, 'share', 'Snapshot 1');

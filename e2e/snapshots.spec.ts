@@ -7,17 +7,19 @@ import { test, expect, type Page } from '@playwright/test';
 import { readFileSync } from 'node:fs';
 import { FALLBACK_URL } from '../playwright.config.ts';
 import {
+  cloneSnapshot,
   consoleText,
   control,
   createVm,
+  keepStoppedOnReload,
   phaseOf,
   restoreAndWait,
   run,
   selectVm,
   snapshotButton,
   startVm,
+  takeSnapshot,
   waitForPrompt,
-  keepStoppedOnReload,
 } from './helpers.ts';
 
 const shot = (name: string) => ({ path: `e2e/screenshots/${name}.png` });
@@ -54,7 +56,7 @@ test('take a snapshot, change things, restore it; again after a reload; clone it
 
   // Read before the snapshot: the counter held at least this much when it was taken.
   const atSnapshot = await guestValue(page, 'snap', '$(cat /tmp/c)');
-  await page.getByRole('button', { name: 'Take snapshot' }).click();
+  await takeSnapshot(page);
   await expect(page.getByTestId('snapshot-Snapshot 1')).toBeVisible();
   await expect(page.getByTestId('snapshot-Snapshot 1')).toContainText('MiB');
 
@@ -63,7 +65,7 @@ test('take a snapshot, change things, restore it; again after a reload; clone it
   expect(await guestValue(page, 'snap', '$(cat /tmp/f)')).toBe(5678);
 
   // A second snapshot is a child of the first: it stores only the changes.
-  await page.getByRole('button', { name: 'Take snapshot' }).click();
+  await takeSnapshot(page);
   await expect(page.getByTestId('snapshot-Snapshot 2')).toContainText('changes only');
   await page.screenshot(shot('20-snapshots'));
 
@@ -104,7 +106,7 @@ test('take a snapshot, change things, restore it; again after a reload; clone it
   expect(await guestValue(page, 'snap', '$(cat /tmp/f)')).toBe(5678);
 
   // Clone: a second VM from the snapshot, running beside the original with its own state.
-  await snapshotButton(page, 'Clone', 'after kill').click();
+  await cloneSnapshot(page, 'after kill');
   await expect(page.getByTestId('vm-item-snap-clone')).toBeVisible();
   await expect(phaseOf(page, 'snap-clone')).toHaveAttribute('data-phase', 'running');
   await run(page, 'snap-clone', 'echo $((9000+9)) > /tmp/f; echo cloned-$((4+4))', 'cloned-8');
@@ -118,10 +120,10 @@ test('export to a file and import it as a new VM; corrupted and truncated files 
   await startVm(page, 'exp');
   await waitForPrompt(page, 'exp');
   await run(page, 'exp', 'echo $((4000+321)) > /tmp/f; echo wrote-$((1+2))', 'wrote-3');
-  await page.getByRole('button', { name: 'Take snapshot' }).click();
+  await takeSnapshot(page);
   await expect(page.getByTestId('snapshot-Snapshot 1')).toBeVisible();
   await run(page, 'exp', 'echo $((6000+1)) > /tmp/f; echo changed-$((2+5))', 'changed-7');
-  await page.getByRole('button', { name: 'Take snapshot' }).click();
+  await takeSnapshot(page);
   await expect(page.getByTestId('snapshot-Snapshot 2')).toContainText('changes only');
 
   // A full disk while saving: the second write of the next snapshot fails as IndexedDB does when the
@@ -137,7 +139,7 @@ test('export to a file and import it as a new VM; corrupted and truncated files 
       return put.call(this, value, key);
     };
   });
-  await page.getByRole('button', { name: 'Take snapshot' }).click();
+  await takeSnapshot(page);
   await expect(page.getByTestId('snapshot-error')).toContainText(
     /not enough storage space.*Earlier snapshots are intact/,
   );
@@ -229,7 +231,7 @@ test('a VM deletion cut short half way is finished at the next start', async ({ 
   await createVm(page, 'gone', 64);
   await startVm(page, 'gone');
   await waitForPrompt(page, 'gone');
-  await page.getByRole('button', { name: 'Take snapshot' }).click();
+  await takeSnapshot(page);
   await expect(page.getByTestId('snapshot-Snapshot 1')).toBeVisible();
   expect((await stored(page)).snapshots).toBeGreaterThanOrEqual(1);
 
@@ -261,7 +263,7 @@ test('in the compatibility mode (no shared memory) a snapshot restores too', asy
   await startVm(page, 'compat-snap');
   await waitForPrompt(page, 'compat-snap');
   await run(page, 'compat-snap', 'echo $((8000+80)) > /tmp/f; echo wrote-$((5+5))', 'wrote-10');
-  await page.getByRole('button', { name: 'Take snapshot' }).click();
+  await takeSnapshot(page);
   await expect(page.getByTestId('snapshot-Snapshot 1')).toBeVisible();
   await run(page, 'compat-snap', 'rm /tmp/f; echo removed-$((6+6))', 'removed-12');
   await restoreAndWait(page, 'compat-snap', 'Snapshot 1');

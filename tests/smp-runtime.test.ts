@@ -80,18 +80,24 @@ describe('VmRuntime with several harts', () => {
       while (!done()) await new Promise((r) => setTimeout(r, 50));
     };
     await until(() => runtime.instructions > 1_000_000);
+    // The harts' threads count the time they ran the guest (the page's CPU figure).
+    expect(runtime.stats().cpuMs).toBeGreaterThan(0);
     runtime.pause();
     await until(() => runtime.stats().state === 'paused');
-    // Parked: the count stands still once the slices in progress ended.
+    // Parked: the count stands still once the slices in progress ended, and so does the CPU time.
     await new Promise((r) => setTimeout(r, 500));
     const parked = runtime.instructions;
+    const cpuParked = runtime.stats().cpuMs;
     await new Promise((r) => setTimeout(r, 500));
     expect(runtime.instructions).toBe(parked);
+    expect(runtime.stats().cpuMs).toBe(cpuParked);
     runtime.resume();
     await until(() => runtime.instructions > parked);
     const beforeReset = runtime.instructions;
+    const cpuBeforeReset = runtime.stats().cpuMs;
     await runtime.reset();
     expect(runtime.stats()).toMatchObject({ harts: 2, reboots: 0 });
+    expect(runtime.stats().cpuMs).toBeGreaterThanOrEqual(cpuBeforeReset);
     // The count carries the machines before the reset, and grows again with the new one.
     await until(() => runtime.instructions > beforeReset + 1_000_000);
     runtime.powerOff();

@@ -6,6 +6,8 @@ import { VmPane } from './VmPane.tsx';
 import { ConsolePane } from './ConsolePane.tsx';
 import { NewVmDialog } from './NewVmDialog.tsx';
 import { ConfirmDialog } from './Dialog.tsx';
+import { ResourceHistory, sampleEverySecond } from './resources.ts';
+import { ResourceTotalsLine } from './ResourcePanel.tsx';
 import { resumeOnLoadEnabled, setResumeOnLoad, type SnapshotShelf } from './snapshots.ts';
 
 const SCREEN_READER_KEY = 'tabvm.screenReaderMode';
@@ -30,6 +32,15 @@ export function App({ library, shelf }: { library: Library; shelf: SnapshotShelf
     void library.load();
     void shelf.load();
   }, [library, shelf]);
+
+  const [resources] = useState(() => new ResourceHistory());
+  useEffect(
+    () =>
+      sampleEverySecond(resources, () =>
+        library.getSnapshot().entries.map((e) => ({ id: e.definition.id, view: e.controller.getView() })),
+      ),
+    [library, resources],
+  );
 
   const entries = snapshot.entries;
   const selected = entries.find((e) => e.definition.id === selectedId) ?? entries[0] ?? null;
@@ -119,6 +130,7 @@ export function App({ library, shelf }: { library: Library; shelf: SnapshotShelf
           </div>
         )}
         <div className="sidebar-foot">
+          <ResourceTotalsLine history={resources} />
           <button
             type="button"
             className="button"
@@ -168,6 +180,8 @@ export function App({ library, shelf }: { library: Library; shelf: SnapshotShelf
           <VmPane
             key={selected.definition.id}
             entry={selected}
+            library={library}
+            resources={resources}
             shelf={shelf}
             onSelectVm={select}
             onDelete={() => setDeleteId(selected.definition.id)}

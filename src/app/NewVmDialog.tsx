@@ -15,9 +15,7 @@ import {
 } from '../controller/images.ts';
 import { customImageProblems, type CustomImageFiles } from '../controller/custom-image.ts';
 import { MAX_CPUS } from '../../workers/protocol/machine-limits.ts';
-
-/** The least RAM offered for the user's own disk: what a small Debian needs. */
-const CUSTOM_MEMORY = { default: 512, minimum: 64 };
+import { CUSTOM_MEMORY, vmFieldProblems } from './vm-fields.ts';
 
 /** What fits this machine: two CPUs where the host has at least four cores to share, else one. */
 export function defaultCpus(hardwareConcurrency: number | undefined): number {
@@ -120,21 +118,14 @@ export function NewVmDialog({ open, onClose, isNameTaken, onCreate, suggestedNam
   }, [image, defaultRam]);
 
   const trimmed = name.trim();
-  const nameError =
-    trimmed === '' ? 'Give the VM a name.' : isNameTaken(trimmed) ? `A VM named “${trimmed}” already exists.` : null;
   const minRam = memory?.minimum ?? 16;
   const ramValue = Number(ram);
-  const ramError =
-    ram.trim() === '' || !Number.isInteger(ramValue)
-      ? 'RAM is a whole number of MiB.'
-      : ramValue < minRam
-        ? `This image needs at least ${minRam} MiB.`
-        : ramValue > MAX_RAM_MIB
-          ? `At most ${MAX_RAM_MIB} MiB.`
-          : null;
-
   const cpuValue = Number(cpus);
-  const cpuError = !Number.isInteger(cpuValue) || cpuValue < 1 || cpuValue > MAX_CPUS ? `1 to ${MAX_CPUS} CPUs.` : null;
+  const {
+    name: nameError,
+    ram: ramError,
+    cpus: cpuError,
+  } = vmFieldProblems({ name, ram, cpus }, { isNameTaken, minRamMiB: minRam });
   // Without cross-origin isolation there is no shared memory for harts in several workers.
   const oneCpuOnly = !globalThis.crossOriginIsolated;
 

@@ -26,6 +26,11 @@ export function SnapshotPanel({ entry, shelf, onSelectVm }: Props) {
   const [renaming, setRenaming] = useState<SnapshotRecord | null>(null);
   const [renameText, setRenameText] = useState('');
   const [deleting, setDeleting] = useState<SnapshotRecord | null>(null);
+  const [taking, setTaking] = useState(false);
+  const [takeName, setTakeName] = useState('');
+  const [takeDescription, setTakeDescription] = useState('');
+  const [restoring, setRestoring] = useState<SnapshotRecord | null>(null);
+  const [cloning, setCloning] = useState<SnapshotRecord | null>(null);
   const now = useNow(1000);
 
   const records = state.records.filter((r) => r.vmId === vmId && r.kind === 'manual');
@@ -56,9 +61,33 @@ export function SnapshotPanel({ entry, shelf, onSelectVm }: Props) {
     setTimeout(() => URL.revokeObjectURL(url), 60_000);
   };
 
+  // Where the VM stands: under the snapshot it last took or was restored from, else at the top level.
+  const currentUnder = head !== undefined && ids.has(head) ? head : null;
+  const changed = shelf.changedSinceSnapshot(entry);
+  const currentState = (
+    <li data-testid="current-state" data-changed={changed} data-under={currentUnder ?? ''}>
+      <div className="snapshot-row current-state">
+        <span className="snapshot-name">Current state</span>
+        <span className="vm-meta">
+          {!live
+            ? 'powered off'
+            : currentUnder === null
+              ? 'running; no snapshot holds it'
+              : changed
+                ? 'changed since the snapshot above'
+                : 'as the snapshot above'}
+        </span>
+      </div>
+    </li>
+  );
+  const restoreAsked = (record: SnapshotRecord) => {
+    if (shelf.changedSinceSnapshot(entry)) setRestoring(record);
+    else void shelf.restore(entry, record.id);
+  };
+
   const renderLevel = (parent: string | null, depth: number) => {
-    const level = childrenOf.get(parent);
-    if (!level) return null;
+    const level = childrenOf.get(parent) ?? [];
+    if (level.length === 0 && currentUnder !== parent) return null;
     return (
       <ul className="snapshot-list" aria-label={depth === 0 ? `Snapshots of ${definition.name}` : undefined}>
         {level.map((record) => (
@@ -72,12 +101,17 @@ export function SnapshotPanel({ entry, shelf, onSelectVm }: Props) {
                 {new Date(record.createdAt).toLocaleString()} · {formatMiB(record.size)}
                 {record.parent !== null ? ' · changes only' : ''}
               </span>
+              {record.description && (
+                <span className="snapshot-description" data-testid="snapshot-description">
+                  {record.description}
+                </span>
+              )}
               <span className="snapshot-actions">
                 <SnapshotAction
                   action="Restore"
                   of={record.name}
                   disabled={busy || !idle}
-                  onClick={() => void shelf.restore(entry, record.id)}
+                  onClick={() => restoreAsked(record)}
                 />
                 <SnapshotAction
                   action="Rename"
@@ -94,16 +128,7 @@ export function SnapshotPanel({ entry, shelf, onSelectVm }: Props) {
                   disabled={busy}
                   onClick={() => void exportSnapshot(record)}
                 />
-                <SnapshotAction
-                  action="Clone"
-                  of={record.name}
-                  disabled={busy}
-                  onClick={() =>
-                    void shelf.clone(entry, record.id).then((clone) => {
-                      if (clone) onSelectVm(clone.definition.id);
-                    })
-                  }
-                />
+                <SnapshotAction action="Clone" of={record.name} disabled={busy} onClick={() => setCloning(record)} />
                 <SnapshotAction
                   action="Delete"
                   of={record.name}
@@ -116,6 +141,7 @@ export function SnapshotPanel({ entry, shelf, onSelectVm }: Props) {
             {renderLevel(record.id, depth + 1)}
           </li>
         ))}
+        {currentUnder === parent && currentState}
       </ul>
     );
   };
@@ -129,8 +155,17 @@ export function SnapshotPanel({ entry, shelf, onSelectVm }: Props) {
     >
       <div className="snapshots-head">
         <h3 id={`snapshots-title-${vmId}`}>Snapshots</h3>
-        <button type="button" className="button" disabled={!live || busy} onClick={() => void shelf.take(entry)}>
-          Take snapshot
+        <button
+          type="button"
+          className="button"
+          disabled={!live || busy}
+          onClick={() => {
+            setTakeName(shelf.nextSnapshotName(vmId));
+            setTakeDescription('');
+            setTaking(true);
+          }}
+        >
+          Take snapshot…
         </button>
         {busy && (
           <span className="vm-meta" role="status">
@@ -175,11 +210,88 @@ export function SnapshotPanel({ entry, shelf, onSelectVm }: Props) {
           </button>
         </div>
       )}
-      {records.length === 0 ? (
+      {records.length === 0 && (
         <p className="hint">{state.loaded ? 'No snapshots yet. Take one while the VM runs.' : 'Loading snapshots…'}</p>
-      ) : (
-        <div className="snapshot-tree">{renderLevel(null, 0)}</div>
       )}
+      <div className="snapshot-tree">{renderLevel(null, 0)}</div>
+
+      <Dialog open={taking} title="Take snapshot" onClose={() => setTaking(false)} labelledBy="take-snapshot-title">
+        <form
+          onSubmit={(event) => {
+            event.preventDefault();
+            setTaking(false);
+            void shelf.take(entry, { name: takeName, description: takeDescription });
+          }}
+        >
+          <div className="field">
+            <label htmlFor="take-snapshot-name">Snapshot name</label>
+            <input
+              id="take-snapshot-name"
+              value={takeName}
+              autoFocus
+              maxLength={128}
+              onChange={(e) => setTakeName(e.target.value)}
+            />
+          </div>
+          <div className="field">
+            <label htmlFor="take-snapshot-description">Description (optional)</label>
+            <textarea
+              id="take-snapshot-description"
+              rows={3}
+              maxLength={2000}
+              value={takeDescription}
+              onChange={(e) => setTakeDescription(e.target.value)}
+              onKeyDown={(e) => {
+                // Enter takes the snapshot here too; Shift+Enter starts a new line.
+                if (e.key === 'Enter' && !e.shiftKey) {
+                  e.preventDefault();
+                  e.currentTarget.form?.requestSubmit();
+                }
+              }}
+            />
+            <p className="field-hint">Enter takes it; Shift+Enter starts a new line.</p>
+          </div>
+          <div className="dialog-actions">
+            <button type="button" className="button" onClick={() => setTaking(false)}>
+              Cancel
+            </button>
+            <button type="submit" className="button primary">
+              Take snapshot
+            </button>
+          </div>
+        </form>
+      </Dialog>
+
+      <ConfirmDialog
+        open={restoring !== null}
+        title={`Restore ${restoring?.name ?? ''}?`}
+        labelledBy="restore-snapshot-title"
+        confirmLabel="Restore"
+        onCancel={() => setRestoring(null)}
+        onConfirm={() => {
+          const record = restoring;
+          setRestoring(null);
+          if (record) void shelf.restore(entry, record.id);
+        }}
+      >
+        The current state of {definition.name} has changed since its last snapshot. Restoring {restoring?.name} discards
+        what the guest did since — take a snapshot first to keep it.
+      </ConfirmDialog>
+
+      <CloneDialog
+        record={cloning}
+        vmName={definition.name}
+        isNameTaken={(name) => shelf.isNameTaken(name)}
+        onClose={() => setCloning(null)}
+        onClone={(name) => {
+          const record = cloning;
+          setCloning(null);
+          if (record)
+            void shelf.clone(entry, record.id, name).then((clone) => {
+              if (clone) onSelectVm(clone.definition.id);
+            });
+        }}
+      />
 
       <Dialog
         open={renaming !== null}
@@ -269,5 +381,96 @@ function SnapshotAction(props: {
     >
       {props.action}
     </button>
+  );
+}
+
+/**
+ * Clone…: the new VM's name, and which kind. A full clone is a VM of its own holding the snapshot's
+ * state (its chain merged into one file). A linked clone would share the parent's snapshots instead of
+ * copying them; tabvm does not make those yet (docs/snapshots.md, "Clones"), so the choice is shown and
+ * explained, not offered.
+ */
+function CloneDialog(props: {
+  record: SnapshotRecord | null;
+  vmName: string;
+  isNameTaken: (name: string) => boolean;
+  onClose: () => void;
+  onClone: (name: string) => void;
+}) {
+  const { record, vmName } = props;
+  const [name, setName] = useState('');
+  const [submitted, setSubmitted] = useState(false);
+  useEffect(() => {
+    if (!record) return;
+    let suggestion = `${vmName}-clone`;
+    for (let n = 2; props.isNameTaken(suggestion); n++) suggestion = `${vmName}-clone-${n}`;
+    setName(suggestion);
+    setSubmitted(false);
+    // Only a newly opened dialog gets a suggestion (isNameTaken is a new function at every render).
+  }, [record, vmName]);
+  const trimmed = name.trim();
+  const nameError =
+    trimmed === ''
+      ? 'Give the clone a name.'
+      : props.isNameTaken(trimmed)
+        ? `A VM named “${trimmed}” already exists.`
+        : null;
+  return (
+    <Dialog
+      open={record !== null}
+      title={`Clone ${record?.name ?? ''}`}
+      onClose={props.onClose}
+      labelledBy="clone-title"
+    >
+      <form
+        noValidate
+        onSubmit={(event) => {
+          event.preventDefault();
+          setSubmitted(true);
+          if (!nameError) props.onClone(trimmed);
+        }}
+      >
+        <div className="field">
+          <label htmlFor="clone-name">Name of the new VM</label>
+          <input
+            id="clone-name"
+            value={name}
+            autoFocus
+            maxLength={64}
+            autoComplete="off"
+            spellCheck={false}
+            onChange={(e) => setName(e.target.value)}
+            aria-invalid={submitted && nameError !== null}
+            aria-describedby="clone-name-error"
+          />
+          <p id="clone-name-error" className="field-error" role={submitted && nameError ? 'alert' : undefined}>
+            {submitted ? nameError : ''}
+          </p>
+        </div>
+        <fieldset className="field clone-kind">
+          <legend>Kind</legend>
+          <label>
+            <input type="radio" name="clone-kind" value="full" defaultChecked /> Full clone: a VM of its own with this
+            snapshot’s state, its memory and disk copied; it keeps working if {vmName} is deleted.
+          </label>
+          <label className="disabled">
+            <input type="radio" name="clone-kind" value="linked" disabled aria-describedby="clone-linked-hint" /> Linked
+            clone: shares {vmName}’s snapshots instead of copying them.
+          </label>
+          <p id="clone-linked-hint" className="field-hint">
+            Not available yet: snapshots are kept per VM, and deleting {vmName} would take a linked clone’s base with
+            it.
+          </p>
+        </fieldset>
+        <div className="dialog-actions">
+          <button type="button" className="button" onClick={props.onClose}>
+            Cancel
+          </button>
+          <button type="submit" className="button primary">
+            Clone
+          </button>
+        </div>
+      </form>
+    </Dialog>
   );
 }

@@ -1,10 +1,13 @@
 /** The selected VM: its controls, its boot progress or error, its disk, and its console. */
 import { useEffect, useState, useSyncExternalStore } from 'react';
-import type { VmEntry } from './library.ts';
+import type { Library, VmEntry } from './library.ts';
 import { ConfirmDialog } from './Dialog.tsx';
 import { formatMiB, formatUptime, stateLabel } from './format.ts';
 import { SnapshotPanel } from './SnapshotPanel.tsx';
 import { FilesPanel } from './FilesPanel.tsx';
+import { SettingsDialog } from './SettingsDialog.tsx';
+import { ResourcePanel } from './ResourcePanel.tsx';
+import type { ResourceHistory } from './resources.ts';
 import { filesSessionFor } from './files.ts';
 import { hostFolderSettingFor } from './host-folder.ts';
 import type { SnapshotShelf } from './snapshots.ts';
@@ -12,13 +15,15 @@ import { imageHasDisk } from '../controller/images.ts';
 
 interface Props {
   readonly entry: VmEntry;
+  readonly library: Library;
+  readonly resources: ResourceHistory;
   readonly onDelete: () => void;
   readonly onStarted: () => void;
   readonly shelf: SnapshotShelf;
   readonly onSelectVm: (id: string) => void;
 }
 
-export function VmPane({ entry, onDelete, onStarted, shelf, onSelectVm }: Props) {
+export function VmPane({ entry, library, resources, onDelete, onStarted, shelf, onSelectVm }: Props) {
   const { controller, definition } = entry;
   const view = useSyncExternalStore(controller.subscribe, controller.getView);
   // "Rebooting" is a label that times out; re-render once it has.
@@ -42,6 +47,7 @@ export function VmPane({ entry, onDelete, onStarted, shelf, onSelectVm }: Props)
   };
   const hasDisk = view.disk !== undefined || imageHasDisk(definition.image);
   const [confirmReset, setConfirmReset] = useState(false);
+  const [settingsOpen, setSettingsOpen] = useState(false);
   const [resetError, setResetError] = useState<string | null>(null);
   const resetDisk = async () => {
     setConfirmReset(false);
@@ -141,6 +147,9 @@ export function VmPane({ entry, onDelete, onStarted, shelf, onSelectVm }: Props)
               Reset disk
             </button>
           )}
+          <button type="button" className="button" onClick={() => setSettingsOpen(true)}>
+            Settings…
+          </button>
           <button
             type="button"
             className="button danger"
@@ -209,8 +218,8 @@ export function VmPane({ entry, onDelete, onStarted, shelf, onSelectVm }: Props)
       {elsewhere && (phase === 'stopped' || phase === 'error') && (
         <div className="banner" role="status" data-testid="elsewhere">
           <span>
-            Running in another tab. A VM runs in one tab at a time: <strong>Move here</strong> brings it to this tab
-            as it runs, without a restart.
+            Running in another tab. A VM runs in one tab at a time: <strong>Move here</strong> brings it to this tab as
+            it runs, without a restart.
           </span>
           <button
             type="button"
@@ -251,12 +260,14 @@ export function VmPane({ entry, onDelete, onStarted, shelf, onSelectVm }: Props)
           Paused: guest time stands still and typed keys wait until you resume.
         </div>
       )}
+      <ResourcePanel entry={entry} history={resources} />
       <SnapshotPanel entry={entry} shelf={shelf} onSelectVm={onSelectVm} />
       <FilesPanel
         session={filesSessionFor(definition.id)}
         hostFolder={hostFolderSettingFor(definition.id)}
         vmName={definition.name}
       />
+      <SettingsDialog open={settingsOpen} entry={entry} library={library} onClose={() => setSettingsOpen(false)} />
       <ConfirmDialog
         open={confirmReset}
         title={`Reset the disk of ${definition.name}?`}

@@ -227,3 +227,36 @@ describe('deleting a VM', () => {
     expect(before).toContain('ordered');
   });
 });
+
+describe('changing a VM’s settings', () => {
+  it('stores a new name, RAM and CPUs for the next start and refuses a name another VM has', async () => {
+    const { library } = await start();
+    const entry = await library.create({ name: 'settings-a', image: 'default', ramMiB: 64, cpus: 1 });
+    await library.create({ name: 'settings-b', image: 'default', ramMiB: 64 });
+    const updated = await library.update(entry.definition.id, { name: ' settings-c ', ramMiB: 128, cpus: 3 });
+    expect(updated.definition).toMatchObject({ name: 'settings-c', ramMiB: 128, cpus: 3, mac: entry.definition.mac });
+    expect(updated.controller).toBe(entry.controller);
+    expect(entry.controller.options).toMatchObject({ ramMiB: 128, cpus: 3 });
+    expect(
+      (await start()).library.getSnapshot().entries.find((e) => e.definition.id === entry.definition.id)?.definition,
+    ).toMatchObject({ name: 'settings-c', ramMiB: 128, cpus: 3 });
+    // A VM's own name in another case is no clash; another VM's name is.
+    expect(library.isNameTaken('SETTINGS-C', entry.definition.id)).toBe(false);
+    await expect(library.update(entry.definition.id, { name: 'Settings-B', ramMiB: 128, cpus: 3 })).rejects.toThrow(
+      'A VM named “Settings-B” already exists.',
+    );
+  });
+
+  it('renames a running VM but keeps its RAM and CPUs until it is powered off', async () => {
+    const { library } = await start();
+    const entry = await library.create({ name: 'settings-live', image: 'default', ramMiB: 64, cpus: 2 });
+    vi.spyOn(entry.controller, 'getView').mockReturnValue({ ...entry.controller.getView(), phase: 'running' });
+    await expect(library.update(entry.definition.id, { name: 'settings-live', ramMiB: 96, cpus: 2 })).rejects.toThrow(
+      'Power off settings-live to change its RAM or CPUs.',
+    );
+    expect(entry.controller.options.ramMiB).toBe(64);
+    const renamed = await library.update(entry.definition.id, { name: 'settings-live-2', ramMiB: 64, cpus: 2 });
+    expect(renamed.definition.name).toBe('settings-live-2');
+    expect((await loadDefinitions()).find((d) => d.id === entry.definition.id)?.name).toBe('settings-live-2');
+  });
+});

@@ -30,6 +30,13 @@ export interface VmEntry {
   readonly controller: VmController;
 }
 
+/** What Settings… changes of a VM. */
+export interface VmSettings {
+  readonly name: string;
+  readonly ramMiB: number;
+  readonly cpus: number;
+}
+
 export interface LibrarySnapshot {
   readonly loaded: boolean;
   readonly loadError?: string;
@@ -119,9 +126,38 @@ export class Library {
     }
   }
 
-  isNameTaken(name: string): boolean {
+  /** Whether a VM other than `exceptId` has this name (names differ in more than case). */
+  isNameTaken(name: string, exceptId?: string): boolean {
     const key = name.trim().toLowerCase();
-    return this.#snapshot.entries.some((entry) => entry.definition.name.toLowerCase() === key);
+    return this.#snapshot.entries.some(
+      (entry) => entry.definition.id !== exceptId && entry.definition.name.toLowerCase() === key,
+    );
+  }
+
+  /**
+   * Changes a VM's settings (Settings…): its name at any time; its RAM and CPUs only while it is off,
+   * since a running machine cannot change them (the next start takes them). Stored first: if that
+   * fails, nothing changes and the error is thrown.
+   */
+  async update(id: string, change: VmSettings): Promise<VmEntry> {
+    return this.#serially(async () => {
+      const entry = this.#snapshot.entries.find((e) => e.definition.id === id);
+      if (!entry) throw new Error('This VM is no longer in the library.');
+      const name = change.name.trim();
+      if (this.isNameTaken(name, id)) throw new Error(`A VM named “${name}” already exists.`);
+      const machineChanged = change.ramMiB !== entry.definition.ramMiB || change.cpus !== (entry.definition.cpus ?? 1);
+      const phase = entry.controller.getView().phase;
+      if (machineChanged && phase !== 'stopped' && phase !== 'error') {
+        throw new Error(`Power off ${entry.definition.name} to change its RAM or CPUs.`);
+      }
+      const definition: VmDefinition = { ...entry.definition, name, ramMiB: change.ramMiB, cpus: change.cpus };
+      const updated: VmEntry = { definition, controller: entry.controller };
+      const entries = this.#snapshot.entries.map((e) => (e === entry ? updated : e));
+      await saveDefinitions(entries.map((e) => e.definition));
+      entry.controller.configure({ ramMiB: change.ramMiB, cpus: change.cpus });
+      this.#set({ ...this.#snapshot, entries });
+      return updated;
+    });
   }
 
   /** Adds a VM; `custom` are the user's own files for a VM of the custom image, stored first. */

@@ -14,11 +14,7 @@ import { SnapshotError, type SnapshotContents } from '../../workers/protocol/sna
 import { VmLocks } from '../controller/vm-lock.ts';
 import { lockManager } from '../controller/test-support/lock-manager.ts';
 import type { VmSnapshotResult } from '../../workers/protocol/vm-api.ts';
-import {
-  brokenSnapshots,
-  testSnapshotDisk,
-  testSnapshotFile,
-} from '../../workers/test-support/test-snapshot-file.ts';
+import { brokenSnapshots, testSnapshotDisk, testSnapshotFile } from '../../workers/test-support/test-snapshot-file.ts';
 import { SNAPSHOT_PAGE_SIZE } from '../../workers/protocol/snapshot-format.ts';
 import { readFileSync } from 'node:fs';
 import { chunkedDiskIdentity, type DiskImageManifest } from '../../workers/protocol/disk-image.ts';
@@ -35,12 +31,15 @@ function fakeVm(): {
   entry: VmEntry;
   requests: { parent?: string; automatic?: boolean }[];
   print: () => void;
+  /** The person types into its console. */
+  type: () => void;
   setPhase: (phase: VmView['phase']) => void;
 } {
   const requests: { parent?: string; automatic?: boolean }[] = [];
   const lastOf = new Map<string, string>();
   let head: string | undefined;
   const output = new Set<(bytes: Uint8Array) => void>();
+  const typed = new Set<(bytes: Uint8Array) => void>();
   const listeners = new Set<() => void>();
   let phase: VmView['phase'] = 'running';
   const controller = {
@@ -57,6 +56,11 @@ function fakeVm(): {
     },
     get head() {
       return head;
+    },
+    consoleLine: () => new TextEncoder().encode(`~ # echo ${requests.length}`),
+    onInput: (listener: (bytes: Uint8Array) => void) => {
+      typed.add(listener);
+      return () => typed.delete(listener);
     },
     async snapshot(request: { parent?: string; automatic?: boolean }): Promise<VmSnapshotResult> {
       requests.push(request);
@@ -82,11 +86,14 @@ function fakeVm(): {
   const print = () => {
     for (const onOutput of output) onOutput(Uint8Array.of(0x2e));
   };
+  const type = () => {
+    for (const onInput of typed) onInput(Uint8Array.of(0x0d));
+  };
   const setPhase = (next: VmView['phase']) => {
     phase = next;
     for (const listener of listeners) listener();
   };
-  return { entry, requests, print, setPhase };
+  return { entry, requests, print, type, setPhase };
 }
 
 /** A loaded shelf over `store`, for a library that holds `entry` (and `entries()` while it returns it). */
@@ -195,6 +202,45 @@ describe('snapshot shelf', () => {
     } finally {
       vi.useRealTimers();
     }
+  });
+
+  it('names a snapshot and describes it as asked, keeps the console line for the restore, and tells when the current state changed', async () => {
+    const store = new SnapshotStore(createStore('shelf-named', 'files'));
+    const { entry, print, type } = fakeVm();
+    const restored: { id: string; label?: string; line?: string }[] = [];
+    Object.assign(entry.controller, {
+      restore: async (contents: SnapshotContents, label?: string, options: { consoleLine?: Uint8Array } = {}) => {
+        restored.push({
+          id: contents.header.id,
+          ...(label ? { label } : {}),
+          ...(options.consoleLine ? { line: new TextDecoder().decode(options.consoleLine) } : {}),
+        });
+      },
+    });
+    const shelf = await shelfOf(store, entry);
+    // A running VM on no snapshot has a state no snapshot holds.
+    expect(shelf.changedSinceSnapshot(entry)).toBe(true);
+    expect(shelf.nextSnapshotName('vm-1')).toBe('Snapshot 1');
+    const named = await shelf.take(entry, { name: '  before upgrade ', description: ' apt is next \n' });
+    expect(named).toMatchObject({ name: 'before upgrade', description: 'apt is next' });
+    expect(new TextDecoder().decode((await store.record(named!.id))?.consoleLine)).toBe('~ # echo 0');
+    // No name (or only spaces) gets the default, and no description is stored as none.
+    const plain = await shelf.take(entry, { name: ' ', description: '' });
+    expect(plain?.name).toBe('Snapshot 1');
+    expect(plain && 'description' in plain).toBe(false);
+    expect(shelf.nextSnapshotName('vm-1')).toBe('Snapshot 2');
+
+    expect(shelf.changedSinceSnapshot(entry)).toBe(false);
+    // The guest printing (a prompt redrawn after a resize) is no change; the person typing is.
+    print();
+    expect(shelf.changedSinceSnapshot(entry)).toBe(false);
+    type();
+    expect(shelf.changedSinceSnapshot(entry)).toBe(true);
+    await shelf.restore(entry, named!.id);
+    expect(restored).toEqual([{ id: named!.id, label: 'before upgrade', line: '~ # echo 0' }]);
+    expect(shelf.changedSinceSnapshot(entry)).toBe(false);
+    type();
+    expect(shelf.changedSinceSnapshot(entry)).toBe(true);
   });
 
   it('makes a restored snapshot the resume point at once; a power off leaves nothing to resume', async () => {

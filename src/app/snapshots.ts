@@ -23,6 +23,7 @@ import { CUSTOM_IMAGE_ID, IMAGE_CATALOG, loadManifest } from '../controller/imag
 import { chunkedDiskIdentity, describeDiskIdentity } from '../../workers/protocol/disk-image.ts';
 import { ObservableState } from '../controller/observable-state.ts';
 import { ActivityMeter } from '../controller/auto-snapshot.ts';
+import { isTerminalReport } from '../controller/console-log.ts';
 import { VmLocks } from '../controller/vm-lock.ts';
 import {
   MIGRATION_CHANNEL,
@@ -93,6 +94,8 @@ export class SnapshotShelf {
   readonly #watched = new Map<string, { meter: ActivityMeter; stop: () => void }>();
   /** VMs being started or restored in this tab (#withLock). */
   readonly #starting = new Set<string>();
+  /** Per VM: what changed since its last snapshot was taken or restored (changedSinceSnapshot). */
+  readonly #sinceSnapshot = new Map<string, ChangeMeter>();
   /** Per VM: the operation under way (#exclusive), which a power off's bookkeeping waits for. */
   readonly #operations = new Map<string, Promise<unknown>>();
   /** Moves of VMs between this tab and others. */
@@ -161,6 +164,11 @@ export class SnapshotShelf {
     this.#set({ records: await this.store.list(), points: await this.store.resumePoints() });
   }
 
+  /** Whether a VM of the library has this name (Clone… checks the name it is given). */
+  isNameTaken(name: string): boolean {
+    return this.#library.isNameTaken(name);
+  }
+
   /** The VM's snapshots in the tree (manual ones), oldest first. */
   treeOf(vmId: string): SnapshotRecord[] {
     return this.#snapshot.records.filter((r) => r.vmId === vmId && r.kind === 'manual');
@@ -224,8 +232,19 @@ export class SnapshotShelf {
     }
   }
 
-  /** Takes a snapshot of a running VM into its tree: a child of the last one it took or came from, when that is still stored. */
-  take(entry: VmEntry): Promise<SnapshotRecord | undefined> {
+  /** The name Take snapshot offers: the first free "Snapshot n" of the VM's tree. */
+  nextSnapshotName(vmId: string): string {
+    const taken = new Set(this.treeOf(vmId).map((r) => r.name));
+    let n = 1;
+    while (taken.has(`Snapshot ${n}`)) n++;
+    return `Snapshot ${n}`;
+  }
+
+  /**
+   * Takes a snapshot of a running VM into its tree: a child of the last one it took or came from, when
+   * that is still stored. Without a name it gets nextSnapshotName's.
+   */
+  take(entry: VmEntry, about: { name?: string; description?: string } = {}): Promise<SnapshotRecord | undefined> {
     const vmId = entry.definition.id;
     return this.#exclusive(vmId, async () => {
       const head = entry.controller.head;
@@ -233,17 +252,81 @@ export class SnapshotShelf {
       const parent = parentRecord?.kind === 'manual' ? head : undefined;
       // The guest stands still for the capture at the start of the call: that is the moment the snapshot holds.
       const takenAt = Date.now();
-      const result = await whileLive(entry, entry.controller.snapshot(parent !== undefined ? { parent } : {}));
-      const taken = new Set(this.treeOf(vmId).map((r) => r.name));
-      let n = 1;
-      while (taken.has(`Snapshot ${n}`)) n++;
-      const name = `Snapshot ${n}`;
+      const consoleLine = entry.controller.consoleLine();
+      const meter = this.#sinceSnapshotOf(entry);
+      meter.captured();
+      let result: VmSnapshotResult;
+      try {
+        result = await whileLive(entry, entry.controller.snapshot(parent !== undefined ? { parent } : {}));
+      } catch (error) {
+        meter.failed();
+        throw error;
+      }
+      const name = about.name?.trim() || this.nextSnapshotName(vmId);
+      const description = about.description?.trim();
       return this.#saveOf(
         vmId,
-        { id: result.id, vmId, parent: result.parent, name, createdAt: takenAt, kind: 'manual' },
+        {
+          id: result.id,
+          vmId,
+          parent: result.parent,
+          name,
+          ...(description ? { description } : {}),
+          consoleLine,
+          createdAt: takenAt,
+          kind: 'manual',
+        },
         result.bytes,
       );
     });
+  }
+
+  /**
+   * Per VM, what changed since its last snapshot was taken or restored (Current state's "changed"):
+   * bytes typed into its console, and its disk's written bytes then.
+   */
+  #sinceSnapshotOf(entry: VmEntry): ChangeMeter {
+    const vmId = entry.definition.id;
+    let meter = this.#sinceSnapshot.get(vmId);
+    if (!meter) {
+      const { controller } = entry;
+      const created: ChangeMeter = {
+        typed: 0,
+        written: 0,
+        captured: () => {
+          created.typed = 0;
+          created.written = controller.getView().disk?.writtenBytes ?? 0;
+        },
+        failed: () => {
+          created.typed += 1;
+        },
+        // The terminal's answers to the guest's queries (cursor position) are no one's typing.
+        dispose: controller.onInput((bytes) => {
+          if (!isTerminalReport(bytes)) created.typed += bytes.length;
+        }),
+      };
+      meter = created;
+      this.#sinceSnapshot.set(vmId, meter);
+    }
+    return meter;
+  }
+
+  /**
+   * Whether the VM's current state differs from the snapshot it last took or was restored from, so
+   * that a restore would lose something: a live VM that was typed into or wrote to its disk since, or
+   * one that runs on no snapshot at all; a stopped VM whose disk was written in this
+   * page (the restore puts the snapshot's disk back).
+   */
+  changedSinceSnapshot(entry: VmEntry): boolean {
+    const view = entry.controller.getView();
+    if (!isLive(view.phase)) return view.disk !== undefined;
+    const meter = this.#sinceSnapshot.get(entry.definition.id);
+    return (
+      entry.controller.head === undefined ||
+      meter === undefined ||
+      meter.typed > 0 ||
+      (view.disk?.writtenBytes ?? 0) !== meter.written
+    );
   }
 
   /**
@@ -270,7 +353,7 @@ export class SnapshotShelf {
   restore(entry: VmEntry, id: string): Promise<void> {
     return this.#exclusive(entry.definition.id, async () => {
       const record = await this.store.record(id);
-      await this.#restoreInto(entry, id, () => this.store.contents(id), record?.name);
+      await this.#restoreInto(entry, id, () => this.store.contents(id), record);
     }).then(() => undefined);
   }
 
@@ -282,12 +365,18 @@ export class SnapshotShelf {
     entry: VmEntry,
     id: string,
     contents: () => Promise<SnapshotContents>,
-    label: string | undefined,
+    record: Pick<SnapshotRecord, 'name' | 'kind' | 'consoleLine'> | undefined,
     waitMs = 0,
   ): Promise<void> {
     const vmId = entry.definition.id;
+    const label = record?.kind === 'auto' ? 'automatic snapshot' : record?.name;
     await this.#withLock(entry, waitMs, async () => {
-      await entry.controller.restore(await contents(), label);
+      await entry.controller.restore(
+        await contents(),
+        label,
+        record?.consoleLine ? { consoleLine: record.consoleLine } : {},
+      );
+      this.#sinceSnapshotOf(entry).captured();
       await this.store.setResumePoint(vmId, { snapshotId: id, running: true, at: Date.now() });
     });
     const keep = new Set<string>();
@@ -349,13 +438,7 @@ export class SnapshotShelf {
     if (!record) return this.start(entry, false, unlessLive);
     return this.#queued(entry.definition.id, async () => {
       if (unlessLive && isLive(entry.controller.getView().phase)) return;
-      await this.#restoreInto(
-        entry,
-        record.id,
-        () => this.store.contents(record.id),
-        record.kind === 'auto' ? 'automatic snapshot' : record.name,
-        waitMs,
-      );
+      await this.#restoreInto(entry, record.id, () => this.store.contents(record.id), record, waitMs);
     }).then(() => undefined);
   }
 
@@ -403,6 +486,8 @@ export class SnapshotShelf {
   }
 
   #unwatch(vmId: string): void {
+    this.#sinceSnapshot.get(vmId)?.dispose();
+    this.#sinceSnapshot.delete(vmId);
     const watched = this.#watched.get(vmId);
     watched?.meter.dispose();
     watched?.stop();
@@ -439,7 +524,8 @@ export class SnapshotShelf {
       try {
         await send({
           running: () => controller.getView().phase === 'running',
-          capture: (parent) => controller.snapshot({ series: 'migration', ...(parent !== undefined ? { parent } : {}) }),
+          capture: (parent) =>
+            controller.snapshot({ series: 'migration', ...(parent !== undefined ? { parent } : {}) }),
           pause: () => controller.pause(),
           resume: () => controller.resume(),
           flushDisks: () => controller.flushDisks(),
@@ -450,9 +536,12 @@ export class SnapshotShelf {
           },
         });
       } catch (error) {
-        throw new Error(`${entry.definition.name} was not moved to the other tab and runs on here: ${sentence(error)}`, {
-          cause: error,
-        });
+        throw new Error(
+          `${entry.definition.name} was not moved to the other tab and runs on here: ${sentence(error)}`,
+          {
+            cause: error,
+          },
+        );
       }
     });
     return true;
@@ -472,7 +561,8 @@ export class SnapshotShelf {
       try {
         // The image and a worker are loaded before the offer, so that the guest does not wait for them while paused.
         controller.prewarm();
-        if (!(await controller.loadImages())) throw new Error(controller.getView().error?.message ?? 'its image could not be loaded');
+        if (!(await controller.loadImages()))
+          throw new Error(controller.getView().error?.message ?? 'its image could not be loaded');
         // The pre-copy rounds are unpacked and merged as they arrive: while the guest is paused only the
         // final round is, and merged onto them.
         let base: Promise<SnapshotContents> | undefined;
@@ -489,9 +579,7 @@ export class SnapshotShelf {
           restore: async (chain, scrollback) => {
             controller.adoptScrollback(scrollback);
             const contents =
-              base && chain.length > 1
-                ? mergeSnapshots(await base, await decodeSnapshotFile(chain.at(-1)!))
-                : chain;
+              base && chain.length > 1 ? mergeSnapshots(await base, await decodeSnapshotFile(chain.at(-1)!)) : chain;
             await controller.restore(contents, undefined, { paused: true, note: 'moved here from another tab' });
           },
           resume: () => controller.resume(),
@@ -504,9 +592,12 @@ export class SnapshotShelf {
         return report;
       } catch (error) {
         this.#setMove(vmId, { moving: false });
-        throw new Error(`${entry.definition.name} was not moved here and runs on in the other tab: ${sentence(error)}`, {
-          cause: error,
-        });
+        throw new Error(
+          `${entry.definition.name} was not moved here and runs on in the other tab: ${sentence(error)}`,
+          {
+            cause: error,
+          },
+        );
       }
     });
   }
@@ -551,20 +642,20 @@ export class SnapshotShelf {
    * A new VM in the library holding this snapshot (the chain merged, under a new id), started from it
    * at once. It runs beside the original with state of its own.
    */
-  clone(entry: VmEntry, id: string): Promise<VmEntry | undefined> {
+  clone(entry: VmEntry, id: string, name = `${entry.definition.name}-clone`): Promise<VmEntry | undefined> {
     return this.#exclusive(entry.definition.id, async () => {
       const source = await this.store.record(id);
       const contents = await this.store.contents(id);
       const clone = await this.#adopt(
         contents,
-        `${entry.definition.name}-clone`,
+        name,
         entry.definition.image,
         `from ${source?.name ?? 'a snapshot'} of ${entry.definition.name}`,
         undefined,
         entry.definition.image === CUSTOM_IMAGE_ID ? { copyOf: entry.definition.id } : undefined,
       );
       try {
-        await this.#restoreInto(clone.entry, clone.contents.header.id, async () => clone.contents, source?.name);
+        await this.#restoreInto(clone.entry, clone.contents.header.id, async () => clone.contents, source);
       } catch (error) {
         // A clone that cannot start (its image changed since the snapshot) is not kept.
         await this.#library.remove(clone.entry.definition.id);
@@ -654,7 +745,10 @@ export class SnapshotShelf {
     let name = baseName;
     for (let n = 2; this.#library.isNameTaken(name); n++) name = `${baseName}-${n}`;
     const { ramSize, harts } = contents.header.machine;
-    const entry = await this.#library.create({ name, image, ramMiB: ramSize / MIB, ...(harts > 1 ? { cpus: harts } : {}) }, custom);
+    const entry = await this.#library.create(
+      { name, image, ramMiB: ramSize / MIB, ...(harts > 1 ? { cpus: harts } : {}) },
+      custom,
+    );
     try {
       await this.store.save(
         { id, vmId: entry.definition.id, parent: null, name: snapshotName, createdAt: Date.now(), kind: 'manual' },
@@ -683,6 +777,7 @@ export class SnapshotShelf {
       const previous = this.resumeOf(vmId);
       const extend = previous !== undefined && this.#automaticDepth(previous) < AUTOSAVE_CHAIN_LENGTH;
       const takenAt = Date.now();
+      const consoleLine = entry.controller.consoleLine();
       const began = performance.now();
       meter.captured();
       let result: VmSnapshotResult;
@@ -694,7 +789,15 @@ export class SnapshotShelf {
         );
         saved = await this.#saveOf(
           vmId,
-          { id: result.id, vmId, parent: result.parent, name: 'Automatic snapshot', createdAt: takenAt, kind: 'auto' },
+          {
+            id: result.id,
+            vmId,
+            parent: result.parent,
+            name: 'Automatic snapshot',
+            consoleLine,
+            createdAt: takenAt,
+            kind: 'auto',
+          },
           result.bytes,
           { snapshotId: result.id, running: true, at: takenAt },
         );
@@ -750,6 +853,15 @@ export class SnapshotShelf {
     });
     target.addEventListener('pagehide', () => void this.autosaveAll());
   }
+}
+
+/** What changedSinceSnapshot counts of a VM (SnapshotShelf.#sinceSnapshotOf). */
+interface ChangeMeter {
+  typed: number;
+  written: number;
+  captured(): void;
+  failed(): void;
+  dispose(): void;
 }
 
 /** The tabs' migration channel; without BroadcastChannel (an old browser) no VM moves. */

@@ -2,7 +2,14 @@
 // scrollback, notes in the host's voice, and typed input that reaches the guest in order.
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ByteRing } from '../../workers/protocol/ring.ts';
-import { ConsoleInput, ConsoleLog, SCROLLBACK_BYTES, type ConsoleInputTarget } from './console-log.ts';
+import {
+  ConsoleInput,
+  ConsoleLog,
+  SCROLLBACK_BYTES,
+  isTerminalReport,
+  withoutTerminalQueries,
+  type ConsoleInputTarget,
+} from './console-log.ts';
 
 const text = (chunks: readonly Uint8Array[]): string => chunks.map((c) => new TextDecoder().decode(c)).join('');
 const bytes = (s: string): Uint8Array => new TextEncoder().encode(s);
@@ -50,6 +57,38 @@ describe('ConsoleLog', () => {
     const late: Uint8Array[] = [];
     target.subscribe((chunk) => late.push(chunk));
     expect(text(late)).toBe('\x1bc# echo one\r\none\r\n# ');
+  });
+});
+
+describe('ConsoleLog.lastLine', () => {
+  const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+  const bytes = (s: string) => new TextEncoder().encode(s);
+
+  it('is what follows the last line feed, across chunks, capped at its most recent bytes', () => {
+    const log = new ConsoleLog();
+    expect(text(log.lastLine())).toBe('');
+    log.append(bytes('boot\r\nmore\r\n~ '));
+    log.append(bytes('# '));
+    log.append(bytes('ech'));
+    expect(text(log.lastLine())).toBe('~ # ech');
+    expect(text(log.lastLine(4))).toBe(' ech');
+    log.append(bytes('o\r\n'));
+    expect(text(log.lastLine())).toBe('');
+    log.note('restored');
+    expect(text(log.lastLine())).toBe('');
+  });
+});
+
+describe('terminal queries', () => {
+  const bytes = (s: string) => new TextEncoder().encode(s);
+  it('are left out of a line shown again, and their answers are told from typing', () => {
+    expect(new TextDecoder().decode(withoutTerminalQueries(bytes('\x1b[6n~ # \x1b[c')))).toBe('~ # ');
+    const plain = bytes('~ # ls');
+    expect(withoutTerminalQueries(plain)).toBe(plain);
+    expect(isTerminalReport(bytes('\x1b[24;5R'))).toBe(true);
+    expect(isTerminalReport(bytes('\x1b[?1;2c'))).toBe(true);
+    expect(isTerminalReport(bytes('ls\r'))).toBe(false);
+    expect(isTerminalReport(bytes('\x1b[A'))).toBe(false);
   });
 });
 

@@ -60,6 +60,30 @@ export class ConsoleLog {
     this.append(new TextEncoder().encode(`\r\n\x1b[2m[tabvm] ${text}\x1b[0m\r\n`));
   }
 
+  /**
+   * What the guest printed since its last line feed, at most `max` bytes: its prompt and what was typed
+   * after it, as a snapshot keeps it to show again after a restore (the guest does not print it again).
+   */
+  lastLine(max = 1024): Uint8Array<ArrayBuffer> {
+    const parts: Uint8Array[] = [];
+    let length = 0;
+    for (let i = this.#chunks.length - 1; i >= 0 && length < max; i--) {
+      const chunk = this.#chunks[i]!;
+      const feed = chunk.lastIndexOf(0x0a);
+      const part = chunk.subarray(Math.max(feed + 1, chunk.length - (max - length)));
+      parts.unshift(part);
+      length += part.length;
+      if (feed >= 0) break;
+    }
+    const line = new Uint8Array(length);
+    let at = 0;
+    for (const part of parts) {
+      line.set(part, at);
+      at += part.length;
+    }
+    return line;
+  }
+
   /** The VM is gone: nothing more is kept or delivered. */
   clear(): void {
     this.#listeners.clear();
@@ -121,4 +145,31 @@ export class ConsoleInput {
       this.#flush();
     }, INPUT_RETRY_MS);
   }
+}
+
+/**
+ * `line` without the terminal queries in it (ESC [ 5 n, ESC [ 6 n: status and cursor position; ESC [ c,
+ * ESC [ > c: device attributes): shown again after a restore, they would make the terminal answer a
+ * question the guest asked long ago, into its input.
+ */
+export function withoutTerminalQueries(line: Uint8Array): Uint8Array {
+  const text = byteString(line);
+  const kept = text.replace(TERMINAL_QUERY, '');
+  return kept.length === text.length ? line : Uint8Array.from(kept, (c) => c.charCodeAt(0));
+}
+
+/** Whether typed `bytes` are the terminal's answer to such a query rather than a person's keys. */
+export function isTerminalReport(bytes: Uint8Array): boolean {
+  return TERMINAL_REPORT.test(byteString(bytes));
+}
+
+const ESC = String.fromCharCode(0x1b);
+const TERMINAL_QUERY = new RegExp(`${ESC}\\[(?:[56]n|>?0?c)`, 'g');
+const TERMINAL_REPORT = new RegExp(`^${ESC}\\[[?>]?[\\d;]*[Rnc]$`);
+
+/** One character per byte, so that a pattern can match bytes and the result maps back exactly. */
+function byteString(bytes: Uint8Array): string {
+  let text = '';
+  for (const byte of bytes) text += String.fromCharCode(byte);
+  return text;
 }

@@ -54,7 +54,16 @@ class FakeWorker {
         disks.listen();
         booted = { request, events: events as unknown as Comlink.Remote<VmEvents>, disks: new DiskClient(disks) };
       },
-      stats: () => ({ state: 'idle', instructions: 0, uptimeMs: 0, guestTimeMs, reboots: 0, sharedMemory: false, harts: 1 }),
+      stats: () => ({
+        state: 'idle',
+        instructions: 0,
+        uptimeMs: 0,
+        guestTimeMs,
+        cpuMs: 0,
+        reboots: 0,
+        sharedMemory: false,
+        harts: 1,
+      }),
     };
     Comlink.expose(api, port2 as unknown as Comlink.Endpoint);
   }
@@ -110,7 +119,13 @@ describe('VmController with a disk image', () => {
 
     await booted!.disks.writes(0, new Map([[5, new Uint8Array(4096).fill(9)]]));
     await booted!.disks.status(0, { downloadedBytes: 4321, fetchedChunks: 1, totalBytes: 4321 });
-    expect(first.getView().disk).toEqual({ downloadedBytes: 4321, fetchedChunks: 1, totalBytes: 4321 });
+    // The saved write counts as bytes written.
+    expect(first.getView().disk).toEqual({
+      downloadedBytes: 4321,
+      fetchedChunks: 1,
+      totalBytes: 4321,
+      writtenBytes: 4096,
+    });
     await booted!.disks.status(0, {
       downloadedBytes: 4321,
       fetchedChunks: 1,

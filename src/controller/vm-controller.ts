@@ -27,7 +27,7 @@ import type { SnapshotContents } from '../../workers/protocol/snapshot-container
 import { checkSnapshotMachine } from '../../workers/protocol/snapshot-records.ts';
 import type { DownloadProgress, ImageFiles } from './images.ts';
 import { VmImages, type BootFiles } from './vm-images.ts';
-import { ConsoleInput, ConsoleLog } from './console-log.ts';
+import { ConsoleInput, ConsoleLog, withoutTerminalQueries } from './console-log.ts';
 import { VmDisk, type DiskPlan, type VmDiskView } from './vm-disk.ts';
 import { VmShare } from './vm-share.ts';
 import {
@@ -65,6 +65,11 @@ export interface VmView {
   readonly uptimeMs: number;
   /** Millions of guest instructions per second over the last stats interval. */
   readonly mips: number;
+  /**
+   * Host CPU the VM's worker threads used over the last stats interval, in % of one core (all harts
+   * summed, so up to 100 × CPUs): their time running the guest (VmStats.cpuMs) over the page's time.
+   */
+  readonly cpuPercent: number;
   readonly idle: boolean;
   readonly reboots: number;
   /** performance.now() of the last guest reboot. */
@@ -124,7 +129,8 @@ interface Running {
   /** performance.now() when the worker was created, and whether its boot() has returned. */
   readonly createdAt: number;
   booted: boolean;
-  lastStats?: { instructions: number; uptimeMs: number };
+  /** The last stats and performance.now() when they were asked for. */
+  lastStats?: { instructions: number; uptimeMs: number; cpuMs: number; at: number };
   statsPendingSince?: number;
   timer?: ReturnType<typeof setInterval>;
   /** Fails the boot() in progress (the worker crashed or hung while it started). */
@@ -148,11 +154,16 @@ class BootFailure extends Error {
 }
 
 export class VmController {
-  readonly options: VmControllerOptions;
+  #options: VmControllerOptions;
+
+  get options(): VmControllerOptions {
+    return this.#options;
+  }
   readonly #state = new ObservableState<VmView>({
     phase: 'stopped',
     uptimeMs: 0,
     mips: 0,
+    cpuPercent: 0,
     idle: false,
     reboots: 0,
     hasOutput: false,
@@ -177,7 +188,7 @@ export class VmController {
   #spare: Worker | undefined;
 
   constructor(options: VmControllerOptions) {
-    this.options = options;
+    this.#options = options;
     this.#images = new VmImages(options);
     this.#disk = new VmDisk(options.id, {
       view: () => this.#view.disk,
@@ -203,7 +214,10 @@ export class VmController {
   // --- console ---
 
   readonly console: ConsoleEndpoint = {
-    send: (bytes) => this.#input.send(bytes),
+    send: (bytes) => {
+      this.#input.send(bytes);
+      for (const listener of this.#typed) listener(bytes);
+    },
     subscribe: (onOutput) => this.#log.subscribe(onOutput),
     resize: (cols, rows) => {
       if (this.#consoleSize?.cols === cols && this.#consoleSize.rows === rows) return;
@@ -212,6 +226,14 @@ export class VmController {
       if (this.#run?.booted) void this.#control((remote) => remote.resize(cols, rows));
     },
   };
+
+  readonly #typed = new Set<(bytes: Uint8Array) => void>();
+
+  /** Calls `listener` with what is typed or pasted into the console from now on; returns the unsubscribe. */
+  onInput(listener: (bytes: Uint8Array) => void): () => void {
+    this.#typed.add(listener);
+    return () => this.#typed.delete(listener);
+  }
 
   /** A line from the host, not the guest (download progress, halts), in the console's own voice. */
   #note(text: string): void {
@@ -255,7 +277,15 @@ export class VmController {
     if (this.#disposed) return undefined;
     if (disk?.request.overlay.size === 0 && (await this.#startFromImageSnapshot(images, prompt))) return 'restored';
     if (this.#disposed) return undefined;
-    this.#update({ phase: 'starting', progress: undefined, uptimeMs: 0, mips: 0, reboots: 0, rebootedAt: undefined });
+    this.#update({
+      phase: 'starting',
+      progress: undefined,
+      uptimeMs: 0,
+      mips: 0,
+      cpuPercent: 0,
+      reboots: 0,
+      rebootedAt: undefined,
+    });
     this.#head = undefined;
     try {
       this.#install(await this.#spawn(images, disk));
@@ -376,11 +406,13 @@ export class VmController {
    * damaged) throws and changes nothing. `label` names it in the console note. Once it resolves, the
    * view's uptime is the restored guest's. With `paused` the restored guest waits for resume() (a VM
    * moved from another tab, vm-migration.ts); `note` replaces the console's "restored snapshot" line.
+   * `consoleLine`, the console's last line when the snapshot was taken (consoleLine()), is shown again
+   * after the note: the guest's prompt, which it does not print again by itself.
    */
   async restore(
     snapshot: RestoreSource,
     label?: string,
-    options: { readonly paused?: boolean; readonly note?: string } = {},
+    options: { readonly paused?: boolean; readonly note?: string; readonly consoleLine?: Uint8Array } = {},
   ): Promise<void> {
     const contents = await unpackForRestore(snapshot);
     const { id } = contents.header;
@@ -414,9 +446,11 @@ export class VmController {
     // From the start the view's uptime is the snapshot's guest time, not the replaced VM's.
     const uptimeMs = await this.#guestTime(run);
     this.#note(options.note ?? `restored snapshot ${label === undefined ? id : JSON.stringify(label)}`);
+    if (options.consoleLine) this.#log.append(withoutTerminalQueries(options.consoleLine));
     this.#update({
       uptimeMs,
       mips: 0,
+      cpuPercent: 0,
       reboots: 0,
       rebootedAt: undefined,
       lastHalt: undefined,
@@ -441,6 +475,17 @@ export class VmController {
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  /** What the guest printed since its last line feed (its prompt and typed input), for a snapshot to keep. */
+  consoleLine(): Uint8Array<ArrayBuffer> {
+    return this.#log.lastLine();
+  }
+
+  /** New RAM and CPUs for the next start (the VM's Settings); only while no worker runs. */
+  configure(machine: Pick<VmControllerOptions, 'ramMiB' | 'cpus'>): void {
+    if (this.#run || this.#booting.size > 0) throw new Error('a running VM keeps its RAM and CPUs');
+    this.#options = { ...this.#options, ...machine };
   }
 
   /** The id of the last snapshot this VM took or was restored from, while its worker lives. */
@@ -618,8 +663,9 @@ export class VmController {
     if (last && stats.uptimeMs > last.uptimeMs) {
       mips = Math.max(0, stats.instructions - last.instructions) / ((stats.uptimeMs - last.uptimeMs) * 1000);
     } else if (stats.state === 'paused') mips = 0;
-    run.lastStats = { instructions: stats.instructions, uptimeMs: stats.uptimeMs };
-    this.#update({ uptimeMs: stats.guestTimeMs, mips, idle: stats.state === 'idle' });
+    const cpuPercent = last && now > last.at ? (Math.max(0, stats.cpuMs - last.cpuMs) / (now - last.at)) * 100 : 0;
+    run.lastStats = { instructions: stats.instructions, uptimeMs: stats.uptimeMs, cpuMs: stats.cpuMs, at: now };
+    this.#update({ uptimeMs: stats.guestTimeMs, mips, cpuPercent, idle: stats.state === 'idle' });
   }
 
   #onHalt(run: Running, halt: VmHalt): void {
@@ -645,7 +691,7 @@ export class VmController {
       halt.reason === 'poweroff' ? `The guest powered off (exit code ${halt.exitCode}).` : 'Powered off.';
     this.#note(halt.reason === 'poweroff' ? 'the guest powered off' : 'powered off by the host');
     this.#teardown();
-    this.#update({ phase: 'stopped', lastHalt, mips: 0, idle: false });
+    this.#update({ phase: 'stopped', lastHalt, mips: 0, cpuPercent: 0, idle: false });
   }
 
   #fail(run: Running, kind: VmError['kind'], message: string): void {
@@ -662,7 +708,14 @@ export class VmController {
 
   #setError(kind: VmError['kind'], message: string): void {
     this.#note(`error: ${message}`);
-    this.#update({ phase: 'error', error: { kind, message }, mips: 0, idle: false, progress: undefined });
+    this.#update({
+      phase: 'error',
+      error: { kind, message },
+      mips: 0,
+      cpuPercent: 0,
+      idle: false,
+      progress: undefined,
+    });
   }
 
   /** Ends the current worker, if any, and lets its memory go. */
@@ -704,7 +757,7 @@ export class VmController {
   async pause(): Promise<void> {
     if (this.#view.phase !== 'running') return;
     await this.#control((remote) => remote.pause());
-    if (this.#run?.alive) this.#update({ phase: 'paused', mips: 0 });
+    if (this.#run?.alive) this.#update({ phase: 'paused', mips: 0, cpuPercent: 0 });
   }
 
   async resume(): Promise<void> {
@@ -763,7 +816,14 @@ export class VmController {
     this.#note('powered off');
     this.#cancelBoots();
     this.#teardown();
-    this.#update({ phase: 'stopped', lastHalt: 'Powered off.', mips: 0, idle: false, progress: undefined });
+    this.#update({
+      phase: 'stopped',
+      lastHalt: 'Powered off.',
+      mips: 0,
+      cpuPercent: 0,
+      idle: false,
+      progress: undefined,
+    });
   }
 
   /** After an error: a fresh worker from the same image. */

@@ -16,6 +16,8 @@ export interface VmDiskView {
   readonly downloadedBytes: number;
   readonly totalBytes: number;
   readonly fetchedChunks: number;
+  /** Bytes of the guest's writes this run kept in the browser's storage (a block saved again counts again). */
+  readonly writtenBytes?: number;
   /** The latest disk read that failed for the guest (an I/O error there), in words for a person. */
   readonly error?: string;
   /** Why the guest's latest writes could not be kept in the browser's storage (e.g. it is full). */
@@ -123,10 +125,12 @@ export class VmDisk {
       if (view) this.#host.setView({ ...view, saveError: message });
       throw new Error(message, { cause: error });
     }
+    let written = 0;
+    for (const block of blocks.values()) written += block.length;
     const view = this.#host.view();
-    if (view?.saveError !== undefined) {
+    if (view) {
       const { saveError: _cleared, ...rest } = view;
-      this.#host.setView(rest);
+      this.#host.setView({ ...rest, writtenBytes: (view.writtenBytes ?? 0) + written });
     }
   }
 

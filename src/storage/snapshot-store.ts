@@ -32,6 +32,10 @@ export const SnapshotRecordSchema = z.object({
   vmId: z.string().min(1),
   parent: z.string().min(1).nullable(),
   name: z.string(),
+  /** What the person wrote about it when they took it. */
+  description: z.string().optional(),
+  /** The console's last line when it was taken (the guest's prompt), shown again after a restore. */
+  consoleLine: z.instanceof(Uint8Array).optional(),
   /** ms since the epoch. */
   createdAt: z.number(),
   /** Bytes of the stored file. */

@@ -28,10 +28,12 @@ export interface HartRunnerOptions {
 
 export class HartRunner {
   readonly hart: Hart;
+  readonly hartId: number;
   readonly clock: GuestClock;
 
   constructor(options: HartRunnerOptions) {
     const clock = options.clock;
+    this.hartId = options.hartId;
     this.clock = clock;
     this.hart = new Hart(
       options.coreModule,

@@ -148,3 +148,47 @@ describe.each(['shared', 'message'] as const)('RunLoop with a loopback frame cha
     expect(echoed).toEqual(sent);
   });
 });
+
+describe('RunLoop CPU time', () => {
+  it('counts the time it runs the guest, not the time it sleeps in WFI', async () => {
+    let mode: 'busy' | 'idle' | 'halt' = 'busy';
+    const machine = {
+      uart: { rxSpace: () => 16, receive: () => true },
+      clock: { pause() {}, resume() {} },
+      io: new IoTracker(),
+      runSlice(): MachineStatus {
+        if (mode === 'halt') return { kind: 'halted', exitCode: 0, reason: 'poweroff' };
+        if (mode === 'idle') return { kind: 'idle', wakeInMs: 20 };
+        // A slice of guest work: 1 ms of this thread's time.
+        const end = performance.now() + 1;
+        while (performance.now() < end);
+        return { kind: 'running' };
+      },
+    } as unknown as Machine;
+    const doorbell = new Doorbell();
+    expect(doorbell.canBlock).toBe(true);
+    const loop = new RunLoop(machine, { ports: [], doorbell });
+    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    // run() begins its first turn at once: the wall time starts before it.
+    let began = performance.now();
+    const done = loop.run();
+    await sleep(200);
+    const busy = loop.busyMs;
+    let wall = performance.now() - began;
+    expect(busy).toBeGreaterThan(wall * 0.5);
+    expect(busy).toBeLessThanOrEqual(wall);
+
+    // Idle in WFI: the loop sleeps in Atomics.wait, which is not counted.
+    mode = 'idle';
+    await sleep(30);
+    const before = loop.busyMs;
+    began = performance.now();
+    await sleep(300);
+    wall = performance.now() - began;
+    expect(loop.busyMs - before).toBeLessThan(wall * 0.2);
+
+    mode = 'halt';
+    doorbell.ring();
+    await expect(done).resolves.toEqual({ kind: 'halted', exitCode: 0, reason: 'poweroff' });
+  });
+});

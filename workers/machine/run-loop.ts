@@ -54,6 +54,7 @@ export class RunLoop {
   #paused = false;
   #stopped = false;
   #yield: () => Promise<void>;
+  #busyMs = 0;
 
   constructor(machine: Machine, options: RunLoopOptions) {
     this.#machine = machine;
@@ -81,6 +82,14 @@ export class RunLoop {
     return this.#paused;
   }
 
+  /**
+   * Milliseconds this thread spent in the loop's turns, its sleeps (Atomics.wait) excluded: the host CPU
+   * the VM used, for the page's CPU figure. Time between turns (the event loop's, awaiting the doorbell) is not in it.
+   */
+  get busyMs(): number {
+    return this.#busyMs;
+  }
+
   /** Ends run() at the next turn without a guest halt. */
   stop(): void {
     this.#stopped = true;
@@ -93,12 +102,14 @@ export class RunLoop {
     const ports = this.#ports;
     const doorbell = this.#doorbell;
     while (!this.#stopped) {
-      const turnEnd = performance.now() + TURN_MS;
+      const turnStart = performance.now();
+      const turnEnd = turnStart + TURN_MS;
+      let sleptMs = 0;
       // Set when the guest idles (or the VM is paused) and the doorbell cannot block: wait asynchronously.
       let idle: { seen: number; ms: number } | undefined;
       while (!this.#stopped && performance.now() < turnEnd) {
         if (this.#paused) {
-          if (doorbell.canBlock) doorbell.sleep(doorbell.value(), MAX_SLEEP_MS);
+          if (doorbell.canBlock) sleptMs += this.#sleep(doorbell.value(), MAX_SLEEP_MS);
           else idle = { seen: doorbell.value(), ms: MAX_SLEEP_MS };
           break;
         }
@@ -108,13 +119,14 @@ export class RunLoop {
         this.#onSlice?.();
         if (status.kind === 'halted') {
           this.#endTurn();
+          this.#busyMs += performance.now() - turnStart - sleptMs;
           return status;
         }
         if (status.kind === 'idle' && !this.#busy()) {
           const ms = Math.min(status.wakeInMs ?? MAX_SLEEP_MS, MAX_SLEEP_MS);
           if (ms > 0) {
             // Block completions arrive on this thread's event loop, which Atomics.wait would hold up.
-            if (doorbell.canBlock && machine.io.pending === 0) doorbell.sleep(seen, ms);
+            if (doorbell.canBlock && machine.io.pending === 0) sleptMs += this.#sleep(seen, ms);
             else {
               idle = { seen, ms };
               break;
@@ -123,12 +135,20 @@ export class RunLoop {
         }
       }
       this.#endTurn();
+      this.#busyMs += performance.now() - turnStart - sleptMs;
       if (idle && !this.#stopped) {
         const wake = doorbell.wait(idle.seen, idle.ms);
         await (machine.io.pending > 0 ? Promise.race([wake, machine.io.nextCompletion()]) : wake);
       } else await this.#yield();
     }
     return undefined;
+  }
+
+  /** Sleeps on the doorbell; returns how long it slept. */
+  #sleep(seen: number, ms: number): number {
+    const began = performance.now();
+    this.#doorbell.sleep(seen, ms);
+    return performance.now() - began;
   }
 
   #busy(): boolean {

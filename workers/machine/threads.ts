@@ -222,6 +222,10 @@ export function runHart(
       Atomics.wait(control.words, control.index, state);
     }
   };
+  // Time spent running the hart (an MMIO round trip included, a WFI sleep or a parked pause not),
+  // published in whole ms for the VM's CPU figure (hartBusyMs).
+  const busyIndex = L.HART_BUSY_MS / 4 + runner.hartId;
+  let busyMs = Atomics.load(control.words, busyIndex);
   for (;;) {
     const state = Atomics.load(control.words, control.index);
     if (state === L.CONTROL_HALT) return;
@@ -236,13 +240,24 @@ export function runHart(
       continue;
     }
     const seen = runner.wakeCount;
+    const began = performance.now();
     const reason = runner.run(budget);
+    busyMs += performance.now() - began;
+    Atomics.store(control.words, busyIndex, Math.floor(busyMs));
     // A bare-metal program's tohost word is read by the device host: let it look now.
     if (reason === L.STOP_TOHOST) ringDeviceHost(memory);
     // The device host bumps the wake word after any line change, halt or reset: if that happened since
     // `seen` was read (before run() looked at mip), the sleep returns at once.
     if (reason === L.STOP_WFI && runner.waiting) runner.sleep(seen);
   }
+}
+
+/** Milliseconds the threads of the machine's `harts` harts have spent running them, summed (runHart publishes them). */
+export function hartBusyMs(memory: WebAssembly.Memory, harts: number): number {
+  const control = controlWord(memory);
+  let sum = 0;
+  for (let hart = 0; hart < harts; hart++) sum += Atomics.load(control.words, L.HART_BUSY_MS / 4 + hart);
+  return sum;
 }
 
 /** What a hart's worker gets (workers/hart.worker.ts in the browser, scripts/smp/hart-thread.ts in Node). */

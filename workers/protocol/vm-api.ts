@@ -172,6 +172,11 @@ export interface VmStats {
    * (mtime does), and starts again at 0 when the host resets the machine.
    */
   readonly guestTimeMs: number;
+  /**
+   * Milliseconds of host CPU this worker's threads spent running the guest since it booted (all harts
+   * summed; sleeps in WFI and pauses excluded): the page's CPU figure is its rate.
+   */
+  readonly cpuMs: number;
   /** Guest-initiated reboots so far. */
   readonly reboots: number;
   /** Whether guest RAM is a shared WebAssembly.Memory. */

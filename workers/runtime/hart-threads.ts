@@ -15,7 +15,7 @@ import { DeviceHost, type MachineStatus } from '../machine/device-host.ts';
 import type { MemoryLoad } from '../machine/loader.ts';
 import type { MachineConfig, MachinePorts, MachineState } from '../machine/machine.ts';
 import type { HaltedStatus, RunLoopOptions } from '../machine/run-loop.ts';
-import { DeviceHostLoop, hartStateBlock, sharedGuestClock, type HartThreadData } from '../machine/threads.ts';
+import { DeviceHostLoop, hartBusyMs, hartStateBlock, sharedGuestClock, type HartThreadData } from '../machine/threads.ts';
 
 /** A hart's worker as the runtime holds it. */
 export interface HartWorker {
@@ -138,6 +138,11 @@ export class ThreadedRunLoop {
 
   get paused(): boolean {
     return this.#pauseWanted;
+  }
+
+  /** Milliseconds the harts' threads spent running them, all harts summed (the device host's thread mostly sleeps). */
+  get busyMs(): number {
+    return hartBusyMs(this.#machine.memory, this.#machine.harts);
   }
 
   /** Parks every hart and stops guest time; resolves once they are parked (refuses a hart that does not stop). */

@@ -93,6 +93,8 @@ export class VmRuntime {
   /** The run() in progress; reset() waits for it before building the next machine. */
   #running: Promise<void> = Promise.resolve();
   #instructionsBefore = 0;
+  /** CPU time of the run loops a host reset replaced. */
+  #cpuBefore = 0;
   #reboots = 0;
   #halted = false;
   /** Uptime bookkeeping: ms run before the current stretch, and when the current stretch began. */
@@ -320,6 +322,7 @@ export class VmRuntime {
     this.#loop.stop();
     await this.#running;
     this.#instructionsBefore += Number(this.#machine.hart.instret);
+    this.#cpuBefore += this.#loop.busyMs;
     this.#endStretch();
     this.#panicWatch = new PanicWatch(this.#consoleSink);
     this.#machine = powerOn(
@@ -354,6 +357,7 @@ export class VmRuntime {
       instructions: this.instructions,
       uptimeMs,
       guestTimeMs: Number(machine.clock.ticks()) / TICKS_PER_MS,
+      cpuMs: this.#cpuBefore + this.#loop.busyMs,
       reboots: this.#reboots,
       sharedMemory: this.#shared,
       harts: this.#harts,

@@ -1,0 +1,165 @@
+/**
+ * A VM's Settings…: its name at any time; RAM and CPUs while it is powered off (a running machine keeps
+ * what it started with). The fields are checked as the New VM dialog checks them (vm-fields.ts).
+ */
+import { useEffect, useState, useSyncExternalStore, type FormEvent } from 'react';
+import { Dialog } from './Dialog.tsx';
+import type { Library, VmEntry } from './library.ts';
+import { CUSTOM_MEMORY, vmFieldProblems } from './vm-fields.ts';
+import { catalogEntry, loadManifest, MAX_RAM_MIB } from '../controller/images.ts';
+import { MAX_CPUS } from '../../workers/protocol/machine-limits.ts';
+
+interface Props {
+  readonly open: boolean;
+  readonly entry: VmEntry;
+  readonly library: Library;
+  readonly onClose: () => void;
+}
+
+export function SettingsDialog({ open, entry, library, onClose }: Props) {
+  const { definition, controller } = entry;
+  const [name, setName] = useState('');
+  const [ram, setRam] = useState('');
+  const [cpus, setCpus] = useState('');
+  const [minRam, setMinRam] = useState(16);
+  const [submitted, setSubmitted] = useState(false);
+  const [failure, setFailure] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+
+  useEffect(() => {
+    if (!open) return;
+    setName(definition.name);
+    setRam(String(definition.ramMiB));
+    setCpus(String(definition.cpus ?? 1));
+    setSubmitted(false);
+    setFailure(null);
+    // The image's least RAM; its manifest was read when the VM was made, so this comes from the cache.
+    const catalog = catalogEntry(definition.image);
+    if (!catalog) {
+      setMinRam(CUSTOM_MEMORY.minimum);
+      return;
+    }
+    let cancelled = false;
+    loadManifest(catalog).then(
+      (manifest) => !cancelled && setMinRam(manifest.memory.minimum),
+      () => {},
+    );
+    return () => {
+      cancelled = true;
+    };
+  }, [open, definition]);
+
+  const phase = useSyncExternalStore(controller.subscribe, controller.getView).phase;
+  const off = phase === 'stopped' || phase === 'error';
+  const problems = vmFieldProblems(
+    { name, ram, cpus },
+    { isNameTaken: (n) => library.isNameTaken(n, definition.id), minRamMiB: minRam },
+  );
+  const oneCpuOnly = !globalThis.crossOriginIsolated;
+
+  const submit = async (event: FormEvent) => {
+    event.preventDefault();
+    setSubmitted(true);
+    if (problems.name || problems.ram || problems.cpus || busy) return;
+    setBusy(true);
+    try {
+      await library.update(definition.id, { name, ramMiB: Number(ram), cpus: Number(cpus) });
+      onClose();
+    } catch (error) {
+      setFailure((error as Error).message);
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  const offHint = off ? null : 'Power the VM off to change this: a running machine keeps what it started with.';
+
+  return (
+    <Dialog open={open} title={`Settings of ${definition.name}`} onClose={onClose} labelledBy="settings-title">
+      <form onSubmit={(e) => void submit(e)} noValidate data-testid="settings">
+        <div className="field">
+          <label htmlFor="settings-name">Name</label>
+          <input
+            id="settings-name"
+            autoFocus
+            value={name}
+            onChange={(e) => setName(e.target.value)}
+            aria-invalid={submitted && problems.name !== null}
+            aria-describedby="settings-name-error"
+            maxLength={64}
+            autoComplete="off"
+            spellCheck={false}
+          />
+          <p id="settings-name-error" className="field-error" role={submitted && problems.name ? 'alert' : undefined}>
+            {submitted ? problems.name : ''}
+          </p>
+        </div>
+        <div className="field">
+          <label htmlFor="settings-ram">Memory (MiB)</label>
+          <input
+            id="settings-ram"
+            type="number"
+            inputMode="numeric"
+            min={minRam}
+            max={MAX_RAM_MIB}
+            step={1}
+            value={ram}
+            disabled={!off}
+            onChange={(e) => setRam(e.target.value)}
+            aria-invalid={submitted && problems.ram !== null}
+            aria-describedby="settings-ram-hint"
+          />
+          <p
+            id="settings-ram-hint"
+            className={submitted && problems.ram ? 'field-error' : 'field-hint'}
+            data-testid="settings-ram-hint"
+          >
+            {offHint ?? (submitted && problems.ram ? problems.ram : `${minRam}–${MAX_RAM_MIB} MiB`)}
+          </p>
+        </div>
+        <div className="field">
+          <label htmlFor="settings-cpus">CPUs</label>
+          <input
+            id="settings-cpus"
+            type="number"
+            inputMode="numeric"
+            min={1}
+            max={MAX_CPUS}
+            step={1}
+            value={cpus}
+            disabled={!off}
+            onChange={(e) => setCpus(e.target.value)}
+            aria-invalid={submitted && problems.cpus !== null}
+            aria-describedby="settings-cpus-hint"
+          />
+          <p
+            id="settings-cpus-hint"
+            className={submitted && problems.cpus ? 'field-error' : 'field-hint'}
+            data-testid="settings-cpus-hint"
+          >
+            {offHint ??
+              (submitted && problems.cpus
+                ? problems.cpus
+                : oneCpuOnly
+                  ? 'This page is not cross-origin isolated, so the VM runs on one CPU.'
+                  : `1–${MAX_CPUS}, each a worker of its own`)}
+          </p>
+        </div>
+        {/* The devices' rows: the network card (branch browsernet) and the shared folder (branch hostfolder) go here. */}
+        <div className="dialog-actions">
+          {failure && (
+            <p className="field-error" role="alert">
+              {failure}
+            </p>
+          )}
+          <button type="button" className="button" onClick={onClose}>
+            Cancel
+          </button>
+          <button type="submit" className="button primary" disabled={busy}>
+            Save
+          </button>
+        </div>
+      </form>
+    </Dialog>
+  );
+}

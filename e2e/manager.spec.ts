@@ -1,6 +1,7 @@
 /**
- * Issue 15, parts 5 and 6, as a person meets them on one VM: Settings… renames it and changes its RAM
- * and CPUs while it is off (refused, and explained, while it runs); the live CPU figure and its chart;
+ * Issue 15, parts 5 and 6, as a person meets them on one VM: Settings… renames it and changes its RAM,
+ * CPUs and network card while it is off (refused, and explained, while it runs); the live CPU figure and
+ * its chart;
  * Take snapshot… with a name and a description; Current state under that snapshot, changed once the
  * guest works; Restore asks first, then shows the prompt again; Clone… asks a name and offers a full clone.
  */
@@ -39,6 +40,8 @@ test('settings, live figures, a named snapshot, Current state, a confirmed resto
   await expect(settings.getByTestId('settings-ram-hint')).toHaveText(/at least \d+ MiB/);
   await settings.getByLabel('Memory (MiB)').fill('128');
   await settings.getByLabel('CPUs').fill('2');
+  await expect(settings.getByLabel('Network card')).toBeChecked();
+  await settings.getByLabel('Network card').uncheck();
   await settings.getByRole('button', { name: 'Save' }).click();
   await expect(settings).toBeHidden();
   await expect(page.getByTestId('vm-item-mgr-renamed')).toContainText('128 MiB');
@@ -47,20 +50,24 @@ test('settings, live figures, a named snapshot, Current state, a confirmed resto
   const name = 'mgr-renamed';
   await startVm(page, name);
   await waitForPrompt(page, name);
-  // The guest has what Settings gave it: two CPUs and more than the 96 MiB it was made with.
+  // The guest has what Settings gave it: two CPUs, more than the 96 MiB it was made with, no network card.
   await run(
     page,
     name,
     'echo "cpus=$(nproc) big=$(( $(sed -n "s/MemTotal: *\\([0-9]*\\).*/\\1/p" /proc/meminfo) > 100000 ))"',
     'cpus=2 big=1',
   );
+  await run(page, name, 'echo "eth=$(ls /sys/class/net | grep -c eth)"', 'eth=0');
 
-  // While it runs, RAM and CPUs cannot change, and the dialog says why.
+  // While it runs, RAM, CPUs and the network card cannot change, and the dialog says why.
   await page.getByRole('button', { name: 'Settings…' }).click();
   const running = page.getByRole('dialog', { name: `Settings of ${name}` });
   await expect(running.getByLabel('Memory (MiB)')).toBeDisabled();
   await expect(running.getByLabel('CPUs')).toBeDisabled();
+  await expect(running.getByLabel('Network card')).toBeDisabled();
+  await expect(running.getByLabel('Network card')).not.toBeChecked();
   await expect(running.getByTestId('settings-cpus-hint')).toContainText('Power the VM off');
+  await expect(running.getByTestId('settings-network-hint')).toContainText('Power the VM off');
   await running.getByRole('button', { name: 'Cancel' }).click();
 
   // The CPU figure of a running VM, the chart's canvas and the page's total.

@@ -1,6 +1,6 @@
 /**
- * A VM's Settings…: its name at any time; RAM and CPUs while it is powered off (a running machine keeps
- * what it started with). The fields are checked as the New VM dialog checks them (vm-fields.ts).
+ * A VM's Settings…: its name at any time; RAM, CPUs and the network card while it is powered off (a
+ * running machine keeps what it started with). The fields are checked as the New VM dialog checks them (vm-fields.ts).
  */
 import { useEffect, useState, useSyncExternalStore, type FormEvent } from 'react';
 import { Dialog } from './Dialog.tsx';
@@ -21,6 +21,7 @@ export function SettingsDialog({ open, entry, library, onClose }: Props) {
   const [name, setName] = useState('');
   const [ram, setRam] = useState('');
   const [cpus, setCpus] = useState('');
+  const [network, setNetwork] = useState(true);
   const [minRam, setMinRam] = useState(16);
   const [submitted, setSubmitted] = useState(false);
   const [failure, setFailure] = useState<string | null>(null);
@@ -31,6 +32,7 @@ export function SettingsDialog({ open, entry, library, onClose }: Props) {
     setName(definition.name);
     setRam(String(definition.ramMiB));
     setCpus(String(definition.cpus ?? 1));
+    setNetwork(definition.network !== false);
     setSubmitted(false);
     setFailure(null);
     // The image's least RAM; its manifest was read when the VM was made, so this comes from the cache.
@@ -63,7 +65,7 @@ export function SettingsDialog({ open, entry, library, onClose }: Props) {
     if (problems.name || problems.ram || problems.cpus || busy) return;
     setBusy(true);
     try {
-      await library.update(definition.id, { name, ramMiB: Number(ram), cpus: Number(cpus) });
+      await library.update(definition.id, { name, ramMiB: Number(ram), cpus: Number(cpus), network });
       onClose();
     } catch (error) {
       setFailure((error as Error).message);
@@ -145,7 +147,23 @@ export function SettingsDialog({ open, entry, library, onClose }: Props) {
                   : `1–${MAX_CPUS}, each a worker of its own`)}
           </p>
         </div>
-        {/* The devices' rows: the network card (branch browsernet) and the shared folder (branch hostfolder) go here. */}
+        <div className="field">
+          <label className="toggle">
+            <input
+              type="checkbox"
+              checked={network}
+              disabled={!off}
+              onChange={(e) => setNetwork(e.target.checked)}
+              aria-describedby="settings-network-hint"
+              data-testid="settings-network"
+            />
+            Network card
+          </label>
+          <p id="settings-network-hint" className="field-hint" data-testid="settings-network-hint">
+            {offHint ??
+              'Web pages over http:// through the browser. A VM started from a snapshot keeps the snapshot’s card.'}
+          </p>
+        </div>
         <div className="dialog-actions">
           {failure && (
             <p className="field-error" role="alert">

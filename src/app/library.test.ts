@@ -252,11 +252,44 @@ describe('changing a VM’s settings', () => {
     const entry = await library.create({ name: 'settings-live', image: 'default', ramMiB: 64, cpus: 2 });
     vi.spyOn(entry.controller, 'getView').mockReturnValue({ ...entry.controller.getView(), phase: 'running' });
     await expect(library.update(entry.definition.id, { name: 'settings-live', ramMiB: 96, cpus: 2 })).rejects.toThrow(
-      'Power off settings-live to change its RAM or CPUs.',
+      'Power off settings-live to change its RAM, CPUs or network card.',
     );
     expect(entry.controller.options.ramMiB).toBe(64);
     const renamed = await library.update(entry.definition.id, { name: 'settings-live-2', ramMiB: 64, cpus: 2 });
     expect(renamed.definition.name).toBe('settings-live-2');
     expect((await loadDefinitions()).find((d) => d.id === entry.definition.id)?.name).toBe('settings-live-2');
+  });
+
+  it('takes the network card out and puts it back for the next start, never while the VM runs', async () => {
+    const { library } = await start();
+    const entry = await library.create({ name: 'settings-net', image: 'default', ramMiB: 64 });
+    expect(entry.controller.options.net?.mac).toBe(entry.definition.mac);
+    const unplugged = await library.update(entry.definition.id, {
+      name: 'settings-net',
+      ramMiB: 64,
+      cpus: 1,
+      network: false,
+    });
+    expect(unplugged.definition.network).toBe(false);
+    expect(entry.controller.options.net).toBeUndefined();
+    expect((await loadDefinitions()).find((d) => d.id === entry.definition.id)?.network).toBe(false);
+    // A settings change without the field keeps the card as it is.
+    await library.update(entry.definition.id, { name: 'settings-net', ramMiB: 96, cpus: 1 });
+    expect(entry.controller.options.net).toBeUndefined();
+    const spy = vi.spyOn(entry.controller, 'getView');
+    spy.mockReturnValue({ ...entry.controller.getView(), phase: 'running' });
+    await expect(
+      library.update(entry.definition.id, { name: 'settings-net', ramMiB: 96, cpus: 1, network: true }),
+    ).rejects.toThrow('Power off settings-net to change its RAM, CPUs or network card.');
+    spy.mockRestore();
+    const plugged = await library.update(entry.definition.id, {
+      name: 'settings-net',
+      ramMiB: 96,
+      cpus: 1,
+      network: true,
+    });
+    expect(plugged.definition.network).toBe(true);
+    expect(entry.controller.options.net?.mac).toBe(entry.definition.mac);
+    expect(entry.controller.options.net?.onNetwork).toBeTypeOf('function');
   });
 });

@@ -7,7 +7,7 @@
  * deletion that fails or that a closed tab cuts short is finished at the next load(). Disk overlays and
  * own image files of VMs that are not stored at all (left by an older tabvm's deletion) are removed then too.
  */
-import { VmController } from '../controller/vm-controller.ts';
+import { VmController, type VmControllerOptions } from '../controller/vm-controller.ts';
 import { ObservableState } from '../controller/observable-state.ts';
 import {
   beginDeletion,
@@ -35,6 +35,8 @@ export interface VmSettings {
   readonly name: string;
   readonly ramMiB: number;
   readonly cpus: number;
+  /** Whether the VM has a network card (absent: as it was). */
+  readonly network?: boolean;
 }
 
 export interface LibrarySnapshot {
@@ -79,19 +81,15 @@ export class Library {
       ramMiB: definition.ramMiB,
       ...(definition.cpus !== undefined ? { cpus: definition.cpus } : {}),
       shared: this.shared,
-      ...(definition.network !== false
-        ? {
-            net: {
-              mac: definition.mac,
-              onNetwork: pageNetwork(
-                (line) => controller.note(line),
-                (base) => [debianMirror(base)],
-              ),
-            },
-          }
-        : {}),
+      net: Library.#card(definition, (line) => controller.note(line)),
     });
     return controller;
+  }
+
+  /** The network card a definition asks for, plugged into the page's network; undefined for none. */
+  static #card(definition: VmDefinition, note: (line: string) => void): VmControllerOptions['net'] {
+    if (definition.network === false) return undefined;
+    return { mac: definition.mac, onNetwork: pageNetwork(note, (base) => [debianMirror(base)]) };
   }
 
   #loading: Promise<void> | undefined;
@@ -135,9 +133,9 @@ export class Library {
   }
 
   /**
-   * Changes a VM's settings (Settings…): its name at any time; its RAM and CPUs only while it is off,
-   * since a running machine cannot change them (the next start takes them). Stored first: if that
-   * fails, nothing changes and the error is thrown.
+   * Changes a VM's settings (Settings…): its name at any time; its RAM, CPUs and network card only while
+   * it is off, since a running machine cannot change them (the next start takes them). Stored first: if
+   * that fails, nothing changes and the error is thrown.
    */
   async update(id: string, change: VmSettings): Promise<VmEntry> {
     return this.#serially(async () => {
@@ -145,16 +143,32 @@ export class Library {
       if (!entry) throw new Error('This VM is no longer in the library.');
       const name = change.name.trim();
       if (this.isNameTaken(name, id)) throw new Error(`A VM named “${name}” already exists.`);
-      const machineChanged = change.ramMiB !== entry.definition.ramMiB || change.cpus !== (entry.definition.cpus ?? 1);
+      const network = change.network ?? entry.definition.network !== false;
+      const machineChanged =
+        change.ramMiB !== entry.definition.ramMiB ||
+        change.cpus !== (entry.definition.cpus ?? 1) ||
+        network !== (entry.definition.network !== false);
       const phase = entry.controller.getView().phase;
       if (machineChanged && phase !== 'stopped' && phase !== 'error') {
-        throw new Error(`Power off ${entry.definition.name} to change its RAM or CPUs.`);
+        throw new Error(`Power off ${entry.definition.name} to change its RAM, CPUs or network card.`);
       }
-      const definition: VmDefinition = { ...entry.definition, name, ramMiB: change.ramMiB, cpus: change.cpus };
+      const definition: VmDefinition = {
+        ...entry.definition,
+        name,
+        ramMiB: change.ramMiB,
+        cpus: change.cpus,
+        network,
+      };
       const updated: VmEntry = { definition, controller: entry.controller };
       const entries = this.#snapshot.entries.map((e) => (e === entry ? updated : e));
       await saveDefinitions(entries.map((e) => e.definition));
-      entry.controller.configure({ ramMiB: change.ramMiB, cpus: change.cpus });
+      if (machineChanged) {
+        entry.controller.configure({
+          ramMiB: change.ramMiB,
+          cpus: change.cpus,
+          net: Library.#card(definition, (line) => entry.controller.note(line)),
+        });
+      }
       this.#set({ ...this.#snapshot, entries });
       return updated;
     });

@@ -482,9 +482,12 @@ export class VmController {
     return this.#log.lastLine();
   }
 
-  /** New RAM and CPUs for the next start (the VM's Settings); only while no worker runs. */
-  configure(machine: Pick<VmControllerOptions, 'ramMiB' | 'cpus'>): void {
-    if (this.#run || this.#booting.size > 0) throw new Error('a running VM keeps its RAM and CPUs');
+  /**
+   * New RAM, CPUs and network card for the next start (the VM's Settings); only while no worker runs.
+   * `net: undefined` takes the card out.
+   */
+  configure(machine: Pick<VmControllerOptions, 'ramMiB' | 'cpus' | 'net'>): void {
+    if (this.#run || this.#booting.size > 0) throw new Error('a running VM keeps its RAM, CPUs and network card');
     this.#options = { ...this.#options, ...machine };
   }
 

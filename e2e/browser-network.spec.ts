@@ -1,8 +1,8 @@
 /**
  * The browser's network (docs/networking.md, "The browser"): a default-image VM gets its DHCP lease in the
  * page, fetches a file of the app's own origin through 10.0.2.2, resolves any name to a synthetic
- * address, and a site that sends no CORS headers gets a 502 that says why, with a line in the console.
- * One boot, several commands. Cross-origin isolated page.
+ * address, and a site that sends no CORS headers gets a 502 that says why, with a line in the console;
+ * the VM's live network figure and the page's totals count what it fetched. One boot, several commands. Cross-origin isolated page.
  */
 import { test, expect } from '@playwright/test';
 import { createServer, type Server } from 'node:http';
@@ -49,6 +49,24 @@ test('a VM fetches from the page’s origin, resolves names, and gets a 502 from
   );
 
   await run(page, 'net', 'wget -q -O - http://10.0.2.2/images/default/manifest.json | head -3', /"name": "default"/);
+
+  // The network figure counts the card's frames: a 267 KiB file makes it pass 273,472 bytes received.
+  const firmware = 273_472;
+  await run(
+    page,
+    'net',
+    "wget -q -O /dev/null http://10.0.2.2/images/default/fw_dynamic.bin && echo FET''CHED",
+    /FETCHED/,
+  );
+  const figures = page.getByTestId('net-figures');
+  await expect
+    .poll(async () => Number(await figures.getAttribute('data-received')), { timeout: 20_000 })
+    .toBeGreaterThan(firmware);
+  expect(Number(await figures.getAttribute('data-sent'))).toBeGreaterThan(0);
+  await expect(figures).toContainText(/Network [\d.]+ MiB received · [\d.]+ MiB sent/);
+  await expect
+    .poll(async () => Number(await page.getByTestId('resource-totals').getAttribute('data-net')), { timeout: 20_000 })
+    .toBeGreaterThan(firmware);
 
   await run(page, 'net', 'nslookup example.org', /Address:? (1: )?198\.1[89]\.\d+\.\d+/);
 

@@ -1,6 +1,6 @@
 /**
- * A VM's live resource figures: host CPU use, disk bytes downloaded and written, and a chart of the last
- * HISTORY_SECONDS (uPlot, on a canvas) of CPU and disk traffic. The page's totals are in the sidebar
+ * A VM's live resource figures: host CPU use, disk bytes downloaded and written, network bytes received
+ * and sent, and a chart of the last HISTORY_SECONDS (uPlot, on a canvas) of CPU, disk and network traffic. The page's totals are in the sidebar
  * (ResourceTotalsLine).
  */
 import { useEffect, useRef, useSyncExternalStore } from 'react';
@@ -34,6 +34,16 @@ export function ResourcePanel({ entry, history }: { entry: VmEntry; history: Res
             Disk {formatMiB(view.disk.downloadedBytes)} downloaded · {formatMiB(view.disk.writtenBytes ?? 0)} written
           </span>
         )}
+        {view.net && (
+          <span
+            data-testid="net-figures"
+            data-received={view.net.receivedBytes}
+            data-sent={view.net.sentBytes}
+            title="Bytes of Ethernet frames the VM's network card received and sent in this run"
+          >
+            Network {formatMiB(view.net.receivedBytes)} received · {formatMiB(view.net.sentBytes)} sent
+          </span>
+        )}
         <span className="resources-legend" aria-hidden="true">
           <span>
             <span className="swatch" style={{ background: '#2b6cb0' }} />
@@ -41,7 +51,11 @@ export function ResourcePanel({ entry, history }: { entry: VmEntry; history: Res
           </span>
           <span>
             <span className="swatch" style={{ background: '#c05621' }} />
-            disk (KiB/s), last {HISTORY_SECONDS / 60} min
+            disk (KiB/s)
+          </span>
+          <span>
+            <span className="swatch" style={{ background: '#2f855a' }} />
+            network (KiB/s), last {HISTORY_SECONDS / 60} min
           </span>
         </span>
       </div>
@@ -63,7 +77,7 @@ function ResourceChart({ history, vmId, version }: { history: ResourceHistory; v
         height: CHART_HEIGHT,
         legend: { show: false },
         cursor: { y: false },
-        scales: { x: { time: true }, cpu: { range: (_u, _min, max) => [0, Math.max(100, max)] }, disk: {} },
+        scales: { x: { time: true }, cpu: { range: (_u, _min, max) => [0, Math.max(100, max)] }, kiBps: {} },
         axes: [
           {
             stroke: style.color,
@@ -73,7 +87,7 @@ function ResourceChart({ history, vmId, version }: { history: ResourceHistory; v
           },
           { scale: 'cpu', stroke: style.color, values: (_u, ticks) => ticks.map((t) => `${t} %`), size: 52 },
           {
-            scale: 'disk',
+            scale: 'kiBps',
             side: 1,
             stroke: style.color,
             grid: { show: false },
@@ -92,8 +106,15 @@ function ResourceChart({ history, vmId, version }: { history: ResourceHistory; v
           },
           {
             label: 'Disk',
-            scale: 'disk',
+            scale: 'kiBps',
             stroke: '#c05621',
+            width: 1.5,
+            value: (_u, v) => (v == null ? '—' : `${v.toFixed(0)} KiB/s`),
+          },
+          {
+            label: 'Network',
+            scale: 'kiBps',
+            stroke: '#2f855a',
             width: 1.5,
             value: (_u, v) => (v == null ? '—' : `${v.toFixed(0)} KiB/s`),
           },
@@ -124,7 +145,7 @@ function ResourceChart({ history, vmId, version }: { history: ResourceHistory; v
       ref={holder}
       data-testid="resource-chart"
       role="img"
-      aria-label={`CPU and disk traffic over the last ${HISTORY_SECONDS / 60} minutes`}
+      aria-label={`CPU, disk and network traffic over the last ${HISTORY_SECONDS / 60} minutes`}
     />
   );
 }
@@ -134,9 +155,15 @@ export function ResourceTotalsLine({ history }: { history: ResourceHistory }) {
   useSyncExternalStore(history.subscribe, history.getVersion);
   const totals = history.totals();
   return (
-    <p className="vm-meta totals" data-testid="resource-totals" data-cpu={totals.cpuPercent.toFixed(1)}>
+    <p
+      className="vm-meta totals"
+      data-testid="resource-totals"
+      data-cpu={totals.cpuPercent.toFixed(1)}
+      data-net={totals.receivedBytes + totals.sentBytes}
+    >
       All VMs: CPU {Math.round(totals.cpuPercent)} % of a core · disk {formatMiB(totals.downloadedBytes)} downloaded,{' '}
-      {formatMiB(totals.writtenBytes)} written
+      {formatMiB(totals.writtenBytes)} written · network {formatMiB(totals.receivedBytes)} received,{' '}
+      {formatMiB(totals.sentBytes)} sent
     </p>
   );
 }

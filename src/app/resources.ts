@@ -1,7 +1,8 @@
 /**
  * Live resource figures, as a VM manager shows them: per VM, a sample a second of its host CPU use (%
- * of one core, from its worker threads' own time: VmView.cpuPercent) and its disk bytes (downloaded
- * from the image's server and written to the browser's storage), kept for HISTORY_SECONDS for a chart;
+ * of one core, from its worker threads' own time: VmView.cpuPercent), its disk bytes (downloaded
+ * from the image's server and written to the browser's storage) and its network card's bytes (received
+ * and sent, VmView.net), kept for HISTORY_SECONDS for a chart;
  * and the page's totals. Guest memory in use is not among them: it needs the guest to report it
  * (virtio-balloon statistics), which tabvm's machine does not have (docs/app.md).
  */
@@ -20,21 +21,28 @@ export interface ResourceSample {
   /** Bytes so far in this run (they start again at 0 with the next start). */
   readonly downloadedBytes: number;
   readonly writtenBytes: number;
+  readonly receivedBytes: number;
+  readonly sentBytes: number;
 }
 
-/** A VM's chart data: x in seconds, CPU in %, disk traffic in KiB/s (downloads and writes together). */
-export type ResourceSeries = [at: number[], cpuPercent: number[], diskKiBps: number[]];
+/**
+ * A VM's chart data: x in seconds, CPU in %, disk traffic (downloads and writes together) and network
+ * traffic (received and sent together) in KiB/s.
+ */
+export type ResourceSeries = [at: number[], cpuPercent: number[], diskKiBps: number[], netKiBps: number[]];
 
 export interface ResourceTotals {
   readonly cpuPercent: number;
   readonly downloadedBytes: number;
   readonly writtenBytes: number;
+  readonly receivedBytes: number;
+  readonly sentBytes: number;
 }
 
 /** What is sampled of each VM. */
 export interface SampledVm {
   readonly id: string;
-  readonly view: Pick<VmView, 'phase' | 'cpuPercent' | 'disk'>;
+  readonly view: Pick<VmView, 'phase' | 'cpuPercent' | 'disk' | 'net'>;
 }
 
 export class ResourceHistory {
@@ -57,6 +65,8 @@ export class ResourceHistory {
         cpuPercent: live ? view.cpuPercent : 0,
         downloadedBytes: view.disk?.downloadedBytes ?? 0,
         writtenBytes: view.disk?.writtenBytes ?? 0,
+        receivedBytes: view.net?.receivedBytes ?? 0,
+        sentBytes: view.net?.sentBytes ?? 0,
       });
       while (list.length > 0 && list[0]!.at < at - HISTORY_SECONDS) list.shift();
       this.#samples.set(id, list);
@@ -71,28 +81,36 @@ export class ResourceHistory {
   }
 
   /**
-   * The VM's chart: CPU as sampled, disk traffic as the rate between samples (a counter that went back,
-   * as at a new start, counts from 0).
+   * The VM's chart: CPU as sampled, disk and network traffic as the rate between samples (a counter
+   * that went back, as at a new start, counts from 0).
    */
   series(vmId: string): ResourceSeries {
     const list = this.#samples.get(vmId) ?? [];
     const at: number[] = [];
     const cpu: number[] = [];
     const disk: number[] = [];
+    const net: number[] = [];
     list.forEach((sample, i) => {
       at.push(sample.at);
       cpu.push(sample.cpuPercent);
       const previous = list[i - 1];
       if (!previous || sample.at <= previous.at) {
         disk.push(0);
+        net.push(0);
         return;
       }
       const moved = (now: number, before: number) => (now >= before ? now - before : now);
-      const bytes =
-        moved(sample.downloadedBytes, previous.downloadedBytes) + moved(sample.writtenBytes, previous.writtenBytes);
-      disk.push(bytes / 1024 / (sample.at - previous.at));
+      const kiBps = (bytes: number) => bytes / 1024 / (sample.at - previous.at);
+      disk.push(
+        kiBps(
+          moved(sample.downloadedBytes, previous.downloadedBytes) + moved(sample.writtenBytes, previous.writtenBytes),
+        ),
+      );
+      net.push(
+        kiBps(moved(sample.receivedBytes, previous.receivedBytes) + moved(sample.sentBytes, previous.sentBytes)),
+      );
     });
-    return [at, cpu, disk];
+    return [at, cpu, disk, net];
   }
 
   /** The page's totals from each VM's latest sample. */
@@ -100,14 +118,18 @@ export class ResourceHistory {
     let cpuPercent = 0;
     let downloadedBytes = 0;
     let writtenBytes = 0;
+    let receivedBytes = 0;
+    let sentBytes = 0;
     for (const list of this.#samples.values()) {
       const last = list.at(-1);
       if (!last) continue;
       cpuPercent += last.cpuPercent;
       downloadedBytes += last.downloadedBytes;
       writtenBytes += last.writtenBytes;
+      receivedBytes += last.receivedBytes;
+      sentBytes += last.sentBytes;
     }
-    return { cpuPercent, downloadedBytes, writtenBytes };
+    return { cpuPercent, downloadedBytes, writtenBytes, receivedBytes, sentBytes };
   }
 }
 

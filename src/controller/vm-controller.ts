@@ -12,7 +12,7 @@
  */
 import * as Comlink from 'comlink';
 import { createVmChannels, type HostVmChannels } from '../../workers/protocol/vm-channels.ts';
-import { plugNetwork, type NetworkHook } from '../../workers/protocol/net-link.ts';
+import { plugNetwork, type NetworkHook, type PluggedNetwork } from '../../workers/protocol/net-link.ts';
 import { serveDisks } from '../../workers/protocol/disk-channel.ts';
 import {
   type ConsoleSize,
@@ -80,6 +80,12 @@ export interface VmView {
   readonly restores: number;
   /** Present while a VM with a disk runs or after it ran. */
   readonly disk?: VmDiskView;
+  /**
+   * Bytes of Ethernet frames its network card received and sent, counted where the page plugs the card
+   * (plugNetwork), as of the last stats interval; per worker (a start or a restore counts from 0).
+   * Present while a VM with a card runs or after it ran.
+   */
+  readonly net?: { readonly receivedBytes: number; readonly sentBytes: number };
 }
 
 export interface VmControllerOptions {
@@ -137,6 +143,8 @@ interface Running {
   readonly failBoot: (error: Error) => void;
   /** Set when a restored snapshot replaced this worker: its late disk writes must not reach storage. */
   superseded?: boolean;
+  /** The network plugged into its card, if it has one. */
+  readonly net?: PluggedNetwork;
 }
 
 function newVmWorker(): Worker {
@@ -285,6 +293,7 @@ export class VmController {
       cpuPercent: 0,
       reboots: 0,
       rebootedAt: undefined,
+      net: undefined,
     });
     this.#head = undefined;
     try {
@@ -530,7 +539,7 @@ export class VmController {
     const channels = createVmChannels(shared ? 'shared' : 'message', { net: net !== undefined });
     // Without a network the card's frames are read and dropped, as by a cable into nothing. Unplugged
     // when the worker goes: #kill closes the channels, and the listener with them.
-    if (channels.net) plugNetwork(channels.net, net?.onNetwork ?? (() => ({ receive() {} })));
+    const plugged = channels.net && plugNetwork(channels.net, net?.onNetwork ?? (() => ({ receive() {} })));
     let rejectBoot: (error: Error) => void = () => {};
     const failed = new Promise<never>((_, reject) => (rejectBoot = reject));
     const run: Running = {
@@ -541,6 +550,7 @@ export class VmController {
       createdAt: performance.now(),
       booted: false,
       failBoot: (e: Error) => rejectBoot(e),
+      ...(plugged ? { net: plugged } : {}),
     };
     this.#booting.add(run);
     // The watchdog runs from the start: a worker stuck while it boots is as hung as one stuck later.
@@ -668,7 +678,13 @@ export class VmController {
     } else if (stats.state === 'paused') mips = 0;
     const cpuPercent = last && now > last.at ? (Math.max(0, stats.cpuMs - last.cpuMs) / (now - last.at)) * 100 : 0;
     run.lastStats = { instructions: stats.instructions, uptimeMs: stats.uptimeMs, cpuMs: stats.cpuMs, at: now };
-    this.#update({ uptimeMs: stats.guestTimeMs, mips, cpuPercent, idle: stats.state === 'idle' });
+    this.#update({
+      uptimeMs: stats.guestTimeMs,
+      mips,
+      cpuPercent,
+      idle: stats.state === 'idle',
+      net: run.net && { receivedBytes: run.net.receivedBytes, sentBytes: run.net.sentBytes },
+    });
   }
 
   #onHalt(run: Running, halt: VmHalt): void {

@@ -9,7 +9,7 @@
  * HOST_NET_BACKLOG_FRAMES wait here and go as room appears, and beyond that they are dropped and
  * counted, as a switch port drops what it cannot queue. Length limits are the card's to check: it drops
  * a runt or an oversized frame (workers/devices/virtio/net.ts); only a frame no ring could hold is
- * dropped here.
+ * dropped here. The plug counts the bytes of the frames each way (the live figures, docs/app.md).
  */
 import type { FrameStream } from './channels.ts';
 import { FRAME_HEADER_BYTES } from './ring.ts';
@@ -28,6 +28,9 @@ export const HOST_NET_BACKLOG_FRAMES = 256;
 export interface PluggedNetwork {
   /** Frames for the guest dropped: the backlog was full, or a frame was larger than the ring. */
   readonly dropped: number;
+  /** Bytes of the frames the guest received (kept for it, not dropped) and sent, since it was plugged. */
+  readonly receivedBytes: number;
+  readonly sentBytes: number;
   /** Stops delivering in both directions. */
   unplug(): void;
 }
@@ -35,6 +38,8 @@ export interface PluggedNetwork {
 export function plugNetwork(stream: FrameStream, onNetwork: NetworkHook): PluggedNetwork {
   const backlog: Uint8Array[] = [];
   let dropped = 0;
+  let receivedBytes = 0;
+  let sentBytes = 0;
   let plugged = true;
   const drain = (): void => {
     while (backlog.length > 0 && stream.send(backlog[0]!)) backlog.shift();
@@ -46,22 +51,35 @@ export function plugNetwork(stream: FrameStream, onNetwork: NetworkHook): Plugge
         dropped++;
         return;
       }
-      if (backlog.length === 0 && stream.send(frame)) return;
+      if (backlog.length === 0 && stream.send(frame)) {
+        receivedBytes += frame.length;
+        return;
+      }
       if (backlog.length >= HOST_NET_BACKLOG_FRAMES) {
         dropped++;
         return;
       }
+      receivedBytes += frame.length;
       backlog.push(frame.slice());
     },
   };
   const fromGuest = onNetwork({ toGuest });
   const stop = stream.end.listen(() => {
-    for (let frame = stream.receive(); frame && plugged; frame = stream.receive()) fromGuest.receive(frame);
+    for (let frame = stream.receive(); frame && plugged; frame = stream.receive()) {
+      sentBytes += frame.length;
+      fromGuest.receive(frame);
+    }
     drain();
   }, drain);
   return {
     get dropped() {
       return dropped;
+    },
+    get receivedBytes() {
+      return receivedBytes;
+    },
+    get sentBytes() {
+      return sentBytes;
     },
     unplug() {
       plugged = false;

@@ -79,6 +79,8 @@ describe.each(['shared', 'message'] as const)('the net channel in the %s mode', 
       turn();
       await until(() => fromGuest.length === 2, "the guest's frames");
       expect(fromGuest).toEqual(sent);
+      expect(plug.sentBytes).toBe(60 + 1514);
+      expect(plug.receivedBytes).toBe(0);
 
       const buffers = Array.from({ length: 4 }, () => driver.offer(VIRTIO_NET_RECEIVEQ, [{ write: 2048 }]));
       driver.notify(VIRTIO_NET_RECEIVEQ);
@@ -90,6 +92,8 @@ describe.each(['shared', 'message'] as const)('the net channel in the %s mode', 
         expect(driver.bytes(buffers[i]!.addresses[0]! + VIRTIO_NET_HDR_BYTES, f.length)).toEqual(f);
       });
       expect(plug.dropped).toBe(0);
+      expect(plug.receivedBytes).toBe(42 + 1000 + 98);
+      expect(plug.sentBytes).toBe(60 + 1514);
     } finally {
       plug.unplug();
       close();
@@ -116,6 +120,8 @@ describe.each(['shared', 'message'] as const)('the net channel in the %s mode', 
       expect(plug.dropped).toBeGreaterThanOrEqual(10);
       expect(device.counters.rxDropped).toBe(0);
       const dropped = plug.dropped;
+      // Only the frames kept for the guest count as received.
+      expect(plug.receivedBytes).toBe((total - dropped) * 1514);
       // The guest now posts buffers, and reposts each as it is used: every frame kept arrives, in order.
       const delivered = total - dropped;
       const address = new Map<number, number>();

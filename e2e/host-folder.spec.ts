@@ -2,8 +2,9 @@
  * A folder on the user's disk as a VM's shared folder (issue 14, "A real folder on the user's disk"):
  * shared read-only, the guest lists and reads it and its writes fail with EROFS; shared read and write
  * after Stop sharing, the guest's file lands in the folder and not in the VM's own; and after a reload
- * whose grant lapsed, Allow access brings the folder back; the compatibility mode shares it too, and a
- * browser without the picker is not offered the option. The picker cannot be driven by a test, so an
+ * whose grant lapsed, Allow access brings the folder back; the compatibility mode shares it too; Settings…
+ * shows what /mnt/shared is and offers the same actions; and a browser without the picker is not offered
+ * the option. The picker cannot be driven by a test, so an
  * init script stands in for `showDirectoryPicker` and returns a directory of the Origin Private File
  * System that the test prepared (a handle of the same kind as a picked one).
  */
@@ -157,6 +158,36 @@ test('the compatibility mode shares a folder from this computer too', async ({ p
   expect((await pickedFiles(page)).c).toBe('compat-51\n');
 });
 
+test('Settings… says what /mnt/shared is, shares a folder from this computer and stops sharing it', async ({
+  page,
+}) => {
+  await createVm(page, 'in-settings', 64);
+  await page.getByRole('button', { name: 'Settings…' }).click();
+  const settings = page.getByRole('dialog', { name: 'Settings of in-settings' });
+  const row = settings.getByTestId('settings-shared-folder');
+  await expect(row.getByTestId('settings-shared-folder-what')).toHaveText(
+    '/mnt/shared is the VM’s own folder, kept in this browser',
+  );
+  await row.getByRole('button', { name: 'Share a folder from this computer…' }).click();
+  const chooser = page.getByRole('dialog', { name: 'Share a folder from this computer' });
+  await chooser.getByRole('radio', { name: /^Read and write/ }).check();
+  await chooser.getByRole('button', { name: 'Choose folder…' }).click();
+  await expect(chooser).toBeHidden();
+  expect(await page.evaluate(() => (window as unknown as { pickerCalls: unknown[] }).pickerCalls)).toEqual([
+    expect.objectContaining({ mode: 'readwrite' }),
+  ]);
+  await expect(row.getByTestId('settings-shared-folder-what')).toHaveText(
+    `/mnt/shared is a folder from this computer, “${PICKED}” (read and write)`,
+  );
+  await expect(row.getByRole('status')).toContainText('The VM sees the change from its next start.');
+  await row.getByRole('button', { name: 'Stop sharing' }).click();
+  await expect(row.getByTestId('settings-shared-folder-what')).toHaveText(
+    '/mnt/shared is the VM’s own folder, kept in this browser',
+  );
+  await settings.getByRole('button', { name: 'Cancel' }).click();
+  await expect(page.getByTestId('files-note')).toContainText('kept in this browser');
+});
+
 test('a browser without showDirectoryPicker is not offered the option', async ({ page }) => {
   await page.addInitScript(() => delete (window as { showDirectoryPicker?: unknown }).showDirectoryPicker);
   await page.reload();
@@ -164,4 +195,8 @@ test('a browser without showDirectoryPicker is not offered the option', async ({
   await expect(page.getByTestId('files-note')).toContainText('kept in this browser');
   await expect(panel(page).getByRole('button', { name: 'Upload files…' })).toBeVisible();
   await expect(panel(page).getByRole('button', { name: 'Share a folder from this computer…' })).toHaveCount(0);
+  await page.getByRole('button', { name: 'Settings…' }).click();
+  const row = page.getByRole('dialog', { name: 'Settings of no-picker' }).getByTestId('settings-shared-folder');
+  await expect(row).toContainText('the VM’s own folder');
+  await expect(row.getByRole('button', { name: 'Share a folder from this computer…' })).toHaveCount(0);
 });

@@ -22,6 +22,7 @@ import {
 } from './files.ts';
 import { ConfirmDialog, Dialog } from './Dialog.tsx';
 import type { HostFolderSetting } from './host-folder.ts';
+import { HostFolderChooser } from './HostFolderChooser.tsx';
 
 /** How often the listing is read again while it is shown. */
 const REFRESH_MS = 1500;
@@ -38,7 +39,6 @@ export function FilesPanel({ session, hostFolder, vmName }: Props) {
   const view = useSyncExternalStore(session.subscribe, session.getView);
   const host = useSyncExternalStore(hostFolder.subscribe, hostFolder.getView);
   const [choosing, setChoosing] = useState(false);
-  const [readOnly, setReadOnly] = useState(true);
   // Hidden until asked for, so the console keeps its room; the choice is remembered.
   const [open, setOpen] = useState(() => localStorage.getItem(OPEN_KEY) === '1');
   const [renaming, setRenaming] = useState<FolderEntry | null>(null);
@@ -317,44 +317,7 @@ export function FilesPanel({ session, hostFolder, vmName }: Props) {
         </div>
       )}
 
-      <Dialog
-        open={choosing}
-        title="Share a folder from this computer"
-        labelledBy="host-folder-title"
-        onClose={() => setChoosing(false)}
-      >
-        <p>
-          The guest sees the folder you choose at {GUEST_MOUNT} in place of this VM’s own shared folder, from the VM’s
-          next start. The browser asks for your permission; after a reload it may ask again.
-        </p>
-        <fieldset className="field">
-          <legend>The guest may</legend>
-          <label className="toggle">
-            <input type="radio" name="host-folder-mode" checked={readOnly} onChange={() => setReadOnly(true)} />
-            Read only (writes fail with “Read-only file system”)
-          </label>
-          <label className="toggle">
-            <input type="radio" name="host-folder-mode" checked={!readOnly} onChange={() => setReadOnly(false)} />
-            Read and write
-          </label>
-        </fieldset>
-        <div className="dialog-actions">
-          <button type="button" className="button" onClick={() => setChoosing(false)}>
-            Cancel
-          </button>
-          <button
-            type="button"
-            className="button primary"
-            onClick={() => {
-              setChoosing(false);
-              // The picker must open within the click.
-              void hostFolder.share(readOnly);
-            }}
-          >
-            Choose folder…
-          </button>
-        </div>
-      </Dialog>
+      <HostFolderChooser open={choosing} hostFolder={hostFolder} onClose={() => setChoosing(false)} />
 
       <Dialog
         open={view.clash !== null}

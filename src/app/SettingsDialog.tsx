@@ -1,6 +1,7 @@
 /**
  * A VM's Settings…: its name at any time; RAM, CPUs and the network card while it is powered off (a
- * running machine keeps what it started with). The fields are checked as the New VM dialog checks them (vm-fields.ts).
+ * running machine keeps what it started with); what /mnt/shared is, with the Files panel's actions for it
+ * (host-folder.ts). The fields are checked as the New VM dialog checks them (vm-fields.ts).
  */
 import { useEffect, useState, useSyncExternalStore, type FormEvent } from 'react';
 import { Dialog } from './Dialog.tsx';
@@ -8,6 +9,9 @@ import type { Library, VmEntry } from './library.ts';
 import { CUSTOM_MEMORY, vmFieldProblems } from './vm-fields.ts';
 import { catalogEntry, loadManifest, MAX_RAM_MIB } from '../controller/images.ts';
 import { MAX_CPUS } from '../../workers/protocol/machine-limits.ts';
+import { hostFolderSettingFor } from './host-folder.ts';
+import { HostFolderChooser } from './HostFolderChooser.tsx';
+import { GUEST_MOUNT } from './files.ts';
 
 interface Props {
   readonly open: boolean;
@@ -26,6 +30,9 @@ export function SettingsDialog({ open, entry, library, onClose }: Props) {
   const [submitted, setSubmitted] = useState(false);
   const [failure, setFailure] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
+  const [choosing, setChoosing] = useState(false);
+  const hostFolder = hostFolderSettingFor(definition.id);
+  const host = useSyncExternalStore(hostFolder.subscribe, hostFolder.getView);
 
   useEffect(() => {
     if (!open) return;
@@ -77,107 +84,137 @@ export function SettingsDialog({ open, entry, library, onClose }: Props) {
   const offHint = off ? null : 'Power the VM off to change this: a running machine keeps what it started with.';
 
   return (
-    <Dialog open={open} title={`Settings of ${definition.name}`} onClose={onClose} labelledBy="settings-title">
-      <form onSubmit={(e) => void submit(e)} noValidate data-testid="settings">
-        <div className="field">
-          <label htmlFor="settings-name">Name</label>
-          <input
-            id="settings-name"
-            autoFocus
-            value={name}
-            onChange={(e) => setName(e.target.value)}
-            aria-invalid={submitted && problems.name !== null}
-            aria-describedby="settings-name-error"
-            maxLength={64}
-            autoComplete="off"
-            spellCheck={false}
-          />
-          <p id="settings-name-error" className="field-error" role={submitted && problems.name ? 'alert' : undefined}>
-            {submitted ? problems.name : ''}
-          </p>
-        </div>
-        <div className="field">
-          <label htmlFor="settings-ram">Memory (MiB)</label>
-          <input
-            id="settings-ram"
-            type="number"
-            inputMode="numeric"
-            min={minRam}
-            max={MAX_RAM_MIB}
-            step={1}
-            value={ram}
-            disabled={!off}
-            onChange={(e) => setRam(e.target.value)}
-            aria-invalid={submitted && problems.ram !== null}
-            aria-describedby="settings-ram-hint"
-          />
-          <p
-            id="settings-ram-hint"
-            className={submitted && problems.ram ? 'field-error' : 'field-hint'}
-            data-testid="settings-ram-hint"
-          >
-            {offHint ?? (submitted && problems.ram ? problems.ram : `${minRam}–${MAX_RAM_MIB} MiB`)}
-          </p>
-        </div>
-        <div className="field">
-          <label htmlFor="settings-cpus">CPUs</label>
-          <input
-            id="settings-cpus"
-            type="number"
-            inputMode="numeric"
-            min={1}
-            max={MAX_CPUS}
-            step={1}
-            value={cpus}
-            disabled={!off}
-            onChange={(e) => setCpus(e.target.value)}
-            aria-invalid={submitted && problems.cpus !== null}
-            aria-describedby="settings-cpus-hint"
-          />
-          <p
-            id="settings-cpus-hint"
-            className={submitted && problems.cpus ? 'field-error' : 'field-hint'}
-            data-testid="settings-cpus-hint"
-          >
-            {offHint ??
-              (submitted && problems.cpus
-                ? problems.cpus
-                : oneCpuOnly
-                  ? 'This page is not cross-origin isolated, so the VM runs on one CPU.'
-                  : `1–${MAX_CPUS}, each a worker of its own`)}
-          </p>
-        </div>
-        <div className="field">
-          <label className="toggle">
+    <>
+      <Dialog open={open} title={`Settings of ${definition.name}`} onClose={onClose} labelledBy="settings-title">
+        <form onSubmit={(e) => void submit(e)} noValidate data-testid="settings">
+          <div className="field">
+            <label htmlFor="settings-name">Name</label>
             <input
-              type="checkbox"
-              checked={network}
-              disabled={!off}
-              onChange={(e) => setNetwork(e.target.checked)}
-              aria-describedby="settings-network-hint"
-              data-testid="settings-network"
+              id="settings-name"
+              autoFocus
+              value={name}
+              onChange={(e) => setName(e.target.value)}
+              aria-invalid={submitted && problems.name !== null}
+              aria-describedby="settings-name-error"
+              maxLength={64}
+              autoComplete="off"
+              spellCheck={false}
             />
-            Network card
-          </label>
-          <p id="settings-network-hint" className="field-hint" data-testid="settings-network-hint">
-            {offHint ??
-              'Web pages over http:// through the browser. A VM started from a snapshot keeps the snapshot’s card.'}
-          </p>
-        </div>
-        <div className="dialog-actions">
-          {failure && (
-            <p className="field-error" role="alert">
-              {failure}
+            <p id="settings-name-error" className="field-error" role={submitted && problems.name ? 'alert' : undefined}>
+              {submitted ? problems.name : ''}
             </p>
-          )}
-          <button type="button" className="button" onClick={onClose}>
-            Cancel
-          </button>
-          <button type="submit" className="button primary" disabled={busy}>
-            Save
-          </button>
-        </div>
-      </form>
-    </Dialog>
+          </div>
+          <div className="field">
+            <label htmlFor="settings-ram">Memory (MiB)</label>
+            <input
+              id="settings-ram"
+              type="number"
+              inputMode="numeric"
+              min={minRam}
+              max={MAX_RAM_MIB}
+              step={1}
+              value={ram}
+              disabled={!off}
+              onChange={(e) => setRam(e.target.value)}
+              aria-invalid={submitted && problems.ram !== null}
+              aria-describedby="settings-ram-hint"
+            />
+            <p
+              id="settings-ram-hint"
+              className={submitted && problems.ram ? 'field-error' : 'field-hint'}
+              data-testid="settings-ram-hint"
+            >
+              {offHint ?? (submitted && problems.ram ? problems.ram : `${minRam}–${MAX_RAM_MIB} MiB`)}
+            </p>
+          </div>
+          <div className="field">
+            <label htmlFor="settings-cpus">CPUs</label>
+            <input
+              id="settings-cpus"
+              type="number"
+              inputMode="numeric"
+              min={1}
+              max={MAX_CPUS}
+              step={1}
+              value={cpus}
+              disabled={!off}
+              onChange={(e) => setCpus(e.target.value)}
+              aria-invalid={submitted && problems.cpus !== null}
+              aria-describedby="settings-cpus-hint"
+            />
+            <p
+              id="settings-cpus-hint"
+              className={submitted && problems.cpus ? 'field-error' : 'field-hint'}
+              data-testid="settings-cpus-hint"
+            >
+              {offHint ??
+                (submitted && problems.cpus
+                  ? problems.cpus
+                  : oneCpuOnly
+                    ? 'This page is not cross-origin isolated, so the VM runs on one CPU.'
+                    : `1–${MAX_CPUS}, each a worker of its own`)}
+            </p>
+          </div>
+          <div className="field">
+            <label className="toggle">
+              <input
+                type="checkbox"
+                checked={network}
+                disabled={!off}
+                onChange={(e) => setNetwork(e.target.checked)}
+                aria-describedby="settings-network-hint"
+                data-testid="settings-network"
+              />
+              Network card
+            </label>
+            <p id="settings-network-hint" className="field-hint" data-testid="settings-network-hint">
+              {offHint ??
+                'Web pages over http:// through the browser. A VM started from a snapshot keeps the snapshot’s card.'}
+            </p>
+          </div>
+          <fieldset className="field settings-folder" data-testid="settings-shared-folder">
+            <legend>Shared folder</legend>
+            <p className="field-hint" data-testid="settings-shared-folder-what">
+              {GUEST_MOUNT} is{' '}
+              {host.folder
+                ? `a folder from this computer, “${host.folder.name}” (${host.folder.readOnly ? 'read-only' : 'read and write'})`
+                : host.folder === null
+                  ? 'the VM’s own folder, kept in this browser'
+                  : '…'}
+            </p>
+            {host.folder ? (
+              <button type="button" className="button small" onClick={() => void hostFolder.stop()}>
+                Stop sharing
+              </button>
+            ) : (
+              host.supported && (
+                <button type="button" className="button small" onClick={() => setChoosing(true)}>
+                  Share a folder from this computer…
+                </button>
+              )
+            )}
+            {host.message && (
+              <p className="field-hint" role="status">
+                {host.message}
+              </p>
+            )}
+          </fieldset>
+          <div className="dialog-actions">
+            {failure && (
+              <p className="field-error" role="alert">
+                {failure}
+              </p>
+            )}
+            <button type="button" className="button" onClick={onClose}>
+              Cancel
+            </button>
+            <button type="submit" className="button primary" disabled={busy}>
+              Save
+            </button>
+          </div>
+        </form>
+      </Dialog>
+      <HostFolderChooser open={choosing} hostFolder={hostFolder} onClose={() => setChoosing(false)} />
+    </>
   );
 }

@@ -242,11 +242,12 @@ export class SnapshotShelf {
 
   /**
    * Takes a snapshot of a running VM into its tree: a child of the last one it took or came from, when
-   * that is still stored. Without a name it gets nextSnapshotName's.
+   * that is still stored. Without a name it gets nextSnapshotName's. It waits for an operation under way
+   * (an automatic snapshot begun while the person typed the name) instead of being dropped.
    */
   take(entry: VmEntry, about: { name?: string; description?: string } = {}): Promise<SnapshotRecord | undefined> {
     const vmId = entry.definition.id;
-    return this.#exclusive(vmId, async () => {
+    return this.#queued(vmId, async () => {
       const head = entry.controller.head;
       const parentRecord = head === undefined ? undefined : await this.store.record(head);
       const parent = parentRecord?.kind === 'manual' ? head : undefined;

@@ -283,6 +283,19 @@ describe('snapshot shelf', () => {
     expect((await store.list()).map((r) => r.id)).toEqual([first!.id]);
   });
 
+  it('Take snapshot pressed while an automatic snapshot is taken is not dropped: it comes after it', async () => {
+    const store = new SnapshotStore(createStore('shelf-take-during-autosave', 'files'));
+    const { entry } = fakeVm();
+    const shelf = await shelfOf(store, entry);
+    const saving = shelf.autosave(entry);
+    expect(shelf.getSnapshot().busy.has('vm-1')).toBe(true);
+    const taken = await shelf.take(entry, { name: 'mine' });
+    await saving;
+    expect(taken?.name).toBe('mine');
+    expect(shelf.treeOf('vm-1').map((r) => r.name)).toEqual(['mine']);
+    expect(shelf.autosaveOf('vm-1')).toBeDefined();
+  });
+
   it('a VM powered off while its automatic snapshot is taken (the worker never answers) frees the shelf', async () => {
     const store = new SnapshotStore(createStore('shelf-stopped-capture', 'files'));
     const { entry, setPhase } = fakeVm();

@@ -6,31 +6,17 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { connect, createServer, type AddressInfo, type Server } from 'node:net';
 import { createServer as createHttpServer } from 'node:http';
-import { fileURLToPath } from 'node:url';
-import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { netVmFiles, PROMPT, root, runMarked } from './net-vm.ts';
 import { NodeVm, NodeVmConsole } from '../scripts/lib/node-vm.ts';
 import { tabvmSession } from '../scripts/lib/console-session.ts';
 import { NodeUserNetwork, parseHostForward } from '../scripts/lib/node-network.ts';
-import { resolveVmFiles, type VmFiles } from '../scripts/lib/vm-options.ts';
 import type { NetworkHook } from '../workers/protocol/net-link.ts';
 import { decodeSnapshotFile } from '../workers/protocol/snapshot-container.ts';
 
-const root = resolve(fileURLToPath(import.meta.url), '../..');
-const PROMPT = 'root@tabvm:~# ';
-const GUEST_MAC = '52:54:00:12:34:56';
-
-function files(): VmFiles {
-  return { ...resolveVmFiles({ mem: '128M' }, resolve(root, 'public/images')), net: { mac: GUEST_MAC } };
-}
-
 /** Types `command` and returns what it printed, up to `marker` (which the command echoes at its end). */
-async function run(con: NodeVmConsole, command: string, marker: string, from: number): Promise<[string, number]> {
-  con.type(`${command}; echo ${marker}-$((6*7))\n`);
-  const end = await con.waitFor(`${marker}-42`, 180_000, from);
-  const start = con.output.indexOf('\n', from) + 1;
-  return [con.output.slice(start, end).replace(/\r/g, ''), await con.waitFor(PROMPT, 30_000, end)];
-}
+const run = (con: NodeVmConsole, command: string, marker: string, from: number): Promise<[string, number]> =>
+  runMarked(con, command, marker, from, 180_000);
 
 async function freePort(): Promise<number> {
   const server = createServer();
@@ -58,7 +44,7 @@ describe('the user-mode network with the default image', () => {
     // The hook as NodeVm calls it, keeping the network's port so the test can inject frames as the guest.
     let fromGuest: ReturnType<NetworkHook> | undefined;
     const hook: NetworkHook = (link) => (fromGuest = user.hook(link));
-    const vm = new NodeVm(files(), undefined, { onNetwork: hook });
+    const vm = new NodeVm(netVmFiles(), undefined, { onNetwork: hook });
     try {
       const con = new NodeVmConsole(vm);
       let at = await con.waitFor(PROMPT, 240_000);
@@ -122,7 +108,9 @@ describe('the user-mode network with the default image', () => {
       user.close();
       await vm.terminate();
       const restoredNetwork = new NodeUserNetwork();
-      const restored = new NodeVm(files(), await decodeSnapshotFile(snapshot), { onNetwork: restoredNetwork.hook });
+      const restored = new NodeVm(netVmFiles(), await decodeSnapshotFile(snapshot), {
+        onNetwork: restoredNetwork.hook,
+      });
       try {
         const restoredConsole = new NodeVmConsole(restored);
         [out] = await run(

@@ -5,10 +5,10 @@
 // snapshot restores with the card's address, the guest's address and a link that is up; and the image
 // configures eth0 by DHCP at boot.
 import { describe, expect, it } from 'vitest';
-import { fileURLToPath } from 'node:url';
+import { GUEST_MAC, netVmFiles, PROMPT, root, runMarked } from './net-vm.ts';
 import { resolve } from 'node:path';
 import { NodeVm, NodeVmConsole } from '../scripts/lib/node-vm.ts';
-import { resolveVmFiles, type VmFiles } from '../scripts/lib/vm-options.ts';
+import { resolveVmFiles } from '../scripts/lib/vm-options.ts';
 import { decodeSnapshotFile } from '../workers/protocol/snapshot-container.ts';
 import { GatewayPeer } from './gateway-peer.ts';
 import { readFileSync } from 'node:fs';
@@ -20,26 +20,14 @@ import { plugNetwork } from '../workers/protocol/net-link.ts';
 import type { ByteStream } from '../workers/protocol/channels.ts';
 import type { VmHalt } from '../workers/protocol/vm-api.ts';
 
-const root = resolve(fileURLToPath(import.meta.url), '../..');
-const PROMPT = 'root@tabvm:~# ';
-const GUEST_MAC = '52:54:00:12:34:56';
-
-function files(): VmFiles {
-  return { ...resolveVmFiles({ mem: '128M' }, resolve(root, 'public/images')), net: { mac: GUEST_MAC } };
-}
-
 /** Types `command` and returns what it printed, up to `marker` (which the command echoes at its end). */
-async function run(con: NodeVmConsole, command: string, marker: string, from: number): Promise<[string, number]> {
-  con.type(`${command}; echo ${marker}-$((6*7))\n`);
-  const end = await con.waitFor(`${marker}-42`, 120_000, from);
-  const start = con.output.indexOf('\n', from) + 1;
-  return [con.output.slice(start, end).replace(/\r/g, ''), await con.waitFor(PROMPT, 30_000, end)];
-}
+const run = (con: NodeVmConsole, command: string, marker: string, from: number): Promise<[string, number]> =>
+  runMarked(con, command, marker, from, 120_000);
 
 describe('virtio-net with a scripted peer', () => {
   it('pings 10.0.2.2 from a guest configured by hand; bad frames from the peer are dropped harmlessly', async () => {
     const peer = new GatewayPeer();
-    const vm = new NodeVm(files(), undefined, { onNetwork: peer.hook });
+    const vm = new NodeVm(netVmFiles(), undefined, { onNetwork: peer.hook });
     try {
       const con = new NodeVmConsole(vm);
       let at = await con.waitFor(PROMPT, 240_000);
@@ -76,7 +64,7 @@ describe('virtio-net with a scripted peer', () => {
 
   it('brings eth0 up at boot by DHCP: address, default route and resolver', async () => {
     const peer = new GatewayPeer(true);
-    const vm = new NodeVm(files(), undefined, { onNetwork: peer.hook });
+    const vm = new NodeVm(netVmFiles(), undefined, { onNetwork: peer.hook });
     try {
       const con = new NodeVmConsole(vm);
       const at = await con.waitFor(PROMPT, 240_000);
@@ -99,7 +87,7 @@ describe('virtio-net with a scripted peer', () => {
 
   it('restores from a snapshot with its address, the guest keeping its IP address, and the link up', async () => {
     let snapshot: Uint8Array;
-    const first = new NodeVm(files(), undefined, { onNetwork: new GatewayPeer().hook });
+    const first = new NodeVm(netVmFiles(), undefined, { onNetwork: new GatewayPeer().hook });
     try {
       const con = new NodeVmConsole(first);
       const at = await con.waitFor(PROMPT, 240_000);
@@ -118,7 +106,7 @@ describe('virtio-net with a scripted peer', () => {
     const peer = new GatewayPeer();
     // Another address on the command line: the restored card keeps the one its guest booted with.
     const second = new NodeVm(
-      { ...files(), net: { mac: '52:54:00:65:43:21' } },
+      { ...netVmFiles(), net: { mac: '52:54:00:65:43:21' } },
       await decodeSnapshotFile(snapshot),
       { onNetwork: peer.hook },
     );

@@ -14,7 +14,10 @@ async function createVmWithCpus(page: Page, name: string, cpus: number): Promise
   await dialog.getByLabel('Name').fill(name);
   await expect(dialog.getByRole('button', { name: 'Create' })).toBeEnabled();
   const field = dialog.getByLabel('CPUs');
-  const shown = { default: await field.inputValue(), hint: (await dialog.getByTestId('cpus-hint').textContent()) ?? '' };
+  const shown = {
+    default: await field.inputValue(),
+    hint: (await dialog.getByTestId('vm-cpus-hint').textContent()) ?? '',
+  };
   await field.fill(String(cpus));
   await dialog.getByRole('button', { name: 'Create' }).click();
   await expect(dialog).toBeHidden();
@@ -24,7 +27,9 @@ async function createVmWithCpus(page: Page, name: string, cpus: number): Promise
 // The markers are computed by the guest's shell, so the echo of the typed line cannot match them.
 const COUNT = 'echo "cpus=$(nproc) harts=$(grep -c ^processor /proc/cpuinfo)"';
 
-test('a 2-CPU VM made in the dialog counts two harts; the dialog defaults to what fits the machine', async ({ page }) => {
+test('a 2-CPU VM made in the dialog counts two harts; the dialog defaults to what fits the machine', async ({
+  page,
+}) => {
   test.setTimeout(3 * BOOT_TIMEOUT);
   await page.goto(ISOLATED_URL);
   const cores = await page.evaluate(() => navigator.hardwareConcurrency);

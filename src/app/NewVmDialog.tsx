@@ -10,11 +10,10 @@ import {
   IMAGE_CATALOG,
   ImageNotBuiltError,
   loadManifest,
-  MAX_RAM_MIB,
   type ImageManifest,
 } from '../controller/images.ts';
 import { customImageProblems, type CustomImageFiles } from '../controller/custom-image.ts';
-import { MAX_CPUS } from '../../workers/protocol/machine-limits.ts';
+import { MachineFields } from './MachineFields.tsx';
 import { CUSTOM_MEMORY, vmFieldProblems } from './vm-fields.ts';
 
 /** What fits this machine: two CPUs where the host has at least four cores to share, else one. */
@@ -26,7 +25,7 @@ export interface NewVmFields {
   readonly name: string;
   readonly image: string;
   readonly ramMiB: number;
-  /** CPUs (harts), 1 to MAX_CPUS. */
+  /** CPUs (harts), 1 to MAX_CPUS (workers/protocol/machine-limits.ts). */
   readonly cpus: number;
   /** A network card on the browser's network (docs/networking.md). */
   readonly network: boolean;
@@ -126,8 +125,6 @@ export function NewVmDialog({ open, onClose, isNameTaken, onCreate, suggestedNam
     ram: ramError,
     cpus: cpuError,
   } = vmFieldProblems({ name, ram, cpus }, { isNameTaken, minRamMiB: minRam });
-  // Without cross-origin isolation there is no shared memory for harts in several workers.
-  const oneCpuOnly = !globalThis.crossOriginIsolated;
 
   // The user's files are checked whenever they or the RAM change.
   useEffect(() => {
@@ -264,49 +261,20 @@ export function NewVmDialog({ open, onClose, isNameTaken, onCreate, suggestedNam
             </div>
           </fieldset>
         )}
-        <div className="field">
-          <label htmlFor="vm-ram">Memory (MiB)</label>
-          <input
-            id="vm-ram"
-            type="number"
-            inputMode="numeric"
-            min={minRam}
-            max={MAX_RAM_MIB}
-            step={1}
-            value={ram}
-            onChange={(e) => {
-              ramTypedFor.current = image;
-              setRam(e.target.value);
-            }}
-            aria-invalid={submitted && ramError !== null}
-            aria-describedby="vm-ram-error"
-          />
-          <p id="vm-ram-error" className={submitted && ramError ? 'field-error' : 'field-hint'}>
-            {submitted && ramError ? ramError : `${minRam}–${MAX_RAM_MIB} MiB`}
-          </p>
-        </div>
-        <div className="field">
-          <label htmlFor="vm-cpus">CPUs</label>
-          <input
-            id="vm-cpus"
-            type="number"
-            inputMode="numeric"
-            min={1}
-            max={MAX_CPUS}
-            step={1}
-            value={cpus}
-            onChange={(e) => setCpus(e.target.value)}
-            aria-invalid={submitted && cpuError !== null}
-            aria-describedby="vm-cpus-hint"
-          />
-          <p id="vm-cpus-hint" className={submitted && cpuError ? 'field-error' : 'field-hint'} data-testid="cpus-hint">
-            {submitted && cpuError
-              ? cpuError
-              : oneCpuOnly
-                ? 'This page is not cross-origin isolated, so the VM runs on one CPU.'
-                : `1–${MAX_CPUS}, each a worker of its own`}
-          </p>
-        </div>
+        <MachineFields
+          idPrefix="vm"
+          ram={ram}
+          onRam={(value) => {
+            ramTypedFor.current = image;
+            setRam(value);
+          }}
+          minRam={minRam}
+          ramError={ramError}
+          cpus={cpus}
+          onCpus={setCpus}
+          cpuError={cpuError}
+          submitted={submitted}
+        />
         <div className="field">
           <label className="toggle">
             <input type="checkbox" checked={network} onChange={(e) => setNetwork(e.target.checked)} />

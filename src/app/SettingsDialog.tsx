@@ -7,8 +7,8 @@ import { useEffect, useState, useSyncExternalStore, type FormEvent } from 'react
 import { Dialog } from './Dialog.tsx';
 import type { Library, VmEntry } from './library.ts';
 import { CUSTOM_MEMORY, vmFieldProblems } from './vm-fields.ts';
-import { catalogEntry, loadManifest, MAX_RAM_MIB } from '../controller/images.ts';
-import { MAX_CPUS } from '../../workers/protocol/machine-limits.ts';
+import { catalogEntry, loadManifest } from '../controller/images.ts';
+import { MachineFields } from './MachineFields.tsx';
 import { hostFolderSettingFor } from './host-folder.ts';
 import { HostFolderChooser } from './HostFolderChooser.tsx';
 import { GUEST_MOUNT } from './files.ts';
@@ -64,7 +64,6 @@ export function SettingsDialog({ open, entry, library, onClose }: Props) {
     { name, ram, cpus },
     { isNameTaken: (n) => library.isNameTaken(n, definition.id), minRamMiB: minRam },
   );
-  const oneCpuOnly = !globalThis.crossOriginIsolated;
 
   const submit = async (event: FormEvent) => {
     event.preventDefault();
@@ -81,7 +80,7 @@ export function SettingsDialog({ open, entry, library, onClose }: Props) {
     }
   };
 
-  const offHint = off ? null : 'Power the VM off to change this: a running machine keeps what it started with.';
+  const offHint = off ? undefined : 'Power the VM off to change this: a running machine keeps what it started with.';
 
   return (
     <>
@@ -104,57 +103,18 @@ export function SettingsDialog({ open, entry, library, onClose }: Props) {
               {submitted ? problems.name : ''}
             </p>
           </div>
-          <div className="field">
-            <label htmlFor="settings-ram">Memory (MiB)</label>
-            <input
-              id="settings-ram"
-              type="number"
-              inputMode="numeric"
-              min={minRam}
-              max={MAX_RAM_MIB}
-              step={1}
-              value={ram}
-              disabled={!off}
-              onChange={(e) => setRam(e.target.value)}
-              aria-invalid={submitted && problems.ram !== null}
-              aria-describedby="settings-ram-hint"
-            />
-            <p
-              id="settings-ram-hint"
-              className={submitted && problems.ram ? 'field-error' : 'field-hint'}
-              data-testid="settings-ram-hint"
-            >
-              {offHint ?? (submitted && problems.ram ? problems.ram : `${minRam}–${MAX_RAM_MIB} MiB`)}
-            </p>
-          </div>
-          <div className="field">
-            <label htmlFor="settings-cpus">CPUs</label>
-            <input
-              id="settings-cpus"
-              type="number"
-              inputMode="numeric"
-              min={1}
-              max={MAX_CPUS}
-              step={1}
-              value={cpus}
-              disabled={!off}
-              onChange={(e) => setCpus(e.target.value)}
-              aria-invalid={submitted && problems.cpus !== null}
-              aria-describedby="settings-cpus-hint"
-            />
-            <p
-              id="settings-cpus-hint"
-              className={submitted && problems.cpus ? 'field-error' : 'field-hint'}
-              data-testid="settings-cpus-hint"
-            >
-              {offHint ??
-                (submitted && problems.cpus
-                  ? problems.cpus
-                  : oneCpuOnly
-                    ? 'This page is not cross-origin isolated, so the VM runs on one CPU.'
-                    : `1–${MAX_CPUS}, each a worker of its own`)}
-            </p>
-          </div>
+          <MachineFields
+            idPrefix="settings"
+            ram={ram}
+            onRam={setRam}
+            minRam={minRam}
+            ramError={problems.ram}
+            cpus={cpus}
+            onCpus={setCpus}
+            cpuError={problems.cpus}
+            submitted={submitted}
+            lockedHint={offHint}
+          />
           <div className="field">
             <label className="toggle">
               <input

@@ -381,13 +381,7 @@ report:
   bnez s0, 1f
   la a0, msg_pass
   call puts
-  li t0, 1
-  la t1, tohost
-  sd t0, 0(t1)
-  li t0, SIFIVE_TEST_BASE
-  li t1, SIFIVE_TEST_PASS
-  sw t1, 0(t0)
-  j park
+  j 2f
 
 1:
   la a0, msg_fail
@@ -420,16 +414,8 @@ report:
   call puthex
   li a0, '\n'
   call putc
-
-  slli t0, s0, 1
-  ori t0, t0, 1
-  la t1, tohost
-  sd t0, 0(t1)
-  slli t0, s0, 16
-  li t1, SIFIVE_TEST_FAIL
-  or t0, t0, t1
-  li t1, SIFIVE_TEST_BASE
-  sw t0, 0(t1)
+2:
+  EXIT_WITH s0
   j park
 
   .balign 4
@@ -542,15 +528,7 @@ m_save_area:
 s_save_area:
   .zero 64
 
-  .section .tohost, "aw", @progbits
-  .balign 64
-  .globl tohost
-tohost:
-  .dword 0
-  .balign 64
-  .globl fromhost
-fromhost:
-  .dword 0
+  TOHOST_WORDS
 
   .bss
   .balign 16

@@ -379,6 +379,41 @@ test_name:
   bnez t6, \label
 .endm
 
+/* --- The end of a program ---------------------------------------------------------------------------- */
+
+/*
+ * Ends the program with the exit code in register \code, 0 for a pass (M-mode; clobbers t0, t1):
+ * tohost = (code << 1) | 1, where tabvm's runner stops, then the SiFive test finisher for QEMU, which has
+ * no tohost: PASS, or FAIL with the code in bits 31:16. Only 4-byte instructions.
+ */
+.macro EXIT_WITH code
+  slli t0, \code, 1
+  ori t0, t0, 1
+  la t1, tohost
+  sd t0, 0(t1)
+  li t0, SIFIVE_TEST_PASS
+  beqz \code, .Lexit_pass\@
+  slli t0, \code, 16
+  li t1, SIFIVE_TEST_FAIL
+  or t0, t0, t1
+.Lexit_pass\@:
+  li t1, SIFIVE_TEST_BASE
+  sw t0, 0(t1)
+.endm
+
+/* The tohost and fromhost words, each in a 64-byte line of its own: one instance per program. */
+.macro TOHOST_WORDS
+  .section .tohost, "aw", @progbits
+  .balign 64
+  .globl tohost
+tohost:
+  .dword 0
+  .balign 64
+  .globl fromhost
+fromhost:
+  .dword 0
+.endm
+
 /* --- CLINT ------------------------------------------------------------------------------------------ */
 
 .macro READ_MTIME reg

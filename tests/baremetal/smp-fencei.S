@@ -22,18 +22,7 @@
 #define ADDI_A0(imm) (((imm) << 20) | (10 << 7) | 0x13)
 
   TEST_NAME smp-fencei
-  .option norvc
-
-  .section .text.init, "ax", @progbits
-  .globl _start
-_start:
-  csrw mie, zero
-  csrw mstatus, zero
-  csrr a0, mhartid
-  beqz a0, hart0
-  li t0, 1
-  beq a0, t0, hart1
-  j smp_park
+  SMP_ENTRY
 
 /* Calls `patch` RUNS times; fails (hart 1) with \n unless every call returns s2. */
 .macro RUN_PATCH n
@@ -54,10 +43,7 @@ hart1:
   csrw mie, t0
   li s2, 1
   RUN_PATCH 20
-  la t0, hart1_ready
-  li t1, 1
-  fence
-  sd t1, 0(t0)
+  HART1_READY
 1:
   wfi
   csrr t0, mip
@@ -75,16 +61,7 @@ hart1:
 
 /* --- hart 0 ----------------------------------------------------------------------------------------- */
 hart0:
-  li t0, MIP_MSIP
-  csrw mie, t0
-  DEADLINE s0
-1:
-  la t0, hart1_ready
-  ld t0, 0(t0)
-  bnez t0, 2f
-  CHECK_DEADLINE 1, s0
-  j 1b
-2:
+  WAIT_HART1_READY 1, s0
   li s1, 2
 3:
   /* the new version: addi a0, zero, s1 */

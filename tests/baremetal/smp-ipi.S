@@ -23,27 +23,13 @@
 #define BUSY_ROUNDS 200
 
   TEST_NAME smp-ipi
-  .option norvc
-
-  .section .text.init, "ax", @progbits
-  .globl _start
-_start:
-  csrw mie, zero
-  csrw mstatus, zero
-  csrr a0, mhartid
-  beqz a0, hart0
-  li t0, 1
-  beq a0, t0, hart1
-  j smp_park
+  SMP_ENTRY
 
 /* --- hart 1 ----------------------------------------------------------------------------------------- */
 hart1:
   li t0, MIP_MSIP
   csrw mie, t0
-  la t0, hart1_ready
-  li t1, 1
-  fence
-  sd t1, 0(t0)
+  HART1_READY
   la s0, hart1_wakes
 1:
   /* phase 1: asleep until an IPI (no deadline: hart 0 keeps time) */
@@ -92,16 +78,7 @@ hart1_trap:
 
 /* --- hart 0 ----------------------------------------------------------------------------------------- */
 hart0:
-  li t0, MIP_MSIP
-  csrw mie, t0
-  DEADLINE s0
-1:
-  la t0, hart1_ready
-  ld t0, 0(t0)
-  bnez t0, 2f
-  CHECK_DEADLINE 1, s0
-  j 1b
-2:
+  WAIT_HART1_READY 1, s0
   fence
   /* 1: from WFI to WFI */
   READ_MTIME s2

@@ -23,6 +23,45 @@
 
 #ifdef __ASSEMBLER__
 
+/* _start: every hart with its M-mode interrupts off; hart 0 goes to `hart0`, hart 1 to `hart1`, and any
+ * other hart parks. */
+.macro SMP_ENTRY
+  .option norvc
+  .section .text.init, "ax", @progbits
+  .globl _start
+_start:
+  csrw mie, zero
+  csrw mstatus, zero
+  csrr a0, mhartid
+  beqz a0, hart0
+  li t0, 1
+  beq a0, t0, hart1
+  j smp_park
+.endm
+
+/* Hart 1: tells hart 0 it is ready (sets the word `hart1_ready`; clobbers t0, t1). */
+.macro HART1_READY
+  la t0, hart1_ready
+  li t1, 1
+  fence
+  sd t1, 0(t0)
+.endm
+
+/* Hart 0: enables its IPI (mie.MSIE) and waits for HART1_READY, failing with \n after the deadline,
+ * which it leaves in \deadline (clobbers t0, t6). */
+.macro WAIT_HART1_READY n, deadline
+  li t0, MIP_MSIP
+  csrw mie, t0
+  DEADLINE \deadline
+.Lpoll\@:
+  la t0, hart1_ready
+  ld t0, 0(t0)
+  bnez t0, .Lready\@
+  CHECK_DEADLINE \n, \deadline
+  j .Lpoll\@
+.Lready\@:
+.endm
+
 /* \reg = mtime + SMP_TIMEOUT_TICKS (clobbers t6) */
 .macro DEADLINE reg
   READ_MTIME \reg
@@ -117,18 +156,7 @@ smp_exit:
   la a0, smp_msg_newline
 1:
   jal ra, smp_puts
-  slli t0, s0, 1
-  ori t0, t0, 1
-  la t1, tohost
-  sd t0, 0(t1)
-  li t0, SIFIVE_TEST_PASS
-  beqz s0, 2f
-  slli t0, s0, 16
-  li t1, SIFIVE_TEST_FAIL
-  or t0, t0, t1
-2:
-  li t1, SIFIVE_TEST_BASE
-  sw t0, 0(t1)
+  EXIT_WITH s0
 smp_park:
   wfi
   j smp_park
@@ -195,15 +223,7 @@ smp_msg_newline: .asciz "\n"
   .globl smp_fail
 smp_fail: .dword 0
 
-  .section .tohost, "aw", @progbits
-  .balign 64
-  .globl tohost
-tohost:
-  .dword 0
-  .balign 64
-  .globl fromhost
-fromhost:
-  .dword 0
+  TOHOST_WORDS
 .endm
 
 #endif /* __ASSEMBLER__ */

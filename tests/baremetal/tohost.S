@@ -8,9 +8,8 @@
  *
  * Needs no harness: a trap fails with code 2, a failed SC with code 3.
  */
-#define SIFIVE_TEST_BASE 0x100000
-#define SIFIVE_TEST_PASS 0x5555
-#define SIFIVE_TEST_FAIL 0x3333
+#include "harness.h"
+
 #define MSTATUS_FS_INITIAL (1 << 13)
 
   .option norvc
@@ -110,23 +109,7 @@ sc_failed:
 trap:
   li a2, 2
 fail:
-  slli t0, a2, 1
-  ori t0, t0, 1
-  la t1, tohost
-  sd t0, 0(t1)
-  slli t0, a2, 16
-  li t1, SIFIVE_TEST_FAIL
-  or t0, t0, t1
-  li t1, SIFIVE_TEST_BASE
-  sw t0, 0(t1)
+  EXIT_WITH a2
   j .
 
-  .section .tohost, "aw", @progbits
-  .balign 64
-  .globl tohost
-tohost:
-  .dword 0
-  .balign 64
-  .globl fromhost
-fromhost:
-  .dword 0
+  TOHOST_WORDS

@@ -10,6 +10,7 @@ import type { VmEntry } from './library.ts';
 import { AUTOSAVE_INTERVAL_MS, type SnapshotShelf } from './snapshots.ts';
 import { ConfirmDialog, Dialog } from './Dialog.tsx';
 import { formatMiB } from './format.ts';
+import { CUSTOM_IMAGE_ID } from '../controller/images.ts';
 
 interface Props {
   readonly entry: VmEntry;
@@ -42,6 +43,7 @@ export function SnapshotPanel({ entry, shelf, onSelectVm }: Props) {
   const idle = view.phase === 'stopped' || view.phase === 'error' || live;
   const error = state.errors.get(vmId);
   const head = controller.head;
+  const base = definition.linkedTo && state.records.find((r) => r.id === definition.linkedTo?.snapshotId);
 
   const childrenOf = new Map<string | null, SnapshotRecord[]>();
   const ids = new Set(records.map((r) => r.id));
@@ -196,6 +198,12 @@ export function SnapshotPanel({ entry, shelf, onSelectVm }: Props) {
           </button>
         )}
       </div>
+      {base && (
+        <p className="vm-meta" data-testid="linked-base">
+          Linked clone of {shelf.vmName(base.vmId) ?? 'a deleted VM'}, from its snapshot “{base.name}”: its own
+          snapshots store only what changed since.
+        </p>
+      )}
       {resumable && !live && (
         <p className="hint" data-testid="resume-hint">
           Resume continues {definition.name} from the newest state saved while it ran. Start boots it afresh from its
@@ -281,13 +289,14 @@ export function SnapshotPanel({ entry, shelf, onSelectVm }: Props) {
       <CloneDialog
         record={cloning}
         vmName={definition.name}
+        linkable={definition.image !== CUSTOM_IMAGE_ID}
         isNameTaken={(name) => shelf.isNameTaken(name)}
         onClose={() => setCloning(null)}
-        onClone={(name) => {
+        onClone={(name, kind) => {
           const record = cloning;
           setCloning(null);
           if (record)
-            void shelf.clone(entry, record.id, name).then((clone) => {
+            void shelf.clone(entry, record.id, name, kind).then((clone) => {
               if (clone) onSelectVm(clone.definition.id);
             });
         }}
@@ -385,26 +394,29 @@ function SnapshotAction(props: {
 }
 
 /**
- * Clone…: the new VM's name, and which kind. A full clone is a VM of its own holding the snapshot's
- * state (its chain merged into one file). A linked clone would share the parent's snapshots instead of
- * copying them; tabvm does not make those yet (docs/snapshots.md, "Clones"), so the choice is shown and
- * explained, not offered.
+ * Clone…: the new VM's name, and which kind (docs/snapshots.md, "Clones"). A full clone is a VM of its
+ * own holding the snapshot's state (its chain merged into one file). A linked clone shares the parent's
+ * snapshot instead of copying it, and ties the two together: the snapshot and its VM stay while the
+ * clone exists. A VM on the person's own disk image is cloned in full only.
  */
 function CloneDialog(props: {
   record: SnapshotRecord | null;
   vmName: string;
+  linkable: boolean;
   isNameTaken: (name: string) => boolean;
   onClose: () => void;
-  onClone: (name: string) => void;
+  onClone: (name: string, kind: 'full' | 'linked') => void;
 }) {
   const { record, vmName } = props;
   const [name, setName] = useState('');
+  const [kind, setKind] = useState<'full' | 'linked'>('full');
   const [submitted, setSubmitted] = useState(false);
   useEffect(() => {
     if (!record) return;
     let suggestion = `${vmName}-clone`;
     for (let n = 2; props.isNameTaken(suggestion); n++) suggestion = `${vmName}-clone-${n}`;
     setName(suggestion);
+    setKind('full');
     setSubmitted(false);
     // Only a newly opened dialog gets a suggestion (isNameTaken is a new function at every render).
   }, [record, vmName]);
@@ -427,7 +439,7 @@ function CloneDialog(props: {
         onSubmit={(event) => {
           event.preventDefault();
           setSubmitted(true);
-          if (!nameError) props.onClone(trimmed);
+          if (!nameError) props.onClone(trimmed, kind);
         }}
       >
         <div className="field">
@@ -450,16 +462,32 @@ function CloneDialog(props: {
         <fieldset className="field clone-kind">
           <legend>Kind</legend>
           <label>
-            <input type="radio" name="clone-kind" value="full" defaultChecked /> Full clone: a VM of its own with this
-            snapshot’s state, its memory and disk copied; it keeps working if {vmName} is deleted.
+            <input
+              type="radio"
+              name="clone-kind"
+              value="full"
+              checked={kind === 'full'}
+              onChange={() => setKind('full')}
+            />{' '}
+            Full clone: a VM of its own with this snapshot’s state, its memory and disk copied; it keeps working if{' '}
+            {vmName} is deleted.
           </label>
-          <label className="disabled">
-            <input type="radio" name="clone-kind" value="linked" disabled aria-describedby="clone-linked-hint" /> Linked
-            clone: shares {vmName}’s snapshots instead of copying them.
+          <label className={props.linkable ? undefined : 'disabled'}>
+            <input
+              type="radio"
+              name="clone-kind"
+              value="linked"
+              checked={kind === 'linked'}
+              disabled={!props.linkable}
+              onChange={() => setKind('linked')}
+              aria-describedby="clone-linked-hint"
+            />{' '}
+            Linked clone: starts from this snapshot without copying it, and stores only what it changes.
           </label>
           <p id="clone-linked-hint" className="field-hint">
-            Not available yet: snapshots are kept per VM, and deleting {vmName} would take a linked clone’s base with
-            it.
+            {props.linkable
+              ? `While a linked clone exists, this snapshot and ${vmName} cannot be deleted.`
+              : `${vmName} is on your own disk image, whose stored files a linked clone cannot share: clone it in full.`}
           </p>
         </fieldset>
         <div className="dialog-actions">

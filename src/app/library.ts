@@ -220,6 +220,12 @@ export class Library {
     const removed = await this.#serially(async () => {
       const entry = this.#snapshot.entries.find((e) => e.definition.id === id);
       if (!entry) return undefined;
+      const clones = this.linkedClonesOf((linkedTo) => linkedTo.vmId === id);
+      if (clones.length > 0) {
+        throw new Error(
+          `${entry.definition.name} cannot be deleted while its linked clones exist (${clones.join(', ')}): they share its snapshots. Delete them first.`,
+        );
+      }
       const entries = this.#snapshot.entries.filter((e) => e !== entry);
       try {
         await beginDeletion(
@@ -244,6 +250,13 @@ export class Library {
         { cause: error },
       );
     }
+  }
+
+  /** The names of the linked clones whose base (`linkedTo`) matches. */
+  linkedClonesOf(matches: (linkedTo: NonNullable<VmDefinition['linkedTo']>) => boolean): string[] {
+    return this.#snapshot.entries
+      .filter((e) => e.definition.linkedTo !== undefined && matches(e.definition.linkedTo))
+      .map((e) => e.definition.name);
   }
 
   /** Runs changes of the stored list one after another, each starting from the list the one before left. */

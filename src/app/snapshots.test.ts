@@ -155,6 +155,23 @@ describe('snapshot shelf', () => {
     expect(third?.parent).toBe(second!.id);
   });
 
+  it("keeps an operation's alert through the automatic snapshots after it, until the person's next operation", async () => {
+    const store = new SnapshotStore(createStore('shelf-alert', 'files'));
+    const { entry, print } = fakeVm();
+    const shelf = await shelfOf(store, entry);
+    const first = await shelf.take(entry);
+    vi.spyOn(store, 'delete').mockRejectedValueOnce(new Error('the disk is on fire'));
+    await shelf.remove('vm-1', first!.id);
+    const alert = shelf.getSnapshot().errors.get('vm-1');
+    expect(alert).toMatch(/the disk is on fire/);
+    print();
+    await shelf.autosave(entry);
+    expect((await store.list()).some((r) => r.kind === 'auto')).toBe(true);
+    expect(shelf.getSnapshot().errors.get('vm-1')).toBe(alert);
+    await shelf.take(entry);
+    expect(shelf.getSnapshot().errors.get('vm-1')).toBeUndefined();
+  });
+
   it('renews the automatic snapshot periodically while the guest changes and whenever the page is hidden or left, not when it is shown', async () => {
     vi.useFakeTimers({ toFake: ['setInterval'] });
     try {
@@ -285,15 +302,67 @@ describe('snapshot shelf', () => {
 
   it('Take snapshot pressed while an automatic snapshot is taken is not dropped: it comes after it', async () => {
     const store = new SnapshotStore(createStore('shelf-take-during-autosave', 'files'));
-    const { entry } = fakeVm();
+    const { entry, requests } = fakeVm();
     const shelf = await shelfOf(store, entry);
     const saving = shelf.autosave(entry);
     expect(shelf.getSnapshot().busy.has('vm-1')).toBe(true);
     const taken = await shelf.take(entry, { name: 'mine' });
     await saving;
     expect(taken?.name).toBe('mine');
+    expect(requests.map((r) => r.automatic ?? false)).toEqual([true, false]);
     expect(shelf.treeOf('vm-1').map((r) => r.name)).toEqual(['mine']);
-    expect(shelf.autosaveOf('vm-1')).toBeDefined();
+    // The snapshot taken after it holds the newer state: it is the one offered, and the older automatic one went.
+    expect(shelf.resumeOf('vm-1')?.id).toBe(taken!.id);
+    expect(shelf.autosaveOf('vm-1')).toBeUndefined();
+  });
+
+  it('a snapshot taken becomes the resume point at once, so a reload right after it resumes it', async () => {
+    const store = new SnapshotStore(createStore('shelf-take-resume', 'files'));
+    const { entry, print } = fakeVm();
+    const shelf = await shelfOf(store, entry);
+    print();
+    await shelf.autosave(entry);
+    expect(shelf.resumeOf('vm-1')?.kind).toBe('auto');
+    const taken = await shelf.take(entry);
+    expect((await store.resumePoints()).get('vm-1')).toMatchObject({ snapshotId: taken!.id, running: true });
+    // The next automatic snapshot is a child of it.
+    print();
+    await shelf.autosave(entry);
+    expect(shelf.autosaveOf('vm-1')?.parent).toBe(taken!.id);
+    expect(shelf.resumeOf('vm-1')?.id).toBe(shelf.autosaveOf('vm-1')!.id);
+  });
+
+  it('Rename, Delete and Restore asked while an automatic snapshot is taken are not dropped: each comes after it', async () => {
+    const store = new SnapshotStore(createStore('shelf-ops-during-autosave', 'files'));
+    const { entry } = fakeVm();
+    const shelf = await shelfOf(store, entry);
+    const first = await shelf.take(entry, { name: 'first' });
+    const second = await shelf.take(entry, { name: 'second' });
+    const restored: string[] = [];
+    Object.assign(entry.controller, {
+      restore: async (contents: SnapshotContents) => {
+        restored.push(contents.header.id);
+      },
+    });
+
+    let saving = shelf.autosave(entry);
+    expect(shelf.getSnapshot().busy.has('vm-1')).toBe(true);
+    await shelf.rename('vm-1', first!.id, 'renamed');
+    await saving;
+    expect((await store.record(first!.id))?.name).toBe('renamed');
+
+    saving = shelf.autosave(entry);
+    expect(shelf.getSnapshot().busy.has('vm-1')).toBe(true);
+    await shelf.remove('vm-1', second!.id);
+    await saving;
+    expect(await store.record(second!.id)).toBeUndefined();
+
+    saving = shelf.autosave(entry);
+    expect(shelf.getSnapshot().busy.has('vm-1')).toBe(true);
+    await shelf.restore(entry, first!.id);
+    await saving;
+    expect(restored).toEqual([first!.id]);
+    expect(shelf.resumeOf('vm-1')?.id).toBe(first!.id);
   });
 
   it('a VM powered off while its automatic snapshot is taken (the worker never answers) frees the shelf', async () => {
@@ -491,6 +560,73 @@ describe('snapshot shelf', () => {
     expect(shelf.getSnapshot().errors.get('')).toMatch(/own disk image, which an exported file does not hold/);
     expect((await loadDefinitions()).length).toBe(definitions);
     expect((await store.list()).length).toBe(records);
+  });
+
+  it('makes a linked clone that stores no copy, resumes from the base, and keeps the base and its VM while it exists', async () => {
+    const library = new Library(true);
+    await library.load();
+    const store = new SnapshotStore(createStore('test-snapshots-linked', 'chunks'));
+    const shelf = new SnapshotShelf(library, store);
+    await shelf.load();
+    const original = await library.create({ name: 'orig', image: 'default', ramMiB: 1 });
+    const bytes = await testSnapshotFile({ id: 'linked-base' });
+    await store.save(
+      { id: 'linked-base', vmId: original.definition.id, parent: null, name: 'Base', createdAt: 0, kind: 'manual' },
+      bytes,
+    );
+    await shelf.load();
+    const restore = vi.spyOn(VmController.prototype, 'restore').mockResolvedValue(undefined);
+
+    const clone = await shelf.clone(original, 'linked-base', 'orig-linked', 'linked');
+    expect(clone?.definition.linkedTo).toEqual({ vmId: original.definition.id, snapshotId: 'linked-base' });
+    expect(clone!.definition.mac).not.toBe(original.definition.mac);
+    expect(restore).toHaveBeenCalledTimes(1);
+    expect((restore.mock.calls[0]![0] as SnapshotContents).header.id).toBe('linked-base');
+    // Nothing was copied: the only record is the original's, and the clone resumes from it.
+    expect((await store.list()).map((r) => r.id)).toEqual(['linked-base']);
+    expect(shelf.resumeOf(clone!.definition.id)?.id).toBe('linked-base');
+    expect((await loadDefinitions()).find((d) => d.id === clone!.definition.id)?.linkedTo?.snapshotId).toBe(
+      'linked-base',
+    );
+
+    // The base and its VM stay while the clone exists, each refusal one sentence.
+    await shelf.remove(original.definition.id, 'linked-base');
+    expect(shelf.getSnapshot().errors.get(original.definition.id)).toBe(
+      'Base cannot be deleted: it is the base of the linked clone orig-linked. Delete it first.',
+    );
+    expect(await store.record('linked-base')).toBeDefined();
+    await expect(library.remove(original.definition.id)).rejects.toThrow(
+      'orig cannot be deleted while its linked clones exist (orig-linked): they share its snapshots. Delete them first.',
+    );
+    expect(library.getSnapshot().entries.map((e) => e.definition.name)).toContain('orig');
+
+    // Once the clone is gone, both can go.
+    await library.remove(clone!.definition.id);
+    await shelf.remove(original.definition.id, 'linked-base');
+    expect(await store.record('linked-base')).toBeUndefined();
+    await library.remove(original.definition.id);
+    expect(library.getSnapshot().entries.map((e) => e.definition.name)).not.toContain('orig');
+  });
+
+  it('clones a VM on its own disk image in full only', async () => {
+    const library = new Library(true);
+    await library.load();
+    const store = new SnapshotStore(createStore('test-snapshots-linked-own', 'chunks'));
+    const shelf = new SnapshotShelf(library, store);
+    await shelf.load();
+    const original = await library.create(
+      { name: 'own-linked', image: CUSTOM_IMAGE_ID, ramMiB: 1 },
+      { disk: new File([new Uint8Array(4096)], 'own.img') },
+    );
+    await store.save(
+      { id: 'own-base', vmId: original.definition.id, parent: null, name: 'B', createdAt: 0, kind: 'manual' },
+      await testSnapshotFile({ id: 'own-base' }),
+    );
+    await shelf.load();
+    const before = library.getSnapshot().entries.length;
+    expect(await shelf.clone(original, 'own-base', 'x', 'linked')).toBeUndefined();
+    expect(shelf.getSnapshot().errors.get(original.definition.id)).toMatch(/can only be cloned in full/);
+    expect(library.getSnapshot().entries.length).toBe(before);
   });
 
   it('refuses at Import, with one sentence, a file whose machine this tabvm could not build; nothing is stored', async () => {

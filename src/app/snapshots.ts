@@ -164,6 +164,11 @@ export class SnapshotShelf {
     this.#set({ records: await this.store.list(), points: await this.store.resumePoints() });
   }
 
+  /** The name of a VM of the library (a linked clone names its base's). */
+  vmName(vmId: string): string | undefined {
+    return this.#library.getSnapshot().entries.find((e) => e.definition.id === vmId)?.definition.name;
+  }
+
   /** Whether a VM of the library has this name (Clone… checks the name it is given). */
   isNameTaken(name: string): boolean {
     return this.#library.isNameTaken(name);
@@ -201,17 +206,25 @@ export class SnapshotShelf {
     this.#setError(vmId, undefined);
   }
 
-  /** Runs one operation per VM at a time; its failure becomes the VM's alert message. */
-  #exclusive<T>(vmId: string, work: () => Promise<T>): Promise<T | undefined> {
+  /**
+   * Runs one operation per VM at a time, dropped if one is under way (what the person asks for goes
+   * through #queued instead, and waits); its failure becomes the VM's alert message. An operation the
+   * person started clears the alert of the one before; `automatic` (an automatic snapshot, every few
+   * seconds) leaves it, or the alert would vanish before it is read.
+   */
+  #exclusive<T>(vmId: string, work: () => Promise<T>, automatic = false): Promise<T | undefined> {
     if (this.#snapshot.busy.has(vmId)) return Promise.resolve(undefined);
     this.#set({ busy: new Set([...this.#snapshot.busy, vmId]) });
-    this.#setError(vmId, undefined);
+    if (!automatic) this.#setError(vmId, undefined);
     const done = this.#run(vmId, work);
     this.#operations.set(vmId, done);
     return done;
   }
 
-  /** Like #exclusive, but waits for the operation under way instead of being dropped (Start must not be lost). */
+  /**
+   * Like #exclusive, but waits for the operation under way instead of being dropped: what the person
+   * asks for (Start, Restore, Clone, Delete…) must not be lost to an automatic snapshot begun just before.
+   */
   async #queued<T>(vmId: string, work: () => Promise<T>): Promise<T | undefined> {
     while (this.#operations.has(vmId)) await this.#operations.get(vmId);
     return this.#exclusive(vmId, work);
@@ -265,7 +278,9 @@ export class SnapshotShelf {
       }
       const name = about.name?.trim() || this.nextSnapshotName(vmId);
       const description = about.description?.trim();
-      return this.#saveOf(
+      // It holds the VM's newest state: the resume point names it, committed with it, and the automatic
+      // snapshots, all older, go (none is its parent: a snapshot in the tree is a child of one in the tree).
+      const saved = await this.#saveOf(
         vmId,
         {
           id: result.id,
@@ -278,7 +293,10 @@ export class SnapshotShelf {
           kind: 'manual',
         },
         result.bytes,
+        { snapshotId: result.id, running: true, at: takenAt },
       );
+      if (saved) await this.#dropAutomatic(vmId, new Set());
+      return saved;
     });
   }
 
@@ -352,7 +370,7 @@ export class SnapshotShelf {
    * restored state, never the one before.
    */
   restore(entry: VmEntry, id: string): Promise<void> {
-    return this.#exclusive(entry.definition.id, async () => {
+    return this.#queued(entry.definition.id, async () => {
       const record = await this.store.record(id);
       await this.#restoreInto(entry, id, () => this.store.contents(id), record);
     }).then(() => undefined);
@@ -610,11 +628,21 @@ export class SnapshotShelf {
   }
 
   rename(vmId: string, id: string, name: string): Promise<void> {
-    return this.#exclusive(vmId, () => this.store.rename(id, name.trim())).then(() => undefined);
+    return this.#queued(vmId, () => this.store.rename(id, name.trim())).then(() => undefined);
   }
 
+  /** Deletes a snapshot; the base of a linked clone is refused with the reason (docs/snapshots.md, "Clones"). */
   remove(vmId: string, id: string): Promise<void> {
-    return this.#exclusive(vmId, () => this.store.delete(id)).then(() => undefined);
+    return this.#queued(vmId, async () => {
+      const clones = this.#library.linkedClonesOf((linkedTo) => linkedTo.snapshotId === id);
+      if (clones.length > 0) {
+        const record = await this.store.record(id);
+        throw new SnapshotStoreError(
+          `${record?.name ?? 'This snapshot'} cannot be deleted: it is the base of the linked clone${clones.length > 1 ? 's' : ''} ${clones.join(', ')}. Delete ${clones.length > 1 ? 'them' : 'it'} first.`,
+        );
+      }
+      await this.store.delete(id);
+    }).then(() => undefined);
   }
 
   /** Every snapshot of a deleted VM (the library calls it, also to finish a deletion a closed tab cut short). */
@@ -628,7 +656,7 @@ export class SnapshotShelf {
 
   /** One self-contained file (the chain merged) and a file name for it. */
   async exportFile(entry: VmEntry, id: string): Promise<{ blob: Blob; fileName: string } | undefined> {
-    return this.#exclusive(entry.definition.id, async () => {
+    return this.#queued(entry.definition.id, async () => {
       const record = await this.store.record(id);
       const file = await this.store.flattened(id);
       const safe = (text: string): string => text.replace(/[^\w.-]+/g, '-').replace(/^-+|-+$/g, '') || 'snapshot';
@@ -640,13 +668,20 @@ export class SnapshotShelf {
   }
 
   /**
-   * A new VM in the library holding this snapshot (the chain merged, under a new id), started from it
-   * at once. It runs beside the original with state of its own.
+   * A new VM in the library started at once from this snapshot, beside the original with state of its
+   * own. A full clone holds the snapshot (the chain merged, under a new id); a linked one stores nothing
+   * of it: it restores the original's snapshot, and its own snapshots are children of that one.
    */
-  clone(entry: VmEntry, id: string, name = `${entry.definition.name}-clone`): Promise<VmEntry | undefined> {
-    return this.#exclusive(entry.definition.id, async () => {
+  clone(
+    entry: VmEntry,
+    id: string,
+    name = `${entry.definition.name}-clone`,
+    kind: 'full' | 'linked' = 'full',
+  ): Promise<VmEntry | undefined> {
+    return this.#queued(entry.definition.id, async () => {
       const source = await this.store.record(id);
       const contents = await this.store.contents(id);
+      if (kind === 'linked') return this.#cloneLinked(entry, id, name, source, contents);
       const clone = await this.#adopt(
         contents,
         name,
@@ -666,13 +701,47 @@ export class SnapshotShelf {
     });
   }
 
+  async #cloneLinked(
+    entry: VmEntry,
+    id: string,
+    baseName: string,
+    source: SnapshotRecord | undefined,
+    contents: SnapshotContents,
+  ): Promise<VmEntry> {
+    if (entry.definition.image === CUSTOM_IMAGE_ID) {
+      throw new SnapshotStoreError(
+        `A VM on your own disk image can only be cloned in full: a linked clone would share ${entry.definition.name}’s stored disk files.`,
+      );
+    }
+    if (source?.kind !== 'manual' || source.vmId !== entry.definition.id) {
+      throw new SnapshotStoreError('A linked clone is made from one of the VM’s own snapshots in its tree.');
+    }
+    let name = baseName;
+    for (let n = 2; this.#library.isNameTaken(name); n++) name = `${baseName}-${n}`;
+    const { ramSize, harts } = contents.header.machine;
+    const clone = await this.#library.create({
+      name,
+      image: entry.definition.image,
+      ramMiB: ramSize / MIB,
+      ...(harts > 1 ? { cpus: harts } : {}),
+      linkedTo: { vmId: entry.definition.id, snapshotId: id },
+    });
+    try {
+      await this.#restoreInto(clone, id, async () => contents, source);
+    } catch (error) {
+      await this.#library.remove(clone.definition.id);
+      throw error;
+    }
+    return clone;
+  }
+
   /**
    * Imports an exported snapshot as a new VM (stopped; Restore starts it). A file that is truncated,
    * corrupted, foreign, of a newer format, incremental, or taken with an image this app does not have
    * is refused with a message, and nothing is stored.
    */
   async importFile(file: File): Promise<VmEntry | undefined> {
-    return this.#exclusive('', async () => {
+    return this.#queued('', async () => {
       const bytes = new Uint8Array(await file.arrayBuffer());
       const contents = await decodeSnapshotFile(bytes);
       if (contents.header.parent !== null) {
@@ -774,45 +843,49 @@ export class SnapshotShelf {
     const phase = entry.controller.getView().phase;
     if (!isLive(phase) || this.#snapshot.busy.has(vmId)) return;
     const meter = this.#watch(entry);
-    await this.#exclusive(vmId, async () => {
-      const previous = this.resumeOf(vmId);
-      const extend = previous !== undefined && this.#automaticDepth(previous) < AUTOSAVE_CHAIN_LENGTH;
-      const takenAt = Date.now();
-      const consoleLine = entry.controller.consoleLine();
-      const began = performance.now();
-      meter.captured();
-      let result: VmSnapshotResult;
-      let saved: SnapshotRecord | undefined;
-      try {
-        result = await whileLive(
-          entry,
-          entry.controller.snapshot({ automatic: true, ...(extend ? { parent: previous.id } : {}) }),
-        );
-        saved = await this.#saveOf(
-          vmId,
-          {
-            id: result.id,
+    await this.#exclusive(
+      vmId,
+      async () => {
+        const previous = this.resumeOf(vmId);
+        const extend = previous !== undefined && this.#automaticDepth(previous) < AUTOSAVE_CHAIN_LENGTH;
+        const takenAt = Date.now();
+        const consoleLine = entry.controller.consoleLine();
+        const began = performance.now();
+        meter.captured();
+        let result: VmSnapshotResult;
+        let saved: SnapshotRecord | undefined;
+        try {
+          result = await whileLive(
+            entry,
+            entry.controller.snapshot({ automatic: true, ...(extend ? { parent: previous.id } : {}) }),
+          );
+          saved = await this.#saveOf(
             vmId,
-            parent: result.parent,
-            name: 'Automatic snapshot',
-            consoleLine,
-            createdAt: takenAt,
-            kind: 'auto',
-          },
-          result.bytes,
-          { snapshotId: result.id, running: true, at: takenAt },
-        );
-      } catch (error) {
-        meter.failed();
-        // A VM powered off while it was captured has nothing to save: no alert for that.
-        if (error instanceof VmStoppedError) return;
-        throw error;
-      }
-      const captures = new Map(this.#snapshot.captures);
-      captures.set(vmId, { pausedMs: result.pausedMs, storedMs: performance.now() - began });
-      this.#set({ captures });
-      if (saved && result.parent === null) await this.#dropAutomatic(vmId, new Set([saved.id]));
-    });
+            {
+              id: result.id,
+              vmId,
+              parent: result.parent,
+              name: 'Automatic snapshot',
+              consoleLine,
+              createdAt: takenAt,
+              kind: 'auto',
+            },
+            result.bytes,
+            { snapshotId: result.id, running: true, at: takenAt },
+          );
+        } catch (error) {
+          meter.failed();
+          // A VM powered off while it was captured has nothing to save: no alert for that.
+          if (error instanceof VmStoppedError) return;
+          throw error;
+        }
+        const captures = new Map(this.#snapshot.captures);
+        captures.set(vmId, { pausedMs: result.pausedMs, storedMs: performance.now() - began });
+        this.#set({ captures });
+        if (saved && result.parent === null) await this.#dropAutomatic(vmId, new Set([saved.id]));
+      },
+      true,
+    );
   }
 
   /** How many automatic snapshots `record`'s chain holds, from it back to a full or a manual one. */

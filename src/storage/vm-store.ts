@@ -31,6 +31,12 @@ export const VmDefinitionSchema = z.object({
    * definition from before the setting) means on, as for a new VM.
    */
   network: z.boolean().optional(),
+  /**
+   * A linked clone's base: the snapshot of another VM it was cloned from, whose chain its own snapshots
+   * and automatic snapshots extend instead of copying it (docs/snapshots.md, "Clones"). While the clone
+   * exists, that snapshot and its VM cannot be deleted.
+   */
+  linkedTo: z.object({ vmId: z.string().min(1), snapshotId: z.string().min(1) }).optional(),
 });
 
 export type VmDefinition = z.infer<typeof VmDefinitionSchema>;

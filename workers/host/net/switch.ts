@@ -4,6 +4,11 @@
  * multicast, an address not learnt yet) to every other port. The VMs of a page share one, with the
  * user-mode network on a port of its own, so guests reach each other on 10.0.2.0/24 and the gateway
  * alike. The address table is bounded: past `maxAddresses` it is forgotten and learnt again.
+ *
+ * A port may be attached `isolated` (a "protected port" in switch makers' terms): isolated ports never
+ * exchange frames with each other, only with the others. The user-mode network and the trunk to the
+ * other tabs (cross-tab.ts) are both isolated, so the tabs' guests reach each other but each tab's
+ * gateway answers only its own tab's guests (DHCP, ARP for 10.0.2.2 and .3, DNS, fetch).
  */
 import type { FramePort } from './link.ts';
 
@@ -14,7 +19,8 @@ export interface SwitchPort extends FramePort {
 
 const MIN_FRAME_BYTES = 14;
 
-function macKey(frame: Uint8Array, at: number): number {
+/** The MAC address at `at` in `frame` as a number, for maps. */
+export function macKey(frame: Uint8Array, at: number): number {
   // 48 bits fit a double exactly.
   return (
     frame[at]! * 2 ** 40 +
@@ -28,6 +34,7 @@ function macKey(frame: Uint8Array, at: number): number {
 
 export class EthernetSwitch {
   readonly #ports = new Set<FramePort>();
+  readonly #isolated = new Set<FramePort>();
   readonly #table = new Map<number, FramePort>();
   readonly #maxAddresses: number;
 
@@ -39,15 +46,20 @@ export class EthernetSwitch {
     return this.#ports.size;
   }
 
-  /** A port whose frames go to `deliver`; the returned port's `receive` is what its side sends. */
-  attach(deliver: FramePort): SwitchPort {
+  /**
+   * A port whose frames go to `deliver`; the returned port's `receive` is what its side sends. An
+   * `isolated` port exchanges no frames with another isolated one.
+   */
+  attach(deliver: FramePort, { isolated = false }: { readonly isolated?: boolean } = {}): SwitchPort {
     this.#ports.add(deliver);
+    if (isolated) this.#isolated.add(deliver);
     return {
       receive: (frame) => {
         if (this.#ports.has(deliver)) this.#forward(deliver, frame);
       },
       detach: () => {
         this.#ports.delete(deliver);
+        this.#isolated.delete(deliver);
         for (const [key, port] of this.#table) if (port === deliver) this.#table.delete(key);
       },
     };
@@ -62,11 +74,12 @@ export class EthernetSwitch {
         this.#table.set(source, from);
       }
     }
+    const isolated = this.#isolated.has(from);
     const to = frame[0]! & 1 ? undefined : this.#table.get(macKey(frame, 0));
     if (to !== undefined) {
-      if (to !== from) to.receive(frame);
+      if (to !== from && !(isolated && this.#isolated.has(to))) to.receive(frame);
       return;
     }
-    for (const port of this.#ports) if (port !== from) port.receive(frame);
+    for (const port of this.#ports) if (port !== from && !(isolated && this.#isolated.has(port))) port.receive(frame);
   }
 }

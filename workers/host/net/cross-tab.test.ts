@@ -303,5 +303,9 @@ describe('the switch’s isolated ports', () => {
     guest.receive(buildUdp(BROADCAST_MAC, A, 0, 1, 0xffffffff, 2, new Uint8Array(4))); // flood: both isolated
     x.receive(buildUdp(A, C, 0, 1, 0, 2, new Uint8Array(4))); // A learnt on the guest's port
     expect(got).toEqual({ x: 1, y: 1, guest: 2 });
+    // Another tab's VM with the guest's own address (one pre-booted snapshot): dropped, and A stays here.
+    x.receive(buildUdp(BROADCAST_MAC, A, 0, 1, 0xffffffff, 2, new Uint8Array(4)));
+    ethernet.attach({ receive() {} }).receive(buildUdp(A, C, 0, 1, 0, 2, new Uint8Array(4)));
+    expect(got).toEqual({ x: 1, y: 1, guest: 3 });
   });
 });

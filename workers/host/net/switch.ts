@@ -8,7 +8,10 @@
  * A port may be attached `isolated` (a "protected port" in switch makers' terms): isolated ports never
  * exchange frames with each other, only with the others. The user-mode network and the trunk to the
  * other tabs (cross-tab.ts) are both isolated, so the tabs' guests reach each other but each tab's
- * gateway answers only its own tab's guests (DHCP, ARP for 10.0.2.2 and .3, DNS, fetch).
+ * gateway answers only its own tab's guests (DHCP, ARP for 10.0.2.2 and .3, DNS, fetch). A frame from
+ * an isolated port whose source is an address learnt on a guest's port is dropped: the guest here keeps
+ * its address (a VM of another tab with the same card address, as VMs restored from one pre-booted
+ * snapshot have, must not take its frames away).
  */
 import type { FramePort } from './link.ts';
 
@@ -67,14 +70,16 @@ export class EthernetSwitch {
 
   #forward(from: FramePort, frame: Uint8Array): void {
     if (frame.length < MIN_FRAME_BYTES) return;
+    const isolated = this.#isolated.has(from);
     if (!(frame[6]! & 1)) {
       const source = macKey(frame, 6);
-      if (this.#table.get(source) !== from) {
+      const learnt = this.#table.get(source);
+      if (isolated && learnt !== undefined && !this.#isolated.has(learnt)) return;
+      if (learnt !== from) {
         if (this.#table.size >= this.#maxAddresses) this.#table.clear();
         this.#table.set(source, from);
       }
     }
-    const isolated = this.#isolated.has(from);
     const to = frame[0]! & 1 ? undefined : this.#table.get(macKey(frame, 0));
     if (to !== undefined) {
       if (to !== from && !(isolated && this.#isolated.has(to))) to.receive(frame);

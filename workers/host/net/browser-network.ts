@@ -8,14 +8,14 @@
 import { parseMacAddress } from '../../protocol/mac-address.ts';
 import type { NetworkHook } from '../../protocol/net-link.ts';
 import { CrossTabTrunk, type TrunkChannel } from './cross-tab.ts';
-
-export { CROSS_TAB_CHANNEL } from './cross-tab.ts';
 import { FetchGateway, type Fetch, type FetchGatewayOptions, type UrlMap } from './fetch-gateway.ts';
 import { SyntheticResolver } from './synthetic-resolver.ts';
 import { EthernetSwitch, type SwitchPort } from './switch.ts';
 import { ipv4, ipv4ToString } from './frames.ts';
 import { LockLeasePool, type LockManagerLike } from './lease-pool.ts';
 import { GATEWAY_ADDRESS, LEASE_ADDRESSES, UserNetwork } from './user-network.ts';
+
+export { CROSS_TAB_CHANNEL } from './cross-tab.ts';
 
 export interface BrowserNetworkOptions {
   /** The page's origin: what the guests reach at 10.0.2.2. */

@@ -224,6 +224,21 @@ describe('VMs of two tabs on one Ethernet (CrossTabTrunk, LockLeasePool)', () =>
 });
 
 describe('LockLeasePool', () => {
+  it('when other tabs hold every address, a new client gets none and the pane a line that says why', async () => {
+    const locks = new FakeLocks();
+    for (let n = 15; n <= 30; n++) locks.held.add(leaseLockName(ipv4(`10.0.2.${n}`)));
+    const network = tab(locks, `tabvm-test-${channelCount++}`);
+    await settle();
+    const notices: string[] = [];
+    const guest = guestOn(network, A, notices);
+    guest.dhcp(1);
+    await settle();
+    expect(guest.udp).toEqual([]);
+    expect(notices).toEqual([
+      "network: all 16 DHCP addresses are leased by the VMs of this site's tabs; a new client got none",
+    ]);
+  });
+
   it('holds a reserve, asks for more as addresses are leased, and reports a lease another tab holds', async () => {
     const locks = new FakeLocks();
     const addresses = [1, 2, 3, 4, 5].map((n) => ipv4(`10.0.2.${14 + n}`));

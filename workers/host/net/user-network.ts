@@ -473,7 +473,8 @@ export class UserNetwork implements FramePort {
         // An offer binds nothing (a flood of DISCOVERs leases no address); the REQUEST that follows does.
         const address = this.leases.get(mac)?.address ?? this.freeAddress(request.requestedAddress);
         if (address === undefined) {
-          this.notice('dhcp', `network: all ${LEASE_COUNT} DHCP addresses are leased; a new client got none`);
+          const whose = this.leasePool === localLeasePool ? '' : " by the VMs of this site's tabs";
+          this.notice('dhcp', `network: all ${LEASE_COUNT} DHCP addresses are leased${whose}; a new client got none`);
           return this.drop('DHCP addresses all leased');
         }
         return this.dhcpReply(request, DHCPOFFER, address, source);

@@ -20,6 +20,8 @@ const STEPS: readonly { id: string; output: RegExp; exitCode: number }[] = [
   { id: 'httpd', output: /^httpd is serving \/tmp\/www\n$/, exitCode: 0 },
   { id: 'fetch', output: /^<h1>Hello from inside the VM<\/h1>\n$/, exitCode: 0 },
   { id: '404', output: /404 Not Found/, exitCode: 1 },
+  // The snapshot's card gets its lease from the page's network after the restore; 10.0.2.2 is the page's site.
+  { id: 'web', output: /^<title>Linux in your browser[^<]*<\/title>\n$/, exitCode: 0 },
   { id: 'precious', output: /^my precious work\n$/, exitCode: 0 },
 ];
 

@@ -5,7 +5,12 @@
  * folder tagged `shared` (an empty tree in memory: the page gives the restored VM its own folder, and the
  * guest's mount at /mnt/shared carries on over it), waits for the shell's prompt, types the embed
  * library's prompt setup line (so the restored shell already reports exit statuses), and writes a full
- * snapshot. A snapshot that is already there and was taken with the same images, RAM, bootargs and
+ * snapshot. The machine has a network card (TUTORIAL_MAC) with nothing behind it: the embed library's
+ * `network` is on by default, a restored snapshot brings its own card or none, and the guest's udhcpc,
+ * still asking when the snapshot is taken, gets its lease from the page's network after the restore
+ * (docs/networking.md, "The tutorial"). The snapshot is taken just after the first DHCPDISCOVER of one
+ * of udhcpc's rounds (three, 3 s apart, then a 20 s pause: busybox's defaults), so the restored guest
+ * asks again within 3 s. A snapshot that is already there and was taken with the same images, RAM, bootargs and
  * share is kept: booting costs several seconds of CPU.
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -15,6 +20,7 @@ import { Machine } from '../workers/machine/machine.ts';
 import { MemoryTree } from '../workers/host/9p/memory-tree.ts';
 import { NinePServer } from '../workers/host/9p/server.ts';
 import { checkSnapshotMachine } from '../workers/protocol/snapshot-records.ts';
+import { parseMacAddress } from '../workers/protocol/mac-address.ts';
 import { captureSnapshot, encodeSnapshot, imageIdentity } from '../workers/machine/snapshot.ts';
 import { readSnapshotHeader } from '../workers/protocol/snapshot-container.ts';
 import { SNAPSHOT_FORMAT_VERSION } from '../workers/protocol/snapshot-format.ts';
@@ -28,6 +34,11 @@ const PROMPT = 'root@tabvm:~# ';
 const BOOT_TIMEOUT_MS = 600_000;
 /** busybox ash asks where the cursor is after each prompt (DSR 6); nobody answers here, and it carries on. */
 const CURSOR_QUERY = '\x1b[6n';
+
+/** The card's address (QEMU's default): every tutorial VM has it, since its guest read it at boot. */
+const TUTORIAL_MAC = '52:54:00:12:34:56';
+/** busybox udhcpc's DISCOVERs in one round (`-t 3`) before it pauses. */
+const DISCOVERS_PER_ROUND = 3;
 
 const { bios, kernel, initrd, bootargs } = defaultImage();
 
@@ -54,12 +65,26 @@ async function upToDate(): Promise<boolean> {
       JSON.stringify(
         (checkSnapshotMachine(header).virtio ?? []).flatMap((slot) => (slot.deviceId === 9 ? [slot.device.tag] : [])),
       ) === JSON.stringify([SHARE_TAG]) &&
+      (checkSnapshotMachine(header).virtio ?? []).some((slot) => slot.deviceId === 1) &&
       // An older format is still read, but a new file is smaller (format 3 leaves out the kernel's pages).
       new DataView(file.buffer, file.byteOffset).getUint32(8, true) === SNAPSHOT_FORMAT_VERSION
     );
   } catch {
     return false;
   }
+}
+
+/** A DHCPDISCOVER from the guest: UDP from port 68 to 67 with DHCP message type 1 (RFC 2131). */
+function isDhcpDiscover(frame: Uint8Array): boolean {
+  if (frame.length < 14 + 20 + 8 + 240 + 3 || frame[12] !== 0x08 || frame[13] !== 0x00 || frame[23] !== 17)
+    return false;
+  const udp = 14 + (frame[14]! & 0xf) * 4;
+  const bootp = udp + 8;
+  if (((frame[udp]! << 8) | frame[udp + 1]!) !== 68 || ((frame[udp + 2]! << 8) | frame[udp + 3]!) !== 67) return false;
+  for (let i = bootp + 240; i + 2 < frame.length && frame[i] !== 255; i += frame[i] === 0 ? 1 : 2 + frame[i + 1]!) {
+    if (frame[i] === 53) return frame[i + 2] === 1;
+  }
+  return false;
 }
 
 const atPrompt = (text: string): boolean => text.split(CURSOR_QUERY).join('').endsWith(PROMPT);
@@ -79,6 +104,7 @@ if (await upToDate()) {
   console.log(`${relative(repoRoot, OUT)} is up to date`);
 } else {
   let out = '';
+  let discovers = 0;
   const machine = new Machine(
     {
       ramSize: RAM_MIB << 20,
@@ -89,6 +115,10 @@ if (await upToDate()) {
       sharedMemory: true,
       coreModule: coreModule(),
       shares: [{ tag: SHARE_TAG, port: new NinePServer(new MemoryTree()) }],
+      net: {
+        mac: parseMacAddress(TUTORIAL_MAC),
+        link: { receive: (frame) => void (isDhcpDiscover(frame) && discovers++) },
+      },
     },
     { console: { write: (byte) => void (out += String.fromCharCode(byte)) } },
   );
@@ -106,6 +136,9 @@ if (await upToDate()) {
     () => out.slice(from).search(STATUS_MARKER) >= 0 && atPrompt(out.slice(from)),
     'waiting for the prompt after the setup line',
   );
+  // Just after the first DISCOVER of a round: the restored guest's next one comes 3 s later.
+  const round = Math.ceil(discovers / DISCOVERS_PER_ROUND) * DISCOVERS_PER_ROUND + 1;
+  await runUntil(machine, () => discovers >= round, 'waiting for udhcpc to start a round of DHCPDISCOVERs');
   const file = await encodeSnapshot(captureSnapshot(machine));
   mkdirSync(dirname(OUT), { recursive: true });
   writeFileSync(OUT, file);

@@ -13,6 +13,7 @@ import { tabvmSession } from '../scripts/lib/console-session.ts';
 import { NodeUserNetwork, parseHostForward } from '../scripts/lib/node-network.ts';
 import type { NetworkHook } from '../workers/protocol/net-link.ts';
 import { decodeSnapshotFile } from '../workers/protocol/snapshot-container.ts';
+import { ipv4 } from '../workers/host/net/frames.ts';
 
 /** Types `command` and returns what it printed, up to `marker` (which the command echoes at its end). */
 const run = (con: NodeVmConsole, command: string, marker: string, from: number): Promise<[string, number]> =>
@@ -112,6 +113,10 @@ describe('the user-mode network with the default image', () => {
         onNetwork: restoredNetwork.hook,
       });
       try {
+        // The card's record told the fresh network the guest's address: another MAC cannot have it.
+        expect(restoredNetwork.network!.claimLease(Uint8Array.of(0x52, 0x54, 0, 0, 0, 0x99), ipv4('10.0.2.15'))).toBe(
+          false,
+        );
         const restoredConsole = new NodeVmConsole(restored);
         [out] = await run(
           restoredConsole,

@@ -9,6 +9,7 @@ import { lookup } from 'node:dns/promises';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { NameNotFound, type Resolver } from '../../workers/host/net/dns.ts';
 import { ipv4, ipv4ToString } from '../../workers/host/net/frames.ts';
+import { parseMacAddress } from '../../workers/protocol/mac-address.ts';
 import type { NetworkHook } from '../../workers/protocol/net-link.ts';
 import type {
   HostStream,
@@ -206,9 +207,11 @@ export class NodeUserNetwork {
     return this.#network;
   }
 
-  readonly hook: NetworkHook = ({ toGuest }) => {
+  /** Plugs a fresh network; a restored guest's address (`lease`) is its lease from the start. */
+  readonly hook: NetworkHook = ({ toGuest, lease }) => {
     this.#network?.reset();
     this.#network = new UserNetwork(toGuest, { provider: nodeSockets, resolver: nodeResolver, ...this.#options });
+    if (lease) this.#network.claimLease(parseMacAddress(lease.mac), ipv4(lease.address));
     return this.#network;
   };
 

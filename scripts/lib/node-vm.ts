@@ -10,7 +10,8 @@ import { resolve } from 'node:path';
 import type { ByteRing } from '../../workers/protocol/ring.ts';
 import { createVmChannels, type HostVmChannels } from '../../workers/protocol/vm-channels.ts';
 import { serveDisks } from '../../workers/protocol/disk-channel.ts';
-import { plugNetwork, type NetworkHook, type PluggedNetwork } from '../../workers/protocol/net-link.ts';
+import { plugNetwork, withLease, type NetworkHook, type PluggedNetwork } from '../../workers/protocol/net-link.ts';
+import { checkSnapshotMachine } from '../../workers/protocol/snapshot-records.ts';
 import type { ConsoleSize, VmBootRequest, VmDiskRequest } from '../../workers/protocol/vm-api.ts';
 import type { SnapshotContents } from '../../workers/protocol/snapshot-container.ts';
 import { TextConsole } from './console-session.ts';
@@ -98,7 +99,10 @@ export class NodeVm {
     // place): their writes come over the disks channel as in the browser, and are acknowledged.
     const stopDisks = serveDisks(this.#channels.disks, { writes: () => Promise.resolve(), status() {} });
     // Without a network the card's frames are read and dropped, as by a cable into nothing.
-    if (this.#channels.net) this.#network = plugNetwork(this.#channels.net, onNetwork ?? (() => ({ receive() {} })));
+    // A restored card's record may carry its guest's address: the network is told it is taken.
+    const card = snapshot && checkSnapshotMachine(snapshot.header).virtio?.find((slot) => slot.deviceId === 1);
+    const hook = card?.deviceId === 1 ? withLease(onNetwork, card.device) : onNetwork;
+    if (this.#channels.net) this.#network = plugNetwork(this.#channels.net, hook ?? (() => ({ receive() {} })));
     this.ended = new Promise((resolveEnd) => {
       this.#worker.on('message', (message: NodeVmWorkerMessage) => {
         if (message.kind === 'snapshot') this.#snapshotWaiters.shift()?.resolve(message.bytes);

@@ -2,7 +2,7 @@
  * The browser's network for a VM of this page (docs/networking.md, "The browser"): the user-mode network
  * in the page, guest HTTP as fetch() from the page's origin, synthetic DNS addresses.
  */
-import { BrowserNetwork, packageMirror } from '../../workers/host/net/browser-network.ts';
+import { BrowserNetwork, CROSS_TAB_CHANNEL, packageMirror } from '../../workers/host/net/browser-network.ts';
 import type { UrlMap } from '../../workers/host/net/fetch-gateway.ts';
 import type { NetworkHook } from '../../workers/protocol/net-link.ts';
 
@@ -17,9 +17,20 @@ export function debianMirror(base: string): UrlMap {
 let shared: BrowserNetwork | undefined;
 
 /**
+ * The other tabs of the origin, when the page can join them: a BroadcastChannel for the frames and Web
+ * Locks (only in a secure context, as localhost is) for unique leases (docs/networking.md, "Other tabs").
+ */
+function otherTabs(): ConstructorParameters<typeof BrowserNetwork>[0]['tabs'] {
+  if (typeof BroadcastChannel !== 'function' || !('locks' in navigator)) return undefined;
+  const channel = new BroadcastChannel(CROSS_TAB_CHANNEL);
+  return { channel, locks: navigator.locks };
+}
+
+/**
  * The hook for a VM's card on the page's network, which all the page's VMs share (one 10.0.2.0/24, each
- * its own lease, reaching each other); `onNotice` gets the network's lines for the VM's pane. `urlMaps`
- * are the prefixes served from elsewhere: the first VM to start sets them for the page.
+ * its own lease, reaching each other), and with them the VMs of the origin's other tabs; `onNotice` gets
+ * the network's lines for the VM's pane. `urlMaps` are the prefixes served from elsewhere: the first VM
+ * to start sets them for the page.
  */
 export function pageNetwork(
   onNotice: (line: string) => void,
@@ -27,11 +38,19 @@ export function pageNetwork(
 ): NetworkHook {
   let hook: NetworkHook | undefined;
   return (link) => {
-    shared ??= new BrowserNetwork({
-      origin: location.origin,
-      urlMaps: urlMaps(document.baseURI),
-      upgradeToHttps: location.protocol === 'https:',
-    });
+    if (!shared) {
+      const tabs = otherTabs();
+      const network = (shared = new BrowserNetwork({
+        origin: location.origin,
+        urlMaps: urlMaps(document.baseURI),
+        upgradeToHttps: location.protocol === 'https:',
+        ...(tabs ? { tabs } : {}),
+      }));
+      // The other tabs forget this one's guests at once rather than when their frames go unanswered.
+      addEventListener('pagehide', (event) => {
+        if (!event.persisted) network.close();
+      });
+    }
     hook ??= shared.hook(onNotice);
     return hook(link);
   };

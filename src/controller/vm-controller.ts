@@ -12,7 +12,7 @@
  */
 import * as Comlink from 'comlink';
 import { createVmChannels, type HostVmChannels } from '../../workers/protocol/vm-channels.ts';
-import { plugNetwork, type NetworkHook, type PluggedNetwork } from '../../workers/protocol/net-link.ts';
+import { plugNetwork, withLease, type NetworkHook, type PluggedNetwork } from '../../workers/protocol/net-link.ts';
 import { serveDisks } from '../../workers/protocol/disk-channel.ts';
 import {
   type ConsoleSize,
@@ -533,7 +533,7 @@ export class VmController {
       : undefined;
     const net = snapshot
       ? saved?.deviceId === 1
-        ? { mac: saved.device.mac, onNetwork: this.options.net?.onNetwork }
+        ? { mac: saved.device.mac, onNetwork: withLease(this.options.net?.onNetwork, saved.device) }
         : undefined
       : this.options.net;
     const channels = createVmChannels(shared ? 'shared' : 'message', { net: net !== undefined });

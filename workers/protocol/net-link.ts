@@ -19,8 +19,27 @@ export interface FrameReceiver {
   receive(frame: Uint8Array): void;
 }
 
-/** What a runner plugs into a VM's network card. */
-export type NetworkHook = (link: { readonly toGuest: FrameReceiver }) => FrameReceiver;
+/**
+ * A restored guest's card address and the IPv4 address it uses (its snapshot's card record): the
+ * network records it as taken, since it is in the guest's RAM.
+ */
+export interface RestoredLease {
+  readonly mac: string;
+  readonly address: string;
+}
+
+/** What a runner plugs into a VM's network card; `lease` when the VM is a restored snapshot's with one. */
+export type NetworkHook = (link: { readonly toGuest: FrameReceiver; readonly lease?: RestoredLease }) => FrameReceiver;
+
+/** `hook`, told the restored card's lease when its snapshot record has the guest's address (version 2). */
+export function withLease(
+  hook: NetworkHook | undefined,
+  card: { readonly mac: string; readonly address?: string | null },
+): NetworkHook | undefined {
+  const address = card.address;
+  if (!hook || !address) return hook;
+  return (link) => hook({ ...link, lease: { mac: card.mac, address } });
+}
 
 /** Frames for the guest held while the channel's ring is full. */
 export const HOST_NET_BACKLOG_FRAMES = 256;

@@ -132,14 +132,23 @@ export const virtioBlkStateSchema = z.object({ v: version(1), capacity: decimalU
 export const virtioRngStateSchema = z.object({ v: version(1) });
 /** The virtio console's terminal size (its config's le16 cols and rows). */
 export const virtioConsoleStateSchema = z.object({ v: version(1), cols: u16.min(1, 'zero'), rows: u16.min(1, 'zero') });
-export const virtioNetStateSchema = z.object({
-  v: version(1),
-  mac: z
-    .string({ error: 'not a string' })
-    .refine(isMacAddress, 'not a MAC address')
-    .refine((mac) => (parseInt(mac.slice(0, 2), 16) & 1) === 0, 'a multicast address'),
-  linkUp: flag,
-});
+const unicastMac = z
+  .string({ error: 'not a string' })
+  .refine(isMacAddress, 'not a MAC address')
+  .refine((mac) => (parseInt(mac.slice(0, 2), 16) & 1) === 0, 'a multicast address');
+/** A dotted IPv4 address, each byte in decimal without leading zeros. */
+const ipv4Address = z
+  .string({ error: 'not a string' })
+  .regex(/^((25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$/, 'not an IPv4 address');
+/** The card; version 2 adds the guest's IPv4 address as the card saw it (null if none), version 1 still restores. */
+export const virtioNetStateSchema = z.discriminatedUnion(
+  'v',
+  [
+    z.object({ v: z.literal(1), mac: unicastMac, linkUp: flag }),
+    z.object({ v: z.literal(2), mac: unicastMac, linkUp: flag, address: ipv4Address.nullable() }),
+  ],
+  { error: (issue) => `unknown state version ${JSON.stringify((issue.input as { v?: unknown } | undefined)?.v)}` },
+);
 /** A 9p name as the server keeps it in a fid's path: what it accepts from the guest, no more. */
 const ninePName = z
   .string()

@@ -22,7 +22,9 @@ import {
   VIRTIO_MMIO_STATUS,
   VIRTIO_STATUS_DEVICE_NEEDS_RESET,
 } from './mmio.ts';
+import { BROADCAST_MAC, buildUdp, ipv4 } from '../../host/net/frames.ts';
 import { MAX_FRAME_BYTES } from '../../host/net/link.ts';
+import { GATEWAY_MAC } from '../../host/net/user-network.ts';
 import { parseMacAddress } from '../../protocol/mac-address.ts';
 import { virtioNetStateSchema } from '../../protocol/snapshot-records.ts';
 import { throughJson } from '../test-support.ts';
@@ -246,13 +248,64 @@ describe('virtio-net', () => {
   it('saves its address; a restored device takes the saved one and its schema refuses a bad one', () => {
     const { device } = setup();
     const state = throughJson(device.saveState());
-    expect(state).toEqual({ v: 1, mac: MAC, linkUp: true });
+    expect(state).toEqual({ v: 2, mac: MAC, linkUp: true, address: null });
     expect(virtioNetStateSchema.parse(state)).toEqual(state);
     const other = new VirtioNet(parseMacAddress('02:00:00:00:00:01'), new RecordingLink());
     other.loadState(state);
     expect(other.mac).toBe(MAC);
     expect(virtioNetStateSchema.safeParse({ ...state, mac: '52:54:00:12:34' }).success).toBe(false);
     expect(virtioNetStateSchema.safeParse({ ...state, mac: '01:00:5e:00:00:01' }).success).toBe(false);
-    expect(() => other.loadState({ v: 2 })).toThrow(/unknown state version 2/);
+    expect(virtioNetStateSchema.safeParse({ ...state, address: '10.0.2.256' }).success).toBe(false);
+    expect(virtioNetStateSchema.safeParse({ ...state, address: '10.0.02.15' }).success).toBe(false);
+    expect(virtioNetStateSchema.safeParse({ ...state, v: 3 }).error?.issues[0]?.message).toBe(
+      'unknown state version 3',
+    );
+    expect(() => other.loadState({ v: 3 })).toThrow(/unknown state version 3/);
+    // A record from before the address was saved (version 1) still restores, with none.
+    const old = { v: 1, mac: MAC, linkUp: true };
+    expect(virtioNetStateSchema.parse(old)).toEqual(old);
+    other.loadState(old);
+    expect(other.saveState()).toEqual({ v: 2, mac: MAC, linkUp: true, address: null });
+  });
+
+  it('saves the IPv4 address the guest uses: from a DHCPACK to it, then from what it sends', () => {
+    const { device, driver } = setup(MRG);
+    driver.acknowledge();
+    for (let i = 0; i < 4; i++) driver.offer(VIRTIO_NET_RECEIVEQ, [{ write: 2048 }]);
+    driver.notify(VIRTIO_NET_RECEIVEQ);
+    const dhcp = (type: number, mac: Uint8Array, yiaddr: number[]) => {
+      const bootp = new Uint8Array(300);
+      bootp[0] = 2; // BOOTREPLY
+      bootp.set(yiaddr, 16);
+      bootp.set(mac, 28);
+      bootp.set([0x63, 0x82, 0x53, 0x63, 53, 1, type, 255], 236);
+      return buildUdp(mac, GATEWAY_MAC, ipv4('10.0.2.2'), 67, 0xffffffff, 68, bootp);
+    };
+    device.receive(dhcp(2, parseMacAddress(MAC), [10, 0, 2, 15])); // an OFFER binds nothing
+    device.receive(dhcp(5, parseMacAddress('52:54:00:00:00:01'), [10, 0, 2, 16])); // another card's ACK
+    expect(device.saveState().address).toBeNull();
+    device.receive(dhcp(5, parseMacAddress(MAC), [10, 0, 2, 15]));
+    expect(device.saveState().address).toBe('10.0.2.15');
+    // The guest sends from another address (set by hand): that is the one it uses.
+    const sent = buildUdp(
+      GATEWAY_MAC,
+      parseMacAddress(MAC),
+      ipv4('10.0.2.99'),
+      5000,
+      ipv4('10.0.2.2'),
+      7,
+      new Uint8Array(4),
+    );
+    driver.offer(VIRTIO_NET_TRANSMITQ, [{ read: txHeader() }, { read: sent }]);
+    // A DHCPDISCOVER's source 0.0.0.0 changes nothing.
+    const discover = buildUdp(BROADCAST_MAC, parseMacAddress(MAC), 0, 68, 0xffffffff, 67, new Uint8Array(300));
+    driver.offer(VIRTIO_NET_TRANSMITQ, [{ read: txHeader() }, { read: discover }]);
+    driver.notify(VIRTIO_NET_TRANSMITQ);
+    const state = throughJson(device.saveState());
+    expect(state.address).toBe('10.0.2.99');
+    expect(virtioNetStateSchema.parse(state)).toEqual(state);
+    const restored = new VirtioNet(parseMacAddress(MAC), new RecordingLink());
+    restored.loadState(state);
+    expect(restored.saveState().address).toBe('10.0.2.99');
   });
 });

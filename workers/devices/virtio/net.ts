@@ -19,7 +19,9 @@
  * and counted, never thrown.
  */
 import { MAX_FRAME_BYTES, type FramePort } from '../../host/net/link.ts';
+import { ipv4, ipv4ToString } from '../../host/net/frames.ts';
 import { formatMacAddress } from '../../protocol/mac-address.ts';
+import { ackedAddress, sentAddress } from './net-address.ts';
 import { VirtqueueError, type DescriptorChain, type Virtqueue } from './queue.ts';
 import type { VirtioDevice, VirtioDeviceContext } from './mmio.ts';
 
@@ -69,9 +71,11 @@ export interface VirtioNetCounters {
 }
 
 export interface VirtioNetState {
-  readonly v: 1;
+  readonly v: 2;
   readonly mac: string;
   readonly linkUp: boolean;
+  /** The IPv4 address the guest uses, as the card saw it pass (net-address.ts), or null; not in version 1. */
+  readonly address: string | null;
 }
 
 export class VirtioNet implements VirtioDevice, FramePort {
@@ -88,6 +92,8 @@ export class VirtioNet implements VirtioDevice, FramePort {
   #context: VirtioDeviceContext | undefined;
   /** Set when the link was full: the port calls resumeTransmit() once it has room. */
   #transmitStalled = false;
+  /** The guest's IPv4 address, as seen in its frames and its DHCPACK (net-address.ts). */
+  #address: number | undefined;
 
   constructor(mac: Uint8Array, link: NetLink) {
     if (mac.length !== 6) throw new Error(`virtio-net: a MAC address has 6 bytes, not ${mac.length}`);
@@ -141,6 +147,7 @@ export class VirtioNet implements VirtioDevice, FramePort {
       this.counters.rxDropped++;
       return;
     }
+    this.#address = ackedAddress(frame, this.config) ?? this.#address;
     if (this.#backlog.length === 0 && this.#guarded(() => this.#deliver(frame))) return;
     if (this.#backlog.length >= VIRTIO_NET_RX_BACKLOG) {
       this.counters.rxDropped++;
@@ -198,7 +205,9 @@ export class VirtioNet implements VirtioDevice, FramePort {
     }
     this.counters.txFrames++;
     // Copied out of guest RAM: the link keeps or forwards bytes the guest can no longer change.
-    this.#link.receive(chain.read(VIRTIO_NET_HDR_BYTES, length));
+    const frame = chain.read(VIRTIO_NET_HDR_BYTES, length);
+    this.#address = sentAddress(frame) ?? this.#address;
+    this.#link.receive(frame);
   }
 
   #drainBacklog(): void {
@@ -287,17 +296,20 @@ export class VirtioNet implements VirtioDevice, FramePort {
 
   /** Frames waiting in the backlog are not saved: the guest's TCP sends them again, as after any loss. */
   saveState(): VirtioNetState {
-    return { v: 1, mac: this.mac, linkUp: this.linkUp };
+    const address = this.#address === undefined ? null : ipv4ToString(this.#address);
+    return { v: 2, mac: this.mac, linkUp: this.linkUp, address };
   }
 
   /**
    * The saved address replaces the one the device was built with: the restored guest read it at probe
    * and uses it. The link state is the host's, not the snapshot's: it stays as the device was built.
+   * Version 1 (before the record had the guest's address) restores with none.
    */
   loadState(state: unknown): void {
-    const s = state as VirtioNetState;
-    if (s.v !== 1) throw new Error(`virtio-net: unknown state version ${String(s.v)}`);
+    const s = state as VirtioNetState | { readonly v: 1; readonly mac: string };
+    if (s.v !== 1 && s.v !== 2) throw new Error(`virtio-net: unknown state version ${String((s as { v: unknown }).v)}`);
     this.config.set(s.mac.split(':').map((byte) => parseInt(byte, 16)));
+    this.#address = s.v === 2 && s.address !== null ? ipv4(s.address) : undefined;
     this.#dropBacklog();
     this.#transmitStalled = false;
   }

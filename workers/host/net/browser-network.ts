@@ -5,11 +5,17 @@
  * hop for every frame and gain nothing measurable (the Node measurement in docs/networking.md found the
  * network's thread idle 81 % of the time while the guest downloaded at full speed).
  */
+import { parseMacAddress } from '../../protocol/mac-address.ts';
 import type { NetworkHook } from '../../protocol/net-link.ts';
+import { CrossTabTrunk, type TrunkChannel } from './cross-tab.ts';
 import { FetchGateway, type Fetch, type FetchGatewayOptions, type UrlMap } from './fetch-gateway.ts';
 import { SyntheticResolver } from './synthetic-resolver.ts';
 import { EthernetSwitch, type SwitchPort } from './switch.ts';
-import { GATEWAY_ADDRESS, UserNetwork } from './user-network.ts';
+import { ipv4, ipv4ToString } from './frames.ts';
+import { LockLeasePool, type LockManagerLike } from './lease-pool.ts';
+import { GATEWAY_ADDRESS, LEASE_ADDRESSES, UserNetwork } from './user-network.ts';
+
+export { CROSS_TAB_CHANNEL } from './cross-tab.ts';
 
 export interface BrowserNetworkOptions {
   /** The page's origin: what the guests reach at 10.0.2.2. */
@@ -22,6 +28,11 @@ export interface BrowserNetworkOptions {
   readonly fetch?: Fetch;
   /** The gateway's caps and timeout (defaults in fetch-gateway.ts). */
   readonly limits?: Pick<FetchGatewayOptions, 'maxHeaderBytes' | 'maxBodyBytes' | 'responseTimeoutMs'>;
+  /**
+   * Join the switches of the origin's other tabs: the trunk's channel (a `BroadcastChannel` named
+   * CROSS_TAB_CHANNEL) and the locks that keep DHCP addresses unique across the tabs (`navigator.locks`).
+   */
+  readonly tabs?: { readonly channel: TrunkChannel; readonly locks: LockManagerLike };
 }
 
 /**
@@ -42,6 +53,8 @@ export class BrowserNetwork {
   readonly #switch = new EthernetSwitch();
   readonly #network: UserNetwork;
   readonly #listeners = new Set<(line: string) => void>();
+  readonly #trunk: CrossTabTrunk | undefined;
+  readonly #leasePool: LockLeasePool | undefined;
 
   constructor(options: BrowserNetworkOptions) {
     const resolver = new SyntheticResolver();
@@ -58,9 +71,30 @@ export class BrowserNetwork {
       ...(options.upgradeToHttps !== undefined ? { upgradeToHttps: options.upgradeToHttps } : {}),
       ...options.limits,
     });
+    this.#leasePool =
+      options.tabs &&
+      new LockLeasePool({
+        locks: options.tabs.locks,
+        addresses: LEASE_ADDRESSES,
+        onConflict: (address) =>
+          onNotice(`network: ${ipv4ToString(address)} is used by a VM of this tab and by one of another tab`),
+      });
     const network: { current?: UserNetwork } = {};
-    const uplink = this.#switch.attach({ receive: (frame) => network.current!.receive(frame) });
-    this.#network = network.current = new UserNetwork(uplink, { provider: gateway, resolver, onNotice });
+    const uplink = this.#switch.attach({ receive: (frame) => network.current!.receive(frame) }, { isolated: true });
+    this.#network = network.current = new UserNetwork(uplink, {
+      provider: gateway,
+      resolver,
+      onNotice,
+      ...(this.#leasePool ? { leasePool: this.#leasePool } : {}),
+    });
+    this.#trunk =
+      options.tabs &&
+      new CrossTabTrunk(this.#switch, options.tabs.channel, { onBye: () => this.#leasePool?.forgetElsewhere() });
+  }
+
+  /** The trunk to the other tabs, when the network joins them. */
+  get trunk(): CrossTabTrunk | undefined {
+    return this.#trunk;
   }
 
   /** The user-mode network on the switch's uplink (its counters, its caps). */
@@ -70,16 +104,32 @@ export class BrowserNetwork {
 
   /**
    * The hook for one VM's card. Each plug (a start, a restore) takes the VM's last port out of the
-   * switch and puts in a new one; the VM's notices go to `onNotice`.
+   * switch and puts in a new one; the VM's notices go to `onNotice`. A restored guest's address (its
+   * snapshot's `lease`) is recorded as its lease, so no other guest is given it.
    */
   hook(onNotice: (line: string) => void): NetworkHook {
     let port: SwitchPort | undefined;
-    return ({ toGuest }) => {
+    return ({ toGuest, lease }) => {
       port?.detach();
       this.#listeners.add(onNotice);
       port = this.#switch.attach(toGuest);
+      const address = lease && ipv4(lease.address);
+      if (
+        address &&
+        LEASE_ADDRESSES.includes(address) &&
+        !this.#network.claimLease(parseMacAddress(lease.mac), address)
+      ) {
+        onNotice(`network: the restored VM has ${lease.address}, which another VM of this page has too`);
+      }
       return port;
     };
+  }
+
+  /** Leaves the other tabs (they forget this tab's guests; its leases' locks are given back) and resets. */
+  close(): void {
+    this.#trunk?.close();
+    this.#leasePool?.close();
+    this.#network.reset();
   }
 
   /** Resets every connection of the network (the guests see RST). */

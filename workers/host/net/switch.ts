@@ -4,6 +4,14 @@
  * multicast, an address not learnt yet) to every other port. The VMs of a page share one, with the
  * user-mode network on a port of its own, so guests reach each other on 10.0.2.0/24 and the gateway
  * alike. The address table is bounded: past `maxAddresses` it is forgotten and learnt again.
+ *
+ * A port may be attached `isolated` (a "protected port" in switch makers' terms): isolated ports never
+ * exchange frames with each other, only with the others. The user-mode network and the trunk to the
+ * other tabs (cross-tab.ts) are both isolated, so the tabs' guests reach each other but each tab's
+ * gateway answers only its own tab's guests (DHCP, ARP for 10.0.2.2 and .3, DNS, fetch). A frame from
+ * an isolated port whose source is an address learnt on a guest's port is dropped: the guest here keeps
+ * its address (a VM of another tab with the same card address, as VMs restored from one pre-booted
+ * snapshot have, must not take its frames away).
  */
 import type { FramePort } from './link.ts';
 
@@ -14,7 +22,8 @@ export interface SwitchPort extends FramePort {
 
 const MIN_FRAME_BYTES = 14;
 
-function macKey(frame: Uint8Array, at: number): number {
+/** The MAC address at `at` in `frame` as a number, for maps. */
+export function macKey(frame: Uint8Array, at: number): number {
   // 48 bits fit a double exactly.
   return (
     frame[at]! * 2 ** 40 +
@@ -28,6 +37,7 @@ function macKey(frame: Uint8Array, at: number): number {
 
 export class EthernetSwitch {
   readonly #ports = new Set<FramePort>();
+  readonly #isolated = new Set<FramePort>();
   readonly #table = new Map<number, FramePort>();
   readonly #maxAddresses: number;
 
@@ -39,15 +49,20 @@ export class EthernetSwitch {
     return this.#ports.size;
   }
 
-  /** A port whose frames go to `deliver`; the returned port's `receive` is what its side sends. */
-  attach(deliver: FramePort): SwitchPort {
+  /**
+   * A port whose frames go to `deliver`; the returned port's `receive` is what its side sends. An
+   * `isolated` port exchanges no frames with another isolated one.
+   */
+  attach(deliver: FramePort, { isolated = false }: { readonly isolated?: boolean } = {}): SwitchPort {
     this.#ports.add(deliver);
+    if (isolated) this.#isolated.add(deliver);
     return {
       receive: (frame) => {
         if (this.#ports.has(deliver)) this.#forward(deliver, frame);
       },
       detach: () => {
         this.#ports.delete(deliver);
+        this.#isolated.delete(deliver);
         for (const [key, port] of this.#table) if (port === deliver) this.#table.delete(key);
       },
     };
@@ -55,18 +70,21 @@ export class EthernetSwitch {
 
   #forward(from: FramePort, frame: Uint8Array): void {
     if (frame.length < MIN_FRAME_BYTES) return;
+    const isolated = this.#isolated.has(from);
     if (!(frame[6]! & 1)) {
       const source = macKey(frame, 6);
-      if (this.#table.get(source) !== from) {
+      const learnt = this.#table.get(source);
+      if (isolated && learnt !== undefined && !this.#isolated.has(learnt)) return;
+      if (learnt !== from) {
         if (this.#table.size >= this.#maxAddresses) this.#table.clear();
         this.#table.set(source, from);
       }
     }
     const to = frame[0]! & 1 ? undefined : this.#table.get(macKey(frame, 0));
     if (to !== undefined) {
-      if (to !== from) to.receive(frame);
+      if (to !== from && !(isolated && this.#isolated.has(to))) to.receive(frame);
       return;
     }
-    for (const port of this.#ports) if (port !== from) port.receive(frame);
+    for (const port of this.#ports) if (port !== from && !(isolated && this.#isolated.has(port))) port.receive(frame);
   }
 }

@@ -10,6 +10,7 @@
  * flight, host bytes held for connections, DHCP leases; a connection over a cap is refused with a RST,
  * and `onNotice` gets one line for the VM's pane (at most one per cap every ten seconds).
  */
+import { localLeasePool, type LeasePool } from './lease-pool.ts';
 import {
   buildDhcpReply,
   DHCP_CLIENT_PORT,
@@ -117,7 +118,15 @@ export interface UserNetworkOptions {
   readonly maxDnsLookups?: number;
   /** Initial sequence numbers (default random; the fuzzer fixes them to reach established connections). */
   readonly initialSequence?: () => number;
+  /** Which addresses the DHCP server may give (default all of its 16; across tabs, lease-pool.ts). */
+  readonly leasePool?: LeasePool;
 }
+
+/** The addresses the DHCP server gives, 10.0.2.15 to 10.0.2.30. */
+export const LEASE_ADDRESSES: readonly number[] = Array.from(
+  { length: LEASE_COUNT },
+  (_, i) => FIRST_GUEST_ADDRESS + i,
+);
 
 interface Lease {
   readonly address: number;
@@ -157,6 +166,7 @@ export class UserNetwork implements FramePort {
   private readonly maxUdpFlows: number;
   private readonly udpIdleMs: number;
   private readonly maxDnsLookups: number;
+  private readonly leasePool: LeasePool;
 
   /** Guest addresses to MACs, from their frames and their leases. */
   private readonly macs = new Map<number, Mac>();
@@ -180,6 +190,7 @@ export class UserNetwork implements FramePort {
     this.maxUdpFlows = options.maxUdpFlows ?? 256;
     this.udpIdleMs = options.udpIdleMs ?? 60_000;
     this.maxDnsLookups = options.maxDnsLookups ?? 64;
+    this.leasePool = options.leasePool ?? localLeasePool;
     const limits: TcpLimits = {
       retransmitMs: options.retransmitMs ?? 200,
       maxRetransmits: options.maxRetransmits ?? 8,
@@ -254,6 +265,24 @@ export class UserNetwork implements FramePort {
     if (connection.state !== 'closed') {
       this.connections.set(this.connectionKey(guestAddress, guestPort, GATEWAY_ADDRESS, remotePort), connection);
     }
+    return true;
+  }
+
+  /**
+   * Records that the guest with `mac` uses `address` (a restored guest's lease, which is in its RAM), so
+   * that no other guest is given it. False, and nothing recorded, when it is not one of the DHCP
+   * addresses or another guest of this network has it.
+   */
+  claimLease(mac: Mac, address: number): boolean {
+    const key = macToString(mac);
+    const leased = this.leases.get(key);
+    if (leased?.address === address) return true;
+    if (!this.freeHere(address)) return false;
+    if (leased) this.leasePool.released(leased.address);
+    const lease = { address, mac: mac.slice() };
+    this.leases.set(key, lease);
+    this.macs.set(address, lease.mac);
+    this.leasePool.leased(address);
     return true;
   }
 
@@ -332,7 +361,11 @@ export class UserNetwork implements FramePort {
     if (ip.source !== 0 && (!inSubnet(ip.source) || ip.source === GATEWAY_ADDRESS || ip.source === DNS_ADDRESS)) {
       return this.drop('IPv4 source address not a guest address');
     }
-    if (ip.source !== 0) this.learn(ip.source, source);
+    if (ip.source !== 0) {
+      this.learn(ip.source, source);
+      // A guest that kept its address across a restore from a snapshot without it: the address is taken.
+      if (!this.leases.has(macToString(source))) this.claimLease(source, ip.source);
+    }
     switch (ip.protocol) {
       case IP_PROTOCOL_UDP:
         return this.udp(ip, source);
@@ -440,7 +473,8 @@ export class UserNetwork implements FramePort {
         // An offer binds nothing (a flood of DISCOVERs leases no address); the REQUEST that follows does.
         const address = this.leases.get(mac)?.address ?? this.freeAddress(request.requestedAddress);
         if (address === undefined) {
-          this.notice('dhcp', `network: all ${LEASE_COUNT} DHCP addresses are leased; a new client got none`);
+          const whose = this.leasePool === localLeasePool ? '' : " by the VMs of this site's tabs";
+          this.notice('dhcp', `network: all ${LEASE_COUNT} DHCP addresses are leased${whose}; a new client got none`);
           return this.drop('DHCP addresses all leased');
         }
         return this.dhcpReply(request, DHCPOFFER, address, source);
@@ -450,29 +484,42 @@ export class UserNetwork implements FramePort {
         if (request.serverId !== undefined && request.serverId !== GATEWAY_ADDRESS) return;
         const wanted = request.requestedAddress ?? request.clientAddress;
         const leased = this.leases.get(mac)?.address;
-        if (leased === undefined && wanted !== 0 && this.freeAddress(wanted) === wanted) {
-          const lease = { address: wanted, mac: request.clientMac.slice() };
-          this.leases.set(mac, lease);
-          this.macs.set(wanted, lease.mac);
-          return this.dhcpReply(request, DHCPACK, wanted, source);
+        if (leased === undefined && wanted !== 0 && this.freeHere(wanted)) {
+          const answer = this.leasePool.mayLease(wanted, true);
+          // Another tab may hold it: silent until the pool knows (§4.3.2), the client's retry gets the answer.
+          if (answer === 'asking') return this.drop('DHCP REQUEST for an address being asked for');
+          if (answer === 'yes') {
+            this.claimLease(request.clientMac, wanted);
+            return this.dhcpReply(request, DHCPACK, wanted, source);
+          }
         }
         if (leased !== undefined && leased === wanted) return this.dhcpReply(request, DHCPACK, leased, source);
         return this.dhcpReply(request, DHCPNAK, 0, source);
       }
-      case DHCPRELEASE:
+      case DHCPRELEASE: {
+        const leased = this.leases.get(mac);
         this.leases.delete(mac);
+        if (leased) this.leasePool.released(leased.address);
         return;
+      }
       default:
         return this.drop('DHCP message neither DISCOVER, REQUEST nor RELEASE');
     }
   }
 
-  /** `wanted` if it is free and ours to give (a client rebooting), else the lowest free address. */
+  /** Whether `address` is one of the DHCP addresses and no guest of this network has it. */
+  private freeHere(address: number): boolean {
+    if (!LEASE_ADDRESSES.includes(address)) return false;
+    for (const lease of this.leases.values()) if (lease.address === address) return false;
+    return true;
+  }
+
+  /** `wanted` if it is free and ours to give (a client rebooting), else the lowest free address the pool holds. */
   private freeAddress(wanted: number | undefined): number | undefined {
-    const taken = new Set(Array.from(this.leases.values(), (lease) => lease.address));
-    const candidates = Array.from({ length: LEASE_COUNT }, (_, i) => FIRST_GUEST_ADDRESS + i);
-    if (wanted !== undefined && candidates.includes(wanted) && !taken.has(wanted)) return wanted;
-    return candidates.find((candidate) => !taken.has(candidate));
+    const ours = (address: number): boolean =>
+      this.freeHere(address) && this.leasePool.mayLease(address, false) === 'yes';
+    if (wanted !== undefined && ours(wanted)) return wanted;
+    return LEASE_ADDRESSES.find(ours);
   }
 
   private dhcpReply(request: DhcpRequest, type: number, address: number, source: Mac): void {

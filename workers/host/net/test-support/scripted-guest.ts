@@ -4,6 +4,7 @@
  * full does. Frames from the network are handled a macrotask later, as a real device's would be.
  */
 import {
+  ARP_REPLY,
   ARP_REQUEST,
   BROADCAST_MAC,
   buildArp,
@@ -11,6 +12,7 @@ import {
   buildUdp,
   ETHERTYPE_ARP,
   ETHERTYPE_IPV4,
+  ICMP_ECHO_REPLY,
   ICMP_ECHO_REQUEST,
   IP_PROTOCOL_ICMP,
   IP_PROTOCOL_TCP,
@@ -57,6 +59,8 @@ export class ScriptedGuest implements FramePort {
   /** Drops the n-th frame from the network when this returns true (a full receive ring). */
   dropFrame: (index: number, frame: Uint8Array) => boolean = () => false;
   droppedFrames = 0;
+  /** Other guests' MACs by address, for frames to them (everything else goes to the gateway). */
+  readonly neighbours = new Map<number, Mac>();
   private readonly tcp = new Map<number, GuestTcp>();
   private readonly waiters: (() => void)[] = [];
 
@@ -73,6 +77,11 @@ export class ScriptedGuest implements FramePort {
 
   send(frame: Uint8Array): void {
     this.network!.receive(frame);
+  }
+
+  /** The MAC a frame to `address` goes to: a neighbour's, else the gateway's. */
+  macFor(address: number): Mac {
+    return this.neighbours.get(address) ?? GATEWAY_MAC;
   }
 
   /** Resolves once `condition` holds after a frame, or rejects after `ms`. */
@@ -104,6 +113,19 @@ export class ScriptedGuest implements FramePort {
       const arp = parseArp(ethernet.payload);
       if (typeof arp === 'string') throw new Error(`network sent a bad ARP: ${arp}`);
       this.arpReplies.push(arp);
+      // Answers a neighbour's request for its address, and learns the neighbour from it, as Linux does.
+      if (arp.operation === ARP_REQUEST && this.address !== 0 && arp.targetIp === this.address) {
+        this.neighbours.set(arp.senderIp, arp.senderMac.slice());
+        this.send(
+          buildArp(arp.senderMac, this.mac, {
+            operation: ARP_REPLY,
+            senderMac: this.mac,
+            senderIp: this.address,
+            targetMac: arp.senderMac,
+            targetIp: arp.senderIp,
+          }),
+        );
+      }
     } else if (ethernet.etherType === ETHERTYPE_IPV4) {
       const ip = parseIpv4(ethernet.payload);
       if (typeof ip === 'string') throw new Error(`network sent a bad IPv4 packet: ${ip}`);
@@ -115,6 +137,9 @@ export class ScriptedGuest implements FramePort {
         const icmp = parseIcmp(ip.payload);
         if (typeof icmp === 'string') throw new Error(`network sent a bad ICMP message: ${icmp}`);
         this.icmp.push({ ip, sourcePort: 0, destinationPort: 0, payload: icmp.message });
+        if (icmp.type === ICMP_ECHO_REQUEST && ip.destination === this.address && this.address !== 0) {
+          this.echoReply(ip.source, icmp.message);
+        }
       } else if (ip.protocol === IP_PROTOCOL_TCP) {
         const segment = parseTcp(ip);
         if (typeof segment === 'string') throw new Error(`network sent a bad TCP segment: ${segment}`);
@@ -168,11 +193,38 @@ export class ScriptedGuest implements FramePort {
   }
 
   sendUdp(destination: number, sourcePort: number, destinationPort: number, payload: Uint8Array): void {
-    this.send(buildUdp(GATEWAY_MAC, this.mac, this.address, sourcePort, destination, destinationPort, payload));
+    this.send(
+      buildUdp(this.macFor(destination), this.mac, this.address, sourcePort, destination, destinationPort, payload),
+    );
+  }
+
+  /** An echo reply to `request` (RFC 792: the request's message with type 0 and a new checksum). */
+  private echoReply(destination: number, request: Uint8Array): void {
+    const frame = ipv4Frame(
+      this.macFor(destination),
+      this.mac,
+      this.address,
+      destination,
+      IP_PROTOCOL_ICMP,
+      request.length,
+    );
+    const message = frame.subarray(IPV4_PAYLOAD_OFFSET);
+    message.set(request);
+    message[0] = ICMP_ECHO_REPLY;
+    message[2] = message[3] = 0;
+    new DataView(message.buffer, message.byteOffset).setUint16(2, internetChecksum(message));
+    this.send(frame);
   }
 
   ping(destination: number, identifier: number, sequence: number, data: Uint8Array): void {
-    const frame = ipv4Frame(GATEWAY_MAC, this.mac, this.address, destination, IP_PROTOCOL_ICMP, 8 + data.byteLength);
+    const frame = ipv4Frame(
+      this.macFor(destination),
+      this.mac,
+      this.address,
+      destination,
+      IP_PROTOCOL_ICMP,
+      8 + data.byteLength,
+    );
     const message = frame.subarray(IPV4_PAYLOAD_OFFSET);
     const view = new DataView(message.buffer, message.byteOffset);
     message[0] = ICMP_ECHO_REQUEST;
@@ -398,7 +450,7 @@ export class GuestTcp {
     this.advertisedWindow = Math.min(window, 0xffff);
     this.guest.send(
       buildTcp(
-        GATEWAY_MAC,
+        this.guest.macFor(this.remote),
         this.guest.mac,
         this.guest.address,
         this.remote,

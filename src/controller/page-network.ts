@@ -1,10 +1,12 @@
 /**
  * The browser's network for a VM of this page (docs/networking.md, "The browser"): the user-mode network
- * in the page, guest HTTP as fetch() from the page's origin, synthetic DNS addresses.
+ * in the page, guest HTTP and HTTPS as fetch() from the page's origin (HTTPS terminated with the browser
+ * profile's CA, src/storage/profile-ca.ts), synthetic DNS addresses.
  */
 import { BrowserNetwork, packageMirror } from '../../workers/host/net/browser-network.ts';
 import type { UrlMap } from '../../workers/host/net/fetch-gateway.ts';
 import type { NetworkHook } from '../../workers/protocol/net-link.ts';
+import { profileCa } from '../storage/profile-ca.ts';
 
 export { packageMirror, type UrlMap };
 
@@ -30,6 +32,7 @@ export function pageNetwork(
     shared ??= new BrowserNetwork({
       origin: location.origin,
       urlMaps: urlMaps(document.baseURI),
+      certificates: { certificateFor: async (host) => (await profileCa()).certificateFor(host) },
       upgradeToHttps: location.protocol === 'https:',
     });
     hook ??= shared.hook(onNotice);

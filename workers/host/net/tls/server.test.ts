@@ -239,7 +239,7 @@ async function httpsOnLoopback(failures: string[]): Promise<{ server: Server; po
         drained: () => {},
       },
     );
-    socket.on('data', (chunk) => tlsServer.receive(new Uint8Array(chunk)));
+    socket.on('data', (chunk: Buffer) => tlsServer.receive(new Uint8Array(chunk)));
     socket.on('error', () => tlsServer.destroy());
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

@@ -391,7 +391,7 @@ export class TlsServer {
   receive(bytes: Uint8Array): void {
     if (this.#state === 'closed') return;
     this.#input = concat([this.#input, bytes]);
-    this.#run(() => this.#readRecords());
+    void this.#run(() => this.#readRecords());
   }
 
   /** Application data for the client. */
@@ -403,12 +403,12 @@ export class TlsServer {
       this.#waiting.push(copy);
       return;
     }
-    this.#run(() => this.#sendData(copy));
+    void this.#run(() => this.#sendData(copy));
   }
 
-  /** Closes our sending half with close_notify (§6.1). */
-  close(): void {
-    this.#run(async () => {
+  /** Closes our sending half with close_notify (§6.1); resolves once it is sent (or cannot be). */
+  close(): Promise<void> {
+    return this.#run(async () => {
       if (this.#state !== 'connected') return;
       await this.#sendRecord(ContentType.Alert, Uint8Array.of(1, Alert.CloseNotify));
     });
@@ -420,15 +420,15 @@ export class TlsServer {
     this.#input = new Uint8Array(0);
   }
 
-  #run(step: () => Promise<void>): void {
-    this.#work = this.#work.then(async () => {
+  #run(step: () => Promise<void>): Promise<void> {
+    return (this.#work = this.#work.then(async () => {
       if (this.#state === 'closed') return;
       try {
         await step();
       } catch (error) {
         await this.#fail(error);
       }
-    });
+    }));
   }
 
   async #fail(error: unknown): Promise<void> {

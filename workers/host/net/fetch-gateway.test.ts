@@ -326,6 +326,10 @@ function tlsOverGuest(client: GuestTcp, servername: string | undefined, pace = f
       client.write(new Uint8Array(chunk));
       callback();
     },
+    final(callback) {
+      client.close();
+      callback();
+    },
   });
   const secure = tls.connect({
     socket: transport,
@@ -384,6 +388,19 @@ describe('FetchGateway over HTTPS', () => {
     await httpsExchange(byAddress, 'GET /index.html HTTP/1.1\r\nHost: 10.0.2.2\r\nConnection: close\r\n\r\n');
     expect(new X509Certificate(byAddress.getPeerX509Certificate()!.raw).checkIP('10.0.2.2')).toBe('10.0.2.2');
     expect(calls.map((call) => call.url)).toEqual(['https://sni.test/only-sni', `${ORIGIN}/index.html`]);
+  });
+
+  it('answers a request that comes right before the client’s FIN (no close_notify)', async () => {
+    const { connect, calls } = setup(() => new Response('bye'), undefined, true);
+    const client = connect(SITE, 443);
+    const secure = tlsOverGuest(client, 'end.test');
+    await new Promise((resolve, reject) => secure.once('secureConnect', resolve).once('error', reject));
+    const parts: Buffer[] = [];
+    secure.on('data', (chunk: Buffer) => parts.push(chunk));
+    secure.write('GET /last HTTP/1.0\r\nHost: end.test\r\n\r\n', () => client.close());
+    await new Promise((resolve, reject) => secure.once('end', resolve).once('error', reject));
+    expect(calls.map((call) => call.url)).toEqual(['https://end.test/last']);
+    expect(Buffer.concat(parts).toString()).toMatch(/^HTTP\/1\.1 200 OK\r\n[^]*\r\n\r\nbye$/);
   });
 
   it('answers a site that refuses CORS with a 502 that says why, over TLS, and a line in the pane', async () => {

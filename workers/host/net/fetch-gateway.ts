@@ -351,7 +351,7 @@ class HttpsStream implements HostStream {
   }
 
   end(): void {
-    this.#http.end();
+    this.#tls.receiveEnd();
   }
 
   destroy(): void {

@@ -394,6 +394,17 @@ export class TlsServer {
     void this.#run(() => this.#readRecords());
   }
 
+  /** The transport's end from the client (a FIN), after the bytes received before it. */
+  receiveEnd(): void {
+    void this.#run(async () => {
+      if (this.#state !== 'connected')
+        throw new TlsFailure(Alert.HandshakeFailure, 'the client closed during the handshake');
+      if (this.#ended) return;
+      this.#ended = true;
+      this.#events.end();
+    });
+  }
+
   /** Application data for the client. */
   write(bytes: Uint8Array): void {
     if (this.#state === 'closed' || bytes.length === 0) return;

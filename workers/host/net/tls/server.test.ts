@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -283,6 +283,73 @@ with context.wrap_socket(socket.create_connection(("127.0.0.1", ${port})), serve
       await new Promise((done) => setTimeout(done, 50));
       expect(failures).toEqual(['the client sent the alert unknown_ca']);
     } finally {
+      server.close();
+    }
+  });
+});
+
+async function until(condition: () => boolean, what: string): Promise<void> {
+  for (let waited = 0; !condition(); waited += 10) {
+    if (waited > 20_000) throw new Error(`no ${what} within 20 s`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+describe('the TLS server and OpenSSL’s s_client', () => {
+  it('answers a KeyUpdate that asks for ours, and data flows under the new keys both ways', async () => {
+    const received: string[] = [];
+    const failures: string[] = [];
+    const server = createServer((socket) => {
+      const tlsServer: TlsServer = new TlsServer(
+        { certificate: (name) => authority.certificateFor(name ?? '127.0.0.1') },
+        {
+          send: (bytes) => socket.write(bytes),
+          established: () => {},
+          data: (bytes) => {
+            received.push(Buffer.from(bytes).toString());
+            tlsServer.write(new TextEncoder().encode(`echo ${Buffer.from(bytes).toString()}`));
+          },
+          end: () => {},
+          failed: (reason) => {
+            failures.push(reason);
+            socket.end();
+          },
+          drained: () => {},
+        },
+      );
+      socket.on('data', (chunk: Buffer) => tlsServer.receive(new Uint8Array(chunk)));
+      socket.on('error', () => tlsServer.destroy());
+    });
+    await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
+    const folder = mkdtempSync(join(tmpdir(), 'tabvm-tls-'));
+    writeFileSync(join(folder, 'ca.pem'), authority.pem);
+    const port = (server.address() as AddressInfo).port;
+    const client = spawn('openssl', [
+      's_client',
+      '-connect',
+      `127.0.0.1:${port}`,
+      '-servername',
+      'example.test',
+      '-CAfile',
+      join(folder, 'ca.pem'),
+      '-verify_return_error',
+    ]);
+    let output = '';
+    client.stdout.on('data', (data: Buffer) => (output += data.toString()));
+    client.stderr.on('data', (data: Buffer) => (output += data.toString()));
+    try {
+      await until(() => output.includes('Verify return code: 0 (ok)'), 'verified handshake');
+      client.stdin.write('one\n');
+      await until(() => output.includes('echo one'), 'first echo');
+      // s_client's "K": a KeyUpdate with update_requested (RFC 8446 §4.6.3).
+      client.stdin.write('K\n');
+      await until(() => output.includes('KEYUPDATE'), 'key update');
+      client.stdin.write('two\n');
+      await until(() => output.includes('echo two'), 'echo under the new keys');
+      expect(received).toEqual(['one\n', 'two\n']);
+      expect(failures).toEqual([]);
+    } finally {
+      client.kill();
       server.close();
     }
   });

@@ -428,6 +428,27 @@ describe('FetchGateway over HTTPS', () => {
     expect(calls).toHaveLength(0);
   });
 
+  it('streams a large body through TLS to a guest that reads at once', async () => {
+    const total = 4 << 20;
+    const body = new ReadableStream<Uint8Array>({
+      start(controller) {
+        for (let at = 0; at < total; at += 1 << 20) controller.enqueue(new Uint8Array(1 << 20).fill(at >> 20));
+        controller.close();
+      },
+    });
+    const { connect } = setup(
+      () => new Response(body, { headers: { 'content-length': String(total) } }),
+      undefined,
+      true,
+    );
+    const secure = tlsOverGuest(connect(SITE, 443), 'fast.test');
+    let received = 0;
+    secure.on('data', (data: Buffer) => (received += data.length));
+    secure.write('GET /fast HTTP/1.1\r\nHost: fast.test\r\nConnection: close\r\n\r\n');
+    await new Promise((resolve, reject) => secure.once('end', resolve).once('error', reject));
+    expect(received).toBeGreaterThan(total);
+  }, 60_000);
+
   it('streams a large body through TLS to a slow guest, holding little more than the send buffer', async () => {
     const total = 8 << 20;
     const chunk = 64 * 1024;

@@ -748,9 +748,13 @@ export class TlsServer {
     this.#events.send(concat([Uint8Array.of(type, 3, 3), u16(content.length), content]));
   }
 
+  /** Sends application data; each record's bytes leave `queuedBytes` before its `send`, which may ask for more. */
   async #sendData(bytes: Uint8Array): Promise<void> {
-    await this.#sendRecords(ContentType.ApplicationData, bytes);
-    this.#queuedBytes -= bytes.length;
+    for (let at = 0; at < bytes.length; at += MAX_PLAINTEXT) {
+      const record = bytes.subarray(at, at + MAX_PLAINTEXT);
+      this.#queuedBytes -= record.length;
+      await this.#sendRecord(ContentType.ApplicationData, record);
+    }
   }
 
   async #sendRecords(type: number, content: Uint8Array): Promise<void> {

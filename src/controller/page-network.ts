@@ -1,7 +1,6 @@
 /**
  * The browser's network for a VM of this page (docs/networking.md, "The browser"): the user-mode network
- * in the page, guest HTTP and HTTPS as fetch() from the page's origin (HTTPS terminated with the browser
- * profile's CA, src/storage/profile-ca.ts), synthetic DNS addresses.
+ * in the page, guest HTTP as fetch() from the page's origin, synthetic DNS addresses.
  */
 import { BrowserNetwork, packageMirror } from '../../workers/host/net/browser-network.ts';
 import type { UrlMap } from '../../workers/host/net/fetch-gateway.ts';

@@ -6,19 +6,10 @@
  * network's thread idle 81 % of the time while the guest downloaded at full speed).
  */
 import type { NetworkHook } from '../../protocol/net-link.ts';
-import {
-  FetchGateway,
-  type CertificateSource,
-  type Fetch,
-  type FetchGatewayOptions,
-  type UrlMap,
-} from './fetch-gateway.ts';
+import { FetchGateway, type Fetch, type FetchGatewayOptions, type UrlMap } from './fetch-gateway.ts';
 import { SyntheticResolver } from './synthetic-resolver.ts';
 import { EthernetSwitch, type SwitchPort } from './switch.ts';
 import { GATEWAY_ADDRESS, UserNetwork } from './user-network.ts';
-
-/** The page keeps the profile's CA (src/storage/profile-ca.ts); the network only uses it. */
-export { CertificateAuthority, createCaRecord, type CaRecord } from './tls/certificates.ts';
 
 export interface BrowserNetworkOptions {
   /** The page's origin: what the guests reach at 10.0.2.2. */
@@ -28,7 +19,7 @@ export interface BrowserNetworkOptions {
   /** Another site's http:// fetched as https://: set when the page itself is served over HTTPS. */
   readonly upgradeToHttps?: boolean;
   /** The certificates of guest HTTPS (the profile's CA); without them port 443 is refused. */
-  readonly certificates?: CertificateSource;
+  readonly certificates?: FetchGatewayOptions['certificates'];
   /** fetch() itself (default the page's). */
   readonly fetch?: Fetch;
   /** The gateway's caps and timeout (defaults in fetch-gateway.ts). */
@@ -99,3 +90,6 @@ export class BrowserNetwork {
     this.#network.reset();
   }
 }
+
+/** The page keeps the profile's CA (src/storage/profile-ca.ts); the network only uses it. */
+export { CertificateAuthority, createCaRecord, type CaRecord } from './tls/certificates.ts';

@@ -416,6 +416,29 @@ describe('FetchGateway over HTTPS', () => {
     ]);
   });
 
+  it('ends the handshake with internal_error and a line when no certificate can be made', async () => {
+    const notices: string[] = [];
+    const network = new BrowserNetwork({
+      origin: ORIGIN,
+      fetch: () => Promise.reject(new Error('never')),
+      certificates: { certificateFor: () => Promise.reject(new Error('IndexedDB is not available')) },
+    });
+    networks.push(network);
+    const guest = new ScriptedGuest(GUEST_MAC);
+    guest.address = GUEST;
+    guest.network = network.hook((line) => notices.push(line))({ toGuest: guest });
+    const client = guest.tcpClient(41000, SITE, 443, {});
+    clients.push(client);
+    client.connect();
+    const secure = tlsOverGuest(client, 'nocert.test');
+    await expect(
+      new Promise((resolve, reject) => secure.once('secureConnect', resolve).once('error', reject)),
+    ).rejects.toThrow(/internal error/);
+    expect(notices).toEqual([
+      'network: HTTPS to nocert.test failed: no certificate could be made for nocert.test (alert internal_error)',
+    ]);
+  });
+
   it('answers a client that does not speak TLS with an alert, a FIN and a line in the pane', async () => {
     const { guest, connect, notices, calls } = setup(() => new Response('never'), undefined, true);
     const client = connect(SITE, 443);

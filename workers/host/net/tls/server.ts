@@ -437,7 +437,12 @@ export class TlsServer {
       try {
         await step();
       } catch (error) {
-        await this.#fail(error);
+        try {
+          await this.#fail(error);
+        } catch (bug) {
+          // A listener of ours threw: the chain must go on for the steps queued after this one.
+          console.error('tabvm: the TLS server’s listener failed', bug);
+        }
       }
     }));
   }

@@ -135,14 +135,21 @@ export default defineConfig({
             'tests/baremetal.test.ts',
             'tests/debian.test.ts',
             'tests/debian-mirror.test.ts',
+            'tests/debian-https.test.ts',
             'tests/embed-lib.test.ts',
             'tests/fuzz/**',
           ],
         },
       },
       // The Debian image (built by `npm run image:debian`, as root) under tabvm and under QEMU, and its
-      // package mirror.
-      { extends: true, test: { name: 'debian', include: ['tests/debian.test.ts', 'tests/debian-mirror.test.ts'] } },
+      // package mirror, and HTTPS through the browser's network.
+      {
+        extends: true,
+        test: {
+          name: 'debian',
+          include: ['tests/debian.test.ts', 'tests/debian-mirror.test.ts', 'tests/debian-https.test.ts'],
+        },
+      },
       // The published library's package (dist-lib/, built by `npm run build:lib`).
       { extends: true, test: { name: 'lib', include: ['tests/embed-lib.test.ts'] } },
     ],

@@ -5,6 +5,7 @@
 import { BrowserNetwork, CROSS_TAB_CHANNEL, packageMirror } from '../../workers/host/net/browser-network.ts';
 import type { UrlMap } from '../../workers/host/net/fetch-gateway.ts';
 import type { NetworkHook } from '../../workers/protocol/net-link.ts';
+import { profileCa } from '../storage/profile-ca.ts';
 
 export { packageMirror, type UrlMap };
 
@@ -43,6 +44,7 @@ export function pageNetwork(
       const network = (shared = new BrowserNetwork({
         origin: location.origin,
         urlMaps: urlMaps(document.baseURI),
+        certificates: { certificateFor: async (host) => (await profileCa()).certificateFor(host) },
         upgradeToHttps: location.protocol === 'https:',
         ...(tabs ? { tabs } : {}),
       }));

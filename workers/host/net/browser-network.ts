@@ -24,6 +24,8 @@ export interface BrowserNetworkOptions {
   readonly urlMaps?: readonly UrlMap[];
   /** Another site's http:// fetched as https://: set when the page itself is served over HTTPS. */
   readonly upgradeToHttps?: boolean;
+  /** The certificates of guest HTTPS (the profile's CA); without them port 443 is refused. */
+  readonly certificates?: FetchGatewayOptions['certificates'];
   /** fetch() itself (default the page's). */
   readonly fetch?: Fetch;
   /** The gateway's caps and timeout (defaults in fetch-gateway.ts). */
@@ -68,6 +70,7 @@ export class BrowserNetwork {
       nameOf: (address) => resolver.nameOf(address),
       onNotice,
       ...(options.urlMaps ? { urlMaps: options.urlMaps } : {}),
+      ...(options.certificates ? { certificates: options.certificates } : {}),
       ...(options.upgradeToHttps !== undefined ? { upgradeToHttps: options.upgradeToHttps } : {}),
       ...options.limits,
     });
@@ -137,3 +140,6 @@ export class BrowserNetwork {
     this.#network.reset();
   }
 }
+
+/** The page keeps the profile's CA (src/storage/profile-ca.ts); the network only uses it. */
+export { CertificateAuthority, createCaRecord, type CaRecord } from './tls/certificates.ts';

@@ -1,11 +1,14 @@
-import { createHash } from 'node:crypto';
-import { afterEach, describe, expect, it } from 'vitest';
+import { createHash, X509Certificate } from 'node:crypto';
+import { Duplex } from 'node:stream';
+import * as tls from 'node:tls';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { BrowserNetwork, packageMirror } from './browser-network.ts';
 import { NameNotFound } from './dns.ts';
 import type { Fetch } from './fetch-gateway.ts';
 import { ipv4, ipv4ToString } from './frames.ts';
 import { ScriptedGuest, type GuestTcp } from './test-support/scripted-guest.ts';
 import { isSyntheticAddress, SyntheticResolver } from './synthetic-resolver.ts';
+import { CertificateAuthority, createCaRecord } from './tls/certificates.ts';
 import { GATEWAY_ADDRESS } from './user-network.ts';
 
 const GUEST_MAC = Uint8Array.of(0x52, 0x54, 0x00, 0x12, 0x34, 0x56);
@@ -31,7 +34,12 @@ afterEach(() => {
   clients = [];
 });
 
-function setup(respond: (call: Call) => Promise<Response> | Response, responseTimeoutMs?: number) {
+let authority: CertificateAuthority;
+beforeAll(async () => {
+  authority = new CertificateAuthority(await createCaRecord());
+});
+
+function setup(respond: (call: Call) => Promise<Response> | Response, responseTimeoutMs?: number, https = false) {
   const calls: Call[] = [];
   const notices: string[] = [];
   const fetch: Fetch = async (url, init) => {
@@ -44,6 +52,7 @@ function setup(respond: (call: Call) => Promise<Response> | Response, responseTi
     fetch,
     urlMaps: [packageMirror('http://deb.debian.org/debian/', `${ORIGIN}/images/debian/mirror/`)],
     ...(responseTimeoutMs !== undefined ? { limits: { responseTimeoutMs } } : {}),
+    ...(https ? { certificates: authority } : {}),
   });
   const guest = new ScriptedGuest(GUEST_MAC);
   guest.address = GUEST;
@@ -235,14 +244,14 @@ describe('FetchGateway', () => {
     expect(calls).toHaveLength(0);
   });
 
-  it('refuses HTTPS and other ports with a RST and one pane line each', async () => {
+  it('refuses HTTPS without a CA, and other ports, with a RST and one pane line each', async () => {
     const { guest, connect, notices, calls } = setup(() => new Response('never'));
     const https = [connect(SITE, 443), connect(SITE, 443), connect(GATEWAY_ADDRESS, 22)];
     await guest.until(() => https.every((client) => client.resetReceived), 2000, 'three RSTs');
     expect(https.every((client) => !client.established)).toBe(true);
     expect(notices).toEqual([
-      `network: HTTPS (port 443) does not reach the web from a browser VM yet, only http:// on port 80; ${ipv4ToString(SITE)}:443 was refused`,
-      'network: only HTTP on port 80 reaches the web from a browser VM; 10.0.2.2:22 was refused',
+      `network: HTTPS has no certificate authority on this network; ${ipv4ToString(SITE)}:443 was refused`,
+      'network: only HTTP and HTTPS (ports 80 and 443) reach the web from a browser VM; 10.0.2.2:22 was refused',
     ]);
     expect(calls).toHaveLength(0);
   });
@@ -301,6 +310,215 @@ describe('FetchGateway', () => {
     expect(sha256(received.subarray(split))).toBe(expected.digest('hex'));
     // What was read from fetch but not taken by the guest: the 256 KiB send buffer and a chunk or two.
     expect(mostAhead).toBeLessThanOrEqual(256 * 1024 + 3 * chunk);
+  }, 60_000);
+});
+
+/**
+ * Node's TLS client over a scripted guest's TCP connection: what the guest's curl does. With `pace`, the
+ * guest reads (opens its window) only while the client holds less than 64 KiB unread.
+ */
+function tlsOverGuest(client: GuestTcp, servername: string | undefined, pace = false): tls.TLSSocket {
+  let seen = 0;
+  let ended = false;
+  const transport = new Duplex({
+    read() {},
+    write(chunk: Buffer, _encoding, callback) {
+      client.write(new Uint8Array(chunk));
+      callback();
+    },
+    final(callback) {
+      client.close();
+      callback();
+    },
+  });
+  const secure = tls.connect({
+    socket: transport,
+    ca: authority.pem,
+    ...(servername ? { servername } : { checkServerIdentity: () => undefined }),
+  });
+  const timer = setInterval(() => {
+    while (seen < client.received.length) transport.push(Buffer.from(client.received[seen++]!));
+    if (pace && client.unreadBytes > 0 && secure.readableLength < 64 * 1024) client.read();
+    if ((client.finReceived || client.resetReceived) && !ended) {
+      ended = true;
+      transport.push(null);
+      clearInterval(timer);
+    }
+  }, 2);
+  secure.once('close', () => clearInterval(timer));
+  return secure;
+}
+
+/** Sends a request over TLS and reads the whole answer until the server closes. */
+async function httpsExchange(secure: tls.TLSSocket, request: string): Promise<string> {
+  const parts: Buffer[] = [];
+  secure.on('data', (chunk: Buffer) => parts.push(chunk));
+  secure.write(request);
+  await new Promise<void>((resolve, reject) => {
+    secure.once('end', resolve);
+    secure.once('error', reject);
+  });
+  return Buffer.concat(parts).toString();
+}
+
+describe('FetchGateway over HTTPS', () => {
+  it('terminates TLS with a certificate for the name asked for, and fetches the https:// URL', async () => {
+    const { connect, calls } = setup(
+      () => new Response('secret', { headers: { 'content-length': '6' } }),
+      undefined,
+      true,
+    );
+    const secure = tlsOverGuest(connect(SITE, 443), 'secure.test');
+    await new Promise((resolve, reject) => secure.once('secureConnect', resolve).once('error', reject));
+    expect(secure.authorized).toBe(true);
+    expect(secure.getProtocol()).toBe('TLSv1.3');
+    const leaf = new X509Certificate(secure.getPeerX509Certificate()!.raw);
+    expect(leaf.checkHost('secure.test')).toBe('secure.test');
+    const reply = await httpsExchange(secure, 'GET /a?b HTTP/1.1\r\nHost: secure.test\r\nConnection: close\r\n\r\n');
+    expect(calls.map((call) => call.url)).toEqual(['https://secure.test/a?b']);
+    expect(reply).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+    expect(reply.endsWith('\r\n\r\nsecret')).toBe(true);
+  });
+
+  it('names the site by the TLS server name without a Host header, and 10.0.2.2 is the page’s origin', async () => {
+    const { connect, calls } = setup(() => new Response('x'), undefined, true);
+    const bySni = tlsOverGuest(connect(SITE, 443), 'sni.test');
+    await httpsExchange(bySni, 'GET /only-sni HTTP/1.0\r\n\r\n');
+    const byAddress = tlsOverGuest(connect(GATEWAY_ADDRESS, 443), undefined);
+    await httpsExchange(byAddress, 'GET /index.html HTTP/1.1\r\nHost: 10.0.2.2\r\nConnection: close\r\n\r\n');
+    expect(new X509Certificate(byAddress.getPeerX509Certificate()!.raw).checkIP('10.0.2.2')).toBe('10.0.2.2');
+    expect(calls.map((call) => call.url)).toEqual(['https://sni.test/only-sni', `${ORIGIN}/index.html`]);
+  });
+
+  it('answers a request that comes right before the client’s FIN (no close_notify)', async () => {
+    const { connect, calls } = setup(() => new Response('bye'), undefined, true);
+    const client = connect(SITE, 443);
+    const secure = tlsOverGuest(client, 'end.test');
+    await new Promise((resolve, reject) => secure.once('secureConnect', resolve).once('error', reject));
+    const parts: Buffer[] = [];
+    secure.on('data', (chunk: Buffer) => parts.push(chunk));
+    secure.write('GET /last HTTP/1.0\r\nHost: end.test\r\n\r\n', () => client.close());
+    await new Promise((resolve, reject) => secure.once('end', resolve).once('error', reject));
+    expect(calls.map((call) => call.url)).toEqual(['https://end.test/last']);
+    expect(Buffer.concat(parts).toString()).toMatch(/^HTTP\/1\.1 200 OK\r\n[^]*\r\n\r\nbye$/);
+  });
+
+  it('answers a site that refuses CORS with a 502 that says why, over TLS, and a line in the pane', async () => {
+    const { connect, notices } = setup(() => Promise.reject(new TypeError('Failed to fetch')), undefined, true);
+    const secure = tlsOverGuest(connect(SITE, 443), 'nocors.test');
+    const reply = await httpsExchange(secure, 'GET /x HTTP/1.1\r\nHost: nocors.test\r\n\r\n');
+    expect(reply).toMatch(/^HTTP\/1\.1 502 Bad Gateway \(no CORS, or unreachable\)\r\n/);
+    expect(reply).toContain(
+      'The browser could not fetch https://nocors.test/x: the site does not allow cross-origin requests (CORS), or it could not be reached.',
+    );
+    expect(notices).toEqual([
+      'network: https://nocors.test/x could not be fetched: the site does not allow cross-origin requests (CORS), or it could not be reached',
+    ]);
+  });
+
+  it('ends the handshake with internal_error and a line when no certificate can be made', async () => {
+    const notices: string[] = [];
+    const network = new BrowserNetwork({
+      origin: ORIGIN,
+      fetch: () => Promise.reject(new Error('never')),
+      certificates: { certificateFor: () => Promise.reject(new Error('IndexedDB is not available')) },
+    });
+    networks.push(network);
+    const guest = new ScriptedGuest(GUEST_MAC);
+    guest.address = GUEST;
+    guest.network = network.hook((line) => notices.push(line))({ toGuest: guest });
+    const client = guest.tcpClient(41000, SITE, 443, {});
+    clients.push(client);
+    client.connect();
+    const secure = tlsOverGuest(client, 'nocert.test');
+    await expect(
+      new Promise((resolve, reject) => secure.once('secureConnect', resolve).once('error', reject)),
+    ).rejects.toThrow(/internal error/);
+    expect(notices).toEqual([
+      'network: HTTPS to nocert.test failed: no certificate could be made for nocert.test (alert internal_error)',
+    ]);
+  });
+
+  it('answers a client that does not speak TLS with an alert, a FIN and a line in the pane', async () => {
+    const { guest, connect, notices, calls } = setup(() => new Response('never'), undefined, true);
+    const client = connect(SITE, 443);
+    const reply = await exchange(guest, client, 'GET / HTTP/1.1\r\nHost: plain.test\r\n\r\n');
+    expect([...bytes(reply)]).toEqual([21, 3, 3, 0, 2, 2, 10]);
+    expect(client.resetReceived).toBe(false);
+    expect(notices).toEqual([
+      `network: HTTPS to ${ipv4ToString(SITE)} failed: the client did not begin with a TLS handshake (alert unexpected_message)`,
+    ]);
+    expect(calls).toHaveLength(0);
+  });
+
+  it('streams a large body through TLS to a guest that reads at once', async () => {
+    const total = 4 << 20;
+    const body = new ReadableStream<Uint8Array>({
+      start(controller) {
+        for (let at = 0; at < total; at += 1 << 20) controller.enqueue(new Uint8Array(1 << 20).fill(at >> 20));
+        controller.close();
+      },
+    });
+    const { connect } = setup(
+      () => new Response(body, { headers: { 'content-length': String(total) } }),
+      undefined,
+      true,
+    );
+    const secure = tlsOverGuest(connect(SITE, 443), 'fast.test');
+    let received = 0;
+    secure.on('data', (data: Buffer) => (received += data.length));
+    secure.write('GET /fast HTTP/1.1\r\nHost: fast.test\r\nConnection: close\r\n\r\n');
+    await new Promise((resolve, reject) => secure.once('end', resolve).once('error', reject));
+    expect(received).toBeGreaterThan(total);
+  }, 60_000);
+
+  it('streams a large body through TLS to a slow guest, holding little more than the send buffer', async () => {
+    const total = 8 << 20;
+    const chunk = 64 * 1024;
+    let produced = 0;
+    const expected = createHash('sha256');
+    const body = new ReadableStream<Uint8Array>(
+      {
+        pull(controller) {
+          if (produced >= total) return controller.close();
+          const data = new Uint8Array(chunk);
+          for (let i = 0; i < chunk; i += 4096) data[i] = (produced + i) >>> 12;
+          expected.update(data);
+          produced += chunk;
+          controller.enqueue(data);
+        },
+      },
+      { highWaterMark: 0 },
+    );
+    const { connect } = setup(
+      () => new Response(body, { headers: { 'content-length': String(total) } }),
+      undefined,
+      true,
+    );
+    const secure = tlsOverGuest(connect(SITE, 443, 65535, false), 'big.test', true);
+    const received = createHash('sha256');
+    let head = '';
+    let bodyBytes = 0;
+    let mostAhead = 0;
+    secure.on('data', (data: Buffer) => {
+      if (head === '' || !head.includes('\r\n\r\n')) {
+        head += data.toString('latin1');
+        const split = head.indexOf('\r\n\r\n');
+        if (split < 0) return;
+        data = Buffer.from(head.slice(split + 4), 'latin1');
+        head = head.slice(0, split + 4);
+      }
+      received.update(data);
+      bodyBytes += data.length;
+      mostAhead = Math.max(mostAhead, produced - bodyBytes);
+    });
+    secure.write('GET /big HTTP/1.1\r\nHost: big.test\r\nConnection: close\r\n\r\n');
+    await new Promise((resolve, reject) => secure.once('end', resolve).once('error', reject));
+    expect(head).toContain(`content-length: ${total}\r\n`);
+    expect(bodyBytes).toBe(total);
+    expect(received.digest('hex')).toBe(expected.digest('hex'));
+    // The send buffer (256 KiB), the bytes waiting for encryption (64 KiB), the guest's window and a chunk or two.
+    expect(mostAhead).toBeLessThanOrEqual(256 * 1024 + 64 * 1024 + 64 * 1024 + 3 * chunk);
   }, 60_000);
 });
 

@@ -1,10 +1,12 @@
 /**
  * The browser's `SocketProvider`: a page has no sockets, so a guest's TCP connection to port 80 is read
  * as HTTP/1.1 (RFC 9112) and each request becomes a `fetch()` from the page, whose response is streamed
- * back with the guest's TCP window as back-pressure. 10.0.2.2 is the page's own origin; any other
- * address is the site the request's Host header names (a synthetic address from the resolver, or an
- * address the guest typed). Other ports are refused with a RST, and UDP beyond the network's DNS is
- * dropped, each with one line for the VM's pane.
+ * back with the guest's TCP window as back-pressure. A connection to port 443 is the same once TLS is
+ * terminated in the page (tls/server.ts) with a certificate of the browser profile's CA for the name
+ * the guest asked for, and its requests are fetched as https://. 10.0.2.2 is the page's own origin; any
+ * other address is the site the request's Host header names (or the TLS server name, a synthetic
+ * address from the resolver, or an address the guest typed). Other ports are refused with a RST, and
+ * UDP beyond the network's DNS is dropped, each with one line for the VM's pane.
  *
  * Bounds: a request head of at most `maxHeaderBytes` (431 above), a request body of at most
  * `maxBodyBytes` (413 above; Chromium streams a request body only over HTTP/2, so bodies are buffered),
@@ -15,9 +17,19 @@
  */
 import { ipv4ToString } from './frames.ts';
 import type { HostStream, HostUdpSocket, SocketProvider, StreamEvents } from './sockets.ts';
+import type { ServerCertificate } from './tls/certificates.ts';
+import { TlsServer } from './tls/server.ts';
 
 export const HTTP_PORT = 80;
-const HTTPS_PORT = 443;
+export const HTTPS_PORT = 443;
+/** Response bytes waiting for encryption above which the HTTP side of an HTTPS connection is paused. */
+const MAX_TLS_QUEUED_BYTES = 64 * 1024;
+
+/** Where the certificates of guest HTTPS come from (the profile's `CertificateAuthority`). */
+export interface CertificateSource {
+  /** The certificate for `host`, a DNS name or an IPv4 literal. */
+  certificateFor(host: string): Promise<ServerCertificate>;
+}
 
 /** A URL prefix the guest asks for, fetched from elsewhere (e.g. Debian's archive from this site's mirror). */
 export interface UrlMap {
@@ -42,6 +54,8 @@ export interface FetchGatewayOptions {
   /** One line for the VM's pane. */
   readonly onNotice: (line: string) => void;
   readonly urlMaps?: readonly UrlMap[];
+  /** The certificates for guest HTTPS; without them port 443 is refused like any other. */
+  readonly certificates?: CertificateSource;
   /**
    * Fetch another site's http:// URL as https:// (default false): a page served over HTTPS may not
    * fetch http:// (mixed content), so the app sets it when it is.
@@ -156,6 +170,9 @@ function parseHead(text: string): RequestHead | HttpFailure {
 interface Peer {
   readonly address: number;
   readonly port: number;
+  readonly scheme: 'http' | 'https';
+  /** The name the guest's TLS client asked for (SNI). */
+  readonly serverName?: () => string | undefined;
 }
 
 export class FetchGateway implements SocketProvider {
@@ -173,22 +190,19 @@ export class FetchGateway implements SocketProvider {
   }
 
   connect(address: number, port: number, events: StreamEvents): HostStream {
-    if (port !== HTTP_PORT) {
-      const where = `${ipv4ToString(address)}:${port}`;
-      if (port === HTTPS_PORT) {
-        this.noticeOnce(
-          'https',
-          `network: HTTPS (port 443) does not reach the web from a browser VM yet, only http:// on port 80; ${where} was refused`,
-        );
-      } else {
-        this.noticeOnce(
-          'port',
-          `network: only HTTP on port 80 reaches the web from a browser VM; ${where} was refused`,
-        );
-      }
+    const certificates = this.#options.certificates;
+    if (port === HTTP_PORT) return new HttpStream(this, { address, port, scheme: 'http' }, events);
+    const where = `${ipv4ToString(address)}:${port}`;
+    if (port === HTTPS_PORT) {
+      if (certificates) return new HttpsStream(this, address, certificates, events);
+      this.noticeOnce('https', `network: HTTPS has no certificate authority on this network; ${where} was refused`);
       return refusedStream(events);
     }
-    return new HttpStream(this, { address, port }, events);
+    this.noticeOnce(
+      'port',
+      `network: only HTTP and HTTPS (ports 80 and 443) reach the web from a browser VM; ${where} was refused`,
+    );
+    return refusedStream(events);
   }
 
   openUdp(): HostUdpSocket {
@@ -219,30 +233,31 @@ export class FetchGateway implements SocketProvider {
    */
   urls(peer: Peer, head: RequestHead): { guestUrl: string; fetchUrl: string; map?: UrlMap } | HttpFailure {
     const options = this.#options;
+    const scheme = peer.scheme;
     let guestUrl: string;
     let direct: string;
-    if (/^http:\/\//i.test(head.target)) {
+    if (new RegExp(`^${scheme}://`, 'i').test(head.target)) {
       guestUrl = head.target; // absolute-form: the guest takes us for a proxy (RFC 9112 §3.2.2)
       direct = guestUrl;
     } else if (head.target.startsWith('/')) {
-      const hostField = header(head, 'host')[0]?.replace(/:80$/, '');
+      const hostField = header(head, 'host')[0]?.replace(scheme === 'http' ? /:80$/ : /:443$/, '');
       if (peer.address === options.gatewayAddress) {
-        guestUrl = `http://${ipv4ToString(peer.address)}${head.target}`;
+        guestUrl = `${scheme}://${ipv4ToString(peer.address)}${head.target}`;
         direct = options.origin + head.target;
       } else {
-        const host = hostField || options.nameOf(peer.address) || ipv4ToString(peer.address);
-        guestUrl = `http://${host}${head.target}`;
+        const host = hostField || peer.serverName?.() || options.nameOf(peer.address) || ipv4ToString(peer.address);
+        guestUrl = `${scheme}://${host}${head.target}`;
         direct = guestUrl;
       }
     } else {
       return new HttpFailure(
         501,
-        `${head.method} ${head.target}: only plain http:// requests reach the web from a browser VM (no CONNECT, no HTTPS).`,
+        `${head.method} ${head.target}: only plain ${scheme}:// requests reach the web from a browser VM (no CONNECT).`,
       );
     }
     const mapped = mapUrl(guestUrl, options.urlMaps ?? []);
     let fetchUrl = mapped?.url ?? direct;
-    if (!mapped && options.upgradeToHttps && peer.address !== options.gatewayAddress) {
+    if (!mapped && scheme === 'http' && options.upgradeToHttps && peer.address !== options.gatewayAddress) {
       fetchUrl = fetchUrl.replace(/^http:/i, 'https:');
     }
     try {
@@ -251,6 +266,11 @@ export class FetchGateway implements SocketProvider {
       return new HttpFailure(400, `${guestUrl} is not a URL.`);
     }
     return mapped ? { guestUrl, fetchUrl, map: mapped.map } : { guestUrl, fetchUrl };
+  }
+
+  /** What the guest calls `address`: the name it resolved to it, or its dotted form. */
+  nameOfAddress(address: number): string {
+    return this.#options.nameOf(address) ?? ipv4ToString(address);
   }
 
   isSameOrigin(url: string): boolean {
@@ -264,7 +284,109 @@ function refusedStream(events: StreamEvents): HostStream {
   return { write() {}, pendingBytes: 0, end() {}, destroy() {}, pause() {}, resume() {} };
 }
 
-/** One guest connection to port 80: requests in order, each answered before the next is read. */
+/**
+ * One guest connection to port 443: a TLS server in front of an `HttpStream`. The network's bytes go
+ * to the TLS server, its plaintext to the HTTP stream, whose answers are encrypted back. The HTTP side
+ * is paused while the network is, or while more than MAX_TLS_QUEUED_BYTES wait to be encrypted.
+ */
+class HttpsStream implements HostStream {
+  readonly #events: StreamEvents;
+  readonly #tls: TlsServer;
+  readonly #http: HttpStream;
+  #networkPaused = false;
+  #httpPaused = false;
+  #ended = false;
+
+  constructor(gateway: FetchGateway, address: number, certificates: CertificateSource, events: StreamEvents) {
+    this.#events = events;
+    const where = (): string => this.#tls.serverName ?? gateway.nameOfAddress(address);
+    this.#tls = new TlsServer(
+      // Without SNI (an address typed), the certificate names the address the guest connected to.
+      { certificate: (serverName) => certificates.certificateFor(serverName ?? gateway.nameOfAddress(address)) },
+      {
+        send: (bytes) => {
+          events.data(bytes);
+          this.#flow();
+        },
+        established: () => {},
+        data: (bytes) => this.#http.write(bytes),
+        end: () => this.#http.end(),
+        failed: (reason) => {
+          const hint = /unknown_ca|bad_certificate/.test(reason)
+            ? ': the guest does not trust this browser’s CA (docs/networking.md, “HTTPS”)'
+            : '';
+          gateway.notice(`network: HTTPS to ${where()} failed: ${reason}${hint}`);
+          this.#http.destroy();
+          this.#end();
+        },
+        drained: () => events.drained(),
+      },
+    );
+    this.#http = new HttpStream(
+      gateway,
+      { address, port: HTTPS_PORT, scheme: 'https', serverName: () => this.#tls.serverName },
+      {
+        connected: () => events.connected(),
+        data: (bytes) => {
+          this.#tls.write(bytes);
+          this.#flow();
+        },
+        end: () => void this.#tls.close().then(() => this.#end()),
+        drained: () => events.drained(),
+        closed: (reason) => {
+          this.#tls.destroy();
+          this.#ended = true;
+          events.closed(reason);
+        },
+      },
+    );
+  }
+
+  write(bytes: Uint8Array): void {
+    this.#tls.receive(bytes);
+  }
+
+  get pendingBytes(): number {
+    return this.#tls.pendingBytes + this.#http.pendingBytes;
+  }
+
+  end(): void {
+    this.#tls.receiveEnd();
+  }
+
+  destroy(): void {
+    this.#ended = true;
+    this.#tls.destroy();
+    this.#http.destroy();
+  }
+
+  pause(): void {
+    this.#networkPaused = true;
+    this.#flow();
+  }
+
+  resume(): void {
+    this.#networkPaused = false;
+    this.#flow();
+  }
+
+  /** Pauses or resumes the HTTP side by the network's state and the bytes waiting for encryption. */
+  #flow(): void {
+    const pause = this.#networkPaused || this.#tls.queuedBytes > MAX_TLS_QUEUED_BYTES;
+    if (pause === this.#httpPaused) return;
+    this.#httpPaused = pause;
+    if (pause) this.#http.pause();
+    else this.#http.resume();
+  }
+
+  #end(): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    this.#events.end();
+  }
+}
+
+/** One guest connection to port 80 (or 443 behind TLS): requests in order, each answered before the next is read. */
 class HttpStream implements HostStream {
   readonly #gateway: FetchGateway;
   readonly #peer: Peer;

@@ -7,6 +7,8 @@
  */
 import type { NetworkHook } from '../../protocol/net-link.ts';
 import { FetchGateway, type Fetch, type FetchGatewayOptions, type UrlMap } from './fetch-gateway.ts';
+import { RelayProvider, type RelayOptions } from './relay-client.ts';
+import type { HostStream, HostUdpSocket, SocketProvider, StreamEvents, UdpEvents } from './sockets.ts';
 import { SyntheticResolver } from './synthetic-resolver.ts';
 import { EthernetSwitch, type SwitchPort } from './switch.ts';
 import { GATEWAY_ADDRESS, UserNetwork } from './user-network.ts';
@@ -22,6 +24,8 @@ export interface BrowserNetworkOptions {
   readonly fetch?: Fetch;
   /** The gateway's caps and timeout (defaults in fetch-gateway.ts). */
   readonly limits?: Pick<FetchGatewayOptions, 'maxHeaderBytes' | 'maxBodyBytes' | 'responseTimeoutMs'>;
+  /** A wisp relay for TCP beyond port 80 and for UDP (relay-client.ts); `setRelay` changes it later. */
+  readonly relay?: RelayOptions;
 }
 
 /**
@@ -42,6 +46,10 @@ export class BrowserNetwork {
   readonly #switch = new EthernetSwitch();
   readonly #network: UserNetwork;
   readonly #listeners = new Set<(line: string) => void>();
+  readonly #gateway: FetchGateway;
+  readonly #onNotice: (line: string) => void;
+  readonly #resolver: SyntheticResolver;
+  #relay: RelayProvider | undefined;
 
   constructor(options: BrowserNetworkOptions) {
     const resolver = new SyntheticResolver();
@@ -58,9 +66,48 @@ export class BrowserNetwork {
       ...(options.upgradeToHttps !== undefined ? { upgradeToHttps: options.upgradeToHttps } : {}),
       ...options.limits,
     });
+    this.#gateway = gateway;
+    this.#onNotice = onNotice;
+    this.#resolver = resolver;
+    if (options.relay) this.setRelay(options.relay);
+    // The network's provider reads #relay at each connection, so a relay set later applies to new ones.
+    const provider: SocketProvider = {
+      connect: (address: number, port: number, events: StreamEvents): HostStream =>
+        (this.#relay ?? gateway).connect(address, port, events),
+      openUdp: (events: UdpEvents): HostUdpSocket => (this.#relay ?? gateway).openUdp(events),
+    };
     const network: { current?: UserNetwork } = {};
     const uplink = this.#switch.attach({ receive: (frame) => network.current!.receive(frame) });
-    this.#network = network.current = new UserNetwork(uplink, { provider: gateway, resolver, onNotice });
+    this.#network = network.current = new UserNetwork(uplink, { provider, resolver, onNotice });
+  }
+
+  /**
+   * Sends the guests' TCP (beyond port 80, unless `everything`) and UDP through a wisp relay from now on,
+   * or, with `undefined`, no longer. Connections open through the old relay are reset. Throws for a URL
+   * that is not ws:// or wss://.
+   */
+  setRelay(relay: RelayOptions | undefined): void {
+    if (
+      relay &&
+      this.#relay &&
+      relay.url === this.#relay.url &&
+      !!relay.everything === !!this.#relay.options.everything
+    )
+      return;
+    const next = relay
+      ? new RelayProvider(this.#gateway, relay, {
+          gatewayAddress: GATEWAY_ADDRESS,
+          nameOf: (address) => this.#resolver.nameOf(address),
+          onNotice: this.#onNotice,
+        })
+      : undefined;
+    this.#relay?.close();
+    this.#relay = next;
+  }
+
+  /** The relay's URL, if one is set. */
+  get relayUrl(): string | undefined {
+    return this.#relay?.url;
   }
 
   /** The user-mode network on the switch's uplink (its counters, its caps). */

@@ -7,11 +7,13 @@
  */
 import type { NetworkHook } from '../../protocol/net-link.ts';
 import { FetchGateway, type Fetch, type FetchGatewayOptions, type UrlMap } from './fetch-gateway.ts';
-import { RelayProvider, type RelayOptions } from './relay-client.ts';
+import { RelayProvider, relayUrlProblem, type RelayOptions } from './relay-client.ts';
 import type { HostStream, HostUdpSocket, SocketProvider, StreamEvents, UdpEvents } from './sockets.ts';
 import { SyntheticResolver } from './synthetic-resolver.ts';
 import { EthernetSwitch, type SwitchPort } from './switch.ts';
 import { GATEWAY_ADDRESS, UserNetwork } from './user-network.ts';
+
+export { relayUrlProblem, type RelayOptions };
 
 export interface BrowserNetworkOptions {
   /** The page's origin: what the guests reach at 10.0.2.2. */

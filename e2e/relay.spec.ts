@@ -1,0 +1,79 @@
+/**
+ * The optional relay in Chromium (docs/networking.md, "The relay"): the test starts `npm run relay`'s
+ * script on a free port and an HTTP server on another port of this host's loopback, sets the relay in
+ * the app's Relay… dialog, and a default-image VM fetches from 10.0.2.2:<port> (beyond port 80, which
+ * only the relay can reach); a closed port is refused with the console's line. Cross-origin isolated page.
+ */
+import { test, expect } from '@playwright/test';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { consoleOf, createVm, run, startVm, waitForPrompt } from './helpers.ts';
+
+let server: Server;
+let relay: ChildProcess;
+let relayUrl: string;
+const relayLog: string[] = [];
+
+test.beforeAll(async () => {
+  server = createServer((request, response) => {
+    response.writeHead(200, { 'content-type': 'text/plain' });
+    response.end(`through the relay: ${request.url}\n`);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  relay = spawn('npx', ['tsx', 'scripts/relay.ts', '--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  relayUrl = await new Promise<string>((resolve, reject) => {
+    let output = '';
+    relay.stdout!.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+      for (const line of chunk.toString().split('\n')) if (line) relayLog.push(line);
+      const banner = /tabvm relay: (ws:\/\/\S+)/.exec(output);
+      if (banner) resolve(banner[1]!);
+    });
+    relay.once('exit', (code) => reject(new Error(`npm run relay exited with ${code}: ${output}`)));
+  });
+});
+
+test.afterAll(() => {
+  relay.kill('SIGTERM');
+  server.close();
+});
+
+test('a VM reaches a TCP port of the relay’s host through the relay set in the app, and a closed one is refused', async ({
+  page,
+}) => {
+  const { port } = server.address() as AddressInfo;
+  await page.goto('/');
+  await expect(page.getByTestId('mode')).toHaveText(/Isolated mode/);
+
+  await page.getByTestId('relay-open').click();
+  await page.getByTestId('relay-url').fill('http://not-a-relay/');
+  await page.getByTestId('relay-save').click();
+  await expect(page.getByTestId('relay-url-hint')).toHaveText("a relay's URL starts with ws:// or wss://, not http://");
+  await page.getByTestId('relay-url').fill(relayUrl);
+  await page.getByTestId('relay-save').click();
+  await expect(page.getByTestId('relay-settings')).toBeHidden();
+
+  await createVm(page, 'relayed');
+  await startVm(page, 'relayed');
+  await waitForPrompt(page, 'relayed');
+  await run(
+    page,
+    'relayed',
+    "until ip -4 addr show eth0 | grep -q 10.0.2.15/24; do sleep 1; done; echo LEA''SED",
+    /LEASED/,
+  );
+  await run(page, 'relayed', `wget -q -O - http://10.0.2.2:${port}/hello`, /through the relay: \/hello/);
+  expect(relayLog).toContain(`relay: tcp 127.0.0.1:${port}`);
+
+  // A port nobody listens on: the relay's refusal is a RST to the guest and a line in the console.
+  await run(page, 'relayed', "wget -q -O - http://10.0.2.2:1/ || echo RE''FUSED", /REFUSED/);
+  await expect(consoleOf(page, 'relayed').locator('.xterm-rows')).toContainText(
+    '[tabvm] network: the relay could not connect to 127.0.0.1:1 (the connection was refused); refused',
+  );
+
+  // The setting is the page's and outlives a reload.
+  await page.reload();
+  await page.getByTestId('relay-open').click();
+  await expect(page.getByTestId('relay-url')).toHaveValue(relayUrl);
+});

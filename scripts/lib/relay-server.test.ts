@@ -11,7 +11,14 @@ import { BrowserNetwork } from '../../workers/host/net/browser-network.ts';
 import type { Fetch } from '../../workers/host/net/fetch-gateway.ts';
 import { ipv4 } from '../../workers/host/net/frames.ts';
 import type { RelayOptions, RelaySocket } from '../../workers/host/net/relay-client.ts';
-import { decodePacket, encodeContinue, PACKET_CONTINUE, PACKET_DATA } from '../../workers/host/net/relay-protocol.ts';
+import {
+  decodePacket,
+  encodeContinue,
+  PACKET_CONNECT,
+  PACKET_CONTINUE,
+  PACKET_DATA,
+  STREAM_TCP,
+} from '../../workers/host/net/relay-protocol.ts';
 import { ScriptedGuest, type GuestTcp } from '../../workers/host/net/test-support/scripted-guest.ts';
 import { GATEWAY_ADDRESS } from '../../workers/host/net/user-network.ts';
 import { parseDestinationRule, startRelayServer, type RelayServer, type RelayServerOptions } from './relay-server.ts';
@@ -283,6 +290,54 @@ describe('the relay', () => {
     expect(sockets[0]!.closed).toBe(true);
   });
 
+  it('gives the relay the name a synthetic address stands for', async () => {
+    const { relay, log } = await relayServer();
+    const echo = await echoServer();
+    const { guest } = network({ url: relay.url });
+    // A DNS question for "localhost" (RFC 1035 §4.1), answered by the page's synthetic resolver.
+    guest.sendUdp(
+      ipv4('10.0.2.3'),
+      5300,
+      53,
+      Uint8Array.of(0, 7, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 9, ...bytes('localhost'), 0, 0, 1, 0, 1),
+    );
+    await guest.until(() => guest.udp.some((datagram) => datagram.destinationPort === 5300), 5000, 'the DNS answer');
+    const answer = guest.udp.find((datagram) => datagram.destinationPort === 5300)!.payload;
+    const address = new DataView(answer.buffer, answer.byteOffset + answer.byteLength - 4).getUint32(0);
+    expect(address >>> 17).toBe(ipv4('198.18.0.0') >>> 17);
+    const client = guest.tcpClient(41000, address, echo);
+    cleanups.push(() => client.stop());
+    client.connect();
+    client.write(bytes('by name'));
+    await guest.until(() => client.receivedBytes === 7, 5000, 'the echo');
+    expect(log).toContain(`relay: tcp localhost:${echo} (127.0.0.1)`);
+  });
+
+  it('counts a stream open after confirmMs when the relay confirms nothing (wisp 1 has no such packet)', async () => {
+    const sockets: FakeRelaySocket[] = [];
+    const { guest, connect, notices } = network({
+      url: 'ws://relay.test/',
+      confirmMs: 100,
+      openSocket: () => {
+        const socket = new FakeRelaySocket();
+        sockets.push(socket);
+        return socket;
+      },
+    });
+    const client = connect(2222);
+    await guest.until(() => sockets.length === 1, 1000, 'the WebSocket');
+    expect(sockets[0]!.sent).toEqual([]); // nothing before the relay's first CONTINUE
+    sockets[0]!.deliver(encodeContinue(0, 16));
+    expect(sockets[0]!.sent.map((packet) => decodePacket(packet))).toEqual([
+      { type: PACKET_CONNECT, stream: 1, streamType: STREAM_TCP, port: 2222, host: '127.0.0.1' },
+    ]);
+    await guest.until(() => client.established, 2000, 'the connection');
+    client.write(bytes('x'));
+    await guest.until(() => sockets[0]!.sent.length === 2, 2000, 'the DATA');
+    expect(decodePacket(sockets[0]!.sent[1]!)).toMatchObject({ type: PACKET_DATA, stream: 1 });
+    expect(notices).toEqual([]);
+  });
+
   it('refuses a URL that is not ws:// or wss://', () => {
     const shared = new BrowserNetwork({ origin: 'http://app.test' });
     expect(() => shared.setRelay({ url: 'http://relay.test/' })).toThrow(
@@ -323,7 +378,10 @@ class FakeRelaySocket implements RelaySocket {
   onmessage: ((event: MessageEvent) => void) | null = null;
   onclose: ((event: CloseEvent) => void) | null = null;
   onerror: ((event: Event) => void) | null = null;
-  send(): void {}
+  readonly sent: Uint8Array[] = [];
+  send(packet: Uint8Array): void {
+    this.sent.push(packet.slice());
+  }
   close(): void {
     this.closed = true;
     this.readyState = 3;

@@ -54,6 +54,7 @@ export class WebSocketPeer {
     this.#maxMessageBytes = options.maxMessageBytes;
     socket.on('data', (chunk: Buffer) => this.#receive(chunk));
     socket.on('close', () => this.#finish());
+    socket.on('end', () => socket.destroy()); // the peer's TCP is shut: no WebSocket is left (§7.1.1)
     socket.on('error', () => socket.destroy());
     if (head.byteLength > 0) queueMicrotask(() => this.#receive(head));
   }

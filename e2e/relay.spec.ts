@@ -21,7 +21,10 @@ test.beforeAll(async () => {
     response.end(`through the relay: ${request.url}\n`);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  relay = spawn('npx', ['tsx', 'scripts/relay.ts', '--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  // One process (not npx's wrapper), so that afterAll's kill ends the relay itself.
+  relay = spawn(process.execPath, ['--import', 'tsx', 'scripts/relay.ts', '--port', '0'], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   relayUrl = await new Promise<string>((resolve, reject) => {
     let output = '';
     relay.stdout!.on('data', (chunk: Buffer) => {

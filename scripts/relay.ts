@@ -1,6 +1,6 @@
 /**
  * `npm run relay`: a wisp relay on this machine (scripts/lib/relay-server.ts), so the browser's VMs get
- * full TCP and UDP: paste the URL it prints into the app's Network setting (docs/networking.md, "The
+ * full TCP and UDP: paste the URL it prints into the app's Relay… setting (docs/networking.md, "The
  * relay"). It prints every destination it connects to.
  */
 import { Command, InvalidArgumentError } from 'commander';
@@ -55,7 +55,7 @@ try {
       (!allow || allow.some((rule) => rule(destination))) && !deny.some((rule) => rule(destination)),
     ...(options.quiet ? {} : { log: (line: string) => process.stdout.write(`${line}\n`) }),
   });
-  process.stdout.write(`tabvm relay: ${relay.url} (paste it into the app's Network setting; Ctrl-C stops it)\n`);
+  process.stdout.write(`tabvm relay: ${relay.url} (paste it into the app's Relay… setting; Ctrl-C stops it)\n`);
   const stop = (): void => void relay.close().then(() => process.exit(EXIT_OK));
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);

@@ -313,7 +313,7 @@ describe('the relay', () => {
     expect(log).toContain(`relay: tcp localhost:${echo} (127.0.0.1)`);
   });
 
-  it('counts a stream open after confirmMs when the relay confirms nothing (wisp 1 has no such packet)', async () => {
+  it('counts a stream open after confirmMs when the relay confirms nothing (wisp 1 has no such packet), and ignores INFO', async () => {
     const sockets: FakeRelaySocket[] = [];
     const { guest, connect, notices } = network({
       url: 'ws://relay.test/',
@@ -328,6 +328,7 @@ describe('the relay', () => {
     await guest.until(() => sockets.length === 1, 1000, 'the WebSocket');
     expect(sockets[0]!.sent).toEqual([]); // nothing before the relay's first CONTINUE
     sockets[0]!.deliver(encodeContinue(0, 16));
+    sockets[0]!.deliver(Uint8Array.of(5, 0, 0, 0, 0, 2, 0)); // a version 2 relay's INFO: ignored
     expect(sockets[0]!.sent.map((packet) => decodePacket(packet))).toEqual([
       { type: PACKET_CONNECT, stream: 1, streamType: STREAM_TCP, port: 2222, host: '127.0.0.1' },
     ]);

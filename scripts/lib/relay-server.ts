@@ -28,6 +28,7 @@ import {
   PACKET_CONTINUE,
   PACKET_DATA,
   PACKET_HEADER_BYTES,
+  PACKET_INFO,
   STREAM_TCP,
   type RelayPacket,
 } from '../../workers/host/net/relay-protocol.ts';
@@ -71,7 +72,7 @@ export async function startRelayServer(options: RelayServerOptions): Promise<Rel
   const sessions = new Set<RelayServerSession>();
   const server: Server = createServer((_request, response) => {
     response.writeHead(426, { 'content-type': 'text/plain', upgrade: 'websocket' });
-    response.end("This is a wisp relay for tabvm: give its ws:// URL to the app's Network setting.\n");
+    response.end("This is a wisp relay for tabvm: give its ws:// URL to the app's Relay… setting.\n");
   });
   server.on('upgrade', (request, socket, head: Buffer) => {
     const peer = acceptWebSocket(request, socket, head, { maxMessageBytes: MAX_PACKET_BYTES });
@@ -181,7 +182,8 @@ class RelayServerSession {
         return stream?.close();
       }
       case PACKET_CONTINUE:
-        return; // only a server sends CONTINUE; ignored
+      case PACKET_INFO:
+        return; // only a server sends CONTINUE; a version 2 client's INFO goes unanswered (version 1 then)
     }
   }
 

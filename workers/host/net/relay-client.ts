@@ -28,6 +28,7 @@ import {
   PACKET_CONTINUE,
   PACKET_DATA,
   PACKET_HEADER_BYTES,
+  PACKET_INFO,
   STREAM_TCP,
   STREAM_UDP,
   type RelayPacket,
@@ -251,6 +252,7 @@ class RelaySession {
     if (!(data instanceof ArrayBuffer)) return this.#protocolError('a text message');
     const packet = decodePacket(new Uint8Array(data));
     if (typeof packet === 'string') return this.#protocolError(packet);
+    if (packet.type === PACKET_INFO) return; // a version 2 relay's; without ours it goes on in version 1
     if (packet.stream === 0) {
       if (packet.type !== PACKET_CONTINUE) return this.#protocolError('a packet on stream 0 that is not a CONTINUE');
       const first = this.#initialCredit === undefined;
@@ -407,6 +409,7 @@ class RelayTcpStream implements HostStream, SessionStream {
         }
         return;
       case PACKET_CONNECT:
+      case PACKET_INFO:
         return; // a relay does not open streams; ignored
     }
   }

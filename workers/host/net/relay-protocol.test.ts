@@ -12,6 +12,7 @@ import {
   PACKET_CONNECT,
   PACKET_CONTINUE,
   PACKET_DATA,
+  PACKET_INFO,
   STREAM_TCP,
   STREAM_UDP,
 } from './relay-protocol.ts';
@@ -41,6 +42,8 @@ describe('wisp packets', () => {
       remaining: 0xfffffffe,
     });
     expect(decodePacket(encodeClose(9, 2))).toEqual({ type: PACKET_CLOSE, stream: 9, reason: 2 });
+    // Version 2's INFO (version 2, extension UDP), decoded to be ignored.
+    expect(decodePacket(Uint8Array.of(5, 0, 0, 0, 0, 2, 0, 1, 0, 0, 0, 0))).toEqual({ type: PACKET_INFO, stream: 0 });
     expect(decodePacket(encodeData(1, new Uint8Array(MAX_PACKET_BYTES - 5)))).toMatchObject({ type: PACKET_DATA });
   });
 
@@ -48,7 +51,7 @@ describe('wisp packets', () => {
     const refusals: [Uint8Array, RegExp][] = [
       [Uint8Array.of(2, 1, 0, 0), /shorter than its header/],
       [new Uint8Array(MAX_PACKET_BYTES + 1).fill(2), /over the .*-byte limit/],
-      [Uint8Array.of(5, 1, 0, 0, 0, 1, 0), /unknown type 0x05/],
+      [Uint8Array.of(6, 1, 0, 0, 0, 1, 0), /unknown type 0x06/],
       [Uint8Array.of(0, 1, 0, 0, 0), /unknown type 0x00/],
       [Uint8Array.of(1, 1, 0, 0, 0, 1, 80), /without a destination/],
       [Uint8Array.of(1, 1, 0, 0, 0, 3, 80, 0, 97), /stream type 3/],
@@ -78,13 +81,13 @@ describe('wisp packets', () => {
     for (let i = 0; i < 20_000; i++) {
       const message = new Uint8Array(random() % 40);
       for (let j = 0; j < message.byteLength; j++) message[j] = random() & 0xff;
-      if (message.byteLength > 0 && i % 2 === 0) message[0] = 1 + (random() % 4); // a known type half the time
+      if (message.byteLength > 0 && i % 2 === 0) message[0] = 1 + (random() % 5); // a known type half the time
       const packet = decodePacket(message);
       if (typeof packet === 'string') expect(packet.length).toBeGreaterThan(10);
       else {
         packets++;
         expect(packet.type).toBeGreaterThanOrEqual(1);
-        expect(packet.type).toBeLessThanOrEqual(4);
+        expect(packet.type).toBeLessThanOrEqual(5);
       }
     }
     expect(packets).toBeGreaterThan(1000);

@@ -19,6 +19,8 @@ export const PACKET_CONNECT = 0x01;
 export const PACKET_DATA = 0x02;
 export const PACKET_CONTINUE = 0x03;
 export const PACKET_CLOSE = 0x04;
+/** Version 2's INFO (a draft): decoded so that a version 1 end can ignore it, as version 2 lets it. */
+export const PACKET_INFO = 0x05;
 
 export const STREAM_TCP = 0x01;
 export const STREAM_UDP = 0x02;
@@ -56,7 +58,8 @@ export type RelayPacket =
     }
   | { readonly type: typeof PACKET_DATA; readonly stream: number; readonly data: Uint8Array }
   | { readonly type: typeof PACKET_CONTINUE; readonly stream: number; readonly remaining: number }
-  | { readonly type: typeof PACKET_CLOSE; readonly stream: number; readonly reason: number };
+  | { readonly type: typeof PACKET_CLOSE; readonly stream: number; readonly reason: number }
+  | { readonly type: typeof PACKET_INFO; readonly stream: number };
 
 /** What a close reason means, for a console line. */
 export function closeReasonText(reason: number): string {
@@ -133,8 +136,8 @@ export function encodeClose(stream: number, reason: number): Uint8Array<ArrayBuf
 
 /**
  * One packet from a WebSocket message, or why it is not one. A DATA's bytes are a view of `message`
- * (copy them to keep them past the message). Types beyond version 1 (e.g. version 2's INFO, 0x05) are
- * refused like garbage: a version-1 peer never receives them.
+ * (copy them to keep them past the message). Version 2's INFO is decoded without its payload, to be
+ * ignored (a version 2 peer that gets no INFO back goes on in version 1); other types are refused.
  */
 export function decodePacket(message: Uint8Array): RelayPacket | string {
   if (message.byteLength < PACKET_HEADER_BYTES)
@@ -169,6 +172,8 @@ export function decodePacket(message: Uint8Array): RelayPacket | string {
     case PACKET_CLOSE:
       if (payloadBytes !== 1) return `a CLOSE of ${payloadBytes} payload bytes (it has 1)`;
       return { type, stream, reason: view.getUint8(5) };
+    case PACKET_INFO:
+      return { type, stream };
     default:
       return `a packet of unknown type 0x${type.toString(16).padStart(2, '0')}`;
   }

@@ -339,6 +339,20 @@ describe('the relay', () => {
     expect(notices).toEqual([]);
   });
 
+  it('says why when the page may not open the WebSocket at all', async () => {
+    const { guest, connect, notices } = network({
+      url: 'ws://relay.test/',
+      openSocket: () => {
+        throw new Error('An insecure WebSocket connection may not be initiated from a page loaded over HTTPS.');
+      },
+    });
+    const client = connect(2222);
+    await guest.until(() => client.resetReceived, 5000, 'the RST');
+    expect(notices).toEqual([
+      'network: the relay at ws://relay.test/ could not be reached (An insecure WebSocket connection may not be initiated from a page loaded over HTTPS.); a connection was refused (the next one tries again)',
+    ]);
+  });
+
   it('refuses a URL that is not ws:// or wss://', () => {
     const shared = new BrowserNetwork({ origin: 'http://app.test' });
     expect(() => shared.setRelay({ url: 'http://relay.test/' })).toThrow(

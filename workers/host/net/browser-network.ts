@@ -1,6 +1,6 @@
 /**
- * The user-mode network of the VMs of a browser page: `UserNetwork` with the fetch gateway as its
- * sockets and synthetic addresses as its DNS, and a switch that joins the VMs to it and to each other. It runs in the page, where the host end of the VM's frame channel
+ * The user-mode network of the VMs of a browser page: `UserNetwork` with the fetch gateway (and, when
+ * one is set, a wisp relay: relay-client.ts) as its sockets and synthetic addresses as its DNS, and a switch that joins the VMs to it and to each other. It runs in the page, where the host end of the VM's frame channel
  * already is (plugNetwork) and where fetch() carries the page's origin: a worker of its own would add a
  * hop for every frame and gain nothing measurable (the Node measurement in docs/networking.md found the
  * network's thread idle 81 % of the time while the guest downloaded at full speed).

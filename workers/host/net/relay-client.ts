@@ -185,6 +185,8 @@ class RelaySession {
   #waiting: Uint8Array<ArrayBuffer>[] = [];
   /** A line was given already for the session's end (a protocol error). */
   #told = false;
+  /** Why the WebSocket could not be made, when the page said. */
+  #failure: string | undefined;
   ended = false;
 
   constructor(provider: RelayProvider, options: RelayOptions) {
@@ -193,8 +195,9 @@ class RelaySession {
     let socket: RelaySocket;
     try {
       socket = open(options.url);
-    } catch {
-      // A URL the platform refuses (a port it blocks, say): the same as a relay that is down.
+    } catch (error) {
+      // A URL the page may not open (ws:// from an https:// page): a relay that is down, and why.
+      this.#failure = (error as Error).message;
       socket = closedSocket();
       queueMicrotask(() => this.#end());
     }
@@ -288,7 +291,7 @@ class RelaySession {
     if (!this.#told && !opened) {
       const which = streams.length === 1 ? 'a connection was' : `${streams.length} connections were`;
       this.#provider.notice(
-        `network: the relay at ${this.url} could not be reached; ${which} refused (the next one tries again)`,
+        `network: the relay at ${this.url} could not be reached${this.#failure ? ` (${this.#failure})` : ''}; ${which} refused (the next one tries again)`,
       );
     } else if (!this.#told && streams.length > 0) {
       this.#provider.notice(`network: the relay at ${this.url} closed; ${streams.length} open connections were reset`);

@@ -339,6 +339,32 @@ describe('the relay', () => {
     expect(notices).toEqual([]);
   });
 
+  it('reopens the guest’s window as credit lets bytes go, not only once all have gone', async () => {
+    const sockets: FakeRelaySocket[] = [];
+    const { guest, connect } = network({
+      url: 'ws://relay.test/',
+      openSocket: () => {
+        const socket = new FakeRelaySocket();
+        sockets.push(socket);
+        return socket;
+      },
+    });
+    const client = connect(2222);
+    await guest.until(() => sockets.length === 1, 1000, 'the WebSocket');
+    const relay = sockets[0]!;
+    relay.deliver(encodeContinue(0, 2));
+    relay.deliver(encodeContinue(1, 2));
+    await guest.until(() => client.established, 2000, 'the connection');
+    client.write(new Uint8Array(200 * 1024));
+    // Two DATA go; the rest waits for credit and shuts the window the guest sees.
+    await guest.until(() => client.windowsSeen.at(-1)! < 1460, 5000, 'a shut window');
+    const dataSent = () => relay.sent.filter((packet) => packet[0] === PACKET_DATA).length;
+    expect(dataSent()).toBe(2);
+    relay.deliver(encodeContinue(1, 20)); // 20 more go, and some 40 still wait
+    expect(dataSent()).toBe(22);
+    await guest.until(() => client.windowsSeen.at(-1)! >= 20 * 1460 - 1460, 5000, 'the window reopened');
+  });
+
   it('says why when the page may not open the WebSocket at all', async () => {
     const { guest, connect, notices } = network({
       url: 'ws://relay.test/',

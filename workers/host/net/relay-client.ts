@@ -370,10 +370,11 @@ class RelayTcpStream implements HostStream, SessionStream {
     switch (packet.type) {
       case PACKET_CONTINUE: {
         this.#confirm();
-        const waited = this.#outgoingBytes > 0;
+        const waiting = this.#outgoingBytes;
         this.#credit = packet.remaining;
         this.#flush();
-        if (waited && this.#outgoingBytes === 0) this.#events.drained();
+        // Any bytes that left reopen the guest's window by as much: the network decides whether to say so.
+        if (this.#outgoingBytes < waiting) this.#events.drained();
         return;
       }
       case PACKET_DATA:

@@ -218,7 +218,8 @@ describe('the relay', () => {
   });
 
   it('leaves port 80 to fetch() unless everything goes through the relay', async () => {
-    const { relay, log } = await relayServer();
+    // Port 80 of this host may or may not have a server: the relay refuses it, and its log shows it was asked.
+    const { relay, log } = await relayServer({ allow: (destination) => destination.port !== 80 });
     const urls: string[] = [];
     const fetch: Fetch = (url) => {
       urls.push(url);
@@ -232,10 +233,9 @@ describe('the relay', () => {
     expect(log).toEqual([]);
 
     const everything = network({ url: relay.url, everything: true }, fetch);
-    // 10.0.2.2:80 is the relay host's port 80, which this test cannot own: the relay's log shows where it went.
     const direct = everything.connect(80);
     await everything.guest.until(() => direct.resetReceived, 5000, 'the RST');
-    expect(log).toContain('relay: tcp 127.0.0.1:80');
+    expect(log).toEqual(['relay: tcp 127.0.0.1:80 blocked']);
     expect(urls).toHaveLength(1);
   });
 
@@ -250,7 +250,7 @@ describe('the relay', () => {
     expect(notices).toEqual([
       `network: the relay could not connect to 127.0.0.1:${echo} (the relay blocks this destination); refused`,
     ]);
-    expect(log).toEqual([`relay: tcp 127.0.0.1:${echo} (127.0.0.1) blocked`]);
+    expect(log).toEqual([`relay: tcp 127.0.0.1:${echo} blocked`]);
   });
 
   it('resets a stream whose relay sends more than the guest can take yet', async () => {

@@ -210,12 +210,13 @@ class RelayServerSession {
     }
     if (this.#streams.get(id) !== pending) return; // closed by the client meanwhile
     const destination: Destination = { host, address, port, protocol };
+    const where = `${protocol} ${host}:${port}${host === address ? '' : ` (${address})`}`;
     if (this.#options.allow && !this.#options.allow(destination)) {
       this.end(id, CLOSE_BLOCKED);
-      this.log(`relay: ${protocol} ${host}:${port} (${address}) blocked`);
+      this.log(`relay: ${where} blocked`);
       return;
     }
-    this.log(`relay: ${protocol} ${host}:${port}${host === address ? '' : ` (${address})`}`);
+    this.log(`relay: ${where}`);
     const stream =
       protocol === 'tcp'
         ? new TcpServerStream(this, id, address, port)

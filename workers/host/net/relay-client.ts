@@ -121,7 +121,7 @@ export class RelayProvider implements SocketProvider {
 
   connect(address: number, port: number, events: StreamEvents): HostStream {
     if (port === HTTP_PORT && !this.#options.everything) return this.#fallback.connect(address, port, events);
-    return new RelayTcpStream(this, this.#hostOf(address), port, events);
+    return new RelayTcpStream(this, this.hostOf(address), port, events);
   }
 
   openUdp(events: UdpEvents): HostUdpSocket {
@@ -141,13 +141,9 @@ export class RelayProvider implements SocketProvider {
   }
 
   /** The host name a CONNECT gives for a guest address. */
-  #hostOf(address: number): string {
+  hostOf(address: number): string {
     if (address === this.#context.gatewayAddress) return '127.0.0.1';
     return this.#context.nameOf(address) ?? ipv4ToString(address);
-  }
-
-  hostOf(address: number): string {
-    return this.#hostOf(address);
   }
 
   notice(line: string): void {

@@ -389,6 +389,25 @@ describe('the relay', () => {
   });
 });
 
+describe('the relay server', () => {
+  it('closes the session of a client that breaks the protocol, with a line, and keeps serving others', async () => {
+    const { relay, log } = await relayServer();
+    const bad = new NodeWebSocket(relay.url);
+    cleanups.push(() => bad.close());
+    await new Promise((resolve) => (bad.onopen = resolve));
+    const closed = new Promise((resolve) => (bad.onclose = resolve));
+    bad.send(Uint8Array.of(1, 1, 0, 0, 0, 7, 80, 0, 97)); // a CONNECT for stream type 7
+    await closed;
+    expect(log).toEqual(['relay: a client sent a CONNECT for stream type 7; its session was closed']);
+
+    const echo = await echoServer();
+    const { guest, connect } = network({ url: relay.url });
+    const client = connect(echo);
+    client.write(bytes('still here'));
+    await guest.until(() => client.receivedBytes === 10, 5000, 'the echo');
+  });
+});
+
 describe('destination rules', () => {
   const at = (host: string, address: string, port: number) => ({ host, address, port, protocol: 'tcp' as const });
   it('match names, subdomains, addresses, ranges and ports', () => {

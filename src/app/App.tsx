@@ -5,6 +5,7 @@ import { VmList } from './VmList.tsx';
 import { VmPane } from './VmPane.tsx';
 import { ConsolePane } from './ConsolePane.tsx';
 import { NewVmDialog } from './NewVmDialog.tsx';
+import { RelayDialog } from './RelayDialog.tsx';
 import { ConfirmDialog } from './Dialog.tsx';
 import { ResourceHistory, sampleEverySecond } from './resources.ts';
 import { ResourceTotalsLine } from './ResourcePanel.tsx';
@@ -20,6 +21,7 @@ export function App({ library, shelf }: { library: Library; shelf: SnapshotShelf
   const importInput = useRef<HTMLInputElement>(null);
   const [selectedId, setSelectedId] = useState<string | null>(null);
   const [newOpen, setNewOpen] = useState(false);
+  const [relayOpen, setRelayOpen] = useState(false);
   const [deleteId, setDeleteId] = useState<string | null>(null);
   const [deleteError, setDeleteError] = useState<string | null>(null);
   const [focusToken, setFocusToken] = useState(0);
@@ -83,6 +85,15 @@ export function App({ library, shelf }: { library: Library; shelf: SnapshotShelf
             />
             Resume VMs on reload
           </label>
+          <button
+            type="button"
+            className="button"
+            title="A wisp relay for the VMs' full TCP and UDP (beyond http:// on port 80)"
+            onClick={() => setRelayOpen(true)}
+            data-testid="relay-open"
+          >
+            Relay…
+          </button>
           <label className="toggle">
             <input type="checkbox" checked={screenReader} onChange={(e) => setScreenReader(e.target.checked)} />
             Screen reader mode
@@ -217,6 +228,8 @@ export function App({ library, shelf }: { library: Library; shelf: SnapshotShelf
           setSelectedId(entry.definition.id);
         }}
       />
+
+      <RelayDialog open={relayOpen} onClose={() => setRelayOpen(false)} />
 
       <ConfirmDialog
         open={toDelete !== null}

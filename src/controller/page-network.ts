@@ -1,13 +1,20 @@
 /**
  * The browser's network for a VM of this page (docs/networking.md, "The browser"): the user-mode network
- * in the page, guest HTTP as fetch() from the page's origin, synthetic DNS addresses.
+ * in the page, guest HTTP as fetch() from the page's origin, synthetic DNS addresses, and the optional
+ * relay for the rest of TCP and UDP.
  */
-import { BrowserNetwork, CROSS_TAB_CHANNEL, packageMirror } from '../../workers/host/net/browser-network.ts';
+import { BrowserNetwork, CROSS_TAB_CHANNEL, packageMirror, relayUrlProblem } from '../../workers/host/net/browser-network.ts';
 import type { UrlMap } from '../../workers/host/net/fetch-gateway.ts';
 import type { NetworkHook } from '../../workers/protocol/net-link.ts';
 import { profileCa } from '../storage/profile-ca.ts';
 
-export { packageMirror, type UrlMap };
+export { packageMirror, relayUrlProblem, type UrlMap };
+
+/** The page's relay: its WebSocket URL, and whether HTTP on port 80 goes through it too (not fetch()). */
+export interface RelaySetting {
+  readonly url: string;
+  readonly everything: boolean;
+}
 
 /** Debian's archive, as the Debian image's apt source names it, served from this site's mirror. */
 export function debianMirror(base: string): UrlMap {
@@ -16,6 +23,18 @@ export function debianMirror(base: string): UrlMap {
 
 /** The page's network, made when its first VM starts (the page's address is read then). */
 let shared: BrowserNetwork | undefined;
+let relay: RelaySetting | undefined;
+
+/**
+ * Sets the relay of the page's network, which every VM of the page shares: new connections use it at
+ * once, connections through a relay it replaces are reset. Throws for a URL that is not ws:// or wss://.
+ */
+export function setPageRelay(setting: RelaySetting | undefined): void {
+  const problem = setting && relayUrlProblem(setting.url);
+  if (problem) throw new Error(problem);
+  relay = setting;
+  shared?.setRelay(setting);
+}
 
 /**
  * The other tabs of the origin, when the page can join them: a BroadcastChannel for the frames and Web
@@ -47,6 +66,7 @@ export function pageNetwork(
         certificates: { certificateFor: async (host) => (await profileCa()).certificateFor(host) },
         upgradeToHttps: location.protocol === 'https:',
         ...(tabs ? { tabs } : {}),
+        ...(relay ? { relay } : {}),
       }));
       // The other tabs forget this one's guests at once rather than when their frames go unanswered.
       addEventListener('pagehide', (event) => {

@@ -76,6 +76,7 @@ export class TabvmTerminalElement extends HTMLElement {
         snapshotUrl: this.getAttribute('snapshot') ?? undefined,
         memory: optionalNumber(this.getAttribute('memory')),
         cpus: optionalNumber(this.getAttribute('cpus')),
+        relay: this.getAttribute('relay') ?? undefined,
         container: terminal,
       });
     } catch (error) {

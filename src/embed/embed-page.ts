@@ -25,6 +25,8 @@ const memory = optionalNumber(params.get('memory'));
 if (memory !== undefined) element.setAttribute('memory', String(memory));
 const cpus = optionalNumber(params.get('cpus'));
 if (cpus !== undefined) element.setAttribute('cpus', String(cpus));
+const relay = params.get('relay');
+if (relay !== null) element.setAttribute('relay', relay);
 const autostart = params.get('autostart');
 if (autostart !== null && autostart !== '0') element.setAttribute('autostart', '');
 document.body.append(element);

@@ -57,4 +57,21 @@ describe('createVM options', () => {
     const notANumber = VmOptionsSchema.safeParse({ image: 'm.json', memory: Number('lots') });
     expect(notANumber.success).toBe(false);
   });
+
+  it('takes a relay’s ws:// or wss:// URL and refuses anything else with the option’s name', () => {
+    expect(VmOptionsSchema.parse({ image: 'm.json', relay: 'ws://127.0.0.1:8765/' }).relay).toBe(
+      'ws://127.0.0.1:8765/',
+    );
+    expect(VmOptionsSchema.parse({ image: 'm.json', relay: 'wss://relay.example/wisp/' }).relay).toBe(
+      'wss://relay.example/wisp/',
+    );
+    const http = VmOptionsSchema.safeParse({ image: 'm.json', relay: 'http://relay.example/' });
+    expect(!http.success && describeIssue(http.error, 'createVM')).toBe(
+      'createVM option "relay": a relay\'s URL starts with ws:// or wss://, not http://',
+    );
+    const garbage = VmOptionsSchema.safeParse({ image: 'm.json', relay: 'not a url' });
+    expect(!garbage.success && describeIssue(garbage.error, 'createVM')).toBe(
+      'createVM option "relay": not a url is not a URL',
+    );
+  });
 });

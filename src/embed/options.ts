@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { MAX_RAM_MIB } from '../controller/images.ts';
+import { relayUrlProblem } from '../controller/page-network.ts';
 import { MAX_CPUS, MIN_RAM_MIB } from '../../workers/protocol/machine-limits.ts';
 import type { VmOptions, VmOptionsInput } from './types.ts';
 
@@ -24,6 +25,13 @@ export const VmOptionsSchema: z.ZodType<VmOptions, VmOptionsInput> = z.object({
   cpus: z.number().int().min(1).max(MAX_CPUS).default(1),
   prompt: z.instanceof(RegExp).default(/[#$] $/),
   network: z.boolean().default(true),
+  relay: z
+    .string()
+    .superRefine((url, context) => {
+      const problem = relayUrlProblem(url);
+      if (problem) context.addIssue({ code: 'custom', message: problem });
+    })
+    .optional(),
 });
 
 /** A zod failure as one sentence naming the offending option. */

@@ -32,6 +32,12 @@ export interface VmOptionsInput {
    * snapshot's card is used.
    */
   readonly network?: boolean | undefined;
+  /**
+   * A wisp relay's WebSocket URL (`ws://` or `wss://`; `npm run relay` starts one): the guest's TCP to
+   * ports other than 80, and its UDP, go through it (docs/networking.md, "The relay"). The network is the
+   * page's, so the relay is too: the last VM created with one sets it for all the page's VMs.
+   */
+  readonly relay?: string | undefined;
 }
 
 export interface VmOptions {
@@ -41,6 +47,7 @@ export interface VmOptions {
   readonly cpus: number;
   readonly prompt: RegExp;
   readonly network: boolean;
+  readonly relay?: string | undefined;
 }
 
 export interface CreateVmOptions extends VmOptionsInput {

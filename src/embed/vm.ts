@@ -6,7 +6,7 @@
  * How `run()` knows where a command's output ends and what its status was: see shell-text.ts (the
  * prompt carries an invisible status marker, set up once when the shell first prompts).
  */
-import { pageNetwork } from '../controller/page-network.ts';
+import { pageNetwork, setPageRelay } from '../controller/page-network.ts';
 import { randomMacAddress } from '../../workers/protocol/mac-address.ts';
 import { VmController, type VmView } from '../controller/vm-controller.ts';
 import { describeIssue, VmOptionsSchema } from './options.ts';
@@ -125,6 +125,7 @@ export class TabVm {
     } catch {
       throw new TabvmError(`createVM option "image": "${this.options.image}" is not a URL`);
     }
+    if (this.options.network && this.options.relay) setPageRelay({ url: this.options.relay, everything: false });
     this.#controller = new VmController({
       image: this.options.image,
       manifestUrl,

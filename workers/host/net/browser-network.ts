@@ -1,6 +1,6 @@
 /**
- * The user-mode network of the VMs of a browser page: `UserNetwork` with the fetch gateway as its
- * sockets and synthetic addresses as its DNS, and a switch that joins the VMs to it and to each other. It runs in the page, where the host end of the VM's frame channel
+ * The user-mode network of the VMs of a browser page: `UserNetwork` with the fetch gateway (and, when
+ * one is set, a wisp relay: relay-client.ts) as its sockets and synthetic addresses as its DNS, and a switch that joins the VMs to it and to each other. It runs in the page, where the host end of the VM's frame channel
  * already is (plugNetwork) and where fetch() carries the page's origin: a worker of its own would add a
  * hop for every frame and gain nothing measurable (the Node measurement in docs/networking.md found the
  * network's thread idle 81 % of the time while the guest downloaded at full speed).
@@ -9,6 +9,8 @@ import { parseMacAddress } from '../../protocol/mac-address.ts';
 import type { NetworkHook } from '../../protocol/net-link.ts';
 import { CrossTabTrunk, type TrunkChannel } from './cross-tab.ts';
 import { FetchGateway, type Fetch, type FetchGatewayOptions, type UrlMap } from './fetch-gateway.ts';
+import { RelayProvider, relayUrlProblem, type RelayOptions } from './relay-client.ts';
+import type { HostStream, HostUdpSocket, SocketProvider, StreamEvents, UdpEvents } from './sockets.ts';
 import { SyntheticResolver } from './synthetic-resolver.ts';
 import { EthernetSwitch, type SwitchPort } from './switch.ts';
 import { ipv4, ipv4ToString } from './frames.ts';
@@ -16,6 +18,8 @@ import { LockLeasePool, type LockManagerLike } from './lease-pool.ts';
 import { GATEWAY_ADDRESS, LEASE_ADDRESSES, UserNetwork } from './user-network.ts';
 
 export { CROSS_TAB_CHANNEL } from './cross-tab.ts';
+
+export { relayUrlProblem, type RelayOptions };
 
 export interface BrowserNetworkOptions {
   /** The page's origin: what the guests reach at 10.0.2.2. */
@@ -35,6 +39,8 @@ export interface BrowserNetworkOptions {
    * CROSS_TAB_CHANNEL) and the locks that keep DHCP addresses unique across the tabs (`navigator.locks`).
    */
   readonly tabs?: { readonly channel: TrunkChannel; readonly locks: LockManagerLike };
+  /** A wisp relay for TCP beyond port 80 and for UDP (relay-client.ts); `setRelay` changes it later. */
+  readonly relay?: RelayOptions;
 }
 
 /**
@@ -57,6 +63,10 @@ export class BrowserNetwork {
   readonly #listeners = new Set<(line: string) => void>();
   readonly #trunk: CrossTabTrunk | undefined;
   readonly #leasePool: LockLeasePool | undefined;
+  readonly #gateway: FetchGateway;
+  readonly #onNotice: (line: string) => void;
+  readonly #resolver: SyntheticResolver;
+  #relay: RelayProvider | undefined;
 
   constructor(options: BrowserNetworkOptions) {
     const resolver = new SyntheticResolver();
@@ -74,6 +84,16 @@ export class BrowserNetwork {
       ...(options.upgradeToHttps !== undefined ? { upgradeToHttps: options.upgradeToHttps } : {}),
       ...options.limits,
     });
+    this.#gateway = gateway;
+    this.#onNotice = onNotice;
+    this.#resolver = resolver;
+    if (options.relay) this.setRelay(options.relay);
+    // The network's provider reads #relay at each connection, so a relay set later applies to new ones.
+    const provider: SocketProvider = {
+      connect: (address: number, port: number, events: StreamEvents): HostStream =>
+        (this.#relay ?? gateway).connect(address, port, events),
+      openUdp: (events: UdpEvents): HostUdpSocket => (this.#relay ?? gateway).openUdp(events),
+    };
     this.#leasePool =
       options.tabs &&
       new LockLeasePool({
@@ -85,7 +105,7 @@ export class BrowserNetwork {
     const network: { current?: UserNetwork } = {};
     const uplink = this.#switch.attach({ receive: (frame) => network.current!.receive(frame) }, { isolated: true });
     this.#network = network.current = new UserNetwork(uplink, {
-      provider: gateway,
+      provider,
       resolver,
       onNotice,
       ...(this.#leasePool ? { leasePool: this.#leasePool } : {}),
@@ -98,6 +118,35 @@ export class BrowserNetwork {
   /** The trunk to the other tabs, when the network joins them. */
   get trunk(): CrossTabTrunk | undefined {
     return this.#trunk;
+  }
+
+  /**
+   * Sends the guests' TCP (beyond port 80, unless `everything`) and UDP through a wisp relay from now on,
+   * or, with `undefined`, no longer. Connections open through the old relay are reset. Throws for a URL
+   * that is not ws:// or wss://.
+   */
+  setRelay(relay: RelayOptions | undefined): void {
+    if (
+      relay &&
+      this.#relay &&
+      relay.url === this.#relay.url &&
+      !!relay.everything === !!this.#relay.options.everything
+    )
+      return;
+    const next = relay
+      ? new RelayProvider(this.#gateway, relay, {
+          gatewayAddress: GATEWAY_ADDRESS,
+          nameOf: (address) => this.#resolver.nameOf(address),
+          onNotice: this.#onNotice,
+        })
+      : undefined;
+    this.#relay?.close();
+    this.#relay = next;
+  }
+
+  /** The relay's URL, if one is set. */
+  get relayUrl(): string | undefined {
+    return this.#relay?.url;
   }
 
   /** The user-mode network on the switch's uplink (its counters, its caps). */
@@ -132,6 +181,7 @@ export class BrowserNetwork {
   close(): void {
     this.#trunk?.close();
     this.#leasePool?.close();
+    this.#relay?.close();
     this.#network.reset();
   }
 

@@ -69,6 +69,24 @@ function withFault(script: string, hart: number, fault: { kind: 'crash' | 'hang'
 ${script}`;
 }
 
+/**
+ * Serves the VM worker's script with `fault` for hart 0 to the first VM worker the page starts, and
+ * unchanged to the later ones (a Restart's). The route stays for the whole test: with an unroute
+ * before Restart, Playwright's next click hung until the test's timeout in two runs of five here.
+ */
+async function faultFirstVm(
+  page: Page,
+  fault: { kind: 'crash' | 'hang'; afterInstructions: number },
+): Promise<() => number> {
+  let served = 0;
+  await page.context().route('**/vm.worker*.js', async (route) => {
+    if (served++ > 0) return route.continue();
+    const response = await route.fetch();
+    return route.fulfill({ response, body: withFault(await response.text(), 0, fault) });
+  });
+  return () => served;
+}
+
 test('a hart worker that crashes stops its VM with the error and Restart; the page and another VM go on', async ({
   page,
 }) => {
@@ -77,27 +95,18 @@ test('a hart worker that crashes stops its VM with the error and Restart; the pa
   await createVmWithCpus(page, 'steady', 1);
   await startVm(page, 'steady');
   await waitForPrompt(page, 'steady');
-  let faulty = 0;
-  await page.context().route('**/vm.worker*.js', async (route) => {
-    const response = await route.fetch();
-    faulty++;
-    await route.fulfill({
-      response,
-      body: withFault(await response.text(), 0, { kind: 'crash', afterInstructions: 5_000_000 }),
-    });
-  });
+  const served = await faultFirstVm(page, { kind: 'crash', afterInstructions: 5_000_000 });
   await createVmWithCpus(page, 'fragile', 2);
   await startVm(page, 'fragile');
   const error = page.getByTestId('vm-error');
   await expect(error).toContainText('CPU 0 stopped', { timeout: BOOT_TIMEOUT });
   await expect(error).toContainText('a crash injected for a test after 5000000 instructions');
   await expect(phaseOf(page, 'fragile')).toHaveAttribute('data-phase', 'error');
-  expect(faulty).toBe(1);
+  expect(served()).toBe(1);
   // The page answers, and the other VM runs on.
   await run(page, 'steady', 'echo steady-$((20+1))', 'steady-21');
   await expect(phaseOf(page, 'steady')).toHaveAttribute('data-phase', 'running');
   // Restart boots it again, with harts that run clean.
-  await page.context().unroute('**/vm.worker*.js');
   await selectVm(page, 'fragile');
   await error.getByRole('button', { name: 'Restart' }).click();
   await waitForPrompt(page, 'fragile');
@@ -110,20 +119,13 @@ test('a hart worker that stops answering stops its VM with the error after 30 s,
 }) => {
   test.setTimeout(4 * BOOT_TIMEOUT);
   await page.goto(ISOLATED_URL);
-  await page.context().route('**/vm.worker*.js', async (route) => {
-    const response = await route.fetch();
-    await route.fulfill({
-      response,
-      body: withFault(await response.text(), 0, { kind: 'hang', afterInstructions: 5_000_000 }),
-    });
-  });
+  await faultFirstVm(page, { kind: 'hang', afterInstructions: 5_000_000 });
   await createVmWithCpus(page, 'frozen', 2);
   await startVm(page, 'frozen');
   const error = page.getByTestId('vm-error');
   await expect(error).toContainText('CPU 0 stopped answering: its worker has been stuck for 30 s', {
     timeout: BOOT_TIMEOUT + 30_000,
   });
-  await page.context().unroute('**/vm.worker*.js');
   await error.getByRole('button', { name: 'Restart' }).click();
   await waitForPrompt(page, 'frozen');
   await run(page, 'frozen', COUNT, 'cpus=2 harts=2');

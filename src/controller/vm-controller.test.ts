@@ -11,7 +11,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createHash } from 'node:crypto';
 import { MessageChannel } from 'node:worker_threads';
 import * as Comlink from 'comlink';
-import type { VmBootRequest, VmEvents, VmWorkerApi } from '../../workers/protocol/vm-api.ts';
+import type { VmBootRequest, VmEvents, VmStats, VmWorkerApi } from '../../workers/protocol/vm-api.ts';
 import { VmController } from './vm-controller.ts';
 import { loadOverlay, saveOverlayBlocks } from '../storage/disk-overlay.ts';
 import { brokenSnapshots, testSnapshotDisk, testSnapshotFile } from '../../workers/test-support/test-snapshot-file.ts';
@@ -56,19 +56,20 @@ class FakeWorker {
         disks.listen();
         booted = { request, events: events as unknown as Comlink.Remote<VmEvents>, disks: new DiskClient(disks) };
       },
-      stats: () =>
-        statsHang
-          ? new Promise<never>(() => {})
-          : {
-              state: 'idle',
-              instructions: 0,
-              uptimeMs: 0,
-              guestTimeMs,
-              cpuMs: 0,
-              reboots: 0,
-              sharedMemory: false,
-              harts: 1,
-            },
+      stats: () => {
+        // Comlink answers when what the call returned settles: a stuck worker's answer never comes.
+        if (statsHang) return new Promise<never>(() => {}) as unknown as VmStats;
+        return {
+          state: 'idle',
+          instructions: 0,
+          uptimeMs: 0,
+          guestTimeMs,
+          cpuMs: 0,
+          reboots: 0,
+          sharedMemory: false,
+          harts: 1,
+        };
+      },
     };
     Comlink.expose(api, port2 as unknown as Comlink.Endpoint);
   }

@@ -162,7 +162,9 @@ type Emulator = (bootargs: string, harts: number, workloads: boolean) => Promise
 const emulators: [string, Emulator][] = [];
 let stopBrowser = async (): Promise<void> => {};
 if (options.browser) {
-  const server = spawn('npx', ['vite', 'preview', '--port', String(options.port), '--strictPort'], {
+  // vite itself, not through npx: killing npx would leave its vite child serving the port.
+  const vite = resolve(root, 'node_modules/vite/bin/vite.js');
+  const server = spawn(process.execPath, [vite, 'preview', '--port', String(options.port), '--strictPort'], {
     cwd: root,
     stdio: 'ignore',
   });

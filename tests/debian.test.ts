@@ -19,6 +19,7 @@ import {
 import { qemuAvailable } from '../scripts/lib/qemu.ts';
 import { NodeVm, NodeVmConsole } from '../scripts/lib/node-vm.ts';
 import { resolveVmFiles } from '../scripts/lib/vm-options.ts';
+import { CPU_COUNT_COMMAND, cpuCount, expectedCpuCount } from './cpu-count.ts';
 
 const root = resolve(fileURLToPath(import.meta.url), '../..');
 
@@ -51,6 +52,21 @@ describe('the Debian image', () => {
       vm.kill();
     }
   }, 900_000);
+
+  // The image's pre-booted snapshot has one hart, so a Debian VM with more boots cold (docs/harts.md).
+  it('boots cold on 4 harts: nproc and /proc/cpuinfo count them', async () => {
+    readDebianManifest(root);
+    const vm = tabvmSession(['--image', 'debian', '--smp', '4'], root);
+    try {
+      const at = await vm.waitFor(DEBIAN_PROMPT, 900_000);
+      const counted = await runAtPrompt(vm, CPU_COUNT_COMMAND, at, 120_000);
+      expect(cpuCount(counted.lines)).toEqual(expectedCpuCount(4));
+      vm.type('poweroff\n');
+      expect(await vm.exitCode(120_000)).toBe(0);
+    } finally {
+      vm.kill();
+    }
+  }, 1_200_000);
 
   it("logs in on hvc0 with the terminal's size, and follows a resize", async () => {
     readDebianManifest(root);

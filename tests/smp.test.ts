@@ -11,6 +11,7 @@ import { resolve } from 'node:path';
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { ConsoleSession, tabvmSession } from '../scripts/lib/console-session.ts';
+import { CPU_COUNT_COMMAND, cpuCount, expectedCpuCount } from './cpu-count.ts';
 
 const root = resolve(fileURLToPath(import.meta.url), '../..');
 const PROMPT = 'root@tabvm:~# ';
@@ -172,6 +173,27 @@ describe('npm run vm -- --smp N', () => {
   );
 
   it('boots the default image on 4 harts, each running a shell job', () => bootSmp(4, false), 900_000);
+
+  // 1 hart is the one-thread path (no hart workers); 8 is the most a VM has (MAX_CPUS).
+  it.each([1, 8])(
+    'boots the default image with --smp %i: nproc and /proc/cpuinfo count the harts',
+    async (harts) => {
+      const vm = tabvmSession(['--smp', String(harts)], root);
+      try {
+        let at = await vm.waitFor(PROMPT, 500_000);
+        vm.type(`${CPU_COUNT_COMMAND}; echo DONE-$((40+2))\r`);
+        const end = await vm.waitFor('DONE-42', 120_000, at);
+        expect(cpuCount(vm.output.slice(at, end).split(/\r?\n/))).toEqual(expectedCpuCount(harts));
+        at = await vm.waitFor(PROMPT, 10_000, end);
+        vm.type('poweroff\r');
+        await vm.waitFor('reboot: Power down', 120_000, at);
+        expect(await vm.exitCode(30_000)).toBe(0);
+      } finally {
+        vm.kill();
+      }
+    },
+    900_000,
+  );
 
   it.each([2, 4])(
     'snapshots %i harts while a counter runs on each, and restores them all',

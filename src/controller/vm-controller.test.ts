@@ -11,7 +11,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createHash } from 'node:crypto';
 import { MessageChannel } from 'node:worker_threads';
 import * as Comlink from 'comlink';
-import type { VmBootRequest, VmEvents, VmWorkerApi } from '../../workers/protocol/vm-api.ts';
+import type { VmBootRequest, VmEvents, VmStats, VmWorkerApi } from '../../workers/protocol/vm-api.ts';
 import { VmController } from './vm-controller.ts';
 import { loadOverlay, saveOverlayBlocks } from '../storage/disk-overlay.ts';
 import { brokenSnapshots, testSnapshotDisk, testSnapshotFile } from '../../workers/test-support/test-snapshot-file.ts';
@@ -42,6 +42,8 @@ const manifest = {
 let booted: { request: VmBootRequest; events: Comlink.Remote<VmEvents>; disks: DiskClient } | undefined;
 /** The guest clock the stand-in worker reports. */
 let guestTimeMs = 0;
+/** Whether the stand-in worker's stats calls never answer (a worker whose event loop is stuck). */
+let statsHang = false;
 
 class FakeWorker {
   readonly #port;
@@ -54,16 +56,20 @@ class FakeWorker {
         disks.listen();
         booted = { request, events: events as unknown as Comlink.Remote<VmEvents>, disks: new DiskClient(disks) };
       },
-      stats: () => ({
-        state: 'idle',
-        instructions: 0,
-        uptimeMs: 0,
-        guestTimeMs,
-        cpuMs: 0,
-        reboots: 0,
-        sharedMemory: false,
-        harts: 1,
-      }),
+      stats: () => {
+        // Comlink answers when what the call returned settles: a stuck worker's answer never comes.
+        if (statsHang) return new Promise<never>(() => {}) as unknown as VmStats;
+        return {
+          state: 'idle',
+          instructions: 0,
+          uptimeMs: 0,
+          guestTimeMs,
+          cpuMs: 0,
+          reboots: 0,
+          sharedMemory: false,
+          harts: 1,
+        };
+      },
     };
     Comlink.expose(api, port2 as unknown as Comlink.Endpoint);
   }
@@ -82,6 +88,7 @@ class FakeWorker {
 beforeEach(() => {
   booted = undefined;
   guestTimeMs = 0;
+  statsHang = false;
   vi.stubGlobal('Worker', FakeWorker);
   vi.stubGlobal('location', { href: 'http://host.test/' });
   vi.stubGlobal(
@@ -322,6 +329,42 @@ describe('VmController when the guest kernel panics', () => {
     expect(booted).not.toBe(panicked);
     expect(controller.getView().phase).toBe('running');
     controller.powerOff();
+  });
+});
+
+describe("VmController's watchdog", () => {
+  afterEach(() => vi.useRealTimers());
+
+  it('counts only the time the page saw pass: a stall of the page is no hang, 15 s of its ticks unanswered are', async () => {
+    // The page's clock and its watchdog's ticks, driven by the test; the worker's messages stay real.
+    let now = 0;
+    vi.spyOn(performance, 'now').mockImplementation(() => now);
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+    const controller = await startedController('vm-watchdog');
+    const tick = async (ms: number) => {
+      now += ms;
+      vi.advanceTimersByTime(1000);
+      // A real moment for the stats call's messages to go and come back.
+      await new Promise((r) => setTimeout(r, 20));
+    };
+    // Answered stats calls keep it running.
+    for (let i = 0; i < 3; i++) await tick(1000);
+    expect(controller.getView().phase).toBe('running');
+    statsHang = true;
+    await tick(1000); // a stats call that will not be answered
+    // The page itself stood still for a minute (a suspended machine, a frozen tab): that counts as 2 s.
+    await tick(60_000);
+    for (let i = 0; i < 12; i++) await tick(1000);
+    expect(controller.getView().phase).toBe('running');
+    // 14 s of the page's own ticks so far; past 15 s the worker is stuck.
+    await tick(1000);
+    await tick(1000);
+    expect(controller.getView().phase).toBe('error');
+    expect(controller.getView().error).toEqual({
+      kind: 'hang',
+      message: 'the VM has not answered for 15 s: its worker is stuck',
+    });
+    expect(controller.running).toBe(false);
   });
 });
 

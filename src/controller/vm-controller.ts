@@ -123,8 +123,23 @@ export interface ConsoleEndpoint {
 }
 
 const STATS_INTERVAL_MS = 1000;
-/** A worker that has not answered a stats call for this long is hung (its loop yields every ~10 ms). */
+/**
+ * A worker that has not answered a stats call for this long is hung (its loop yields every ~10 ms).
+ * Only time the page saw pass counts (seenMs): a page held up itself is no sign of a stuck worker.
+ */
 const HANG_TIMEOUT_MS = 15_000;
+
+/**
+ * The time the watchdog counts for one of its ticks: the time since the last, but at most two intervals.
+ * A tick that comes much later than asked means this page did not run either (the machine was suspended,
+ * the tab frozen, or the host so loaded that the page's own thread waited), and a reply may be waiting
+ * behind the tick: that time is no evidence against the worker.
+ */
+function seenMs(run: Running, now: number): number {
+  const elapsed = Math.min(Math.max(0, now - run.lastTickAt), 2 * STATS_INTERVAL_MS);
+  run.lastTickAt = now;
+  return elapsed;
+}
 
 interface Running {
   readonly worker: Worker;
@@ -132,12 +147,15 @@ interface Running {
   /** The host ends of the VM's channels, in the page's mode (shared rings or messages). */
   readonly channels: HostVmChannels;
   alive: boolean;
-  /** performance.now() when the worker was created, and whether its boot() has returned. */
-  readonly createdAt: number;
+  /** The watchdog's last tick (performance.now()), and the time it has seen the worker booting (seenMs). */
+  lastTickAt: number;
+  bootingMs: number;
+  /** Whether its boot() has returned. */
   booted: boolean;
   /** The last stats and performance.now() when they were asked for. */
   lastStats?: { instructions: number; uptimeMs: number; cpuMs: number; at: number };
-  statsPendingSince?: number;
+  /** While a stats call is unanswered: the time the watchdog has seen it wait (seenMs). */
+  statsWaitedMs?: number;
   timer?: ReturnType<typeof setInterval>;
   /** Fails the boot() in progress (the worker crashed or hung while it started). */
   readonly failBoot: (error: Error) => void;
@@ -547,7 +565,8 @@ export class VmController {
       remote,
       channels,
       alive: true,
-      createdAt: performance.now(),
+      lastTickAt: performance.now(),
+      bootingMs: 0,
       booted: false,
       failBoot: (e: Error) => rejectBoot(e),
       ...(plugged ? { net: plugged } : {}),
@@ -641,8 +660,10 @@ export class VmController {
   async #pollStats(run: Running): Promise<void> {
     if (!run.alive) return;
     const now = performance.now();
+    const seen = seenMs(run, now);
     if (!run.booted) {
-      if (now - run.createdAt > HANG_TIMEOUT_MS) {
+      run.bootingMs += seen;
+      if (run.bootingMs > HANG_TIMEOUT_MS) {
         this.#fail(
           run,
           'hang',
@@ -651,8 +672,9 @@ export class VmController {
       }
       return;
     }
-    if (run.statsPendingSince !== undefined) {
-      if (now - run.statsPendingSince > HANG_TIMEOUT_MS) {
+    if (run.statsWaitedMs !== undefined) {
+      run.statsWaitedMs += seen;
+      if (run.statsWaitedMs > HANG_TIMEOUT_MS) {
         this.#fail(
           run,
           'hang',
@@ -661,7 +683,7 @@ export class VmController {
       }
       return;
     }
-    run.statsPendingSince = now;
+    run.statsWaitedMs = 0;
     let stats: VmStats;
     try {
       stats = await run.remote.stats();
@@ -669,7 +691,7 @@ export class VmController {
       this.#fail(run, 'crash', `the VM's worker failed: ${(error as Error).message}`);
       return;
     }
-    run.statsPendingSince = undefined;
+    run.statsWaitedMs = undefined;
     if (!run.alive) return;
     const last = run.lastStats;
     let mips = this.#view.mips;

@@ -108,6 +108,7 @@ export const HART_WAKE = 0x080; // per hart an i32 counter, bumped with Atomics.
 export const MMIO_MAILBOX = 0x100; // per hart MMIO_MAILBOX_STRIDE bytes: one MMIO request and its answer
 export const MMIO_MAILBOX_STRIDE = 0x40;
 export const HART_BUSY_MS = 0x300; // per hart an i32: ms its thread spent running it (WFI sleeps excluded), the page's CPU figure
+export const HART_SLICES = 0x320; // per hart an i32: bumped as its thread begins and as it ends a slice (odd inside one), the stuck-hart watch
 
 export const CONTROL_RUN = 0;
 export const CONTROL_HALT = 1; // powered off or tohost: harts stop for good

@@ -208,6 +208,7 @@ export function runHart(
   tohost?: number,
   budget = SLICE_INSTRUCTIONS,
   harts = 1,
+  fault?: HartFault,
 ): void {
   const control = controlWord(memory);
   /** Counts this hart in; the last hart to stop for `request` acknowledges it, then every hart parks. */
@@ -226,6 +227,9 @@ export function runHart(
   // published in whole ms for the VM's CPU figure (hartBusyMs).
   const busyIndex = L.HART_BUSY_MS / 4 + runner.hartId;
   let busyMs = Atomics.load(control.words, busyIndex);
+  // Odd while a slice runs: the device host's watch (hart-threads.ts) tells a hart that stopped answering
+  // inside one from one asleep in WFI or parked, which are between slices.
+  const slicesIndex = L.HART_SLICES / 4 + runner.hartId;
   for (;;) {
     const state = Atomics.load(control.words, control.index);
     if (state === L.CONTROL_HALT) return;
@@ -241,7 +245,10 @@ export function runHart(
     }
     const seen = runner.wakeCount;
     const began = performance.now();
+    Atomics.add(control.words, slicesIndex, 1);
     const reason = runner.run(budget);
+    if (fault && runner.hart.instret >= BigInt(fault.afterInstructions)) injectFault(fault);
+    Atomics.add(control.words, slicesIndex, 1);
     busyMs += performance.now() - began;
     Atomics.store(control.words, busyIndex, Math.floor(busyMs));
     // A bare-metal program's tohost word is read by the device host: let it look now.
@@ -250,6 +257,24 @@ export function runHart(
     // `seen` was read (before run() looked at mip), the sleep returns at once.
     if (reason === L.STOP_WFI && runner.waiting) runner.sleep(seen);
   }
+}
+
+/**
+ * A fault to inject into a hart's thread, for the tests of what the VM does when a hart's worker fails
+ * (docs/harts.md): after `afterInstructions` guest instructions the thread throws (`crash`, as an exception
+ * in the core would) or stops answering in the middle of a slice (`hang`, as a host-side endless loop would).
+ */
+export interface HartFault {
+  readonly kind: 'crash' | 'hang';
+  readonly afterInstructions: number;
+}
+
+function injectFault(fault: HartFault): void {
+  if (fault.kind === 'crash')
+    throw new Error(`a crash injected for a test after ${fault.afterInstructions} instructions`);
+  // Blocks this thread for good without spending a host core on it; terminate() ends it.
+  const never = new Int32Array(new SharedArrayBuffer(4));
+  for (;;) Atomics.wait(never, 0, 0);
 }
 
 /** Milliseconds the threads of the machine's `harts` harts have spent running them, summed (runHart publishes them). */
@@ -276,6 +301,8 @@ export interface HartThreadData {
   readonly restored: boolean;
   /** See HartOptions.jitThreshold (0 = interpreter only); absent = the core's default. */
   readonly jitThreshold?: number;
+  /** Tests only: a fault this hart's thread injects into itself (HartFault). */
+  readonly debugFault?: HartFault;
 }
 
 /**
@@ -296,5 +323,5 @@ export function runHartThread(data: HartThreadData): void {
   });
   if (data.restored) runner.hart.loadState(hartStateBlock(data.memory, data.hartId).slice());
   else runner.reset(BigInt(MEMORY_MAP.bootRom.base), data.tohost);
-  runHart(runner, data.memory, data.tohost, SLICE_INSTRUCTIONS, data.harts);
+  runHart(runner, data.memory, data.tohost, SLICE_INSTRUCTIONS, data.harts, data.debugFault);
 }

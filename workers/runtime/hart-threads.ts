@@ -15,7 +15,13 @@ import { DeviceHost, type MachineStatus } from '../machine/device-host.ts';
 import type { MemoryLoad } from '../machine/loader.ts';
 import type { MachineConfig, MachinePorts, MachineState } from '../machine/machine.ts';
 import type { HaltedStatus, RunLoopOptions } from '../machine/run-loop.ts';
-import { DeviceHostLoop, hartBusyMs, hartStateBlock, sharedGuestClock, type HartThreadData } from '../machine/threads.ts';
+import {
+  DeviceHostLoop,
+  hartBusyMs,
+  hartStateBlock,
+  sharedGuestClock,
+  type HartThreadData,
+} from '../machine/threads.ts';
 
 /** A hart's worker as the runtime holds it. */
 export interface HartWorker {
@@ -45,13 +51,17 @@ export class ThreadedMachine {
     this.#spawn = spawn;
     this.memory = createVmMemory(config.ramSize, true);
     this.devices = new DeviceHost({ config, ports, memory: this.memory, harts, clock: sharedGuestClock(this.memory) });
-    this.#instret = Array.from({ length: harts }, (_, hart) => new BigUint64Array(this.memory.buffer, L.HART_BASE + hart * L.HART_STRIDE, L.HART_STRIDE / 8));
+    this.#instret = Array.from(
+      { length: harts },
+      (_, hart) => new BigUint64Array(this.memory.buffer, L.HART_BASE + hart * L.HART_STRIDE, L.HART_STRIDE / 8),
+    );
     this.#restored = restore !== undefined;
     if (restore) {
       if (restore.cpu.length !== harts)
         throw new Error(`the snapshot's VM has ${restore.cpu.length} CPUs, this VM has ${harts}`);
       restore.cpu.forEach((block, hart) => {
-        if (block.length !== L.HART_STRIDE) throw new Error(`machine: hart state is ${block.length} bytes, expected ${L.HART_STRIDE}`);
+        if (block.length !== L.HART_STRIDE)
+          throw new Error(`machine: hart state is ${block.length} bytes, expected ${L.HART_STRIDE}`);
         // The state blocks first: the devices re-drive the harts' interrupt lines as they load.
         hartStateBlock(this.memory, hart).set(block);
       });
@@ -113,6 +123,50 @@ export class ThreadedMachine {
 
 /** How long a pause waits for every hart to stop before it gives up: a hart that never ends its slice is stuck. */
 const PAUSE_TIMEOUT_MS = 20_000;
+/**
+ * How long a hart may stay in one slice before the VM stops with an error: a slice is SLICE_INSTRUCTIONS,
+ * milliseconds of work even on a loaded host, so a hart still in it after this long has stopped answering.
+ */
+export const HART_STUCK_MS = 30_000;
+/** How often the device host looks at the harts' slice counters. */
+export const HART_WATCH_INTERVAL_MS = 1_000;
+
+/**
+ * Watches the harts' slice counters (HART_SLICES, odd inside a slice) from the device host's thread.
+ * Only time this thread saw pass counts: a look that comes much later than asked (the machine was
+ * suspended, or so loaded that this thread did not run either) counts as at most two intervals, so a
+ * host that is merely slow never makes a hart look stuck.
+ */
+export class HartWatch {
+  readonly #words: Int32Array;
+  readonly #last: number[];
+  readonly #stuckMs: number[];
+  readonly #now: () => number;
+  #lastLook: number;
+
+  constructor(memory: WebAssembly.Memory, harts: number, now: () => number = () => performance.now()) {
+    this.#now = now;
+    this.#lastLook = now();
+    this.#words = new Int32Array(memory.buffer, L.SHARED_BLOCK + L.HART_SLICES, harts);
+    this.#last = Array.from(this.#words);
+    this.#stuckMs = new Array<number>(harts).fill(0);
+  }
+
+  /** The first hart that has been inside one slice for HART_STUCK_MS, if any. */
+  look(): number | undefined {
+    const now = this.#now();
+    const elapsed = Math.min(Math.max(0, now - this.#lastLook), 2 * HART_WATCH_INTERVAL_MS);
+    this.#lastLook = now;
+    for (let hart = 0; hart < this.#words.length; hart++) {
+      const slices = Atomics.load(this.#words, hart);
+      const inSlice = (slices & 1) === 1;
+      this.#stuckMs[hart] = inSlice && slices === this.#last[hart] ? this.#stuckMs[hart]! + elapsed : 0;
+      this.#last[hart] = slices;
+      if (this.#stuckMs[hart]! >= HART_STUCK_MS) return hart;
+    }
+    return undefined;
+  }
+}
 
 export class ThreadedRunLoop {
   readonly #machine: ThreadedMachine;
@@ -171,7 +225,7 @@ export class ThreadedRunLoop {
 
   /**
    * Starts the harts' workers and serves them until the guest halts (its status) or stop() (undefined);
-   * rejects when a hart's worker dies. The workers are terminated when it ends.
+   * rejects when a hart's worker dies or stops answering (HART_STUCK_MS). The workers are terminated when it ends.
    */
   async run(): Promise<HaltedStatus | undefined> {
     const machine = this.#machine;
@@ -179,6 +233,7 @@ export class ThreadedRunLoop {
     const workers: HartWorker[] = [];
     let crash: (error: Error) => void = () => {};
     const crashed = new Promise<never>((_, reject) => (crash = reject));
+    let watchTimer: ReturnType<typeof setInterval> | undefined;
     try {
       const common = {
         memory: machine.memory,
@@ -189,10 +244,19 @@ export class ThreadedRunLoop {
         restored: this.#restored,
       };
       for (let hartId = 0; hartId < machine.harts; hartId++) {
-        workers.push(this.#spawn({ ...common, hartId }, (message) => crash(new Error(`CPU ${hartId} stopped: ${message}`))));
+        workers.push(
+          this.#spawn({ ...common, hartId }, (message) => crash(new Error(`CPU ${hartId} stopped: ${message}`))),
+        );
       }
+      const watch = new HartWatch(machine.memory, machine.harts);
+      watchTimer = setInterval(() => {
+        const stuck = watch.look();
+        if (stuck !== undefined)
+          crash(new Error(`CPU ${stuck} stopped answering: its worker has been stuck for ${HART_STUCK_MS / 1000} s`));
+      }, HART_WATCH_INTERVAL_MS);
       return await Promise.race([this.#loop.run(), crashed]);
     } finally {
+      clearInterval(watchTimer);
       this.#loop.stop();
       for (const worker of workers) worker.terminate();
     }

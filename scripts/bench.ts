@@ -4,8 +4,8 @@
  * (a Python loop, gcc compiling a small C file), under tabvm in Node, under QEMU with the same files in the
  * same run, and with `--browser` under tabvm in Chromium: the built app's embed page (`npx vite build`
  * first), whose VM is the app's own worker and controller, cross-origin isolated by `vite preview`.
- * Prints seconds to the prompt, each workload's host wall time, tabvm's CPU and guest MIPS in Node, and every
- * figure as a ratio to QEMU's. Every workload's output is checked: a broken guest fails the run.
+ * Prints seconds to the prompt, each workload's host wall time and CPU time on each, tabvm's guest MIPS in Node,
+ * and every figure as a ratio to QEMU's. Every workload's output is checked: a broken guest fails the run.
  * A benchmark, not a test: it asserts nothing about speed.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';

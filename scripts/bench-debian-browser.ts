@@ -7,11 +7,10 @@
  * Serves dist/ with `vite preview` (run `npx vite build` first). A benchmark, not a test: it asserts
  * nothing about speed. Rounds alternate the cases; each figure is the median.
  */
-import { spawn } from 'node:child_process';
 import { Command } from 'commander';
-import { chromium, type BrowserContext, type Page, type Request } from '@playwright/test';
+import type { BrowserContext, Page, Request } from '@playwright/test';
 import { hostLine, median } from './lib/bench-common.ts';
-import { repoRoot } from './lib/in-process.ts';
+import { openPreview } from './lib/chromium-bench.ts';
 import { consoleOf, createVm, DEBIAN, startVm } from '../e2e/helpers.ts';
 
 const { runs, port } = new Command()
@@ -65,26 +64,9 @@ async function startToPrompt(page: Page, name: string, ramMiB?: number): Promise
   return seconds;
 }
 
-const server = spawn('npx', ['vite', 'preview', '--port', String(port), '--strictPort'], {
-  cwd: repoRoot,
-  stdio: 'ignore',
-});
-const browser = await chromium.launch({
-  executablePath: '/usr/bin/chromium',
-  args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update'],
-});
+const { url, browser, close } = await openPreview(port);
 const cases = { first: [] as Start[], cached: [] as Start[], cold: [] as Start[] };
 try {
-  const url = `http://localhost:${port}/`;
-  for (let tries = 0; ; tries++) {
-    try {
-      await fetch(url);
-      break;
-    } catch (error) {
-      if (tries > 100) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 200));
-    }
-  }
   console.log(hostLine('tabvm Debian start in Chromium'));
   for (let round = 0; round < runs; round++) {
     const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
@@ -99,8 +81,7 @@ try {
     );
   }
 } finally {
-  await browser.close();
-  server.kill();
+  await close();
 }
 
 const row = (what: string, starts: Start[]): string =>

@@ -1,21 +1,24 @@
-/** What both benchmarks (`npm run bench`, `npm run bench:debian`) share: their `--runs` option, the host line, medians. */
+/** What the benchmarks (`npm run bench`, `npm run bench:debian`…) share: their `--runs` option, the host line, medians. */
 import { cpus } from 'node:os';
-import { Command } from 'commander';
+import { Command, InvalidArgumentError } from 'commander';
 
-/** The benchmark's `--runs N` (rounds alternating tabvm and QEMU), parsed from the command line. */
+/** A benchmark's command line with its `--runs N` (rounds alternating tabvm and QEMU); add options, then parse. */
+export function benchCommand(command: string): Command {
+  return new Command().name(command).option(
+    '--runs <n>',
+    'rounds, alternating tabvm and QEMU; each figure is the median',
+    (v) => {
+      const runs = Number(v);
+      if (!Number.isInteger(runs) || runs < 1) throw new InvalidArgumentError('a whole number ≥ 1');
+      return runs;
+    },
+    3,
+  );
+}
+
+/** The benchmark's `--runs N`, parsed from a command line that has no other options. */
 export function benchRuns(command: string): number {
-  const { runs } = new Command()
-    .name(command)
-    .option(
-      '--runs <n>',
-      'rounds, alternating tabvm and QEMU; each figure is the median',
-      (v) => Number.parseInt(v, 10),
-      3,
-    )
-    .parse()
-    .opts<{ runs: number }>();
-  if (!Number.isInteger(runs) || runs < 1) throw new Error('--runs takes a whole number ≥ 1');
-  return runs;
+  return benchCommand(command).parse().opts<{ runs: number }>().runs;
 }
 
 /** `title — date, cores× CPU model, Node version`: the first line of a benchmark's output. */

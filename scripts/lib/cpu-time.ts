@@ -1,5 +1,5 @@
 /** CPU time for the benchmarks: what an emulator process really cost, which other load does not inflate. */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
 /** CPU seconds consumed so far by a process: this one, or a child by pid (Linux /proc). */
 export function cpuSeconds(pid?: number): number {
@@ -11,4 +11,35 @@ export function cpuSeconds(pid?: number): number {
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   // utime and stime are fields 14 and 15 of proc(5), in clock ticks (100 per second on Linux).
   return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/**
+ * CPU seconds consumed so far by the descendants of process `root` (this one by default) whose command line
+ * contains `name`: a browser with all its helper processes (renderers, GPU, network), Linux /proc. A
+ * process that already ended no longer counts.
+ */
+export function descendantsCpuSeconds(name: string, root = process.pid): number {
+  const table = new Map<number, { ppid: number; ticks: number; cmdline: string }>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
+      table.set(Number(entry), { ppid: Number(fields[1]), ticks: Number(fields[11]) + Number(fields[12]), cmdline });
+    } catch {
+      // The process ended while it was read.
+    }
+  }
+  let ticks = 0;
+  for (const process of table.values()) {
+    if (!process.cmdline.includes(name)) continue;
+    for (let up = process.ppid; up > 1; up = table.get(up)?.ppid ?? 0) {
+      if (up === root) {
+        ticks += process.ticks;
+        break;
+      }
+    }
+  }
+  return ticks / 100;
 }

@@ -41,14 +41,15 @@ const CSI_SEQUENCE = new RegExp(`${String.fromCharCode(0x1b)}\\[[0-9;?]*[A-Za-z]
 
 /**
  * Types `command` at the prompt that ends at `at`, waits for it to finish, and returns its output lines and
- * the index past the next prompt. A marker computed by the shell ends the output, so the echo of the typed
- * line cannot be mistaken for it.
+ * the index past the next `prompt`. A marker computed by the shell ends the output, so the echo of the
+ * typed line cannot be mistaken for it.
  */
 export async function runAtPrompt(
   con: TextConsole,
   command: string,
   at: number,
   timeoutMs: number,
+  prompt = DEBIAN_PROMPT,
 ): Promise<{ lines: string[]; at: number }> {
   const tag = Math.floor(Math.random() * 1e9);
   con.type(`${command}; echo CMD-$((${tag}+1))-END\n`);
@@ -62,7 +63,7 @@ export async function runAtPrompt(
     .split(/\r?\n/)
     .map((line) => line.trim())
     .filter((line) => line !== '');
-  return { lines, at: await con.waitFor(DEBIAN_PROMPT, 60_000, end) };
+  return { lines, at: await con.waitFor(prompt, 60_000, end) };
 }
 
 export interface ScenarioResult {
@@ -101,8 +102,16 @@ export function rawDebianDisk(root: string, manifest: DebianManifest, diskPath: 
   assembleDiskImage(debianImageDir(root), manifest.disk, diskPath);
 }
 
-/** Boots the image under QEMU's virt board on a raw disk (rawDebianDisk), virtio-blk over virtio-mmio as on tabvm. */
-export function qemuDebianSession(root: string, manifest: DebianManifest, diskPath: string): ConsoleSession {
+/**
+ * Boots the image under QEMU's virt board on a raw disk (rawDebianDisk), virtio-blk over virtio-mmio as on
+ * tabvm; `net`: with a virtio-net card on QEMU's user-mode network (10.0.2.2 is the host's loopback).
+ */
+export function qemuDebianSession(
+  root: string,
+  manifest: DebianManifest,
+  diskPath: string,
+  options: { net?: boolean } = {},
+): ConsoleSession {
   const dir = debianImageDir(root);
   return new ConsoleSession('qemu-system-riscv64', [
     '-machine',
@@ -124,5 +133,6 @@ export function qemuDebianSession(root: string, manifest: DebianManifest, diskPa
     `file=${diskPath},format=raw,if=none,id=disk`,
     '-device',
     'virtio-blk-device,drive=disk',
+    ...(options.net ? ['-netdev', 'user,id=net', '-device', 'virtio-net-device,netdev=net'] : []),
   ]);
 }

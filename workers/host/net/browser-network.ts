@@ -7,6 +7,8 @@
  */
 import type { NetworkHook } from '../../protocol/net-link.ts';
 import { FetchGateway, type Fetch, type FetchGatewayOptions, type UrlMap } from './fetch-gateway.ts';
+import { ipv4ToString } from './frames.ts';
+import { GuestConnectionError, GuestStream, type GuestSocket } from './guest-socket.ts';
 import { SyntheticResolver } from './synthetic-resolver.ts';
 import { EthernetSwitch, type SwitchPort } from './switch.ts';
 import { GATEWAY_ADDRESS, UserNetwork } from './user-network.ts';
@@ -31,6 +33,18 @@ export interface BrowserNetworkOptions {
  */
 export function packageMirror(from: string, to: string): UrlMap {
   return { from, to, missing: "this site's package mirror" };
+}
+
+/** One VM's card on the page's network. */
+export interface BrowserNetworkCard {
+  /** The hook for the VM's card (each plug, a start or a restore, replaces the card's switch port). */
+  readonly onNetwork: NetworkHook;
+  /**
+   * A TCP connection from the gateway 10.0.2.2 to the guest's `guestPort`, at the address its card has
+   * on the network (its lease). Throws a `GuestConnectionError` when the card is not plugged in, has no
+   * address yet or the network's connection cap is reached.
+   */
+  connectToGuest(guestPort: number, options?: { readonly connectTimeoutMs?: number }): GuestSocket;
 }
 
 /**
@@ -73,12 +87,42 @@ export class BrowserNetwork {
    * switch and puts in a new one; the VM's notices go to `onNotice`.
    */
   hook(onNotice: (line: string) => void): NetworkHook {
+    return this.card(onNotice).onNetwork;
+  }
+
+  /** `hook`, and connections into the VM's guest. */
+  card(onNotice: (line: string) => void): BrowserNetworkCard {
     let port: SwitchPort | undefined;
-    return ({ toGuest }) => {
-      port?.detach();
-      this.#listeners.add(onNotice);
-      port = this.#switch.attach(toGuest);
-      return port;
+    return {
+      onNetwork: ({ toGuest }) => {
+        port?.detach();
+        this.#listeners.add(onNotice);
+        port = this.#switch.attach(toGuest);
+        return port;
+      },
+      connectToGuest: (guestPort, options) => {
+        if (!Number.isInteger(guestPort) || guestPort < 1 || guestPort > 0xffff)
+          throw new GuestConnectionError(`${guestPort} is not a TCP port (1 to 65535).`, 'refused');
+        const address = port
+          ?.learnt()
+          .map((mac) => this.#network.addressOf(mac))
+          .find((found) => found !== undefined);
+        if (address === undefined)
+          throw new GuestConnectionError(
+            'The VM has no address on the network yet (it gets one by DHCP once its network is up).',
+            'refused',
+          );
+        let stream: GuestStream | undefined;
+        const remote = `${ipv4ToString(address)}:${guestPort}`;
+        const opened = this.#network.openToGuest(
+          guestPort,
+          (events) => (stream = new GuestStream(events, remote, options?.connectTimeoutMs)),
+          address,
+        );
+        if (!opened || !stream)
+          throw new GuestConnectionError(`The network cannot open another connection to ${remote} now.`, 'refused');
+        return stream.socket;
+      },
     };
   }
 

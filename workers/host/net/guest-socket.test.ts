@@ -89,7 +89,10 @@ describe('connections from the page into a guest', () => {
   it('times out when the guest never answers the SYN', async () => {
     const { card } = await setup();
     const socket = card.connectToGuest(7000, { connectTimeoutMs: 200 });
-    await expect(socket.opened).rejects.toMatchObject({ reason: 'timeout', message: '10.0.2.15:7000 did not answer within 0.2 s.' });
+    await expect(socket.opened).rejects.toMatchObject({
+      reason: 'timeout',
+      message: '10.0.2.15:7000 did not answer within 0.2 s.',
+    });
   });
 
   it('refuses at once without a lease, a port out of range, or a card not plugged in', async () => {

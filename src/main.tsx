@@ -3,6 +3,7 @@ import { createRoot } from 'react-dom/client';
 import { App } from './app/App.tsx';
 import { Library } from './app/library.ts';
 import { SnapshotShelf, resumeOnLoadEnabled } from './app/snapshots.ts';
+import { startGuestServers } from './app/guest-servers.ts';
 import './app/app.css';
 
 // Shared memory needs a cross-origin isolated page (COOP + COEP headers); without it every VM runs in
@@ -13,6 +14,7 @@ const shelf = new SnapshotShelf(library);
 shelf.startAutosave(window);
 shelf.locks.watch(window);
 if (resumeOnLoadEnabled()) void shelf.resumeRunning();
+startGuestServers(library);
 
 createRoot(document.getElementById('root')!).render(
   <StrictMode>

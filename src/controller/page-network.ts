@@ -2,7 +2,12 @@
  * The browser's network for a VM of this page (docs/networking.md, "The browser"): the user-mode network
  * in the page, guest HTTP as fetch() from the page's origin, synthetic DNS addresses.
  */
-import { BrowserNetwork, packageMirror } from '../../workers/host/net/browser-network.ts';
+import {
+  BrowserNetwork,
+  GuestConnectionError,
+  packageMirror,
+  type BrowserNetworkCard,
+} from '../../workers/host/net/browser-network.ts';
 import type { UrlMap } from '../../workers/host/net/fetch-gateway.ts';
 import type { NetworkHook } from '../../workers/protocol/net-link.ts';
 
@@ -25,14 +30,28 @@ export function pageNetwork(
   onNotice: (line: string) => void,
   urlMaps: (base: string) => readonly UrlMap[] = () => [],
 ): NetworkHook {
-  let hook: NetworkHook | undefined;
-  return (link) => {
-    shared ??= new BrowserNetwork({
-      origin: location.origin,
-      urlMaps: urlMaps(document.baseURI),
-      upgradeToHttps: location.protocol === 'https:',
-    });
-    hook ??= shared.hook(onNotice);
-    return hook(link);
+  return pageNetworkCard(onNotice, urlMaps).onNetwork;
+}
+
+/** `pageNetwork`, and TCP connections from the page into the card's guest (its servers, vm-fetch.ts). */
+export function pageNetworkCard(
+  onNotice: (line: string) => void,
+  urlMaps: (base: string) => readonly UrlMap[] = () => [],
+): BrowserNetworkCard {
+  let card: BrowserNetworkCard | undefined;
+  return {
+    onNetwork: (link) => {
+      shared ??= new BrowserNetwork({
+        origin: location.origin,
+        urlMaps: urlMaps(document.baseURI),
+        upgradeToHttps: location.protocol === 'https:',
+      });
+      card ??= shared.card(onNotice);
+      return card.onNetwork(link);
+    },
+    connectToGuest: (port, options) => {
+      if (!card) throw new GuestConnectionError('The VM’s network card is not plugged in (start the VM).', 'refused');
+      return card.connectToGuest(port, options);
+    },
   };
 }

@@ -13,6 +13,10 @@ import { SyntheticResolver } from './synthetic-resolver.ts';
 import { EthernetSwitch, type SwitchPort } from './switch.ts';
 import { GATEWAY_ADDRESS, UserNetwork } from './user-network.ts';
 
+// What the page uses of the network's connections into guests (src/ imports the network from here only).
+export { GuestConnectionError, type GuestSocket } from './guest-socket.ts';
+export { httpRequest, HttpResponseError } from './http-client.ts';
+
 export interface BrowserNetworkOptions {
   /** The page's origin: what the guests reach at 10.0.2.2. */
   readonly origin: string;

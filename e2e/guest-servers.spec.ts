@@ -31,7 +31,8 @@ for (const [mode, origin] of [
     await run(
       page,
       'web',
-      'mkdir -p /www && echo \'<title>Guest index</title><a href="hello.txt">hello</a>\' > /www/index.html && ' +
+      'mkdir -p /www && echo \'<title>Guest index</title><link rel=stylesheet href=s.css><a href="hello.txt">hello</a>\' > /www/index.html && ' +
+        "echo 'a { color: rgb(1, 2, 3) }' > /www/s.css && " +
         "echo hello-from-the-guest > /www/hello.txt && httpd -p 8000 -h /www && echo SERV''ING",
       /SERVING/,
     );
@@ -45,6 +46,7 @@ for (const [mode, origin] of [
     const url = new URL(guestPage.url());
     expect(url.pathname).toMatch(/^\/vm\/[^/]+\/8000\/$/);
     await expect(guestPage).toHaveTitle('Guest index');
+    await expect(guestPage.getByRole('link', { name: 'hello' })).toHaveCSS('color', 'rgb(1, 2, 3)');
     // The relative link stays under /vm/<id>/8000/, so the worker serves it from the guest too.
     await guestPage.getByRole('link', { name: 'hello' }).click();
     await expect(guestPage.locator('body')).toHaveText('hello-from-the-guest');

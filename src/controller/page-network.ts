@@ -50,7 +50,11 @@ export function pageNetworkCard(
       return card.onNetwork(link);
     },
     connectToGuest: (port, options) => {
-      if (!card) throw new GuestConnectionError('The VM’s network card is not plugged in (start the VM).', 'refused');
+      if (!card)
+        throw new GuestConnectionError(
+          'The VM has no network card plugged in (it has not started, or it started from a snapshot taken without one).',
+          'refused',
+        );
       return card.connectToGuest(port, options);
     },
   };

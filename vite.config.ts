@@ -91,9 +91,9 @@ function rawImages(): Plugin {
 
 /**
  * The guest-server Service Worker (docs/networking.md, "Guest servers") at `<base>vm-sw.js`, so its
- * scope can be `<base>vm/` without a Service-Worker-Allowed header: one ES module with no imports left
- * (it imports only types), emitted under that fixed name by the build and compiled on request by the
- * dev server.
+ * scope can be `<base>vm/` without a Service-Worker-Allowed header: one ES module, emitted under that
+ * fixed name by the build (its imports bundled in) and compiled on request by the dev server (which
+ * serves its imports as it serves the app's modules).
  */
 function guestServerWorker(): Plugin {
   const source = 'workers/service-worker/guest-servers.sw.ts';

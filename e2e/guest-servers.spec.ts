@@ -33,6 +33,7 @@ for (const [mode, origin] of [
       'web',
       'mkdir -p /www && echo \'<title>Guest index</title><link rel=stylesheet href=s.css><a href="hello.txt">hello</a>\' > /www/index.html && ' +
         "echo 'a { color: rgb(1, 2, 3) }' > /www/s.css && " +
+        'mkdir -p /www/sub && echo inside-sub > /www/sub/index.html && ' +
         "echo hello-from-the-guest > /www/hello.txt && httpd -p 8000 -h /www && echo SERV''ING",
       /SERVING/,
     );
@@ -51,6 +52,11 @@ for (const [mode, origin] of [
     await guestPage.getByRole('link', { name: 'hello' }).click();
     await expect(guestPage.locator('body')).toHaveText('hello-from-the-guest');
     expect(new URL(guestPage.url()).pathname).toBe(`${url.pathname}hello.txt`);
+
+    // busybox httpd redirects a directory without its slash to `Location: /sub/`: the worker maps it under the prefix.
+    await guestPage.goto(`${origin}${url.pathname}sub`);
+    await expect(guestPage.locator('body')).toHaveText('inside-sub');
+    expect(new URL(guestPage.url()).pathname).toBe(`${url.pathname}sub/`);
 
     // Nothing listens on 8001: the worker's page says so, with the guest's address.
     const refused = await guestPage.goto(`${origin}${url.pathname.replace('/8000/', '/8001/')}`);

@@ -13,6 +13,7 @@ import type {
   RunsVm,
   WhichTabMessage,
 } from '../protocol/guest-server-messages.ts';
+import { locationIntoScope, parseGuestUrl } from './guest-urls.ts';
 
 declare const self: ServiceWorkerGlobalScope;
 
@@ -38,20 +39,10 @@ function page(status: number, title: string, sentence: string): Response {
 }
 
 async function serve(request: Request, url: URL, scope: URL): Promise<Response> {
-  const rest = url.pathname.slice(scope.pathname.length);
-  const match = /^([^/]+)\/(\d{1,5})(\/.*)?$/.exec(rest);
-  const port = match ? Number(match[2]) : 0;
-  if (!match || port < 1 || port > 0xffff)
-    return page(404, 'Not a guest server', `${url.pathname} names no VM and port (vm/<VM id>/<port>/).`);
-  let vmId: string;
-  try {
-    vmId = decodeURIComponent(match[1]!);
-  } catch {
-    return page(404, 'Not a guest server', `${url.pathname} names no VM.`);
-  }
-  const prefix = new URL(`${match[1]}/${port}/`, scope);
-  // Relative links of the guest's pages resolve under the prefix only if it ends with a slash.
-  if (match[3] === undefined) return Response.redirect(prefix.href + url.search, 308);
+  const target = parseGuestUrl(url, scope);
+  if (target.kind === 'invalid') return page(404, 'Not a guest server', target.sentence);
+  if (target.kind === 'redirect') return Response.redirect(target.location, 308);
+  const { vmId, port, path, prefix } = target;
   const tab = await findTab(vmId, scope);
   if (!tab)
     return page(
@@ -67,7 +58,7 @@ async function serve(request: Request, url: URL, scope: URL): Promise<Response> 
     vmId,
     port,
     method: request.method,
-    path: match[3] + url.search,
+    path,
     headers,
     body,
   };
@@ -85,7 +76,7 @@ async function serve(request: Request, url: URL, scope: URL): Promise<Response> 
   }
   const responseHeaders = new Headers();
   for (const [name, value] of head.headers)
-    responseHeaders.append(name, name === 'location' ? intoScope(value, head.remote, match[3], prefix) : value);
+    responseHeaders.append(name, name === 'location' ? locationIntoScope(value, head.remote, path, prefix) : value);
   const send = (pull: GuestFetchPull): void => channel.port1.postMessage(pull);
   const stream = head.hasBody
     ? new ReadableStream<Uint8Array>(
@@ -108,19 +99,6 @@ async function serve(request: Request, url: URL, scope: URL): Promise<Response> 
     : null;
   if (!stream) channel.port1.close();
   return new Response(stream, { status: head.status, statusText: head.statusText, headers: responseHeaders });
-}
-
-/** A redirect to the guest's own address or an absolute path, mapped under the prefix. */
-function intoScope(location: string, remote: string, path: string, prefix: URL): string {
-  const guestOrigin = `http://${remote}`;
-  let target: URL;
-  try {
-    target = new URL(location, guestOrigin + path);
-  } catch {
-    return location;
-  }
-  if (target.origin !== guestOrigin) return location;
-  return new URL(`.${target.pathname}${target.search}${target.hash}`, prefix).href;
 }
 
 /** The replies on a port, one at a time, in order. */

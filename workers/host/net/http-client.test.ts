@@ -1,6 +1,11 @@
+import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import { BrowserNetwork } from './browser-network.ts';
+import { ipv4 } from './frames.ts';
 import type { GuestSocket } from './guest-socket.ts';
 import { httpRequest, HttpResponseError } from './http-client.ts';
+import { ScriptedGuest } from './test-support/scripted-guest.ts';
+import { GATEWAY_ADDRESS } from './user-network.ts';
 
 const bytes = (value: string): Uint8Array => new TextEncoder().encode(value);
 const text = (data: Uint8Array): string => new TextDecoder().decode(data);
@@ -251,5 +256,42 @@ describe('httpRequest: responses', () => {
     expect(response.status).toBe(200);
     controller.abort();
     expect(fake.state.aborted).toBe(true);
+  });
+});
+
+describe('httpRequest over the page’s network', () => {
+  it('fetches a chunked 300 KB body from a scripted guest server, streamed through the TCP window', async () => {
+    const network = new BrowserNetwork({ origin: 'http://app.test', fetch: () => Promise.reject(new Error('none')) });
+    const card = network.card(() => {});
+    const guest = new ScriptedGuest(Uint8Array.of(0x52, 0x54, 0x00, 0x12, 0x34, 0x56));
+    guest.network = card.onNetwork({ toGuest: guest });
+    guest.dhcp(1);
+    await guest.until(() => guest.udp.some((d) => d.payload[242] === 2), 2000, 'DHCPOFFER');
+    guest.dhcp(3, { requested: ipv4('10.0.2.15'), server: GATEWAY_ADDRESS });
+    await guest.until(() => guest.udp.some((d) => d.payload[242] === 5), 2000, 'DHCPACK');
+    guest.address = ipv4('10.0.2.15');
+    const server = guest.tcpServer(8000);
+    try {
+      const body = Uint8Array.from({ length: 300_000 }, (_, i) => (i * 7) & 0xff);
+      const responding = httpRequest(card.connectToGuest(8000), new Request('http://guest/big?x=1'));
+      await guest.until(() => text(server.bytes()).endsWith('\r\n\r\n'), 5000, 'the request');
+      expect(text(server.bytes())).toBe('GET /big?x=1 HTTP/1.1\r\nHost: 10.0.2.15:8000\r\nConnection: close\r\n\r\n');
+      server.write(bytes('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n'));
+      for (let at = 0; at < body.length; at += 70_000) {
+        const piece = body.subarray(at, at + 70_000);
+        server.write(Uint8Array.of(...bytes(`${piece.length.toString(16)}\r\n`), ...piece, 13, 10));
+      }
+      server.write(bytes('0\r\n\r\n'));
+      server.close();
+      const response = await responding;
+      const received = new Uint8Array(await response.arrayBuffer());
+      const sha = (data: Uint8Array) => createHash('sha256').update(data).digest('hex');
+      expect(sha(received)).toBe(sha(body));
+      // The whole response read, the page closes its side with a FIN.
+      await guest.until(() => server.finReceived, 2000, 'the page’s FIN');
+    } finally {
+      server.stop();
+      network.reset();
+    }
   });
 });

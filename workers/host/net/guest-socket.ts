@@ -151,9 +151,15 @@ export class GuestStream implements HostStream {
 
   #deliver(): Promise<void> | void {
     if (this.#failure) return;
-    const chunk = this.#received.shift();
-    if (chunk) {
-      this.#pendingBytes -= chunk.byteLength;
+    if (this.#received.length > 0) {
+      // Everything waiting in one chunk (at most the 64 KiB window): one read per window, not per segment.
+      const chunk = new Uint8Array(this.#pendingBytes);
+      let at = 0;
+      for (const part of this.#received.splice(0)) {
+        chunk.set(part, at);
+        at += part.byteLength;
+      }
+      this.#pendingBytes = 0;
       this.#readable.enqueue(chunk);
       this.#events.drained();
       return;

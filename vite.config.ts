@@ -89,8 +89,46 @@ function rawImages(): Plugin {
   };
 }
 
+/**
+ * The guest-server Service Worker (docs/networking.md, "Guest servers") at `<base>vm-sw.js`, so its
+ * scope can be `<base>vm/` without a Service-Worker-Allowed header: one ES module, emitted under that
+ * fixed name by the build (its imports bundled in) and compiled on request by the dev server (which
+ * serves its imports as it serves the app's modules).
+ */
+function guestServerWorker(): Plugin {
+  const source = 'workers/service-worker/guest-servers.sw.ts';
+  let base = '/';
+  let building = false;
+  return {
+    name: 'tabvm-guest-server-worker',
+    configResolved(config) {
+      base = config.base;
+      building = config.command === 'build';
+    },
+    buildStart() {
+      if (!building) return;
+      this.emitFile({ type: 'chunk', id: resolve(source), fileName: 'vm-sw.js' });
+    },
+    configureServer(server) {
+      server.middlewares.use((req, res, next) => {
+        if (new URL(req.url ?? '/', 'http://localhost').pathname !== `${base}vm-sw.js`) return next();
+        server
+          .transformRequest(`/${source}`)
+          .then((result) => {
+            if (!result) return next();
+            for (const [name, value] of Object.entries(isolation)) res.setHeader(name, value);
+            res.setHeader('Content-Type', 'text/javascript');
+            res.setHeader('Cache-Control', 'no-cache');
+            res.end(result.code);
+          })
+          .catch(next);
+      });
+    },
+  };
+}
+
 export default defineConfig({
-  plugins: [react(), rawImages(), embedIsolation()],
+  plugins: [react(), rawImages(), embedIsolation(), guestServerWorker()],
   server: { headers: isolation },
   preview: { headers: isolation },
   worker: { format: 'es' },

@@ -325,3 +325,38 @@ test('embed.html?snapshot= starts from a snapshot; tabvm:snapshot and tabvm:rest
     value: { output: 'still-4\n', exitCode: 0 },
   });
 });
+
+test('tabvm:fetch returns the body of a server in the guest', async ({ page }) => {
+  await hostPage(page, FALLBACK_URL, FALLBACK_URL);
+  const call = (message: object) =>
+    page.evaluate((m) => (window as unknown as { call(m: object): Promise<unknown> }).call(m), message);
+  await expect
+    .poll(() =>
+      page.evaluate(() =>
+        (window as unknown as { received: { data: { type: string } }[] }).received.map((m) => m.data.type),
+      ),
+    )
+    .toContain('tabvm:ready');
+  expect(await call({ type: 'tabvm:start', timeout: BOOT_TIMEOUT })).toMatchObject({ ok: true, value: null });
+  // The card gets its lease from the page's network in the background from boot.
+  expect(
+    await call({
+      type: 'tabvm:run',
+      command:
+        'until ip -4 addr show eth0 | grep -q inet; do sleep 1; done; mkdir -p /www && echo served-by-busybox > /www/hi.txt && httpd -p 8000 -h /www',
+      timeout: BOOT_TIMEOUT,
+    }),
+  ).toMatchObject({ ok: true, value: { exitCode: 0 } });
+  const fetched = await page.evaluate(async () => {
+    const host = window as unknown as {
+      call(m: object): Promise<{ ok: boolean; value?: { status: number; body: Uint8Array }; error?: string }>;
+    };
+    const reply = await host.call({ type: 'tabvm:fetch', port: 8000, path: '/hi.txt' });
+    return reply.value ? { status: reply.value.status, body: new TextDecoder().decode(reply.value.body) } : reply;
+  });
+  expect(fetched).toEqual({ status: 200, body: 'served-by-busybox\n' });
+  expect(await call({ type: 'tabvm:fetch', port: 8001, path: '/' })).toMatchObject({
+    ok: false,
+    error: 'fetch(): Nothing in the VM accepts connections on 10.0.2.15:8001.',
+  });
+});

@@ -5,6 +5,7 @@ import { Library } from './app/library.ts';
 import { SnapshotShelf, resumeOnLoadEnabled } from './app/snapshots.ts';
 import { loadRelaySetting } from './app/relay-setting.ts';
 import { setPageRelay } from './controller/page-network.ts';
+import { startGuestServers } from './app/guest-servers.ts';
 import './app/app.css';
 
 // Shared memory needs a cross-origin isolated page (COOP + COEP headers); without it every VM runs in
@@ -16,6 +17,7 @@ const shelf = new SnapshotShelf(library);
 shelf.startAutosave(window);
 shelf.locks.watch(window);
 if (resumeOnLoadEnabled()) void shelf.resumeRunning();
+startGuestServers(library);
 
 createRoot(document.getElementById('root')!).render(
   <StrictMode>

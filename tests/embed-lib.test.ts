@@ -69,7 +69,9 @@ describe('the library package', () => {
         const read: Uint8Array = await vm.readFile('poem.txt');
         const entries: FileEntry[] = await element.listFiles();
         const sizes = entries.filter((e) => e.kind === 'file').map((e) => e.size + e.modified + e.name.length);
-        return read.length + sizes.length + result.exitCode + again.exitCode + (vm.mode === 'shared' ? 1 : 0) + TabvmTimeoutError.name.length;
+        const page: Response = await vm.fetch(8000, '/index.html', { method: 'GET' });
+        const api: Response = await element.fetch(8000, new Request('http://guest/api'));
+        return page.status + api.status + read.length + sizes.length + result.exitCode + again.exitCode + (vm.mode === 'shared' ? 1 : 0) + TabvmTimeoutError.name.length;
       }
     `);
       expect(errors).toEqual([]);
@@ -86,7 +88,8 @@ describe('the library package', () => {
       export const bytes: string = await vm.snapshot();
       export const text: string = await vm.readFile('poem.txt');
       await vm.writeFile('poem.txt', 42);
+      export const body: string = await vm.fetch('8000', '/');
     `);
-    expect(errors).toHaveLength(7);
+    expect(errors).toHaveLength(9);
   });
 });

@@ -5,6 +5,7 @@ import { ConfirmDialog } from './Dialog.tsx';
 import { formatMiB, formatUptime, stateLabel } from './format.ts';
 import { SnapshotPanel } from './SnapshotPanel.tsx';
 import { FilesPanel } from './FilesPanel.tsx';
+import { PortsPanel } from './PortsPanel.tsx';
 import { SettingsDialog } from './SettingsDialog.tsx';
 import { ResourcePanel } from './ResourcePanel.tsx';
 import type { ResourceHistory } from './resources.ts';
@@ -267,6 +268,7 @@ export function VmPane({ entry, library, resources, onDelete, onStarted, shelf, 
         hostFolder={hostFolderSettingFor(definition.id)}
         vmName={definition.name}
       />
+      <PortsPanel entry={entry} />
       <SettingsDialog open={settingsOpen} entry={entry} library={library} onClose={() => setSettingsOpen(false)} />
       <ConfirmDialog
         open={confirmReset}

@@ -23,7 +23,7 @@ import { deleteVmShare, listVmShareIds } from '../storage/vm-share.ts';
 import { copyCustomImage, deleteCustomImage, listCustomImageVmIds, saveCustomImage } from '../storage/custom-images.ts';
 import type { CustomImageFiles } from '../controller/custom-image.ts';
 import { randomMacAddress } from '../../workers/protocol/mac-address.ts';
-import { debianMirror, pageNetwork } from '../controller/page-network.ts';
+import { debianMirror, pageNetworkCard } from '../controller/page-network.ts';
 
 export interface VmEntry {
   readonly definition: VmDefinition;
@@ -89,7 +89,8 @@ export class Library {
   /** The network card a definition asks for, plugged into the page's network; undefined for none. */
   static #card(definition: VmDefinition, note: (line: string) => void): VmControllerOptions['net'] {
     if (definition.network === false) return undefined;
-    return { mac: definition.mac, onNetwork: pageNetwork(note, (base) => [debianMirror(base)]) };
+    const card = pageNetworkCard(note, (base) => [debianMirror(base)]);
+    return { mac: definition.mac, onNetwork: card.onNetwork, connectToGuest: (port) => card.connectToGuest(port) };
   }
 
   #loading: Promise<void> | undefined;

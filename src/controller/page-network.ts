@@ -3,7 +3,14 @@
  * in the page, guest HTTP as fetch() from the page's origin, synthetic DNS addresses, and the optional
  * relay for the rest of TCP and UDP.
  */
-import { BrowserNetwork, CROSS_TAB_CHANNEL, packageMirror, relayUrlProblem } from '../../workers/host/net/browser-network.ts';
+import {
+  BrowserNetwork,
+  CROSS_TAB_CHANNEL,
+  GuestConnectionError,
+  packageMirror,
+  relayUrlProblem,
+  type BrowserNetworkCard,
+} from '../../workers/host/net/browser-network.ts';
 import type { UrlMap } from '../../workers/host/net/fetch-gateway.ts';
 import type { NetworkHook } from '../../workers/protocol/net-link.ts';
 import { profileCa } from '../storage/profile-ca.ts';
@@ -56,24 +63,42 @@ export function pageNetwork(
   onNotice: (line: string) => void,
   urlMaps: (base: string) => readonly UrlMap[] = () => [],
 ): NetworkHook {
-  let hook: NetworkHook | undefined;
-  return (link) => {
-    if (!shared) {
-      const tabs = otherTabs();
-      const network = (shared = new BrowserNetwork({
-        origin: location.origin,
-        urlMaps: urlMaps(document.baseURI),
-        certificates: { certificateFor: async (host) => (await profileCa()).certificateFor(host) },
-        upgradeToHttps: location.protocol === 'https:',
-        ...(tabs ? { tabs } : {}),
-        ...(relay ? { relay } : {}),
-      }));
-      // The other tabs forget this one's guests at once rather than when their frames go unanswered.
-      addEventListener('pagehide', (event) => {
-        if (!event.persisted) network.close();
-      });
-    }
-    hook ??= shared.hook(onNotice);
-    return hook(link);
+  return pageNetworkCard(onNotice, urlMaps).onNetwork;
+}
+
+/** `pageNetwork`, and TCP connections from the page into the card's guest (its servers, vm-fetch.ts). */
+export function pageNetworkCard(
+  onNotice: (line: string) => void,
+  urlMaps: (base: string) => readonly UrlMap[] = () => [],
+): BrowserNetworkCard {
+  let card: BrowserNetworkCard | undefined;
+  return {
+    onNetwork: (link) => {
+      if (!shared) {
+        const tabs = otherTabs();
+        const network = (shared = new BrowserNetwork({
+          origin: location.origin,
+          urlMaps: urlMaps(document.baseURI),
+          certificates: { certificateFor: async (host) => (await profileCa()).certificateFor(host) },
+          upgradeToHttps: location.protocol === 'https:',
+          ...(tabs ? { tabs } : {}),
+          ...(relay ? { relay } : {}),
+        }));
+        // The other tabs forget this one's guests at once rather than when their frames go unanswered.
+        addEventListener('pagehide', (event) => {
+          if (!event.persisted) network.close();
+        });
+      }
+      card ??= shared.card(onNotice);
+      return card.onNetwork(link);
+    },
+    connectToGuest: (port, options) => {
+      if (!card)
+        throw new GuestConnectionError(
+          'The VM has no network card plugged in (it has not started, or it started from a snapshot taken without one).',
+          'refused',
+        );
+      return card.connectToGuest(port, options);
+    },
   };
 }

@@ -13,6 +13,7 @@
 import * as Comlink from 'comlink';
 import { createVmChannels, type HostVmChannels } from '../../workers/protocol/vm-channels.ts';
 import { plugNetwork, withLease, type NetworkHook, type PluggedNetwork } from '../../workers/protocol/net-link.ts';
+import type { GuestSocket } from '../../workers/host/net/browser-network.ts';
 import { serveDisks } from '../../workers/protocol/disk-channel.ts';
 import {
   type ConsoleSize,
@@ -86,6 +87,8 @@ export interface VmView {
    * Present while a VM with a card runs or after it ran.
    */
   readonly net?: { readonly receivedBytes: number; readonly sentBytes: number };
+  /** The TCP ports the guest listens on, as its agent reports them (empty without one). */
+  readonly guestPorts: readonly number[];
 }
 
 export interface VmControllerOptions {
@@ -109,7 +112,12 @@ export interface VmControllerOptions {
    * `onNetwork` its frames go nowhere. Without `net` the VM has no network card. A restored snapshot
    * brings its own card, or none, as its guest booted with.
    */
-  readonly net?: { readonly mac: string; readonly onNetwork?: NetworkHook };
+  readonly net?: {
+    readonly mac: string;
+    readonly onNetwork?: NetworkHook;
+    /** A TCP connection into the guest on the network `onNetwork` plugs (vm-fetch.ts). */
+    readonly connectToGuest?: (port: number) => GuestSocket;
+  };
 }
 
 /** The terminal side of a VM's console (src/console's addon joins an xterm to one). */
@@ -194,6 +202,7 @@ export class VmController {
     reboots: 0,
     hasOutput: false,
     restores: 0,
+    guestPorts: [],
   });
   readonly #log = new ConsoleLog(() => {
     if (!this.#view.hasOutput) this.#update({ hasOutput: true });

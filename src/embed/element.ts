@@ -5,7 +5,7 @@
  * `autostart` the reader starts the VM with a button (or the page calls start() or run()).
  *
  * Properties: `vm` (the TabVm), `mode`, `state`; methods start(), run(), type(), waitFor(), snapshot(),
- * restore(), writeFile(), readFile(), listFiles() as on TabVm;
+ * restore(), writeFile(), readFile(), listFiles(), fetch() as on TabVm;
  * events `output` and `state` (CustomEvent, value in `detail`); attributes `data-mode` and `data-state`
  * reflect the mode and state for CSS.
  */
@@ -189,6 +189,14 @@ export class TabvmTerminalElement extends HTMLElement {
   listFiles(path?: string): Promise<FileEntry[]> {
     try {
       return this.#requireVm().listFiles(path);
+    } catch (error) {
+      return Promise.reject(error as Error);
+    }
+  }
+
+  fetch(port: number, input: string | URL | Request, init?: RequestInit): Promise<Response> {
+    try {
+      return this.#requireVm().fetch(port, input, init);
     } catch (error) {
       return Promise.reject(error as Error);
     }

@@ -11,7 +11,7 @@
 import { describeIssue, AllowListSchema, optionalNumber } from './options.ts';
 import { defineTabvmTerminal, type TabvmTerminalElement } from './element.ts';
 import { EmbedRequestSchema } from './messages.ts';
-import type { EmbedEvent, EmbedReply, EmbedRequest, VmState } from './types.ts';
+import type { EmbedEvent, EmbedReply, EmbedRequest, FetchReply, VmState } from './types.ts';
 
 const params = new URLSearchParams(location.search);
 const allowParsed = AllowListSchema.safeParse(params.get('allow') ?? '');
@@ -38,6 +38,37 @@ if (!allowParsed.success) {
   document.body.prepend(notice);
 }
 const allowed = new Set(allowParsed.success ? allowParsed.data : []);
+
+/** A reply carries a body of 256 MiB at most, as a file a message carries (messages.ts). */
+const MAX_REPLY_BODY_BYTES = 256 << 20;
+
+/** A guest server's response for tabvm:fetch's reply: its body read whole, bounded. */
+async function fetchReply(response: Response): Promise<FetchReply> {
+  const parts: Uint8Array[] = [];
+  let total = 0;
+  if (response.body) {
+    const reader = response.body.getReader();
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      total += value.byteLength;
+      if (total > MAX_REPLY_BODY_BYTES) {
+        await reader.cancel();
+        throw new Error('fetch(): the response’s body is over 256 MiB, the most a message carries');
+      }
+      parts.push(value);
+    }
+  }
+  const body = new Uint8Array(total);
+  let at = 0;
+  for (const part of parts) {
+    body.set(part, at);
+    at += part.byteLength;
+  }
+  const headers: [string, string][] = [];
+  response.headers.forEach((value, name) => headers.push([name, value]));
+  return { status: response.status, statusText: response.statusText, headers, body };
+}
 
 function announce(event: EmbedEvent): void {
   if (window.parent === window) return;
@@ -72,6 +103,16 @@ async function perform(request: EmbedRequest): Promise<unknown> {
       return element.readFile(request.path);
     case 'tabvm:listFiles':
       return element.listFiles(request.path);
+    case 'tabvm:fetch': {
+      const response = await element.fetch(request.port, request.path, {
+        ...(request.method !== undefined ? { method: request.method } : {}),
+        ...(request.headers !== undefined ? { headers: request.headers } : {}),
+        ...(request.body !== undefined
+          ? { body: typeof request.body === 'string' ? request.body : request.body.slice() }
+          : {}),
+      });
+      return fetchReply(response);
+    }
   }
 }
 

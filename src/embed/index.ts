@@ -15,6 +15,7 @@ export type {
   EmbedEvent,
   EmbedReply,
   EmbedRequest,
+  FetchReply,
   FileEntry,
   RunResult,
   TimeoutOption,

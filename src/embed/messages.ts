@@ -32,6 +32,23 @@ export const EmbedRequestSchema: z.ZodType<EmbedRequest> = z.discriminatedUnion(
   z.object({ type: z.literal('tabvm:readFile'), id: Id, path: SharedPath }),
   z.object({ type: z.literal('tabvm:listFiles'), id: Id, path: SharedPath.optional() }),
   z.object({
+    type: z.literal('tabvm:fetch'),
+    id: Id,
+    port: z.number().int().min(1).max(65535),
+    path: z.string().startsWith('/').max(8192),
+    method: z
+      .string()
+      .regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,20}$/)
+      .optional(),
+    headers: z.record(z.string().max(256), z.string().max(8192)).optional(),
+    body: z
+      .union([
+        z.string().max(MAX_FILE_BYTES / 3),
+        z.instanceof(Uint8Array).refine((bytes) => bytes.length <= MAX_FILE_BYTES, 'at most 256 MiB'),
+      ])
+      .optional(),
+  }),
+  z.object({
     type: z.literal('tabvm:waitFor'),
     id: Id,
     text: z.string().min(1).max(10_000).optional(),

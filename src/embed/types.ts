@@ -120,6 +120,19 @@ export type EmbedRequest =
     }
   | { readonly type: 'tabvm:readFile'; readonly id: string | number; readonly path: string }
   | { readonly type: 'tabvm:listFiles'; readonly id: string | number; readonly path?: string | undefined }
+  /**
+   * An HTTP request to the guest's TCP `port` (`path` from '/', with its query); replies with
+   * `FetchReply`, the whole body included.
+   */
+  | {
+      readonly type: 'tabvm:fetch';
+      readonly id: string | number;
+      readonly port: number;
+      readonly path: string;
+      readonly method?: string | undefined;
+      readonly headers?: Readonly<Record<string, string>> | undefined;
+      readonly body?: string | Uint8Array | undefined;
+    }
   | {
       readonly type: 'tabvm:waitFor';
       readonly id: string | number;
@@ -128,6 +141,14 @@ export type EmbedRequest =
       readonly regexp?: { readonly source: string; readonly flags: string } | undefined;
       readonly timeout?: number | undefined;
     };
+
+/** What tabvm:fetch replies with: the guest server's response, its body whole. */
+export interface FetchReply {
+  readonly status: number;
+  readonly statusText: string;
+  readonly headers: readonly (readonly [string, string])[];
+  readonly body: Uint8Array;
+}
 
 export type EmbedReply =
   | { readonly type: 'tabvm:reply'; readonly id: string | number; readonly ok: true; readonly value: unknown }

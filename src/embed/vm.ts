@@ -6,9 +6,10 @@
  * How `run()` knows where a command's output ends and what its status was: see shell-text.ts (the
  * prompt carries an invisible status marker, set up once when the shell first prompts).
  */
-import { pageNetwork, setPageRelay } from '../controller/page-network.ts';
+import { pageNetworkCard, setPageRelay } from '../controller/page-network.ts';
+import { vmFetch } from '../controller/vm-fetch.ts';
 import { randomMacAddress } from '../../workers/protocol/mac-address.ts';
-import { VmController, type VmView } from '../controller/vm-controller.ts';
+import { VmController, type VmControllerOptions, type VmView } from '../controller/vm-controller.ts';
 import { describeIssue, VmOptionsSchema } from './options.ts';
 import type {
   CreateVmOptions,
@@ -132,9 +133,7 @@ export class TabVm {
       ramMiB: this.options.memory,
       cpus: this.options.cpus,
       shared: this.mode === 'shared',
-      ...(this.options.network
-        ? { net: { mac: randomMacAddress(), onNetwork: pageNetwork((line) => this.#controller.note(line)) } }
-        : {}),
+      ...(this.options.network ? { net: this.#card() } : {}),
     });
     this.#controller.console.subscribe((bytes) => this.#onConsole(bytes));
     this.#controller.subscribe(() => this.#onView(this.#controller.getView()));
@@ -614,6 +613,33 @@ export class TabVm {
   /** The files and directories in a directory of the shared folder ('' or none: the folder itself), by name. */
   listFiles(path = ''): Promise<FileEntry[]> {
     return this.#files('listFiles()', () => this.#controller.share.listFiles(path));
+  }
+
+  /**
+   * An HTTP request to a server in the guest (docs/embedding.md, "Guest servers"): `input` is a path
+   * such as '/index.html' (with fetch()'s `init`) or a Request, of which only the path and query reach
+   * the guest's TCP `port`, over the page's network from 10.0.2.2. Resolves with the server's response
+   * once its head has arrived (the body streams from the guest); rejects with a TabvmError that says
+   * why when the VM is not running or has no network, nothing listens there, or the answer is not HTTP.
+   * Runs after the run() calls made before it, so `await vm.run('httpd -p 8000')` then fetch() works.
+   */
+  fetch(port: number, input: string | URL | Request, init?: RequestInit): Promise<Response> {
+    if (this.#state === 'destroyed') return Promise.reject(new TabvmError('fetch(): the VM was destroyed'));
+    const result = this.#queue.then(async () => {
+      try {
+        return await vmFetch(this.#controller, port, input, init);
+      } catch (error) {
+        throw new TabvmError(`fetch(): ${(error as Error).message}`, { cause: error });
+      }
+    });
+    this.#queue = result.catch(() => undefined);
+    return result;
+  }
+
+  /** The VM's card on the page's network, with which fetch() reaches the guest. */
+  #card(): NonNullable<VmControllerOptions['net']> {
+    const card = pageNetworkCard((line) => this.#controller.note(line));
+    return { mac: randomMacAddress(), onNetwork: card.onNetwork, connectToGuest: (port) => card.connectToGuest(port) };
   }
 
   /** Powers the VM off at once, frees its worker and memory and removes its terminal. */

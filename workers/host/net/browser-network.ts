@@ -11,6 +11,7 @@ import { CrossTabTrunk, type TrunkChannel } from './cross-tab.ts';
 import { FetchGateway, type Fetch, type FetchGatewayOptions, type UrlMap } from './fetch-gateway.ts';
 import { RelayProvider, relayUrlProblem, type RelayOptions } from './relay-client.ts';
 import type { HostStream, HostUdpSocket, SocketProvider, StreamEvents, UdpEvents } from './sockets.ts';
+import { GuestConnectionError, GuestStream, type GuestSocket } from './guest-socket.ts';
 import { SyntheticResolver } from './synthetic-resolver.ts';
 import { EthernetSwitch, type SwitchPort } from './switch.ts';
 import { ipv4, ipv4ToString } from './frames.ts';
@@ -20,6 +21,10 @@ import { GATEWAY_ADDRESS, LEASE_ADDRESSES, UserNetwork } from './user-network.ts
 export { CROSS_TAB_CHANNEL } from './cross-tab.ts';
 
 export { relayUrlProblem, type RelayOptions };
+
+// What the page uses of the network's connections into guests (src/ imports the network from here only).
+export { GuestConnectionError, type GuestSocket } from './guest-socket.ts';
+export { httpRequest, HttpResponseError } from './http-client.ts';
 
 export interface BrowserNetworkOptions {
   /** The page's origin: what the guests reach at 10.0.2.2. */
@@ -50,6 +55,18 @@ export interface BrowserNetworkOptions {
  */
 export function packageMirror(from: string, to: string): UrlMap {
   return { from, to, missing: "this site's package mirror" };
+}
+
+/** One VM's card on the page's network. */
+export interface BrowserNetworkCard {
+  /** The hook for the VM's card (each plug, a start or a restore, replaces the card's switch port). */
+  readonly onNetwork: NetworkHook;
+  /**
+   * A TCP connection from the gateway 10.0.2.2 to the guest's `guestPort`, at the address its card has
+   * on the network (its lease). Throws a `GuestConnectionError` when the card is not plugged in, has no
+   * address yet or the network's connection cap is reached.
+   */
+  connectToGuest(guestPort: number, options?: { readonly connectTimeoutMs?: number }): GuestSocket;
 }
 
 /**
@@ -160,20 +177,50 @@ export class BrowserNetwork {
    * snapshot's `lease`) is recorded as its lease, so no other guest is given it.
    */
   hook(onNotice: (line: string) => void): NetworkHook {
+    return this.card(onNotice).onNetwork;
+  }
+
+  /** `hook`, and connections into the VM's guest. */
+  card(onNotice: (line: string) => void): BrowserNetworkCard {
     let port: SwitchPort | undefined;
-    return ({ toGuest, lease }) => {
-      port?.detach();
-      this.#listeners.add(onNotice);
-      port = this.#switch.attach(toGuest);
-      const address = lease && ipv4(lease.address);
-      if (
-        address &&
-        LEASE_ADDRESSES.includes(address) &&
-        !this.#network.claimLease(parseMacAddress(lease.mac), address)
-      ) {
-        onNotice(`network: the restored VM has ${lease.address}, which another VM of this page has too`);
-      }
-      return port;
+    return {
+      onNetwork: ({ toGuest, lease }) => {
+        port?.detach();
+        this.#listeners.add(onNotice);
+        port = this.#switch.attach(toGuest);
+        const address = lease && ipv4(lease.address);
+        if (
+          address &&
+          LEASE_ADDRESSES.includes(address) &&
+          !this.#network.claimLease(parseMacAddress(lease.mac), address)
+        ) {
+          onNotice(`network: the restored VM has ${lease.address}, which another VM of this page has too`);
+        }
+        return port;
+      },
+      connectToGuest: (guestPort, options) => {
+        if (!Number.isInteger(guestPort) || guestPort < 1 || guestPort > 0xffff)
+          throw new GuestConnectionError(`${guestPort} is not a TCP port (1 to 65535).`, 'refused');
+        const address = port
+          ?.learnt()
+          .map((mac) => this.#network.addressOf(mac))
+          .find((found) => found !== undefined);
+        if (address === undefined)
+          throw new GuestConnectionError(
+            'The VM has no address on the network yet (it gets one by DHCP once its network is up).',
+            'refused',
+          );
+        let stream: GuestStream | undefined;
+        const remote = `${ipv4ToString(address)}:${guestPort}`;
+        const opened = this.#network.openToGuest(
+          guestPort,
+          (events) => (stream = new GuestStream(events, remote, options?.connectTimeoutMs)),
+          address,
+        );
+        if (!opened || !stream)
+          throw new GuestConnectionError(`The network cannot open another connection to ${remote} now.`, 'refused');
+        return stream.socket;
+      },
     };
   }
 

@@ -16,6 +16,7 @@
  * response does not begin within `responseTimeoutMs` is a 504. Never a hang.
  */
 import { ipv4ToString } from './frames.ts';
+import { CHUNK_SIZE_LINE, latin1, MAX_CHUNK_LINE_BYTES, parseFieldLine, TOKEN } from './http-syntax.ts';
 import type { HostStream, HostUdpSocket, SocketProvider, StreamEvents } from './sockets.ts';
 import type { ServerCertificate } from './tls/certificates.ts';
 import { TlsServer } from './tls/server.ts';
@@ -75,10 +76,8 @@ export function mapUrl(url: string, maps: readonly UrlMap[]): { url: string; map
   return undefined;
 }
 
-const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 const CRLF = Uint8Array.of(13, 10);
 const LAST_CHUNK = Uint8Array.of(0x30, 13, 10, 13, 10);
-const MAX_CHUNK_LINE_BYTES = 4096;
 
 /** Request headers fetch() may not set or that belong to one hop (RFC 9110 §7.6.1). */
 const NOT_FORWARDED = new Set([
@@ -124,12 +123,6 @@ const REASONS: Readonly<Record<number, string>> = {
 
 const encoder = new TextEncoder();
 
-function latin1(bytes: Uint8Array): string {
-  let text = '';
-  for (let at = 0; at < bytes.length; at += 8192) text += String.fromCharCode(...bytes.subarray(at, at + 8192));
-  return text;
-}
-
 interface RequestHead {
   readonly method: string;
   readonly target: string;
@@ -158,10 +151,9 @@ function parseHead(text: string): RequestHead | HttpFailure {
   if (!request || !TOKEN.test(request[1]!)) return new HttpFailure(400, 'The request line is not HTTP/1.1.');
   const headers: [string, string][] = [];
   for (const line of lines.slice(1)) {
-    const field = /^([^:\s]+):[ \t]*(.*?)[ \t]*$/.exec(line);
-    if (!field || !TOKEN.test(field[1]!))
-      return new HttpFailure(400, `A header line is malformed: ${line.slice(0, 80)}`);
-    headers.push([field[1]!.toLowerCase(), field[2]!]);
+    const field = parseFieldLine(line);
+    if (!field) return new HttpFailure(400, `A header line is malformed: ${line.slice(0, 80)}`);
+    headers.push(field);
   }
   return { method: request[1]!, target: request[2]!, version: request[3] === '0' ? '1.0' : '1.1', headers };
 }
@@ -551,7 +543,7 @@ class HttpStream implements HostStream {
       for (;;) {
         const line = await this.#readLine();
         if (line === undefined || line instanceof HttpFailure) return line;
-        const size = /^([0-9a-fA-F]{1,8})[ \t]*(;.*)?$/.exec(line);
+        const size = CHUNK_SIZE_LINE.exec(line);
         if (!size) return new HttpFailure(400, 'A chunk size of the body is malformed.');
         const length = parseInt(size[1]!, 16);
         if (length === 0) break;

@@ -18,6 +18,8 @@ import type { FramePort } from './link.ts';
 export interface SwitchPort extends FramePort {
   /** Takes the port out of the switch: nothing more is delivered to it, and its addresses are forgotten. */
   detach(): void;
+  /** The source addresses learnt on this port: the guest's own card, when it has sent a frame. */
+  learnt(): Uint8Array[];
 }
 
 const MIN_FRAME_BYTES = 14;
@@ -64,6 +66,16 @@ export class EthernetSwitch {
         this.#ports.delete(deliver);
         this.#isolated.delete(deliver);
         for (const [key, port] of this.#table) if (port === deliver) this.#table.delete(key);
+      },
+      learnt: () => {
+        const macs: Uint8Array[] = [];
+        for (const [key, port] of this.#table) {
+          if (port !== deliver) continue;
+          const mac = new Uint8Array(6);
+          for (let i = 5, rest = key; i >= 0; i--, rest = Math.floor(rest / 256)) mac[i] = rest % 256;
+          macs.push(mac);
+        }
+        return macs;
       },
     };
   }

@@ -286,6 +286,13 @@ export class UserNetwork implements FramePort {
     return true;
   }
 
+  /** The IPv4 address of the card `mac`: its lease, else the address its frames came from; undefined if none. */
+  addressOf(mac: Mac): number | undefined {
+    for (const lease of this.leases.values()) if (macEquals(lease.mac, mac)) return lease.address;
+    for (const [address, known] of this.macs) if (macEquals(known, mac)) return address;
+    return undefined;
+  }
+
   /** Resets every connection (the guest sees RST) and closes every UDP flow: a restore, a shutdown. */
   reset(): void {
     for (const connection of [...this.connections.values()]) connection.abort();

@@ -58,6 +58,8 @@ export class ScriptedGuest implements FramePort {
   readonly icmp: Received[] = [];
   /** Drops the n-th frame from the network when this returns true (a full receive ring). */
   dropFrame: (index: number, frame: Uint8Array) => boolean = () => false;
+  /** Answer a SYN to a port without a `tcpServer` with a RST (else it goes unanswered). */
+  refuseClosedPorts = false;
   droppedFrames = 0;
   /** Other guests' MACs by address, for frames to them (everything else goes to the gateway). */
   readonly neighbours = new Map<number, Mac>();
@@ -143,13 +145,36 @@ export class ScriptedGuest implements FramePort {
       } else if (ip.protocol === IP_PROTOCOL_TCP) {
         const segment = parseTcp(ip);
         if (typeof segment === 'string') throw new Error(`network sent a bad TCP segment: ${segment}`);
-        this.tcp.get(segment.destinationPort)?.segment(segment, ip.source);
+        const endpoint = this.tcp.get(segment.destinationPort);
+        if (endpoint) endpoint.segment(segment, ip.source);
+        else if (this.refuseClosedPorts && segment.flags & TCP_SYN) this.refuse(segment, ip.source);
       }
     }
     for (const waiter of this.waiters.splice(0)) waiter();
   }
 
   // ---- what the guest sends ----
+
+  /** A RST|ACK for a SYN to a port without a server, as a guest's kernel answers (RFC 9293 §3.10.7.1). */
+  private refuse(syn: TcpSegment, source: number): void {
+    this.send(
+      buildTcp(
+        GATEWAY_MAC,
+        this.mac,
+        this.address,
+        source,
+        {
+          sourcePort: syn.destinationPort,
+          destinationPort: syn.sourcePort,
+          sequence: 0,
+          acknowledgment: (syn.sequence + 1) >>> 0,
+          flags: TCP_RST | TCP_ACK,
+          window: 0,
+        },
+        [],
+      ),
+    );
+  }
 
   arpRequest(target: number): void {
     this.send(

@@ -23,9 +23,12 @@ export interface RelaySetting {
   readonly everything: boolean;
 }
 
-/** Debian's archive, as the Debian image's apt source names it, served from this site's mirror. */
+/** Debian's archive, as the Debian image's apt source names it. */
+export const DEBIAN_ARCHIVE = 'http://deb.debian.org/debian/';
+
+/** Debian's archive served from this site's mirror. */
 export function debianMirror(base: string): UrlMap {
-  return packageMirror('http://deb.debian.org/debian/', new URL('images/debian/mirror/', base).href);
+  return packageMirror(DEBIAN_ARCHIVE, new URL('images/debian/mirror/', base).href);
 }
 
 /** The page's network, made when its first VM starts (the page's address is read then). */

@@ -6,7 +6,7 @@
  * How `run()` knows where a command's output ends and what its status was: see shell-text.ts (the
  * prompt carries an invisible status marker, set up once when the shell first prompts).
  */
-import { pageNetworkCard, setPageRelay } from '../controller/page-network.ts';
+import { DEBIAN_ARCHIVE, packageMirror, pageNetworkCard, setPageRelay } from '../controller/page-network.ts';
 import { vmFetch } from '../controller/vm-fetch.ts';
 import { randomMacAddress } from '../../workers/protocol/mac-address.ts';
 import { VmController, type VmControllerOptions, type VmView } from '../controller/vm-controller.ts';
@@ -133,7 +133,7 @@ export class TabVm {
       ramMiB: this.options.memory,
       cpus: this.options.cpus,
       shared: this.mode === 'shared',
-      ...(this.options.network ? { net: this.#card() } : {}),
+      ...(this.options.network ? { net: this.#card(manifestUrl) } : {}),
     });
     this.#controller.console.subscribe((bytes) => this.#onConsole(bytes));
     this.#controller.subscribe(() => this.#onView(this.#controller.getView()));
@@ -636,9 +636,16 @@ export class TabVm {
     return result;
   }
 
-  /** The VM's card on the page's network, with which fetch() reaches the guest. */
-  #card(): NonNullable<VmControllerOptions['net']> {
-    const card = pageNetworkCard((line) => this.#controller.note(line));
+  /**
+   * The VM's card on the page's network, with which fetch() reaches the guest. Debian's archive is the
+   * package mirror beside the image's manifest, as in the app (an image without one gets apt's 404s).
+   */
+  #card(manifestUrl: string): NonNullable<VmControllerOptions['net']> {
+    const mirror = packageMirror(DEBIAN_ARCHIVE, new URL('mirror/', manifestUrl).href);
+    const card = pageNetworkCard(
+      (line) => this.#controller.note(line),
+      () => [mirror],
+    );
     return { mac: randomMacAddress(), onNetwork: card.onNetwork, connectToGuest: (port) => card.connectToGuest(port) };
   }
 

@@ -11,6 +11,7 @@ import type { ByteRing } from '../../workers/protocol/ring.ts';
 import { createVmChannels, type HostVmChannels } from '../../workers/protocol/vm-channels.ts';
 import { serveDisks } from '../../workers/protocol/disk-channel.ts';
 import { plugNetwork, type NetworkHook, type PluggedNetwork } from '../../workers/protocol/net-link.ts';
+import { GuestAgent } from '../../workers/protocol/guest-agent.ts';
 import type { ConsoleSize, VmBootRequest, VmDiskRequest } from '../../workers/protocol/vm-api.ts';
 import type { SnapshotContents } from '../../workers/protocol/snapshot-container.ts';
 import { TextConsole } from './console-session.ts';
@@ -51,6 +52,8 @@ export class NodeVm {
   readonly ended: Promise<VmEnd>;
 
   readonly #network: PluggedNetwork | undefined;
+  /** The guest agent (docs/guest-agent.md): the guest's listening ports, its clock, address and CA. */
+  readonly agent: GuestAgent;
 
   #snapshotWaiters: { resolve: (bytes: Uint8Array) => void; reject: (error: Error) => void }[] = [];
 
@@ -111,6 +114,13 @@ export class NodeVm {
     });
     // The runtime settles its disks before it reports the halt: nothing more comes.
     void this.ended.then(stopDisks);
+    this.agent = new GuestAgent(this.#channels.agent, { wake: () => this.#channels.doorbell.ring() });
+    // A restored guest's clock is the snapshot's, and its eth0 has the snapshot's address: the agent, if
+    // the guest has one, sets both to this run's. Without an agent nothing answers; nothing waits on it.
+    if (snapshot) {
+      this.agent.setTime().catch(() => {});
+      if (files.net) this.agent.setNet(files.net.mac).catch(() => {});
+    }
   }
 
   /** The console's guest→host ring, read directly (the shared mode needs no listener). */
@@ -151,6 +161,7 @@ export class NodeVm {
   }
 
   terminate(): Promise<number> {
+    this.agent.close();
     this.#network?.unplug();
     this.#channels.close();
     return this.#worker.terminate();

@@ -199,12 +199,12 @@ export class GuestAgent {
 
   /** Makes the guest trust the certificate authority `pem` (a PEM file's text). */
   installCa(pem: string, timeoutMs?: number): Promise<void> {
-    if (!pem.includes('-----BEGIN CERTIFICATE-----'))
-      return Promise.reject(new Error('not a PEM certificate: it has no BEGIN CERTIFICATE line'));
-    const bytes = new TextEncoder().encode(pem);
-    if (bytes.length > GUEST_AGENT_MAX_CA_BYTES)
-      return Promise.reject(new Error(`a CA certificate of ${bytes.length} bytes; at most ${GUEST_AGENT_MAX_CA_BYTES}`));
-    return this.#request('ca', base64(bytes), timeoutMs);
+    try {
+      checkCaPem(pem);
+    } catch (error) {
+      return Promise.reject(error as Error);
+    }
+    return this.#request('ca', base64(new TextEncoder().encode(pem)), timeoutMs);
   }
 
   /** Sends `command argument`; settles on the guest's answer, or rejects after `timeoutMs`. */
@@ -248,6 +248,14 @@ export class GuestAgent {
       }
     }
   }
+}
+
+/** Throws one sentence unless `pem` is a PEM certificate's text the agent can be sent. */
+export function checkCaPem(pem: string): void {
+  if (!pem.includes('-----BEGIN CERTIFICATE-----'))
+    throw new Error('not a PEM certificate: it has no BEGIN CERTIFICATE line');
+  const bytes = new TextEncoder().encode(pem).length;
+  if (bytes > GUEST_AGENT_MAX_CA_BYTES) throw new Error(`a CA certificate of ${bytes} bytes; at most ${GUEST_AGENT_MAX_CA_BYTES}`);
 }
 
 function base64(bytes: Uint8Array): string {

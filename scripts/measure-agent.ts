@@ -1,8 +1,9 @@
 /**
  * `npx tsx scripts/measure-agent.ts [--boots N]` — what the guest agent (docs/guest-agent.md) costs the
  * default image, in the headless runner:
- * - boot: seconds to the shell prompt with this checkout's initramfs (agent) and with one given by
- *   TABVM_BASELINE_INITRD (e.g. the main checkout's, without it), alternated N times each;
+ * - boot: seconds and guest instructions to the shell prompt with this checkout's initramfs (agent) and
+ *   with one given by TABVM_BASELINE_INITRD (e.g. the main checkout's, without it), alternated N times
+ *   each (the instructions do not depend on the host's load);
  * - idle: guest instructions and host CPU per second of a VM at its prompt, over 20 s samples with the
  *   agent running, then killed, then started again, then killed (interleaved, since the machine's load
  *   varies).
@@ -21,12 +22,12 @@ const cli = new Command().option('--boots <n>', 'boots of each initramfs', '3').
 const files = resolveVmFiles({ net: 'none' }, resolve(root, 'public/images'));
 const baseline = process.env.TABVM_BASELINE_INITRD;
 
-async function bootSeconds(initrd: Uint8Array | undefined): Promise<number> {
+async function boot(initrd: Uint8Array | undefined): Promise<string> {
   const started = performance.now();
   const vm = new NodeVm(initrd ? { ...files, initrd } : files);
   try {
     await new NodeVmConsole(vm).waitFor(PROMPT, 300_000);
-    return (performance.now() - started) / 1000;
+    return `${((performance.now() - started) / 1000).toFixed(1)} s/${(vm.instructions / 1e6).toFixed(0)} M`;
   } finally {
     await vm.terminate();
   }
@@ -34,13 +35,13 @@ async function bootSeconds(initrd: Uint8Array | undefined): Promise<number> {
 
 if (baseline) {
   const old = readFileSync(baseline);
-  const times: Record<'agent' | 'baseline', number[]> = { agent: [], baseline: [] };
+  const boots: Record<'agent' | 'baseline', string[]> = { agent: [], baseline: [] };
   for (let i = 0; i < Number(cli.boots); i++) {
-    times.baseline.push(await bootSeconds(old));
-    times.agent.push(await bootSeconds(undefined));
+    boots.baseline.push(await boot(old));
+    boots.agent.push(await boot(undefined));
   }
-  for (const [name, list] of Object.entries(times))
-    console.log(`boot to prompt, ${name}: ${list.map((s) => s.toFixed(1)).join(' ')} s`);
+  for (const [name, list] of Object.entries(boots))
+    console.log(`boot to prompt (time/guest instructions), ${name}: ${list.join(', ')}`);
 }
 
 const vm = new NodeVm(files);

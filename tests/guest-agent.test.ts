@@ -1,6 +1,6 @@
 // The guest agent in the default image (docs/guest-agent.md), in the headless runner: it says hello
-// over its virtio-console port, reports a server's port while it listens and not after, and a VM restored
-// from a snapshot whose clock says 2001 gets today's date from the host.
+// over its virtio-console port, reports a server's port while it listens and not after, installs a CA
+// certificate, and a VM restored from a snapshot whose clock says 2001 gets today's date from the host.
 import { describe, expect, it } from 'vitest';
 import { fileURLToPath } from 'node:url';
 import { resolve } from 'node:path';
@@ -28,7 +28,7 @@ async function run(con: NodeVmConsole, at: number, command: string): Promise<{ l
 }
 
 describe('the guest agent in the default image', () => {
-  it('says hello, reports a listening port and its end, and sets a restored guest’s clock', async () => {
+  it('says hello, reports a listening port and its end, installs a CA, and sets a restored guest’s clock', async () => {
     const files = resolveVmFiles({}, resolve(root, 'public/images'));
     let vm = new NodeVm(files);
     let snapshot: Uint8Array;
@@ -42,6 +42,12 @@ describe('the guest agent in the default image', () => {
       ({ at } = await run(con, at, 'killall httpd'));
       await until(() => !vm.agent.state.ports.includes(8000), 'port 8000 to leave the agent’s ports', 30_000);
       expect(vm.agent.state.ignored).toBe(0);
+      // A CA certificate lands where the image's TLS clients look (this one's body is no real certificate).
+      const pem = '-----BEGIN CERTIFICATE-----\nTUlJQnRhYnZtLWFnZW50LXRlc3Q=\n-----END CERTIFICATE-----\n';
+      await vm.agent.installCa(pem, 60_000);
+      const ca = await run(con, at, 'cat /etc/ssl/certs/tabvm-ca.pem');
+      at = ca.at;
+      expect(ca.lines).toEqual(expect.arrayContaining(pem.trim().split('\n')));
       // The guest's clock goes back to 2001; the snapshot keeps it there.
       ({ at } = await run(con, at, 'date -s @1000000000 >/dev/null'));
       snapshot = await vm.snapshot();

@@ -112,7 +112,7 @@ describe('the Debian image', () => {
     }
   }, 900_000);
 
-  it('two VMs started from the pre-booted snapshot on one network get their own MACs and leases, and ping each other', async () => {
+  it('two VMs started from the pre-booted snapshot on one network get their own MACs and leases, and ping each other; a CA joins the bundle', async () => {
     const manifest = readDebianManifest(root) as ReturnType<typeof readDebianManifest> & { snapshot?: { path: string } };
     expect(manifest.snapshot, 'the image has a pre-booted snapshot').toBeDefined();
     const dir = resolve(root, 'public/images/debian');
@@ -151,6 +151,17 @@ describe('the Debian image', () => {
       expect(addresses[0]!.ip).not.toBe(addresses[1]!.ip);
       const ping = await runAtPrompt(consoles[0]!, `ping -c 1 -W 10 ${addresses[1]!.ip} >/dev/null && echo PING-OK`, 0, 120_000);
       expect(ping.lines).toContain('PING-OK');
+      // A CA certificate joins the bundle Debian's TLS clients read; a second one replaces it there.
+      const pem = (body: string) => `-----BEGIN CERTIFICATE-----\n${body}\n-----END CERTIFICATE-----\n`;
+      await vms[0]!.agent.installCa(pem('Rmlyc3RDQQ=='), 120_000);
+      await vms[0]!.agent.installCa(pem('U2Vjb25kQ0E='), 120_000);
+      const ca = await runAtPrompt(
+        consoles[0]!,
+        'grep -c "^# tabvm CA begin$" /etc/ssl/certs/ca-certificates.crt; grep -h -e Rmlyc3RDQQ== -e U2Vjb25kQ0E= /etc/ssl/certs/ca-certificates.crt /usr/local/share/ca-certificates/tabvm.crt',
+        ping.at,
+        60_000,
+      );
+      expect(ca.lines).toEqual(['1', 'U2Vjb25kQ0E=', 'U2Vjb25kQ0E=']);
     } finally {
       await Promise.all(vms.map((vm) => vm.terminate()));
     }

@@ -90,6 +90,7 @@ build_rootfs() {
 		--dpkgopt="$IMAGE_SOURCES/debian-nodoc.dpkg.cfg" \
 		--keyring=/usr/share/keyrings/debian-archive-keyring.gpg \
 		--customize-hook="sync-in '$IMAGE_SOURCES/debian-rootfs' /" \
+		--customize-hook="copy-in '$IMAGE_SOURCES/agent/tabvm-agent' /usr/sbin" \
 		--customize-hook='rm -f "$1"/etc/apt/sources.list' \
 		--customize-hook='rm -f "$1"/etc/machine-id "$1"/var/lib/dbus/machine-id "$1"/var/cache/ldconfig/aux-cache' \
 		--customize-hook='rm -rf "$1"/var/log/*.log "$1"/var/cache/debconf/*-old "$1"/var/lib/dpkg/*-old' \
@@ -180,7 +181,8 @@ recipe_hash() {
 		echo "chunk size $chunk_size"
 		sha256sum "$0" "$IMAGE_SOURCES/common.sh" "$IMAGE_SOURCES/debian-nodoc.dpkg.cfg" \
 			"$IMAGE_SOURCES/debian-mirror.sh" "$IMAGE_SOURCES/mirror-packages.txt" "$DEFAULT_IMAGE/fw_dynamic.bin" "$DEFAULT_IMAGE/Image" \
-			"$REPO/scripts/make-debian-snapshot.ts" "$REPO/scripts/lib/debian-clock.ts" | cut -d ' ' -f 1
+			"$REPO/scripts/make-debian-snapshot.ts" "$REPO/scripts/lib/debian-clock.ts" \
+			"$IMAGE_SOURCES/agent/tabvm-agent" | cut -d ' ' -f 1
 		(cd "$IMAGE_SOURCES/debian-rootfs" && find . -type f | LC_ALL=C sort | xargs sha256sum)
 	} | sha256sum | cut -d ' ' -f 1
 }

@@ -212,6 +212,8 @@ build_initramfs() {
 	echo "busybox applet links: $count"
 	cp -a "$IMAGE_SOURCES/rootfs/." "$root/"
 	chmod 755 "$root/init"
+	# The guest agent, the same script as the Debian image's (docs/guest-agent.md).
+	install -m 755 "$IMAGE_SOURCES/agent/tabvm-agent" "$root/usr/sbin/tabvm-agent"
 	# The kernel opens /dev/console for /init's stdin/stdout/stderr before anything mounts
 	# devtmpfs, and /init redirects to /dev/null before that mount too, so both nodes belong in the
 	# archive (the kernel's built-in default initramfs has /dev/console, but do not lean on it).

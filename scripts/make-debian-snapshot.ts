@@ -45,8 +45,9 @@ const SHRINK_LINE =
   'dd if=/dev/zero of=/dev/null bs=$((free - 8192))K count=1 status=none; unset key kib _ free';
 const SNAPSHOT_FILE = 'snapshot.tabvm';
 /**
- * The network card's address in the snapshot (QEMU's default NIC address): every VM started from the
- * snapshot keeps it, since the guest read it when it booted (docs/networking.md says what follows).
+ * The network card's address in the snapshot (QEMU's default NIC address). A VM started from the
+ * snapshot gives its card its own address, and the guest agent re-addresses eth0 to it and leases
+ * again (docs/guest-agent.md).
  */
 const PREBOOTED_MAC = '52:54:00:12:34:56';
 /** Waits (up to 30 s) until dhclient, which ifupdown starts in the background at boot, has its lease. */
@@ -91,6 +92,12 @@ try {
   con.type(` ${LEASE_LINE}; ${drop}${CLOCK_SYNC_LINE}; echo SNAPSHOT-$((6*7))-READY\n`);
   at = await con.waitFor('SNAPSHOT-42-READY', 120_000, at);
   await con.waitFor(DEBIAN_PROMPT, 60_000, at);
+  // The guest agent has its port open, so a VM started from the snapshot has an agent that listens.
+  const agentDeadline = performance.now() + 60_000;
+  while (vm.agent.state.version === undefined) {
+    if (performance.now() > agentDeadline) throw new Error('the guest agent did not say hello within 60 s');
+    await new Promise((r) => setTimeout(r, 100));
+  }
   const file = await vm.snapshot();
   const out = measuring ? resolve(repoRoot, 'build/debian-image', SNAPSHOT_FILE) : join(dir, SNAPSHOT_FILE);
   mkdirSync(resolve(out, '..'), { recursive: true });

@@ -2,7 +2,7 @@
 // a real Debian trixie with apt and python3 whose disk keeps what the guest writes across a reboot.
 // The same scenario runs under QEMU on the same disk, so a failure says whether the image or tabvm broke.
 import { describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,6 +20,8 @@ import { qemuAvailable } from '../scripts/lib/qemu.ts';
 import { NodeVm, NodeVmConsole } from '../scripts/lib/node-vm.ts';
 import { resolveVmFiles } from '../scripts/lib/vm-options.ts';
 import { CPU_COUNT_COMMAND, cpuCount, expectedCpuCount } from './cpu-count.ts';
+import { BrowserNetwork } from '../workers/host/net/browser-network.ts';
+import { decodeSnapshotFile } from '../workers/protocol/snapshot-container.ts';
 
 const root = resolve(fileURLToPath(import.meta.url), '../..');
 
@@ -123,6 +125,61 @@ describe('the Debian image', () => {
     } finally {
       qemu.kill();
       rmSync(dir, { recursive: true, force: true });
+    }
+  }, 900_000);
+
+  it('two VMs started from the pre-booted snapshot on one network get their own MACs and leases, and ping each other; a CA joins the bundle', async () => {
+    const manifest = readDebianManifest(root) as ReturnType<typeof readDebianManifest> & { snapshot?: { path: string } };
+    expect(manifest.snapshot, 'the image has a pre-booted snapshot').toBeDefined();
+    const dir = resolve(root, 'public/images/debian');
+    const snapshot = readFileSync(join(dir, manifest.snapshot!.path));
+    // The page's network (one switch, one DHCP server), with no site behind its gateway.
+    const network = new BrowserNetwork({ origin: 'http://tabvm.test', fetch: () => Promise.reject(new Error('offline')) });
+    const files = resolveVmFiles({ image: 'debian' }, resolve(root, 'public/images'));
+    const macs = ['52:54:00:00:aa:01', '52:54:00:00:aa:02'];
+    const vms = await Promise.all(
+      macs.map(
+        async (mac) =>
+          new NodeVm({ ...files, net: { mac } }, await decodeSnapshotFile(snapshot), {
+            onNetwork: network.hook(() => {}),
+          }),
+      ),
+    );
+    try {
+      const consoles = vms.map((vm) => new NodeVmConsole(vm));
+      // Each guest's agent re-addresses eth0 to its VM's MAC and leases again: poll until it has.
+      const addresses = await Promise.all(
+        consoles.map(async (con, i) => {
+          const { lines } = await runAtPrompt(
+            con,
+            `for i in $(seq 120); do [ "$(cat /sys/class/net/eth0/address)" = ${macs[i]} ] && ip -4 -o addr show eth0 | grep -q inet && break; sleep 0.5; done; ` +
+              'echo MAC=$(cat /sys/class/net/eth0/address) IP=$(ip -4 -o addr show eth0 | grep -o "inet [0-9.]*" | cut -d " " -f 2)',
+            0,
+            300_000,
+          );
+          const line = lines.find((l) => l.startsWith('MAC='))!;
+          return { mac: /MAC=(\S+)/.exec(line)![1], ip: /IP=(\S*)/.exec(line)![1] };
+        }),
+      );
+      expect(addresses.map((a) => a.mac)).toEqual(macs);
+      expect(addresses[0]!.ip).toMatch(/^10\.0\.2\.\d+$/);
+      expect(addresses[1]!.ip).toMatch(/^10\.0\.2\.\d+$/);
+      expect(addresses[0]!.ip).not.toBe(addresses[1]!.ip);
+      const ping = await runAtPrompt(consoles[0]!, `ping -c 1 -W 10 ${addresses[1]!.ip} >/dev/null && echo PING-OK`, 0, 120_000);
+      expect(ping.lines).toContain('PING-OK');
+      // A CA certificate joins the bundle Debian's TLS clients read; a second one replaces it there.
+      const pem = (body: string) => `-----BEGIN CERTIFICATE-----\n${body}\n-----END CERTIFICATE-----\n`;
+      await vms[0]!.agent.installCa(pem('Rmlyc3RDQQ=='), 120_000);
+      await vms[0]!.agent.installCa(pem('U2Vjb25kQ0E='), 120_000);
+      const ca = await runAtPrompt(
+        consoles[0]!,
+        'grep -c "^# tabvm CA begin$" /etc/ssl/certs/ca-certificates.crt; grep -h -e Rmlyc3RDQQ== -e U2Vjb25kQ0E= /etc/ssl/certs/ca-certificates.crt /usr/local/share/ca-certificates/tabvm.crt',
+        ping.at,
+        60_000,
+      );
+      expect(ca.lines).toEqual(['1', 'U2Vjb25kQ0E=', 'U2Vjb25kQ0E=']);
+    } finally {
+      await Promise.all(vms.map((vm) => vm.terminate()));
     }
   }, 900_000);
 });

@@ -29,6 +29,7 @@ import { HEADER_BYTES, NOFID, O_CREAT, O_RDWR, P9 } from '../../workers/host/9p/
 import { ScriptedClient, type Field } from '../../workers/host/9p/test-support/client.ts';
 import { concat, mutateBytes, mutateJson } from './mutate.ts';
 import { netFrameTarget } from './net-frame.ts';
+import { guestAgentTarget } from './guest-agent-lines.ts';
 import type { Random } from './random.ts';
 
 type ErrorClass = abstract new (...args: never[]) => Error;
@@ -458,4 +459,5 @@ export const FUZZ_TARGETS: readonly FuzzTarget[] = [
   instructionTarget,
   ninepTarget,
   netFrameTarget,
+  guestAgentTarget,
 ];

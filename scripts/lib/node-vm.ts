@@ -12,6 +12,7 @@ import { createVmChannels, type HostVmChannels } from '../../workers/protocol/vm
 import { serveDisks } from '../../workers/protocol/disk-channel.ts';
 import { plugNetwork, withLease, type NetworkHook, type PluggedNetwork } from '../../workers/protocol/net-link.ts';
 import { checkSnapshotMachine } from '../../workers/protocol/snapshot-records.ts';
+import { GuestAgent } from '../../workers/protocol/guest-agent.ts';
 import type { ConsoleSize, VmBootRequest, VmDiskRequest } from '../../workers/protocol/vm-api.ts';
 import type { SnapshotContents } from '../../workers/protocol/snapshot-container.ts';
 import { TextConsole } from './console-session.ts';
@@ -52,6 +53,8 @@ export class NodeVm {
   readonly ended: Promise<VmEnd>;
 
   readonly #network: PluggedNetwork | undefined;
+  /** The guest agent (docs/guest-agent.md): the guest's listening ports, its clock, address and CA. */
+  readonly agent: GuestAgent;
 
   #snapshotWaiters: { resolve: (bytes: Uint8Array) => void; reject: (error: Error) => void }[] = [];
 
@@ -101,7 +104,14 @@ export class NodeVm {
     // Without a network the card's frames are read and dropped, as by a cable into nothing.
     // A restored card's record may carry its guest's address: the network is told it is taken.
     const card = snapshot && checkSnapshotMachine(snapshot.header).virtio?.find((slot) => slot.deviceId === 1);
-    const hook = card?.deviceId === 1 ? withLease(onNetwork, card.device) : onNetwork;
+    // The card takes this run's address (the guest agent re-addresses the guest: docs/guest-agent.md).
+    const hook =
+      card?.deviceId === 1
+        ? withLease(onNetwork, {
+            mac: files.net?.mac ?? card.device.mac,
+            address: card.device.v === 2 ? card.device.address : null,
+          })
+        : onNetwork;
     if (this.#channels.net) this.#network = plugNetwork(this.#channels.net, hook ?? (() => ({ receive() {} })));
     this.ended = new Promise((resolveEnd) => {
       this.#worker.on('message', (message: NodeVmWorkerMessage) => {
@@ -115,6 +125,13 @@ export class NodeVm {
     });
     // The runtime settles its disks before it reports the halt: nothing more comes.
     void this.ended.then(stopDisks);
+    this.agent = new GuestAgent(this.#channels.agent, { wake: () => this.#channels.doorbell.ring() });
+    // A restored guest's clock is the snapshot's, and its eth0 has the snapshot's address: the agent, if
+    // the guest has one, sets both to this run's. Without an agent nothing answers; nothing waits on it.
+    if (snapshot) {
+      this.agent.setTime().catch(() => {});
+      if (files.net) this.agent.setNet(files.net.mac).catch(() => {});
+    }
   }
 
   /** The console's guest→host ring, read directly (the shared mode needs no listener). */
@@ -155,6 +172,7 @@ export class NodeVm {
   }
 
   terminate(): Promise<number> {
+    this.agent.close();
     this.#network?.unplug();
     this.#channels.close();
     return this.#worker.terminate();

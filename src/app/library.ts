@@ -23,7 +23,7 @@ import { deleteVmShare, listVmShareIds } from '../storage/vm-share.ts';
 import { copyCustomImage, deleteCustomImage, listCustomImageVmIds, saveCustomImage } from '../storage/custom-images.ts';
 import type { CustomImageFiles } from '../controller/custom-image.ts';
 import { randomMacAddress } from '../../workers/protocol/mac-address.ts';
-import { debianMirror, pageNetworkCard } from '../controller/page-network.ts';
+import { debianMirror, pageNetworkCard, trustPageCa } from '../controller/page-network.ts';
 
 export interface VmEntry {
   readonly definition: VmDefinition;
@@ -83,6 +83,7 @@ export class Library {
       shared: this.shared,
       net: Library.#card(definition, (line) => controller.note(line)),
     });
+    if (definition.network !== false) trustPageCa(controller);
     return controller;
   }
 

@@ -13,7 +13,8 @@ import {
 } from '../../workers/host/net/browser-network.ts';
 import type { UrlMap } from '../../workers/host/net/fetch-gateway.ts';
 import type { NetworkHook } from '../../workers/protocol/net-link.ts';
-import { profileCa } from '../storage/profile-ca.ts';
+import { profileCa, profileCaPem } from '../storage/profile-ca.ts';
+import type { VmController } from './vm-controller.ts';
 
 export { packageMirror, relayUrlProblem, type UrlMap };
 
@@ -104,4 +105,15 @@ export function pageNetworkCard(
       return card.connectToGuest(port, options);
     },
   };
+}
+
+/**
+ * Has the VM's guest trust the CA with which the page's network ends guest HTTPS: its guest agent
+ * installs it at every start and restore (docs/guest-agent.md). A guest without an agent (a snapshot
+ * from before it) is left as it is: its HTTPS needs `--cacert` (docs/networking.md, "HTTPS").
+ */
+export function trustPageCa(controller: Pick<VmController, 'installGuestCa'>): void {
+  profileCaPem()
+    .then((pem) => controller.installGuestCa(pem))
+    .catch(() => {});
 }

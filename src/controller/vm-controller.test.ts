@@ -17,7 +17,7 @@ import { loadOverlay, saveOverlayBlocks } from '../storage/disk-overlay.ts';
 import { brokenSnapshots, testSnapshotDisk, testSnapshotFile } from '../../workers/test-support/test-snapshot-file.ts';
 import { chunkedDiskIdentity, type DiskImageManifest } from '../../workers/protocol/disk-image.ts';
 import { MIB } from '../../workers/protocol/machine-limits.ts';
-import { RequestChannel, openChannel } from '../../workers/protocol/channels.ts';
+import { ByteStream, RequestChannel, openChannel, vmDoorbell } from '../../workers/protocol/channels.ts';
 import { DiskClient } from '../../workers/protocol/disk-channel.ts';
 import { countDecompressions } from '../../workers/test-support/count-decompressions.ts';
 
@@ -38,8 +38,10 @@ const manifest = {
   disk,
 };
 
-/** What the stand-in worker saw, the events it was given, and its end of the disks channel. */
-let booted: { request: VmBootRequest; events: Comlink.Remote<VmEvents>; disks: DiskClient } | undefined;
+/** What the stand-in worker saw, the events it was given, and its ends of the disks and agent channels. */
+let booted:
+  | { request: VmBootRequest; events: Comlink.Remote<VmEvents>; disks: DiskClient; agent: ByteStream }
+  | undefined;
 /** The guest clock the stand-in worker reports. */
 let guestTimeMs = 0;
 /** Whether the stand-in worker's stats calls never answer (a worker whose event loop is stuck). */
@@ -54,7 +56,12 @@ class FakeWorker {
       boot: async (request, events) => {
         const disks = new RequestChannel(openChannel(request.channels.disks));
         disks.listen();
-        booted = { request, events: events as unknown as Comlink.Remote<VmEvents>, disks: new DiskClient(disks) };
+        booted = {
+          request,
+          events: events as unknown as Comlink.Remote<VmEvents>,
+          disks: new DiskClient(disks),
+          agent: new ByteStream(openChannel(request.channels.agent!, vmDoorbell(undefined))),
+        };
       },
       stats: () => {
         // Comlink answers when what the call returned settles: a stuck worker's answer never comes.
@@ -437,5 +444,68 @@ describe('VmController with an image that has a pre-booted snapshot', () => {
       /pre-booted snapshot cannot be used \(booted\.tabvm: the server answered HTTP 404\); booting/,
     );
     controller.powerOff();
+  });
+});
+
+describe('VmController and the guest agent', () => {
+  /** The guest agent's end of the stand-in worker: lines the host sent, and lines it sends. */
+  const agentEnd = () => {
+    const stream = booted!.agent;
+    let received = '';
+    return {
+      async lines(count: number): Promise<string[]> {
+        await vi.waitFor(() => {
+          received += new TextDecoder().decode(stream.read());
+          expect(received.split('\n').length).toBeGreaterThan(count);
+        });
+        const lines = received.split('\n');
+        received = lines.slice(count).join('\n');
+        return lines.slice(0, count);
+      },
+      say(text: string): void {
+        stream.write(new TextEncoder().encode(text));
+        stream.end.flush();
+      },
+    };
+  };
+
+  it("shows the guest's listening ports, installs a CA now and at every later start, and sets a restored guest's clock", async () => {
+    const controller = await startedController('vm-agent');
+    let guest = agentEnd();
+    expect(await guest.lines(1)).toEqual(['hello 1']);
+    expect(controller.getView().guestPorts).toEqual([]);
+    guest.say('hello 1\nports 8000 22\n');
+    await vi.waitFor(() => expect(controller.getView().guestPorts).toEqual([22, 8000]));
+
+    await expect(controller.installGuestCa('no certificate')).rejects.toThrow(/not a PEM certificate/);
+    const pem = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
+    const installed = controller.installGuestCa(pem);
+    expect(await guest.lines(1)).toEqual([`ca ${btoa(pem)}`]);
+    guest.say('ok ca\n');
+    await installed;
+
+    // A restored worker: the host says hello, sets the clock, and installs the CA again.
+    const snapshot = await testSnapshotFile({
+      id: 'snap-agent',
+      ramSize: 64 * MIB,
+      bios: { size: bios.length, sha256: sha(bios) },
+      disks: [testSnapshotDisk(disk.size, await chunkedDiskIdentity(disk as DiskImageManifest))],
+    });
+    booted = undefined;
+    const before = Date.now();
+    await controller.restore([snapshot]);
+    await vi.waitFor(() => expect(booted).toBeDefined());
+    expect(controller.getView().guestPorts).toEqual([]);
+    guest = agentEnd();
+    const [hello, time, ca] = await guest.lines(3);
+    expect(hello).toBe('hello 1');
+    expect(time).toMatch(/^time \d+$/);
+    const ns = BigInt(time!.slice(5));
+    expect(ns >= BigInt(before) * 1_000_000n && ns <= BigInt(Date.now()) * 1_000_000n).toBe(true);
+    expect(ca).toBe(`ca ${btoa(pem)}`);
+    guest.say('ports 80\n');
+    await vi.waitFor(() => expect(controller.getView().guestPorts).toEqual([80]));
+    controller.powerOff();
+    expect(controller.getView().guestPorts).toEqual([]);
   });
 });

@@ -15,6 +15,7 @@ import { createVmChannels, type HostVmChannels } from '../../workers/protocol/vm
 import { plugNetwork, withLease, type NetworkHook, type PluggedNetwork } from '../../workers/protocol/net-link.ts';
 import type { GuestSocket } from '../../workers/host/net/browser-network.ts';
 import { serveDisks } from '../../workers/protocol/disk-channel.ts';
+import { GuestAgent, checkCaPem } from '../../workers/protocol/guest-agent.ts';
 import {
   type ConsoleSize,
   type VmEvents,
@@ -87,7 +88,10 @@ export interface VmView {
    * Present while a VM with a card runs or after it ran.
    */
   readonly net?: { readonly receivedBytes: number; readonly sentBytes: number };
-  /** The TCP ports the guest listens on, as its agent reports them (empty without one). */
+  /**
+   * The TCP ports the guest listens on, ascending, as its guest agent reports them (docs/guest-agent.md);
+   * empty while no worker runs, and for a guest without an agent.
+   */
   readonly guestPorts: readonly number[];
 }
 
@@ -171,6 +175,8 @@ interface Running {
   superseded?: boolean;
   /** The network plugged into its card, if it has one. */
   readonly net?: PluggedNetwork;
+  /** The host's side of the guest agent (docs/guest-agent.md), on the worker's `agent` channel. */
+  readonly agent: GuestAgent;
 }
 
 function newVmWorker(): Worker {
@@ -221,6 +227,8 @@ export class VmController {
   readonly #booting = new Set<Running>();
   /** A worker loaded ahead of its boot (prewarm), which the next start or restore takes. */
   #spare: Worker | undefined;
+  /** The CA certificate the guest trusts (installGuestCa): every start and restore installs it. */
+  #guestCa: string | undefined;
 
   constructor(options: VmControllerOptions) {
     this.#options = options;
@@ -532,10 +540,23 @@ export class VmController {
     return this.#run ? this.#head : undefined;
   }
 
+  /**
+   * Makes the guest trust the certificate authority `pem` (a PEM certificate's text) through its guest
+   * agent (docs/guest-agent.md), now if the VM runs, and again after every later start and restore.
+   * Resolves when the running guest's agent has installed it (at once when no VM runs); rejects with
+   * one sentence for a text that is no PEM certificate, or when the agent refuses it or does not answer.
+   */
+  async installGuestCa(pem: string): Promise<void> {
+    checkCaPem(pem);
+    this.#guestCa = pem;
+    const run = this.#run;
+    if (run?.alive) await run.agent.installCa(pem);
+  }
+
   /** Makes a booted worker this VM's current one. */
   #install(run: Running, phase: 'running' | 'paused' = 'running'): void {
     this.#run = run;
-    this.#update({ phase });
+    this.#update({ phase, guestPorts: run.agent.state.ports });
     run.channels.console.listen((bytes) => {
       if (run.alive) this.#log.append(bytes);
     });
@@ -558,9 +579,16 @@ export class VmController {
     const saved = snapshot
       ? checkSnapshotMachine(snapshot.header).virtio?.find((slot) => slot.deviceId === 1)
       : undefined;
+    // Its card takes the VM's own address, and the guest agent re-addresses the guest (docs/guest-agent.md).
     const net = snapshot
       ? saved?.deviceId === 1
-        ? { mac: saved.device.mac, onNetwork: withLease(this.options.net?.onNetwork, saved.device) }
+        ? {
+            mac: this.options.net?.mac ?? saved.device.mac,
+            onNetwork: withLease(this.options.net?.onNetwork, {
+              mac: this.options.net?.mac ?? saved.device.mac,
+              address: saved.device.v === 2 ? saved.device.address : null,
+            }),
+          }
         : undefined
       : this.options.net;
     const channels = createVmChannels(shared ? 'shared' : 'message', { net: net !== undefined });
@@ -579,6 +607,13 @@ export class VmController {
       booted: false,
       failBoot: (e: Error) => rejectBoot(e),
       ...(plugged ? { net: plugged } : {}),
+      agent: new GuestAgent(channels.agent, {
+        wake: () => channels.doorbell.ring(),
+        onChange: (state) => {
+          if (run.alive && this.#run === run && state.ports !== this.#view.guestPorts)
+            this.#update({ guestPorts: state.ports });
+        },
+      }),
     };
     this.#booting.add(run);
     // The watchdog runs from the start: a worker stuck while it boots is as hung as one stuck later.
@@ -657,6 +692,7 @@ export class VmController {
     }
     if (!run.alive) throw new BootFailure('cancelled', 'the VM stopped while it started');
     run.booted = true;
+    this.#instructAgent(run, snapshot !== undefined, net?.mac);
     // The terminal may have changed size while the worker booted.
     const size = this.#consoleSize;
     if (size) {
@@ -664,6 +700,24 @@ export class VmController {
       run.channels.doorbell.ring();
     }
     return run;
+  }
+
+  /**
+   * What the guest agent of a booted worker is told: after a restore, the time now (the guest's clock
+   * is the snapshot's) and the card's address (the snapshot's guest has the snapshot's); the CA the guest
+   * trusts. A fresh boot's lines wait until its agent opens its port; a guest without an agent never
+   * answers, which is no error; what an agent refuses is said on the console.
+   */
+  #instructAgent(run: Running, restored: boolean, mac: string | undefined): void {
+    const refused = (error: unknown) => {
+      const message = (error as Error).message;
+      if (run.alive && message.startsWith('the guest agent could not')) this.#note(message);
+    };
+    if (restored) {
+      run.agent.setTime().catch(refused);
+      if (mac) run.agent.setNet(mac).catch(refused);
+    }
+    if (this.#guestCa) run.agent.installCa(this.#guestCa).catch(refused);
   }
 
   async #pollStats(run: Running): Promise<void> {
@@ -775,6 +829,7 @@ export class VmController {
     this.#kill(run);
     this.#run = undefined;
     this.#input.clear();
+    if (this.#view.guestPorts.length > 0) this.#update({ guestPorts: [] });
   }
 
   /** Ends workers still booting (start or restore); their boot fails as cancelled. */
@@ -792,6 +847,7 @@ export class VmController {
     if (run.timer !== undefined) clearInterval(run.timer);
     run.remote[Comlink.releaseProxy]();
     run.worker.terminate();
+    run.agent.close();
     run.channels.close();
   }
 

@@ -6,7 +6,13 @@
  * How `run()` knows where a command's output ends and what its status was: see shell-text.ts (the
  * prompt carries an invisible status marker, set up once when the shell first prompts).
  */
-import { DEBIAN_ARCHIVE, packageMirror, pageNetworkCard, setPageRelay } from '../controller/page-network.ts';
+import {
+  DEBIAN_ARCHIVE,
+  packageMirror,
+  pageNetworkCard,
+  setPageRelay,
+  trustPageCa,
+} from '../controller/page-network.ts';
 import { vmFetch } from '../controller/vm-fetch.ts';
 import { randomMacAddress } from '../../workers/protocol/mac-address.ts';
 import { VmController, type VmControllerOptions, type VmView } from '../controller/vm-controller.ts';
@@ -135,6 +141,7 @@ export class TabVm {
       shared: this.mode === 'shared',
       ...(this.options.network ? { net: this.#card(manifestUrl) } : {}),
     });
+    if (this.options.network) trustPageCa(this.#controller);
     this.#controller.console.subscribe((bytes) => this.#onConsole(bytes));
     this.#controller.subscribe(() => this.#onView(this.#controller.getView()));
     if (options.container) {

@@ -5,6 +5,7 @@
 import { Machine, type DiskConfig, type MachineConfig, type MachinePorts } from './machine.ts';
 import type { NetConfig, ShareConfig } from './device-host.ts';
 import type { ConsoleSize } from '../devices/virtio/console.ts';
+import type { CharSink } from '../host/char-port.ts';
 import { restoreSnapshot, type BuildRestored, type RestorableMachine, type RestoredMachine } from './snapshot.ts';
 import type { SnapshotContents } from '../protocol/snapshot-container.ts';
 
@@ -24,6 +25,8 @@ export interface MachineSpec {
   readonly consoleSize?: ConsoleSize;
   /** A virtio-net card. */
   readonly net?: NetConfig;
+  /** The guest agent's port (docs/guest-agent.md): what the guest writes to it goes here. */
+  readonly agent?: CharSink;
 }
 
 /** What a machine is built from besides its RAM size and bootargs (which a snapshot brings along). */
@@ -39,6 +42,7 @@ function hostParts(spec: Omit<MachineSpec, 'ramBytes' | 'bootargs'>) {
     ...(spec.shares ? { shares: spec.shares } : {}),
     ...(spec.consoleSize ? { consoleSize: spec.consoleSize } : {}),
     ...(spec.net ? { net: spec.net } : {}),
+    ...(spec.agent ? { agent: spec.agent } : {}),
   };
 }
 

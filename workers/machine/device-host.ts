@@ -31,6 +31,7 @@ import { VirtioRng } from '../devices/virtio/rng.ts';
 import { Virtio9p } from '../devices/virtio/9p.ts';
 import { VirtioConsole, type ConsoleSize } from '../devices/virtio/console.ts';
 import { VirtioNet, type NetLink } from '../devices/virtio/net.ts';
+import { AgentConsole } from '../devices/virtio/agent-console.ts';
 import type { NinePPort } from '../host/9p/server.ts';
 import { IoTracker } from '../bus/io-tracker.ts';
 import type { BlockBackend } from '../host/block/backend.ts';
@@ -69,6 +70,12 @@ export interface DeviceHostConfig {
   readonly consoleSize?: ConsoleSize;
   /** A virtio-net card, in the slot below the shares' (so adding it moves no disk or share); none without. */
   readonly net?: NetConfig;
+  /**
+   * The guest agent's port (agent-console.ts, docs/guest-agent.md) in slot 1, just above the console's,
+   * which the other devices reach last; what the guest writes to it goes to this sink. None without, and
+   * none when the other devices need slot 1.
+   */
+  readonly agent?: CharSink;
 }
 
 export interface NetConfig {
@@ -145,6 +152,8 @@ export class DeviceHost {
   readonly console: VirtioConsole | undefined;
   /** The network card, when the config has one: the link's frames for the guest go to its receive(). */
   readonly net: VirtioNet | undefined;
+  /** The guest agent's port (slot 1), when the config has one and the slot is free. */
+  readonly agent: AgentConsole | undefined;
   /** Block requests waiting on their backends (the run loop wakes for them; snapshots wait for none). */
   readonly io = new IoTracker();
   /** Each hart's interrupt inputs, hart 0 first. */
@@ -245,6 +254,8 @@ export class DeviceHost {
     const devices = virtioSlots(config, this.io);
     this.console = config.virtioConsole === false ? undefined : new VirtioConsole(ports.console, config.consoleSize);
     if (this.console) devices[CONSOLE_SLOT] = this.console;
+    this.agent = config.agent && devices[AGENT_SLOT] === undefined ? new AgentConsole(config.agent) : undefined;
+    if (this.agent) devices[AGENT_SLOT] = this.agent;
     this.virtio = devices.map((device, slot) =>
       device
         ? new VirtioMmioTransport(device, {
@@ -387,6 +398,9 @@ export class DeviceHost {
         // A snapshot from before the virtio console has its slot empty: its guest never probed one and
         // will not, so the console stays in its reset state (and input stays with the UART).
         if (slot === CONSOLE_SLOT && state.deviceId === VIRTIO_ID_NONE && this.console) return;
+        // Likewise a snapshot from before the guest agent's port, or of a machine without one: its guest
+        // has no agent, and the port stays closed.
+        if (slot === AGENT_SLOT && state.deviceId === VIRTIO_ID_NONE && this.agent) return;
         this.virtio[slot]!.loadState(state);
       });
     }
@@ -396,6 +410,8 @@ export class DeviceHost {
 
 /** The virtio console's slot: the lowest, which the other devices (placed from the top down) reach last. */
 const CONSOLE_SLOT = 0;
+/** The guest agent's slot: the next, which the other devices reach only when all the others are taken. */
+const AGENT_SLOT = 1;
 
 /**
  * What sits in each virtio-mmio slot: disks from the highest slot down (the FDT lists that slot first,

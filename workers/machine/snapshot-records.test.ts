@@ -56,11 +56,14 @@ describe('snapshot machine records', () => {
         disks: [{ backend: disk }],
         shares: [{ tag: 'shared', port: new NinePServer(new MemoryTree()) }],
         net: { mac: Uint8Array.of(0x52, 0x54, 0, 1, 2, 3), link: { receive() {} } },
+        agent: { write() {} },
       },
       { console: { write() {} } },
     );
     const { header } = await decodeSnapshotFile(await encodeSnapshot(captureSnapshot(machine)));
     expect(header.devices.virtio).toHaveLength(VIRTIO_MMIO_SLOTS);
+    // The guest agent's port in slot 1, a console (device 3) like slot 0's, with a record of its own kind.
+    expect(checkSnapshotMachine(header).virtio![1]).toMatchObject({ deviceId: 3, device: { guestOpen: false } });
     expect(checkSnapshotMachine(header).virtio!.map((slot) => slot.deviceId)).toContain(9);
     expect(checkSnapshotMachine(header).virtio!.map((slot) => slot.deviceId)).toContain(1);
     expect(checkSnapshotMachine(header)).toEqual(header.devices);

@@ -132,6 +132,23 @@ export const virtioBlkStateSchema = z.object({ v: version(1), capacity: decimalU
 export const virtioRngStateSchema = z.object({ v: version(1) });
 /** The virtio console's terminal size (its config's le16 cols and rows). */
 export const virtioConsoleStateSchema = z.object({ v: version(1), cols: u16.min(1, 'zero'), rows: u16.min(1, 'zero') });
+/** Control events the guest agent's port keeps for the driver (workers/devices/virtio/agent-console.ts). */
+const AGENT_CONTROL_EVENTS = [1, 6, 7];
+/** The guest agent's port (a virtio console with MULTIPORT): its handshake with the driver. */
+export const agentConsoleStateSchema = z.object({
+  v: version(1),
+  deviceReady: flag,
+  portReady: flag,
+  guestOpen: flag,
+  pendingControl: z
+    .array(
+      z.object({
+        event: u16.refine((event) => AGENT_CONTROL_EVENTS.includes(event), 'not a control event the port sends'),
+        value: u16,
+      }),
+    )
+    .max(16, 'more than 16 control messages'),
+});
 const unicastMac = z
   .string({ error: 'not a string' })
   .refine(isMacAddress, 'not a MAC address')
@@ -193,7 +210,13 @@ export const virtioMmioStateSchema = z.discriminatedUnion(
     z.object({ ...transportFields, deviceId: z.literal(VIRTIO_ID_NONE), device: z.null() }),
     z.object({ ...transportFields, deviceId: z.literal(VIRTIO_ID_NET), device: virtioNetStateSchema }),
     z.object({ ...transportFields, deviceId: z.literal(VIRTIO_ID_BLOCK), device: virtioBlkStateSchema }),
-    z.object({ ...transportFields, deviceId: z.literal(VIRTIO_ID_CONSOLE), device: virtioConsoleStateSchema }),
+    z.object({
+      ...transportFields,
+      deviceId: z.literal(VIRTIO_ID_CONSOLE),
+      device: z.union([virtioConsoleStateSchema, agentConsoleStateSchema], {
+        error: 'neither a console nor the guest agent port',
+      }),
+    }),
     z.object({ ...transportFields, deviceId: z.literal(VIRTIO_ID_ENTROPY), device: virtioRngStateSchema }),
     z.object({ ...transportFields, deviceId: z.literal(VIRTIO_ID_9P), device: virtio9pStateSchema }),
   ],

@@ -26,6 +26,8 @@ export interface VmChannelWires {
   readonly disks: ChannelWire;
   /** The network card's Ethernet frames: a frame stream (only when the boot request has `net`). */
   readonly net?: ChannelWire;
+  /** The guest agent's lines (docs/guest-agent.md): a byte stream; without it the VM has no agent port. */
+  readonly agent?: ChannelWire;
 }
 
 export interface VmBootRequest {

@@ -35,12 +35,19 @@ if (diskWriteRequestBytes(DISK_REQUEST_BLOCKS) > DISK_REQUESTS_BYTES)
  */
 export const NET_FRAMES_BYTES = 1 << 18;
 
+/** Capacity of the host→guest agent ring: a few command lines, a CA certificate's the longest (guest-agent.ts). */
+export const AGENT_INPUT_BYTES = 1 << 14;
+/** Capacity of the guest→host agent ring: the agent's short lines. */
+export const AGENT_OUTPUT_BYTES = 1 << 12;
+
 export const VM_CHANNELS = {
   console: { kind: 'bytes', toVmBytes: CONSOLE_INPUT_BYTES, fromVmBytes: CONSOLE_OUTPUT_BYTES },
   /** The disks' overlay writes and status (disk-channel.ts), from the VM to the host. */
   disks: { kind: 'requests', toVmBytes: DISK_REPLIES_BYTES, fromVmBytes: DISK_REQUESTS_BYTES },
   /** Ethernet frames between the VM's virtio-net card and the network it is plugged into (when it has one). */
   net: { kind: 'frames', toVmBytes: NET_FRAMES_BYTES, fromVmBytes: NET_FRAMES_BYTES },
+  /** The guest agent's lines (docs/guest-agent.md), on its virtio-console port. */
+  agent: { kind: 'bytes', toVmBytes: AGENT_INPUT_BYTES, fromVmBytes: AGENT_OUTPUT_BYTES },
 } as const satisfies Record<string, ChannelSpec>;
 
 /** The host's side of a VM's channels. */
@@ -56,6 +63,8 @@ export interface HostVmChannels {
   readonly disks: RequestChannel;
   /** The network card's frames (with `net`): the host end, to plug into a network (net-link.ts). */
   readonly net?: FrameStream;
+  /** The guest agent's lines: the host end, for a GuestAgent (guest-agent.ts). */
+  readonly agent: ByteStream;
   /** Stops listening and closes the ports (the worker is gone). */
   close(): void;
 }
@@ -70,6 +79,7 @@ export function createVmChannels(mode: ChannelMode, options: VmChannelOptions = 
   const console = createChannel(mode, VM_CHANNELS.console, doorbell);
   const disks = createChannel(mode, VM_CHANNELS.disks, doorbell);
   const net = options.net ? createChannel(mode, VM_CHANNELS.net, doorbell) : undefined;
+  const agent = createChannel(mode, VM_CHANNELS.agent, doorbell);
   return {
     mode,
     wires: {
@@ -78,16 +88,19 @@ export function createVmChannels(mode: ChannelMode, options: VmChannelOptions = 
       console: console.wire,
       disks: disks.wire,
       ...(net ? { net: net.wire } : {}),
+      agent: agent.wire,
     },
-    transfer: [...console.transfer, ...disks.transfer, ...(net?.transfer ?? [])],
+    transfer: [...console.transfer, ...disks.transfer, ...(net?.transfer ?? []), ...agent.transfer],
     doorbell,
     console: new ByteStream(console.host),
     disks: new RequestChannel(disks.host),
     ...(net ? { net: new FrameStream(net.host) } : {}),
+    agent: new ByteStream(agent.host),
     close: () => {
       console.host.close();
       disks.host.close();
       net?.host.close();
+      agent.host.close();
     },
   };
 }
@@ -105,6 +118,8 @@ export interface VmChannels {
   readonly disks: RequestChannel;
   /** The network card's frames, serviced by the run loop (workers/runtime/net-port.ts). */
   readonly net?: FrameStream;
+  /** The guest agent's port, serviced by the run loop (workers/runtime/agent-port.ts); absent from older hosts. */
+  readonly agent?: ByteStream;
 }
 
 export function openVmChannels(wires: VmChannelWires): VmChannels {
@@ -116,5 +131,6 @@ export function openVmChannels(wires: VmChannelWires): VmChannels {
     console: new ByteStream(openChannel(wires.console, doorbell)),
     disks,
     ...(wires.net ? { net: new FrameStream(openChannel(wires.net, doorbell)) } : {}),
+    ...(wires.agent ? { agent: new ByteStream(openChannel(wires.agent, doorbell)) } : {}),
   };
 }

@@ -41,6 +41,7 @@ import type {
 import { ConsolePort, StreamSink } from './console-port.ts';
 import { ThreadedMachine, type SpawnHart, type ThreadedRunLoop } from './hart-threads.ts';
 import { NetPort } from './net-port.ts';
+import { AgentPort } from './agent-port.ts';
 import { parseMacAddress } from '../protocol/mac-address.ts';
 import { PanicWatch } from '../host/panic-watch.ts';
 
@@ -83,6 +84,8 @@ export class VmRuntime {
   readonly #shares: readonly OpenShare[];
   /** The network card's port, on the `net` channel; it outlives machines (each reset plugs in its new card). */
   readonly #net: NetPort | undefined;
+  /** The guest agent's port, on the `agent` channel (when the host declared one); it outlives machines too. */
+  readonly #agent: AgentPort | undefined;
   readonly #shared: boolean;
   /** What a reset rebuilds the machine from: the images, with a restored snapshot's RAM size and bootargs. */
   #powerOn: VmBootRequest;
@@ -117,6 +120,7 @@ export class VmRuntime {
       disks: readonly DiskConfig[];
       shares: readonly OpenShare[];
       net: NetPort | undefined;
+      agent: AgentPort | undefined;
       machine: RuntimeMachine;
       harts: number;
     },
@@ -129,6 +133,7 @@ export class VmRuntime {
     this.#disks = parts.disks;
     this.#shares = parts.shares;
     this.#net = parts.net;
+    this.#agent = parts.agent;
     this.#machine = parts.machine;
     this.#harts = parts.harts;
     this.#powerOn = {
@@ -149,7 +154,8 @@ export class VmRuntime {
     const disks = request.disks.map((disk, index) => openDisk(disk, index, host, diskClient));
     const shares = (request.shares ?? []).map((share) => openShare(share, host));
     const net = openNet(request, channels);
-    const spec = machineSpec(request, host, disks, shares, net);
+    const agent = channels.agent ? new AgentPort(channels.agent) : undefined;
+    const spec = machineSpec(request, host, disks, shares, net, agent);
     const ports: MachinePorts = { console: panicWatch, log: host.log };
     const harts = hartCount(request, host);
     let machine: RuntimeMachine;
@@ -163,8 +169,20 @@ export class VmRuntime {
       }
       // The guest has the size of the terminal the snapshot was taken in: tell it the one it is shown in now.
       if (request.consoleSize) machine.devices.console?.resize(request.consoleSize.cols, request.consoleSize.rows);
+      // The card takes the VM's own address (docs/guest-agent.md): the host's agent then tells the guest.
+      if (request.net) machine.devices.net?.setMac(parseMacAddress(request.net.mac));
     } else machine = powerOn(spec, ports, harts, host);
-    const runtime = new VmRuntime(host, request, { channels, sink, panicWatch, disks, shares, net, machine, harts });
+    const runtime = new VmRuntime(host, request, {
+      channels,
+      sink,
+      panicWatch,
+      disks,
+      shares,
+      net,
+      agent,
+      machine,
+      harts,
+    });
     if (fingerprint) runtime.#fingerprints.set(DEFAULT_SERIES, fingerprint);
     if (request.paused) runtime.#loop.pause();
     runtime.#start();
@@ -179,6 +197,10 @@ export class VmRuntime {
     if (this.#net) {
       this.#net.attach(devices.net);
       ports.push(this.#net);
+    }
+    if (this.#agent) {
+      this.#agent.attach(devices.agent);
+      ports.push(this.#agent);
     }
     return ports;
   }
@@ -326,7 +348,7 @@ export class VmRuntime {
     this.#endStretch();
     this.#panicWatch = new PanicWatch(this.#consoleSink);
     this.#machine = powerOn(
-      machineSpec(this.#powerOn, this.#host, this.#disks, this.#shares, this.#net),
+      machineSpec(this.#powerOn, this.#host, this.#disks, this.#shares, this.#net, this.#agent),
       { console: this.#panicWatch, log: this.#host.log },
       this.#harts,
       this.#host,
@@ -371,6 +393,7 @@ function machineSpec(
   disks: readonly DiskConfig[],
   shares: readonly OpenShare[],
   net: NetPort | undefined,
+  agent: AgentPort | undefined,
 ): MachineSpec {
   return {
     ramBytes: request.ramBytes,
@@ -384,6 +407,7 @@ function machineSpec(
     shares: shares.map(({ tag, tree }): ShareConfig => ({ tag, port: new NinePServer(tree) })),
     ...(request.consoleSize ? { consoleSize: request.consoleSize } : {}),
     ...(request.net && net ? { net: { mac: parseMacAddress(request.net.mac), link: net } } : {}),
+    ...(agent ? { agent: agent.sink } : {}),
   };
 }
 

@@ -110,6 +110,18 @@ export class VirtioNet implements VirtioDevice, FramePort {
     return (this.config[CONFIG_STATUS]! & VIRTIO_NET_S_LINK_UP) !== 0;
   }
 
+  /**
+   * Gives the card another address (a restored snapshot's card takes its VM's own, docs/guest-agent.md).
+   * The config changes and nothing else: the guest read `mac` at probe and reads it again only when its
+   * guest agent re-addresses eth0. Returns whether it changed.
+   */
+  setMac(mac: Uint8Array): boolean {
+    if (mac.length !== 6) throw new Error(`virtio-net: a MAC address has 6 bytes, not ${mac.length}`);
+    if (mac.every((byte, i) => this.config[i] === byte)) return false;
+    this.config.set(mac);
+    return true;
+  }
+
   /** Frames from the link waiting for receive buffers. */
   get backlog(): number {
     return this.#backlog.length;

@@ -46,8 +46,12 @@ test('a Debian guest fetches https://10.0.2.2/ and verifies it with the profileâ
   );
   const verified = `curl -sS --cacert /tmp/ca.pem ${manifest} | grep -c '"name": "debian"'`;
   expect(await answer(page, 'tls', 'VERIFIED', verified)).toBe('1');
-  // Without -k or the CA, curl refuses the certificate, and the pane says why.
-  expect(await answer(page, 'tls', 'REFUSED', `curl -s ${manifest} >/dev/null; echo $?`)).toBe('60');
+  // The guest agent installed the profile's CA in the guest's trust store: no -k, no --cacert.
+  const trusted = `curl -sS ${manifest} | grep -c '"name": "debian"'`;
+  expect(await answer(page, 'tls', 'TRUSTED', trusted)).toBe('1');
+  // Trusting another CA only, curl refuses the certificate, and the pane says why.
+  const other = '/usr/share/ca-certificates/mozilla/ISRG_Root_X1.crt';
+  expect(await answer(page, 'tls', 'REFUSED', `curl -s --cacert ${other} ${manifest} >/dev/null; echo $?`)).toBe('60');
   await expect(consoleOf(page, 'tls').locator('.xterm-rows')).toContainText(
     '[tabvm] network: HTTPS to 10.0.2.2 failed',
   );

@@ -579,13 +579,20 @@ export class VmController {
     const saved = snapshot
       ? checkSnapshotMachine(snapshot.header).virtio?.find((slot) => slot.deviceId === 1)
       : undefined;
-    // Its card takes the VM's own address, and the guest agent re-addresses the guest (docs/guest-agent.md).
+    // Its card takes the VM's own address when the snapshot's guest agent was at work (its port open), which
+    // then re-addresses the guest (docs/guest-agent.md); else it keeps the one the guest booted with.
+    const agentAtWork =
+      snapshot !== undefined &&
+      checkSnapshotMachine(snapshot.header).virtio?.some(
+        (slot) => slot.deviceId === 3 && 'guestOpen' in slot.device && slot.device.guestOpen,
+      ) === true;
+    const cardMac = saved?.deviceId === 1 ? (agentAtWork && this.options.net?.mac) || saved.device.mac : undefined;
     const net = snapshot
-      ? saved?.deviceId === 1
+      ? saved?.deviceId === 1 && cardMac
         ? {
-            mac: this.options.net?.mac ?? saved.device.mac,
+            mac: cardMac,
             onNetwork: withLease(this.options.net?.onNetwork, {
-              mac: this.options.net?.mac ?? saved.device.mac,
+              mac: cardMac,
               address: saved.device.v === 2 ? saved.device.address : null,
             }),
           }

@@ -8,9 +8,9 @@
  * snapshot. The machine has a network card (TUTORIAL_MAC) with nothing behind it: the embed library's
  * `network` is on by default, a restored snapshot brings its own card or none, and the guest's udhcpc,
  * still asking when the snapshot is taken, gets its lease from the page's network after the restore
- * (docs/networking.md, "The tutorial"). The snapshot is taken just after the first DHCPDISCOVER of one
+ * (docs/networking.md, "The tutorial"). The snapshot is taken 2.8 s after the first DHCPDISCOVER of one
  * of udhcpc's rounds (three, 3 s apart, then a 20 s pause: busybox's defaults), so the restored guest
- * asks again within 3 s. A snapshot that is already there and was taken with the same images, RAM, bootargs and
+ * asks again at once. A snapshot that is already there and was taken with the same images, RAM, bootargs and
  * share is kept: booting costs several seconds of CPU.
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -37,6 +37,8 @@ const CURSOR_QUERY = '\x1b[6n';
 
 /** The card's address (QEMU's default): every tutorial VM has it, since its guest read it at boot. */
 const TUTORIAL_MAC = '52:54:00:12:34:56';
+/** Guest time after a round's first DISCOVER at which the snapshot is taken: 2.8 s of udhcpc's 3 s (`-T 3`), at 10 MHz. */
+const BEFORE_NEXT_DISCOVER_TICKS = 28_000_000n;
 /** busybox udhcpc's DISCOVERs in one round (`-t 3`) before it pauses. */
 const DISCOVERS_PER_ROUND = 3;
 
@@ -136,9 +138,16 @@ if (await upToDate()) {
     () => out.slice(from).search(STATUS_MARKER) >= 0 && atPrompt(out.slice(from)),
     'waiting for the prompt after the setup line',
   );
-  // Just after the first DISCOVER of a round: the restored guest's next one comes 3 s later.
+  // The first DISCOVER of a round, then guest time until just before the next (3 s later): the restored
+  // guest asks again at once, and has its lease before a reader can click a step that needs it.
   const round = Math.ceil(discovers / DISCOVERS_PER_ROUND) * DISCOVERS_PER_ROUND + 1;
   await runUntil(machine, () => discovers >= round, 'waiting for udhcpc to start a round of DHCPDISCOVERs');
+  const after = machine.clock.ticks();
+  await runUntil(
+    machine,
+    () => machine.clock.ticks() - after >= BEFORE_NEXT_DISCOVER_TICKS || discovers > round,
+    'waiting until just before the next DHCPDISCOVER',
+  );
   const file = await encodeSnapshot(captureSnapshot(machine));
   mkdirSync(dirname(OUT), { recursive: true });
   writeFileSync(OUT, file);

@@ -8,6 +8,7 @@
  */
 import { test, expect, type Page } from '@playwright/test';
 import {
+  AWAIT_OWN_LEASE,
   consoleOf,
   consoleText,
   control,
@@ -52,9 +53,8 @@ test('Debian starts from its pre-booted snapshot with the disk and today’s dat
   // seconds), and the network, told the snapshot's address is this VM's, gives it 10.0.2.15 again. The
   // page's network serves the app's own files at 10.0.2.2.
   const mac = 'cat /sys/class/net/eth0/address';
-  const leased = "ip -4 -o addr show eth0 | grep -o '10.0.2.15/24'";
-  const settled = `for i in $(seq 120); do [ "$(${mac})" != 52:54:00:12:34:56 ] && ${leased} >/dev/null && break; sleep 0.5; done; ${leased}`;
-  expect(await answer(page, 'fast', 'ADDR', settled)).toBe('10.0.2.15/24');
+  const leased = `${AWAIT_OWN_LEASE}; ip -4 -o addr show eth0 | grep -o '10.0.2.15/24'`;
+  expect(await answer(page, 'fast', 'ADDR', leased)).toBe('10.0.2.15/24');
   expect(await answer(page, 'fast', 'MAC', mac)).not.toBe('52:54:00:12:34:56');
   const served = 'curl -s http://10.0.2.2/images/debian/manifest.json | grep -c \'"name": "debian"\'';
   expect(await answer(page, 'fast', 'SERVED', served)).toBe('1');

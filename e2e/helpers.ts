@@ -115,6 +115,14 @@ export const DEBIAN = 'Debian 13 (trixie)';
 /** Boot to the Debian prompt: ~8 s of CPU under tabvm in Node; allow for a loaded 2-core machine. */
 export const DEBIAN_BOOT_TIMEOUT = 300_000;
 
+/**
+ * A shell loop that waits (up to 60 s) until the guest agent of a VM started from the Debian snapshot has
+ * re-addressed eth0 to the VM's own MAC and has its new lease (docs/guest-agent.md).
+ */
+export const AWAIT_OWN_LEASE =
+  'for i in $(seq 120); do [ "$(cat /sys/class/net/eth0/address)" != 52:54:00:12:34:56 ] && ' +
+  "ip -4 -o addr show eth0 | grep -q 'inet ' && break; sleep 0.5; done";
+
 /** The console's note when a new Debian VM started from the image's pre-booted snapshot instead of booting. */
 export const DEBIAN_RESTORED = `restored snapshot "${DEBIAN}, booted"`;
 

@@ -6,6 +6,8 @@
  *
  * Not for QEMU, which has no tohost: it would spin at the end forever.
  */
+#include "harness.h"
+
   .section .text.init, "ax", @progbits
   .globl _start
 _start:
@@ -15,12 +17,4 @@ _start:
 1:
   j 1b
 
-  .section .tohost, "aw", @progbits
-  .balign 64
-  .globl tohost
-tohost:
-  .dword 0
-  .balign 64
-  .globl fromhost
-fromhost:
-  .dword 0
+  TOHOST_WORDS

@@ -20,7 +20,7 @@ import type { CharSink } from '../../host/char-port.ts';
 import type { Virtqueue } from './queue.ts';
 import { VirtqueueError } from './queue.ts';
 import type { VirtioDevice, VirtioDeviceContext } from './mmio.ts';
-import { VIRTIO_ID_CONSOLE, type ConsoleInput } from './console.ts';
+import { drainTransmitq, fillReceiveq, VIRTIO_ID_CONSOLE, type ConsoleInput } from './console.ts';
 
 /** §5.3.3: "Device has support for multiple ports; max_nr_ports is valid and control virtqueues will be used." */
 export const VIRTIO_CONSOLE_F_MULTIPORT = 1;
@@ -106,24 +106,13 @@ export class AgentConsole implements VirtioDevice {
   /** Moves input into the buffers the guest posted on the port's receiveq; returns the bytes moved. */
   receive(input: ConsoleInput): number {
     if (!this.open) return 0;
-    const queue = this.#context!.queues[AGENT_PORT_RECEIVEQ]!;
-    let moved = 0;
-    try {
-      while (input.available() > 0) {
-        const chain = queue.pop();
-        if (chain === null) {
-          this.#starved = true;
-          break;
-        }
-        const bytes = input.read(chain.writableLength);
-        chain.write(0, bytes);
-        queue.complete(chain, bytes.length);
-        moved += bytes.length;
-      }
-    } catch (error) {
-      if (!(error instanceof VirtqueueError)) throw error;
-      this.#context!.needsReset(`agent receiveq: ${error.message}`);
-    }
+    const { moved, starved } = fillReceiveq(
+      this.#context!.queues[AGENT_PORT_RECEIVEQ]!,
+      input,
+      this.#context!,
+      'agent receiveq',
+    );
+    if (starved) this.#starved = true;
     return moved;
   }
 
@@ -133,12 +122,7 @@ export class AgentConsole implements VirtioDevice {
         this.#starved = false;
         return;
       case AGENT_PORT_TRANSMITQ:
-        for (let chain = queue.pop(); chain !== null; chain = queue.pop()) {
-          for (const view of chain.readableViews(0, chain.readableLength)) {
-            for (const byte of view) this.#sink.write(byte);
-          }
-          queue.complete(chain, 0);
-        }
+        drainTransmitq(queue, this.#sink);
         return;
       case AGENT_CONTROL_RECEIVEQ:
         this.#deliverControl();
@@ -146,7 +130,10 @@ export class AgentConsole implements VirtioDevice {
       case AGENT_CONTROL_TRANSMITQ:
         for (let chain = queue.pop(); chain !== null; chain = queue.pop()) {
           if (chain.readableLength < CONTROL_HEADER_BYTES) {
-            this.#context!.log.once('control short', `a control message of ${chain.readableLength} bytes, fewer than its header; ignored`);
+            this.#context!.log.once(
+              'control short',
+              `a control message of ${chain.readableLength} bytes, fewer than its header; ignored`,
+            );
           } else {
             const header = chain.read(0, CONTROL_HEADER_BYTES);
             const view = new DataView(header.buffer, header.byteOffset, CONTROL_HEADER_BYTES);
@@ -205,7 +192,10 @@ export class AgentConsole implements VirtioDevice {
         const chain = queue.pop();
         if (chain === null) return;
         if (chain.writableLength < bytes.length) {
-          context.log.once('control small', `a control receive buffer of ${chain.writableLength} bytes, too small; skipped`);
+          context.log.once(
+            'control small',
+            `a control receive buffer of ${chain.writableLength} bytes, too small; skipped`,
+          );
           queue.complete(chain, 0);
         } else {
           chain.write(0, bytes);
@@ -250,7 +240,8 @@ export class AgentConsole implements VirtioDevice {
 
 /** A control message's bytes: the header, and for PORT_NAME the name (Linux takes the rest of the buffer). */
 function encodeControl(message: AgentControlMessage): Uint8Array {
-  const name = message.event === VIRTIO_CONSOLE_PORT_NAME ? new TextEncoder().encode(AGENT_PORT_NAME) : new Uint8Array(0);
+  const name =
+    message.event === VIRTIO_CONSOLE_PORT_NAME ? new TextEncoder().encode(AGENT_PORT_NAME) : new Uint8Array(0);
   const bytes = new Uint8Array(CONTROL_HEADER_BYTES + name.length);
   const view = new DataView(bytes.buffer);
   view.setUint32(0, AGENT_PORT_ID, true);

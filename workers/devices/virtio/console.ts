@@ -127,24 +127,13 @@ export class VirtioConsole implements VirtioDevice {
   /** Moves input into the buffers the guest posted, each as full as the input allows; returns the bytes moved. */
   receive(input: ConsoleInput): number {
     if (!this.open) return 0;
-    const queue = this.#context!.queues[VIRTIO_CONSOLE_RECEIVEQ]!;
-    let moved = 0;
-    try {
-      while (input.available() > 0) {
-        const chain = queue.pop();
-        if (chain === null) {
-          this.#starved = true;
-          break;
-        }
-        const bytes = input.read(chain.writableLength);
-        chain.write(0, bytes);
-        queue.complete(chain, bytes.length);
-        moved += bytes.length;
-      }
-    } catch (error) {
-      if (!(error instanceof VirtqueueError)) throw error;
-      this.#context!.needsReset(`receiveq: ${error.message}`);
-    }
+    const { moved, starved } = fillReceiveq(
+      this.#context!.queues[VIRTIO_CONSOLE_RECEIVEQ]!,
+      input,
+      this.#context!,
+      'receiveq',
+    );
+    if (starved) this.#starved = true;
     return moved;
   }
 
@@ -154,13 +143,7 @@ export class VirtioConsole implements VirtioDevice {
       this.#starved = false;
       return;
     }
-    for (let chain = queue.pop(); chain !== null; chain = queue.pop()) {
-      // Views into guest RAM: a chain of any length is written out without a copy of it.
-      for (const view of chain.readableViews(0, chain.readableLength)) {
-        for (const byte of view) this.#sink.write(byte);
-      }
-      queue.complete(chain, 0);
-    }
+    drainTransmitq(queue, this.#sink);
   }
 
   reset(): void {
@@ -181,4 +164,47 @@ export class VirtioConsole implements VirtioDevice {
 
 function clampDimension(n: number): number {
   return Number.isFinite(n) ? Math.min(0xffff, Math.max(1, Math.trunc(n))) : 1;
+}
+
+/**
+ * Moves `input` into the buffers the guest posted on a console port's receiveq, each as full as the input
+ * allows: the bytes moved, and whether input waits for the guest to post more (`starved`). A bad ring
+ * sets DEVICE_NEEDS_RESET, its message prefixed with `label`.
+ */
+export function fillReceiveq(
+  queue: Virtqueue,
+  input: ConsoleInput,
+  context: Pick<VirtioDeviceContext, 'needsReset'>,
+  label: string,
+): { moved: number; starved: boolean } {
+  let moved = 0;
+  let starved = false;
+  try {
+    while (input.available() > 0) {
+      const chain = queue.pop();
+      if (chain === null) {
+        starved = true;
+        break;
+      }
+      const bytes = input.read(chain.writableLength);
+      chain.write(0, bytes);
+      queue.complete(chain, bytes.length);
+      moved += bytes.length;
+    }
+  } catch (error) {
+    if (!(error instanceof VirtqueueError)) throw error;
+    context.needsReset(`${label}: ${error.message}`);
+  }
+  return { moved, starved };
+}
+
+/** Writes every byte of each buffer on a console port's transmitq to `sink`, and gives the buffers back. */
+export function drainTransmitq(queue: Virtqueue, sink: CharSink): void {
+  for (let chain = queue.pop(); chain !== null; chain = queue.pop()) {
+    // Views into guest RAM: a chain of any length is written out without a copy of it.
+    for (const view of chain.readableViews(0, chain.readableLength)) {
+      for (const byte of view) sink.write(byte);
+    }
+    queue.complete(chain, 0);
+  }
 }

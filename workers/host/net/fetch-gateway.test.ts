@@ -279,29 +279,14 @@ describe('FetchGateway', () => {
 
   it('streams a large body to a slow guest, holding no more than the connection’s send buffer', async () => {
     const total = 8 << 20;
-    const chunk = 64 * 1024;
-    let produced = 0;
-    const expected = createHash('sha256');
-    const body = new ReadableStream<Uint8Array>(
-      {
-        pull(controller) {
-          if (produced >= total) return controller.close();
-          const data = new Uint8Array(chunk);
-          for (let i = 0; i < chunk; i += 4096) data[i] = (produced + i) >>> 12;
-          expected.update(data);
-          produced += chunk;
-          controller.enqueue(data);
-        },
-      },
-      { highWaterMark: 0 },
-    );
+    const { body, expected, produced } = patternBody(total);
     const { guest, connect } = setup(() => new Response(body, { headers: { 'content-length': String(total) } }));
     const client = connect(SITE, 80, 65535, false);
     client.write(bytes('GET /big HTTP/1.1\r\nHost: example.org\r\nConnection: close\r\n\r\n'));
     let mostAhead = 0;
     while (!client.finReceived) {
       await guest.until(() => client.unreadBytes >= 60_000 || client.finReceived, 10_000, 'a window of the body');
-      mostAhead = Math.max(mostAhead, produced - client.receivedBytes);
+      mostAhead = Math.max(mostAhead, produced() - client.receivedBytes);
       client.read();
     }
     const received = client.bytes();
@@ -309,7 +294,7 @@ describe('FetchGateway', () => {
     expect(received.length - split).toBe(total);
     expect(sha256(received.subarray(split))).toBe(expected.digest('hex'));
     // What was read from fetch but not taken by the guest: the 256 KiB send buffer and a chunk or two.
-    expect(mostAhead).toBeLessThanOrEqual(256 * 1024 + 3 * chunk);
+    expect(mostAhead).toBeLessThanOrEqual(256 * 1024 + 3 * PATTERN_CHUNK);
   }, 60_000);
 });
 
@@ -474,22 +459,7 @@ describe('FetchGateway over HTTPS', () => {
 
   it('streams a large body through TLS to a slow guest, holding little more than the send buffer', async () => {
     const total = 8 << 20;
-    const chunk = 64 * 1024;
-    let produced = 0;
-    const expected = createHash('sha256');
-    const body = new ReadableStream<Uint8Array>(
-      {
-        pull(controller) {
-          if (produced >= total) return controller.close();
-          const data = new Uint8Array(chunk);
-          for (let i = 0; i < chunk; i += 4096) data[i] = (produced + i) >>> 12;
-          expected.update(data);
-          produced += chunk;
-          controller.enqueue(data);
-        },
-      },
-      { highWaterMark: 0 },
-    );
+    const { body, expected, produced } = patternBody(total);
     const { connect } = setup(
       () => new Response(body, { headers: { 'content-length': String(total) } }),
       undefined,
@@ -510,7 +480,7 @@ describe('FetchGateway over HTTPS', () => {
       }
       received.update(data);
       bodyBytes += data.length;
-      mostAhead = Math.max(mostAhead, produced - bodyBytes);
+      mostAhead = Math.max(mostAhead, produced() - bodyBytes);
     });
     secure.write('GET /big HTTP/1.1\r\nHost: big.test\r\nConnection: close\r\n\r\n');
     await new Promise((resolve, reject) => secure.once('end', resolve).once('error', reject));
@@ -518,7 +488,7 @@ describe('FetchGateway over HTTPS', () => {
     expect(bodyBytes).toBe(total);
     expect(received.digest('hex')).toBe(expected.digest('hex'));
     // The send buffer (256 KiB), the bytes waiting for encryption (64 KiB), the guest's window and a chunk or two.
-    expect(mostAhead).toBeLessThanOrEqual(256 * 1024 + 64 * 1024 + 64 * 1024 + 3 * chunk);
+    expect(mostAhead).toBeLessThanOrEqual(256 * 1024 + 64 * 1024 + 64 * 1024 + 3 * PATTERN_CHUNK);
   }, 60_000);
 });
 
@@ -541,3 +511,34 @@ describe('SyntheticResolver', () => {
     expect(isSyntheticAddress(ipv4('198.20.0.1'))).toBe(false);
   });
 });
+
+/** The chunk patternBody makes at each pull. */
+const PATTERN_CHUNK = 64 * 1024;
+
+/**
+ * A body of `total` bytes made in 64 KiB chunks only as the reader pulls them (no read-ahead): its sha256 as
+ * it goes, and how many bytes it has made so far.
+ */
+function patternBody(total: number): {
+  body: ReadableStream<Uint8Array>;
+  expected: ReturnType<typeof createHash>;
+  produced: () => number;
+} {
+  const chunk = PATTERN_CHUNK;
+  let produced = 0;
+  const expected = createHash('sha256');
+  const body = new ReadableStream<Uint8Array>(
+    {
+      pull(controller) {
+        if (produced >= total) return controller.close();
+        const data = new Uint8Array(chunk);
+        for (let i = 0; i < chunk; i += 4096) data[i] = (produced + i) >>> 12;
+        expected.update(data);
+        produced += chunk;
+        controller.enqueue(data);
+      },
+    },
+    { highWaterMark: 0 },
+  );
+  return { body, expected, produced: () => produced };
+}

@@ -3,13 +3,12 @@
 // this test that serves the mirror's files, as the browser's gateway serves them from the site. The
 // guest's own apt checks the index files with Debian's keys, installs packages of the mirror's list with
 // their dependencies, and fails in its ordinary way for a package the mirror does not hold.
-import { createReadStream, existsSync, statSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { resolve, sep } from 'node:path';
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { DEBIAN_PROMPT, debianImageDir, readDebianManifest, runAtPrompt } from '../scripts/lib/debian-scenario.ts';
+import { serveMirror } from '../scripts/lib/mirror-server.ts';
 import { NodeUserNetwork, nodeSockets } from '../scripts/lib/node-network.ts';
 import { NodeVm, NodeVmConsole } from '../scripts/lib/node-vm.ts';
 import { resolveVmFiles } from '../scripts/lib/vm-options.ts';
@@ -20,35 +19,13 @@ const root = resolve(fileURLToPath(import.meta.url), '../..');
 const ARCHIVE_NAME = 'deb.debian.org';
 const HTTP_PORT = 80;
 
-/** Serves `dir` under /debian/ byte for byte, as deb.debian.org serves the archive; records each path asked. */
-function mirrorServer(dir: string, requests: string[]): Server {
-  return createServer((request, response) => {
-    const pathname = decodeURIComponent(new URL(request.url ?? '/', 'http://localhost').pathname);
-    requests.push(`${request.method} ${pathname}`);
-    const file = resolve(dir, `.${pathname.replace(/^\/debian\//, '/')}`);
-    if (
-      !pathname.startsWith('/debian/') ||
-      !file.startsWith(dir + sep) ||
-      !existsSync(file) ||
-      !statSync(file).isFile()
-    ) {
-      return void response.writeHead(404, { 'content-type': 'text/plain' }).end('not in the mirror\n');
-    }
-    response.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': statSync(file).size });
-    if (request.method === 'HEAD') return void response.end();
-    createReadStream(file).pipe(response);
-  });
-}
-
 describe('the Debian package mirror', () => {
   it('apt-get update verifies it with Debian’s keys; jq and tree install from it; others fail as apt does', async () => {
     readDebianManifest(root); // says how to build the image when it is missing
     const mirror = resolve(debianImageDir(root), 'mirror');
     expect(existsSync(resolve(mirror, 'dists/trixie/InRelease')), `${mirror} has the index files`).toBe(true);
-    const requests: string[] = [];
-    const http = mirrorServer(mirror, requests);
-    await new Promise<void>((done) => http.listen(0, '127.0.0.1', done));
-    const httpPort = (http.address() as AddressInfo).port;
+    const http = await serveMirror(mirror);
+    const { port: httpPort, requests } = http;
     // deb.debian.org is the gateway, whose port 80 is this server; no other name resolves, so nothing
     // reaches the real archive.
     const user = new NodeUserNetwork({

@@ -9,34 +9,21 @@
  * process and the VM's worker.
  */
 import { chromium } from '@playwright/test';
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { processTable } from './lib/cpu-time.ts';
 
 const url = process.argv[2] ?? 'http://localhost:4173';
 const SAMPLE_MS = 30_000;
 const CLOCK_TICKS = 100; // USER_HZ on Linux
 
-function processTable(): Map<number, { ppid: number; ticks: number; cmdline: string }> {
-  const table = new Map<number, { ppid: number; ticks: number; cmdline: string }>();
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8').replace(/\0/g, ' ');
-      table.set(Number(entry), { ppid: Number(fields[1]), ticks: Number(fields[11]) + Number(fields[12]), cmdline });
-    } catch {
-      // the process ended while we looked
-    }
-  }
-  return table;
-}
-
 /** CPU ticks used so far by the browser whose command line names `profile`, and all its descendants. */
 function browserTicks(profile: string): number {
   const table = processTable();
-  const roots = [...table].filter(([, p]) => p.cmdline.includes(profile) && !table.get(p.ppid)?.cmdline.includes(profile));
+  const roots = [...table].filter(
+    ([, p]) => p.cmdline.includes(profile) && !table.get(p.ppid)?.cmdline.includes(profile),
+  );
   const members = new Set(roots.map(([pid]) => pid));
   let grew = true;
   while (grew) {
@@ -64,7 +51,14 @@ async function sample(profile: string): Promise<number> {
 const profile = mkdtempSync(join(tmpdir(), 'tabvm-idle-cpu-'));
 const context = await chromium.launchPersistentContext(profile, {
   executablePath: '/usr/bin/chromium',
-  args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+  args: [
+    '--no-sandbox',
+    '--disable-gpu',
+    '--disable-background-networking',
+    '--disable-component-update',
+    '--disable-sync',
+    '--no-first-run',
+  ],
   viewport: { width: 1280, height: 800 },
 });
 try {
@@ -77,7 +71,10 @@ try {
   await page.waitForTimeout(2000);
   const baseline = await sample(profile);
   await page.getByRole('button', { name: 'Start', exact: true }).click();
-  await page.locator('.xterm-rows').filter({ hasText: /built-in commands[\s\S]*# / }).waitFor({ timeout: 120_000 });
+  await page
+    .locator('.xterm-rows')
+    .filter({ hasText: /built-in commands[\s\S]*# / })
+    .waitFor({ timeout: 120_000 });
   await page.waitForTimeout(5000); // let the boot's last work (and the kernel's deferred jobs) finish
   const idle = await sample(profile);
   console.log(`mode: ${mode}`);

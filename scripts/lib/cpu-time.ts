@@ -19,18 +19,7 @@ export function cpuSeconds(pid?: number): number {
  * process that already ended no longer counts.
  */
 export function descendantsCpuSeconds(name: string, root = process.pid): number {
-  const table = new Map<number, { ppid: number; ticks: number; cmdline: string }>();
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
-      table.set(Number(entry), { ppid: Number(fields[1]), ticks: Number(fields[11]) + Number(fields[12]), cmdline });
-    } catch {
-      // The process ended while it was read.
-    }
-  }
+  const table = processTable();
   let ticks = 0;
   for (const process of table.values()) {
     if (!process.cmdline.includes(name)) continue;
@@ -42,4 +31,24 @@ export function descendantsCpuSeconds(name: string, root = process.pid): number 
     }
   }
   return ticks / 100;
+}
+
+/**
+ * Every process (Linux /proc): its parent, the CPU ticks it used so far (utime + stime, 100 per second),
+ * and its command line with spaces between the arguments. A process that ends while it is read is left out.
+ */
+export function processTable(): Map<number, { ppid: number; ticks: number; cmdline: string }> {
+  const table = new Map<number, { ppid: number; ticks: number; cmdline: string }>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8').replace(/\0/g, ' ');
+      table.set(Number(entry), { ppid: Number(fields[1]), ticks: Number(fields[11]) + Number(fields[12]), cmdline });
+    } catch {
+      // The process ended while it was read.
+    }
+  }
+  return table;
 }

@@ -101,6 +101,23 @@ test('embed.html is cross-origin isolated by Document-Isolation-Policy where the
 const HOST_ORIGIN = FALLBACK_URL.replace('localhost', '127.0.0.1');
 
 /** Turns a page of `hostOrigin` (the app's start page, which starts no VM) into a host of embed.html. */
+/** Sends a message to the iframe through the host page's `call` and resolves with the iframe's answer. */
+function caller(page: Page): (message: object) => Promise<unknown> {
+  return (message) =>
+    page.evaluate((m) => (window as unknown as { call(m: object): Promise<unknown> }).call(m), message);
+}
+
+/** Waits until the iframe has said `tabvm:ready` to the host page. */
+async function untilReady(page: Page): Promise<void> {
+  await expect
+    .poll(() =>
+      page.evaluate(() =>
+        (window as unknown as { received: { data: { type: string } }[] }).received.map((m) => m.data.type),
+      ),
+    )
+    .toContain('tabvm:ready');
+}
+
 async function hostPage(page: Page, hostOrigin: string, allow: string, snapshot?: string): Promise<void> {
   await page.goto(`${hostOrigin}/`);
   const src = `${FALLBACK_URL}/embed.html?allow=${encodeURIComponent(allow)}${snapshot ? `&snapshot=${encodeURIComponent(snapshot)}` : ''}`;
@@ -136,13 +153,7 @@ test('the iframe obeys a listed origin: run() over postMessage, replies and even
 }) => {
   await hostPage(page, HOST_ORIGIN, HOST_ORIGIN);
   // The iframe says it listens (to the listed origin only) and, thanks to DIP, runs in the shared mode.
-  await expect
-    .poll(() =>
-      page.evaluate(() =>
-        (window as unknown as { received: { data: { type: string } }[] }).received.map((m) => m.data.type),
-      ),
-    )
-    .toContain('tabvm:ready');
+  await untilReady(page);
   const ready = await page.evaluate(() =>
     (window as unknown as { received: { origin: string; data: { type: string; mode?: string } }[] }).received.find(
       (m) => m.data.type === 'tabvm:ready',
@@ -150,8 +161,7 @@ test('the iframe obeys a listed origin: run() over postMessage, replies and even
   );
   expect(ready).toEqual({ origin: FALLBACK_URL, data: { type: 'tabvm:ready', mode: 'shared' } });
 
-  const call = (message: object) =>
-    page.evaluate((m) => (window as unknown as { call(m: object): Promise<unknown> }).call(m), message);
+  const call = caller(page);
   expect(await call({ type: 'tabvm:start', timeout: BOOT_TIMEOUT })).toMatchObject({ ok: true, value: null });
   expect(await call({ type: 'tabvm:run', command: 'echo from-the-parent-$((6*7))' })).toMatchObject({
     ok: true,
@@ -205,15 +215,8 @@ test('tabvm:writeFile, tabvm:readFile and tabvm:listFiles reach the shared folde
   page,
 }) => {
   await hostPage(page, FALLBACK_URL, FALLBACK_URL);
-  const call = (message: object) =>
-    page.evaluate((m) => (window as unknown as { call(m: object): Promise<unknown> }).call(m), message);
-  await expect
-    .poll(() =>
-      page.evaluate(() =>
-        (window as unknown as { received: { data: { type: string } }[] }).received.map((m) => m.data.type),
-      ),
-    )
-    .toContain('tabvm:ready');
+  const call = caller(page);
+  await untilReady(page);
   // A file before the VM starts, read by the guest once it runs.
   expect(await call({ type: 'tabvm:writeFile', path: 'hello.txt', data: 'hello from the parent\n' })).toMatchObject({
     ok: true,
@@ -278,8 +281,7 @@ test('embed.html?snapshot= starts from a snapshot; tabvm:snapshot and tabvm:rest
   await hostPage(page, HOST_ORIGIN, HOST_ORIGIN, 'snapshots/tutorial.tabvm');
   const frame = page.frameLocator('iframe');
   await expect(frame.locator('tabvm-terminal')).toHaveAttribute('data-state', 'created');
-  const call = (message: object) =>
-    page.evaluate((m) => (window as unknown as { call(m: object): Promise<unknown> }).call(m), message);
+  const call = caller(page);
   expect(await call({ type: 'tabvm:start', timeout: BOOT_TIMEOUT })).toMatchObject({ ok: true, value: null });
   // Restored, not booted: the console shows no kernel messages, only the restore note and the prompt.
   await expect(frame.locator('tabvm-terminal .xterm-rows')).toContainText('restored snapshot "tutorial.tabvm"');
@@ -328,15 +330,8 @@ test('embed.html?snapshot= starts from a snapshot; tabvm:snapshot and tabvm:rest
 
 test('tabvm:fetch returns the body of a server in the guest', async ({ page }) => {
   await hostPage(page, FALLBACK_URL, FALLBACK_URL);
-  const call = (message: object) =>
-    page.evaluate((m) => (window as unknown as { call(m: object): Promise<unknown> }).call(m), message);
-  await expect
-    .poll(() =>
-      page.evaluate(() =>
-        (window as unknown as { received: { data: { type: string } }[] }).received.map((m) => m.data.type),
-      ),
-    )
-    .toContain('tabvm:ready');
+  const call = caller(page);
+  await untilReady(page);
   expect(await call({ type: 'tabvm:start', timeout: BOOT_TIMEOUT })).toMatchObject({ ok: true, value: null });
   // The card gets its lease from the page's network in the background from boot.
   expect(

@@ -218,19 +218,27 @@ describe('the TLS server on bad input', () => {
 });
 
 /** A TCP port on the loopback whose connections each go to a TlsServer answering one HTTP response. */
-async function httpsOnLoopback(failures: string[]): Promise<{ server: Server; port: number }> {
+function httpsOnLoopback(failures: string[]): Promise<{ server: Server; port: number }> {
+  return tlsOnLoopback(failures, (tlsServer) => {
+    tlsServer.write(
+      new TextEncoder().encode('HTTP/1.1 200 OK\r\ncontent-length: 6\r\nconnection: close\r\n\r\nhello\n'),
+    );
+    tlsServer.close();
+  });
+}
+
+/** A TCP port on the loopback whose connections each go to a TlsServer; `onData` gets what each client sends. */
+async function tlsOnLoopback(
+  failures: string[],
+  onData: (tlsServer: TlsServer, bytes: Uint8Array) => void,
+): Promise<{ server: Server; port: number }> {
   const server = createServer((socket) => {
-    const tlsServer = new TlsServer(
+    const tlsServer: TlsServer = new TlsServer(
       { certificate: (name) => authority.certificateFor(name ?? '127.0.0.1') },
       {
         send: (bytes) => socket.write(bytes),
         established: () => {},
-        data: () => {
-          tlsServer.write(
-            new TextEncoder().encode('HTTP/1.1 200 OK\r\ncontent-length: 6\r\nconnection: close\r\n\r\nhello\n'),
-          );
-          tlsServer.close();
-        },
+        data: (bytes) => onData(tlsServer, bytes),
         end: () => {},
         failed: (reason) => {
           failures.push(reason);
@@ -299,31 +307,12 @@ describe('the TLS server and OpenSSL’s s_client', () => {
   it('answers a KeyUpdate that asks for ours, and data flows under the new keys both ways', async () => {
     const received: string[] = [];
     const failures: string[] = [];
-    const server = createServer((socket) => {
-      const tlsServer: TlsServer = new TlsServer(
-        { certificate: (name) => authority.certificateFor(name ?? '127.0.0.1') },
-        {
-          send: (bytes) => socket.write(bytes),
-          established: () => {},
-          data: (bytes) => {
-            received.push(Buffer.from(bytes).toString());
-            tlsServer.write(new TextEncoder().encode(`echo ${Buffer.from(bytes).toString()}`));
-          },
-          end: () => {},
-          failed: (reason) => {
-            failures.push(reason);
-            socket.end();
-          },
-          drained: () => {},
-        },
-      );
-      socket.on('data', (chunk: Buffer) => tlsServer.receive(new Uint8Array(chunk)));
-      socket.on('error', () => tlsServer.destroy());
+    const { server, port } = await tlsOnLoopback(failures, (tlsServer, bytes) => {
+      received.push(Buffer.from(bytes).toString());
+      tlsServer.write(new TextEncoder().encode(`echo ${Buffer.from(bytes).toString()}`));
     });
-    await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
     const folder = mkdtempSync(join(tmpdir(), 'tabvm-tls-'));
     writeFileSync(join(folder, 'ca.pem'), authority.pem);
-    const port = (server.address() as AddressInfo).port;
     const client = spawn('openssl', [
       's_client',
       '-connect',

@@ -11,7 +11,7 @@ import type { ByteRing } from '../../workers/protocol/ring.ts';
 import { createVmChannels, type HostVmChannels } from '../../workers/protocol/vm-channels.ts';
 import { serveDisks } from '../../workers/protocol/disk-channel.ts';
 import { plugNetwork, withLease, type NetworkHook, type PluggedNetwork } from '../../workers/protocol/net-link.ts';
-import { checkSnapshotMachine } from '../../workers/protocol/snapshot-records.ts';
+import { restoredCard } from '../../workers/protocol/snapshot-records.ts';
 import { GuestAgent } from '../../workers/protocol/guest-agent.ts';
 import type { ConsoleSize, VmBootRequest, VmDiskRequest } from '../../workers/protocol/vm-api.ts';
 import type { SnapshotContents } from '../../workers/protocol/snapshot-container.ts';
@@ -67,6 +67,9 @@ export class NodeVm {
    */
   constructor(files: VmFiles, snapshot?: SnapshotContents, options: NodeVmOptions = {}) {
     const { harts = 1, consoleSize, onNetwork } = options;
+    // A restored card takes this run's address only if the guest's agent re-addresses the guest (restoredCard).
+    const card = snapshot && restoredCard(snapshot.header, files.net?.mac);
+    const mac = files.net && (card?.mac ?? files.net.mac);
     this.#channels = createVmChannels('shared', { net: files.net !== undefined });
     const request: VmBootRequest = {
       ramBytes: files.ramSize,
@@ -85,7 +88,7 @@ export class NodeVm {
             })),
           }
         : {}),
-      ...(files.net ? { net: { mac: files.net.mac } } : {}),
+      ...(mac ? { net: { mac } } : {}),
       ...(snapshot ? { snapshot } : {}),
       ...(harts > 1 ? { harts } : {}),
       ...(consoleSize ? { consoleSize } : {}),
@@ -103,15 +106,7 @@ export class NodeVm {
     const stopDisks = serveDisks(this.#channels.disks, { writes: () => Promise.resolve(), status() {} });
     // Without a network the card's frames are read and dropped, as by a cable into nothing.
     // A restored card's record may carry its guest's address: the network is told it is taken.
-    const card = snapshot && checkSnapshotMachine(snapshot.header).virtio?.find((slot) => slot.deviceId === 1);
-    // The card takes this run's address (the guest agent re-addresses the guest: docs/guest-agent.md).
-    const hook =
-      card?.deviceId === 1
-        ? withLease(onNetwork, {
-            mac: files.net?.mac ?? card.device.mac,
-            address: card.device.v === 2 ? card.device.address : null,
-          })
-        : onNetwork;
+    const hook = card ? withLease(onNetwork, card) : onNetwork;
     if (this.#channels.net) this.#network = plugNetwork(this.#channels.net, hook ?? (() => ({ receive() {} })));
     this.ended = new Promise((resolveEnd) => {
       this.#worker.on('message', (message: NodeVmWorkerMessage) => {
@@ -130,7 +125,7 @@ export class NodeVm {
     // the guest has one, sets both to this run's. Without an agent nothing answers; nothing waits on it.
     if (snapshot) {
       this.agent.setTime().catch(() => {});
-      if (files.net) this.agent.setNet(files.net.mac).catch(() => {});
+      if (mac) this.agent.setNet(mac).catch(() => {});
     }
   }
 

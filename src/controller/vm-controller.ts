@@ -26,7 +26,7 @@ import {
 } from '../../workers/protocol/vm-api.ts';
 import { ObservableState } from './observable-state.ts';
 import type { SnapshotContents } from '../../workers/protocol/snapshot-container.ts';
-import { checkSnapshotMachine } from '../../workers/protocol/snapshot-records.ts';
+import { restoredCard } from '../../workers/protocol/snapshot-records.ts';
 import type { DownloadProgress, ImageFiles } from './images.ts';
 import { VmImages, type BootFiles } from './vm-images.ts';
 import { ConsoleInput, ConsoleLog, withoutTerminalQueries } from './console-log.ts';
@@ -575,28 +575,11 @@ export class VmController {
     const worker = this.#spare ?? newVmWorker();
     this.#spare = undefined;
     const remote = Comlink.wrap<VmWorkerApi>(worker);
-    // A restored guest keeps the card it booted with (its address, or none), whatever the options say now.
-    const saved = snapshot
-      ? checkSnapshotMachine(snapshot.header).virtio?.find((slot) => slot.deviceId === 1)
-      : undefined;
-    // Its card takes the VM's own address when the snapshot's guest agent was at work (its port open), which
-    // then re-addresses the guest (docs/guest-agent.md); else it keeps the one the guest booted with.
-    const agentAtWork =
-      snapshot !== undefined &&
-      checkSnapshotMachine(snapshot.header).virtio?.some(
-        (slot) => slot.deviceId === 3 && 'guestOpen' in slot.device && slot.device.guestOpen,
-      ) === true;
-    const cardMac = saved?.deviceId === 1 ? (agentAtWork && this.options.net?.mac) || saved.device.mac : undefined;
+    // A restored guest has the card it booted with (or none), whatever the options say now; the card takes
+    // the VM's own address only if the guest's agent can re-address the guest (restoredCard).
+    const card = snapshot && restoredCard(snapshot.header, this.options.net?.mac);
     const net = snapshot
-      ? saved?.deviceId === 1 && cardMac
-        ? {
-            mac: cardMac,
-            onNetwork: withLease(this.options.net?.onNetwork, {
-              mac: cardMac,
-              address: saved.device.v === 2 ? saved.device.address : null,
-            }),
-          }
-        : undefined
+      ? card && { mac: card.mac, onNetwork: withLease(this.options.net?.onNetwork, card) }
       : this.options.net;
     const channels = createVmChannels(shared ? 'shared' : 'message', { net: net !== undefined });
     // Without a network the card's frames are read and dropped, as by a cable into nothing. Unplugged

@@ -252,6 +252,26 @@ const RECORD_NAMES: Readonly<Record<string, string>> = {
  * each hart's block has this tabvm's length, every record parses, the CLINT and PLIC are for the
  * machine's harts, and a ready virtqueue's rings lie in RAM. Throws a SnapshotError of one line otherwise.
  */
+/**
+ * The network card of a VM restored from a snapshot with this header, or undefined when it had none. Its
+ * MAC is `wanted` (the VM's own) when the snapshot's guest agent was at work (its port open), which then
+ * re-addresses the guest (docs/guest-agent.md); else the one the guest booted with. `address` is the
+ * guest's IPv4 address as the card saw it (null if unknown), the lease the network is told of.
+ */
+export function restoredCard(
+  header: SnapshotHeader,
+  wanted: string | undefined,
+): { mac: string; address: string | null } | undefined {
+  const slots = checkSnapshotMachine(header).virtio ?? [];
+  const card = slots.find((slot) => slot.deviceId === 1);
+  if (card?.deviceId !== 1) return undefined;
+  const agentAtWork = slots.some((slot) => slot.deviceId === 3 && 'guestOpen' in slot.device && slot.device.guestOpen);
+  return {
+    mac: (agentAtWork && wanted) || card.device.mac,
+    address: card.device.v === 2 ? card.device.address : null,
+  };
+}
+
 export function checkSnapshotMachine(header: SnapshotHeader): SnapshotDevices {
   const { ramSize, harts } = header.machine;
   const ram = snapshotRamProblem(ramSize);

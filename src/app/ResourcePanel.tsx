@@ -1,6 +1,7 @@
 /**
- * A VM's live resource figures: host CPU use, disk bytes downloaded and written, network bytes received
- * and sent, and a chart of the last HISTORY_SECONDS (uPlot, on a canvas) of CPU, disk and network traffic. The page's totals are in the sidebar
+ * A VM's live resource figures: host CPU use, the guest's memory in use (as its agent reports it), disk
+ * bytes downloaded and written, network bytes received and sent, and a chart of the last HISTORY_SECONDS
+ * (uPlot, on a canvas) of CPU, memory, disk and network traffic. The page's totals are in the sidebar
  * (ResourceTotalsLine).
  */
 import { useEffect, useRef, useSyncExternalStore } from 'react';
@@ -29,6 +30,17 @@ export function ResourcePanel({ entry, history }: { entry: VmEntry; history: Res
           CPU {live ? `${Math.round(view.cpuPercent)} %` : '—'}
           <span className="vm-meta"> of one core{cpus > 1 ? ` (up to ${cpus * 100} %)` : ''}</span>
         </span>
+        {live && view.guestMemory && (
+          <span
+            data-testid="memory-figure"
+            data-used={view.guestMemory.totalBytes - view.guestMemory.availableBytes}
+            data-total={view.guestMemory.totalBytes}
+            title="The guest's memory in use (MemTotal − MemAvailable of its /proc/meminfo), as its guest agent reports it"
+          >
+            Memory {formatMiB(view.guestMemory.totalBytes - view.guestMemory.availableBytes)} in use
+            <span className="vm-meta"> of {formatMiB(view.guestMemory.totalBytes)}</span>
+          </span>
+        )}
         {view.disk && (
           <span data-testid="disk-figures">
             Disk {formatMiB(view.disk.downloadedBytes)} downloaded · {formatMiB(view.disk.writtenBytes ?? 0)} written
@@ -48,6 +60,10 @@ export function ResourcePanel({ entry, history }: { entry: VmEntry; history: Res
           <span>
             <span className="swatch" style={{ background: '#2b6cb0' }} />
             CPU (%)
+          </span>
+          <span>
+            <span className="swatch" style={{ background: '#6b46c1' }} />
+            memory (% in use)
           </span>
           <span>
             <span className="swatch" style={{ background: '#c05621' }} />
@@ -118,6 +134,13 @@ function ResourceChart({ history, vmId, version }: { history: ResourceHistory; v
             width: 1.5,
             value: (_u, v) => (v == null ? '—' : `${v.toFixed(0)} KiB/s`),
           },
+          {
+            label: 'Memory',
+            scale: 'cpu',
+            stroke: '#6b46c1',
+            width: 1.5,
+            value: (_u, v) => (v == null ? '—' : `${v.toFixed(0)} %`),
+          },
         ],
       },
       history.series(vmId),
@@ -145,7 +168,7 @@ function ResourceChart({ history, vmId, version }: { history: ResourceHistory; v
       ref={holder}
       data-testid="resource-chart"
       role="img"
-      aria-label={`CPU, disk and network traffic over the last ${HISTORY_SECONDS / 60} minutes`}
+      aria-label={`CPU, memory, disk and network traffic over the last ${HISTORY_SECONDS / 60} minutes`}
     />
   );
 }
@@ -161,7 +184,7 @@ export function ResourceTotalsLine({ history }: { history: ResourceHistory }) {
       data-cpu={totals.cpuPercent.toFixed(1)}
       data-net={totals.receivedBytes + totals.sentBytes}
     >
-      All VMs: CPU {Math.round(totals.cpuPercent)} % of a core · disk {formatMiB(totals.downloadedBytes)} downloaded,{' '}
+      All VMs: CPU {Math.round(totals.cpuPercent)} % of a core · memory {formatMiB(totals.memoryUsedBytes)} in use · disk {formatMiB(totals.downloadedBytes)} downloaded,{' '}
       {formatMiB(totals.writtenBytes)} written · network {formatMiB(totals.receivedBytes)} received,{' '}
       {formatMiB(totals.sentBytes)} sent
     </p>

@@ -9,6 +9,7 @@ const vm = (
   written = 0,
   received = 0,
   sent = 0,
+  availableMiB?: number,
 ) => ({
   id,
   view: {
@@ -16,6 +17,8 @@ const vm = (
     cpuPercent,
     disk: { downloadedBytes: downloaded, totalBytes: 1 << 30, fetchedChunks: 0, writtenBytes: written },
     net: { receivedBytes: received, sentBytes: sent },
+    guestMemory:
+      availableMiB === undefined ? undefined : { totalBytes: 200 * 1024 * 1024, availableBytes: availableMiB * 1024 * 1024 },
   },
 });
 
@@ -24,14 +27,18 @@ describe('ResourceHistory', () => {
     const history = new ResourceHistory();
     const seen: number[] = [];
     history.subscribe(() => seen.push(history.getVersion()));
-    history.sample([vm('a', 'running', 50, 0, 0, 100, 50), vm('b', 'running', 120, 0, 0, 7, 3)], 1_000_000);
-    history.sample([vm('a', 'running', 70, 4096, 2048, 100 + 8192, 50 + 2048), vm('b', 'running', 80)], 1_002_000);
+    history.sample([vm('a', 'running', 50, 0, 0, 100, 50), vm('b', 'running', 120, 0, 0, 7, 3, 150)], 1_000_000);
+    history.sample(
+      [vm('a', 'running', 70, 4096, 2048, 100 + 8192, 50 + 2048, 150), vm('b', 'running', 80, 0, 0, 0, 0, 190)],
+      1_002_000,
+    );
     expect(seen).toEqual([1, 2]);
     expect(history.series('a')).toEqual([
       [1000, 1002],
       [50, 70],
       [0, 3],
       [0, 5],
+      [null, 25],
     ]);
     expect(history.latest('b')?.cpuPercent).toBe(80);
     expect(history.totals()).toEqual({
@@ -40,6 +47,7 @@ describe('ResourceHistory', () => {
       writtenBytes: 2048,
       receivedBytes: 100 + 8192,
       sentBytes: 50 + 2048,
+      memoryUsedBytes: (50 + 10) * 1024 * 1024,
     });
   });
 
@@ -49,16 +57,17 @@ describe('ResourceHistory', () => {
     expect(history.latest('a')).toMatchObject({ receivedBytes: 0, sentBytes: 0 });
   });
 
-  it('counts a VM that is not running as 0 % CPU, and a counter that starts again (a new run) from 0', () => {
+  it('counts a VM that is not running as 0 % CPU and no memory, and a counter that starts again (a new run) from 0', () => {
     const history = new ResourceHistory();
-    history.sample([vm('a', 'running', 90, 10 * 1024, 0, 4 * 1024)], 0);
-    history.sample([vm('a', 'stopped', 90, 10 * 1024, 0, 4 * 1024)], 1000);
+    history.sample([vm('a', 'running', 90, 10 * 1024, 0, 4 * 1024, 0, 100)], 0);
+    history.sample([vm('a', 'stopped', 90, 10 * 1024, 0, 4 * 1024, 0, 100)], 1000);
     history.sample([vm('a', 'running', 10, 2 * 1024, 0, 1024)], 2000);
     expect(history.series('a')).toEqual([
       [0, 1, 2],
       [90, 0, 10],
       [0, 0, 2],
       [0, 0, 1],
+      [50, null, null],
     ]);
   });
 
@@ -70,7 +79,7 @@ describe('ResourceHistory', () => {
     expect(at[0]).toBe(10);
     expect(at.at(-1)).toBe(HISTORY_SECONDS + 10);
     history.sample([vm('a', 'running', 1)], (HISTORY_SECONDS + 11) * 1000);
-    expect(history.series('b')).toEqual([[], [], [], []]);
+    expect(history.series('b')).toEqual([[], [], [], [], []]);
     expect(history.latest('b')).toBeUndefined();
   });
 });

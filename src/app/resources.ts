@@ -1,10 +1,9 @@
 /**
  * Live resource figures, as a VM manager shows them: per VM, a sample a second of its host CPU use (%
  * of one core, from its worker threads' own time: VmView.cpuPercent), its disk bytes (downloaded
- * from the image's server and written to the browser's storage) and its network card's bytes (received
- * and sent, VmView.net), kept for HISTORY_SECONDS for a chart;
- * and the page's totals. Guest memory in use is not among them: it needs the guest to report it
- * (virtio-balloon statistics), which tabvm's machine does not have (docs/app.md).
+ * from the image's server and written to the browser's storage), its network card's bytes (received
+ * and sent, VmView.net) and the guest's memory in use as its guest agent reports it (VmView.guestMemory),
+ * kept for HISTORY_SECONDS for a chart; and the page's totals.
  */
 import { ObservableState } from '../controller/observable-state.ts';
 import type { VmView } from '../controller/vm-controller.ts';
@@ -23,13 +22,22 @@ export interface ResourceSample {
   readonly writtenBytes: number;
   readonly receivedBytes: number;
   readonly sentBytes: number;
+  /** The guest's memory in use (MemTotal − MemAvailable) and MemTotal; undefined while it is not known. */
+  readonly memory: { readonly usedBytes: number; readonly totalBytes: number } | undefined;
 }
 
 /**
  * A VM's chart data: x in seconds, CPU in %, disk traffic (downloads and writes together) and network
- * traffic (received and sent together) in KiB/s.
+ * traffic (received and sent together) in KiB/s, and the guest's memory in use in % of its total (null
+ * where it was not known: a gap in the line).
  */
-export type ResourceSeries = [at: number[], cpuPercent: number[], diskKiBps: number[], netKiBps: number[]];
+export type ResourceSeries = [
+  at: number[],
+  cpuPercent: number[],
+  diskKiBps: number[],
+  netKiBps: number[],
+  memoryPercent: (number | null)[],
+];
 
 export interface ResourceTotals {
   readonly cpuPercent: number;
@@ -37,12 +45,14 @@ export interface ResourceTotals {
   readonly writtenBytes: number;
   readonly receivedBytes: number;
   readonly sentBytes: number;
+  /** The guest memory in use of the VMs whose agents report it. */
+  readonly memoryUsedBytes: number;
 }
 
 /** What is sampled of each VM. */
 export interface SampledVm {
   readonly id: string;
-  readonly view: Pick<VmView, 'phase' | 'cpuPercent' | 'disk' | 'net'>;
+  readonly view: Pick<VmView, 'phase' | 'cpuPercent' | 'disk' | 'net'> & Partial<Pick<VmView, 'guestMemory'>>;
 }
 
 export class ResourceHistory {
@@ -67,6 +77,13 @@ export class ResourceHistory {
         writtenBytes: view.disk?.writtenBytes ?? 0,
         receivedBytes: view.net?.receivedBytes ?? 0,
         sentBytes: view.net?.sentBytes ?? 0,
+        memory:
+          live && view.guestMemory
+            ? {
+                usedBytes: view.guestMemory.totalBytes - view.guestMemory.availableBytes,
+                totalBytes: view.guestMemory.totalBytes,
+              }
+            : undefined,
       });
       while (list.length > 0 && list[0]!.at < at - HISTORY_SECONDS) list.shift();
       this.#samples.set(id, list);
@@ -90,9 +107,11 @@ export class ResourceHistory {
     const cpu: number[] = [];
     const disk: number[] = [];
     const net: number[] = [];
+    const memory: (number | null)[] = [];
     list.forEach((sample, i) => {
       at.push(sample.at);
       cpu.push(sample.cpuPercent);
+      memory.push(sample.memory ? (100 * sample.memory.usedBytes) / sample.memory.totalBytes : null);
       const previous = list[i - 1];
       if (!previous || sample.at <= previous.at) {
         disk.push(0);
@@ -110,7 +129,7 @@ export class ResourceHistory {
         kiBps(moved(sample.receivedBytes, previous.receivedBytes) + moved(sample.sentBytes, previous.sentBytes)),
       );
     });
-    return [at, cpu, disk, net];
+    return [at, cpu, disk, net, memory];
   }
 
   /** The page's totals from each VM's latest sample. */
@@ -120,6 +139,7 @@ export class ResourceHistory {
     let writtenBytes = 0;
     let receivedBytes = 0;
     let sentBytes = 0;
+    let memoryUsedBytes = 0;
     for (const list of this.#samples.values()) {
       const last = list.at(-1);
       if (!last) continue;
@@ -128,8 +148,9 @@ export class ResourceHistory {
       writtenBytes += last.writtenBytes;
       receivedBytes += last.receivedBytes;
       sentBytes += last.sentBytes;
+      memoryUsedBytes += last.memory?.usedBytes ?? 0;
     }
-    return { cpuPercent, downloadedBytes, writtenBytes, receivedBytes, sentBytes };
+    return { cpuPercent, downloadedBytes, writtenBytes, receivedBytes, sentBytes, memoryUsedBytes };
   }
 }
 

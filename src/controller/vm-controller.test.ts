@@ -469,13 +469,17 @@ describe('VmController and the guest agent', () => {
     };
   };
 
-  it("shows the guest's listening ports, installs a CA now and at every later start, and sets a restored guest's clock", async () => {
+  it("shows the guest's listening ports and memory, installs a CA now and at every later start, and sets a restored guest's clock", async () => {
     const controller = await startedController('vm-agent');
     let guest = agentEnd();
-    expect(await guest.lines(1)).toEqual(['hello 1']);
+    expect(await guest.lines(1)).toEqual(['hello 2']);
     expect(controller.getView().guestPorts).toEqual([]);
-    guest.say('hello 1\nports 8000 22\n');
+    expect(controller.getView().guestMemory).toBeUndefined();
+    guest.say('hello 2\nports 8000 22\nmemory 60000 45000\n');
     await vi.waitFor(() => expect(controller.getView().guestPorts).toEqual([22, 8000]));
+    await vi.waitFor(() =>
+      expect(controller.getView().guestMemory).toEqual({ totalBytes: 61_440_000, availableBytes: 46_080_000 }),
+    );
 
     await expect(controller.installGuestCa('no certificate')).rejects.toThrow(/not a PEM certificate/);
     const pem = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
@@ -496,9 +500,10 @@ describe('VmController and the guest agent', () => {
     await controller.restore([snapshot]);
     await vi.waitFor(() => expect(booted).toBeDefined());
     expect(controller.getView().guestPorts).toEqual([]);
+    expect(controller.getView().guestMemory).toBeUndefined();
     guest = agentEnd();
     const [hello, time, ca] = await guest.lines(3);
-    expect(hello).toBe('hello 1');
+    expect(hello).toBe('hello 2');
     expect(time).toMatch(/^time \d+$/);
     const ns = BigInt(time!.slice(5));
     expect(ns >= BigInt(before) * 1_000_000n && ns <= BigInt(Date.now()) * 1_000_000n).toBe(true);
@@ -507,5 +512,6 @@ describe('VmController and the guest agent', () => {
     await vi.waitFor(() => expect(controller.getView().guestPorts).toEqual([80]));
     controller.powerOff();
     expect(controller.getView().guestPorts).toEqual([]);
+    expect(controller.getView().guestMemory).toBeUndefined();
   });
 });

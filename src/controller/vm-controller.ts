@@ -15,7 +15,7 @@ import { createVmChannels, type HostVmChannels } from '../../workers/protocol/vm
 import { plugNetwork, withLease, type NetworkHook, type PluggedNetwork } from '../../workers/protocol/net-link.ts';
 import type { GuestSocket } from '../../workers/host/net/browser-network.ts';
 import { serveDisks } from '../../workers/protocol/disk-channel.ts';
-import { GuestAgent, checkCaPem } from '../../workers/protocol/guest-agent.ts';
+import { GuestAgent, checkCaPem, type GuestMemory } from '../../workers/protocol/guest-agent.ts';
 import {
   type ConsoleSize,
   type VmEvents,
@@ -93,6 +93,12 @@ export interface VmView {
    * empty while no worker runs, and for a guest without an agent.
    */
   readonly guestPorts: readonly number[];
+  /**
+   * The guest's memory as its kernel counts it (MemTotal, MemAvailable of /proc/meminfo), as its guest
+   * agent reports it (docs/guest-agent.md); undefined while no worker runs, and for a guest without an
+   * agent of version 2.
+   */
+  readonly guestMemory: GuestMemory | undefined;
 }
 
 export interface VmControllerOptions {
@@ -209,6 +215,7 @@ export class VmController {
     hasOutput: false,
     restores: 0,
     guestPorts: [],
+    guestMemory: undefined,
   });
   readonly #log = new ConsoleLog(() => {
     if (!this.#view.hasOutput) this.#update({ hasOutput: true });
@@ -556,7 +563,7 @@ export class VmController {
   /** Makes a booted worker this VM's current one. */
   #install(run: Running, phase: 'running' | 'paused' = 'running'): void {
     this.#run = run;
-    this.#update({ phase, guestPorts: run.agent.state.ports });
+    this.#update({ phase, guestPorts: run.agent.state.ports, guestMemory: run.agent.state.memory });
     run.channels.console.listen((bytes) => {
       if (run.alive) this.#log.append(bytes);
     });
@@ -600,8 +607,9 @@ export class VmController {
       agent: new GuestAgent(channels.agent, {
         wake: () => channels.doorbell.ring(),
         onChange: (state) => {
-          if (run.alive && this.#run === run && state.ports !== this.#view.guestPorts)
-            this.#update({ guestPorts: state.ports });
+          if (!run.alive || this.#run !== run) return;
+          if (state.ports !== this.#view.guestPorts) this.#update({ guestPorts: state.ports });
+          if (state.memory !== this.#view.guestMemory) this.#update({ guestMemory: state.memory });
         },
       }),
     };
@@ -819,7 +827,7 @@ export class VmController {
     this.#kill(run);
     this.#run = undefined;
     this.#input.clear();
-    if (this.#view.guestPorts.length > 0) this.#update({ guestPorts: [] });
+    if (this.#view.guestPorts.length > 0 || this.#view.guestMemory) this.#update({ guestPorts: [], guestMemory: undefined });
   }
 
   /** Ends workers still booting (start or restore); their boot fails as cancelled. */

@@ -40,6 +40,11 @@ describe('guest agent lines', () => {
     expect(parseGuestLine('ports 8000 22 22 80')).toEqual({ kind: 'ports', ports: [22, 80, 8000] });
     expect(parseGuestLine('ports')).toEqual({ kind: 'ports', ports: [] });
     expect(parseGuestLine('ports ')).toEqual({ kind: 'ports', ports: [] });
+    expect(parseGuestLine('memory 250000 200000')).toEqual({
+      kind: 'memory',
+      memory: { totalBytes: 256_000_000, availableBytes: 204_800_000 },
+    });
+    expect(parseGuestLine('memory 1024 0')).toEqual({ kind: 'memory', memory: { totalBytes: 1_048_576, availableBytes: 0 } });
     expect(parseGuestLine('ok time')).toEqual({ kind: 'ok', command: 'time' });
     expect(parseGuestLine('err net no eth0 here')).toEqual({ kind: 'err', command: 'net', reason: 'no eth0 here' });
   });
@@ -63,6 +68,15 @@ describe('guest agent lines', () => {
       'bye',
       'hello 1\u00e9',
       'ports 80\t81',
+      'memory',
+      'memory 1000',
+      'memory 1000 2000',
+      'memory 0 0',
+      'memory 1000 -1',
+      'memory 1000 1e2',
+      'memory 1000 200 3',
+      `memory ${2 ** 40 + 1} 0`,
+      'memory 99999999999999 0',
     ])
       expect(parseGuestLine(line), line).toBeUndefined();
   });
@@ -85,20 +99,22 @@ describe('guest agent lines', () => {
 });
 
 describe('GuestAgent', () => {
-  it('says hello to the guest, and takes its hello and ports', async () => {
+  it('says hello to the guest, and takes its hello, ports and memory', async () => {
     const { agent, fromHost, fromGuest } = setup();
-    expect(await fromHost()).toBe('hello 1\n');
-    expect(agent.state).toEqual({ version: undefined, ports: [], ignored: 0 });
-    await fromGuest('hello 1\nports 8000 22\n');
-    expect(agent.state).toEqual({ version: 1, ports: [22, 8000], ignored: 0 });
-    await fromGuest('ports 22\n');
+    expect(await fromHost()).toBe('hello 2\n');
+    expect(agent.state).toEqual({ version: undefined, ports: [], memory: undefined, ignored: 0 });
+    await fromGuest('hello 2\nports 8000 22\nmemory 2000 1500\n');
+    const memory = { totalBytes: 2_048_000, availableBytes: 1_536_000 };
+    expect(agent.state).toEqual({ version: 2, ports: [22, 8000], memory, ignored: 0 });
+    await fromGuest('ports 22\nmemory 2000 1000\n');
     expect(agent.state.ports).toEqual([22]);
+    expect(agent.state.memory).toEqual({ totalBytes: 2_048_000, availableBytes: 1_024_000 });
   });
 
   it('ignores and counts garbage, unasked answers and over-long lines, and carries on', async () => {
     const { agent, states, fromGuest } = setup();
     await fromGuest('bye\nok time\n\u0000\u00ff\n' + 'p'.repeat(GUEST_AGENT_MAX_LINE_BYTES + 10) + '\nports 80\n');
-    expect(agent.state).toEqual({ version: undefined, ports: [80], ignored: 4 });
+    expect(agent.state).toEqual({ version: undefined, ports: [80], memory: undefined, ignored: 4 });
     expect(states.at(-1)).toBe(agent.state);
   });
 

@@ -7,6 +7,8 @@
  *
  *   guest → host   hello <version>              the agent runs; it speaks this protocol version
  *                  ports [<port> …]             the TCP ports the guest listens on (sent at hello and on change)
+ *                  memory <total> <available>   MemTotal and MemAvailable of /proc/meminfo in KiB (at hello,
+ *                                               and when the memory in use changed by a MiB) — version 2
  *                  ok <command>                 a host command succeeded
  *                  err <command> <reason …>     a host command failed, and why
  *   host → guest   hello <version>              say hello and ports again (a restored guest's new host)
@@ -20,7 +22,7 @@
 import type { ByteStream } from './channels.ts';
 import { isMacAddress } from './mac-address.ts';
 
-export const GUEST_AGENT_PROTOCOL_VERSION = 1;
+export const GUEST_AGENT_PROTOCOL_VERSION = 2;
 /** The longest line the guest may send, "\n" included; a longer one is ignored (and counted) whole. */
 export const GUEST_AGENT_MAX_LINE_BYTES = 4096;
 /** The largest CA certificate (PEM text) the host sends: its line must fit the agent channel (vm-channels.ts). */
@@ -38,14 +40,25 @@ export interface GuestAgentState {
   readonly version: number | undefined;
   /** The TCP ports the guest listens on, ascending; empty until the agent says. */
   readonly ports: readonly number[];
+  /**
+   * The guest's memory as its kernel counts it (MemTotal, MemAvailable), in bytes; undefined until the
+   * agent says (an agent of version 1 never does).
+   */
+  readonly memory: GuestMemory | undefined;
   /** Lines from the guest ignored: too long, not ASCII, or no line of the protocol. */
   readonly ignored: number;
+}
+
+export interface GuestMemory {
+  readonly totalBytes: number;
+  readonly availableBytes: number;
 }
 
 /** A line the guest sent, checked. */
 export type GuestLine =
   | { readonly kind: 'hello'; readonly version: number }
   | { readonly kind: 'ports'; readonly ports: readonly number[] }
+  | { readonly kind: 'memory'; readonly memory: GuestMemory }
   | { readonly kind: 'ok'; readonly command: GuestAgentCommand }
   | { readonly kind: 'err'; readonly command: GuestAgentCommand; readonly reason: string };
 
@@ -65,6 +78,13 @@ export function parseGuestLine(line: string): GuestLine | undefined {
         ports.add(Number(arg));
       }
       return { kind: 'ports', ports: [...ports].sort((a, b) => a - b) };
+    }
+    case 'memory': {
+      // At most 2^40 KiB (1 PiB), well within a double; what is available is part of the total.
+      if (args.length !== 2 || !args.every((arg) => /^\d{1,13}$/.test(arg))) return undefined;
+      const [total, available] = args.map(Number) as [number, number];
+      if (total === 0 || total > 2 ** 40 || available > total) return undefined;
+      return { kind: 'memory', memory: { totalBytes: total * 1024, availableBytes: available * 1024 } };
     }
     case 'ok':
       if (args.length !== 1 || !COMMANDS.includes(args[0]!)) return undefined;
@@ -125,7 +145,7 @@ export class GuestAgent {
   readonly #lines = new LineSplitter();
   readonly #pending = new Map<GuestAgentCommand, Pending[]>();
   readonly #stopListening: () => void;
-  #state: GuestAgentState = { version: undefined, ports: [], ignored: 0 };
+  #state: GuestAgentState = { version: undefined, ports: [], memory: undefined, ignored: 0 };
   #closed = false;
 
   constructor(stream: ByteStream, options: GuestAgentOptions = {}) {
@@ -161,6 +181,9 @@ export class GuestAgent {
         return;
       case 'ports':
         if (line.ports.join(' ') !== this.#state.ports.join(' ')) this.#set({ ports: line.ports });
+        return;
+      case 'memory':
+        this.#set({ memory: line.memory });
         return;
       case 'ok':
       case 'err': {

@@ -2,6 +2,7 @@ import { defineConfig, type Connect, type Plugin } from 'vite';
 import react from '@vitejs/plugin-react';
 import { createReadStream, statSync } from 'node:fs';
 import { resolve, sep } from 'node:path';
+import { compressImageFiles } from './scripts/lib/compress-image-files.ts';
 
 // Cross-origin isolation (README, "Hosting"): with these headers `crossOriginIsolated` is true, so guest
 // RAM can be a SharedArrayBuffer and consoles use shared rings. TABVM_NO_ISOLATION=1 serves the same app
@@ -85,6 +86,11 @@ function rawImages(): Plugin {
     },
     configurePreviewServer(server) {
       server.middlewares.use(middleware(() => outDir));
+    },
+    // The built copy's boot files get gzip variants the page downloads instead (compress-image-files.ts).
+    closeBundle() {
+      for (const file of compressImageFiles(resolve(outDir, 'images')))
+        this.info(`images/${file.image}/${file.path}: ${file.size} bytes, ${file.gzipSize} gzipped`);
     },
   };
 }

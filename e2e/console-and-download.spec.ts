@@ -10,8 +10,11 @@ import { consoleOf, createVm, phaseOf, startVm, waitForPrompt } from './helpers.
 interface ManifestFile {
   path: string;
   size: number;
+  /** The gzip variant the page fetches instead (the built app's manifest has one for the kernel). */
+  gzip?: { path: string };
 }
-const manifest = JSON.parse(readFileSync('public/images/default/manifest.json', 'utf8')) as {
+/** The manifest as the app serves it: the built copy, with its gzip variants. */
+const manifest = JSON.parse(readFileSync('dist/images/default/manifest.json', 'utf8')) as {
   files: { bios: ManifestFile; kernel: ManifestFile; initrd: ManifestFile };
 };
 const { bios, kernel, initrd } = manifest.files;
@@ -39,8 +42,8 @@ async function holdFile(page: Page, path: string): Promise<{ requested: Promise<
 }
 
 test('the image download shows a progress bar in bytes of the total, then the boot log', async ({ page }) => {
-  const heldKernel = await holdFile(page, kernel.path);
-  const heldInitrd = await holdFile(page, initrd.path);
+  const heldKernel = await holdFile(page, kernel.gzip?.path ?? kernel.path);
+  const heldInitrd = await holdFile(page, initrd.gzip?.path ?? initrd.path);
   await createVm(page, 'slow');
   await startVm(page, 'slow');
   const rows = consoleOf(page, 'slow').locator('.xterm-rows');

@@ -6,7 +6,9 @@ import { test, expect } from '@playwright/test';
 import { readFileSync } from 'node:fs';
 import { consoleText, control, createVm, phaseOf, run, selectVm, startVm, waitForPrompt } from './helpers.ts';
 
-const defaultImage = JSON.parse(readFileSync('public/images/default/manifest.json', 'utf8')) as { memory: { minimum: number } };
+const defaultImage = JSON.parse(readFileSync('public/images/default/manifest.json', 'utf8')) as {
+  memory: { minimum: number };
+};
 const shot = (name: string) => ({ path: `e2e/screenshots/${name}.png` });
 
 test.beforeEach(async ({ page }) => {
@@ -29,6 +31,12 @@ test('boots the default image and answers a command; a second start downloads no
   await page.keyboard.press('Enter');
   await expect(page.getByTestId('console-alpha').locator('.xterm-rows')).toContainText('hello-42');
   expect(imageRequests.length).toBe(3);
+  // The built app's kernel and firmware come gzipped (compress-image-files.ts), the initramfs as it is.
+  expect(imageRequests.map((url) => url.slice(url.lastIndexOf('/') + 1)).sort()).toEqual([
+    'Image.gz',
+    'fw_dynamic.bin.gz',
+    'initramfs.cpio.gz',
+  ]);
   await expect(phaseOf(page, 'alpha')).toContainText(/MIPS/);
   await page.screenshot(shot('02-running'));
   // Screen reader mode: xterm mirrors the rows into an accessibility tree.
@@ -149,10 +157,14 @@ test('the New VM dialog checks name and RAM; the list survives a reload; Delete 
 });
 
 test('a truncated download shows an error with Retry and never boots; Retry then boots', async ({ page }) => {
-  await page.route('**/images/default/Image', async (route) => {
+  await page.route('**/images/default/Image.gz', async (route) => {
     const response = await route.fetch();
     const body = await response.body();
-    await route.fulfill({ response, body: body.subarray(0, 1_000_000), headers: { ...response.headers(), 'content-length': '1000000' } });
+    await route.fulfill({
+      response,
+      body: body.subarray(0, 1_000_000),
+      headers: { ...response.headers(), 'content-length': '1000000' },
+    });
   });
   await createVm(page, 'flaky');
   await startVm(page, 'flaky');
@@ -160,18 +172,22 @@ test('a truncated download shows an error with Retry and never boots; Retry then
   await expect(phaseOf(page, 'flaky')).toHaveAttribute('data-phase', 'error');
   expect(page.workers()).toHaveLength(0);
   await page.screenshot(shot('08-download-error'));
-  await page.unroute('**/images/default/Image');
+  await page.unroute('**/images/default/Image.gz');
   await page.getByRole('button', { name: 'Retry' }).click();
   await waitForPrompt(page, 'flaky');
 });
 
-test('a VM whose worker fails shows Restart while another VM keeps working; Delete ends its worker', async ({ page }) => {
+test('a VM whose worker fails shows Restart while another VM keeps working; Delete ends its worker', async ({
+  page,
+}) => {
   await createVm(page, 'steady', 64);
   await createVm(page, 'broken', 64);
   await startVm(page, 'steady');
   await waitForPrompt(page, 'steady');
   // The CPU core the next worker loads is garbage: that worker's boot fails.
-  await page.route('**/core*.wasm', (route) => route.fulfill({ status: 200, contentType: 'application/wasm', body: Buffer.from('not wasm') }));
+  await page.route('**/core*.wasm', (route) =>
+    route.fulfill({ status: 200, contentType: 'application/wasm', body: Buffer.from('not wasm') }),
+  );
   await startVm(page, 'broken');
   await expect(page.getByTestId('vm-error')).toContainText('could not boot');
   await expect(page.getByRole('button', { name: 'Restart' })).toBeVisible();
@@ -194,11 +210,13 @@ test('a VM whose worker hangs is reported with Restart; the page stays responsiv
   // A CPU core whose attach() never returns: the worker's event loop is stuck from the first call on.
   // (wasm binary: type () -> (), one function exported as "attach", body `loop br 0 end`.)
   const spinning = Buffer.from([
-    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, 0x01, 0x04, 0x01, 0x60, 0x00, 0x00, 0x03, 0x02, 0x01, 0x00,
-    0x07, 0x0a, 0x01, 0x06, 0x61, 0x74, 0x74, 0x61, 0x63, 0x68, 0x00, 0x00, 0x0a, 0x09, 0x01, 0x07, 0x00, 0x03,
-    0x40, 0x0c, 0x00, 0x0b, 0x0b,
+    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, 0x01, 0x04, 0x01, 0x60, 0x00, 0x00, 0x03, 0x02, 0x01, 0x00, 0x07,
+    0x0a, 0x01, 0x06, 0x61, 0x74, 0x74, 0x61, 0x63, 0x68, 0x00, 0x00, 0x0a, 0x09, 0x01, 0x07, 0x00, 0x03, 0x40, 0x0c,
+    0x00, 0x0b, 0x0b,
   ]);
-  await page.route('**/core*.wasm', (route) => route.fulfill({ status: 200, contentType: 'application/wasm', body: spinning }));
+  await page.route('**/core*.wasm', (route) =>
+    route.fulfill({ status: 200, contentType: 'application/wasm', body: spinning }),
+  );
   await createVm(page, 'stuck', 64);
   await startVm(page, 'stuck');
   await expect(phaseOf(page, 'stuck')).toHaveAttribute('data-phase', 'starting');

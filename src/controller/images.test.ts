@@ -4,6 +4,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createHash } from 'node:crypto';
+import { gzipSync } from 'node:zlib';
 import { fetchImage, ImageDownloadError, ImageNotBuiltError, loadManifest, type CatalogEntry } from './images.ts';
 
 const entry: CatalogEntry = {
@@ -93,6 +94,54 @@ describe('fetchImage', () => {
   it('reports an HTTP error for a missing file', async () => {
     vi.stubGlobal('fetch', serve({ 'fw.bin': bios }, manifest()));
     await expect(fetchImage(entry, () => {})).rejects.toThrow('Image: the server answered HTTP 404');
+  });
+});
+
+describe('fetchImage with a gzip variant', () => {
+  const packed = gzipSync(kernel);
+  const withGzip = (size = packed.length) =>
+    manifest({
+      files: {
+        bios: { path: 'fw.bin', size: bios.length, sha256: sha(bios) },
+        kernel: { path: 'Image', size: kernel.length, sha256: sha(kernel), gzip: { path: 'Image.gz', size } },
+      },
+    });
+
+  it('fetches the compressed file instead, unpacks it and checks the file’s own sha256', async () => {
+    const fetch = serve({ 'fw.bin': bios, 'Image.gz': packed }, withGzip());
+    vi.stubGlobal('fetch', fetch);
+    const progress: Array<{ loaded: number; total: number }> = [];
+    const image = await fetchImage(entry, (p) => progress.push(p));
+    expect(image.kernel).toEqual(kernel);
+    expect(fetch.mock.calls.map(([url]) => String(url))).toEqual([
+      'http://host.test/images/test/manifest.json',
+      'http://host.test/images/test/fw.bin',
+      'http://host.test/images/test/Image.gz',
+    ]);
+    expect(progress.at(-1)).toMatchObject({ loaded: 8000, total: 8000 });
+  });
+
+  it('refuses a compressed file that is not gzip, is cut short, unpacks to more or less, or is longer than said', async () => {
+    const cases: Array<[Uint8Array, RegExp, number?]> = [
+      [kernel, /Image\.gz: the download broke off or is not valid gzip/],
+      [
+        packed.subarray(0, packed.length - 20),
+        /Image\.gz: the download is truncated: \d+ of \d+ bytes$/,
+        packed.length,
+      ],
+      [
+        gzipSync(new Uint8Array(kernel.length + 1)),
+        /Image\.gz: it unpacks to more than the manifest's 5000 bytes of Image/,
+      ],
+      [packed, /Image\.gz: the server sent more than the manifest's 100 bytes/, 100],
+      [gzipSync(kernel.subarray(0, 4000)), /Image\.gz: the download is truncated: 4000 of 5000 bytes of Image/],
+    ];
+    for (const [served, message, size] of cases) {
+      vi.stubGlobal('fetch', serve({ 'fw.bin': bios, 'Image.gz': served }, withGzip(size ?? served.length)));
+      const failure = fetchImage(entry, () => {});
+      await expect(failure, String(message)).rejects.toBeInstanceOf(ImageDownloadError);
+      await expect(failure, String(message)).rejects.toThrow(message);
+    }
   });
 });
 

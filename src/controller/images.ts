@@ -223,42 +223,81 @@ export async function fetchImageSnapshot(
   return (await fetchVerified(entry, manifest.snapshot, await openCache(), () => {})).bytes;
 }
 
+/**
+ * The file's bytes, exactly `file.size` of them or an ImageDownloadError. A file with a `gzip` variant
+ * (and a browser with DecompressionStream) is fetched compressed and decompressed as it arrives; the
+ * compressed stream may neither be longer than its own size nor unpack to more than the file's, so a
+ * bad or hostile server costs at most the manifest's sizes.
+ */
 async function download(
   url: string,
-  file: { path: string; size: number },
+  file: ManifestFile,
   onBytes: (n: number) => void,
   signal?: AbortSignal,
 ): Promise<Uint8Array> {
+  const gzip = file.gzip && typeof DecompressionStream === 'function' ? file.gzip : undefined;
+  const name = gzip ? gzip.path : file.path;
   let response: Response;
   try {
-    response = await fetch(url, { cache: 'no-store', ...(signal ? { signal } : {}) });
+    response = await fetch(gzip ? new URL(gzip.path, url).href : url, {
+      cache: 'no-store',
+      ...(signal ? { signal } : {}),
+    });
   } catch (error) {
-    throw new ImageDownloadError(`${file.path}: the download failed (${(error as Error).message})`);
+    throw new ImageDownloadError(`${name}: the download failed (${(error as Error).message})`);
   }
   if (!response.ok || !response.body)
-    throw new ImageDownloadError(`${file.path}: the server answered HTTP ${response.status}`);
+    throw new ImageDownloadError(`${name}: the server answered HTTP ${response.status}`);
+  let body: ReadableStream<Uint8Array> = response.body;
+  let compressed = 0;
+  if (gzip) {
+    body = body
+      .pipeThrough(
+        new TransformStream<Uint8Array, Uint8Array>({
+          transform(chunk, controller) {
+            compressed += chunk.length;
+            if (compressed > gzip.size)
+              throw new ImageDownloadError(`${name}: the server sent more than the manifest's ${gzip.size} bytes`);
+            controller.enqueue(chunk);
+          },
+        }),
+      )
+      .pipeThrough(new DecompressionStream('gzip') as unknown as TransformStream<Uint8Array, Uint8Array>);
+  }
   const bytes = new Uint8Array(file.size);
   let received = 0;
-  const reader = response.body.getReader();
+  const reader = body.getReader();
   try {
     for (;;) {
       const { done, value } = await reader.read();
       if (done) break;
       if (received + value.length > file.size) {
-        throw new ImageDownloadError(`${file.path}: the server sent more than the manifest's ${file.size} bytes`);
+        throw new ImageDownloadError(
+          gzip
+            ? `${name}: it unpacks to more than the manifest's ${file.size} bytes of ${file.path}`
+            : `${name}: the server sent more than the manifest's ${file.size} bytes`,
+        );
       }
       bytes.set(value, received);
       received += value.length;
       onBytes(received);
     }
   } catch (error) {
+    void reader.cancel().catch(() => {});
     if (error instanceof ImageDownloadError) throw error;
+    // A compressed stream that stopped short fails in the decompressor: say what happened, not how.
+    if (gzip && compressed < gzip.size)
+      throw new ImageDownloadError(`${name}: the download is truncated: ${compressed} of ${gzip.size} bytes`);
     throw new ImageDownloadError(
-      `${file.path}: the download broke off after ${received} of ${file.size} bytes (${(error as Error).message})`,
+      gzip
+        ? `${name}: the download broke off or is not valid gzip, after ${received} of ${file.size} bytes of ${file.path} (${(error as Error).message})`
+        : `${name}: the download broke off after ${received} of ${file.size} bytes (${(error as Error).message})`,
     );
   }
   if (received !== file.size) {
-    throw new ImageDownloadError(`${file.path}: the download is truncated: ${received} of ${file.size} bytes`);
+    throw new ImageDownloadError(
+      `${name}: the download is truncated: ${received} of ${file.size} bytes${gzip ? ` of ${file.path}` : ''}`,
+    );
   }
   return bytes;
 }

@@ -13,15 +13,23 @@ import { MAX_RAM_MIB, MIB, MIN_RAM_MIB } from './machine-limits.ts';
 /** The largest boot file: it is loaded into RAM whole. */
 export const MAX_BOOT_FILE_BYTES = MAX_RAM_MIB * MIB;
 
+const FileName = z
+  .string()
+  .min(1)
+  .max(255)
+  .regex(/^[^/\\]+$/, 'a file name without directories')
+  .refine((name) => name !== '.' && name !== '..', 'a file name without directories');
+
 const FileEntry = z.object({
-  path: z
-    .string()
-    .min(1)
-    .max(255)
-    .regex(/^[^/\\]+$/, 'a file name without directories')
-    .refine((name) => name !== '.' && name !== '..', 'a file name without directories'),
+  path: FileName,
   size: z.number().int().positive().max(MAX_BOOT_FILE_BYTES),
   sha256: z.string().regex(/^[0-9a-f]{64}$/, '64 lowercase hex digits'),
+  /**
+   * The same file gzip-compressed beside it, which a browser fetches instead and decompresses
+   * (`scripts/lib/compress-image-files.ts` adds it to the built app's copy): `size` and `sha256` stay the
+   * file's own, checked after decompression; this `size` is the compressed file's.
+   */
+  gzip: z.object({ path: FileName, size: z.number().int().positive().max(MAX_BOOT_FILE_BYTES) }).optional(),
 });
 
 /** RAM an image asks for, in MiB: a size a VM may have (machine-limits.ts). */

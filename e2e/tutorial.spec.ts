@@ -48,6 +48,13 @@ test("the tutorial is linked from the app, and each Run button shows its command
   await expect(terminal.locator('.xterm-rows')).toContainText(
     'root@tabvm:~/notes# wget -q -O- http://127.0.0.1:8080/nothing.html',
   );
+  // The snapshot's guest agent was at work: it gave eth0 this VM's own MAC (the embed makes one per VM).
+  const mac = await terminal.evaluate(async (element) => {
+    const run = (element as unknown as { run(command: string): Promise<{ output: string }> }).run.bind(element);
+    return (await run('cat /sys/class/net/eth0/address')).output.trim();
+  });
+  expect(mac).toMatch(/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/);
+  expect(mac).not.toBe('52:54:00:12:34:56');
 
   // The snapshot step: take one, delete the file, restore, and the file is back.
   await page.getByTestId('run-take').click();

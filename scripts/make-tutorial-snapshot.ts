@@ -11,7 +11,10 @@
  * (docs/networking.md, "The tutorial"). The snapshot is taken 2.8 s after the first DHCPDISCOVER of one
  * of udhcpc's rounds (three, 3 s apart, then a 20 s pause: busybox's defaults), so the restored guest
  * asks again at once. A snapshot that is already there and was taken with the same images, RAM, bootargs and
- * share is kept: booting costs several seconds of CPU.
+ * share is kept: booting costs several seconds of CPU. The machine has the guest agent's port, and the
+ * snapshot is taken once the guest's agent has said hello on it: a restored tutorial VM's agent then sets
+ * its clock to the reader's, gives eth0 the VM's own MAC and reports its ports and memory
+ * (docs/guest-agent.md).
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, relative, resolve } from 'node:path';
@@ -68,6 +71,10 @@ async function upToDate(): Promise<boolean> {
         (checkSnapshotMachine(header).virtio ?? []).flatMap((slot) => (slot.deviceId === 9 ? [slot.device.tag] : [])),
       ) === JSON.stringify([SHARE_TAG]) &&
       (checkSnapshotMachine(header).virtio ?? []).some((slot) => slot.deviceId === 1) &&
+      // The agent's port open: its guest's agent was at work when the snapshot was taken.
+      (checkSnapshotMachine(header).virtio ?? []).some(
+        (slot) => slot.deviceId === 3 && 'guestOpen' in slot.device && slot.device.guestOpen,
+      ) &&
       // An older format is still read, but a new file is smaller (format 3 leaves out the kernel's pages).
       new DataView(file.buffer, file.byteOffset).getUint32(8, true) === SNAPSHOT_FORMAT_VERSION
     );
@@ -106,6 +113,7 @@ if (await upToDate()) {
   console.log(`${relative(repoRoot, OUT)} is up to date`);
 } else {
   let out = '';
+  let agentSaid = '';
   let discovers = 0;
   const machine = new Machine(
     {
@@ -121,6 +129,7 @@ if (await upToDate()) {
         mac: parseMacAddress(TUTORIAL_MAC),
         link: { receive: (frame) => void (isDhcpDiscover(frame) && discovers++) },
       },
+      agent: { write: (byte) => void (agentSaid += String.fromCharCode(byte)) },
     },
     { console: { write: (byte) => void (out += String.fromCharCode(byte)) } },
   );
@@ -138,6 +147,8 @@ if (await upToDate()) {
     () => out.slice(from).search(STATUS_MARKER) >= 0 && atPrompt(out.slice(from)),
     'waiting for the prompt after the setup line',
   );
+  // The guest agent starts 2 s after boot; it opens its port and says hello.
+  await runUntil(machine, () => /^hello \d+$/m.test(agentSaid), 'waiting for the guest agent to say hello');
   // The first DISCOVER of a round, then guest time until just before the next (3 s later): the restored
   // guest asks again at once, and has its lease before a reader can click a step that needs it.
   const round = Math.ceil(discovers / DISCOVERS_PER_ROUND) * DISCOVERS_PER_ROUND + 1;

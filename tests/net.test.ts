@@ -27,8 +27,9 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-// The image's init starts udhcpc in the background: the lease comes a moment after the prompt.
-const LEASED = 'for i in $(seq 1 60); do ip addr show eth0 | grep -q 10.0.2.15 && break; sleep 1; done';
+// The image's init starts udhcpc in the background: the lease comes a moment after the prompt, and it
+// is whole once the resolver is written (udhcpc's script sets the address, then the route, then it).
+const LEASED = 'for i in $(seq 1 60); do grep -q nameserver /etc/resolv.conf && break; sleep 1; done';
 
 describe('the user-mode network with the default image', () => {
   it('DHCP, ping, DNS, an HTTP download through 10.0.2.2, a forwarded port, and malformed frames', async () => {

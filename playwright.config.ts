@@ -1,4 +1,5 @@
 import { defineConfig } from '@playwright/test';
+import { CHROMIUM_LAUNCH } from './scripts/lib/chromium.ts';
 
 // Playwright drives Debian's Chromium (browsers cannot be downloaded here; .ci/run installs `chromium`).
 // Two servers over the same build: 4173 sends COOP/COEP (cross-origin isolated, shared memory), 4174
@@ -20,17 +21,7 @@ export default defineConfig({
   use: {
     baseURL: ISOLATED_URL,
     viewport: { width: 1280, height: 800 },
-    launchOptions: {
-      executablePath: '/usr/bin/chromium',
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--no-first-run',
-      ],
-    },
+    launchOptions: CHROMIUM_LAUNCH,
   },
   webServer: [
     {

@@ -26,6 +26,7 @@ import { QEMU_TABVM_CPU, qemuAvailable } from './lib/qemu.ts';
 import { resolveVmFiles } from './lib/vm-options.ts';
 import { NodeVm, NodeVmConsole } from './lib/node-vm.ts';
 import { ConsoleSession, type TextConsole } from './lib/console-session.ts';
+import { CHROMIUM_LAUNCH } from './lib/chromium.ts';
 
 const root = resolve(fileURLToPath(import.meta.url), '../..');
 const imageDir = resolve(root, 'public/images/default');
@@ -168,10 +169,7 @@ if (options.browser) {
     cwd: root,
     stdio: 'ignore',
   });
-  const browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update'],
-  });
+  const browser = await chromium.launch(CHROMIUM_LAUNCH);
   stopBrowser = async () => {
     await browser.close();
     server.kill();

@@ -13,6 +13,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { processTable } from './lib/cpu-time.ts';
+import { CHROMIUM_LAUNCH } from './lib/chromium.ts';
 
 const url = process.argv[2] ?? 'http://localhost:4173';
 const SAMPLE_MS = 30_000;
@@ -50,15 +51,7 @@ async function sample(profile: string): Promise<number> {
 
 const profile = mkdtempSync(join(tmpdir(), 'tabvm-idle-cpu-'));
 const context = await chromium.launchPersistentContext(profile, {
-  executablePath: '/usr/bin/chromium',
-  args: [
-    '--no-sandbox',
-    '--disable-gpu',
-    '--disable-background-networking',
-    '--disable-component-update',
-    '--disable-sync',
-    '--no-first-run',
-  ],
+  ...CHROMIUM_LAUNCH,
   viewport: { width: 1280, height: 800 },
 });
 try {

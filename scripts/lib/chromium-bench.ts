@@ -8,6 +8,7 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { chromium, type Browser } from '@playwright/test';
 import { repoRoot } from './in-process.ts';
+import { CHROMIUM_LAUNCH } from './chromium.ts';
 
 export interface PreviewBrowser {
   /** The app's address, ending in `/`. */
@@ -40,10 +41,7 @@ export async function openPreview(port: number): Promise<PreviewBrowser> {
         await new Promise((done) => setTimeout(done, 200));
       }
     }
-    browser = await chromium.launch({
-      executablePath: '/usr/bin/chromium',
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update'],
-    });
+    browser = await chromium.launch(CHROMIUM_LAUNCH);
   } catch (error) {
     server.kill();
     throw error;

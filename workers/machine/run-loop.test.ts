@@ -6,7 +6,14 @@
  */
 import { describe, expect, it } from 'vitest';
 import { Doorbell } from '../protocol/ring.ts';
-import { FrameStream, createChannel, echoFrames, openChannel, vmDoorbell, type ChannelMode } from '../protocol/channels.ts';
+import {
+  FrameStream,
+  createChannel,
+  echoFrames,
+  openChannel,
+  vmDoorbell,
+  type ChannelMode,
+} from '../protocol/channels.ts';
 import { createVmChannels, openVmChannels } from '../protocol/vm-channels.ts';
 import { ConsolePort, StreamSink } from '../runtime/console-port.ts';
 import { RunLoop, type Port } from './run-loop.ts';
@@ -112,6 +119,32 @@ describe('RunLoop with block I/O in flight', () => {
     await expect(done).resolves.toEqual({ kind: 'halted', exitCode: 0, reason: 'poweroff' });
     expect(sleptWhilePending).toEqual([]);
   });
+
+  it('lets the event loop run while the guest waits on one request after another', async () => {
+    // The guest (a stand-in) submits a request in every slice and idles until it completes; the backend
+    // answers from memory, as the disk overlay does, so every completion is a microtask. A loop that went
+    // on after each completion without a task of its own would never let a control message through
+    // (the page then says the worker is stuck).
+    const fake = idleMachine();
+    const { port, doorbell } = consoleOn('shared', fake.machine.uart);
+    const runSlice = fake.machine.runSlice.bind(fake.machine);
+    const started = performance.now();
+    fake.machine.runSlice = () => {
+      fake.io.track(Promise.resolve());
+      // A loop that never lets the event loop in would otherwise hang the test: it ends after a second.
+      if (performance.now() - started > 1000) fake.halt();
+      return runSlice();
+    };
+    const loop = new RunLoop(fake.machine, { ports: [port], doorbell });
+    const done = loop.run();
+    const began = performance.now();
+    await new Promise((r) => setTimeout(r, 0));
+    const waited = performance.now() - began;
+    fake.halt();
+    await expect(done).resolves.toEqual({ kind: 'halted', exitCode: 0, reason: 'poweroff' });
+    expect(fake.slices()).toBeGreaterThan(1);
+    expect(waited).toBeLessThan(100);
+  });
 });
 
 describe.each(['shared', 'message'] as const)('RunLoop with a loopback frame channel (%s mode)', (mode) => {
@@ -121,7 +154,9 @@ describe.each(['shared', 'message'] as const)('RunLoop with a loopback frame cha
     const { host, wire } = createChannel(mode, { kind: 'frames', toVmBytes: 256, fromVmBytes: 256 }, doorbell);
     const stopEcho = echoFrames(new FrameStream(host));
     const frames = new FrameStream(openChannel(wire, doorbell));
-    const sent = Array.from({ length: 12 }, (_, i) => Uint8Array.from({ length: 20 + i }, (_, j) => (i * 31 + j) & 0xff));
+    const sent = Array.from({ length: 12 }, (_, i) =>
+      Uint8Array.from({ length: 20 + i }, (_, j) => (i * 31 + j) & 0xff),
+    );
     const echoed: Uint8Array[] = [];
     let next = 0;
     // A stand-in device (virtio-net to be): sends what fits, takes what came back, powers off when all did.

@@ -7,7 +7,7 @@
  */
 import * as L from '../cpu/layout.ts';
 import type { ByteRing, Doorbell } from '../protocol/ring.ts';
-import type { Port } from './run-loop.ts';
+import { makeYield, TURN_MS, type Port } from './run-loop.ts';
 import { GuestClock, hostEpochNow } from './clock.ts';
 import type { DeviceHost, MachineStatus } from './device-host.ts';
 import type { MachineState } from './machine.ts';
@@ -131,6 +131,8 @@ export class DeviceHostLoop {
     const ports = this.#options.ports ?? [];
     const wake = this.#options.wake;
     let pending: Uint8Array = new Uint8Array(0);
+    const taskYield = makeYield();
+    let lastTask = performance.now();
     for (;;) {
       const seen = server.doorbell;
       const seenWake = wake?.value() ?? 0;
@@ -172,13 +174,22 @@ export class DeviceHostLoop {
         this.#paused = false;
         setControl(control, L.CONTROL_RUN);
       }
+      // A doorbell rung again since `seen`, or a block request answered from memory, settles the wait below
+      // as a microtask: harts that keep asking would hold the event loop and its control messages. So
+      // every TURN_MS the loop lets a task through, after serving rather than before. A completion during
+      // that yield ends the wait at once (nextCompletion with nothing in flight).
+      const io = host.io.pending > 0;
+      if (performance.now() - lastTask >= TURN_MS) {
+        await taskYield();
+        lastTask = performance.now();
+      }
       // A byte the UART's full FIFO refused is offered again when the guest reads one: that read is an
       // MMIO request, which rings the doorbell.
       const ms = Math.min(host.msUntilNextEvent() ?? MAX_DEVICE_SLEEP_MS, MAX_DEVICE_SLEEP_MS);
       const sleep = server.sleep(seen, ms);
       const waits = [sleep];
       if (wake) waits.push(wake.wait(seenWake, ms));
-      if (host.io.pending > 0) waits.push(host.io.nextCompletion());
+      if (io) waits.push(host.io.nextCompletion());
       await (waits.length === 1 ? sleep : Promise.race(waits));
     }
   }

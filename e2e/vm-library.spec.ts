@@ -4,7 +4,17 @@
  */
 import { test, expect } from '@playwright/test';
 import { readFileSync } from 'node:fs';
-import { consoleText, control, createVm, phaseOf, run, selectVm, startVm, waitForPrompt } from './helpers.ts';
+import {
+  consoleOf,
+  consoleText,
+  control,
+  createVm,
+  phaseOf,
+  run,
+  selectVm,
+  startVm,
+  waitForPrompt,
+} from './helpers.ts';
 
 const defaultImage = JSON.parse(readFileSync('public/images/default/manifest.json', 'utf8')) as {
   memory: { minimum: number };
@@ -202,6 +212,9 @@ test('a VM whose worker fails shows Restart while another VM keeps working; Dele
   await page.getByRole('dialog', { name: 'Delete broken?' }).getByRole('button', { name: 'Delete' }).click();
   await expect(page.getByTestId('vm-item-broken')).toHaveCount(0);
   await expect.poll(() => page.workers().length).toBe(1);
+  // Back on its console, the last output is on screen: the console shows its end, not rows above it.
+  await selectVm(page, 'steady');
+  await expect(consoleOf(page, 'steady').locator('.xterm-rows')).toContainText('still-42');
   await run(page, 'steady', 'echo after-$((1+1))', 'after-2');
 });
 

@@ -199,17 +199,21 @@ export function App({ library, shelf }: { library: Library; shelf: SnapshotShelf
             onStarted={() => setFocusToken((n) => n + 1)}
           />
         )}
-        {entries.map((entry) => (
-          <ConsoleFrame key={entry.definition.id} entry={entry} hidden={entry !== selected}>
-            <ConsolePane
-              name={entry.definition.name}
-              controller={entry.controller}
-              visible={entry === selected}
-              focusToken={focusToken}
-              screenReaderMode={screenReader}
-            />
-          </ConsoleFrame>
-        ))}
+        {entries.length > 0 && (
+          <div className="consoles">
+            {entries.map((entry) => (
+              <ConsoleFrame key={entry.definition.id} entry={entry} hidden={entry !== selected}>
+                <ConsolePane
+                  name={entry.definition.name}
+                  controller={entry.controller}
+                  visible={entry === selected}
+                  focusToken={focusToken}
+                  screenReaderMode={screenReader}
+                />
+              </ConsoleFrame>
+            ))}
+          </div>
+        )}
         {selected && (
           <p className="console-hint">
             Ctrl+Shift+C copies the selection · Ctrl+Shift+V pastes · <kbd>poweroff</kbd> in the guest shuts it down
@@ -255,7 +259,7 @@ export function App({ library, shelf }: { library: Library; shelf: SnapshotShelf
 function ConsoleFrame({ entry, hidden, children }: { entry: VmEntry; hidden: boolean; children: ReactNode }) {
   const view = useSyncExternalStore(entry.controller.subscribe, entry.controller.getView);
   return (
-    <div className="console-frame" hidden={hidden}>
+    <div className="console-frame" data-hidden={hidden || undefined} aria-hidden={hidden || undefined} inert={hidden}>
       {children}
       {!view.hasOutput && (
         <div className="console-empty" aria-hidden="true">

@@ -1,6 +1,7 @@
 /**
  * One VM's terminal. The xterm instance lives as long as the VM is in the library (the pane is only
- * hidden when another VM is selected), so switching consoles loses nothing. It fits its pane and follows
+ * made invisible, still laid out, when another VM is selected: docs/console.md), so switching consoles
+ * loses nothing. It fits its pane and follows
  * resizes of the pane and the window. The DOM renderer keeps the rows in the page for assistive
  * technology and for the e2e tests.
  */

@@ -5,6 +5,7 @@ import {
   handshakeSecret,
   masterSecret,
   sha256,
+  tls12Prf,
   trafficKeyBytes,
 } from './key-schedule.ts';
 
@@ -85,6 +86,20 @@ describe('the TLS 1.3 key schedule against RFC 8448’s trace', () => {
     // The client's Finished of the trace, over the transcript through the server's Finished.
     expect(toHex(await finishedVerifyData(clientHandshake, afterFinished))).toBe(
       'a8ec436d677634ae525ac1fcebe11a039ec17694fac6e98527b642f2edd5ce61',
+    );
+  });
+});
+
+describe('TLS 1.2’s PRF', () => {
+  it('gives the published P_SHA256 test vector (also what `openssl kdf … TLS1-PRF` gives)', async () => {
+    const out = await tls12Prf(
+      hex('9bbe436ba940f017b17652849a71db35'),
+      'test label',
+      hex('a0ba9f936cda311827a6f796ffd5198c'),
+      100,
+    );
+    expect(toHex(out)).toBe(
+      'e3f229ba727be17b8d122620557cd453c2aab21d07c3d495329b52d4e61edb5a6b301791e90d35c9c9a46b4e14baf9af0fa022f7077def17abfd3797c0564bab4fbc91666e9def9b97fce34f796789baa48082d122ee42c5a72e5a5110fff70187347b66',
     );
   });
 });

@@ -109,3 +109,23 @@ export async function finishedVerifyData(
 export function nextTrafficSecret(secret: Uint8Array): Promise<Uint8Array<ArrayBuffer>> {
   return hkdfExpandLabel(secret, 'traffic upd', new Uint8Array(0), HASH_LENGTH);
 }
+
+/**
+ * TLS 1.2's PRF with SHA-256 (RFC 5246 §5): P_SHA256(secret, label | seed), where A(0) = seed and
+ * A(i) = HMAC(secret, A(i-1)), the output being HMAC(secret, A(1) | seed) | HMAC(secret, A(2) | seed) | …
+ */
+export async function tls12Prf(
+  secret: Uint8Array,
+  label: string,
+  seed: Uint8Array,
+  length: number,
+): Promise<Uint8Array<ArrayBuffer>> {
+  const labelled = concat([encoder.encode(label), seed]);
+  const blocks: Uint8Array[] = [];
+  let a: Uint8Array = labelled;
+  for (let made = 0; made < length; made += HASH_LENGTH) {
+    a = await hmac(secret, a);
+    blocks.push(await hmac(secret, concat([a, labelled])));
+  }
+  return concat(blocks).slice(0, length);
+}

@@ -166,11 +166,65 @@ describe('the TLS 1.3 server with Node’s tls as the client', () => {
       /other\.test|altnames/,
     );
   });
+});
 
-  it('refuses a TLS 1.2 client with protocol_version', async () => {
+describe('the TLS server with a TLS 1.2 client (Node’s tls)', () => {
+  const tls12 = { maxVersion: 'TLSv1.2' } as const;
+
+  it('completes a TLS 1.2 handshake the client verifies (ECDHE-ECDSA-AES128-GCM, SNI, ALPN) and carries data both ways', async () => {
+    const { socket, names, failures } = harness(echo);
+    const client = await connect(socket, tls12);
+    expect(client.authorized).toBe(true);
+    expect(client.getProtocol()).toBe('TLSv1.2');
+    expect(client.getCipher().name).toBe('ECDHE-ECDSA-AES128-GCM-SHA256');
+    expect(client.alpnProtocol).toBe('http/1.1');
+    expect(client.getEphemeralKeyInfo()).toMatchObject({ name: 'X25519' });
+    expect(names).toEqual(['example.test']);
+    const reply = readAll(client, 5);
+    client.write('hello');
+    expect((await reply).toString()).toBe('hello');
+    expect(failures).toEqual([]);
+    client.destroy();
+  });
+
+  it('takes secp256r1 when the client offers no x25519', async () => {
+    const { socket } = harness(echo);
+    const client = await connect(socket, { ...tls12, ecdhCurve: 'P-384:P-256' });
+    expect(client.getEphemeralKeyInfo()).toMatchObject({ name: 'prime256v1' });
+    const reply = readAll(client, 2);
+    client.write('ok');
+    expect((await reply).toString()).toBe('ok');
+    client.destroy();
+  });
+
+  it('carries a megabyte each way in full records, and closes with close_notify', async () => {
+    const h = harness(echo);
+    const client = await connect(h.socket, tls12);
+    const sent = Buffer.alloc(1 << 20);
+    for (let i = 0; i < sent.length; i++) sent[i] = (i * 31 + (i >> 12)) & 0xff;
+    const reply = readAll(client, sent.length);
+    client.write(sent);
+    expect((await reply).equals(sent)).toBe(true);
+    expect(Buffer.concat(h.received).equals(sent)).toBe(true);
+    const closed = new Promise<void>((resolve) => client.once('end', resolve));
+    client.end();
+    await closed;
+    expect(h.ended).toBe(true);
+  });
+
+  it('is refused by a TLS 1.2 client that does not trust the CA', async () => {
+    const { socket } = harness(echo);
+    await expect(connect(socket, { ...tls12, ca: undefined })).rejects.toThrow(/certificate/);
+  });
+
+  it('refuses a client that offers no cipher suite it has', async () => {
     const { socket, failures } = harness(echo);
-    await expect(connect(socket, { maxVersion: 'TLSv1.2' })).rejects.toThrow(/protocol version|alert/i);
-    expect(failures).toEqual(['the client does not speak TLS 1.3 (only 1.3 is served) (alert protocol_version)']);
+    await expect(connect(socket, { ...tls12, ciphers: 'ECDHE-ECDSA-AES256-GCM-SHA384' })).rejects.toThrow(
+      /handshake failure|alert/i,
+    );
+    expect(failures).toEqual([
+      'the client offers neither TLS 1.3 nor TLS 1.2’s ECDHE-ECDSA-AES128-GCM-SHA256 (alert handshake_failure)',
+    ]);
   });
 });
 
@@ -202,6 +256,15 @@ describe('the TLS server on bad input', () => {
     const { sent, failures } = await answer(Uint8Array.of(22, 3, 1, 0, 10, 1, 0, 0, 6, 3, 3, 0, 0, 0, 0));
     expect([...sent]).toEqual([21, 3, 3, 0, 2, 2, 50]);
     expect(failures[0]).toMatch(/truncated.*decode_error/);
+  });
+
+  it('refuses a client of TLS 1.1 or older with protocol_version', async () => {
+    // A TLS 1.1 ClientHello: version 3.2, no supported_versions, one cipher suite, no extensions.
+    const body = [3, 2, ...new Array<number>(32).fill(7), 0, 0, 2, 0xc0, 0x2b, 1, 0, 0, 0];
+    const hello = [1, 0, 0, body.length, ...body];
+    const { sent, failures } = await answer(Uint8Array.of(22, 3, 1, 0, hello.length, ...hello));
+    expect([...sent]).toEqual([21, 3, 3, 0, 2, 2, 70]);
+    expect(failures).toEqual(['the client speaks neither TLS 1.3 nor TLS 1.2 (alert protocol_version)']);
   });
 
   it('refuses a handshake message over its bound', async () => {
@@ -274,6 +337,20 @@ describe('the TLS server with OpenSSL 3’s clients (as the guest has them)', ()
     try {
       const trusted = await run('curl', ['-sS', '--cacert', caFile, '--resolve', resolve, url]);
       expect(trusted).toMatchObject({ code: 0, stdout: 'hello\n' });
+      // OpenSSL as a TLS 1.2 client: it insists on secure renegotiation (RFC 5746) and takes the extended master secret.
+      const tls12 = await run('curl', [
+        '-sS',
+        '--tls-max',
+        '1.2',
+        '-w',
+        ' %{ssl_verify_result}',
+        '--cacert',
+        caFile,
+        '--resolve',
+        resolve,
+        url,
+      ]);
+      expect(tls12).toMatchObject({ code: 0, stdout: 'hello\n 0' });
       const python = await run('python3', [
         '-c',
         `import ssl, socket

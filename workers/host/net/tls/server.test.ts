@@ -2,9 +2,10 @@ import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { Duplex } from 'node:stream';
 import * as tls from 'node:tls';
+import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { CertificateAuthority, createCaRecord } from './certificates.ts';
 import { TlsServer } from './server.ts';
@@ -324,6 +325,43 @@ function run(command: string, args: string[]): Promise<{ code: number; stdout: s
     );
   });
 }
+
+describe('the TLS server with the default image’s busybox (TLS 1.2 only)', () => {
+  it('serves busybox’s ssl_client, which wget runs for https:// (riscv64, under qemu-user)', async () => {
+    // The busybox of the default image's initramfs (public/images/default, committed), run by qemu-user.
+    const folder = mkdtempSync(join(tmpdir(), 'tabvm-tls-'));
+    const busybox = join(folder, 'busybox');
+    const initramfs = resolve(fileURLToPath(import.meta.url), '../../../../../public/images/default/initramfs.cpio.gz');
+    const extracted = await run('bash', [
+      '-c',
+      `zcat ${initramfs} | cpio -i --quiet --to-stdout bin/busybox > ${busybox} && chmod +x ${busybox}`,
+    ]);
+    expect(extracted).toMatchObject({ code: 0, stderr: '' });
+    const failures: string[] = [];
+    const requests: string[] = [];
+    const { server, port } = await tlsOnLoopback(failures, (tlsServer, bytes) => {
+      requests.push(Buffer.from(bytes).toString().split('\r\n')[0]!);
+      tlsServer.write(
+        new TextEncoder().encode('HTTP/1.1 200 OK\r\ncontent-length: 6\r\nconnection: close\r\n\r\nhello\n'),
+      );
+      void tlsServer.close();
+    });
+    try {
+      // ssl_client speaks TLS on fd 3 and copies stdin to it and its answers to stdout, as wget has it do.
+      const client = await run('bash', [
+        '-c',
+        `exec 3<>/dev/tcp/127.0.0.1/${port}; (printf 'GET /bb HTTP/1.1\r\nhost: example.test\r\n\r\n'; sleep 2) | ` +
+          `qemu-riscv64-static ${busybox} ssl_client -s3 -n example.test`,
+      ]);
+      expect(client).toMatchObject({ code: 0 });
+      expect(client.stdout).toMatch(/^HTTP\/1\.1 200 OK\r\n[\s\S]*\r\n\r\nhello\n$/);
+      expect(requests).toEqual(['GET /bb HTTP/1.1']);
+      expect(failures).toEqual([]);
+    } finally {
+      server.close();
+    }
+  });
+});
 
 describe('the TLS server with OpenSSL 3’s clients (as the guest has them)', () => {
   it('serves curl and Python’s ssl (strict X.509) with the CA, and is refused with unknown_ca without it', async () => {

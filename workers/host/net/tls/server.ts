@@ -922,9 +922,10 @@ export class TlsServer {
       secret: ours.secret,
       extendedMasterSecret: hello.extendedMasterSecret,
     };
-    const bytes = concat(flight);
-    for (let at = 0; at < bytes.length; at += MAX_PLAINTEXT)
-      this.#sendPlain(ContentType.Handshake, bytes.subarray(at, at + MAX_PLAINTEXT));
+    // One message per record, as OpenSSL sends them: busybox's client reads each message from a record of its own.
+    for (const handshake of flight)
+      for (let at = 0; at < handshake.length; at += MAX_PLAINTEXT)
+        this.#sendPlain(ContentType.Handshake, handshake.subarray(at, at + MAX_PLAINTEXT));
     this.#state = 'key-exchange';
   }
 

@@ -50,6 +50,8 @@ export class NodeVm {
   /** [resizes so far, cols, rows] (NodeVmWorkerData.consoleSize). */
   readonly #consoleSize = new Int32Array(new SharedArrayBuffer(12));
   readonly #worker: Worker;
+  /** Set by terminate(): the worker's exit is then ours, not a failure. */
+  #terminated = false;
   readonly ended: Promise<VmEnd>;
 
   readonly #network: PluggedNetwork | undefined;
@@ -117,6 +119,12 @@ export class NodeVm {
       this.#worker.on('error', (error: Error) => {
         resolveEnd({ kind: 'error', message: `the VM worker crashed: ${error.stack ?? error.message}` });
       });
+      // After a halt this changes nothing; before one it is a worker that ended with nothing left to do,
+      // which a console waiting for output would otherwise wait on for ever.
+      this.#worker.on('exit', (code: number) => {
+        if (!this.#terminated)
+          resolveEnd({ kind: 'error', message: `the VM worker exited (code ${code}) while its guest ran` });
+      });
     });
     // The runtime settles its disks before it reports the halt: nothing more comes.
     void this.ended.then(stopDisks);
@@ -167,6 +175,7 @@ export class NodeVm {
   }
 
   terminate(): Promise<number> {
+    this.#terminated = true;
     this.agent.close();
     this.#network?.unplug();
     this.#channels.close();

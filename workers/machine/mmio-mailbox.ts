@@ -17,6 +17,7 @@
  */
 import type { PhysicalBus } from '../cpu/core.ts';
 import * as L from '../cpu/layout.ts';
+import { waitAsync } from '../protocol/ring.ts';
 
 const MAILBOX_IDLE = 0;
 const MAILBOX_REQUEST = 1;
@@ -114,14 +115,8 @@ export class MailboxServer {
   }
 
   /** Sleeps until the doorbell rings or `timeoutMs` passed, without blocking the thread's event loop. */
-  async sleep(seen: number, timeoutMs: number): Promise<void> {
-    const result = Atomics.waitAsync(this.#shared, DOORBELL, seen, timeoutMs);
-    if (!result.async) return;
-    // Node does not count a pending waitAsync as work that keeps a thread alive (a worker whose only
-    // work is this wait exits); a timer for the same time does.
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    await Promise.race([result.value, new Promise((wake) => (timer = setTimeout(wake, timeoutMs)))]);
-    clearTimeout(timer);
+  sleep(seen: number, timeoutMs: number): Promise<void> {
+    return waitAsync(this.#shared, DOORBELL, seen, timeoutMs);
   }
 
   /** Performs every waiting request; returns how many there were. */

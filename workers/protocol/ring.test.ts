@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Worker } from 'node:worker_threads';
-import { ByteRing, Doorbell } from './ring.ts';
+import { ByteRing, Doorbell, waitAsync } from './ring.ts';
 
 describe('ByteRing', () => {
   it('works the same over a plain ArrayBuffer (the fallback mode)', () => {
@@ -130,5 +130,24 @@ describe('Doorbell over shared memory', () => {
     const start = performance.now();
     bell.sleep(before, 1000); // the value already moved on: returns at once
     expect(performance.now() - start).toBeLessThan(100);
+  });
+});
+
+describe('waitAsync', () => {
+  it('keeps a Node worker whose only work is the wait alive until its timeout', async () => {
+    // Node does not count a pending Atomics.waitAsync as work: without the timer beside it, this worker
+    // exits at once and never says it woke (a VM worker waiting for its disk's answer did).
+    const worker = new Worker(
+      `const { parentPort } = require('node:worker_threads');
+       const waitAsync = ${waitAsync.toString()};
+       waitAsync(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 300).then(() => parentPort.postMessage('woke'));`,
+      { eval: true },
+    );
+    const said = await new Promise<string>((resolve) => {
+      worker.once('message', resolve);
+      worker.once('exit', () => resolve('exited without waking'));
+    });
+    expect(said).toBe('woke');
+    await worker.terminate();
   });
 });

@@ -140,8 +140,7 @@ export class ByteRing {
   /** Resolves when data arrives after `seen` (a writeCount() value), or after `timeoutMs`. */
   async waitForData(seen: number, timeoutMs: number): Promise<void> {
     if (!this.isShared()) return;
-    const result = Atomics.waitAsync(this.header, HEAD, seen, timeoutMs);
-    if (result.async) await result.value;
+    await waitAsync(this.header, HEAD, seen, timeoutMs);
   }
 
   private isShared(): boolean {
@@ -195,11 +194,7 @@ export class Doorbell {
   /** Resolves when rung after `seen`, or after `timeoutMs`, without blocking the event loop. */
   async wait(seen: number, timeoutMs: number): Promise<void> {
     if (this.value() !== seen) return;
-    if (this.canBlock) {
-      const result = Atomics.waitAsync(this.cell, 0, seen, timeoutMs);
-      if (result.async) await result.value;
-      return;
-    }
+    if (this.canBlock) return waitAsync(this.cell, 0, seen, timeoutMs);
     await new Promise<void>((resolve) => {
       const wake = (): void => {
         clearTimeout(timer);
@@ -210,6 +205,20 @@ export class Doorbell {
       this.#localWaiters.add(wake);
     });
   }
+}
+
+/**
+ * Atomics.waitAsync until `cell[index]` moves from `seen` or `timeoutMs` passes, with a timer for the
+ * same time beside it: Node does not count a pending waitAsync as work that keeps a thread alive, so a
+ * worker whose only work was such a wait (a VM in WFI waiting for its disk channel's answer) exited in
+ * the middle of its guest's run.
+ */
+export async function waitAsync(cell: Int32Array, index: number, seen: number, timeoutMs: number): Promise<void> {
+  const result = Atomics.waitAsync(cell, index, seen, timeoutMs);
+  if (!result.async) return;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([result.value, new Promise((wake) => (timer = setTimeout(wake, timeoutMs)))]);
+  clearTimeout(timer);
 }
 
 function isShared(buffer: ArrayBufferLike): boolean {

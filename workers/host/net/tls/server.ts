@@ -638,18 +638,7 @@ export class TlsServer {
     let end = inner.length;
     while (end > 0 && inner[end - 1] === 0) end--;
     if (end === 0) throw new TlsFailure(Alert.UnexpectedMessage, 'a record has no content type');
-    if (end - 1 > MAX_PLAINTEXT) throw new TlsFailure(Alert.RecordOverflow, 'a record’s plaintext is over 2^14 bytes');
-    const innerType = inner[end - 1]!;
-    const content = inner.subarray(0, end - 1);
-    if (innerType === ContentType.Alert) return this.#alert(content);
-    if (innerType === ContentType.Handshake) return this.#handshakeBytes(content);
-    if (innerType === ContentType.ApplicationData && this.#state === 'connected') {
-      if (this.#handshake.length > 0)
-        throw new TlsFailure(Alert.UnexpectedMessage, 'application data came inside a handshake message');
-      if (!this.#ended && content.length > 0) this.#events.data(content.slice());
-      return;
-    }
-    throw new TlsFailure(Alert.UnexpectedMessage, `a record of type ${innerType} came where it may not`);
+    return this.#content(inner[end - 1]!, inner.subarray(0, end - 1));
   }
 
   /** A TLS 1.2 record under the client's keys (RFC 5246 §6.2.3.3, RFC 5288 §3): nonce_explicit, then the sealed text. */
@@ -675,6 +664,11 @@ export class TlsServer {
       throw new TlsFailure(Alert.BadRecordMac, 'a record failed its integrity check');
     }
     read.sequence++;
+    return this.#content(type, content);
+  }
+
+  /** A decrypted record's plaintext of content type `type` (either version's). */
+  #content(type: number, content: Uint8Array): Promise<void> | void {
     if (content.length > MAX_PLAINTEXT)
       throw new TlsFailure(Alert.RecordOverflow, 'a record’s plaintext is over 2^14 bytes');
     if (type === ContentType.Alert) return this.#alert(content);

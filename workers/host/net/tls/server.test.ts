@@ -107,13 +107,21 @@ function readAll(client: tls.TLSSocket, length: number): Promise<Buffer> {
 
 const echo = (server: TlsServer, bytes: Uint8Array): void => server.write(bytes);
 
-describe('the TLS 1.3 server with Node’s tls as the client', () => {
+describe.each([
+  { version: 'TLS 1.3', options: {}, protocol: 'TLSv1.3', cipher: 'TLS_AES_128_GCM_SHA256' },
+  {
+    version: 'TLS 1.2',
+    options: { maxVersion: 'TLSv1.2' },
+    protocol: 'TLSv1.2',
+    cipher: 'ECDHE-ECDSA-AES128-GCM-SHA256',
+  },
+] as const)('the TLS server with Node’s tls as a $version client', ({ options, protocol, cipher }) => {
   it('completes a handshake the client verifies (x25519, SNI, ALPN) and carries data both ways', async () => {
     const { socket, names, failures } = harness(echo);
-    const client = await connect(socket);
+    const client = await connect(socket, options);
     expect(client.authorized).toBe(true);
-    expect(client.getProtocol()).toBe('TLSv1.3');
-    expect(client.getCipher().name).toBe('TLS_AES_128_GCM_SHA256');
+    expect(client.getProtocol()).toBe(protocol);
+    expect(client.getCipher().name).toBe(cipher);
     expect(client.alpnProtocol).toBe('http/1.1');
     expect(client.getEphemeralKeyInfo()).toMatchObject({ name: 'X25519' });
     expect(names).toEqual(['example.test']);
@@ -124,6 +132,28 @@ describe('the TLS 1.3 server with Node’s tls as the client', () => {
     client.destroy();
   });
 
+  it('carries a megabyte each way in full records, and closes with close_notify', async () => {
+    const h = harness(echo);
+    const client = await connect(h.socket, options);
+    const sent = Buffer.alloc(1 << 20);
+    for (let i = 0; i < sent.length; i++) sent[i] = (i * 31 + (i >> 12)) & 0xff;
+    const reply = readAll(client, sent.length);
+    client.write(sent);
+    expect((await reply).equals(sent)).toBe(true);
+    expect(Buffer.concat(h.received).equals(sent)).toBe(true);
+    const closed = new Promise<void>((resolve) => client.once('end', resolve));
+    client.end();
+    await closed;
+    expect(h.ended).toBe(true);
+  });
+
+  it('is refused by a client that does not trust the CA', async () => {
+    const { socket } = harness(echo);
+    await expect(connect(socket, { ...options, ca: undefined })).rejects.toThrow(/certificate/);
+  });
+});
+
+describe('the TLS 1.3 server with Node’s tls as the client', () => {
   it('asks again with a HelloRetryRequest for a client whose first key share is not one it takes', async () => {
     const { socket } = harness(echo);
     const client = await connect(socket, { ecdhCurve: 'P-384:P-256' });
@@ -141,26 +171,6 @@ describe('the TLS 1.3 server with Node’s tls as the client', () => {
     client.destroy();
   });
 
-  it('carries a megabyte each way in full records, and closes with close_notify', async () => {
-    const h = harness(echo);
-    const client = await connect(h.socket);
-    const sent = Buffer.alloc(1 << 20);
-    for (let i = 0; i < sent.length; i++) sent[i] = (i * 31 + (i >> 12)) & 0xff;
-    const reply = readAll(client, sent.length);
-    client.write(sent);
-    expect((await reply).equals(sent)).toBe(true);
-    expect(Buffer.concat(h.received).equals(sent)).toBe(true);
-    const closed = new Promise<void>((resolve) => client.once('end', resolve));
-    client.end();
-    await closed;
-    expect(h.ended).toBe(true);
-  });
-
-  it('is refused by a client that does not trust the CA', async () => {
-    const { socket } = harness(echo);
-    await expect(connect(socket, { ca: undefined })).rejects.toThrow(/certificate/);
-  });
-
   it('is refused by a client for another name', async () => {
     const { socket } = harness(echo);
     await expect(connect(socket, { servername: undefined, host: 'other.test' })).rejects.toThrow(
@@ -172,22 +182,6 @@ describe('the TLS 1.3 server with Node’s tls as the client', () => {
 describe('the TLS server with a TLS 1.2 client (Node’s tls)', () => {
   const tls12 = { maxVersion: 'TLSv1.2' } as const;
 
-  it('completes a TLS 1.2 handshake the client verifies (ECDHE-ECDSA-AES128-GCM, SNI, ALPN) and carries data both ways', async () => {
-    const { socket, names, failures } = harness(echo);
-    const client = await connect(socket, tls12);
-    expect(client.authorized).toBe(true);
-    expect(client.getProtocol()).toBe('TLSv1.2');
-    expect(client.getCipher().name).toBe('ECDHE-ECDSA-AES128-GCM-SHA256');
-    expect(client.alpnProtocol).toBe('http/1.1');
-    expect(client.getEphemeralKeyInfo()).toMatchObject({ name: 'X25519' });
-    expect(names).toEqual(['example.test']);
-    const reply = readAll(client, 5);
-    client.write('hello');
-    expect((await reply).toString()).toBe('hello');
-    expect(failures).toEqual([]);
-    client.destroy();
-  });
-
   it('takes secp256r1 when the client offers no x25519', async () => {
     const { socket } = harness(echo);
     const client = await connect(socket, { ...tls12, ecdhCurve: 'P-384:P-256' });
@@ -196,26 +190,6 @@ describe('the TLS server with a TLS 1.2 client (Node’s tls)', () => {
     client.write('ok');
     expect((await reply).toString()).toBe('ok');
     client.destroy();
-  });
-
-  it('carries a megabyte each way in full records, and closes with close_notify', async () => {
-    const h = harness(echo);
-    const client = await connect(h.socket, tls12);
-    const sent = Buffer.alloc(1 << 20);
-    for (let i = 0; i < sent.length; i++) sent[i] = (i * 31 + (i >> 12)) & 0xff;
-    const reply = readAll(client, sent.length);
-    client.write(sent);
-    expect((await reply).equals(sent)).toBe(true);
-    expect(Buffer.concat(h.received).equals(sent)).toBe(true);
-    const closed = new Promise<void>((resolve) => client.once('end', resolve));
-    client.end();
-    await closed;
-    expect(h.ended).toBe(true);
-  });
-
-  it('is refused by a TLS 1.2 client that does not trust the CA', async () => {
-    const { socket } = harness(echo);
-    await expect(connect(socket, { ...tls12, ca: undefined })).rejects.toThrow(/certificate/);
   });
 
   it('refuses a client that offers no cipher suite it has', async () => {
